@@ -1,0 +1,42 @@
+-- Redis key schema, edge side. The one description is redis/README.md; the controller's
+-- copy is Sources/SwitchyardCore/KeySchema.swift, and a test keeps the two in agreement.
+-- Pure: no ngx, no I/O; may be required from any phase.
+
+local _M = {}
+
+local BASE = "switchyard:{cfg}:"
+
+_M.base = BASE
+_M.version = BASE .. "version"
+_M.routes = BASE .. "routes"
+_M.upstreams = BASE .. "upstreams"
+_M.uses = BASE .. "uses"
+_M.changes = BASE .. "changes"
+_M.events = BASE .. "events"
+_M.edges = BASE .. "edges"
+
+-- kind is "route" or "upstream"
+function _M.object(kind, id)
+    return BASE .. kind .. ":" .. id
+end
+
+function _M.route(id)
+    return BASE .. "route:" .. id
+end
+
+function _M.upstream(name)
+    return BASE .. "upstream:" .. name
+end
+
+function _M.used_by(name)
+    return BASE .. "used_by:" .. name
+end
+
+function _M.edge(id)
+    return BASE .. "edge:" .. id
+end
+
+-- Seconds an edge registration lives without a heartbeat.
+_M.edge_ttl_s = 15
+
+return _M

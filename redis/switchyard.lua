@@ -155,10 +155,13 @@ local function sy_apply(keys, args)
                 for _, name in ipairs(op.refs) do note_user(name, op.id, true) end
                 new_uses[op.id] = op.refs
             end
-            -- unchanged: same document and (for routes) it was indexed already
+            -- unchanged: the same document, already in its index, with the same uses
             local _, rest = nil, nil
             if op.stored then _, rest = split_stored(op.stored) end
             op.unchanged = rest ~= nil and rest == op.doc:sub(2)
+                and redis.call('SISMEMBER', index_key(op.kind), op.id) == 1
+                and (op.kind ~= 'route'
+                     or (redis.call('HGET', K.uses, op.id) or '') == args[i + 4])
             exists[op.kind][op.id] = true
         else
             if not object_exists(op.kind, op.id) then

@@ -1,0 +1,105 @@
+// swift-tools-version:6.0
+//
+// Switchyard's controller, Redis client and CLI. One job per target:
+//   SwitchyardCore        pure model, validation, key schema, encoding (no I/O)
+//   CPCRE2 / CHiredis     system libraries, wrapped by exactly one Swift module each
+//   SwitchyardRedis       small blocking-hiredis client, bridged off the cooperative pool
+//   SwitchyardController  the Hummingbird 2 admin API
+//   SwitchyardCLI         the `switchyard` executable (controller, edge)
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "switchyard",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "switchyard", targets: ["SwitchyardCLI"]),
+        .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),
+        .library(name: "SwitchyardRedis", targets: ["SwitchyardRedis"]),
+        .library(name: "SwitchyardController", targets: ["SwitchyardController"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "SwitchyardCore",
+            dependencies: ["CPCRE2"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SwitchyardRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SwitchyardController",
+            dependencies: [
+                "SwitchyardCore",
+                "SwitchyardRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "SwitchyardCLI",
+            dependencies: [
+                "SwitchyardCore",
+                "SwitchyardController",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test helpers (withTemporaryRedis, repo paths); used by the test targets only.
+        .target(
+            name: "SwitchyardTestSupport",
+            dependencies: ["SwitchyardRedis"],
+            path: "Tests/SwitchyardTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchyardCoreTests",
+            dependencies: ["SwitchyardCore", "SwitchyardTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchyardRedisTests",
+            dependencies: ["SwitchyardRedis", "SwitchyardTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // Runs the built `switchyard` executable (edge rendering/exec, controller lifecycle).
+        .testTarget(
+            name: "SwitchyardCLITests",
+            dependencies: ["SwitchyardTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchyardControllerTests",
+            dependencies: [
+                "SwitchyardController",
+                "SwitchyardCore",
+                "SwitchyardRedis",
+                "SwitchyardTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

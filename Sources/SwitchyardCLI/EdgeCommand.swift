@@ -1,0 +1,154 @@
+// `switchyard edge`: render deploy/edge.nginx.conf into <prefix>/nginx.conf and exec nginx
+// in the foreground, so nginx is the process that systemd/containers/shells signal.
+
+import ArgumentParser
+import Foundation
+import SwitchyardController
+import SwitchyardCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct EdgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edge",
+        abstract: "Render an edge's nginx.conf and run nginx (foreground) with it."
+    )
+
+    @Option(help: "Where the edge listens: 8080, 127.0.0.1:8080 or [::1]:8080.")
+    var listen: String = "8080"
+
+    @Option(help: "Redis host:port.")
+    var redis: String = "127.0.0.1:6380"
+
+    @Option(help: "nginx prefix directory (created; holds nginx.conf, logs/, tmp/).")
+    var prefix: String
+
+    @Option(help: "nginx worker processes: auto or a number.")
+    var workers: String = "auto"
+
+    @Option(help: "Edge id in Redis (default: <hostname>-<port>).")
+    var id: String?
+
+    @Option(help: "nginx binary.")
+    var nginx: String = "/usr/sbin/nginx"
+
+    @Option(help: "Directory containing the switchyard/ Lua package (default: lua/ of the Switchyard installation).")
+    var luaDir: String?
+
+    @Option(help: "nginx.conf template (default: deploy/edge.nginx.conf of the Switchyard installation).")
+    var template: String?
+
+    @Option(help: "Access log path, or off (default: <prefix>/logs/access.log).")
+    var accessLog: String?
+
+    @Option(help: "Error log path, or stderr.")
+    var errorLog: String = "stderr"
+
+    @Option(help: "Size of the shared dict holding the configuration, e.g. 64m.")
+    var configDictSize: String = "64m"
+
+    @Option(help: "nginx error log level.")
+    var logLevel: String = "notice"
+
+    @Flag(help: "Only render the configuration and print its path.")
+    var renderOnly = false
+
+    func run() throws {
+        let prefixDir = absolute(prefix)
+        let (listenArgument, port): (String, Int)
+        let redisHost: String
+        let redisPort: Int
+        do {
+            (listenArgument, port) = try HostPort.nginxListen(listen)
+        } catch {
+            throw ValidationError("--listen \(error)")
+        }
+        do {
+            (redisHost, redisPort) = try HostPort.parse(redis)
+        } catch {
+            throw ValidationError("--redis \(error)")
+        }
+
+        let luaDirectory: String
+        if let luaDir {
+            luaDirectory = absolute(luaDir)
+        } else if let root = Installation.root(containing: "lua/switchyard/phases.lua") {
+            luaDirectory = (root as NSString).appendingPathComponent("lua")
+        } else {
+            throw ValidationError("cannot find lua/switchyard/phases.lua; pass --lua-dir or set SWITCHYARD_HOME")
+        }
+        let templatePath: String
+        if let template {
+            templatePath = absolute(template)
+        } else if let root = Installation.root(containing: "deploy/edge.nginx.conf") {
+            templatePath = (root as NSString).appendingPathComponent("deploy/edge.nginx.conf")
+        } else {
+            throw ValidationError("cannot find deploy/edge.nginx.conf; pass --template or set SWITCHYARD_HOME")
+        }
+        guard let templateData = FileManager.default.contents(atPath: templatePath),
+              let templateText = String(data: templateData, encoding: .utf8)
+        else {
+            throw ValidationError("cannot read the template \(templatePath)")
+        }
+
+        let settings = EdgeSettings(
+            workers: workers, prefix: prefixDir, listen: listenArgument, luaDir: luaDirectory, redisHost: redisHost,
+            redisPort: redisPort, edgeID: id ?? Self.defaultID(port: port), configDictSize: configDictSize,
+            accessLog: accessLog.map { $0 == "off" ? "off" : absolute($0) }, errorLog: errorLog == "stderr" ? "stderr" : absolute(errorLog),
+            logLevel: logLevel)
+        let rendered: String
+        do {
+            rendered = try EdgeTemplate.render(templateText, settings: settings)
+        } catch {
+            throw ValidationError("cannot render \(templatePath): \(error)")
+        }
+
+        let fm = FileManager.default
+        for dir in [prefixDir, prefixDir + "/logs", prefixDir + "/tmp"] {
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        let confPath = prefixDir + "/nginx.conf"
+        try Data(rendered.utf8).write(to: URL(fileURLWithPath: confPath), options: .atomic)
+
+        if renderOnly {
+            print(confPath)
+            return
+        }
+        let args = [nginx, "-p", prefixDir + "/", "-c", confPath, "-g", "daemon off;"]
+        fflush(nil)  // all C streams: print() output must not be lost by exec
+        // exec keeps the signal mask: make sure nginx starts with none blocked, whatever
+        // thread we are on (Dispatch worker threads block all signals)
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
+        let cArgs = args.map { strdup($0) } + [nil]
+        if nginx.contains("/") {
+            execv(nginx, cArgs)
+        } else {
+            execvp(nginx, cArgs)
+        }
+        let reason = String(cString: strerror(errno))
+        throw ValidationError("cannot exec \(nginx): \(reason)")
+    }
+
+    private func absolute(_ path: String) -> String {
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
+        var result = url.standardizedFileURL.path
+        while result.count > 1, result.hasSuffix("/") { result.removeLast() }
+        return result
+    }
+
+    /// `<hostname>-<port>`, reduced to the characters an edge id may have.
+    static func defaultID(port: Int) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&buffer, buffer.count) == 0
+            ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "edge"
+        let cleaned = String(host.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") ? $0 : "-" })
+        let suffix = "-\(port)"
+        return String((cleaned.isEmpty ? "edge" : cleaned).prefix(63 - suffix.count)) + suffix
+    }
+}

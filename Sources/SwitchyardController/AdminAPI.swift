@@ -1,0 +1,260 @@
+// The admin API under /api/v1: validates requests, calls ConfigStore, answers JSON.
+//
+//   GET|PUT|DELETE /upstreams/:name        GET /upstreams
+//   PUT|DELETE     /upstreams/:name/endpoints/:address   (one machine joins or leaves)
+//   GET|PUT|DELETE /routes/:id             GET /routes
+//   POST           /apply                  (all or nothing, one FCALL)
+//   GET            /status                 (version and live edges)
+
+import Hummingbird
+import Logging
+import NIOCore
+import SwitchyardCore
+
+struct AdminAPI<Context: RequestContext>: Sendable {
+    let store: ConfigStore
+    let validator: Validator
+    let maxBodySize: Int
+    let logger: Logger
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.get("upstreams", use: listUpstreams)
+        group.get("upstreams/:name", use: getUpstream)
+        group.put("upstreams/:name", use: putUpstream)
+        group.delete("upstreams/:name", use: deleteUpstream)
+        group.put("upstreams/:name/endpoints/:address", use: putEndpoint)
+        group.delete("upstreams/:name/endpoints/:address", use: deleteEndpoint)
+        group.get("routes", use: listRoutes)
+        group.get("routes/:id", use: getRoute)
+        group.put("routes/:id", use: putRoute)
+        group.delete("routes/:id", use: deleteRoute)
+        group.post("apply", use: apply)
+        group.get("status", use: status)
+    }
+
+    // MARK: Upstreams
+
+    @Sendable func listUpstreams(_ request: Request, context: Context) async throws -> Response {
+        let (items, version) = try await call { () throws(StoreError) in try await store.upstreams() }
+        return jsonResponse(["items": .array(items.map { $0.value.document.adding(version: $0.version) }), "version": .integer(version)])
+    }
+
+    @Sendable func getUpstream(_ request: Request, context: Context) async throws -> Response {
+        let name = try parameter("name", context)
+        guard Names.isValid(name), let stored = try await call({ () throws(StoreError) in try await store.upstream(name) }) else {
+            throw APIError.notFound(.upstream, name)
+        }
+        return jsonResponse(stored.value.document.adding(version: stored.version))
+    }
+
+    @Sendable func putUpstream(_ request: Request, context: Context) async throws -> Response {
+        let name = try parameter("name", context)
+        let body = try await requiredBody(request)
+        let upstream: Upstream
+        switch validator.upstream(body, name: name) {
+        case .success(let value): upstream = value
+        case .failure(let failure): throw APIError.invalid(failure.problems)
+        }
+        let (stored, created) = try await call { () throws(StoreError) in try await store.put(upstream) }
+        logger.info("upstream stored", metadata: [
+            "upstream.name": "\(name)", "config.version": "\(stored.version)", "created": "\(created)",
+        ])
+        return jsonResponse(stored.value.document.adding(version: stored.version), status: created ? .created : .ok)
+    }
+
+    @Sendable func deleteUpstream(_ request: Request, context: Context) async throws -> Response {
+        let name = try parameter("name", context)
+        guard Names.isValid(name) else { throw APIError.notFound(.upstream, name) }
+        let version = try await call { () throws(StoreError) in try await store.delete(.upstream, name) }
+        logger.info("upstream deleted", metadata: ["upstream.name": "\(name)", "config.version": "\(version)"])
+        return jsonResponse(["name": .string(name), "deleted": true, "version": .integer(version)])
+    }
+
+    // MARK: Endpoints
+
+    @Sendable func putEndpoint(_ request: Request, context: Context) async throws -> Response {
+        let name = try parameter("name", context)
+        let address = try parameter("address", context)
+        let body = try await optionalBody(request)
+        let endpoint: Endpoint
+        switch validator.endpoint(body, address: address) {
+        case .success(let value): endpoint = value
+        case .failure(let failure): throw APIError.invalid(failure.problems)
+        }
+        guard Names.isValid(name) else { throw APIError.notFound(.upstream, name) }
+        let (stored, added) = try await call { () throws(StoreError) in
+            try await store.modifyUpstream(name) { (upstream: Upstream) -> (Upstream, Bool)? in
+                var upstream = upstream
+                if let i = upstream.endpoints.firstIndex(where: { $0.address == endpoint.address }) {
+                    if upstream.endpoints[i] == endpoint { return nil }
+                    upstream.endpoints[i] = endpoint
+                    return (upstream, false)
+                }
+                upstream.endpoints.append(endpoint)
+                return (upstream, true)
+            }
+        }
+        logger.info("endpoint stored", metadata: [
+            "upstream.name": "\(name)", "endpoint.address": "\(endpoint.address)", "config.version": "\(stored.version)",
+        ])
+        return jsonResponse(stored.value.document.adding(version: stored.version), status: added == true ? .created : .ok)
+    }
+
+    @Sendable func deleteEndpoint(_ request: Request, context: Context) async throws -> Response {
+        let name = try parameter("name", context)
+        let text = try parameter("address", context)
+        let address: EndpointAddress
+        switch EndpointAddress.parse(text) {
+        case .success(let value): address = value
+        case .failure(let error): throw APIError.invalid([FieldError(field: "address", code: .invalid, message: "'\(text)': \(error.message)")])
+        }
+        guard Names.isValid(name) else { throw APIError.notFound(.upstream, name) }
+        let (stored, _) = try await call { () throws(StoreError) in
+            try await store.modifyUpstream(name) { (upstream: Upstream) throws(StoreError) -> (Upstream, Bool)? in
+                var upstream = upstream
+                guard let i = upstream.endpoints.firstIndex(where: { $0.address == address }) else {
+                    throw StoreError(.notFound, "upstream '\(name)' has no endpoint \(address)")
+                }
+                upstream.endpoints.remove(at: i)
+                return (upstream, true)
+            }
+        }
+        logger.info("endpoint removed", metadata: [
+            "upstream.name": "\(name)", "endpoint.address": "\(address)", "config.version": "\(stored.version)",
+        ])
+        return jsonResponse(stored.value.document.adding(version: stored.version))
+    }
+
+    // MARK: Routes
+
+    @Sendable func listRoutes(_ request: Request, context: Context) async throws -> Response {
+        let (items, version) = try await call { () throws(StoreError) in try await store.routes() }
+        return jsonResponse(["items": .array(items.map { $0.value.document.adding(version: $0.version) }), "version": .integer(version)])
+    }
+
+    @Sendable func getRoute(_ request: Request, context: Context) async throws -> Response {
+        let id = try parameter("id", context)
+        guard Names.isValid(id), let stored = try await call({ () throws(StoreError) in try await store.route(id) }) else {
+            throw APIError.notFound(.route, id)
+        }
+        return jsonResponse(stored.value.document.adding(version: stored.version))
+    }
+
+    @Sendable func putRoute(_ request: Request, context: Context) async throws -> Response {
+        let id = try parameter("id", context)
+        let body = try await requiredBody(request)
+        switch validator.route(body, id: id) {
+        case .failure(let failure):
+            // also say whether the upstream exists, so one answer lists every problem
+            var problems = failure.problems
+            if !problems.contains(where: { $0.field == "upstream" }), case .string(let name)? = body["upstream"] {
+                let existing = try await call { () throws(StoreError) in try await store.existingUpstreams([name]) }
+                if !existing.contains(name) { problems.append(Self.missingUpstream("upstream", name)) }
+            }
+            throw APIError.invalid(problems)
+        case .success(let route):
+            let existing = try await call { () throws(StoreError) in try await store.existingUpstreams([route.upstream]) }
+            guard existing.contains(route.upstream) else { throw APIError.invalid([Self.missingUpstream("upstream", route.upstream)]) }
+            let (stored, created) = try await call { () throws(StoreError) in try await store.put(route) }
+            logger.info("route stored", metadata: [
+                "route.id": "\(id)", "upstream.name": "\(route.upstream)", "config.version": "\(stored.version)", "created": "\(created)",
+            ])
+            return jsonResponse(stored.value.document.adding(version: stored.version), status: created ? .created : .ok)
+        }
+    }
+
+    @Sendable func deleteRoute(_ request: Request, context: Context) async throws -> Response {
+        let id = try parameter("id", context)
+        guard Names.isValid(id) else { throw APIError.notFound(.route, id) }
+        let version = try await call { () throws(StoreError) in try await store.delete(.route, id) }
+        logger.info("route deleted", metadata: ["route.id": "\(id)", "config.version": "\(version)"])
+        return jsonResponse(["id": .string(id), "deleted": true, "version": .integer(version)])
+    }
+
+    // MARK: Batch
+
+    @Sendable func apply(_ request: Request, context: Context) async throws -> Response {
+        let body = try await requiredBody(request)
+        let (batch, validationProblems) = validator.batchCollectingProblems(body)
+        var problems = validationProblems
+        let references = batch.externalReferences
+        if !references.isEmpty {
+            let existing = try await call { () throws(StoreError) in try await store.existingUpstreams(references.map(\.upstream)) }
+            for (field, name) in references where !existing.contains(name) {
+                problems.append(Self.missingUpstream(field, name))
+            }
+        }
+        if !problems.isEmpty { throw APIError.invalid(problems) }
+        if batch.isEmpty {
+            let version = try await call { () throws(StoreError) in try await store.version() }
+            return jsonResponse(["version": .integer(version), "changed": 0])
+        }
+        let result: ApplyResult
+        do {
+            result = try await store.apply(batch.operations())
+        } catch {
+            throw APIError.from(error, upstreamField: batch.upstreamField(ofRoute:))
+        }
+        logger.info("batch applied", metadata: [
+            "config.version": "\(result.version)", "changed": "\(result.changed)",
+            "batch.routes": "\(batch.routes.count)", "batch.upstreams": "\(batch.upstreams.count)",
+            "batch.deletes": "\(batch.deleteRoutes.count + batch.deleteUpstreams.count)",
+        ])
+        return jsonResponse(["version": .integer(result.version), "changed": .integer(result.changed)])
+    }
+
+    // MARK: Status
+
+    @Sendable func status(_ request: Request, context: Context) async throws -> Response {
+        let (version, edges) = try await call { () throws(StoreError) in try await store.edges() }
+        return jsonResponse(["version": .integer(version), "edges": .array(edges)])
+    }
+
+    // MARK: Helpers
+
+    static func missingUpstream(_ field: String, _ name: String) -> FieldError {
+        FieldError(field: field, code: .missingUpstream, message: "upstream '\(name)' does not exist")
+    }
+
+    /// Runs a store call, mapping its errors to HTTP.
+    func call<T>(_ body: () async throws(StoreError) -> T) async throws(APIError) -> T {
+        do { return try await body() } catch { throw APIError.from(error) }
+    }
+
+    /// A URL path parameter, percent-decoded (`%5B%3A%3A1%5D%3A8080` is `[::1]:8080`).
+    func parameter(_ name: String, _ context: Context) throws(APIError) -> String {
+        guard let raw = context.parameters.get(name), let decoded = percentDecoded(raw) else {
+            throw APIError(.badRequest, "bad_request", "malformed \(name) in the URL")
+        }
+        return decoded
+    }
+
+    func requiredBody(_ request: Request) async throws -> JSONValue {
+        guard let body = try await optionalBody(request) else {
+            throw APIError(.badRequest, "bad_request", "a JSON body is required")
+        }
+        return body
+    }
+
+    /// The parsed body, nil when empty. 400 when it is not JSON or not a JSON object.
+    func optionalBody(_ request: Request) async throws -> JSONValue? {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBodySize)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "too_large", "request body is larger than \(maxBodySize) bytes")
+        }
+        let bytes = Array(buffer.readableBytesView)
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return nil }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            throw APIError.badJSON(error)
+        }
+        guard case .object = value else {
+            throw APIError(.badRequest, "bad_request", "request body must be a JSON object, not \(value.typeName)")
+        }
+        return value
+    }
+}

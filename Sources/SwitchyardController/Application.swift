@@ -1,0 +1,93 @@
+// Builds the controller application: the same function serves production (`switchyard
+// controller`) and the tests, so tests exercise exactly what runs.
+
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import SwitchyardCore
+import SwitchyardRedis
+
+/// The controller: admin API, Redis pool, and the Function library loaded at start.
+/// Throws `ConfigurationError` for settings that cannot work.
+public func buildApplication(configuration: Configuration, logger providedLogger: Logger? = nil) async throws -> some ApplicationProtocol {
+    var logger = providedLogger ?? Logger(label: "switchyard.controller")
+    logger.logLevel = configuration.logLevel
+
+    if configuration.adminToken == nil {
+        if !configuration.bindsLoopbackOnly && !configuration.allowInsecureNoToken {
+            throw ConfigurationError(
+                "refusing to serve the admin API on \(configuration.host) without a token: set SWITCHYARD_ADMIN_TOKEN "
+                    + "(or --admin-token), bind 127.0.0.1, or pass --insecure-no-token")
+        }
+        logger.warning("""
+            !!! NO ADMIN TOKEN: anyone who can reach \(configuration.host):\(configuration.port) can change all routing. \
+            Set SWITCHYARD_ADMIN_TOKEN or --admin-token.
+            """)
+    } else if configuration.adminToken?.isEmpty == true {
+        throw ConfigurationError("the admin token must not be empty")
+    }
+
+    let library = try Installation.functionLibrary(explicitPath: configuration.functionsPath)
+    logger.info("using redis function library", metadata: ["functions.path": "\(library.path)"])
+
+    let redisConfiguration = RedisConfiguration(
+        host: configuration.redisHost, port: configuration.redisPort, password: configuration.redisPassword,
+        connectTimeout: configuration.redisConnectTimeout, commandTimeout: configuration.redisTimeout,
+        poolSize: configuration.redisConnections, clientName: "switchyard-controller")
+    var redisLogger = logger
+    redisLogger[metadataKey: "component"] = "redis"
+    let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger)
+    var store = ConfigStore(redis: redis, library: library.source, logger: logger)
+    store.deadline = configuration.requestTimeout
+
+    let router = buildRouter(store: store, configuration: configuration, logger: logger)
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard"),
+        services: [RedisShutdownService(redis: redis)],
+        logger: logger
+    )
+    let startupStore = store
+    let startupLogger = logger
+    app.beforeServerStarts {
+        // Redis may be down at start: serve anyway (writes answer 503 and the library is
+        // loaded again on the first write that finds it missing).
+        do {
+            try await startupStore.loadLibrary()
+        } catch {
+            startupLogger.warning("could not load the redis function library at start; will retry on first write",
+                           metadata: ["error": "\(error)"])
+        }
+    }
+    return app
+}
+
+func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logger) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: JSONErrorMiddleware(logger: logger))
+
+    router.get("healthz") { _, _ -> Response in
+        let problem = await store.ping()
+        var body: [(key: String, value: JSONValue)] = [("status", "ok"), ("redis", .bool(problem == nil))]
+        if let problem { body.append(("redis_error", .string(problem))) }
+        return jsonResponse(.object(body))
+    }
+
+    let api = router.group("api/v1")
+    if let token = configuration.adminToken {
+        api.add(middleware: BearerTokenMiddleware(token: token))
+    }
+    AdminAPI<BasicRequestContext>(store: store, validator: Validator(), maxBodySize: configuration.maxBodySize, logger: logger)
+        .addRoutes(to: api)
+    return router
+}
+
+/// Closes the Redis pool after the server has drained (services stop in reverse order).
+struct RedisShutdownService: Service {
+    let redis: RedisClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await redis.close()
+    }
+}

@@ -1,0 +1,300 @@
+// The controller's view of the configuration in Redis. Reads use plain commands over the
+// index sets (never KEYS or SCAN); every write is one FCALL of sy_apply, which re-checks
+// everything atomically. Read-modify-write (endpoint joins and leaves, create-or-replace)
+// is optimistic: read the stored version, write with `expect = version`, and retry on
+// version_mismatch a bounded number of times within the request deadline.
+
+import Logging
+import SwitchyardCore
+import SwitchyardRedis
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public struct ConfigStore: Sendable {
+    public let redis: RedisClient
+    /// Source of the Function library (redis/switchyard.lua).
+    public let library: String
+    public var logger: Logger
+    /// Tries of an optimistic write before answering 409.
+    public var maxAttempts: Int = 20
+    /// Upper bound for the whole retry loop of one request.
+    public var deadline: Duration = .seconds(10)
+    /// Keys per MGET when listing.
+    public var chunkSize: Int = 500
+
+    public init(redis: RedisClient, library: String, logger: Logger) {
+        self.redis = redis
+        self.library = library
+        self.logger = logger
+    }
+
+    // MARK: - Function library
+
+    /// `FUNCTION LOAD REPLACE` the library. Idempotent; also called when Redis lost it.
+    public func loadLibrary() async throws(StoreError) {
+        let reply = try await send(["FUNCTION", "LOAD", "REPLACE", library])
+        if case .error(let message) = reply {
+            throw StoreError(.unexpected, "FUNCTION LOAD failed: \(message)")
+        }
+        logger.info("redis function library loaded", metadata: ["library": "\(reply.text ?? "?")"])
+    }
+
+    // MARK: - Reads
+
+    public func version() async throws(StoreError) -> Int64 {
+        try Self.version(from: try await send(["GET", KeySchema.version]))
+    }
+
+    public func route(_ id: String) async throws(StoreError) -> Stored<Route>? {
+        try await object(KeySchema.route(id)) { bytes throws(DocumentError) in try StoredDocument.route(bytes) }
+    }
+
+    public func upstream(_ name: String) async throws(StoreError) -> Stored<Upstream>? {
+        try await object(KeySchema.upstream(name)) { bytes throws(DocumentError) in try StoredDocument.upstream(bytes) }
+    }
+
+    public func routes() async throws(StoreError) -> (items: [Stored<Route>], version: Int64) {
+        try await list(.route) { bytes throws(DocumentError) in try StoredDocument.route(bytes) }
+    }
+
+    public func upstreams() async throws(StoreError) -> (items: [Stored<Upstream>], version: Int64) {
+        try await list(.upstream) { bytes throws(DocumentError) in try StoredDocument.upstream(bytes) }
+    }
+
+    /// Which of `names` are existing upstreams (one SMISMEMBER).
+    public func existingUpstreams(_ names: [String]) async throws(StoreError) -> Set<String> {
+        let unique = Array(Set(names)).sorted()
+        if unique.isEmpty { return [] }
+        let reply = try await send(["SMISMEMBER", KeySchema.upstreams] + unique)
+        guard let flags = reply.array, flags.count == unique.count else {
+            throw StoreError(.unexpected, "unexpected SMISMEMBER reply")
+        }
+        return Set(zip(unique, flags).compactMap { $1.integer == 1 ? $0 : nil })
+    }
+
+    private func object<T>(_ key: String, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> T? {
+        let reply = try await send(["GET", key])
+        switch reply {
+        case .null: return nil
+        case .string(let bytes):
+            do { return try decode(bytes) } catch {
+                throw StoreError(.corrupt, "\(key): \(error)", underlying: error)
+            }
+        default: throw StoreError(.unexpected, "unexpected reply to GET \(key)")
+        }
+    }
+
+    /// The version first, then the index and documents: every item is at least as new as
+    /// the version answered (a client replaying changes after it may see some twice).
+    private func list<T>(_ kind: ObjectKind, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> (items: [T], version: Int64) {
+        let replies = try await pipeline([["GET", KeySchema.version], ["SMEMBERS", KeySchema.index(kind)]])
+        let version = try Self.version(from: replies[0])
+        guard let members = replies[1].array else { throw StoreError(.unexpected, "unexpected SMEMBERS reply") }
+        let ids = members.compactMap(\.text).sorted()
+        var items: [T] = []
+        items.reserveCapacity(ids.count)
+        var start = 0
+        while start < ids.count {
+            let chunk = Array(ids[start..<min(start + chunkSize, ids.count)])
+            start += chunk.count
+            let reply = try await send(["MGET"] + chunk.map { KeySchema.object(kind, $0) })
+            guard let docs = reply.array, docs.count == chunk.count else { throw StoreError(.unexpected, "unexpected MGET reply") }
+            for (id, doc) in zip(chunk, docs) {
+                guard case .string(let bytes) = doc else { continue }  // deleted since SMEMBERS
+                do {
+                    items.append(try decode(bytes))
+                } catch {
+                    // one hand-damaged document must not hide all the others
+                    logger.error("skipping undecodable stored document", metadata: [
+                        "\(kind.rawValue == "route" ? "route.id" : "upstream.name")": "\(id)", "error": "\(error)",
+                    ])
+                }
+            }
+        }
+        return (items, version)
+    }
+
+    // MARK: - Writes
+
+    /// One FCALL of sy_apply. Reloads the library once if Redis has lost it (restart
+    /// without persistence, FUNCTION FLUSH).
+    public func apply(_ operations: [ApplyOperation]) async throws(StoreError) -> ApplyResult {
+        let command = ApplyCall.command(operations)
+        var reply = try await send(command)
+        if case .error(let message) = reply, message.lowercased().contains("function not found") {
+            logger.warning("sy_apply is not loaded in redis; loading the library again")
+            try await loadLibrary()
+            reply = try await send(command)
+        }
+        switch reply {
+        case .array(let items) where items.count == 2:
+            guard let version = items[0].integer, let changed = items[1].integer else { break }
+            return ApplyResult(version: version, changed: changed)
+        case .error(let message):
+            if let error = ApplyError.parse(message) {
+                throw StoreError(.rejected, "sy_apply refused: \(error)", apply: error)
+            }
+            throw StoreError(.unexpected, "sy_apply failed: \(message)")
+        default:
+            break
+        }
+        throw StoreError(.unexpected, "unexpected reply to FCALL sy_apply")
+    }
+
+    /// Create-or-replace: `created` tells which happened. An identical object is not
+    /// written again (and keeps its version).
+    public func put(_ route: Route) async throws(StoreError) -> (stored: Stored<Route>, created: Bool) {
+        let (version, created) = try await putObject(.route, route.id, document: route.canonicalDocument) { expect in
+            ApplyOperation.put(route, expect: expect)
+        }
+        return (Stored(value: route, version: version), created)
+    }
+
+    public func put(_ upstream: Upstream) async throws(StoreError) -> (stored: Stored<Upstream>, created: Bool) {
+        let (version, created) = try await putObject(.upstream, upstream.name, document: upstream.canonicalDocument) { expect in
+            ApplyOperation.put(upstream, expect: expect)
+        }
+        return (Stored(value: upstream, version: version), created)
+    }
+
+    private func putObject(
+        _ kind: ObjectKind, _ id: String, document: String, operation: (Int64?) -> ApplyOperation
+    ) async throws(StoreError) -> (version: Int64, created: Bool) {
+        let key = KeySchema.object(kind, id)
+        return try await retrying(kind, id) { () throws(StoreError) -> (Int64, Bool) in
+            let reply = try await send(["GET", key])
+            var expect: Int64? = 0
+            if case .string(let bytes) = reply {
+                if StoredDocument.holds(bytes, canonicalDocument: document), let (version, _) = try? StoredDocument.parse(bytes) {
+                    return (version, false)
+                }
+                // a damaged document has no usable version: replace it unconditionally
+                expect = (try? StoredDocument.parse(bytes))?.version
+            }
+            let result = try await apply([operation(expect)])
+            return (result.version, expect == 0)
+        }
+    }
+
+    /// Read-modify-write of one upstream. `change` gets the stored upstream and returns the
+    /// new one, or nil when nothing needs to change (nothing is written then).
+    public func modifyUpstream<Extra: Sendable>(
+        _ name: String, _ change: (Upstream) throws(StoreError) -> (Upstream, Extra)?
+    ) async throws(StoreError) -> (stored: Stored<Upstream>, extra: Extra?) {
+        try await retrying(.upstream, name) { () throws(StoreError) -> (Stored<Upstream>, Extra?) in
+            guard let current = try await upstream(name) else {
+                throw StoreError(.notFound, "upstream '\(name)' does not exist")
+            }
+            guard let (modified, extra) = try change(current.value) else { return (current, nil) }
+            if modified.canonicalDocument == current.value.canonicalDocument { return (current, extra) }
+            let result = try await apply([ApplyOperation.put(modified, expect: current.version)])
+            return (Stored(value: modified, version: result.version), extra)
+        }
+    }
+
+    /// Deletes one object; answers the new version.
+    public func delete(_ kind: ObjectKind, _ id: String) async throws(StoreError) -> Int64 {
+        try await apply([ApplyOperation.delete(kind, id)]).version
+    }
+
+    /// Runs `body` again while it fails with version_mismatch (another writer got there
+    /// first), at most `maxAttempts` times and within `deadline`, with jittered backoff.
+    private func retrying<T>(_ kind: ObjectKind, _ id: String, _ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
+        let start = ContinuousClock.now
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await body()
+            } catch {
+                guard case .versionMismatch? = error.apply else { throw error }
+                if attempt >= maxAttempts || ContinuousClock.now - start > deadline {
+                    throw StoreError(.conflict, "\(kind.rawValue) '\(id)' kept changing under us (\(attempt) tries); try again",
+                                     apply: error.apply)
+                }
+                logger.debug("optimistic write lost a race; retrying", metadata: [
+                    "\(kind == .route ? "route.id" : "upstream.name")": "\(id)", "attempt": "\(attempt)",
+                ])
+                let ceiling = min(2 << min(attempt, 5), 50)  // ms
+                try? await Task.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
+            }
+        }
+    }
+
+    // MARK: - Edges
+
+    /// The current version and the edges with a heartbeat in the last TTL; prunes older ones.
+    public func edges() async throws(StoreError) -> (version: Int64, edges: [JSONValue]) {
+        let now = Self.nowMilliseconds()
+        let cutoff = now - Int64(KeySchema.edgeTTLSeconds) * 1000
+        let replies = try await pipeline([
+            ["GET", KeySchema.version],
+            ["ZREMRANGEBYSCORE", KeySchema.edges, "-inf", "(\(cutoff)"],
+            ["ZRANGEBYSCORE", KeySchema.edges, "\(cutoff)", "+inf", "WITHSCORES"],
+        ])
+        let version = try Self.version(from: replies[0])
+        guard let flat = replies[2].array else { throw StoreError(.unexpected, "unexpected ZRANGEBYSCORE reply") }
+        var members: [(id: String, score: Int64)] = []
+        var i = 0
+        while i + 1 < flat.count {
+            if let id = flat[i].text, let score = flat[i + 1].text.flatMap(Double.init) {
+                members.append((id, Int64(score)))
+            }
+            i += 2
+        }
+        let hashes = try await pipeline(members.map { ["HGETALL", KeySchema.edge($0.id)] })
+        var edges: [JSONValue] = []
+        for (member, hash) in zip(members, hashes) {
+            var fields: [(String, String)] = []
+            let items = hash.array ?? []
+            var j = 0
+            while j + 1 < items.count {
+                if let k = items[j].text, let v = items[j + 1].text { fields.append((k, v)) }
+                j += 2
+            }
+            edges.append(EdgeStatus.json(id: member.id, fields: fields, heartbeat: member.score, version: version))
+        }
+        return (version, edges)
+    }
+
+    /// PING; nil when Redis answers, else why not.
+    public func ping() async -> String? {
+        do {
+            let reply = try await redis.send(["PING"])
+            if case .error(let message) = reply { return message }
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func send(_ args: [String]) async throws(StoreError) -> RedisReply {
+        do { return try await redis.send(args) } catch { throw StoreError.from(error) }
+    }
+
+    private func pipeline(_ commands: [[String]]) async throws(StoreError) -> [RedisReply] {
+        do { return try await redis.pipeline(commands) } catch { throw StoreError.from(error) }
+    }
+
+    private static func version(from reply: RedisReply) throws(StoreError) -> Int64 {
+        switch reply {
+        case .null: return 0
+        case .string: if let v = reply.integer { return v }
+        case .integer(let v): return v
+        default: break
+        }
+        throw StoreError(.corrupt, "\(KeySchema.version) is not an integer")
+    }
+
+    static func nowMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,93 @@
+// Settings of the controller, with defaults that are safe on a developer machine.
+
+import Logging
+
+public struct Configuration: Sendable {
+    /// Address the admin API binds to; loopback by default because the API can rewrite all routing.
+    public var host: String
+    /// TCP port of the admin API.
+    public var port: Int
+    /// Redis host holding the configuration.
+    public var redisHost: String
+    /// Redis port (the project's Redis listens on 6380).
+    public var redisPort: Int
+    /// Redis AUTH password; nil when Redis needs none. Never logged.
+    public var redisPassword: String?
+    /// Bearer token required on /api/v1; nil disables auth (loopback only, unless `allowInsecureNoToken`).
+    public var adminToken: String?
+    /// Allow serving a non-loopback address without a token (`--insecure-no-token`).
+    public var allowInsecureNoToken: Bool
+    /// Budget of one request's Redis work, retries of optimistic writes included.
+    public var requestTimeout: Duration
+    /// Limit for one Redis command (and for the wait for a free connection).
+    public var redisTimeout: Duration
+    /// Limit for connecting to Redis.
+    public var redisConnectTimeout: Duration
+    /// Redis connections in the pool.
+    public var redisConnections: Int
+    /// Path of redis/switchyard.lua; nil finds it (SWITCHYARD_HOME, next to the executable, ...).
+    public var functionsPath: String?
+    /// Largest accepted request body, in bytes.
+    public var maxBodySize: Int
+    /// Log level of the controller's logger.
+    public var logLevel: Logger.Level
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 9180,
+        redisHost: String = "127.0.0.1",
+        redisPort: Int = 6380,
+        redisPassword: String? = nil,
+        adminToken: String? = nil,
+        allowInsecureNoToken: Bool = false,
+        requestTimeout: Duration = .seconds(10),
+        redisTimeout: Duration = .seconds(2),
+        redisConnectTimeout: Duration = .seconds(1),
+        redisConnections: Int = 4,
+        functionsPath: String? = nil,
+        maxBodySize: Int = 16 << 20,
+        logLevel: Logger.Level = .info
+    ) {
+        self.host = host
+        self.port = port
+        self.redisHost = redisHost
+        self.redisPort = redisPort
+        self.redisPassword = redisPassword
+        self.adminToken = adminToken
+        self.allowInsecureNoToken = allowInsecureNoToken
+        self.requestTimeout = requestTimeout
+        self.redisTimeout = redisTimeout
+        self.redisConnectTimeout = redisConnectTimeout
+        self.redisConnections = redisConnections
+        self.functionsPath = functionsPath
+        self.maxBodySize = maxBodySize
+        self.logLevel = logLevel
+    }
+
+    /// Whether `host` only accepts connections from this machine.
+    public var bindsLoopbackOnly: Bool {
+        let h = host.lowercased()
+        return h == "localhost" || h == "::1" || h == "[::1]" || h.hasPrefix("127.")
+    }
+}
+
+extension Configuration: CustomStringConvertible, CustomReflectable {
+    /// Safe to log: the token and the Redis password are redacted.
+    public var description: String {
+        "Configuration(listen: \(host):\(port), redis: \(redisHost):\(redisPort), "
+            + "redisPassword: \(redisPassword == nil ? "none" : "<redacted>"), adminToken: \(adminToken == nil ? "none" : "<redacted>"))"
+    }
+
+    public var customMirror: Mirror {
+        Mirror(self, children: [
+            "host": host, "port": port, "redisHost": redisHost, "redisPort": redisPort,
+            "redisPassword": redisPassword == nil ? "none" : "<redacted>", "adminToken": adminToken == nil ? "none" : "<redacted>",
+        ])
+    }
+}
+
+/// The configuration cannot work (e.g. a public bind without a token, no Function library).
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

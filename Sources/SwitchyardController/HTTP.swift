@@ -1,0 +1,168 @@
+// HTTP plumbing for the admin API: JSON responses, the error body every failure uses,
+// bearer-token auth, and the middleware that turns any error into that body.
+//
+// Error body: {"error":{"code":...,"message":...,"field":...,"details":[{field,code,message}]}}
+
+import Hummingbird
+import Logging
+import SwitchyardCore
+
+/// An error answered to the client. Domain errors become these only here, at the edge.
+struct APIError: Error, HTTPResponseError {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+    var field: String?
+    var details: [FieldError] = []
+    /// Extra members of the error object (e.g. `routes` for in_use).
+    var extra: [(key: String, value: JSONValue)] = []
+
+    init(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil,
+         details: [FieldError] = [], extra: [(key: String, value: JSONValue)] = []) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.details = details
+        self.extra = extra
+    }
+
+    var json: JSONValue {
+        var members: [(key: String, value: JSONValue)] = [("code", .string(code)), ("message", .string(message))]
+        if let field { members.append(("field", .string(field))) }
+        if !details.isEmpty { members.append(("details", .array(details.map(\.json)))) }
+        members.append(contentsOf: extra)
+        return ["error": .object(members)]
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = jsonResponse(json, status: status)
+        if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="switchyard""# }
+        return response
+    }
+
+    // MARK: Constructors
+
+    /// 422 listing every problem; `field` and `message` summarise the first.
+    static func invalid(_ problems: [FieldError]) -> APIError {
+        let message = problems.count == 1 ? problems[0].description : "\(problems.count) problems"
+        return APIError(.unprocessableContent, "invalid", message, field: problems.first?.field, details: problems)
+    }
+
+    static func badJSON(_ error: JSONParseError) -> APIError {
+        APIError(.badRequest, "bad_request", "request body is not valid JSON: \(error)")
+    }
+
+    static func notFound(_ kind: ObjectKind, _ id: String) -> APIError {
+        APIError(.notFound, "not_found", "\(kind.rawValue) '\(id)' does not exist")
+    }
+
+    /// The HTTP form of a store error. `upstreamField` names the field a missing_upstream
+    /// refers to (`upstream`, or `routes[3].upstream` in a batch).
+    static func from(_ error: StoreError, upstreamField: (String) -> String = { _ in "upstream" }) -> APIError {
+        switch error.code {
+        case .unavailable:
+            return APIError(.serviceUnavailable, "unavailable", error.message)
+        case .notFound:
+            return APIError(.notFound, "not_found", error.message)
+        case .conflict:
+            return APIError(.conflict, "conflict", error.message)
+        case .corrupt:
+            return APIError(.internalServerError, "corrupt", error.message)
+        case .unexpected:
+            return APIError(.internalServerError, "internal", error.message)
+        case .rejected:
+            break
+        }
+        switch error.apply {
+        case .notFound(let kind, let id)?:
+            return APIError(.notFound, "not_found", "\(kind?.rawValue ?? "object") '\(id)' does not exist")
+        case .inUse(let id, let routes)?:
+            return APIError(.conflict, "in_use", "upstream '\(id)' is used by route\(routes.count == 1 ? "" : "s") \(routes.joined(separator: ", "))",
+                            extra: [("routes", .array(routes.map { .string($0) }))])
+        case .missingUpstream(let route, let upstream)?:
+            let problem = FieldError(field: upstreamField(route), code: .missingUpstream, message: "upstream '\(upstream)' does not exist")
+            return .invalid([problem])
+        case .versionMismatch(let kind, let id, let expected, let actual)?:
+            return APIError(.conflict, "version_mismatch",
+                            "\(kind?.rawValue ?? "object") '\(id)' is at version \(actual.map(String.init) ?? "?"), not \(expected.map(String.init) ?? "?")")
+        case .badRequest(let message)?:
+            return APIError(.internalServerError, "internal", "sy_apply rejected the call: \(message)")
+        case .other(let code, let raw)?:
+            return APIError(.internalServerError, "internal", "sy_apply error \(code): \(raw)")
+        case nil:
+            return APIError(.internalServerError, "internal", error.message)
+        }
+    }
+}
+
+func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json; charset=utf-8"
+    headers[.cacheControl] = "no-store"
+    var bytes = value.canonicalBytes
+    bytes.append(0x0A)
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}
+
+/// Turns every error into the JSON error body, so clients never see HTML or an empty 500.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            if error.status.code >= 500 {
+                logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(error.message)"])
+            }
+            return try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            let code: String
+            switch error.status {
+            case .notFound: code = "not_found"
+            case .methodNotAllowed: code = "method_not_allowed"
+            case .contentTooLarge: code = "too_large"
+            case .badRequest: code = "bad_request"
+            default: code = error.status.code >= 500 ? "internal" : "bad_request"
+            }
+            let message = error.body ?? error.status.reasonPhrase.lowercased()
+            return jsonResponse(APIError(error.status, code, message).json, status: error.status)
+        } catch {
+            logger.error("unhandled error", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
+            return jsonResponse(APIError(.internalServerError, "internal", "internal error").json, status: .internalServerError)
+        }
+    }
+}
+
+/// Requires `Authorization: Bearer <token>`; compares in constant time.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: [UInt8]
+
+    init(token: String) { self.token = Array(token.utf8) }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw APIError(.unauthorized, "unauthorized", "missing Authorization: Bearer <token>")
+        }
+        let scheme = "bearer "
+        guard header.count > scheme.count, header.prefix(scheme.count).lowercased() == scheme,
+              constantTimeEqual(Array(header.utf8.dropFirst(scheme.count)), token)
+        else {
+            throw APIError(.unauthorized, "unauthorized", "invalid bearer token")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Equality whose time depends only on the lengths, not on where the bytes differ.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+    let n = max(a.count, b.count)
+    for i in 0..<n {
+        let x = i < a.count ? a[i] : 0
+        let y = i < b.count ? b[i] : 0
+        difference |= x ^ y
+    }
+    return difference == 0 && a.count == b.count
+}

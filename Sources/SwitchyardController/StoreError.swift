@@ -1,0 +1,44 @@
+// The one error type of the controller's domain layer; AdminAPI maps it to HTTP at the edge.
+
+import SwitchyardCore
+import SwitchyardRedis
+
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// Redis could not be reached or did not answer in time.
+        case unavailable
+        /// sy_apply refused the write (see `apply`).
+        case rejected
+        /// The object does not exist.
+        case notFound
+        /// Optimistic concurrency gave up after too many conflicting writers.
+        case conflict
+        /// A stored document cannot be decoded.
+        case corrupt
+        /// Redis answered something this controller does not expect.
+        case unexpected
+    }
+
+    public var code: Code
+    public var message: String
+    /// The Function's error, for `.rejected`.
+    public var apply: ApplyError?
+    public var underlying: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, apply: ApplyError? = nil, underlying: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.apply = apply
+        self.underlying = underlying
+    }
+
+    static func from(_ error: RedisError) -> StoreError {
+        if error.isUnavailable { return StoreError(.unavailable, "redis unavailable: \(error.message)", underlying: error) }
+        return StoreError(.unexpected, "redis error: \(error.message)", underlying: error)
+    }
+
+    public var description: String {
+        if let underlying { return "\(code.rawValue): \(message) (\(underlying))" }
+        return "\(code.rawValue): \(message)"
+    }
+}

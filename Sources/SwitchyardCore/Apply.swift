@@ -1,0 +1,122 @@
+// Calling the `sy_apply` Redis Function (redis/switchyard.lua): building its arguments and
+// reading its `SYERR {json}` error replies back into typed errors.
+
+/// One operation of an `sy_apply` call.
+public struct ApplyOperation: Sendable, Equatable {
+    public enum Op: String, Sendable { case put, del }
+
+    public var op: Op
+    public var kind: ObjectKind
+    public var id: String
+    /// put: the canonical document without version; del: "".
+    public var document: String
+    /// put route: the upstreams it uses; otherwise empty.
+    public var refs: [String]
+    /// Optimistic precondition on the stored version: nil = none, 0 = must not exist.
+    public var expect: Int64?
+
+    public init(op: Op, kind: ObjectKind, id: String, document: String = "", refs: [String] = [], expect: Int64? = nil) {
+        self.op = op
+        self.kind = kind
+        self.id = id
+        self.document = document
+        self.refs = refs
+        self.expect = expect
+    }
+
+    public static func put(_ route: Route, expect: Int64? = nil) -> ApplyOperation {
+        ApplyOperation(op: .put, kind: .route, id: route.id, document: route.canonicalDocument, refs: route.upstreams, expect: expect)
+    }
+
+    public static func put(_ upstream: Upstream, expect: Int64? = nil) -> ApplyOperation {
+        ApplyOperation(op: .put, kind: .upstream, id: upstream.name, document: upstream.canonicalDocument, expect: expect)
+    }
+
+    public static func delete(_ kind: ObjectKind, _ id: String, expect: Int64? = nil) -> ApplyOperation {
+        ApplyOperation(op: .del, kind: kind, id: id, expect: expect)
+    }
+
+    /// The six arguments: op kind id doc refs expect.
+    public var arguments: [String] {
+        [op.rawValue, kind.rawValue, id, document, refs.joined(separator: ","), expect.map { String($0) } ?? ""]
+    }
+}
+
+public enum ApplyCall {
+    public static let functionName = "sy_apply"
+
+    /// The whole command: `FCALL sy_apply 1 <version key> op kind id doc refs expect ...`.
+    public static func command(_ operations: [ApplyOperation]) -> [String] {
+        ["FCALL", functionName, "1", KeySchema.version] + operations.flatMap(\.arguments)
+    }
+}
+
+/// The result of a successful `sy_apply`.
+public struct ApplyResult: Sendable, Equatable {
+    /// The configuration version after the call (unchanged when nothing changed).
+    public var version: Int64
+    /// How many objects the call changed; 0 when every put equalled what was stored.
+    public var changed: Int64
+
+    public init(version: Int64, changed: Int64) {
+        self.version = version
+        self.changed = changed
+    }
+}
+
+/// An `SYERR` error reply of `sy_apply`. Nothing was written.
+public enum ApplyError: Error, Sendable, Equatable {
+    /// del of an object that does not exist.
+    case notFound(kind: ObjectKind?, id: String)
+    /// del of an upstream that routes still use.
+    case inUse(id: String, routes: [String])
+    /// A route names an upstream that will not exist.
+    case missingUpstream(route: String, upstream: String)
+    /// An expect precondition failed.
+    case versionMismatch(kind: ObjectKind?, id: String, expected: Int64?, actual: Int64?)
+    /// A malformed call: a bug in the caller.
+    case badRequest(message: String)
+    /// A code this controller does not know (a newer library).
+    case other(code: String, raw: String)
+
+    /// Parses an error reply. nil when it is not an SYERR reply (e.g. `ERR Function not found`).
+    public static func parse(_ reply: String) -> ApplyError? {
+        var text = Substring(reply)
+        if text.hasPrefix("-") { text = text.dropFirst() }
+        guard text.hasPrefix("SYERR ") else { return nil }
+        let payload = String(text.dropFirst("SYERR ".count))
+        guard let json = try? JSONValue.parse(payload), case .string(let code)? = json["code"] else {
+            return .other(code: "unparsable", raw: reply)
+        }
+        func string(_ key: String) -> String {
+            if case .string(let s)? = json[key] { return s }
+            return ""
+        }
+        func integer(_ key: String) -> Int64? {
+            switch json[key] {
+            case .integer(let v)?: return v
+            case .number(let text)?: return Double(text).map { Int64($0) }
+            default: return nil
+            }
+        }
+        let kind = ObjectKind(rawValue: string("kind"))
+        switch code {
+        case "not_found":
+            return .notFound(kind: kind, id: string("id"))
+        case "in_use":
+            var routes: [String] = []
+            if case .array(let items)? = json["routes"] {
+                routes = items.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+            }
+            return .inUse(id: string("id"), routes: routes)
+        case "missing_upstream":
+            return .missingUpstream(route: string("id"), upstream: string("upstream"))
+        case "version_mismatch":
+            return .versionMismatch(kind: kind, id: string("id"), expected: integer("expected"), actual: integer("actual"))
+        case "bad_request":
+            return .badRequest(message: string("message"))
+        default:
+            return .other(code: code, raw: reply)
+        }
+    }
+}

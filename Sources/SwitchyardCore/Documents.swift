@@ -1,0 +1,138 @@
+// Documents: the JSON form of routes and upstreams, as stored in Redis and answered by the API.
+//
+// The controller encodes canonically (sorted keys, see JSONValue.canonical) WITHOUT the
+// version; sy_apply splices `{"version":N,` in front when it stores the document. Reading
+// back, `StoredDocument` splits the version off again. Stored documents are decoded
+// leniently (unknown fields ignored, so a newer controller's fields do not break an older
+// one), unlike request bodies.
+
+extension Endpoint {
+    public var document: JSONValue {
+        ["address": .string(address.description), "weight": .integer(Int64(weight))]
+    }
+}
+
+extension Upstream {
+    /// The canonical JSON object (without version).
+    public var document: JSONValue {
+        ["balance": .string(balance.rawValue), "endpoints": .array(endpoints.map(\.document)), "name": .string(name)]
+    }
+
+    /// The `doc` argument of sy_apply.
+    public var canonicalDocument: String { document.canonical }
+
+    /// Decodes a stored upstream document (version already removed or ignored).
+    public init(document json: JSONValue) throws(DocumentError) {
+        guard case .string(let name)? = json["name"], Names.isValid(name) else { throw DocumentError("name") }
+        var balance = Balance.roundRobin
+        if let value = json["balance"] {
+            guard case .string(let s) = value, let b = Balance(rawValue: s) else { throw DocumentError("balance") }
+            balance = b
+        }
+        var endpoints: [Endpoint] = []
+        if let value = json["endpoints"] {
+            guard case .array(let items) = value else { throw DocumentError("endpoints") }
+            for (i, item) in items.enumerated() {
+                guard case .string(let text)? = item["address"], case .success(let address) = EndpointAddress.parse(text) else {
+                    throw DocumentError("endpoints[\(i)].address")
+                }
+                var weight = Endpoint.defaultWeight
+                if let w = item["weight"] {
+                    guard case .integer(let v) = w, v >= 1, v <= 1000 else { throw DocumentError("endpoints[\(i)].weight") }
+                    weight = Int(v)
+                }
+                endpoints.append(Endpoint(address: address, weight: weight))
+            }
+        }
+        self.init(name: name, balance: balance, endpoints: endpoints)
+    }
+}
+
+extension Route {
+    /// The canonical JSON object (without version).
+    public var document: JSONValue {
+        [
+            "host": .string(host), "id": .string(id), "match": .string(match.rawValue), "path": .string(path),
+            "priority": .integer(Int64(priority)), "upstream": .string(upstream),
+        ]
+    }
+
+    /// The `doc` argument of sy_apply.
+    public var canonicalDocument: String { document.canonical }
+
+    /// Decodes a stored route document (version already removed or ignored).
+    public init(document json: JSONValue) throws(DocumentError) {
+        guard case .string(let id)? = json["id"], Names.isValid(id) else { throw DocumentError("id") }
+        guard case .string(let host)? = json["host"] else { throw DocumentError("host") }
+        guard case .string(let path)? = json["path"] else { throw DocumentError("path") }
+        guard case .string(let upstream)? = json["upstream"], Names.isValid(upstream) else { throw DocumentError("upstream") }
+        var match = MatchKind.prefix
+        if let value = json["match"] {
+            guard case .string(let s) = value, let m = MatchKind(rawValue: s) else { throw DocumentError("match") }
+            match = m
+        }
+        var priority = 0
+        if let value = json["priority"] {
+            guard case .integer(let p) = value, p >= -1000, p <= 1000 else { throw DocumentError("priority") }
+            priority = Int(p)
+        }
+        self.init(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
+    }
+}
+
+/// A stored document that cannot be decoded (typed in by hand, or damaged).
+public struct DocumentError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The field that is missing or wrong, or "version"/"json".
+    public var field: String
+    public init(_ field: String) { self.field = field }
+    public var description: String { "stored document has a missing or invalid '\(field)'" }
+}
+
+/// A document as stored in Redis: `{"version":N,...}`.
+public enum StoredDocument {
+    /// Splits a stored document into its version and JSON object.
+    public static func parse(_ bytes: [UInt8]) throws(DocumentError) -> (version: Int64, json: JSONValue) {
+        let json: JSONValue
+        do { json = try JSONValue.parse(bytes) } catch { throw DocumentError("json") }
+        guard case .integer(let version)? = json["version"], version >= 0 else { throw DocumentError("version") }
+        return (version, json)
+    }
+
+    public static func route(_ bytes: [UInt8]) throws(DocumentError) -> Stored<Route> {
+        let (version, json) = try parse(bytes)
+        return Stored(value: try Route(document: json), version: version)
+    }
+
+    public static func upstream(_ bytes: [UInt8]) throws(DocumentError) -> Stored<Upstream> {
+        let (version, json) = try parse(bytes)
+        return Stored(value: try Upstream(document: json), version: version)
+    }
+
+    /// The suffix sy_apply stores after `{"version":N,` — equal to `doc.dropFirst()` when the
+    /// stored document is exactly `doc` (used to skip no-op writes before calling the Function).
+    public static func body(_ bytes: [UInt8]) -> ArraySlice<UInt8>? {
+        let prefix = Array(#"{"version":"#.utf8)
+        guard bytes.count > prefix.count, bytes.starts(with: prefix) else { return nil }
+        var i = prefix.count
+        guard i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 else { return nil }
+        while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
+        guard i < bytes.count, bytes[i] == UInt8(ascii: ",") else { return nil }
+        return bytes[(i + 1)...]
+    }
+
+    /// Whether the stored bytes hold exactly `canonicalDocument` (apart from the version).
+    public static func holds(_ bytes: [UInt8], canonicalDocument doc: String) -> Bool {
+        guard let body = body(bytes) else { return false }
+        return body.elementsEqual(doc.utf8.dropFirst())
+    }
+}
+
+extension JSONValue {
+    /// The object with `"version": N` added: what the API answers for a stored object.
+    public func adding(version: Int64) -> JSONValue {
+        guard case .object(var members) = self else { return self }
+        members.removeAll { $0.key == "version" }
+        members.append((key: "version", value: .integer(version)))
+        return .object(members)
+    }
+}

@@ -1,0 +1,225 @@
+// Rendering the edge's nginx.conf from deploy/edge.nginx.conf (pure: text in, text out).
+//
+// Placeholders are `{{name}}` with name from `EdgeSettings.placeholders`. Rendering fails
+// on any `{{identifier}}` it does not know, and on values that could break out of an
+// nginx directive (whitespace, `;`, braces, quotes), so a typo or a hostile path never
+// reaches nginx half-substituted. Text such as Lua's `{{1, 2}}` is not a placeholder.
+
+/// What `switchyard edge` substitutes into the template.
+public struct EdgeSettings: Sendable, Equatable {
+    /// `worker_processes`: "auto" or a positive number.
+    public var workers: String = "auto"
+    /// Absolute nginx prefix directory (no trailing slash).
+    public var prefix: String
+    /// nginx `listen` argument: `8080`, `127.0.0.1:8080` or `[::1]:8080`.
+    public var listen: String
+    /// Directory holding the `switchyard/` Lua package (for lua_package_path).
+    public var luaDir: String
+    public var redisHost: String = "127.0.0.1"
+    public var redisPort: Int = 6380
+    public var edgeID: String
+    /// lua_shared_dict size for the configuration, e.g. `64m`.
+    public var configDictSize: String = "64m"
+    /// Access log path, or `off`.
+    public var accessLog: String
+    /// What follows the path in the `access_log` directive: the template's `switchyard`
+    /// log_format, buffered (the template's `access_log {{access_log}};` expects both).
+    public static let accessLogOptions = "switchyard buffer=64k flush=1s"
+    /// Error log path, or `stderr`.
+    public var errorLog: String = "stderr"
+    /// nginx error log level.
+    public var logLevel: String = "notice"
+
+    public init(
+        workers: String = "auto", prefix: String, listen: String, luaDir: String, redisHost: String = "127.0.0.1",
+        redisPort: Int = 6380, edgeID: String, configDictSize: String = "64m", accessLog: String? = nil,
+        errorLog: String = "stderr", logLevel: String = "notice"
+    ) {
+        self.workers = workers
+        self.prefix = prefix
+        self.listen = listen
+        self.luaDir = luaDir
+        self.redisHost = redisHost
+        self.redisPort = redisPort
+        self.edgeID = edgeID
+        self.configDictSize = configDictSize
+        self.accessLog = accessLog ?? prefix + "/logs/access.log"
+        self.errorLog = errorLog
+        self.logLevel = logLevel
+    }
+
+    /// The placeholder values, by name.
+    public var placeholders: [String: String] {
+        [
+            "workers": workers, "prefix": prefix, "listen": listen, "lua_dir": luaDir, "redis_host": redisHost,
+            "redis_port": String(redisPort), "edge_id": edgeID, "config_dict_size": configDictSize,
+            "access_log": accessLog == "off" ? "off" : "\(accessLog) \(Self.accessLogOptions)", "error_log": errorLog,
+            "log_level": logLevel,
+        ]
+    }
+
+    /// The values as given (before `access_log` gets its format), for checking.
+    var rawValues: [String: String] {
+        var values = placeholders
+        values["access_log"] = accessLog
+        return values
+    }
+
+    public static let logLevels = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"]
+
+    /// Every problem with the settings (empty when they are usable).
+    public func problems() -> [String] {
+        var out: [String] = []
+        if workers != "auto", Int(workers).map({ $0 < 1 || $0 > 1024 }) ?? true {
+            out.append("workers must be 'auto' or a number 1-1024, not '\(workers)'")
+        }
+        if !prefix.hasPrefix("/") { out.append("prefix must be an absolute path, not '\(prefix)'") }
+        if !luaDir.hasPrefix("/") { out.append("lua dir must be an absolute path, not '\(luaDir)'") }
+        if !(1...65535).contains(redisPort) { out.append("redis port must be 1-65535") }
+        if !Self.isValidEdgeID(edgeID) {
+            out.append("edge id '\(edgeID)' must be 1-63 characters from A-Z a-z 0-9 . _ -")
+        }
+        if !Self.logLevels.contains(logLevel) {
+            out.append("log level must be one of \(Self.logLevels.joined(separator: ", "))")
+        }
+        if !Self.isSize(configDictSize) { out.append("config dict size must look like 64m, 512k or 1g, not '\(configDictSize)'") }
+        for (name, value) in rawValues.sorted(by: { $0.key < $1.key }) {
+            if value.isEmpty { out.append("\(name) must not be empty") }
+            if value.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || "\";'{}\\$#".unicodeScalars.contains($0) }) {
+                out.append("\(name) '\(value)' contains characters nginx would misread (spaces, quotes, ; { } $ #)")
+            }
+        }
+        return out
+    }
+
+    static func isValidEdgeID(_ id: String) -> Bool {
+        (1...63).contains(id.utf8.count) && id.utf8.allSatisfy { b in
+            (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x5F || b == 0x2D
+        }
+    }
+
+    static func isSize(_ s: String) -> Bool {
+        guard let last = s.last, "kKmMgG".contains(last) else { return false }
+        let digits = s.dropLast()
+        return !digits.isEmpty && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber)
+    }
+}
+
+/// Why a template could not be rendered.
+public struct TemplateError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var problems: [String]
+    public var description: String { problems.joined(separator: "; ") }
+}
+
+public enum EdgeTemplate {
+    /// Replaces every `{{name}}` in `template` with `values[name]`. Throws listing every
+    /// unknown placeholder (with its line) and every bad setting.
+    public static func render(_ template: String, settings: EdgeSettings) throws(TemplateError) -> String {
+        let problems = settings.problems()
+        if !problems.isEmpty { throw TemplateError(problems: problems) }
+        return try render(template, values: settings.placeholders)
+    }
+
+    /// Replaces every `{{name}}` (name: letters, digits, `_`; spaces inside the braces
+    /// allowed) with `values[name]`; throws on names not in `values`.
+    public static func render(_ template: String, values: [String: String]) throws(TemplateError) -> String {
+        let bytes = Array(template.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 256)
+        var unknown: [String] = []
+        var line = 1
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0x0A { line += 1 }
+            if bytes[i] == UInt8(ascii: "{"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "{"),
+                let (name, end) = placeholder(in: bytes, at: i)
+            {
+                if let value = values[name] {
+                    out.append(contentsOf: Array(value.utf8))
+                } else {
+                    unknown.append("unknown placeholder {{\(name)}} on line \(line)")
+                }
+                i = end
+                continue
+            }
+            out.append(bytes[i])
+            i += 1
+        }
+        if !unknown.isEmpty { throw TemplateError(problems: unknown) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `{{ name }}` starting at `start`: the name and the index after the closing braces.
+    static func placeholder(in bytes: [UInt8], at start: Int) -> (String, Int)? {
+        var i = start + 2
+        while i < bytes.count, bytes[i] == 0x20 { i += 1 }
+        let nameStart = i
+        while i < bytes.count, bytes[i] == 0x5F || (bytes[i] >= 0x30 && bytes[i] <= 0x39)
+            || (bytes[i] | 0x20 >= 0x61 && bytes[i] | 0x20 <= 0x7A)
+        {
+            i += 1
+        }
+        guard i > nameStart else { return nil }
+        let name = String(decoding: bytes[nameStart..<i], as: UTF8.self)
+        // a name must start with a letter or "_" (so Lua's {{1, 2}} is left alone)
+        guard let first = name.utf8.first, first == 0x5F || (first | 0x20 >= 0x61 && first | 0x20 <= 0x7A) else { return nil }
+        while i < bytes.count, bytes[i] == 0x20 { i += 1 }
+        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "}"), bytes[i + 1] == UInt8(ascii: "}") else { return nil }
+        return (name, i + 2)
+    }
+}
+
+/// `host:port` for Redis and `port | ipv4:port | [ipv6]:port` for listen addresses.
+public enum HostPort {
+    public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Parses `host:port` (host a name, IPv4 or `[ipv6]`). The host is returned without brackets.
+    public static func parse(_ text: String, defaultHost: String? = nil) throws(ParseError) -> (host: String, port: Int) {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw ParseError(description: "'\(text)': missing ']'") }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { throw ParseError(description: "'\(text)': expected [ipv6]:port") }
+            portText = rest.dropFirst()
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            if host.contains(":") { throw ParseError(description: "'\(text)': write IPv6 addresses in brackets, [::1]:port") }
+            portText = text[text.index(after: colon)...]
+        } else if let defaultHost, text.allSatisfy(\.isNumber) {
+            host = Substring(defaultHost)
+            portText = Substring(text)
+        } else {
+            throw ParseError(description: "'\(text)': expected host:port")
+        }
+        guard !host.isEmpty else { throw ParseError(description: "'\(text)': missing host") }
+        guard let port = Int(portText), (1...65535).contains(port) else {
+            throw ParseError(description: "'\(text)': port must be 1-65535")
+        }
+        return (String(host), port)
+    }
+
+    /// The nginx `listen` argument for `8080`, `127.0.0.1:8080` or `[::1]:8080`, and its port.
+    public static func nginxListen(_ text: String) throws(ParseError) -> (listen: String, port: Int) {
+        if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            guard let port = Int(text), (1...65535).contains(port) else {
+                throw ParseError(description: "'\(text)': port must be 1-65535")
+            }
+            return (String(port), port)
+        }
+        let (host, port) = try parse(text)
+        if host.contains(":") {
+            guard case .success = EndpointAddress.parse("[\(host)]:\(port)") else {
+                throw ParseError(description: "'\(text)': '\(host)' is not an IPv6 address")
+            }
+            return ("[\(host)]:\(port)", port)
+        }
+        if host != "*", host != "localhost", EndpointAddress.parseIPv4(Substring(host)) == nil {
+            throw ParseError(description: "'\(text)': listen on an IP address (e.g. 0.0.0.0:\(port)), not '\(host)'")
+        }
+        return ("\(host):\(port)", port)
+    }
+}

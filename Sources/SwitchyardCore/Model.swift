@@ -1,0 +1,97 @@
+// The configuration model: routes, upstreams and their endpoints, as validated values.
+//
+// A value of these types has passed validation (see `Validator`); the JSON encoding in
+// `Documents.swift` is the one stored in Redis and answered by the API.
+
+/// How a route's `path` is compared with the request path.
+public enum MatchKind: String, Sendable, CaseIterable, Codable {
+    /// The request path equals `path`.
+    case exact
+    /// The request path starts with `path` (the default).
+    case prefix
+    /// `path` is a PCRE pattern searched in the request path.
+    case regex
+}
+
+/// How an upstream spreads requests over its endpoints. An enum so new strategies can be
+/// added without changing stored documents of the old ones.
+public enum Balance: String, Sendable, CaseIterable, Codable {
+    /// Weighted round robin (the default).
+    case roundRobin = "round_robin"
+}
+
+/// One backend machine of an upstream.
+public struct Endpoint: Sendable, Hashable {
+    /// The canonical address, e.g. `10.0.0.1:8080` or `[2001:db8::1]:8080`.
+    public var address: EndpointAddress
+    /// Relative share of requests, 1-1000.
+    public var weight: Int
+
+    public init(address: EndpointAddress, weight: Int = Endpoint.defaultWeight) {
+        self.address = address
+        self.weight = weight
+    }
+
+    public static let defaultWeight = 1
+    public static let weightRange = 1...1000
+}
+
+/// A named set of endpoints that routes send traffic to.
+public struct Upstream: Sendable, Hashable {
+    public var name: String
+    public var balance: Balance
+    /// May be empty: the edge answers 503 for routes to an upstream without endpoints.
+    public var endpoints: [Endpoint]
+
+    public init(name: String, balance: Balance = .roundRobin, endpoints: [Endpoint] = []) {
+        self.name = name
+        self.balance = balance
+        self.endpoints = endpoints
+    }
+}
+
+/// Which requests go to which upstream.
+public struct Route: Sendable, Hashable {
+    public var id: String
+    /// Lowercase host name, or `*.suffix` for any name under suffix.
+    public var host: String
+    public var path: String
+    public var match: MatchKind
+    public var upstream: String
+    /// Higher wins when several routes match equally well; -1000...1000.
+    public var priority: Int
+
+    public init(id: String, host: String, path: String, match: MatchKind = .prefix, upstream: String, priority: Int = 0) {
+        self.id = id
+        self.host = host
+        self.path = path
+        self.match = match
+        self.upstream = upstream
+        self.priority = priority
+    }
+
+    /// The upstreams this route sends traffic to (the Function's `refs`).
+    public var upstreams: [String] { [upstream] }
+
+    public static let priorityRange = -1000...1000
+    public static let maxPathLength = 2048
+}
+
+/// An object as stored in Redis: the value and the configuration version it was written at.
+public struct Stored<Value: Sendable>: Sendable {
+    public var value: Value
+    public var version: Int64
+
+    public init(value: Value, version: Int64) {
+        self.value = value
+        self.version = version
+    }
+}
+
+extension Stored: Equatable where Value: Equatable {}
+
+/// The two kinds of configuration object, as named in keys, the Function and the change stream.
+public enum ObjectKind: String, Sendable, CaseIterable {
+    case route
+    case upstream
+}

@@ -1,0 +1,446 @@
+// Turning request JSON into validated model values, listing EVERY problem.
+//
+// Each problem is a `FieldError` naming the field the way an operator wrote it
+// (`routes[2].host`, `endpoints[0].address`), so one response can show all typos at once.
+// Unknown fields are rejected (code `unknown_field`): a misspelt optional field such as
+// `priorty` would otherwise be silently ignored and the default used.
+
+/// One problem with one field of a request.
+public struct FieldError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Dotted path of the field, e.g. `routes[2].host`; empty for the body itself.
+    public var field: String
+    public var code: Code
+    public var message: String
+
+    public init(field: String, code: Code, message: String) {
+        self.field = field
+        self.code = code
+        self.message = message
+    }
+
+    public enum Code: String, Sendable, Hashable {
+        /// A required field is absent.
+        case required
+        /// The value has the wrong type or breaks a rule.
+        case invalid
+        /// The field is not part of the object.
+        case unknownField = "unknown_field"
+        /// The same object or endpoint appears twice.
+        case duplicate
+        /// The body's id/name differs from the one in the URL.
+        case mismatch
+        /// A route names an upstream that does not exist.
+        case missingUpstream = "missing_upstream"
+    }
+
+    public var description: String { field.isEmpty ? message : "\(field): \(message)" }
+
+    public var json: JSONValue {
+        ["field": .string(field), "code": .string(code.rawValue), "message": .string(message)]
+    }
+}
+
+/// Validation failed; `problems` is never empty.
+public struct ValidationFailure: Error, Sendable, Equatable {
+    public var problems: [FieldError]
+    public init(_ problems: [FieldError]) { self.problems = problems }
+}
+
+/// Collects problems while a value is decoded.
+struct Problems: Sendable {
+    private(set) var list: [FieldError] = []
+    var isEmpty: Bool { list.isEmpty }
+    mutating func add(_ field: String, _ code: FieldError.Code, _ message: String) {
+        list.append(FieldError(field: field, code: code, message: message))
+    }
+}
+
+/// Joins a field path: `join("routes[1]", "host")` is `routes[1].host`.
+@inline(__always)
+func join(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+
+/// A batch for `POST /api/v1/apply`: objects to put and names to delete, all or nothing.
+public struct Batch: Sendable, Equatable {
+    public var upstreams: [Upstream] = []
+    public var routes: [Route] = []
+    public var deleteRoutes: [String] = []
+    public var deleteUpstreams: [String] = []
+
+    public init(upstreams: [Upstream] = [], routes: [Route] = [], deleteRoutes: [String] = [], deleteUpstreams: [String] = []) {
+        self.upstreams = upstreams
+        self.routes = routes
+        self.deleteRoutes = deleteRoutes
+        self.deleteUpstreams = deleteUpstreams
+    }
+
+    /// Names of upstreams in the request that failed validation: their problems are
+    /// reported already, so routes naming them are not also reported as missing.
+    var namedInvalidUpstreams: Set<String> = []
+
+    public static func == (lhs: Batch, rhs: Batch) -> Bool {
+        lhs.upstreams == rhs.upstreams && lhs.routes == rhs.routes && lhs.deleteRoutes == rhs.deleteRoutes
+            && lhs.deleteUpstreams == rhs.deleteUpstreams
+    }
+
+    public var isEmpty: Bool { upstreams.isEmpty && routes.isEmpty && deleteRoutes.isEmpty && deleteUpstreams.isEmpty }
+
+    /// Upstreams the batch's routes use that the batch itself does not put, with the field
+    /// naming each use. The caller checks these against Redis.
+    public var externalReferences: [(field: String, upstream: String)] {
+        let put = Set(upstreams.map(\.name)).union(namedInvalidUpstreams).union(deleteUpstreams)
+        return routes.compactMap { route in
+            put.contains(route.upstream) ? nil : (upstreamField(ofRoute: route.id), route.upstream)
+        }
+    }
+
+    /// Position of each route in the request; `routes` leaves invalid ones out, so its
+    /// own indexes may differ.
+    var requestIndexes: [String: Int] = [:]
+
+    /// The request field naming route `id`'s upstream, e.g. `routes[3].upstream`.
+    public func upstreamField(ofRoute id: String) -> String {
+        guard let i = requestIndexes[id] ?? routes.firstIndex(where: { $0.id == id }) else { return "upstream" }
+        return "routes[\(i)].upstream"
+    }
+
+    /// The Function calls, ordered so its in-batch checks see the batch's own upstreams
+    /// before the routes that use them, and route changes before upstream deletions.
+    public func operations() -> [ApplyOperation] {
+        upstreams.map { ApplyOperation.put($0) }
+            + routes.map { ApplyOperation.put($0) }
+            + deleteRoutes.map { ApplyOperation.delete(.route, $0) }
+            + deleteUpstreams.map { ApplyOperation.delete(.upstream, $0) }
+    }
+}
+
+/// Decodes and validates request bodies.
+public struct Validator: Sendable {
+    public var regex: any RegexChecker
+
+    public init(regex: any RegexChecker = PCRE2RegexChecker()) {
+        self.regex = regex
+    }
+
+    // MARK: Routes
+
+    /// A route from a request body. `id` is the id from the URL (the body may repeat it);
+    /// nil in a batch, where the body must carry it.
+    public func route(_ json: JSONValue, id pathID: String?, at prefix: String = "") -> Result<Route, ValidationFailure> {
+        var problems = Problems()
+        let route = route(json, id: pathID, at: prefix, into: &problems)
+        if let route, problems.isEmpty { return .success(route) }
+        return .failure(ValidationFailure(problems.list))
+    }
+
+    func route(_ json: JSONValue, id pathID: String?, at prefix: String, into problems: inout Problems) -> Route? {
+        guard case .object(let members) = json else {
+            problems.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
+            return nil
+        }
+        let before = problems.list.count
+        rejectUnknown(members, allowed: ["id", "host", "path", "match", "upstream", "priority"], at: prefix, into: &problems)
+        let id = identity(json, key: "id", pathValue: pathID, at: prefix, into: &problems)
+
+        var host: String?
+        if let value = requiredString(json, "host", at: prefix, into: &problems) {
+            switch HostNames.canonical(value) {
+            case .success(let canonical): host = canonical
+            case .failure(let error): problems.add(join(prefix, "host"), .invalid, "'\(value)' \(error.message)")
+            }
+        }
+
+        var match: MatchKind? = .prefix
+        if let value = json["match"] {
+            if case .string(let s) = value, let kind = MatchKind(rawValue: s) {
+                match = kind
+            } else {
+                match = nil
+                problems.add(join(prefix, "match"), .invalid, "must be one of \(MatchKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+
+        var path: String?
+        if let value = requiredString(json, "path", at: prefix, into: &problems) {
+            if let problem = Paths.problem(value, match: match ?? .prefix) {
+                problems.add(join(prefix, "path"), .invalid, problem)
+            } else if match == .regex, let problem = regex.problem(in: value) {
+                problems.add(join(prefix, "path"), .invalid, problem)
+            } else {
+                path = value
+            }
+        }
+
+        var upstream: String?
+        if let value = requiredString(json, "upstream", at: prefix, into: &problems) {
+            if Names.isValid(value) {
+                upstream = value
+            } else {
+                problems.add(join(prefix, "upstream"), .invalid, "'\(value)' is not a valid upstream name (\(Names.rule))")
+            }
+        }
+
+        let priority = integer(json, "priority", in: Route.priorityRange, default: 0, at: prefix, into: &problems)
+
+        guard problems.list.count == before, let id, let host, let path, let match, let upstream, let priority else {
+            return nil
+        }
+        return Route(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
+    }
+
+    // MARK: Upstreams
+
+    /// An upstream from a request body. `name` is the name from the URL (the body may repeat
+    /// it); nil in a batch, where the body must carry it.
+    public func upstream(_ json: JSONValue, name pathName: String?, at prefix: String = "") -> Result<Upstream, ValidationFailure> {
+        var problems = Problems()
+        let upstream = upstream(json, name: pathName, at: prefix, into: &problems)
+        if let upstream, problems.isEmpty { return .success(upstream) }
+        return .failure(ValidationFailure(problems.list))
+    }
+
+    func upstream(_ json: JSONValue, name pathName: String?, at prefix: String, into problems: inout Problems) -> Upstream? {
+        guard case .object(let members) = json else {
+            problems.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
+            return nil
+        }
+        let before = problems.list.count
+        rejectUnknown(members, allowed: ["name", "balance", "endpoints"], at: prefix, into: &problems)
+        let name = identity(json, key: "name", pathValue: pathName, at: prefix, into: &problems)
+
+        var balance: Balance? = .roundRobin
+        if let value = json["balance"] {
+            if case .string(let s) = value, let b = Balance(rawValue: s) {
+                balance = b
+            } else {
+                balance = nil
+                problems.add(join(prefix, "balance"), .invalid, "must be one of \(Balance.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+
+        var endpoints: [Endpoint] = []
+        switch json["endpoints"] {
+        case nil:
+            break
+        case .array(let items)?:
+            var firstIndex: [EndpointAddress: Int] = [:]
+            for (i, item) in items.enumerated() {
+                let at = join(prefix, "endpoints[\(i)]")
+                guard let endpoint = endpoint(item, address: nil, at: at, into: &problems) else { continue }
+                if let first = firstIndex[endpoint.address] {
+                    problems.add(join(at, "address"), .duplicate,
+                                 "duplicate endpoint \(endpoint.address) (also endpoints[\(first)])")
+                } else {
+                    firstIndex[endpoint.address] = i
+                    endpoints.append(endpoint)
+                }
+            }
+        case let other?:
+            problems.add(join(prefix, "endpoints"), .invalid, "must be an array, not \(other.typeName)")
+        }
+
+        guard problems.list.count == before, let name, let balance else { return nil }
+        return Upstream(name: name, balance: balance, endpoints: endpoints)
+    }
+
+    // MARK: Endpoints
+
+    /// An endpoint from `PUT .../endpoints/{address}`: the address comes from the URL, the
+    /// optional body may give `weight` (and repeat `address`).
+    public func endpoint(_ json: JSONValue?, address pathAddress: String) -> Result<Endpoint, ValidationFailure> {
+        var problems = Problems()
+        guard let address = endpointAddress(pathAddress, field: "address", into: &problems) else {
+            return .failure(ValidationFailure(problems.list))
+        }
+        let endpoint = endpoint(json ?? .object([]), address: address, at: "", into: &problems)
+        if let endpoint, problems.isEmpty { return .success(endpoint) }
+        return .failure(ValidationFailure(problems.list))
+    }
+
+    func endpoint(_ json: JSONValue, address pathAddress: EndpointAddress?, at prefix: String, into problems: inout Problems) -> Endpoint? {
+        guard case .object(let members) = json else {
+            problems.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
+            return nil
+        }
+        let before = problems.list.count
+        rejectUnknown(members, allowed: ["address", "weight"], at: prefix, into: &problems)
+        var address = pathAddress
+        if let pathAddress {
+            if let value = json["address"] {
+                if case .string(let s) = value, case .success(let parsed) = EndpointAddress.parse(s), parsed == pathAddress {
+                    // same machine, perhaps written differently
+                } else {
+                    problems.add(join(prefix, "address"), .mismatch, "must equal the address in the URL (\(pathAddress))")
+                }
+            }
+        } else if let value = requiredString(json, "address", at: prefix, into: &problems) {
+            address = endpointAddress(value, field: join(prefix, "address"), into: &problems)
+        }
+        let weight = integer(json, "weight", in: Endpoint.weightRange, default: Endpoint.defaultWeight, at: prefix, into: &problems)
+        guard problems.list.count == before, let address, let weight else { return nil }
+        return Endpoint(address: address, weight: weight)
+    }
+
+    func endpointAddress(_ text: String, field: String, into problems: inout Problems) -> EndpointAddress? {
+        switch EndpointAddress.parse(text) {
+        case .success(let address): return address
+        case .failure(let error):
+            problems.add(field, .invalid, "'\(text)': \(error.message)")
+            return nil
+        }
+    }
+
+    // MARK: Batches
+
+    /// A batch: `{"upstreams":[...],"routes":[...],"delete":{"routes":[...],"upstreams":[...]}}`.
+    /// Every item is checked; each object may appear once (put or delete).
+    public func batch(_ json: JSONValue) -> Result<Batch, ValidationFailure> {
+        let (batch, problems) = batchParts(json)
+        if problems.isEmpty { return .success(batch) }
+        return .failure(ValidationFailure(problems))
+    }
+
+    func batchParts(_ json: JSONValue) -> (Batch, [FieldError]) {
+        var problems = Problems()
+        guard case .object(let members) = json else {
+            return (Batch(), [FieldError(field: "", code: .invalid, message: "must be a JSON object, not \(json.typeName)")])
+        }
+        rejectUnknown(members, allowed: ["upstreams", "routes", "delete"], at: "", into: &problems)
+        var batch = Batch()
+        var seenUpstreams: [String: String] = [:]  // name -> field of first appearance
+        var seenRoutes: [String: String] = [:]
+
+        for (i, item) in array(json, "upstreams", at: "", into: &problems).enumerated() {
+            let at = "upstreams[\(i)]"
+            guard let upstream = upstream(item, name: nil, at: at, into: &problems) else {
+                if case .string(let name)? = item["name"] { batch.namedInvalidUpstreams.insert(name) }
+                continue
+            }
+            if let first = seenUpstreams[upstream.name] {
+                problems.add(join(at, "name"), .duplicate, "upstream '\(upstream.name)' appears twice (also \(first))")
+            } else {
+                seenUpstreams[upstream.name] = at
+                batch.upstreams.append(upstream)
+            }
+        }
+        for (i, item) in array(json, "routes", at: "", into: &problems).enumerated() {
+            let at = "routes[\(i)]"
+            guard let route = route(item, id: nil, at: at, into: &problems) else { continue }
+            if let first = seenRoutes[route.id] {
+                problems.add(join(at, "id"), .duplicate, "route '\(route.id)' appears twice (also \(first))")
+            } else {
+                seenRoutes[route.id] = at
+                batch.requestIndexes[route.id] = i
+                batch.routes.append(route)
+            }
+        }
+        if let delete = json["delete"] {
+            if case .object(let deleteMembers) = delete {
+                rejectUnknown(deleteMembers, allowed: ["routes", "upstreams"], at: "delete", into: &problems)
+                batch.deleteRoutes = names(delete, "routes", kind: "route", at: "delete", seen: &seenRoutes, into: &problems)
+                batch.deleteUpstreams = names(delete, "upstreams", kind: "upstream", at: "delete", seen: &seenUpstreams, into: &problems)
+            } else {
+                problems.add("delete", .invalid, "must be a JSON object, not \(delete.typeName)")
+            }
+        }
+        let deleted = Set(batch.deleteUpstreams)
+        for route in batch.routes where deleted.contains(route.upstream) {
+            problems.add(batch.upstreamField(ofRoute: route.id), .missingUpstream, "upstream '\(route.upstream)' is deleted in this batch")
+        }
+        return (batch, problems.list)
+    }
+
+    func names(_ json: JSONValue, _ key: String, kind: String, at prefix: String, seen: inout [String: String], into problems: inout Problems) -> [String] {
+        var out: [String] = []
+        for (i, item) in array(json, key, at: prefix, into: &problems).enumerated() {
+            let field = join(prefix, "\(key)[\(i)]")
+            guard case .string(let name) = item, Names.isValid(name) else {
+                problems.add(field, .invalid, "must be a \(kind) name (\(Names.rule))")
+                continue
+            }
+            if let first = seen[name] {
+                problems.add(field, .duplicate, "\(kind) '\(name)' appears twice (also \(first))")
+            } else {
+                seen[name] = field
+                out.append(name)
+            }
+        }
+        return out
+    }
+
+    // MARK: Field helpers
+
+    func rejectUnknown(_ members: [(key: String, value: JSONValue)], allowed: Set<String>, at prefix: String, into problems: inout Problems) {
+        for member in members where !allowed.contains(member.key) {
+            problems.add(join(prefix, member.key), .unknownField,
+                         "unknown field '\(member.key)' (known: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    /// The object's id/name: from the URL when given (a body copy must agree), else required in the body.
+    func identity(_ json: JSONValue, key: String, pathValue: String?, at prefix: String, into problems: inout Problems) -> String? {
+        let field = join(prefix, key)
+        if let pathValue {
+            guard Names.isValid(pathValue) else {
+                problems.add(field, .invalid, "'\(pathValue)' is not a valid \(key) (\(Names.rule))")
+                return nil
+            }
+            if let value = json[key], value != .string(pathValue) {
+                problems.add(field, .mismatch, "must equal the \(key) in the URL ('\(pathValue)')")
+                return nil
+            }
+            return pathValue
+        }
+        guard let value = requiredString(json, key, at: prefix, into: &problems) else { return nil }
+        guard Names.isValid(value) else {
+            problems.add(field, .invalid, "'\(value)' is not a valid \(key) (\(Names.rule))")
+            return nil
+        }
+        return value
+    }
+
+    func requiredString(_ json: JSONValue, _ key: String, at prefix: String, into problems: inout Problems) -> String? {
+        switch json[key] {
+        case nil, .null?:
+            problems.add(join(prefix, key), .required, "is required")
+            return nil
+        case .string(let s)?:
+            return s
+        case let other?:
+            problems.add(join(prefix, key), .invalid, "must be a string, not \(other.typeName)")
+            return nil
+        }
+    }
+
+    func integer(_ json: JSONValue, _ key: String, in range: ClosedRange<Int>, default defaultValue: Int, at prefix: String, into problems: inout Problems) -> Int? {
+        switch json[key] {
+        case nil:
+            return defaultValue
+        case .integer(let v)? where v >= Int64(range.lowerBound) && v <= Int64(range.upperBound):
+            return Int(v)
+        case .integer?:
+            problems.add(join(prefix, key), .invalid, "must be between \(range.lowerBound) and \(range.upperBound)")
+            return nil
+        case let other?:
+            problems.add(join(prefix, key), .invalid, "must be an integer, not \(other.typeName == "number" ? "a fraction" : other.typeName)")
+            return nil
+        }
+    }
+
+    func array(_ json: JSONValue, _ key: String, at prefix: String, into problems: inout Problems) -> [JSONValue] {
+        switch json[key] {
+        case nil: return []
+        case .array(let items)?: return items
+        case let other?:
+            problems.add(join(prefix, key), .invalid, "must be an array, not \(other.typeName)")
+            return []
+        }
+    }
+}
+
+extension Validator {
+    /// Like `batch(_:)`, but also returns the valid part of an invalid batch, so the caller
+    /// can check the valid routes' upstream references and report those problems too.
+    public func batchCollectingProblems(_ json: JSONValue) -> (batch: Batch, problems: [FieldError]) {
+        batchParts(json)
+    }
+}

@@ -1,0 +1,186 @@
+// A small pool of Redis connections for request/response commands.
+//
+// hiredis is synchronous, so each connection lives on its own serial DispatchQueue and
+// callers await a continuation: blocking I/O never runs on Swift's cooperative pool. Every
+// call is bounded: a command (including time spent queued behind others) fails with
+// `.timeout` after `commandTimeout`, and while Redis is down calls fail at once with
+// `.connectionFailed` until the next reconnect attempt, which is spaced by exponential
+// backoff with jitter. A dropped connection (CLIENT KILL, restart) is noticed before the
+// next command is sent and replaced, so the command still goes through.
+
+import Dispatch
+import Logging
+import Synchronization
+
+public final class RedisClient: Sendable {
+    public let configuration: RedisConfiguration
+    private let slots: [ConnectionSlot]
+    private let rotation = Atomic<Int>(0)
+
+    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "switchyard.redis")) {
+        self.configuration = configuration
+        let size = max(1, configuration.poolSize)
+        self.slots = (0..<size).map { ConnectionSlot(index: $0, configuration: configuration, logger: logger) }
+    }
+
+    /// Sends one command. Error replies come back as `.error`; transport problems throw.
+    public func send(_ args: [String]) async throws(RedisError) -> RedisReply {
+        try await send(bytes: args.map { Array($0.utf8) })
+    }
+
+    public func send(_ args: String...) async throws(RedisError) -> RedisReply {
+        try await send(args)
+    }
+
+    /// Sends one command whose arguments are arbitrary bytes.
+    public func send(bytes args: [[UInt8]]) async throws(RedisError) -> RedisReply {
+        try await slot().run { connection throws(RedisError) in try connection.command(args) }
+    }
+
+    /// Sends several commands in one round trip on one connection and returns their
+    /// replies in order.
+    public func pipeline(_ commands: [[String]]) async throws(RedisError) -> [RedisReply] {
+        try await pipeline(bytes: commands.map { $0.map { Array($0.utf8) } })
+    }
+
+    public func pipeline(bytes commands: [[[UInt8]]]) async throws(RedisError) -> [RedisReply] {
+        if commands.isEmpty { return [] }
+        return try await slot().run { connection throws(RedisError) in try connection.pipeline(commands) }
+    }
+
+    /// Closes every connection; later calls fail with `.closed`.
+    public func close() async {
+        for slot in slots { await slot.close() }
+    }
+
+    /// The least busy connection (ties broken round robin).
+    private func slot() -> ConnectionSlot {
+        let start = rotation.add(1, ordering: .relaxed).oldValue
+        var best = slots[start % slots.count]
+        var bestLoad = best.load.load(ordering: .relaxed)
+        for offset in 1..<slots.count where bestLoad > 0 {
+            let candidate = slots[(start + offset) % slots.count]
+            let load = candidate.load.load(ordering: .relaxed)
+            if load < bestLoad {
+                best = candidate
+                bestLoad = load
+            }
+        }
+        return best
+    }
+}
+
+/// One connection and the serial queue it lives on. Mutable state is touched only on `queue`.
+final class ConnectionSlot: @unchecked Sendable {
+    let index: Int
+    let queue: DispatchQueue
+    let configuration: RedisConfiguration
+    let backoff: Backoff
+    var logger: Logger
+    /// Jobs queued or running (read by the pool to pick a slot).
+    let load = Atomic<Int>(0)
+
+    // confined to `queue`
+    private var connection: HiredisConnection?
+    private var failures = 0
+    private var retryAt: ContinuousClock.Instant?
+    private var lastError: RedisError?
+    private var closed = false
+
+    init(index: Int, configuration: RedisConfiguration, logger: Logger) {
+        self.index = index
+        self.configuration = configuration
+        self.queue = DispatchQueue(label: "switchyard.redis.\(index)")
+        self.backoff = Backoff(initial: configuration.reconnectBackoff, maximum: configuration.maxReconnectBackoff)
+        self.logger = logger
+        self.logger[metadataKey: "redis.endpoint"] = "\(configuration.host):\(configuration.port)"
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (HiredisConnection) throws(RedisError) -> T) async throws(RedisError) -> T {
+        let enqueued = ContinuousClock.now
+        load.add(1, ordering: .relaxed)
+        let result: Result<T, RedisError> = await withCheckedContinuation { continuation in
+            queue.async {
+                defer { self.load.subtract(1, ordering: .relaxed) }
+                continuation.resume(returning: self.execute(enqueued: enqueued, body))
+            }
+        }
+        return try result.get()
+    }
+
+    func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.closed = true
+                self.connection?.close()
+                self.connection = nil
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Runs on `queue`.
+    private func execute<T>(enqueued: ContinuousClock.Instant, _ body: (HiredisConnection) throws(RedisError) -> T) -> Result<T, RedisError> {
+        if closed { return .failure(RedisError(.closed, "the client is closed")) }
+        if ContinuousClock.now - enqueued > configuration.commandTimeout {
+            return .failure(RedisError(.timeout, "no free connection within the command timeout"))
+        }
+        let connection: HiredisConnection
+        switch connected() {
+        case .success(let c): connection = c
+        case .failure(let error): return .failure(error)
+        }
+        do {
+            return .success(try body(connection))
+        } catch {
+            if !connection.isOpen {
+                // hiredis contexts are unusable after an I/O error: the next call reconnects
+                self.connection = nil
+                logger.debug("redis connection dropped", metadata: ["error": "\(error)"])
+            }
+            return .failure(error)
+        }
+    }
+
+    /// The open connection, reconnecting if needed (at most once per backoff period).
+    private func connected() -> Result<HiredisConnection, RedisError> {
+        if let connection {
+            if connection.isIdleAndHealthy { return .success(connection) }
+            connection.close()
+            self.connection = nil
+            logger.debug("redis connection was closed by the server; reconnecting")
+        }
+        let now = ContinuousClock.now
+        if let retryAt, now < retryAt {
+            let wait = retryAt - now
+            let reason = lastError.map { ": \($0.message)" } ?? ""
+            return .failure(RedisError(.connectionFailed, "redis unavailable, next attempt in \(wait.milliseconds) ms\(reason)"))
+        }
+        do {
+            let fresh = try HiredisConnection.connect(configuration)
+            if failures > 0 { logger.info("redis connection restored", metadata: ["redis.failures": "\(failures)"]) }
+            failures = 0
+            retryAt = nil
+            lastError = nil
+            connection = fresh
+            return .success(fresh)
+        } catch {
+            failures += 1
+            let delay = backoff.delay(afterFailures: failures)
+            retryAt = ContinuousClock.now + delay
+            lastError = error
+            let level: Logger.Level = failures == 1 ? .warning : .debug
+            logger.log(level: level, "redis connect failed", metadata: [
+                "error": "\(error.message)", "redis.failures": "\(failures)", "redis.retry_ms": "\(delay.milliseconds)",
+            ])
+            return .failure(error)
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

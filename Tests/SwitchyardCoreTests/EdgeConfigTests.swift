@@ -1,0 +1,118 @@
+import Testing
+@testable import SwitchyardCore
+
+@Suite("Edge nginx.conf rendering")
+struct EdgeConfigTests {
+    let settings = EdgeSettings(prefix: "/var/lib/sy", listen: "127.0.0.1:8080", luaDir: "/opt/sy/lua", redisHost: "10.0.0.5",
+                                redisPort: 6380, edgeID: "host-8080")
+
+    @Test func replacesEveryPlaceholder() throws {
+        let template = """
+            worker_processes {{workers}};
+            error_log {{error_log}} {{log_level}};
+            pid {{prefix}}/logs/nginx.pid;
+            http {
+              lua_package_path "{{lua_dir}}/?.lua;;";
+              lua_shared_dict switchyard_config {{config_dict_size}};
+              access_log {{access_log}};
+              init_by_lua_block { local t = {{1, 2}}; require("switchyard.phases").init({redis_host = "{{redis_host}}", redis_port = {{ redis_port }}, id = "{{edge_id}}"}) }
+              server { listen {{listen}}; }
+            }
+            """
+        let out = try EdgeTemplate.render(template, settings: settings)
+        #expect(out == """
+            worker_processes auto;
+            error_log stderr notice;
+            pid /var/lib/sy/logs/nginx.pid;
+            http {
+              lua_package_path "/opt/sy/lua/?.lua;;";
+              lua_shared_dict switchyard_config 64m;
+              access_log /var/lib/sy/logs/access.log switchyard buffer=64k flush=1s;
+              init_by_lua_block { local t = {{1, 2}}; require("switchyard.phases").init({redis_host = "10.0.0.5", redis_port = 6380, id = "host-8080"}) }
+              server { listen 127.0.0.1:8080; }
+            }
+            """)
+        #expect(!out.contains("{{w"))
+    }
+
+    @Test func unknownPlaceholdersFailWithTheirLines() {
+        let template = "a {{workers}}\nb {{wrokers}}\nc {{ nope }}\n"
+        #expect(throws: TemplateError(problems: ["unknown placeholder {{wrokers}} on line 2", "unknown placeholder {{nope}} on line 3"])) {
+            try EdgeTemplate.render(template, settings: settings)
+        }
+    }
+
+    @Test func badSettingsAreRefusedBeforeRendering() {
+        var s = settings
+        s.workers = "0"
+        s.prefix = "relative"
+        s.accessLog = "/tmp/a b.log"
+        s.logLevel = "loud"
+        s.configDictSize = "64"
+        s.edgeID = "bad id;"
+        #expect(throws: TemplateError.self) { try EdgeTemplate.render("x", settings: s) }
+        #expect(s.problems().count >= 6)
+        #expect(settings.problems().isEmpty)
+    }
+
+    @Test func accessLogCanBeOff() throws {
+        var s = settings
+        s.accessLog = "off"
+        #expect(try EdgeTemplate.render("access_log {{access_log}};", settings: s) == "access_log off;")
+    }
+
+    @Test(arguments: [
+        ("8080", "8080", 8080), ("127.0.0.1:8080", "127.0.0.1:8080", 8080), ("[::1]:8080", "[::1]:8080", 8080),
+        ("0.0.0.0:80", "0.0.0.0:80", 80), ("[::]:443", "[::]:443", 443),
+    ])
+    func listenForms(_ input: String, _ listen: String, _ port: Int) throws {
+        let parsed = try HostPort.nginxListen(input)
+        #expect(parsed.listen == listen)
+        #expect(parsed.port == port)
+    }
+
+    @Test(arguments: ["", "0", "70000", "host:80", "::1:80", "[::1]", "127.0.0.1:", "[zz]:80"])
+    func badListenForms(_ input: String) {
+        #expect(throws: HostPort.ParseError.self) { try HostPort.nginxListen(input) }
+    }
+
+    @Test func redisHostPort() throws {
+        #expect(try HostPort.parse("127.0.0.1:6380") == ("127.0.0.1", 6380))
+        #expect(try HostPort.parse("redis.internal:6379") == ("redis.internal", 6379))
+        #expect(try HostPort.parse("[::1]:6380") == ("::1", 6380))
+        #expect(throws: HostPort.ParseError.self) { try HostPort.parse("redis") }
+        #expect(throws: HostPort.ParseError.self) { try HostPort.parse(":6380") }
+    }
+}
+
+@Suite("Small helpers")
+struct SupportTests {
+    @Test func percentDecoding() {
+        #expect(percentDecoded("%5B%3A%3A1%5D%3A8080") == "[::1]:8080")
+        #expect(percentDecoded("10.0.0.1:80") == "10.0.0.1:80")
+        #expect(percentDecoded("a+b%2fc") == "a+b/c")
+        #expect(percentDecoded("%zz") == nil)
+        #expect(percentDecoded("%C3") == nil)
+    }
+
+    @Test func iso8601Formatting() {
+        #expect(iso8601(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(iso8601(milliseconds: 1_700_000_000_123) == "2023-11-14T22:13:20.123Z")
+        #expect(iso8601(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
+        #expect(iso8601(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test func edgeStatusComputesLagAndTimes() {
+        let edge = EdgeStatus.json(
+            id: "e1", fields: [("id", "e1"), ("applied_version", "5"), ("last_seen", "1700000000123"), ("pid", "42"), ("listen", "8080")],
+            heartbeat: 1, version: 8)
+        #expect(edge["lag"] == .integer(3))
+        #expect(edge["applied_version"] == .integer(5))
+        #expect(edge["last_seen"] == .string("2023-11-14T22:13:20.123Z"))
+        #expect(edge["pid"] == .integer(42))
+        #expect(edge["listen"] == .string("8080"))
+        let expired = EdgeStatus.json(id: "e2", fields: [], heartbeat: 1_700_000_000_123, version: 8)
+        #expect(expired["lag"] == .null)
+        #expect(expired["last_seen"] == .string("2023-11-14T22:13:20.123Z"))
+    }
+}

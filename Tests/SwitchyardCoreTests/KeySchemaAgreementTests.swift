@@ -1,0 +1,83 @@
+import Foundation
+import SwitchyardTestSupport
+import Testing
+@testable import SwitchyardCore
+
+/// KeySchema.swift and lua/switchyard/keys.lua describe the same keys; this runs the Lua
+/// file and compares, so changing either side alone fails here.
+@Suite("Key schema agreement with lua/switchyard/keys.lua")
+struct KeySchemaAgreementTests {
+    static let ids = ["bbs-api", "backend", "edge-1", "a.b_c-d"]
+
+    func luaInterpreter() -> String? {
+        ["/usr/bin/lua5.1", "/usr/bin/lua5.2", "/usr/bin/lua", "/usr/local/bin/lua", "/usr/bin/luajit"]
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    func swiftLines() -> [String] {
+        var lines = [
+            "base=\(KeySchema.base)", "version=\(KeySchema.version)", "routes=\(KeySchema.routes)",
+            "upstreams=\(KeySchema.upstreams)", "uses=\(KeySchema.uses)", "changes=\(KeySchema.changes)",
+            "events=\(KeySchema.events)", "edges=\(KeySchema.edges)", "edge_ttl_s=\(KeySchema.edgeTTLSeconds)",
+        ]
+        for id in Self.ids {
+            lines += [
+                "object(route,\(id))=\(KeySchema.object(.route, id))", "object(upstream,\(id))=\(KeySchema.object(.upstream, id))",
+                "route(\(id))=\(KeySchema.route(id))", "upstream(\(id))=\(KeySchema.upstream(id))",
+                "used_by(\(id))=\(KeySchema.usedBy(id))", "edge(\(id))=\(KeySchema.edge(id))",
+            ]
+        }
+        return lines
+    }
+
+    func luaScript(keysFile: String) -> String {
+        let ids = Self.ids.map { "\"\($0)\"" }.joined(separator: ", ")
+        return """
+            local K = dofile("\(keysFile)")
+            local function p(k, v) io.write(k, "=", tostring(v), "\\n") end
+            p("base", K.base); p("version", K.version); p("routes", K.routes); p("upstreams", K.upstreams)
+            p("uses", K.uses); p("changes", K.changes); p("events", K.events); p("edges", K.edges)
+            p("edge_ttl_s", K.edge_ttl_s)
+            for _, id in ipairs({\(ids)}) do
+              p("object(route," .. id .. ")", K.object("route", id)); p("object(upstream," .. id .. ")", K.object("upstream", id))
+              p("route(" .. id .. ")", K.route(id)); p("upstream(" .. id .. ")", K.upstream(id))
+              p("used_by(" .. id .. ")", K.used_by(id)); p("edge(" .. id .. ")", K.edge(id))
+            end
+            """
+    }
+
+    @Test func luaAndSwiftProduceTheSameKeys() throws {
+        let lua = try #require(luaInterpreter(), "no Lua interpreter installed")
+        let keysFile = repositoryRoot().appendingPathComponent("lua/switchyard/keys.lua").path
+        #expect(FileManager.default.fileExists(atPath: keysFile))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: lua)
+        process.arguments = ["-e", luaScript(keysFile: keysFile)]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "lua failed: \(errors)")
+        let luaLines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(luaLines == swiftLines())
+    }
+
+    @Test func functionLibraryDerivesTheSameKeysFromTheVersionKey() throws {
+        // sy_apply derives every key from KEYS[1] by replacing the trailing "version"
+        let source = try String(contentsOf: repositoryRoot().appendingPathComponent("redis/switchyard.lua"), encoding: .utf8)
+        #expect(KeySchema.version.hasSuffix("version"))
+        let base = String(KeySchema.version.dropLast("version".count))
+        #expect(base == KeySchema.base)
+        for (name, key) in [("routes", KeySchema.routes), ("upstreams", KeySchema.upstreams), ("uses", KeySchema.uses),
+                            ("changes", KeySchema.changes), ("events", KeySchema.events)] {
+            #expect(source.contains("\(name) = base .. '\(name)'"))
+            #expect(key == base + name)
+        }
+        #expect(source.contains("base .. 'used_by:' .. name"))
+        #expect(KeySchema.usedBy("x") == base + "used_by:x")
+    }
+}

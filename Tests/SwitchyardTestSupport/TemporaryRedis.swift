@@ -1,0 +1,153 @@
+// Test helpers: a real redis-server on a free loopback port for the length of one test,
+// and the paths of the repository's files. Everything started here is stopped here.
+
+import Foundation
+import Synchronization
+import SwitchyardRedis
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A redis-server started for one test.
+public struct TemporaryRedis: Sendable {
+    public let port: Int
+    public let password: String?
+
+    /// A client configuration for this server (short timeouts, so failures are quick).
+    public func configuration(poolSize: Int = 2) -> RedisConfiguration {
+        RedisConfiguration(
+            host: "127.0.0.1", port: port, password: password, connectTimeout: .seconds(1),
+            commandTimeout: .seconds(2), poolSize: poolSize, reconnectBackoff: .milliseconds(20),
+            maxReconnectBackoff: .milliseconds(200))
+    }
+}
+
+public struct TestSupportError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Starts `redis-server` on a free loopback port (no persistence), runs `body`, and stops
+/// the server whatever happens.
+public func withTemporaryRedis<T>(
+    password: String? = nil, _ body: (TemporaryRedis) async throws -> T
+) async throws -> T {
+    var lastError: (any Error)?
+    for _ in 0..<5 {
+        let port = try freeLoopbackPort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: redisServerPath())
+        var args = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                    "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"]
+        if let password { args += ["--requirepass", password] }
+        process.arguments = args
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let exited = ExitFlag()
+        process.terminationHandler = { _ in exited.set() }
+        do {
+            try process.run()
+        } catch {
+            throw TestSupportError("cannot start redis-server: \(error)")
+        }
+        do {
+            try await waitUntilListening(port: port, exited: exited)
+        } catch {
+            await stop(process, exited: exited)
+            lastError = error
+            continue  // port taken between probe and start: try another
+        }
+        let server = TemporaryRedis(port: port, password: password)
+        do {
+            let result = try await body(server)
+            await stop(process, exited: exited)
+            return result
+        } catch {
+            await stop(process, exited: exited)
+            throw error
+        }
+    }
+    throw lastError ?? TestSupportError("could not start redis-server")
+}
+
+private func redisServerPath() -> String {
+    for path in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] where FileManager.default.isExecutableFile(atPath: path) {
+        return path
+    }
+    return "/usr/bin/redis-server"
+}
+
+/// Set by the process's termination handler (Foundation calls it on its own queue).
+private final class ExitFlag: Sendable {
+    private let state = Mutex(false)
+    func set() { state.withLock { $0 = true } }
+    var isSet: Bool { state.withLock { $0 } }
+}
+
+/// Kills the server and waits (without blocking a thread) until it is gone. SIGKILL, not
+/// SIGTERM: a child started from a Dispatch worker thread inherits its blocked signal mask
+/// and would ignore SIGTERM; the server persists nothing, so nothing is lost.
+private func stop(_ process: Process, exited: ExitFlag) async {
+    guard !exited.isSet else { return }
+    kill(process.processIdentifier, SIGKILL)
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !exited.isSet, ContinuousClock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+}
+
+private func waitUntilListening(port: Int, exited: ExitFlag) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if exited.isSet { throw TestSupportError("redis-server exited (port \(port) taken?)") }
+        if canConnect(port: port) { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestSupportError("redis-server did not start listening on \(port)")
+}
+
+/// A port nobody listens on right now (bind to 0, read it back, close).
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestSupportError("socket() failed") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw TestSupportError("bind() failed") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+private func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = UInt16(port).bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    } == 0
+}
+
+/// The repository root (found from this source file's location).
+public func repositoryRoot(file: StaticString = #filePath) -> URL {
+    var url = URL(fileURLWithPath: "\(file)").deletingLastPathComponent()
+    while url.path != "/" {
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url }
+        url = url.deletingLastPathComponent()
+    }
+    return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+}

@@ -1,0 +1,220 @@
+-- A worker's compiled view of the configuration: the router and one balancer per upstream,
+-- stamped with the sy_meta serial they reflect (layout: switchyard.store).
+--
+-- Pure: dicts, regex engine and logger are injected; works on Lua 5.2 and LuaJIT. Never
+-- yields; called from init_worker and from the access phase when the serial moved.
+--
+-- refresh(serial) brings the tables to `serial`:
+--   * from the log entries serial+1 .. target, rebuilding only the touched routes and
+--     upstreams (the cost of a change does not depend on the size of the table);
+--   * from scratch (every key of sy_config) when there is no state yet, an entry is
+--     missing (expired, evicted) or "*", the gap is larger than MAX_GAP, or the serial went
+--     backwards. Even then unchanged documents are not decoded again: each object is
+--     cached with the raw JSON it was built from.
+-- A document that fails to decode is logged with its key and left out; the rest of the
+-- configuration keeps working. Everything runs under pcall: a bad document never raises.
+--
+-- A route naming an upstream that does not exist stays routable and answers 503 (like an
+-- upstream without endpoints); the condition is logged when the route is built.
+
+local doc = require "switchyard.doc"
+local router_mod = require "switchyard.router"
+local wrr = require "switchyard.wrr"
+local store = require "switchyard.store"
+
+local pairs = pairs
+local pcall = pcall
+local tostring = tostring
+local setmetatable = setmetatable
+local str_gmatch = string.gmatch
+local tbl_sort = table.sort
+
+local split_key = store.split_key
+local log_key = store.log_key
+
+local _M = {}
+local mt = {__index = _M}
+
+_M.MAX_GAP = 1000   -- serials to replay before a full rebuild is cheaper
+
+-- opts: cfg, meta (dicts), find(subject, re) and check(re) (regex engine),
+-- log(level, msg)
+function _M.new(opts)
+    return setmetatable({
+        cfg = opts.cfg,
+        meta = opts.meta,
+        check = opts.check,
+        log = opts.log or function() end,
+        router = router_mod.new(opts.find),
+        upstreams = {},     -- name -> {name, balancer, n, endpoints, version}
+        n_upstreams = 0,
+        raw = {},           -- shm key -> raw JSON the current object was built from
+        serial = nil,       -- nil: nothing loaded yet
+        full_rebuilds = 0,
+    }, mt)
+end
+
+local function build_upstream(self, name, raw)
+    local up, err, warning = doc.decode_upstream(raw, name)
+    if not up then
+        return nil, err
+    end
+    if warning then
+        self.log("warn", "upstream:" .. name .. ": " .. warning)
+    end
+    return {
+        name = name,
+        balancer = wrr.new(up.endpoints),
+        n = #up.endpoints,
+        endpoints = up.endpoints,
+        version = up.version,
+    }
+end
+
+local function set_upstream(self, name, up)
+    local old = self.upstreams[name]
+    if old and not up then
+        self.n_upstreams = self.n_upstreams - 1
+    elseif up and not old then
+        self.n_upstreams = self.n_upstreams + 1
+    end
+    self.upstreams[name] = up
+end
+
+-- Rebuilds one object from sy_config. Returns the route when a route was (re)built.
+local function apply_key(self, key)
+    local raw = self.cfg:get(key)
+    if raw == self.raw[key] then
+        return nil
+    end
+    self.raw[key] = raw
+    local kind, id = split_key(key)
+    if kind == "route" then
+        if raw == nil then
+            self.router:remove(id)
+            return nil
+        end
+        local route, err = doc.decode_route(raw, id, self.check)
+        if not route then
+            self.router:remove(id)
+            self.log("err", "skipping malformed route:" .. id .. ": " .. tostring(err))
+            return nil
+        end
+        self.router:put(route)
+        return route
+    elseif kind == "upstream" then
+        if raw == nil then
+            set_upstream(self, id, nil)
+            return nil
+        end
+        local up, err = build_upstream(self, id, raw)
+        if not up then
+            self.log("err", "skipping malformed upstream:" .. id .. ": " .. tostring(err))
+        end
+        set_upstream(self, id, up)
+        return nil
+    end
+    self.log("warn", "ignoring unknown sy_config key " .. tostring(key))
+    return nil
+end
+
+local function safe_apply(self, key, touched)
+    local ok, route = pcall(apply_key, self, key)
+    if not ok then
+        self.log("err", "failed to build " .. tostring(key) .. ": " .. tostring(route))
+        return
+    end
+    if route then
+        touched[#touched + 1] = route
+    end
+end
+
+local function check_refs(self, touched)
+    local upstreams = self.upstreams
+    for i = 1, #touched do
+        local route = touched[i]
+        if not upstreams[route.upstream] then
+            self.log("warn", "route:" .. route.id .. " uses missing upstream \""
+                .. route.upstream .. "\": its requests get 503")
+        end
+    end
+end
+
+-- upstreams before routes, so reference checks see the final upstreams
+local function key_order(a, b)
+    local ua = a:sub(1, 9) == "upstream:"
+    local ub = b:sub(1, 9) == "upstream:"
+    if ua ~= ub then
+        return ua
+    end
+    return a < b
+end
+
+-- Rebuilds from every key of sy_config, stamped with `serial` (read by the caller BEFORE
+-- this reads the documents, so any later commit is noticed and applied on top).
+function _M.rebuild(self, serial)
+    local keys = self.cfg:get_keys(0)
+    tbl_sort(keys, key_order)
+    local present = {}
+    local touched = {}
+    for i = 1, #keys do
+        present[keys[i]] = true
+        safe_apply(self, keys[i], touched)
+    end
+    local gone = {}
+    for key in pairs(self.raw) do
+        if not present[key] then
+            gone[#gone + 1] = key
+        end
+    end
+    for i = 1, #gone do
+        safe_apply(self, gone[i], touched)
+    end
+    check_refs(self, touched)
+    self.serial = serial
+    self.full_rebuilds = self.full_rebuilds + 1
+end
+
+-- Brings the tables to `target` (the sy_meta serial just read). nil target: the syncer
+-- has not loaded anything yet; the state stays empty and unloaded.
+function _M.refresh(self, target)
+    if target == nil then
+        return
+    end
+    local cur = self.serial
+    if cur == nil or target < cur or target - cur > _M.MAX_GAP then
+        return self:rebuild(target)
+    end
+    local meta = self.meta
+    local entries = {}
+    for s = cur + 1, target do
+        local entry = meta:get(log_key(s))
+        if entry == nil or entry == "*" then
+            return self:rebuild(target)
+        end
+        entries[#entries + 1] = entry
+    end
+    local seen = {}
+    local keys = {}
+    for i = 1, #entries do
+        for key in str_gmatch(entries[i], "%S+") do
+            if not seen[key] then
+                seen[key] = true
+                keys[#keys + 1] = key
+            end
+        end
+    end
+    tbl_sort(keys, key_order)
+    local touched = {}
+    for i = 1, #keys do
+        safe_apply(self, keys[i], touched)
+    end
+    check_refs(self, touched)
+    self.serial = target
+end
+
+function _M.loaded(self)
+    return self.serial ~= nil
+end
+
+return _M

@@ -1,0 +1,181 @@
+-- The shared-dict layout, and the syncer's writes into it.
+--
+-- Pure: the dicts are injected (ngx.shared.sy_config / sy_meta in nginx, fakes in busted);
+-- works on Lua 5.2 and LuaJIT. Never yields. Only the syncer (worker 0) writes; every
+-- worker reads (switchyard.state).
+--
+-- sy_config (size {{config_dict_size}}), one entry per object, raw JSON as stored in Redis:
+--     route:<id>          the route document
+--     upstream:<name>     the upstream document
+-- sy_meta (small):
+--     serial              number; bumped once per commit that changed sy_config. The one
+--                         key the request path reads: a worker whose tables carry another
+--                         serial brings them up to date. A local counter, not the Redis
+--                         version, because the Redis version may go backwards (Redis reset)
+--                         and one commit may span many versions (catch-up, full reload).
+--     log:<serial>        space-separated shm keys that commit changed ("route:a
+--                         upstream:b"), or "*" = rebuild everything; expires after LOG_TTL
+--     version             the Redis configuration version sy_config reflects
+--     started             ms epoch the edge (master) started; survives HUP reloads
+--     syncer              pid of the worker running the syncer (a lock with a short TTL)
+--     sync:*              syncer status for /_switchyard/status (see switchyard.syncer)
+--
+-- Write order in one commit: documents first (upstream puts, route puts, route deletes,
+-- upstream deletes), then log:<serial>, then version, then serial last, so a worker that
+-- sees a serial finds its documents. Documents use safe_set: a full sy_config never evicts
+-- another route silently; the write fails loudly instead (size guidance in lua/README.md).
+
+local type = type
+local setmetatable = setmetatable
+local pairs = pairs
+local tostring = tostring
+local str_find = string.find
+local str_sub = string.sub
+local tbl_concat = table.concat
+local tbl_sort = table.sort
+
+local _M = {}
+local mt = {__index = _M}
+
+_M.LOG_TTL = 600          -- seconds a log:<serial> entry lives
+_M.LOG_MAX_KEYS = 1000    -- a commit changing more keys logs "*"
+
+-- shm key for an object: kind is "route" or "upstream"
+function _M.key(kind, id)
+    return kind .. ":" .. id
+end
+
+-- "route:a:b" -> "route", "a:b"
+function _M.split_key(key)
+    local colon = str_find(key, ":", 1, true)
+    if not colon then
+        return nil
+    end
+    return str_sub(key, 1, colon - 1), str_sub(key, colon + 1)
+end
+
+function _M.log_key(serial)
+    return "log:" .. serial
+end
+
+-- cfg, meta: shared dicts; log(level, msg): "err", "warn", "notice", "info"
+function _M.new(cfg, meta, log)
+    return setmetatable({cfg = cfg, meta = meta, log = log or function() end}, mt)
+end
+
+function _M.serial(self)
+    return self.meta:get("serial")
+end
+
+function _M.version(self)
+    return self.meta:get("version")
+end
+
+local ORDER = {upstream_put = 1, route_put = 2, route_del = 3, upstream_del = 4}
+
+local function op_rank(kind, put)
+    if kind == "upstream" then
+        return put and ORDER.upstream_put or ORDER.upstream_del
+    end
+    if kind == "route" then
+        return put and ORDER.route_put or ORDER.route_del
+    end
+    return put and 2.5 or 3.5   -- unknown keys (never written by us): in the middle
+end
+
+-- changes: shm key -> raw JSON string (put) or false (delete). Writes what differs from
+-- sy_config, then the log entry, version and serial. Applying the same changes twice is
+-- harmless: the second time nothing differs and the serial does not move.
+-- Returns the number of changed keys and the number of failed writes.
+function _M.commit(self, changes, version)
+    local cfg, meta, log = self.cfg, self.meta, self.log
+    local ops = {}
+    for key, raw in pairs(changes) do
+        local cur = cfg:get(key)
+        if raw then
+            if cur ~= raw then
+                local kind = _M.split_key(key)
+                ops[#ops + 1] = {key = key, raw = raw, rank = op_rank(kind, true)}
+            end
+        elseif cur ~= nil then
+            local kind = _M.split_key(key)
+            ops[#ops + 1] = {key = key, rank = op_rank(kind, false)}
+        end
+    end
+    tbl_sort(ops, function(a, b)
+        if a.rank ~= b.rank then
+            return a.rank < b.rank
+        end
+        return a.key < b.key
+    end)
+
+    local failed = 0
+    local logged = {}
+    local spaces = false
+    for i = 1, #ops do
+        local op = ops[i]
+        if op.raw then
+            local ok, err = cfg:safe_set(op.key, op.raw)
+            if not ok then
+                failed = failed + 1
+                log("err", "sy_config: cannot store " .. op.key .. " (" .. tostring(err)
+                    .. "); the edge serves an outdated or missing object: raise"
+                    .. " config_dict_size")
+            end
+        else
+            cfg:delete(op.key)
+        end
+        logged[#logged + 1] = op.key
+        if str_find(op.key, "%s") then
+            spaces = true
+        end
+    end
+    if failed > 0 then
+        meta:incr("sync:shm_errors", failed, 0)
+    end
+
+    local serial = meta:get("serial")
+    if #ops > 0 or serial == nil then
+        serial = (serial or 0) + 1
+        local entry
+        if #logged > _M.LOG_MAX_KEYS or spaces then
+            entry = "*"
+        else
+            entry = tbl_concat(logged, " ")
+        end
+        local ok, err, forcible = meta:set(_M.log_key(serial), entry, _M.LOG_TTL)
+        if not ok then
+            -- workers find the entry missing and rebuild everything: slower, still right
+            log("err", "sy_meta: cannot store log entry " .. serial .. ": " .. tostring(err))
+        elseif forcible then
+            log("warn", "sy_meta is full: older log entries were evicted")
+        end
+        meta:set("version", version)
+        ok, err = meta:set("serial", serial)
+        if not ok then
+            log("err", "sy_meta: cannot store serial: " .. tostring(err))
+        end
+    else
+        meta:set("version", version)
+    end
+    return #ops, failed
+end
+
+-- docs: shm key -> raw JSON for EVERY object in Redis. Objects in sy_config that are not
+-- in docs are deleted. Returns what commit returns.
+function _M.full(self, docs, version)
+    local changes = {}
+    for key, raw in pairs(docs) do
+        changes[key] = raw
+    end
+    local present = self.cfg:get_keys(0)
+    for i = 1, #present do
+        local key = present[i]
+        if docs[key] == nil then
+            changes[key] = false
+        end
+    end
+    return self:commit(changes, version)
+end
+
+return _M

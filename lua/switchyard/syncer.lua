@@ -1,0 +1,604 @@
+-- The syncer: copies the configuration from Redis into the shared dicts (layout:
+-- switchyard.store) and registers the edge in Redis. One per edge: started by worker 0's
+-- init_worker (nginx respawns a crashed worker 0 with the same id; Debian's lua module has
+-- no privileged agent: its nginx core lacks the patch). A lock in sy_meta ("syncer", pid,
+-- short TTL) keeps the old worker 0 of a HUP reload and the new one from writing at the
+-- same time; a lock held by a dead process (kill -9) is taken over at once.
+--
+-- Runs in an ngx.timer (yields; never on the request path). One timer at a time: the
+-- handler loops until the worker exits and re-arms itself only after returning, so runs
+-- never overlap; every iteration runs under pcall; loops wake at least every second to
+-- check ngx.worker.exiting().
+--
+-- Two connections, two light threads:
+--   subscriber  SUBSCRIBE switchyard:{cfg}:events. A message (just the new version) posts
+--               the semaphore; so does every (re)subscribe, to catch up on what was missed.
+--               PINGs when idle and reconnects when Redis goes silent.
+--   applier     owns the command connection. Waits on the semaphore for at most 1 s (the
+--               safety net: a cheap GET version every second), then:
+--                 no state yet / version in Redis < applied (Redis reset) ⇒ full reload
+--                 version in Redis > applied ⇒ catch up from the stream:
+--                   XRANGE changes <applied+1>-0 + COUNT 1000 (then "(" last id, looping);
+--                   first entry not <applied+1>-0 (trimmed, or the version was bumped by
+--                   hand) or a gap between entries ⇒ full reload; op "resync" ⇒ full
+--                   reload; else MGET the touched documents (a missing one is a delete)
+--                   and commit them.
+--               A full reload reads the version FIRST, then SMEMBERS of both indexes, then
+--               MGETs the documents in chunks of 500, and commits the difference to the
+--               shm (deleting what Redis no longer has); changes made meanwhile are
+--               replayed from the stream on top. Also every full_resync_s (default 300 s).
+--               Then the heartbeat, every second and right after a new version:
+--               HSET edge:<id> ... + EXPIRE + ZADD edges, pipelined in one round trip.
+-- Both reconnect with exponential backoff and jitter (100 ms doubling up to 5 s).
+
+local redis = require "switchyard.redis"
+local keys = require "switchyard.keys"
+local store_mod = require "switchyard.store"
+local semaphore = require "ngx.semaphore"
+local ffi = require "ffi"
+
+local pairs_to_table = require("switchyard.resp").pairs_to_table
+
+local ngx = ngx
+local ngx_log = ngx.log
+local ERR = ngx.ERR
+local WARN = ngx.WARN
+local NOTICE = ngx.NOTICE
+local INFO = ngx.INFO
+local ngx_now = ngx.now
+local ngx_sleep = ngx.sleep
+local ngx_update_time = ngx.update_time
+local worker_exiting = ngx.worker.exiting
+local timer_at = ngx.timer.at
+local thread_spawn = ngx.thread.spawn
+local thread_wait = ngx.thread.wait
+local thread_kill = ngx.thread.kill
+local math_floor = math.floor
+local math_min = math.min
+local math_random = math.random
+local tonumber = tonumber
+local tostring = tostring
+local type = type
+local pcall = pcall
+local pairs = pairs
+local ipairs = ipairs
+local unpack = table.unpack or unpack
+local str_match = string.match
+
+local null = redis.null
+local is_error = redis.is_error
+
+local _M = {}
+
+local XRANGE_COUNT = 1000
+local XRANGE_MAX_PAGES = 100      -- more than 100k entries behind: a full reload is cheaper
+local MGET_CHUNK = 500
+local LOCK_KEY = "syncer"
+local LOCK_TTL = 3                -- s; refreshed at least every second by the holder
+local HEARTBEAT_S = 1
+local SUB_PING_S = 10             -- PING an idle subscription this often
+local SUB_DEAD_S = 25             -- nothing at all for this long: reconnect
+local BACKOFF_MIN = 0.1
+local BACKOFF_MAX = 5
+
+local conf        -- set by start()
+local meta        -- ngx.shared.sy_meta
+local store       -- switchyard.store over sy_config / sy_meta
+local sema        -- posted by the subscriber, waited on by the applier
+local running = false
+
+local function log_fn(level, msg)
+    if level == "err" then
+        ngx_log(ERR, "[switchyard] ", msg)
+    elseif level == "warn" then
+        ngx_log(WARN, "[switchyard] ", msg)
+    else
+        ngx_log(NOTICE, "[switchyard] ", msg)
+    end
+end
+
+local function now_ms()
+    return math_floor(ngx_now() * 1000)
+end
+
+local function backoff(attempt)
+    local d = math_min(BACKOFF_MIN * 2 ^ attempt, BACKOFF_MAX)
+    return d * (0.5 + math_random() * 0.5)
+end
+
+local function set_status(key, value)
+    meta:set("sync:" .. key, value)
+end
+
+local function note_error(err)
+    set_status("last_error", tostring(err))
+    set_status("last_error_at", now_ms())
+end
+
+ffi.cdef [[ int kill(int pid, int sig); ]]
+local ESRCH = 3
+
+-- false only when the process is certainly gone (a crashed worker 0 holding the lock)
+local function pid_alive(pid)
+    if ffi.C.kill(pid, 0) == 0 then
+        return true
+    end
+    return ffi.errno() ~= ESRCH
+end
+
+-- The lock: true while this worker is (or becomes) the one syncer.
+local function hold_lock()
+    local pid = ngx.worker.pid()
+    local owner = meta:get(LOCK_KEY)
+    if owner ~= nil and owner ~= pid and not pid_alive(owner) then
+        ngx_log(NOTICE, "[switchyard] syncer ", owner, " is gone, taking over")
+        meta:delete(LOCK_KEY)
+        owner = nil
+    end
+    if owner == nil then
+        local ok = meta:add(LOCK_KEY, pid, LOCK_TTL)
+        if ok then
+            return true
+        end
+        owner = meta:get(LOCK_KEY)
+    end
+    if owner == pid then
+        meta:set(LOCK_KEY, pid, LOCK_TTL)
+        return true
+    end
+    return false
+end
+
+local function release_lock()
+    if meta:get(LOCK_KEY) == ngx.worker.pid() then
+        meta:delete(LOCK_KEY)
+    end
+end
+
+local function new_client(read_timeout)
+    return redis.new({
+        host = conf.redis_host,
+        port = conf.redis_port,
+        password = conf.redis_password,
+        connect_timeout = 1000,
+        send_timeout = 2000,
+        read_timeout = read_timeout,
+    })
+end
+
+-- checked(what, client:call(...)): the reply when it is neither a transport failure nor a
+-- Redis error reply, else nil, err.
+local function checked(what, res, err)
+    if res == nil then
+        return nil, what .. ": " .. tostring(err)
+    end
+    if is_error(res) then
+        return nil, what .. ": " .. res.message
+    end
+    return res
+end
+
+local function parse_version(v)
+    if v == null then
+        return 0
+    end
+    local n = tonumber(v)
+    if not n or n < 0 or n % 1 ~= 0 then
+        return nil
+    end
+    return n
+end
+
+-- MGET the given shm keys ({"route:a", ...}); returns shm key -> raw string or false.
+local function fetch_docs(cmd, shm_keys)
+    local out = {}
+    local i = 1
+    local n = #shm_keys
+    while i <= n do
+        local args = {"MGET"}
+        local last = math_min(i + MGET_CHUNK - 1, n)
+        for j = i, last do
+            local kind, id = store_mod.split_key(shm_keys[j])
+            args[#args + 1] = keys.object(kind, id)
+        end
+        local res, err = checked("MGET", cmd:call(unpack(args)))
+        if not res then
+            return nil, err
+        end
+        for j = i, last do
+            local raw = res[j - i + 1]
+            out[shm_keys[j]] = type(raw) == "string" and raw or false
+        end
+        i = last + 1
+    end
+    return out
+end
+
+local function full_reload(cmd, why)
+    ngx_log(NOTICE, "[switchyard] full reload from Redis: ", why)
+    ngx_update_time()
+    local started = ngx_now()
+    local replies, err = cmd:pipeline({
+        {"GET", keys.version},            -- first: later changes are replayed on top
+        {"SMEMBERS", keys.upstreams},
+        {"SMEMBERS", keys.routes},
+    })
+    if not replies then
+        return nil, "full reload: " .. tostring(err)
+    end
+    for i = 1, 3 do
+        if is_error(replies[i]) then
+            return nil, "full reload: " .. replies[i].message
+        end
+    end
+    local version = parse_version(replies[1])
+    if not version then
+        return nil, "full reload: version key is not an integer"
+    end
+    local shm_keys = {}
+    for _, name in ipairs(replies[2]) do
+        shm_keys[#shm_keys + 1] = store_mod.key("upstream", name)
+    end
+    for _, id in ipairs(replies[3]) do
+        shm_keys[#shm_keys + 1] = store_mod.key("route", id)
+    end
+    local docs
+    docs, err = fetch_docs(cmd, shm_keys)
+    if not docs then
+        return nil, "full reload: " .. err
+    end
+    local present = {}
+    for key, raw in pairs(docs) do
+        if raw then
+            present[key] = raw
+        end
+    end
+    if not hold_lock() then
+        return nil, "lost the syncer lock"
+    end
+    local changed, failed = store:full(present, version)
+    meta:incr("sync:full_reloads", 1, 0)
+    set_status("last_full_reload", now_ms())
+    ngx_update_time()
+    ngx_log(NOTICE, "[switchyard] full reload done: version ", version, ", ", #shm_keys,
+            " objects, ", changed, " changed in ", math_floor((ngx_now() - started) * 1000),
+            " ms", failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")
+    return true
+end
+
+-- Catch up from the stream after `applied`. Returns true, or nil, err; a situation that
+-- needs a full reload does it.
+local function catch_up(cmd, applied)
+    local touched, order = {}, {}
+    local last_version = applied
+    local from = (applied + 1) .. "-0"
+    local first = true
+    local done = false
+    local prev_v, prev_seq
+    for _ = 1, XRANGE_MAX_PAGES do
+        local entries, err = checked("XRANGE", cmd:call("XRANGE", keys.changes, from, "+",
+                                                        "COUNT", XRANGE_COUNT))
+        if not entries then
+            return nil, err
+        end
+        if type(entries) ~= "table" then
+            return nil, "XRANGE: unexpected reply"
+        end
+        for i = 1, #entries do
+            local entry = entries[i]
+            local id = type(entry) == "table" and entry[1]
+            local v, seq = str_match(type(id) == "string" and id or "", "^(%d+)-(%d+)$")
+            v = tonumber(v)
+            if not v then
+                return full_reload(cmd, "unreadable stream entry")
+            end
+            seq = tonumber(seq)
+            if first then
+                first = false
+                if v ~= applied + 1 or seq ~= 0 then
+                    return full_reload(cmd, "stream does not continue at version "
+                                       .. (applied + 1) .. " (trimmed or bumped by hand)")
+                end
+            elseif not ((v == prev_v and seq == prev_seq + 1)
+                        or (v == prev_v + 1 and seq == 0)) then
+                -- entries are <version>-0, -1, ... for consecutive versions
+                return full_reload(cmd, "gap in the stream before " .. id)
+            end
+            prev_v, prev_seq = v, seq
+            local f = pairs_to_table(entry[2])
+            if f.op == "resync" then
+                return full_reload(cmd, "resync entry at version " .. v)
+            end
+            if (f.kind ~= "route" and f.kind ~= "upstream") or type(f.id) ~= "string"
+                or f.id == "" then
+                return full_reload(cmd, "unknown stream entry " .. id)
+            end
+            local key = store_mod.key(f.kind, f.id)
+            if not touched[key] then
+                touched[key] = true
+                order[#order + 1] = key
+            end
+            if v > last_version then
+                last_version = v
+            end
+        end
+        if #entries < XRANGE_COUNT then
+            done = true
+            break
+        end
+        from = "(" .. entries[#entries][1]
+    end
+    if not done then
+        return full_reload(cmd, "more than " .. XRANGE_COUNT * XRANGE_MAX_PAGES
+                           .. " changes behind")
+    end
+    if first then
+        -- the version moved but the stream has nothing after us
+        return full_reload(cmd, "version bumped without stream entries")
+    end
+    local docs, err = fetch_docs(cmd, order)
+    if not docs then
+        return nil, err
+    end
+    if not hold_lock() then
+        return nil, "lost the syncer lock"
+    end
+    local changed, failed = store:commit(docs, last_version)
+    ngx_log(INFO, "[switchyard] applied versions ", applied + 1, "-", last_version, ": ",
+            #order, " objects, ", changed, " changed")
+    if failed > 0 then
+        ngx_log(ERR, "[switchyard] ", failed, " objects could not be stored")
+    end
+    return true
+end
+
+local function sync_once(cmd, force_full)
+    local res, err = checked("GET version", cmd:call("GET", keys.version))
+    if not res then
+        return nil, err
+    end
+    local version = parse_version(res)
+    if not version then
+        return nil, "version key is not an integer: " .. tostring(res)
+    end
+    local applied = meta:get("version")
+    local ok
+    if applied == nil or meta:get("serial") == nil then
+        ok, err = full_reload(cmd, "initial load")
+    elseif version < applied then
+        ok, err = full_reload(cmd, "version in Redis (" .. version .. ") is behind the applied "
+                              .. applied .. ": Redis was reset")
+    elseif version > applied then
+        ok, err = catch_up(cmd, applied)
+    elseif force_full then
+        ok, err = full_reload(cmd, "periodic resync")
+    else
+        ok = true
+    end
+    if ok then
+        set_status("last_sync", now_ms())
+    end
+    return ok, err
+end
+
+local function heartbeat(cmd)
+    local now = now_ms()
+    local key = keys.edge(conf.edge_id)
+    local replies, err = cmd:pipeline({
+        {"HSET", key, "id", conf.edge_id, "applied_version", meta:get("version") or 0,
+         "last_seen", now, "started", meta:get("started") or now, "pid", conf.pid,
+         "listen", conf.listen},
+        {"EXPIRE", key, keys.edge_ttl_s},
+        {"ZADD", keys.edges, now, conf.edge_id},
+    })
+    if not replies then
+        return nil, "heartbeat: " .. tostring(err)
+    end
+    for i = 1, #replies do
+        if is_error(replies[i]) then
+            return nil, "heartbeat: " .. replies[i].message
+        end
+    end
+    return true
+end
+
+-- Applier thread: owns the command connection.
+local function applier_loop()
+    local cmd = new_client(5000)
+    local attempt = 0
+    local last_beat = 0
+    local last_full = ngx_now()
+    local beat_version
+    local wake_now = true
+    while not worker_exiting() do
+        local ok, err = pcall(function()
+            if not hold_lock() then
+                -- another worker (the old worker 0 during a reload) is still syncing
+                set_status("lock_wait", now_ms())
+                ngx_sleep(0.5)
+                wake_now = true
+                return
+            end
+            if not cmd:connected() then
+                local cok, cerr = cmd:connect()
+                if not cok then
+                    set_status("redis", "down")
+                    note_error(cerr)
+                    ngx_log(WARN, "[switchyard] Redis command connection: ", cerr)
+                    ngx_sleep(backoff(attempt))
+                    attempt = attempt + 1
+                    return
+                end
+                attempt = 0
+                set_status("redis", "up")
+                ngx_log(NOTICE, "[switchyard] connected to Redis at ", conf.redis_host, ":",
+                        conf.redis_port)
+                wake_now = true
+            end
+            if not wake_now then
+                sema:wait(1)
+                -- a burst of messages collapses into one catch-up
+                for _ = 1, 1000 do
+                    if sema:count() <= 0 then
+                        break
+                    end
+                    sema:wait(0)
+                end
+            end
+            wake_now = false
+            if worker_exiting() then
+                return
+            end
+            ngx_update_time()
+            local force_full = ngx_now() - last_full >= conf.full_resync_s
+            local sok, serr = sync_once(cmd, force_full)
+            if not sok then
+                note_error(serr)
+                ngx_log(ERR, "[switchyard] sync failed: ", serr)
+                cmd:close()
+                set_status("redis", "down")
+                ngx_sleep(backoff(attempt))
+                attempt = attempt + 1
+                return
+            end
+            if force_full then
+                last_full = ngx_now()
+            end
+            local v = meta:get("version")
+            ngx_update_time()
+            if v ~= beat_version or ngx_now() - last_beat >= HEARTBEAT_S then
+                local hok, herr = heartbeat(cmd)
+                if hok then
+                    last_beat = ngx_now()
+                    beat_version = v
+                else
+                    note_error(herr)
+                    ngx_log(WARN, "[switchyard] ", herr)
+                    cmd:close()
+                end
+            end
+        end)
+        if not ok then
+            ngx_log(ERR, "[switchyard] applier error: ", err)
+            cmd:close()
+            ngx_sleep(backoff(attempt))
+            attempt = attempt + 1
+        end
+    end
+    cmd:close()
+    release_lock()
+end
+
+-- Subscriber thread: owns the pub/sub connection.
+local function subscriber_loop()
+    local sub = new_client(1000)
+    local attempt = 0
+    local last_rx, last_ping = 0, 0
+    while not worker_exiting() do
+        local ok, err = pcall(function()
+            if not sub:connected() then
+                local cok, cerr = sub:connect()
+                local res
+                if cok then
+                    res, cerr = sub:call("SUBSCRIBE", keys.events)
+                    if res and (is_error(res) or type(res) ~= "table"
+                                or res[1] ~= "subscribe") then
+                        cerr = "unexpected SUBSCRIBE reply"
+                        res = nil
+                        sub:close()
+                    end
+                end
+                if not cok or not res then
+                    set_status("subscribed", false)
+                    ngx_log(WARN, "[switchyard] Redis subscription: ", cerr)
+                    ngx_sleep(backoff(attempt))
+                    attempt = attempt + 1
+                    return
+                end
+                attempt = 0
+                set_status("subscribed", true)
+                ngx_log(NOTICE, "[switchyard] subscribed to ", keys.events)
+                last_rx, last_ping = ngx_now(), ngx_now()
+                sema:post(1)   -- catch up on whatever happened while unsubscribed
+                return
+            end
+            local msg, rerr = sub:read(true)
+            ngx_update_time()
+            local now = ngx_now()
+            if msg then
+                last_rx = now
+                if type(msg) == "table" and msg[1] == "message" then
+                    sema:post(1)
+                end
+                return
+            end
+            if rerr ~= "timeout" then
+                set_status("subscribed", false)
+                ngx_log(WARN, "[switchyard] Redis subscription lost: ", rerr)
+                sub:close()
+                return
+            end
+            if now - last_rx > SUB_DEAD_S then
+                set_status("subscribed", false)
+                ngx_log(WARN, "[switchyard] Redis subscription silent for ", SUB_DEAD_S,
+                        " s, reconnecting")
+                sub:close()
+            elseif now - last_ping >= SUB_PING_S then
+                last_ping = now
+                sub:send({{"PING"}})
+            end
+        end)
+        if not ok then
+            ngx_log(ERR, "[switchyard] subscriber error: ", err)
+            sub:close()
+            ngx_sleep(backoff(attempt))
+            attempt = attempt + 1
+        end
+    end
+    sub:close()
+end
+
+local run
+
+local function rearm(delay)
+    if worker_exiting() then
+        return
+    end
+    local ok, err = timer_at(delay, run)
+    if not ok then
+        ngx_log(ERR, "[switchyard] cannot start the syncer timer: ", err)
+    end
+end
+
+run = function(premature)
+    if premature or running then
+        return
+    end
+    running = true
+    local sub_thread
+    local ok, err = pcall(function()
+        sub_thread = thread_spawn(subscriber_loop)
+        applier_loop()
+        thread_wait(sub_thread)
+        sub_thread = nil
+    end)
+    if not ok then
+        ngx_log(ERR, "[switchyard] syncer stopped: ", err)
+        if sub_thread then
+            thread_kill(sub_thread)
+        end
+    end
+    running = false
+    rearm(1)
+end
+
+-- conf: redis_host, redis_port, redis_password, edge_id, listen, pid, full_resync_s
+function _M.start(c)
+    conf = c
+    meta = ngx.shared.sy_meta
+    store = store_mod.new(ngx.shared.sy_config, meta, log_fn)
+    sema = semaphore.new()
+    rearm(0)
+end
+
+return _M

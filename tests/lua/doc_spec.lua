@@ -1,0 +1,148 @@
+-- busted spec for switchyard.doc (decoding and validation of Redis documents)
+local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
+package.path = root .. "lua/?.lua;" .. package.path
+
+local doc = require "switchyard.doc"
+
+-- stands in for the ngx.re compile check: rejects unbalanced parentheses
+local function check(re)
+    local ok = pcall(string.find, "", re)
+    if not ok then
+        return nil, "bad pattern"
+    end
+    return true
+end
+
+local ROUTE = '{"version":7,"host":"bbs.test.com","id":"bbs-api","match":"prefix",'
+    .. '"path":"/api","priority":0,"upstream":"backend"}'
+local UPSTREAM = '{"version":5,"balance":"round_robin","endpoints":[{"address":'
+    .. '"127.0.0.1:9101","weight":1},{"address":"[::1]:9102","weight":3}],"name":"backend"}'
+
+describe("doc.decode_route", function()
+    it("decodes the documented example", function()
+        local r = assert(doc.decode_route(ROUTE, "bbs-api", check))
+        assert.same({id = "bbs-api", host = "bbs.test.com", path = "/api", match = "prefix",
+                     priority = 0, upstream = "backend", version = 7}, r)
+    end)
+
+    it("lowercases the host, drops a trailing dot, keeps wildcards", function()
+        local r = assert(doc.decode_route('{"id":"a","host":"*.Apps.X.","path":"/",'
+            .. '"match":"exact","upstream":"u"}', "a", check))
+        assert.equal("*.apps.x", r.host)
+        assert.equal(0, r.priority)   -- priority is optional
+    end)
+
+    it("ignores unknown fields", function()
+        assert.truthy(doc.decode_route('{"id":"a","host":"h","path":"/","match":"exact",'
+            .. '"upstream":"u","future":{"x":[1]}}', "a", check))
+    end)
+
+    local bad = {
+        {"garbage", "invalid JSON"},
+        {"", "invalid JSON"},
+        {"[1,2]", "missing field \"id\""},
+        {"42", "not a JSON object"},
+        {"null", "not a JSON object"},
+        {'{"id":"a"}', "missing field \"host\""},
+        {'{"id":"b","host":"h","path":"/","match":"exact","upstream":"u"}', "does not match"},
+        {'{"id":1,"host":"h","path":"/","match":"exact","upstream":"u"}', "must be a string"},
+        {'{"id":"a","host":null,"path":"/","match":"exact","upstream":"u"}', "must be a string"},
+        {'{"id":"a","host":"","path":"/","match":"exact","upstream":"u"}', "must not be empty"},
+        {'{"id":"a","host":"h h","path":"/","match":"exact","upstream":"u"}', "invalid host"},
+        {'{"id":"a","host":"a.*.b","path":"/","match":"exact","upstream":"u"}', "invalid host"},
+        {'{"id":"a","host":"*.","path":"/","match":"exact","upstream":"u"}', "invalid host"},
+        {'{"id":"a","host":"*","path":"/","match":"exact","upstream":"u"}', "invalid host"},
+        {'{"id":"a","host":"a..b","path":"/","match":"exact","upstream":"u"}', "invalid host"},
+        {'{"id":"a","host":"h:80","path":"/","match":"exact","upstream":"u"}', "invalid host"},
+        {'{"id":"a","host":"h","path":"api","match":"prefix","upstream":"u"}', "start with"},
+        {'{"id":"a","host":"h","path":"/a b","match":"prefix","upstream":"u"}', "spaces"},
+        {'{"id":"a","host":"h","path":"/","match":"glob","upstream":"u"}', "unknown match"},
+        {'{"id":"a","host":"h","path":"(","match":"regex","upstream":"u"}', "invalid regex"},
+        {'{"id":"a","host":"h","path":"/","match":"exact"}', "missing field \"upstream\""},
+        {'{"id":"a","host":"h","path":"/","match":"exact","upstream":"u","priority":1.5}',
+         "priority"},
+        {'{"id":"a","host":"h","path":"/","match":"exact","upstream":"u","priority":"1"}',
+         "priority"},
+        {'{"id":"a","host":"h","path":"/","match":"exact","upstream":"u","version":"x"}',
+         "version"},
+    }
+    for _, case in ipairs(bad) do
+        it("rejects " .. case[1], function()
+            local r, err = doc.decode_route(case[1], "a", check)
+            assert.is_nil(r)
+            assert.is_string(err)
+            assert.truthy(err:find(case[2], 1, true), err)
+        end)
+    end
+
+    it("rejects a non-string document without raising", function()
+        assert.is_nil(doc.decode_route(nil, "a", check))
+        assert.is_nil(doc.decode_route({}, "a", check))
+    end)
+end)
+
+describe("doc.decode_upstream", function()
+    it("decodes endpoints and parses addresses once", function()
+        local u = assert(doc.decode_upstream(UPSTREAM, "backend"))
+        assert.equal("backend", u.name)
+        assert.equal("round_robin", u.balance)
+        assert.same({address = "127.0.0.1:9101", host = "127.0.0.1", port = 9101, weight = 1},
+                    u.endpoints[1])
+        assert.same({address = "[::1]:9102", host = "[::1]", port = 9102, weight = 3},
+                    u.endpoints[2])
+    end)
+
+    it("accepts no endpoints (the edge answers 503)", function()
+        local u = assert(doc.decode_upstream('{"name":"e","endpoints":[]}', "e"))
+        assert.same({}, u.endpoints)
+        u = assert(doc.decode_upstream('{"name":"e","endpoints":{}}', "e"))
+        assert.same({}, u.endpoints)
+    end)
+
+    it("serves an unknown balance as round_robin with a warning", function()
+        local u, err, warning = doc.decode_upstream(
+            '{"name":"e","balance":"ewma","endpoints":[]}', "e")
+        assert.truthy(u)
+        assert.is_nil(err)
+        assert.truthy(warning:find("ewma", 1, true))
+    end)
+
+    local bad = {
+        {"{not json", "invalid JSON"},
+        {'{"name":"x","endpoints":[]}', "does not match"},
+        {'{"name":"e"}', "missing field \"endpoints\""},
+        {'{"name":"e","endpoints":"a"}', "must be an array"},
+        {'{"name":"e","endpoints":{"a":1}}', "must be an array"},
+        {'{"name":"e","endpoints":[1]}', "not an object"},
+        {'{"name":"e","endpoints":[{"weight":1}]}', "address"},
+        {'{"name":"e","endpoints":[{"address":"localhost:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"1.2.3.4"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"1.2.3.256:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"1.2.3.4:0"}]}', "invalid port"},
+        {'{"name":"e","endpoints":[{"address":"1.2.3.4:65536"}]}', "invalid port"},
+        {'{"name":"e","endpoints":[{"address":"::1:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"[1::2::3]:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"[zz]:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","weight":0}]}', "weight"},
+        {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","weight":1001}]}', "weight"},
+        {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","weight":"2"}]}', "weight"},
+        {'{"name":"e","balance":3,"endpoints":[]}', "balance"},
+    }
+    for _, case in ipairs(bad) do
+        it("rejects " .. case[1], function()
+            local u, err = doc.decode_upstream(case[1], "e")
+            assert.is_nil(u)
+            assert.is_string(err)
+            assert.truthy(err:find(case[2], 1, true), err)
+        end)
+    end
+end)
+
+describe("doc.parse_address", function()
+    it("parses IPv4 and bracketed IPv6", function()
+        assert.same({"10.0.0.1", 80}, {doc.parse_address("10.0.0.1:80")})
+        assert.same({"[::1]", 8080}, {doc.parse_address("[::1]:8080")})
+        assert.same({"[fe80::1:2]", 1}, {doc.parse_address("[fe80::1:2]:1")})
+        assert.same({"[::ffff:10.0.0.1]", 443}, {doc.parse_address("[::ffff:10.0.0.1]:443")})
+    end)
+end)

@@ -1,0 +1,290 @@
+-- busted spec for switchyard.store (syncer writes) and switchyard.state (worker view),
+-- over fake shared dicts.
+local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
+package.path = root .. "lua/?.lua;" .. package.path
+
+local store_mod = require "switchyard.store"
+local state_mod = require "switchyard.state"
+
+-- Fake ngx.shared.DICT: get/set/safe_set/add/delete/incr/get_keys; `capacity` limits the
+-- number of keys (safe_set fails, set evicts the oldest and reports forcible); expiry is
+-- ignored. Records the order of writes.
+local function fake_dict(capacity)
+    local d = {data = {}, order = {}, writes = {}, n = 0}
+    local function put(key, value)
+        if d.data[key] == nil then
+            d.n = d.n + 1
+            d.order[#d.order + 1] = key
+        end
+        d.data[key] = value
+        d.writes[#d.writes + 1] = key
+    end
+    function d:get(key) return self.data[key] end
+    function d:safe_set(key, value)
+        if self.data[key] == nil and capacity and self.n >= capacity then
+            return false, "no memory"
+        end
+        put(key, value)
+        return true
+    end
+    function d:set(key, value)
+        local forcible = false
+        if self.data[key] == nil and capacity and self.n >= capacity then
+            for i, k in ipairs(self.order) do
+                if self.data[k] ~= nil then
+                    self:delete(k)
+                    table.remove(self.order, i)
+                    forcible = true
+                    break
+                end
+            end
+        end
+        put(key, value)
+        return true, nil, forcible
+    end
+    function d:add(key, value)
+        if self.data[key] ~= nil then return false, "exists" end
+        return self:set(key, value)
+    end
+    function d:delete(key)
+        if self.data[key] ~= nil then
+            self.n = self.n - 1
+            self.data[key] = nil
+            self.writes[#self.writes + 1] = "-" .. key
+        end
+    end
+    function d:incr(key, by, init)
+        local v = (self.data[key] or init) + by
+        put(key, v)
+        return v
+    end
+    function d:get_keys()
+        local out = {}
+        for k in pairs(self.data) do out[#out + 1] = k end
+        return out
+    end
+    return d
+end
+
+local function find(s, re) return s:find(re) ~= nil end
+local function check(re)
+    if pcall(string.find, "", re) then return true end
+    return nil, "bad pattern"
+end
+
+local function route_doc(id, host, path, upstream, extra)
+    return '{"version":1,"id":"' .. id .. '","host":"' .. host .. '","path":"' .. path
+        .. '","match":"prefix","upstream":"' .. (upstream or "u") .. '"' .. (extra or "") .. '}'
+end
+local function upstream_doc(name, addrs)
+    local eps = {}
+    for i, a in ipairs(addrs) do
+        eps[i] = '{"address":"' .. a .. '","weight":1}'
+    end
+    return '{"name":"' .. name .. '","endpoints":[' .. table.concat(eps, ",") .. ']}'
+end
+
+describe("store", function()
+    local cfg, meta, logs, st
+    local function collect(level, msg) logs[#logs + 1] = level .. " " .. msg end
+    before_each(function()
+        cfg, meta, logs = fake_dict(), fake_dict(), {}
+        st = store_mod.new(cfg, meta, collect)
+    end)
+
+    it("writes docs in dependency order, then the log, version and serial", function()
+        cfg:safe_set("route:old", "x")
+        cfg:safe_set("upstream:gone", "y")
+        cfg.writes = {}
+        meta.writes = {}
+        local n = st:commit({["route:old"] = false, ["upstream:gone"] = false,
+                             ["route:new"] = "r", ["upstream:u"] = "u"}, 7)
+        assert.equal(4, n)
+        assert.same({"upstream:u", "route:new", "-route:old", "-upstream:gone"}, cfg.writes)
+        assert.same({"log:1", "version", "serial"}, meta.writes)
+        assert.equal("upstream:u route:new route:old upstream:gone", meta:get("log:1"))
+        assert.equal(7, meta:get("version"))
+        assert.equal(1, meta:get("serial"))
+    end)
+
+    it("is idempotent: the same change twice does not move the serial", function()
+        st:commit({["route:a"] = "A"}, 3)
+        assert.equal(1, meta:get("serial"))
+        local n = st:commit({["route:a"] = "A", ["route:zzz"] = false}, 3)
+        assert.equal(0, n)
+        assert.equal(1, meta:get("serial"))
+        st:commit({["route:a"] = "A2"}, 4)
+        assert.equal(2, meta:get("serial"))
+        assert.equal(4, meta:get("version"))
+    end)
+
+    it("marks the first load even when Redis is empty", function()
+        st:full({}, 0)
+        assert.equal(1, meta:get("serial"))
+        assert.equal(0, meta:get("version"))
+    end)
+
+    it("full load deletes what Redis no longer has, and logs only differences", function()
+        st:full({["route:a"] = "A", ["route:b"] = "B", ["upstream:u"] = "U"}, 5)
+        st:full({["route:a"] = "A", ["upstream:u"] = "U2"}, 9)
+        assert.is_nil(cfg:get("route:b"))
+        assert.equal("U2", cfg:get("upstream:u"))
+        assert.equal("upstream:u route:b", meta:get("log:2"))
+        assert.equal(9, meta:get("version"))
+    end)
+
+    it("logs * for big changes and for keys with spaces", function()
+        local many = {}
+        for i = 1, store_mod.LOG_MAX_KEYS + 1 do many["route:r" .. i] = "x" end
+        st:commit(many, 2)
+        assert.equal("*", meta:get("log:1"))
+        st:commit({["route:a b"] = "x"}, 3)
+        assert.equal("*", meta:get("log:2"))
+    end)
+
+    it("fails loudly instead of evicting when sy_config is full", function()
+        cfg = fake_dict(2)
+        st = store_mod.new(cfg, meta, collect)
+        st:commit({["route:a"] = "A", ["route:b"] = "B", ["route:c"] = "C"}, 1)
+        assert.equal("A", cfg:get("route:a"))
+        assert.equal("B", cfg:get("route:b"))
+        assert.is_nil(cfg:get("route:c"))
+        assert.equal(1, meta:get("sync:shm_errors"))
+        assert.truthy(logs[1]:find("^err sy_config: cannot store route:c"))
+    end)
+end)
+
+describe("state", function()
+    local cfg, meta, logs, store, state
+    local function collect(level, msg) logs[#logs + 1] = level .. " " .. msg end
+    local function new_state()
+        return state_mod.new({cfg = cfg, meta = meta, find = find, check = check,
+                              log = collect})
+    end
+    before_each(function()
+        cfg, meta, logs = fake_dict(), fake_dict(), {}
+        store = store_mod.new(cfg, meta)
+        state = new_state()
+    end)
+
+    it("stays unloaded until the syncer wrote a serial", function()
+        state:refresh(meta:get("serial"))
+        assert.is_false(state:loaded())
+        store:full({}, 0)
+        state:refresh(meta:get("serial"))
+        assert.is_true(state:loaded())
+        assert.equal(0, state.router.n)
+    end)
+
+    it("builds from the shm, then applies only the logged keys", function()
+        store:full({["upstream:u"] = upstream_doc("u", {"10.0.0.1:80"}),
+                    ["route:a"] = route_doc("a", "h", "/a")}, 1)
+        state:refresh(meta:get("serial"))
+        assert.equal("a", state.router:match("h", "/a/x").id)
+        assert.equal(1, state.upstreams.u.n)
+        assert.equal(1, state.full_rebuilds)
+
+        store:commit({["route:b"] = route_doc("b", "h", "/b"), ["route:a"] = false}, 2)
+        state:refresh(meta:get("serial"))
+        assert.equal(1, state.full_rebuilds)         -- incremental
+        assert.is_nil(state.router:match("h", "/a/x"))
+        assert.equal("b", state.router:match("h", "/b").id)
+
+        store:commit({["upstream:u"] = upstream_doc("u", {"10.0.0.1:80", "10.0.0.2:80"})}, 3)
+        store:commit({["route:c"] = route_doc("c", "h", "/c")}, 4)
+        state:refresh(meta:get("serial"))             -- two entries at once
+        assert.equal(1, state.full_rebuilds)
+        assert.equal(2, state.upstreams.u.n)
+        assert.equal("c", state.router:match("h", "/c").id)
+        assert.equal(meta:get("serial"), state.serial)
+    end)
+
+    it("a new worker starts from the shared dict", function()
+        store:full({["upstream:u"] = upstream_doc("u", {"10.0.0.1:80"}),
+                    ["route:a"] = route_doc("a", "h", "/a")}, 1)
+        store:commit({["route:b"] = route_doc("b", "h", "/b")}, 2)
+        local late = new_state()
+        late:refresh(meta:get("serial"))
+        assert.equal("a", late.router:match("h", "/a").id)
+        assert.equal("b", late.router:match("h", "/b").id)
+    end)
+
+    it("rebuilds everything when a log entry is missing or *", function()
+        store:full({["route:a"] = route_doc("a", "h", "/a")}, 1)
+        state:refresh(meta:get("serial"))
+        store:commit({["route:b"] = route_doc("b", "h", "/b")}, 2)
+        meta:delete("log:2")
+        state:refresh(meta:get("serial"))
+        assert.equal(2, state.full_rebuilds)
+        assert.equal("b", state.router:match("h", "/b").id)
+        local many = {}
+        for i = 1, store_mod.LOG_MAX_KEYS + 1 do
+            many["route:r" .. i] = route_doc("r" .. i, "h", "/r" .. i)
+        end
+        store:commit(many, 3)
+        state:refresh(meta:get("serial"))
+        assert.equal(3, state.full_rebuilds)
+        assert.equal("r77", state.router:match("h", "/r77").id)
+    end)
+
+    it("rebuilds when the serial goes backwards (fresh shm under an old worker)", function()
+        store:full({["route:a"] = route_doc("a", "h", "/a")}, 1)
+        store:commit({["route:b"] = route_doc("b", "h", "/b")}, 2)
+        state:refresh(meta:get("serial"))
+        cfg, meta = fake_dict(), fake_dict()
+        state.cfg, state.meta = cfg, meta
+        store_mod.new(cfg, meta):full({["route:z"] = route_doc("z", "h", "/z")}, 1)
+        state:refresh(meta:get("serial"))
+        assert.is_nil(state.router:match("h", "/a"))
+        assert.equal("z", state.router:match("h", "/z").id)
+    end)
+
+    it("skips malformed documents with their key and keeps the rest", function()
+        store:full({["upstream:u"] = upstream_doc("u", {"10.0.0.1:80"}),
+                    ["upstream:bad"] = upstream_doc("bad", {"nope:80"}),
+                    ["route:a"] = route_doc("a", "h", "/a"),
+                    ["route:x"] = "garbage",
+                    ["route:re"] = '{"id":"re","host":"h","path":"(","match":"regex",'
+                        .. '"upstream":"u"}',
+                    ["route:ghost"] = route_doc("ghost", "h", "/g", "missing"),
+                    ["weird"] = "?"}, 1)
+        state:refresh(meta:get("serial"))
+        assert.equal("a", state.router:match("h", "/a").id)
+        assert.is_nil(state.upstreams.bad)
+        assert.is_nil(state.router:get("x"))
+        assert.is_nil(state.router:get("re"))
+        -- a route naming a missing upstream stays routable (it answers 503) and is logged
+        assert.equal("ghost", state.router:match("h", "/g").id)
+        local text = table.concat(logs, "\n")
+        assert.truthy(text:find("malformed route:x", 1, true))
+        assert.truthy(text:find("malformed route:re", 1, true))
+        assert.truthy(text:find("malformed upstream:bad", 1, true))
+        assert.truthy(text:find("route:ghost uses missing upstream", 1, true))
+        assert.truthy(text:find("unknown sy_config key weird", 1, true))
+
+        -- a good route that turns bad disappears; fixing it brings it back
+        local before = #logs
+        store:commit({["route:a"] = "{"}, 2)
+        state:refresh(meta:get("serial"))
+        assert.is_nil(state.router:match("h", "/a"))
+        assert.equal(before + 1, #logs)
+        store:commit({["route:a"] = route_doc("a", "h", "/a", "u", ',"priority":1')}, 3)
+        state:refresh(meta:get("serial"))
+        assert.equal("a", state.router:match("h", "/a").id)
+    end)
+
+    it("does not decode unchanged documents again on a full rebuild", function()
+        store:full({["upstream:u"] = upstream_doc("u", {"10.0.0.1:80", "10.0.0.2:80"})}, 1)
+        state:refresh(meta:get("serial"))
+        local b = state.upstreams.u.balancer
+        b:pick()
+        store:full({["upstream:u"] = upstream_doc("u", {"10.0.0.1:80", "10.0.0.2:80"}),
+                    ["upstream:v"] = upstream_doc("v", {})}, 2)
+        meta:delete("log:2")
+        state:refresh(meta:get("serial"))
+        assert.equal(2, state.full_rebuilds)
+        assert.equal(b, state.upstreams.u.balancer)   -- same object: WRR state kept
+        assert.equal(0, state.upstreams.v.n)
+        assert.equal(2, state.n_upstreams)
+    end)
+end)

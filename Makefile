@@ -1,0 +1,46 @@
+# Switchyard — the two commands a user needs are `make run` and `make test`.
+
+SWIFT        ?= swift
+SWIFT_JOBS   ?= $(shell nproc)
+PYTHON       ?= python3
+BIN_DEBUG    := .build/debug/switchyard
+BIN_RELEASE  := .build/release/switchyard
+
+.PHONY: all deps build release run test test-unit test-lua test-integration bench bench-smoke clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(SWIFT) build -j $(SWIFT_JOBS) --build-tests
+
+release: deps
+	$(SWIFT) build -j $(SWIFT_JOBS) -c release --product switchyard
+
+## make run: Redis, controller, prober, two edges and a demo, on loopback. Ctrl-C stops all.
+run: release
+	$(PYTHON) scripts/run.py --bin $(BIN_RELEASE)
+
+## make test: every test — Swift unit and Redis-backed tests, Lua unit tests, and
+## end-to-end tests with real redis-server and nginx edges on free loopback ports.
+test: build test-unit test-lua test-integration
+
+test-unit:
+	$(SWIFT) test -j $(SWIFT_JOBS) --skip-build
+
+test-lua:
+	busted --pattern=_spec tests/lua
+
+test-integration:
+	SWITCHYARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+bench: release
+	SWITCHYARD_BIN=$(BIN_RELEASE) bench/run.sh
+
+bench-smoke:
+	SWITCHYARD_BIN=$(BIN_DEBUG) bench/run.sh --smoke
+
+clean:
+	rm -rf .build .run

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Switchyard needs to build, test and run, if any are missing.
+# As root it runs apt-get itself; otherwise it prints the exact command and fails.
+set -euo pipefail
+
+packages=(
+    # edges
+    nginx libnginx-mod-http-lua lua-resty-core lua-resty-lrucache lua-cjson
+    # configuration store
+    redis-server redis-tools
+    # controller and prober build
+    pkg-config libhiredis-dev libpcre2-dev libssl-dev libcurl4-openssl-dev
+    # tests and benchmarks
+    lua-busted lua5.2 openssl curl wrk hyperfine python3 python3-pip procps iproute2
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+    line="apt-get update && apt-get install -y ${missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "switchyard: missing Debian packages. Run as root:" >&2
+        echo "    $line" >&2
+        exit 1
+    fi
+    echo "switchyard: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    # Debian starts the stock services on install; Switchyard runs its own instances.
+    for svc in nginx redis-server; do
+        if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
+    done
+fi
+
+# The integration tests are pytest + requests (present on this machine kind; install if not).
+if ! python3 -c 'import pytest, requests' 2>/dev/null; then
+    echo "switchyard: installing pytest and requests for the integration tests" >&2
+    python3 -m pip install --quiet pytest requests || {
+        echo "switchyard: could not install pytest/requests: python3 -m pip install pytest requests" >&2
+        exit 1
+    }
+fi
+
+if ! command -v swift >/dev/null; then
+    echo "switchyard: swift (6.x) is not on PATH; install the Swift toolchain first" >&2
+    exit 1
+fi

@@ -1,0 +1,59 @@
+"""Fixtures: one real stack (redis-server, controller, two nginx edges) per test module."""
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from harness import BIN, Controller, Edge, Redis, start_backends
+
+
+def pytest_sessionstart(session):
+    if not os.access(BIN, os.X_OK):
+        raise pytest.UsageError(f"{BIN} is not built (run `make build` or set SWITCHYARD_BIN)")
+
+
+@pytest.fixture(scope="module")
+def workdir():
+    d = tempfile.mkdtemp(prefix="switchyard-it-")
+    yield d
+    if os.environ.get("SWITCHYARD_KEEP_TEST_DIRS"):
+        print(f"kept {d}")
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def redis(workdir):
+    r = Redis(workdir)
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def controller(redis, workdir):
+    c = Controller(redis, workdir)
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def edges(redis, controller, workdir):
+    es = [Edge(redis, workdir, "edge-a"), Edge(redis, workdir, "edge-b")]
+    yield es
+    for e in es:
+        e.stop()
+
+
+@pytest.fixture(scope="module")
+def edge(edges):
+    return edges[0]
+
+
+@pytest.fixture(scope="module")
+def backends():
+    bs = start_backends("b1", "b2", "b3", "b4")
+    yield bs
+    for b in bs.values():
+        b.shutdown()
+        b.server_close()

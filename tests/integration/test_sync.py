@@ -1,0 +1,115 @@
+"""Configuration reaching the edges: no reloads, full load at start, and malformed data in
+Redis (typed in by hand) skipped without breaking anything else."""
+import json
+import time
+
+from harness import BASE, Edge, wait_until
+
+
+def test_hundred_changes_reach_both_edges_without_reload(controller, edges, backends):
+    b1, b2 = backends["b1"], backends["b2"]
+    controller.upstream("flip-1", b1.port)
+    controller.upstream("flip-2", b2.port)
+    controller.route("flip", "flip.example.com", "/", "flip-1")
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/", "flip.example.com") == "b1", 5, what="first route")
+    pids_before = [e.pids() for e in edges]
+    assert all(len(workers) == 2 for _, workers in pids_before), pids_before
+
+    worst = 0.0
+    for i in range(100):
+        target = ("flip-2", "b2") if i % 2 == 0 else ("flip-1", "b1")
+        # alternate between moving the route and adding a new one
+        if i % 4 < 2:
+            controller.route("flip", "flip.example.com", "/", target[0])
+            check = ("/", target[1])
+        else:
+            controller.route(f"flip-new-{i}", "flip.example.com", f"/n{i}", target[0])
+            check = (f"/n{i}", target[1])
+        t0 = time.monotonic()
+        for e in edges:
+            wait_until(lambda e=e: e.backend(check[0], "flip.example.com") == check[1], 5,
+                       interval=0.002, what=f"change {i} on {e.id}")
+        worst = max(worst, time.monotonic() - t0)
+
+    assert [e.pids() for e in edges] == pids_before, "an edge reloaded or lost a worker"
+    print(f"slowest change to reach both edges: {worst * 1000:.1f} ms")
+
+
+def test_deleted_route_stops_answering(controller, edges, backends):
+    controller.upstream("gone", backends["b3"].port)
+    controller.route("gone", "gone.example.com", "/", "gone")
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/", "gone.example.com") == "b3", 5, what="route")
+    controller.ok("DELETE", "/api/v1/routes/gone")
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/", "gone.example.com") == 404, 5, what="404 after delete")
+
+
+def _apply_raw(redis, *ops):
+    """Write through the function library directly, as a script or operator could."""
+    return redis.cli("FCALL", "sy_apply", "1", BASE + "version", *ops)
+
+
+def test_malformed_documents_are_skipped(controller, edges, redis, backends, workdir):
+    controller.upstream("sane", backends["b1"].port)
+    controller.route("sane", "sane.example.com", "/", "sane")
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/", "sane.example.com") == "b1", 5, what="sane route")
+
+    # valid JSON with nonsense inside, through the write path (edges hear about it)
+    _apply_raw(redis, "put", "upstream", "broken-up",
+               json.dumps({"name": "broken-up", "endpoints": [{"address": "nowhere", "weight": "x"}]}),
+               "", "",
+               "put", "route", "broken-host", json.dumps({"id": "broken-host", "host": 42,
+                                                          "path": "/", "upstream": "sane"}),
+               "sane", "",
+               "put", "route", "broken-regex", json.dumps({"id": "broken-regex",
+                                                           "host": "sane.example.com",
+                                                           "path": "^/(", "match": "regex",
+                                                           "upstream": "sane"}), "sane", "")
+    # plain garbage typed into redis-cli, then any legitimate change
+    redis.cli("SET", BASE + "route:garbage", "this is not json {")
+    redis.cli("SADD", BASE + "routes", "garbage")
+    redis.cli("SET", BASE + "upstream:sane", "{\"version\":1,")  # corrupt a live upstream
+    controller.upstream("sane-2", backends["b2"].port)
+    controller.route("after-garbage", "after.example.com", "/", "sane-2")
+
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/", "after.example.com") == "b2", 5,
+                   what="changes after malformed data still apply")
+        assert e.get("/x", "sane.example.com").status_code in (200, 502, 503)
+        assert e.process.alive()
+
+    # a new edge does a full load that meets all of it at once and still serves the rest
+    fresh = Edge(redis, workdir, "edge-fresh", workers=1)
+    try:
+        wait_until(lambda: fresh.backend("/", "after.example.com") == "b2", 10,
+                   what="fresh edge serving good routes")
+        for path, host in [("/", "flip.example.com"), ("/x", "after.example.com")]:
+            assert fresh.get(path, host).status_code != 500
+        log = fresh.process.output()
+        assert "route:garbage" in log, log[-2000:]
+    finally:
+        fresh.stop()
+
+    # repairing the upstream through the API brings the route back everywhere
+    controller.upstream("sane", backends["b3"].port)
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/", "sane.example.com") == "b3", 5,
+                   what="repaired upstream")
+    logs = "".join(e.process.output() for e in edges)
+    assert "broken-host" in logs and "broken-regex" in logs
+
+
+def test_edge_started_later_loads_everything(controller, redis, workdir, backends):
+    controller.upstream("late", backends["b4"].port)
+    for i in range(50):
+        controller.route(f"late-{i}", f"late{i}.example.com", "/", "late")
+    late = Edge(redis, workdir, "edge-late", workers=2)
+    try:
+        wait_until(lambda: late.backend("/", "late49.example.com") == "b4", 10,
+                   what="full load on a new edge")
+        assert all(late.backend("/", f"late{i}.example.com") == "b4" for i in range(50))
+    finally:
+        late.stop()

@@ -25,7 +25,7 @@ run: release
 
 ## make test: every test — Swift unit and Redis-backed tests, Lua unit tests, and
 ## end-to-end tests with real redis-server and nginx edges on free loopback ports.
-test: build test-unit test-lua test-integration
+test: build test-unit test-lua test-integration bench-smoke
 
 test-unit:
 	$(SWIFT) test -j $(SWIFT_JOBS) --skip-build

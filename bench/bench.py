@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,7 +58,12 @@ STATIC = """
     upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; keepalive_requests 1000000; }}
     server {{ listen 127.0.0.1:{port} reuseport backlog=4096;
              location / {{ proxy_pass http://backend; proxy_http_version 1.1;
-                          proxy_set_header Connection ""; proxy_set_header Host $host; }} }}
+                          proxy_set_header Connection "";
+                          proxy_set_header Host $http_host;
+                          proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                          proxy_set_header X-Forwarded-Proto $scheme;
+                          proxy_set_header X-Forwarded-Host $host;
+                          proxy_set_header X-Real-IP $remote_addr; }} }}
 """
 
 BARE_LUA = """
@@ -74,7 +80,12 @@ BARE_LUA = """
              location / {{
                  access_by_lua_block {{ ngx.ctx.port = ngx.shared.floor:get("peer") }}
                  proxy_pass http://backend; proxy_http_version 1.1;
-                 proxy_set_header Connection ""; proxy_set_header Host $host; }} }}
+                          proxy_set_header Connection "";
+                          proxy_set_header Host $http_host;
+                          proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                          proxy_set_header X-Forwarded-Proto $scheme;
+                          proxy_set_header X-Forwarded-Host $host;
+                          proxy_set_header X-Real-IP $remote_addr; }} }}
 """
 
 
@@ -133,11 +144,13 @@ def routes_batch(n, upstream, start=0):
     return routes
 
 
-def load_routes(controller, total, upstream):
+def load_routes(controller, total, upstream, start):
+    """Loads routes r<start> .. r<start+total-1> in batches of 10,000."""
     done = 0
     while done < total:
         n = min(10000, total - done)
-        controller.ok("POST", "/api/v1/apply", {"routes": routes_batch(n, upstream, done)})
+        controller.ok("POST", "/api/v1/apply",
+                      {"routes": routes_batch(n, upstream, start + done)})
         done += n
 
 
@@ -145,6 +158,84 @@ def percentile(xs, p):
     xs = sorted(xs)
     k = max(0, min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1)))))
     return xs[k]
+
+
+def rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def edge_status(edge):
+    import requests
+    return requests.get(edge.url + "/_switchyard/status", timeout=5).json()
+
+
+def redis_used_memory(redis):
+    info = redis.cli("INFO", "memory")
+    return int(re.search(r"used_memory:(\d+)", info).group(1))
+
+
+class Sampler(threading.Thread):
+    """Samples an nginx master's process count and total RSS until stopped."""
+
+    def __init__(self, master):
+        super().__init__(daemon=True)
+        self.master, self.stop_flag = master, threading.Event()
+        self.max_procs, self.max_rss_kb = 0, 0
+
+    def run(self):
+        while not self.stop_flag.wait(0.2):
+            kids = children(self.master)
+            self.max_procs = max(self.max_procs, len(kids))
+            self.max_rss_kb = max(self.max_rss_kb, rss_kb(self.master) + sum(map(rss_kb, kids)))
+
+
+def churn(seconds, rate, change):
+    """Calls change(i) `rate` times a second for `seconds`; returns (changes, errors)."""
+    n = errors = 0
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        due = start + n / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        try:
+            change(n)
+        except Exception:  # noqa: BLE001 - counted, the run goes on
+            errors += 1
+        n += 1
+    return n, errors
+
+
+def wrk_while(url, host, seconds, connections, during):
+    """Runs wrk for `seconds` while during() runs in this thread; returns (wrk, during())."""
+    result = {}
+    t = threading.Thread(target=lambda: result.update(w=wrk(url, host, seconds, connections)))
+    t.start()
+    time.sleep(0.2)
+    other = during()
+    t.join()
+    return result["w"], other
+
+
+RELOAD_FOIL = """
+    upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; keepalive_requests 1000000; }}
+    server {{ listen 127.0.0.1:{port} reuseport backlog=4096;
+             {locations}
+             location / {{ proxy_pass http://backend; proxy_http_version 1.1;
+                          proxy_set_header Connection ""; }} }}
+"""
 
 
 def main():
@@ -156,6 +247,7 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--scale", default="1,10000,100000", help="route counts to measure")
     ap.add_argument("--changes", type=int, default=1000, help="propagation samples")
+    ap.add_argument("--churn-seconds", type=int, default=30, help="churn run length")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     args = ap.parse_args()
     if args.smoke:
@@ -182,7 +274,9 @@ def main():
         started.append(redis)
         controller = Controller(redis, base)
         started.append(controller)
-        edges = [Edge(redis, base, f"bench-edge-{i}", workers=args.workers) for i in (1, 2)]
+        # access logs off everywhere: the static and bare-Lua variants log nothing either
+        edges = [Edge(redis, base, f"bench-edge-{i}", workers=args.workers,
+                      extra=("--access-log", "off")) for i in (1, 2)]
         started += edges
         for p in (static_port, floor_port):
             wait_until(lambda p=p: tcp_open(p), 5, what="proxy")
@@ -201,12 +295,15 @@ def main():
                 runs[name].append(wrk(url, "bench.test", args.seconds, args.connections))
         results["throughput"] = {k: _summary(v) for k, v in runs.items()}
 
+        redis_base_mem = redis_used_memory(redis)
+        base_workers_rss = sum(rss_kb(p) for p in children(edges[0].process.pid))
+
         # 2. scale: the edge with N routes loaded (the measured route is always present)
         scale = {}
         loaded = 1
         for n in [int(x) for x in args.scale.split(",")]:
             if n > loaded:
-                load_routes(controller, n - loaded, "bench")
+                load_routes(controller, n - loaded, "bench", start=loaded - 1)
                 loaded = n
             version = redis.version()
             wait_until(lambda: all(e["applied_version"] >= version
@@ -229,6 +326,86 @@ def main():
         results["propagation_ms"] = {"n": len(samples), "p50": percentile(samples, 50),
                                      "p95": percentile(samples, 95),
                                      "p99": percentile(samples, 99), "max": max(samples)}
+
+        # 4. churn vs reload: `rate` changes a second under load
+        secs, rate = (2, 20) if args.smoke else (args.churn_seconds, 100)
+        controller.ok("PUT", "/api/v1/upstreams/bench-b",
+                      {"endpoints": [{"address": f"127.0.0.1:{bport}", "weight": 1}]})
+
+        def edge_change(i):
+            if i % 10 == 0:  # the measured route itself moves between two upstreams
+                controller.route("bench-main", "bench.test", "/", ("bench", "bench-b")[i // 10 % 2])
+            else:
+                controller.route(f"churn-{i % 200}", "churn.bench.test", f"/c{i}", "bench")
+
+        url = variants["switchyard edge"]
+        quiet = wrk(url, "bench.test", secs, args.connections)
+        sampler = Sampler(edges[0].process.pid)
+        sampler.start()
+        busy, (n, api_errors) = wrk_while(url, "bench.test", secs, args.connections,
+                                          lambda: churn(secs, rate, edge_change))
+        sampler.stop_flag.set()
+        sampler.join()
+        results["churn"] = {"switchyard edge": {
+            "changes": n, "change_errors": api_errors, "quiet": quiet, "busy": busy,
+            "max_workers": sampler.max_procs, "max_rss_mb": sampler.max_rss_kb / 1024}}
+
+        fport = free_port()
+        fdir = os.path.join(base, "reload-foil")
+
+        def foil_conf(i):
+            locs = "".join(f"location = /c{j} {{ proxy_pass http://backend; }}\n             "
+                           for j in range(max(0, i - 200), i))
+            return RELOAD_FOIL.format(port=fport, backend=bport, locations=locs)
+
+        foil = Nginx("reload-foil", foil_conf(0), args.workers, base)
+        started.append(foil)
+        wait_until(lambda: tcp_open(fport), 5, what="reload foil")
+        conf_path = os.path.join(fdir, "nginx.conf")
+        template = open(conf_path).read()
+        first_body = foil_conf(0)
+
+        def reload_change(i):
+            with open(conf_path + ".tmp", "w") as f:
+                f.write(template.replace(first_body, foil_conf(i + 1)))
+            os.replace(conf_path + ".tmp", conf_path)
+            os.kill(foil.proc.pid, 1)  # SIGHUP: nginx -s reload
+
+        furl = f"http://127.0.0.1:{fport}/"
+        fquiet = wrk(furl, "bench.test", secs, args.connections)
+        sampler = Sampler(foil.proc.pid)
+        sampler.start()
+        fbusy, (fn, ferr) = wrk_while(furl, "bench.test", secs, args.connections,
+                                      lambda: churn(secs, rate, reload_change))
+        sampler.stop_flag.set()
+        sampler.join()
+        results["churn"]["static nginx + reload"] = {
+            "changes": fn, "change_errors": ferr, "quiet": fquiet, "busy": fbusy,
+            "max_workers": sampler.max_procs, "max_rss_mb": sampler.max_rss_kb / 1024}
+        foil.stop()
+        started.remove(foil)
+
+        # 5. cold start and memory with everything loaded
+        total_routes = len(controller.ok("GET", "/api/v1/routes")["items"])
+        last = routes_batch(1, "bench", loaded - 2)[0] if loaded > 1 else None
+        probe_host, probe_path = ("bench.test", "/") if last is None else (
+            last["host"].replace("*", "x"), last["path"] + "/x")
+        t0 = time.monotonic()
+        cold = Edge(redis, base, "bench-cold", workers=args.workers, extra=("--access-log", "off"))
+        started.append(cold)
+        wait_until(lambda: cold.get(probe_path, probe_host).status_code == 200, 60,
+                   interval=0.01, what="cold edge serving")
+        ready_s = time.monotonic() - t0
+        st = edge_status(cold)
+        shm_used = st["config_dict"]["capacity"] - st["config_dict"]["free_space"]
+        workers_rss = sum(rss_kb(p) for p in children(cold.process.pid))
+        results["memory"] = {
+            "routes": total_routes, "ready_s": ready_s,
+            "redis_bytes_per_route": (redis_used_memory(redis) - redis_base_mem) / max(1, loaded),
+            "shm_bytes_per_route": shm_used / max(1, total_routes),
+            "worker_rss_kb": workers_rss, "workers": args.workers,
+            "worker_rss_bytes_per_route": (workers_rss - base_workers_rss) * 1024 / max(1, loaded),
+        }
     finally:
         for s in reversed(started):
             try:
@@ -290,6 +467,25 @@ def _report(r, smoke):
               "route (includes the API round trip and the HTTP polling).", "",
               "| p50 ms | p95 ms | p99 ms | max ms |", "| ---: | ---: | ---: | ---: |",
               f"| {p['p50']:.2f} | {p['p95']:.2f} | {p['p99']:.2f} | {p['max']:.2f} |", "",
+              "## Churn: changes per second under load, vs rewriting nginx.conf + reload", "",
+              "| variant | changes | change errors | req/s quiet | req/s churning | ratio | "
+              "request errors | max nginx children | max RSS MB |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, c in r["churn"].items():
+        lines.append(f"| {name} | {c['changes']} | {c['change_errors']} | {c['quiet']['rps']:.0f} | "
+                     f"{c['busy']['rps']:.0f} | {c['busy']['rps'] / c['quiet']['rps']:.3f} | "
+                     f"{c['busy']['errors']} | {c['max_workers']} | {c['max_rss_mb']:.1f} |")
+    m = r["memory"]
+    lines += ["", "Targets for the edge: 0 request errors and ≥ 0.9 of quiet throughput.", "",
+              "## Cold start and memory", "",
+              f"A new edge with {m['routes']} routes in Redis was serving the last-loaded route "
+              f"**{m['ready_s']:.2f} s** after it was started (target < 3 s).", "",
+              "| measure | value |", "| --- | ---: |",
+              f"| Redis memory per route | {m['redis_bytes_per_route']:.0f} bytes (target < 1 KB) |",
+              f"| edge shared dict per route | {m['shm_bytes_per_route']:.0f} bytes |",
+              f"| worker RSS per route | {m['worker_rss_bytes_per_route']:.0f} bytes "
+              f"(RSS of {m['workers']} worker(s) with everything loaded: "
+              f"{m['worker_rss_kb'] / 1024:.1f} MB) |", "",
               "## How to rerun, and what would mislead", "",
               "`make bench` (about 5 minutes). The machine is shared and has 2 cores: wrk, the "
               "proxy and the backend compete for them, so absolute numbers drift between runs; "

@@ -180,7 +180,7 @@ class Controller:
 
 
 class Edge:
-    def __init__(self, redis, workdir, name, workers=2):
+    def __init__(self, redis, workdir, name, workers=2, extra=()):
         self.port = free_port()
         self.id = name
         self.prefix = os.path.join(workdir, name)
@@ -189,7 +189,7 @@ class Edge:
             env["SWITCHYARD_REDIS_PASSWORD"] = redis.password
         self.process = Process(name, [BIN, "edge", "--listen", f"127.0.0.1:{self.port}",
                                       "--redis", redis.address, "--prefix", self.prefix,
-                                      "--id", name, "--workers", str(workers)],
+                                      "--id", name, "--workers", str(workers), *extra],
                                env=env, log_dir=workdir)
         self.url = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()

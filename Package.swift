@@ -5,7 +5,10 @@
 //   CPCRE2 / CHiredis     system libraries, wrapped by exactly one Swift module each
 //   SwitchyardRedis       small blocking-hiredis client, bridged off the cooperative pool
 //   SwitchyardController  the Hummingbird 2 admin API
-//   SwitchyardCLI         the `switchyard` executable (controller, edge)
+//   CCurl                 libcurl, wrapped by SwitchyardProber only
+//   CSSL                  libcrypto (OpenSSL 3), wrapped by SwitchyardCore/OpenSSL.swift only
+//   SwitchyardProber      active health checks (curl multi on one thread), results to Redis
+//   SwitchyardCLI         the `switchyard` executable (controller, edge, prober)
 
 import PackageDescription
 
@@ -21,6 +24,7 @@ let package = Package(
         .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),
         .library(name: "SwitchyardRedis", targets: ["SwitchyardRedis"]),
         .library(name: "SwitchyardController", targets: ["SwitchyardController"]),
+        .library(name: "SwitchyardProber", targets: ["SwitchyardProber"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -32,9 +36,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "SwitchyardCore",
-            dependencies: ["CPCRE2"],
+            dependencies: ["CPCRE2", "CSSL"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -57,11 +63,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "SwitchyardProber",
+            dependencies: [
+                "CCurl",
+                "SwitchyardCore",
+                "SwitchyardRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "SwitchyardCLI",
             dependencies: [
                 "SwitchyardCore",
                 "SwitchyardController",
+                "SwitchyardProber",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,6 +96,11 @@ let package = Package(
         .testTarget(
             name: "SwitchyardCoreTests",
             dependencies: ["SwitchyardCore", "SwitchyardTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchyardProberTests",
+            dependencies: ["SwitchyardProber", "SwitchyardCore", "SwitchyardRedis", "SwitchyardTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -13,7 +13,8 @@
 --   KEYS[1]  the version key, e.g. "switchyard:{cfg}:version". Every other key is derived
 --            from it, so all keys share its hash tag (one cluster slot).
 --   op       "put" or "del"
---   kind     "route" or "upstream"
+--   kind     "route", "upstream" or "certificate" (a TLS certificate the edges serve by
+--            SNI; no refs, nothing refers to it)
 --   id       route id or upstream name
 --   doc      put: the object as a JSON object WITHOUT "version" (the controller's encoding);
 --            del: ""
@@ -23,6 +24,11 @@
 --
 -- Reply: { version, changed }. A batch that changes nothing (every put identical to what
 -- is stored) does not bump the version and replies { current version, 0 }.
+--
+-- Digest: every write also updates <base>digest, an order-independent digest of every
+-- stored route, upstream and certificate document (13 hex digits; see DIGEST below and
+-- redis/README.md, "The digest"), in the same atomic step as the version, so an edge that
+-- reports the same version and digest holds exactly the documents Redis holds.
 --
 -- Errors are replies of the form  SYERR {"code":...,"kind":...,"id":...,...}  with code
 --   not_found          del of an object that does not exist
@@ -37,6 +43,42 @@
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
 local BIG_BATCH = 1000       -- larger batches log one "resync" entry instead of one per object
 
+-- DIGEST. h(kind, id, doc) = the first 13 hex digits (52 bits) of
+-- sha1(kind .. ':' .. id .. '\n' .. doc), doc being the stored bytes (with "version"); the
+-- digest is the sum of h over every document listed in the index sets, modulo 2^52,
+-- written as 13 lowercase hex digits. A sum is order-independent and can be updated per
+-- change (subtract the old document's h, add the new one's); the edges keep the same sum
+-- over their shared dict (lua/switchyard/digest.lua), so comparing two 13-digit strings
+-- tells whether an edge holds exactly what Redis holds. All arithmetic stays below 2^53,
+-- exact in Lua's doubles.
+local DIGEST_MOD = 2 ^ 52
+local DIGEST_SPLIT = 2 ^ 28
+
+local function digest_h(kind, id, doc)
+    return tonumber(redis.sha1hex(kind .. ':' .. id .. '\n' .. doc):sub(1, 13), 16)
+end
+
+local function digest_hex(d)
+    return string.format('%06x%07x', math.floor(d / DIGEST_SPLIT), d % DIGEST_SPLIT)
+end
+
+-- The digest from scratch: every id in both index sets whose document exists. O(objects);
+-- used when the digest key is missing (first write after an upgrade, or after it was
+-- deleted by hand) and by sy_digest.
+local function digest_recompute(K)
+    local d = 0
+    for _, kind in ipairs({'upstream', 'route', 'certificate'}) do
+        local index = K.index[kind]
+        for _, id in ipairs(redis.call('SMEMBERS', index)) do
+            local doc = redis.call('GET', K.object(kind, id))
+            if doc then
+                d = (d + digest_h(kind, id, doc)) % DIGEST_MOD
+            end
+        end
+    end
+    return d
+end
+
 local function fail(code, fields)
     fields = fields or {}
     fields.code = code
@@ -49,7 +91,7 @@ local function keys_for(version_key)
         return nil
     end
     local base = version_key:sub(1, #version_key - #suffix)
-    return {
+    local K = {
         base = base,
         version = version_key,
         routes = base .. 'routes',
@@ -57,9 +99,14 @@ local function keys_for(version_key)
         uses = base .. 'uses',
         changes = base .. 'changes',
         events = base .. 'events',
+        digest = base .. 'digest',
+        certificates = base .. 'certificates',
         object = function(kind, id) return base .. kind .. ':' .. id end,
         used_by = function(name) return base .. 'used_by:' .. name end,
     }
+    -- kind -> its index set; also the list of kinds sy_apply accepts
+    K.index = {route = K.routes, upstream = K.upstreams, certificate = K.certificates}
+    return K
 end
 
 -- The stored document is '{"version":N,' .. rest. Returns N and rest, or nil for a
@@ -87,11 +134,11 @@ local function sy_apply(keys, args)
     -- Pass 1: check every operation against the state the batch would produce.
     local ops = {}
     local seen = {}
-    local exists = {route = {}, upstream = {}}   -- overlay: id -> true/false after earlier ops
+    local exists = {route = {}, upstream = {}, certificate = {}}   -- overlay: id -> true/false
     local users = {}                              -- upstream -> {route id -> true/false} overlay
     local new_uses = {}                           -- route id -> refs list after the batch
 
-    local function index_key(kind) return kind == 'route' and K.routes or K.upstreams end
+    local function index_key(kind) return K.index[kind] end
     local function object_exists(kind, id)
         local o = exists[kind][id]
         if o ~= nil then return o end
@@ -112,7 +159,7 @@ local function sy_apply(keys, args)
         if op.op ~= 'put' and op.op ~= 'del' then
             return fail('bad_request', {message = 'unknown op', op = op.op})
         end
-        if op.kind ~= 'route' and op.kind ~= 'upstream' then
+        if not K.index[op.kind] then
             return fail('bad_request', {message = 'unknown kind', kind = op.kind})
         end
         if op.id == '' then return fail('bad_request', {message = 'empty id', kind = op.kind}) end
@@ -211,10 +258,21 @@ local function sy_apply(keys, args)
         end
     end
 
+    -- the digest before this batch (from scratch when the key is missing or unreadable)
+    local digest = redis.call('GET', K.digest)
+    digest = digest and #digest == 13 and tonumber(digest, 16) or nil
+    if not digest then digest = digest_recompute(K) end
+
     for _, op in ipairs(changed) do
+        -- the old document counts only if it was listed in its index (what edges load)
+        if op.stored and redis.call('SISMEMBER', index_key(op.kind), op.id) == 1 then
+            digest = (digest - digest_h(op.kind, op.id, op.stored)) % DIGEST_MOD
+        end
         if op.op == 'put' then
-            redis.call('SET', op.key, '{"version":' .. version .. ',' .. op.doc:sub(2))
+            local stored = '{"version":' .. version .. ',' .. op.doc:sub(2)
+            redis.call('SET', op.key, stored)
             redis.call('SADD', index_key(op.kind), op.id)
+            digest = (digest + digest_h(op.kind, op.id, stored)) % DIGEST_MOD
         else
             redis.call('DEL', op.key)
             redis.call('SREM', index_key(op.kind), op.id)
@@ -243,8 +301,161 @@ local function sy_apply(keys, args)
                        'version', version, 'kind', op.kind, 'id', op.id, 'op', op.op)
         end
     end
+    redis.call('SET', K.digest, digest_hex(digest))
     redis.call('PUBLISH', K.events, tostring(version))
     return {version, #changed}
 end
 
 redis.register_function('sy_apply', sy_apply)
+
+-- FCALL sy_digest 1 <base>version
+--
+--   Recomputes <base>digest from every indexed document (O(objects): an operator's tool
+--   after documents were written by hand with SET, which sy_apply cannot see) and stores
+--   it. Does not bump the version or publish. Reply: { version, digest }.
+local function sy_digest(keys)
+    local K = keys_for(keys[1] or '')
+    if not K then return fail('bad_request', {message = 'KEYS[1] must be the version key'}) end
+    local digest = digest_hex(digest_recompute(K))
+    redis.call('SET', K.digest, digest)
+    return {tonumber(redis.call('GET', K.version) or '0'), digest}
+end
+
+redis.register_function('sy_digest', sy_digest)
+
+-- ---------------------------------------------------------------------------------------
+-- Endpoint health, written only by the active prober (`switchyard prober`). See
+-- redis/README.md, "Health", for the keys, the message format and how edges catch up.
+--
+-- FCALL sy_lease 1 <base>prober:lease  id lease_ms heartbeat_ms heartbeat_value
+--
+--   Acquire (SET NX PX) or renew (compare-and-PEXPIRE) the prober lease for `id`, and
+--   while holding it refresh the heartbeat key <base>prober:heartbeat (SET PX). Only the
+--   holder renews, so two probers never fight over the key. lease_ms 0 releases: the
+--   holder deletes the lease and the heartbeat (clean shutdown; a standby takes over at
+--   its next attempt).
+--   Reply: {1, "acquired" | "renewed"} while holding; {0, holder, pttl} when another
+--   prober holds it; {0, "released" | "not_holder"} for a release.
+--
+-- FCALL sy_health 1 <base>health_version  prober  op upstream address value  [...]
+--
+--   op "set"  HSET <base>health:<upstream> <address> <value>; value is the record JSON
+--             {"state":"up"|"down"|"unknown","since":ms,"reason":"...","prober":"..."}.
+--             A record whose state equals the stored one changes nothing (the stored
+--             "since" stays the moment the state began).
+--   op "del"  HDEL the address (no longer checked); value "".
+--   op "drop" DEL the upstream's whole hash (address "*", value "").
+--   Every effective change INCRs <base>health_version once and PUBLISHes
+--   "<health_version> <upstream> <address> <state>" on <base>health_events (state
+--   "removed" for del and drop), in order. <base>health_upstreams keeps the names of the
+--   upstreams that have a hash.
+--   Refused with SYERR {"code":"not_leader","holder":...} unless `prober` holds the lease,
+--   so a deposed prober cannot write. Reply: {health_version, changed}.
+--   Errors (nothing written): not_leader, bad_request.
+
+local function base_of(key, suffix)
+    if #key <= #suffix or key:sub(-#suffix) ~= suffix then return nil end
+    return key:sub(1, #key - #suffix)
+end
+
+local function sy_lease(keys, args)
+    local base = base_of(keys[1] or '', 'prober:lease')
+    if not base then return fail('bad_request', {message = 'KEYS[1] must be the prober lease key'}) end
+    local lease, heartbeat = keys[1], base .. 'prober:heartbeat'
+    local id, lease_ms, heartbeat_ms, heartbeat_value = args[1], tonumber(args[2]), tonumber(args[3]), args[4]
+    if not id or id == '' or not lease_ms or lease_ms < 0 or lease_ms ~= math.floor(lease_ms)
+        or (lease_ms > 0 and (not heartbeat_ms or heartbeat_ms <= 0 or heartbeat_value == nil)) then
+        return fail('bad_request', {message = 'arguments: id lease_ms heartbeat_ms heartbeat_value'})
+    end
+    local holder = redis.call('GET', lease)
+    if lease_ms == 0 then
+        if holder ~= id then return {0, 'not_holder'} end
+        redis.call('DEL', lease, heartbeat)
+        return {0, 'released'}
+    end
+    local status
+    if holder == id then
+        redis.call('PEXPIRE', lease, lease_ms)
+        status = 'renewed'
+    elseif not holder then
+        redis.call('SET', lease, id, 'NX', 'PX', lease_ms)
+        status = 'acquired'
+    else
+        return {0, holder, redis.call('PTTL', lease)}
+    end
+    redis.call('SET', heartbeat, heartbeat_value, 'PX', heartbeat_ms)
+    return {1, status}
+end
+
+local HEALTH_STATES = {up = true, down = true, unknown = true}
+
+local function sy_health(keys, args)
+    local base = base_of(keys[1] or '', 'health_version')
+    if not base then return fail('bad_request', {message = 'KEYS[1] must be the health_version key'}) end
+    local version_key, events, index = keys[1], base .. 'health_events', base .. 'health_upstreams'
+    local prober = args[1]
+    if not prober or prober == '' or (#args - 1) % 4 ~= 0 then
+        return fail('bad_request', {message = 'arguments: prober, then groups of 4: op upstream address value'})
+    end
+    local holder = redis.call('GET', base .. 'prober:lease')
+    if holder ~= prober then
+        return fail('not_leader', {prober = prober, holder = holder or cjson.null})
+    end
+
+    -- Pass 1: check everything, so an error writes nothing.
+    local ops = {}
+    for i = 2, #args, 4 do
+        local op = {op = args[i], upstream = args[i + 1], address = args[i + 2], value = args[i + 3]}
+        if op.upstream == '' or op.upstream:find('[%s]') or op.address == '' or op.address:find('[%s]') then
+            return fail('bad_request', {message = 'upstream and address must be non-empty without spaces'})
+        end
+        if op.op == 'set' then
+            local ok, record = pcall(cjson.decode, op.value)
+            if not ok or type(record) ~= 'table' or not HEALTH_STATES[record.state] then
+                return fail('bad_request', {message = 'value must be a JSON record with state up, down or unknown',
+                                            upstream = op.upstream, address = op.address})
+            end
+            op.state = record.state
+        elseif op.op ~= 'del' and op.op ~= 'drop' then
+            return fail('bad_request', {message = 'unknown op', op = op.op})
+        end
+        ops[#ops + 1] = op
+    end
+
+    -- Pass 2: write, one version and one message per effective change.
+    local changed = 0
+    local version
+    local function announce(op, state)
+        version = redis.call('INCR', version_key)
+        redis.call('PUBLISH', events, version .. ' ' .. op.upstream .. ' ' .. op.address .. ' ' .. state)
+        changed = changed + 1
+    end
+    for _, op in ipairs(ops) do
+        local key = base .. 'health:' .. op.upstream
+        if op.op == 'set' then
+            local stored = redis.call('HGET', key, op.address)
+            local same = false
+            if stored then
+                local ok, record = pcall(cjson.decode, stored)
+                same = ok and type(record) == 'table' and record.state == op.state
+            end
+            if not same then
+                redis.call('HSET', key, op.address, op.value)
+                redis.call('SADD', index, op.upstream)
+                announce(op, op.state)
+            end
+        elseif op.op == 'del' then
+            if redis.call('HDEL', key, op.address) == 1 then
+                if redis.call('EXISTS', key) == 0 then redis.call('SREM', index, op.upstream) end
+                announce(op, 'removed')
+            end
+        else
+            redis.call('SREM', index, op.upstream)
+            if redis.call('DEL', key) == 1 then announce(op, 'removed') end
+        end
+    end
+    return {tonumber(version or redis.call('GET', version_key) or '0'), changed}
+end
+
+redis.register_function('sy_lease', sy_lease)
+redis.register_function('sy_health', sy_health)

@@ -24,6 +24,16 @@ struct EdgeCommand: ParsableCommand {
     @Option(help: "Redis host:port.")
     var redis: String = "127.0.0.1:6380"
 
+    @Option(name: .customLong("listen-tls"),
+            help: "A TLS (HTTPS, HTTP/2) listener: 8443, 127.0.0.1:8443 or [::1]:8443. Repeatable; none: no TLS.")
+    var listenTLS: [String] = []
+
+    @Option(help: "The port clients use for HTTPS, in https_redirect Locations (default: the first --listen-tls port, else 443).")
+    var httpsPort: Int?
+
+    @Option(help: "CA bundle verifying upstreams with tls_verify (default: /etc/ssl/certs/ca-certificates.crt).")
+    var upstreamCa: String?
+
     @Option(help: "nginx prefix directory (created; holds nginx.conf, logs/, tmp/).")
     var prefix: String
 
@@ -72,6 +82,20 @@ struct EdgeCommand: ParsableCommand {
         } catch {
             throw ValidationError("--redis \(error)")
         }
+        var tlsListen: [(listen: String, port: Int)] = []
+        for text in listenTLS {
+            do {
+                tlsListen.append(try HostPort.nginxListen(text))
+            } catch {
+                throw ValidationError("--listen-tls \(error)")
+            }
+        }
+        // the edge decrypts certificate keys with it: a malformed value must stop it here,
+        // not make every encrypted certificate fail later
+        if let text = ProcessInfo.processInfo.environment[CertificateKeyCipher.environmentVariable], !text.isEmpty,
+           case .failure(let error) = CertificateKeyCipher.parse(text) {
+            throw ValidationError(error.message)
+        }
 
         let luaDirectory: String
         if let luaDir {
@@ -95,11 +119,24 @@ struct EdgeCommand: ParsableCommand {
             throw ValidationError("cannot read the template \(templatePath)")
         }
 
-        let settings = EdgeSettings(
+        var settings = EdgeSettings(
             workers: workers, prefix: prefixDir, listen: listenArgument, luaDir: luaDirectory, redisHost: redisHost,
             redisPort: redisPort, edgeID: id ?? Self.defaultID(port: port), configDictSize: configDictSize,
             accessLog: accessLog.map { $0 == "off" ? "off" : absolute($0) }, errorLog: errorLog == "stderr" ? "stderr" : absolute(errorLog),
             logLevel: logLevel)
+        settings.tlsListen = tlsListen.map(\.listen)
+        settings.httpsPort = httpsPort ?? tlsListen.first?.port ?? 443
+        if let upstreamCa {
+            settings.upstreamCA = absolute(upstreamCa)
+            guard FileManager.default.isReadableFile(atPath: settings.upstreamCA) else {
+                throw ValidationError("--upstream-ca \(settings.upstreamCA) is not a readable file")
+            }
+        } else if !FileManager.default.isReadableFile(atPath: settings.upstreamCA) {
+            // nginx needs a file; with the placeholder every tls_verify upstream fails (502), as it should
+            FileHandle.standardError.write(Data(
+                "warning: \(settings.upstreamCA) does not exist: upstreams with tls_verify will fail; pass --upstream-ca\n".utf8))
+            settings.upstreamCA = EdgeTLSFiles.paths(prefix: prefixDir).certificate
+        }
         let rendered: String
         do {
             rendered = try EdgeTemplate.render(templateText, settings: settings)
@@ -110,6 +147,11 @@ struct EdgeCommand: ParsableCommand {
         let fm = FileManager.default
         for dir in [prefixDir, prefixDir + "/logs", prefixDir + "/tmp"] {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        do {
+            try EdgeTLSFiles.ensurePlaceholder(prefix: prefixDir)
+        } catch {
+            throw ValidationError("\(error)")
         }
         let confPath = prefixDir + "/nginx.conf"
         try Data(rendered.utf8).write(to: URL(fileURLWithPath: confPath), options: .atomic)
@@ -150,5 +192,46 @@ struct EdgeCommand: ParsableCommand {
         let cleaned = String(host.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") ? $0 : "-" })
         let suffix = "-\(port)"
         return String((cleaned.isEmpty ? "edge" : cleaned).prefix(63 - suffix.count)) + suffix
+    }
+}
+
+/// The placeholder certificate nginx needs to start a TLS listener (ssl_certificate_by_lua
+/// replaces it in every handshake): a self-signed EC key pair in <prefix>/tls/, generated
+/// once with libcrypto and kept across restarts.
+enum EdgeTLSFiles {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Where the template expects them: <prefix>/tls/placeholder.crt and .key.
+    static func paths(prefix: String) -> (certificate: String, key: String) {
+        (prefix + "/tls/placeholder.crt", prefix + "/tls/placeholder.key")
+    }
+
+    /// Generates the pair unless a usable one is there; `prefix` exists.
+    static func ensurePlaceholder(prefix: String) throws {
+        let fm = FileManager.default
+        let dir = prefix + "/tls"
+        let (certificate, key) = paths(prefix: prefix)
+        if let c = fm.contents(atPath: certificate), let k = fm.contents(atPath: key),
+           case .success = OpenSSL.readCertificate(chain: String(decoding: c, as: UTF8.self), key: String(decoding: k, as: UTF8.self)) {
+            return
+        }
+        if !fm.fileExists(atPath: dir) {
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        }
+        let now = Int64(Date().timeIntervalSince1970)
+        guard let pair = OpenSSL.generate(CertificateRequest(
+            commonName: "switchyard placeholder (never served)", notBefore: now - 86400, notAfter: now + 3650 * 86400))
+        else {
+            throw Failure(description: "cannot generate the placeholder certificate in \(dir)")
+        }
+        // the key file is created 0600 before anything is written to it
+        guard fm.createFile(atPath: key + ".tmp", contents: Data(pair.key.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw Failure(description: "cannot write \(key)")
+        }
+        try Data(pair.certificate.utf8).write(to: URL(fileURLWithPath: certificate), options: .atomic)
+        _ = try? fm.removeItem(atPath: key)
+        try fm.moveItem(atPath: key + ".tmp", toPath: key)
     }
 }

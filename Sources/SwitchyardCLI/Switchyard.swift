@@ -1,5 +1,6 @@
 // The `switchyard` executable: `switchyard controller` runs the admin API;
-// `switchyard edge` renders the nginx configuration of an edge and execs nginx.
+// `switchyard edge` renders the nginx configuration of an edge and execs nginx;
+// `switchyard prober` runs the active health checker.
 
 import ArgumentParser
 import Hummingbird
@@ -18,7 +19,7 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "A dynamic ingress: a controller writes routes to Redis, nginx edges follow.",
-        subcommands: [ControllerCommand.self, EdgeCommand.self]
+        subcommands: [ControllerCommand.self, EdgeCommand.self, ProberCommand.self]
     )
 
     static func main() async {
@@ -107,6 +108,7 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         configuration.adminToken = nonEmpty(adminToken) ?? nonEmpty(environment.get("SWITCHYARD_ADMIN_TOKEN"))
         configuration.redisPassword = nonEmpty(redisPassword) ?? nonEmpty(environment.get("SWITCHYARD_REDIS_PASSWORD"))
+        configuration.certificateKey = nonEmpty(environment.get(CertificateKeyCipher.environmentVariable))
         configuration.allowInsecureNoToken = insecureNoToken
         configuration.functionsPath = functions
         configuration.redisTimeout = .milliseconds(Int64(redisTimeout * 1000))

@@ -4,7 +4,8 @@
 //   PUT|DELETE     /upstreams/:name/endpoints/:address   (one machine joins or leaves)
 //   GET|PUT|DELETE /routes/:id             GET /routes
 //   POST           /apply                  (all or nothing, one FCALL)
-//   GET            /status                 (version and live edges)
+//   GET            /status                 (version, digest, every edge, converged;
+//                                           ?wait_version=N&timeout_ms=M waits for edges)
 
 import Hummingbird
 import Logging
@@ -44,7 +45,9 @@ struct AdminAPI<Context: RequestContext>: Sendable {
         guard Names.isValid(name), let stored = try await call({ () throws(StoreError) in try await store.upstream(name) }) else {
             throw APIError.notFound(.upstream, name)
         }
-        return jsonResponse(stored.value.document.adding(version: stored.version))
+        guard stored.value.healthCheck != nil else { return jsonResponse(stored.value.document.adding(version: stored.version)) }
+        let health = try await call { () throws(StoreError) in try await store.health(of: name) }
+        return jsonResponse(UpstreamHealthView.json(stored, records: health.records, proberAlive: health.proberAlive))
     }
 
     @Sendable func putUpstream(_ request: Request, context: Context) async throws -> Response {
@@ -206,8 +209,11 @@ struct AdminAPI<Context: RequestContext>: Sendable {
     // MARK: Status
 
     @Sendable func status(_ request: Request, context: Context) async throws -> Response {
-        let (version, edges) = try await call { () throws(StoreError) in try await store.edges() }
-        return jsonResponse(["version": .integer(version), "edges": .array(edges)])
+        let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        let (target, timeout, problems) = Convergence.waitParameters(query)
+        if !problems.isEmpty { throw APIError.invalid(problems) }
+        let report = try await call { () throws(StoreError) in try await store.convergence(waitFor: target, timeout: timeout) }
+        return jsonResponse(Convergence.json(report))
     }
 
     // MARK: Helpers

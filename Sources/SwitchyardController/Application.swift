@@ -27,13 +27,24 @@ public func buildApplication(configuration: Configuration, logger providedLogger
         throw ConfigurationError("the admin token must not be empty")
     }
 
+    if let text = configuration.certificateKey {
+        if case .failure(let error) = CertificateKeyCipher.parse(text) { throw ConfigurationError(error.message) }
+    } else {
+        logger.warning("""
+            SWITCHYARD_CERT_KEY is not set: private keys of TLS certificates are stored in Redis in plaintext             (anyone who can read Redis can read them). Set it (32 bytes: openssl rand -base64 32) on the controller             and every edge.
+            """)
+    }
+
     let library = try Installation.functionLibrary(explicitPath: configuration.functionsPath)
     logger.info("using redis function library", metadata: ["functions.path": "\(library.path)"])
 
     let redisConfiguration = RedisConfiguration(
         host: configuration.redisHost, port: configuration.redisPort, password: configuration.redisPassword,
         connectTimeout: configuration.redisConnectTimeout, commandTimeout: configuration.redisTimeout,
-        poolSize: configuration.redisConnections, clientName: "switchyard-controller")
+        poolSize: configuration.redisConnections,
+        // reconnect attempts at most a second apart: writes work again about a second after
+        // Redis returns, and a refused connect costs Redis nothing
+        maxReconnectBackoff: .seconds(1), clientName: "switchyard-controller")
     var redisLogger = logger
     redisLogger[metadataKey: "component"] = "redis"
     let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger)
@@ -78,6 +89,9 @@ func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logge
         api.add(middleware: BearerTokenMiddleware(token: token))
     }
     AdminAPI<BasicRequestContext>(store: store, validator: Validator(), maxBodySize: configuration.maxBodySize, logger: logger)
+        .addRoutes(to: api)
+    let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }
+    CertificatesAPI<BasicRequestContext>(store: store, cipher: cipher, maxBodySize: configuration.maxBodySize, logger: logger)
         .addRoutes(to: api)
     return router
 }

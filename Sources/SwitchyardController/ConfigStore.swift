@@ -76,7 +76,7 @@ public struct ConfigStore: Sendable {
         return Set(zip(unique, flags).compactMap { $1.integer == 1 ? $0 : nil })
     }
 
-    private func object<T>(_ key: String, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> T? {
+    func object<T>(_ key: String, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> T? {
         let reply = try await send(["GET", key])
         switch reply {
         case .null: return nil
@@ -90,7 +90,7 @@ public struct ConfigStore: Sendable {
 
     /// The version first, then the index and documents: every item is at least as new as
     /// the version answered (a client replaying changes after it may see some twice).
-    private func list<T>(_ kind: ObjectKind, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> (items: [T], version: Int64) {
+    func list<T>(_ kind: ObjectKind, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> (items: [T], version: Int64) {
         let replies = try await pipeline([["GET", KeySchema.version], ["SMEMBERS", KeySchema.index(kind)]])
         let version = try Self.version(from: replies[0])
         guard let members = replies[1].array else { throw StoreError(.unexpected, "unexpected SMEMBERS reply") }
@@ -110,7 +110,7 @@ public struct ConfigStore: Sendable {
                 } catch {
                     // one hand-damaged document must not hide all the others
                     logger.error("skipping undecodable stored document", metadata: [
-                        "\(kind.rawValue == "route" ? "route.id" : "upstream.name")": "\(id)", "error": "\(error)",
+                        "\(kind.logKey)": "\(id)", "error": "\(error)",
                     ])
                 }
             }
@@ -124,11 +124,11 @@ public struct ConfigStore: Sendable {
     /// without persistence, FUNCTION FLUSH).
     public func apply(_ operations: [ApplyOperation]) async throws(StoreError) -> ApplyResult {
         let command = ApplyCall.command(operations)
-        var reply = try await send(command)
+        var reply = try await sendWrite(command)
         if case .error(let message) = reply, message.lowercased().contains("function not found") {
             logger.warning("sy_apply is not loaded in redis; loading the library again")
             try await loadLibrary()
-            reply = try await send(command)
+            reply = try await sendWrite(command)
         }
         switch reply {
         case .array(let items) where items.count == 2:
@@ -203,7 +203,7 @@ public struct ConfigStore: Sendable {
 
     /// Runs `body` again while it fails with version_mismatch (another writer got there
     /// first), at most `maxAttempts` times and within `deadline`, with jittered backoff.
-    private func retrying<T>(_ kind: ObjectKind, _ id: String, _ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
+    func retrying<T>(_ kind: ObjectKind, _ id: String, _ body: () async throws(StoreError) -> T) async throws(StoreError) -> T {
         let start = ContinuousClock.now
         var attempt = 0
         while true {
@@ -217,7 +217,7 @@ public struct ConfigStore: Sendable {
                                      apply: error.apply)
                 }
                 logger.debug("optimistic write lost a race; retrying", metadata: [
-                    "\(kind == .route ? "route.id" : "upstream.name")": "\(id)", "attempt": "\(attempt)",
+                    "\(kind.logKey)": "\(id)", "attempt": "\(attempt)",
                 ])
                 let ceiling = min(2 << min(attempt, 5), 50)  // ms
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
@@ -227,39 +227,7 @@ public struct ConfigStore: Sendable {
 
     // MARK: - Edges
 
-    /// The current version and the edges with a heartbeat in the last TTL; prunes older ones.
-    public func edges() async throws(StoreError) -> (version: Int64, edges: [JSONValue]) {
-        let now = Self.nowMilliseconds()
-        let cutoff = now - Int64(KeySchema.edgeTTLSeconds) * 1000
-        let replies = try await pipeline([
-            ["GET", KeySchema.version],
-            ["ZREMRANGEBYSCORE", KeySchema.edges, "-inf", "(\(cutoff)"],
-            ["ZRANGEBYSCORE", KeySchema.edges, "\(cutoff)", "+inf", "WITHSCORES"],
-        ])
-        let version = try Self.version(from: replies[0])
-        guard let flat = replies[2].array else { throw StoreError(.unexpected, "unexpected ZRANGEBYSCORE reply") }
-        var members: [(id: String, score: Int64)] = []
-        var i = 0
-        while i + 1 < flat.count {
-            if let id = flat[i].text, let score = flat[i + 1].text.flatMap(Double.init) {
-                members.append((id, Int64(score)))
-            }
-            i += 2
-        }
-        let hashes = try await pipeline(members.map { ["HGETALL", KeySchema.edge($0.id)] })
-        var edges: [JSONValue] = []
-        for (member, hash) in zip(members, hashes) {
-            var fields: [(String, String)] = []
-            let items = hash.array ?? []
-            var j = 0
-            while j + 1 < items.count {
-                if let k = items[j].text, let v = items[j + 1].text { fields.append((k, v)) }
-                j += 2
-            }
-            edges.append(EdgeStatus.json(id: member.id, fields: fields, heartbeat: member.score, version: version))
-        }
-        return (version, edges)
-    }
+    // The edges and their convergence: Convergence.swift (`heartbeats`, `convergence`).
 
     /// PING; nil when Redis answers, else why not.
     public func ping() async -> String? {
@@ -274,8 +242,21 @@ public struct ConfigStore: Sendable {
 
     // MARK: - Helpers
 
-    private func send(_ args: [String]) async throws(StoreError) -> RedisReply {
+    func send(_ args: [String]) async throws(StoreError) -> RedisReply {
         do { return try await redis.send(args) } catch { throw StoreError.from(error) }
+    }
+
+    /// A write whose reply did not come in time may still be applied: a frozen Redis runs
+    /// the command it already received when it wakes up. Say so, instead of "failed".
+    private func sendWrite(_ args: [String]) async throws(StoreError) -> RedisReply {
+        do {
+            return try await redis.send(args)
+        } catch where error.maybeExecuted {
+            throw StoreError(.unavailable, "redis unavailable: \(error.message); the change was not confirmed and may "
+                + "still be applied when Redis answers again: read it back before retrying", underlying: error)
+        } catch {
+            throw StoreError.from(error)
+        }
     }
 
     private func pipeline(_ commands: [[String]]) async throws(StoreError) -> [RedisReply] {

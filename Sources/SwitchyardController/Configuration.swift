@@ -31,6 +31,10 @@ public struct Configuration: Sendable {
     public var maxBodySize: Int
     /// Log level of the controller's logger.
     public var logLevel: Logger.Level
+    /// `SWITCHYARD_CERT_KEY`: 32 bytes (64 hex digits or base64) that encrypt certificate
+    /// private keys in Redis (AES-256-GCM); the edges need the same value. nil stores keys
+    /// in plaintext (with a warning at start). Never logged.
+    public var certificateKey: String?
 
     public init(
         host: String = "127.0.0.1",
@@ -46,7 +50,8 @@ public struct Configuration: Sendable {
         redisConnections: Int = 4,
         functionsPath: String? = nil,
         maxBodySize: Int = 16 << 20,
-        logLevel: Logger.Level = .info
+        logLevel: Logger.Level = .info,
+        certificateKey: String? = nil
     ) {
         self.host = host
         self.port = port
@@ -62,6 +67,7 @@ public struct Configuration: Sendable {
         self.functionsPath = functionsPath
         self.maxBodySize = maxBodySize
         self.logLevel = logLevel
+        self.certificateKey = certificateKey
     }
 
     /// Whether `host` only accepts connections from this machine.
@@ -75,13 +81,15 @@ extension Configuration: CustomStringConvertible, CustomReflectable {
     /// Safe to log: the token and the Redis password are redacted.
     public var description: String {
         "Configuration(listen: \(host):\(port), redis: \(redisHost):\(redisPort), "
-            + "redisPassword: \(redisPassword == nil ? "none" : "<redacted>"), adminToken: \(adminToken == nil ? "none" : "<redacted>"))"
+            + "redisPassword: \(redisPassword == nil ? "none" : "<redacted>"), adminToken: \(adminToken == nil ? "none" : "<redacted>"), "
+            + "certificateKey: \(certificateKey == nil ? "none" : "<redacted>"))"
     }
 
     public var customMirror: Mirror {
         Mirror(self, children: [
             "host": host, "port": port, "redisHost": redisHost, "redisPort": redisPort,
             "redisPassword": redisPassword == nil ? "none" : "<redacted>", "adminToken": adminToken == nil ? "none" : "<redacted>",
+            "certificateKey": certificateKey == nil ? "none" : "<redacted>",
         ])
     }
 }

@@ -38,6 +38,8 @@ struct APIError: Error, HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var response = jsonResponse(json, status: status)
         if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="switchyard""# }
+        // Redis unavailable: the controller reconnects by itself within about a second
+        if status == .serviceUnavailable { response.headers[.retryAfter] = "1" }
         return response
     }
 

@@ -15,7 +15,13 @@ extension Endpoint {
 extension Upstream {
     /// The canonical JSON object (without version).
     public var document: JSONValue {
-        ["balance": .string(balance.rawValue), "endpoints": .array(endpoints.map(\.document)), "name": .string(name)]
+        var members: [(key: String, value: JSONValue)] = [
+            ("balance", .string(balance.rawValue)), ("endpoints", .array(endpoints.map(\.document))), ("name", .string(name)),
+            ("on_all_down", .string(onAllDown.rawValue)), ("passive", passive.document), ("retries", .integer(Int64(retries))),
+        ]
+        if let healthCheck { members.append(("health_check", healthCheck.document)) }
+        members += tls.members
+        return .object(members)
     }
 
     /// The `doc` argument of sy_apply.
@@ -44,17 +50,28 @@ extension Upstream {
                 endpoints.append(Endpoint(address: address, weight: weight))
             }
         }
-        self.init(name: name, balance: balance, endpoints: endpoints)
+        // documents written before these fields existed get the defaults
+        var problems = Problems()
+        guard let policy = UpstreamPolicyFields.parse(json, strict: false, at: "", into: &problems) else {
+            throw DocumentError(problems.list.first?.field ?? "health_check")
+        }
+        self.init(name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck, passive: policy.passive,
+                  retries: policy.retries, onAllDown: policy.onAllDown)
+        guard let tls = UpstreamTLS.parse(json, strict: false, at: "", into: &problems) else {
+            throw DocumentError(problems.list.first?.field ?? "scheme")
+        }
+        self.tls = tls
     }
 }
 
 extension Route {
     /// The canonical JSON object (without version).
     public var document: JSONValue {
-        [
-            "host": .string(host), "id": .string(id), "match": .string(match.rawValue), "path": .string(path),
-            "priority": .integer(Int64(priority)), "upstream": .string(upstream),
+        let members: [(key: String, value: JSONValue)] = [
+            ("host", .string(host)), ("id", .string(id)), ("match", .string(match.rawValue)), ("path", .string(path)),
+            ("priority", .integer(Int64(priority))), ("upstream", .string(upstream)),
         ]
+        return .object(members + tls.members)
     }
 
     /// The `doc` argument of sy_apply.
@@ -77,6 +94,11 @@ extension Route {
             priority = Int(p)
         }
         self.init(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
+        var problems = Problems()
+        guard let tls = RouteTLS.parse(json, strict: false, at: "", into: &problems) else {
+            throw DocumentError(problems.list.first?.field ?? "hsts")
+        }
+        self.tls = tls
     }
 }
 

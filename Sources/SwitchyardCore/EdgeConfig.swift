@@ -29,6 +29,15 @@ public struct EdgeSettings: Sendable, Equatable {
     public var errorLog: String = "stderr"
     /// nginx error log level.
     public var logLevel: String = "notice"
+    /// nginx `listen` arguments of the TLS listeners (`127.0.0.1:8443`); empty: no TLS, and
+    /// the template's TLS lines are rendered commented out.
+    public var tlsListen: [String] = []
+    /// The port clients use for HTTPS, for `https_redirect` Locations (omitted there when 443).
+    public var httpsPort: Int = 443
+    /// CA bundle that verifies upstreams with `"tls_verify": true` (proxy_ssl_trusted_certificate).
+    public var upstreamCA: String = "/etc/ssl/certs/ca-certificates.crt"
+    /// Options of every TLS `listen` directive.
+    public static let tlsListenOptions = "ssl http2 reuseport backlog=4096"
 
     public init(
         workers: String = "auto", prefix: String, listen: String, luaDir: String, redisHost: String = "127.0.0.1",
@@ -48,9 +57,15 @@ public struct EdgeSettings: Sendable, Equatable {
         self.logLevel = logLevel
     }
 
-    /// The placeholder values, by name.
+    /// The placeholder values, by name. `tls` is "" with TLS listeners and "# " without
+    /// (it starts every TLS-only line of the template, commenting them out); `tls_listen` is
+    /// the `listen ... ssl http2 ...;` directives, or a comment.
     public var placeholders: [String: String] {
-        [
+        let tlsDirectives = tlsListen.map { "listen \($0) \(Self.tlsListenOptions);" }.joined(separator: " ")
+        return [
+            "tls": tlsListen.isEmpty ? "# " : "",
+            "tls_listen": tlsListen.isEmpty ? "# no TLS listener (switchyard edge --listen-tls ADDR)" : tlsDirectives,
+            "https_port": String(httpsPort), "upstream_ca": upstreamCA,
             "workers": workers, "prefix": prefix, "listen": listen, "lua_dir": luaDir, "redis_host": redisHost,
             "redis_port": String(redisPort), "edge_id": edgeID, "config_dict_size": configDictSize,
             "access_log": accessLog == "off" ? "off" : "\(accessLog) \(Self.accessLogOptions)", "error_log": errorLog,
@@ -58,10 +73,14 @@ public struct EdgeSettings: Sendable, Equatable {
         ]
     }
 
-    /// The values as given (before `access_log` gets its format), for checking.
+    /// The values as given (before `access_log` gets its format), for checking. The TLS
+    /// placeholders are built here from `tlsListen`, which is checked entry by entry.
     var rawValues: [String: String] {
         var values = placeholders
         values["access_log"] = accessLog
+        values["tls"] = nil
+        values["tls_listen"] = nil
+        for (i, listen) in tlsListen.enumerated() { values["tls_listen[\(i)]"] = listen }
         return values
     }
 
@@ -82,6 +101,10 @@ public struct EdgeSettings: Sendable, Equatable {
         if !Self.logLevels.contains(logLevel) {
             out.append("log level must be one of \(Self.logLevels.joined(separator: ", "))")
         }
+        if !(1...65535).contains(httpsPort) { out.append("https port must be 1-65535") }
+        if !upstreamCA.hasPrefix("/") { out.append("upstream CA bundle must be an absolute path, not '\(upstreamCA)'") }
+        if Set(tlsListen).count != tlsListen.count { out.append("a TLS listen address is given twice") }
+        if tlsListen.contains(listen) { out.append("'\(listen)' is both the HTTP and a TLS listen address") }
         if !Self.isSize(configDictSize) { out.append("config dict size must look like 64m, 512k or 1g, not '\(configDictSize)'") }
         for (name, value) in rawValues.sorted(by: { $0.key < $1.key }) {
             if value.isEmpty { out.append("\(name) must not be empty") }

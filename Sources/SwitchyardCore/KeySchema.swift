@@ -12,6 +12,8 @@ public enum KeySchema {
     public static let routes = base + "routes"
     /// Set of all upstream names.
     public static let upstreams = base + "upstreams"
+    /// Set of all certificate ids.
+    public static let certificates = base + "certificates"
     /// Hash: route id -> comma-separated upstreams it uses.
     public static let uses = base + "uses"
     /// Stream: the change log.
@@ -20,18 +22,38 @@ public enum KeySchema {
     public static let events = base + "events"
     /// Sorted set: edge id -> last heartbeat (ms since the epoch).
     public static let edges = base + "edges"
+    /// Health counter (integer string): bumped once per health change; KEYS[1] of `sy_health`.
+    public static let healthVersion = base + "health_version"
+    /// Pub/sub channel carrying `<health_version> <upstream> <address> <state>` per change.
+    public static let healthEvents = base + "health_events"
+    /// Set of the upstream names that have a health hash (so stale hashes can be found).
+    public static let healthUpstreams = base + "health_upstreams"
+    /// String: id of the active prober, with a PX expiry (the lease); KEYS[1] of `sy_lease`.
+    public static let proberLease = base + "prober:lease"
+    /// String (JSON) with a PX expiry, refreshed by the active prober: present = health is fresh.
+    public static let proberHeartbeat = base + "prober:heartbeat"
 
     /// One route or upstream document.
     public static func object(_ kind: ObjectKind, _ id: String) -> String { base + kind.rawValue + ":" + id }
     public static func route(_ id: String) -> String { base + "route:" + id }
     public static func upstream(_ name: String) -> String { base + "upstream:" + name }
+    /// One certificate document (chain, names, dates and the key, encrypted when configured).
+    public static func certificate(_ id: String) -> String { base + "certificate:" + id }
     /// Set of ids of the routes that use upstream `name`.
     public static func usedBy(_ name: String) -> String { base + "used_by:" + name }
     /// Hash describing one live edge.
     public static func edge(_ id: String) -> String { base + "edge:" + id }
+    /// Hash: endpoint address -> health record JSON, for upstream `name`.
+    public static func health(_ name: String) -> String { base + "health:" + name }
 
     /// The index set listing every object of `kind`.
-    public static func index(_ kind: ObjectKind) -> String { kind == .route ? routes : upstreams }
+    public static func index(_ kind: ObjectKind) -> String {
+        switch kind {
+        case .route: return routes
+        case .upstream: return upstreams
+        case .certificate: return certificates
+        }
+    }
 
     /// Seconds an edge registration lives without a heartbeat.
     public static let edgeTTLSeconds = 15

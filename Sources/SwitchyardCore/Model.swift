@@ -42,11 +42,28 @@ public struct Upstream: Sendable, Hashable {
     public var balance: Balance
     /// May be empty: the edge answers 503 for routes to an upstream without endpoints.
     public var endpoints: [Endpoint]
+    /// The active check the prober runs against every endpoint; nil = none.
+    public var healthCheck: HealthCheck?
+    /// How edges judge endpoints by real traffic.
+    public var passive: PassiveHealth
+    /// How many other endpoints an edge may try after a failed attempt, 0-10.
+    public var retries: Int
+    /// What an edge does when every endpoint is marked down.
+    public var onAllDown: AllDownPolicy
+    /// HTTP or HTTPS to the endpoints, SNI and verification (TLSFields.swift).
+    public var tls = UpstreamTLS()
 
-    public init(name: String, balance: Balance = .roundRobin, endpoints: [Endpoint] = []) {
+    public init(
+        name: String, balance: Balance = .roundRobin, endpoints: [Endpoint] = [], healthCheck: HealthCheck? = nil,
+        passive: PassiveHealth = PassiveHealth(), retries: Int = UpstreamPolicy.defaultRetries, onAllDown: AllDownPolicy = .failOpen
+    ) {
         self.name = name
         self.balance = balance
         self.endpoints = endpoints
+        self.healthCheck = healthCheck
+        self.passive = passive
+        self.retries = retries
+        self.onAllDown = onAllDown
     }
 }
 
@@ -60,6 +77,8 @@ public struct Route: Sendable, Hashable {
     public var upstream: String
     /// Higher wins when several routes match equally well; -1000...1000.
     public var priority: Int
+    /// Redirect to HTTPS, HSTS (TLSFields.swift).
+    public var tls = RouteTLS()
 
     public init(id: String, host: String, path: String, match: MatchKind = .prefix, upstream: String, priority: Int = 0) {
         self.id = id
@@ -90,8 +109,10 @@ public struct Stored<Value: Sendable>: Sendable {
 
 extension Stored: Equatable where Value: Equatable {}
 
-/// The two kinds of configuration object, as named in keys, the Function and the change stream.
+/// The kinds of configuration object, as named in keys, the Function and the change stream.
 public enum ObjectKind: String, Sendable, CaseIterable {
     case route
     case upstream
+    /// A TLS certificate and key the edges serve by SNI (Certificate.swift).
+    case certificate
 }

@@ -138,7 +138,8 @@ public struct Validator: Sendable {
             return nil
         }
         let before = problems.list.count
-        rejectUnknown(members, allowed: ["id", "host", "path", "match", "upstream", "priority"], at: prefix, into: &problems)
+        rejectUnknown(members, allowed: Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields),
+                      at: prefix, into: &problems)
         let id = identity(json, key: "id", pathValue: pathID, at: prefix, into: &problems)
 
         var host: String?
@@ -180,11 +181,14 @@ public struct Validator: Sendable {
         }
 
         let priority = integer(json, "priority", in: Route.priorityRange, default: 0, at: prefix, into: &problems)
+        let tls = RouteTLS.parse(json, strict: true, at: prefix, into: &problems)
 
-        guard problems.list.count == before, let id, let host, let path, let match, let upstream, let priority else {
+        guard problems.list.count == before, let id, let host, let path, let match, let upstream, let priority, let tls else {
             return nil
         }
-        return Route(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
+        var route = Route(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
+        route.tls = tls
+        return route
     }
 
     // MARK: Upstreams
@@ -204,7 +208,8 @@ public struct Validator: Sendable {
             return nil
         }
         let before = problems.list.count
-        rejectUnknown(members, allowed: ["name", "balance", "endpoints"], at: prefix, into: &problems)
+        rejectUnknown(members, allowed: Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields),
+                      at: prefix, into: &problems)
         let name = identity(json, key: "name", pathValue: pathName, at: prefix, into: &problems)
 
         var balance: Balance? = .roundRobin
@@ -238,8 +243,14 @@ public struct Validator: Sendable {
             problems.add(join(prefix, "endpoints"), .invalid, "must be an array, not \(other.typeName)")
         }
 
-        guard problems.list.count == before, let name, let balance else { return nil }
-        return Upstream(name: name, balance: balance, endpoints: endpoints)
+        let policy = UpstreamPolicyFields.parse(json, strict: true, at: prefix, into: &problems)
+        let tls = UpstreamTLS.parse(json, strict: true, at: prefix, into: &problems)
+
+        guard problems.list.count == before, let name, let balance, let policy, let tls else { return nil }
+        var upstream = Upstream(name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck,
+                                passive: policy.passive, retries: policy.retries, onAllDown: policy.onAllDown)
+        upstream.tls = tls
+        return upstream
     }
 
     // MARK: Endpoints
@@ -370,6 +381,10 @@ public struct Validator: Sendable {
     // MARK: Field helpers
 
     func rejectUnknown(_ members: [(key: String, value: JSONValue)], allowed: Set<String>, at prefix: String, into problems: inout Problems) {
+        Self.rejectUnknown(members, allowed: allowed, at: prefix, into: &problems)
+    }
+
+    static func rejectUnknown(_ members: [(key: String, value: JSONValue)], allowed: Set<String>, at prefix: String, into problems: inout Problems) {
         for member in members where !allowed.contains(member.key) {
             problems.add(join(prefix, member.key), .unknownField,
                          "unknown field '\(member.key)' (known: \(allowed.sorted().joined(separator: ", ")))")
@@ -412,6 +427,10 @@ public struct Validator: Sendable {
     }
 
     func integer(_ json: JSONValue, _ key: String, in range: ClosedRange<Int>, default defaultValue: Int, at prefix: String, into problems: inout Problems) -> Int? {
+        Self.integer(json, key, in: range, default: defaultValue, at: prefix, into: &problems)
+    }
+
+    static func integer(_ json: JSONValue, _ key: String, in range: ClosedRange<Int>, default defaultValue: Int, at prefix: String, into problems: inout Problems) -> Int? {
         switch json[key] {
         case nil:
             return defaultValue

@@ -22,7 +22,11 @@ final class HiredisConnection {
 
     deinit { close() }
 
-    /// Connects, sets the command timeout, and authenticates. Throws without leaking the context.
+    /// Connects, authenticates and sets the command timeout. Throws without leaking the
+    /// context. Bounded by `connectTimeout` per step even when Redis is frozen (SIGSTOP: the
+    /// kernel still accepts the TCP connection, but nothing ever answers): the TCP connect,
+    /// then the handshake (AUTH and a probe, pipelined in one round trip) under the same
+    /// timeout; the longer `commandTimeout` applies only to commands after that.
     static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> HiredisConnection {
         let endpoint = "\(configuration.host):\(configuration.port)"
         guard let raw = redisConnectWithTimeout(configuration.host, Int32(configuration.port), makeTimeval(configuration.connectTimeout)) else {
@@ -35,26 +39,35 @@ final class HiredisConnection {
             connection.close()
             throw RedisError(code, "cannot connect to \(endpoint): \(message)")
         }
-        redisSetTimeout(raw, makeTimeval(configuration.commandTimeout))
+        redisSetTimeout(raw, makeTimeval(configuration.connectTimeout))
         _ = redisEnableKeepAlive(raw)
+        var handshake: [[[UInt8]]] = []
         if let password = configuration.password {
             var auth: [[UInt8]] = [Array("AUTH".utf8)]
             if let username = configuration.username { auth.append(Array(username.utf8)) }
             auth.append(Array(password.utf8))
-            let reply = try connection.command(auth)
-            if case .error(let message) = reply {
-                connection.close()
-                // the reply names no secret; still, do not echo anything we sent
-                throw RedisError(.authenticationFailed, "AUTH to \(endpoint) refused: \(message)")
-            }
+            handshake.append(auth)
         }
-        // one probe round trip: names the connection for operators (CLIENT LIST) and, when
-        // we sent no password, finds out now whether Redis wants one
+        // the probe names the connection for operators (CLIENT LIST) and, when we sent no
+        // password, finds out now whether Redis wants one
         let probe = configuration.clientName.map { ["CLIENT", "SETNAME", $0] } ?? ["PING"]
-        if case .error(let message) = try connection.command(probe.map { Array($0.utf8) }), message.hasPrefix("NOAUTH") {
+        handshake.append(probe.map { Array($0.utf8) })
+        let replies: [RedisReply]
+        do {
+            replies = try connection.pipeline(handshake)
+        } catch {
+            throw RedisError(error.code, "cannot connect to \(endpoint): \(error.message)", underlying: error)
+        }
+        if configuration.password != nil, case .error(let message) = replies[0] {
+            connection.close()
+            // the reply names no secret; still, do not echo anything we sent
+            throw RedisError(.authenticationFailed, "AUTH to \(endpoint) refused: \(message)")
+        }
+        if case .error(let message) = replies[replies.count - 1], message.hasPrefix("NOAUTH") {
             connection.close()
             throw RedisError(.authenticationFailed, "\(endpoint) requires a password: \(message)")
         }
+        redisSetTimeout(raw, makeTimeval(configuration.commandTimeout))
         return connection
     }
 

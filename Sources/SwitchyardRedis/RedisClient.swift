@@ -133,6 +133,8 @@ final class ConnectionSlot: @unchecked Sendable {
         do {
             return .success(try body(connection))
         } catch {
+            var error = error
+            if error.code != .errorReply, error.code != .unexpectedReply { error.maybeExecuted = true }
             if !connection.isOpen {
                 // hiredis contexts are unusable after an I/O error: the next call reconnects
                 self.connection = nil

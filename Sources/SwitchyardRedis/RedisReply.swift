@@ -68,6 +68,10 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     public var message: String
     public var underlying: (any Error & Sendable)?
+    /// The command may have reached Redis before the failure (a timeout or broken
+    /// connection while waiting for the reply): a write may still be applied. False when it
+    /// was certainly never sent (no connection, reconnect backoff, queue timeout).
+    public var maybeExecuted: Bool = false
 
     public init(_ code: Code, _ message: String, underlying: (any Error & Sendable)? = nil) {
         self.code = code

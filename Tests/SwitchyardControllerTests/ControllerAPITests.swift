@@ -71,7 +71,8 @@ struct ControllerAPITests {
 
             // the stored document is the canonical encoding with the version spliced in
             let raw = try await h.redis.send("GET", KeySchema.upstream("backend")).text
-            #expect(raw == #"{"version":1,"balance":"round_robin","endpoints":[{"address":"10.0.0.1:10001","weight":1}],"name":"backend"}"#)
+            #expect(raw == #"{"version":1,"balance":"round_robin","endpoints":[{"address":"10.0.0.1:10001","weight":1}],"name":"backend","#
+                + #""on_all_down":"fail_open","passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#)
 
             // identical PUT: 200, nothing written, version unchanged
             let same = try await h.request(.put, "/api/v1/upstreams/backend", #"{"balance":"round_robin","endpoints":[{"weight":1,"address":"10.0.0.1:10001"}]}"#)

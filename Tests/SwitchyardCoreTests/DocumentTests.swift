@@ -14,7 +14,8 @@ struct DocumentTests {
     @Test func canonicalDocumentsMatchTheSchemaExamples() {
         // redis/README.md shows these exact bytes after the version field
         #expect(route.canonicalDocument == #"{"host":"bbs.test.com","id":"bbs-api","match":"prefix","path":"/api","priority":0,"upstream":"backend"}"#)
-        #expect(upstream.canonicalDocument == #"{"balance":"round_robin","endpoints":[{"address":"127.0.0.1:9101","weight":1},{"address":"[::1]:9102","weight":7}],"name":"backend"}"#)
+        #expect(upstream.canonicalDocument == #"{"balance":"round_robin","endpoints":[{"address":"127.0.0.1:9101","weight":1},{"address":"[::1]:9102","weight":7}],"name":"backend","#
+            + #""on_all_down":"fail_open","passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#)
         #expect(!route.canonicalDocument.contains("version"))
     }
 

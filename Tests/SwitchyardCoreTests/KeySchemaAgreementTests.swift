@@ -17,14 +17,20 @@ struct KeySchemaAgreementTests {
     func swiftLines() -> [String] {
         var lines = [
             "base=\(KeySchema.base)", "version=\(KeySchema.version)", "routes=\(KeySchema.routes)",
-            "upstreams=\(KeySchema.upstreams)", "uses=\(KeySchema.uses)", "changes=\(KeySchema.changes)",
+            "upstreams=\(KeySchema.upstreams)", "certificates=\(KeySchema.certificates)", "uses=\(KeySchema.uses)", "changes=\(KeySchema.changes)",
             "events=\(KeySchema.events)", "edges=\(KeySchema.edges)", "edge_ttl_s=\(KeySchema.edgeTTLSeconds)",
+            "health_version=\(KeySchema.healthVersion)", "health_events=\(KeySchema.healthEvents)",
+            "health_upstreams=\(KeySchema.healthUpstreams)", "prober_lease=\(KeySchema.proberLease)",
+            "prober_heartbeat=\(KeySchema.proberHeartbeat)",
         ]
         for id in Self.ids {
             lines += [
                 "object(route,\(id))=\(KeySchema.object(.route, id))", "object(upstream,\(id))=\(KeySchema.object(.upstream, id))",
                 "route(\(id))=\(KeySchema.route(id))", "upstream(\(id))=\(KeySchema.upstream(id))",
+                "certificate(\(id))=\(KeySchema.certificate(id))",
+                "object(certificate,\(id))=\(KeySchema.object(.certificate, id))",
                 "used_by(\(id))=\(KeySchema.usedBy(id))", "edge(\(id))=\(KeySchema.edge(id))",
+                "health(\(id))=\(KeySchema.health(id))",
             ]
         }
         return lines
@@ -36,12 +42,19 @@ struct KeySchemaAgreementTests {
             local K = dofile("\(keysFile)")
             local function p(k, v) io.write(k, "=", tostring(v), "\\n") end
             p("base", K.base); p("version", K.version); p("routes", K.routes); p("upstreams", K.upstreams)
+            p("certificates", K.certificates)
             p("uses", K.uses); p("changes", K.changes); p("events", K.events); p("edges", K.edges)
             p("edge_ttl_s", K.edge_ttl_s)
+            p("health_version", K.health_version); p("health_events", K.health_events)
+            p("health_upstreams", K.health_upstreams); p("prober_lease", K.prober_lease)
+            p("prober_heartbeat", K.prober_heartbeat)
             for _, id in ipairs({\(ids)}) do
               p("object(route," .. id .. ")", K.object("route", id)); p("object(upstream," .. id .. ")", K.object("upstream", id))
               p("route(" .. id .. ")", K.route(id)); p("upstream(" .. id .. ")", K.upstream(id))
+              p("certificate(" .. id .. ")", K.certificate(id))
+              p("object(certificate," .. id .. ")", K.object("certificate", id))
               p("used_by(" .. id .. ")", K.used_by(id)); p("edge(" .. id .. ")", K.edge(id))
+              p("health(" .. id .. ")", K.health(id))
             end
             """
     }
@@ -73,7 +86,8 @@ struct KeySchemaAgreementTests {
         let base = String(KeySchema.version.dropLast("version".count))
         #expect(base == KeySchema.base)
         for (name, key) in [("routes", KeySchema.routes), ("upstreams", KeySchema.upstreams), ("uses", KeySchema.uses),
-                            ("changes", KeySchema.changes), ("events", KeySchema.events)] {
+                            ("changes", KeySchema.changes), ("events", KeySchema.events),
+                            ("certificates", KeySchema.certificates)] {
             #expect(source.contains("\(name) = base .. '\(name)'"))
             #expect(key == base + name)
         }

@@ -8,9 +8,13 @@
 -- throw at request time: regexes are compiled once here through the injected checker,
 -- addresses are parsed into what ngx.balancer.set_current_peer accepts.
 --
--- Unknown fields are ignored (newer controllers may add fields).
+-- Unknown fields are ignored (newer controllers may add fields). TLS members (route
+-- https_redirect/hsts, upstream scheme/tls_server_name/tls_verify) are decoded by
+-- switchyard.tls.
 
 local cjson = require "cjson"
+local tls = require "switchyard.tls"
+local health = require "switchyard.health"
 
 local type = type
 local pairs = pairs
@@ -203,6 +207,10 @@ function _M.decode_route(raw, id, regex_check)
     if version ~= nil and not is_integer(version) then
         return nil, "field \"version\" must be an integer"
     end
+    local https_redirect, hsts = tls.route_fields(obj)
+    if https_redirect == nil then
+        return nil, hsts
+    end
     return {
         id = doc_id,
         host = host,
@@ -211,10 +219,14 @@ function _M.decode_route(raw, id, regex_check)
         priority = priority,
         upstream = upstream,
         version = version,
+        https_redirect = https_redirect or nil,
+        hsts = hsts,
     }
 end
 
--- Returns {name, balance, endpoints = {{address, host, port, weight}...}, version},
+-- Returns {name, balance, endpoints = {{address, host, port, weight}...}, version, tls,
+-- policy} (policy: switchyard.health.upstream_fields: health_check, passive, retries,
+-- on_all_down, defaults filled in),
 -- or nil, err. A third return value is a warning (e.g. an unknown balance value, served
 -- as round_robin) for the caller to log.
 function _M.decode_upstream(raw, name)
@@ -279,11 +291,22 @@ function _M.decode_upstream(raw, name)
     if version ~= nil and not is_integer(version) then
         return nil, "field \"version\" must be an integer"
     end
+    -- health_check, passive, retries, on_all_down (defaults when missing)
+    local policy, policy_err = health.upstream_fields(obj)
+    if not policy then
+        return nil, policy_err
+    end
+    local up_tls, tls_err = tls.upstream_fields(obj)
+    if up_tls == nil then
+        return nil, tls_err
+    end
     return {
         name = doc_name,
         balance = balance,
         endpoints = endpoints,
         version = version,
+        tls = up_tls or nil,
+        policy = policy,
     }, nil, warning
 end
 

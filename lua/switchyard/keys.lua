@@ -10,12 +10,18 @@ _M.base = BASE
 _M.version = BASE .. "version"
 _M.routes = BASE .. "routes"
 _M.upstreams = BASE .. "upstreams"
+_M.certificates = BASE .. "certificates"
 _M.uses = BASE .. "uses"
 _M.changes = BASE .. "changes"
 _M.events = BASE .. "events"
 _M.edges = BASE .. "edges"
+_M.health_version = BASE .. "health_version"
+_M.health_events = BASE .. "health_events"
+_M.health_upstreams = BASE .. "health_upstreams"
+_M.prober_lease = BASE .. "prober:lease"
+_M.prober_heartbeat = BASE .. "prober:heartbeat"
 
--- kind is "route" or "upstream"
+-- kind is "route", "upstream" or "certificate"
 function _M.object(kind, id)
     return BASE .. kind .. ":" .. id
 end
@@ -28,12 +34,21 @@ function _M.upstream(name)
     return BASE .. "upstream:" .. name
 end
 
+function _M.certificate(id)
+    return BASE .. "certificate:" .. id
+end
+
 function _M.used_by(name)
     return BASE .. "used_by:" .. name
 end
 
 function _M.edge(id)
     return BASE .. "edge:" .. id
+end
+
+-- hash: endpoint address -> health record JSON (written by the prober via sy_health)
+function _M.health(name)
+    return BASE .. "health:" .. name
 end
 
 -- Seconds an edge registration lives without a heartbeat.

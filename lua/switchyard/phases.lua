@@ -1,7 +1,11 @@
 -- nginx phase handlers: every *_by_lua_block in deploy/edge.nginx.conf is one line calling
 -- one of these.
 --
---   init(conf)     init_by_lua (master): configuration; no I/O.
+--   init(conf)     init_by_lua (master): configuration. On a fresh start (empty shared
+--                  dicts, not a HUP reload) it loads the snapshot on disk
+--                  (switchyard.snapshot, blocking file I/O, fine in the master) so the
+--                  edge serves its last good configuration even if Redis is unreachable;
+--                  the syncer checks it against Redis as soon as Redis answers.
 --   init_worker()  each worker builds its tables from the shared dicts (a respawned or
 --                  late worker starts from there, not from zero) and checks for changes
 --                  every second in a timer; worker 0 starts the syncer
@@ -10,13 +14,31 @@
 --                  ONE shared-dict key (sy_meta "serial") per request; when it moved, the
 --                  worker applies the logged changes first (switchyard.state).
 --                  No route: 404 "no route". Upstream without endpoints (or missing): 503.
+--                  Every endpoint down and on_all_down "503": 503 "all endpoints down".
 --                  Nothing loaded yet (Redis never reached since the shm was created): 503.
 --                  Passes the upstream to balance() in ngx.ctx.sy_up; sets $sy_route.
---   balance()      balancer_by_lua: smooth WRR pick + set_current_peer; table lookups only.
+--   balance()      balancer_by_lua: smooth WRR pick among the endpoints in rotation
+--                  (switchyard.health) + set_current_peer; set_more_tries for retries;
+--                  a retry counts the failed attempt (switchyard.passive) and picks an
+--                  endpoint this request has not tried. Table lookups only (a retry adds
+--                  one shared-dict incr).
+--   log()          log_by_lua: a 502/503/504 through an endpoint counts for passive health.
+--   ssl_certificate()  ssl_certificate_by_lua: the certificate for the SNI name from this
+--                  worker's table (switchyard.tls; brought to the current serial first, like
+--                  access()); none and no default: the handshake fails. No parsing here.
+--   access() also: https_redirect (308 over plain HTTP), HSTS ($sy_hsts), and for
+--                  "scheme": "https" upstreams $sy_scheme, $sy_tls_name, $sy_pool, and the
+--                  hop to @sy_https_verified for those with tls_verify.
 --   status()       content handler of /_switchyard/status (JSON, loopback clients only).
 
 local state_mod = require "switchyard.state"
+local store_mod = require "switchyard.store"
+local digest_mod = require "switchyard.digest"
+local snapshot_mod = require "switchyard.snapshot"
 local ngx_balancer = require "ngx.balancer"
+local tls_mod = require "switchyard.tls"
+local health_mod = require "switchyard.health"
+local passive_mod = require "switchyard.passive"
 local cjson = require "cjson.safe"
 
 local ngx = ngx
@@ -32,6 +54,9 @@ local WARN = ngx.WARN
 local NOTICE = ngx.NOTICE
 local HTTP_OK = ngx.HTTP_OK
 local set_current_peer = ngx_balancer.set_current_peer
+local set_more_tries = ngx_balancer.set_more_tries
+local get_last_failure = ngx_balancer.get_last_failure
+local retry_pick = health_mod.retry_pick
 local pcall = pcall
 local pairs = pairs
 local tostring = tostring
@@ -48,10 +73,21 @@ local router        -- state.router (same object for the worker's lifetime)
 local upstreams     -- state.upstreams (same table for the worker's lifetime)
 local serial        -- state.serial, cached
 local warned = {}   -- route id -> time of the last "missing upstream" log
+local certs         -- this worker's certificate table (switchyard.tls), fed by state
+local cert_key      -- the 32-byte SWITCHYARD_CERT_KEY, nil without one; never logged
+local https_suffix = ""   -- ":<port>" of https_redirect Locations ("" for 443)
+local sni_warned = 0      -- time of the last "no certificate for" log
+local tls_pools           -- up -> upstream{} block for HTTPS upstreams (tls.plan_pools)
+local tls_pools_serial    -- the serial tls_pools was planned at
+local ngx_ssl             -- require "ngx.ssl" (loaded in init_worker)
+local hctx                -- this worker's switchyard.health context (sy_health, passive marks)
+local passive             -- this worker's switchyard.passive (sy_passive accounting)
 
 local BODY_NO_ROUTE = "no route\n"
 local BODY_NO_ENDPOINTS = "no endpoints\n"
 local BODY_NOT_READY = "configuration not loaded\n"
+local BODY_REDIRECT = "redirecting to https\n"
+local BODY_ALL_DOWN = "all endpoints down\n"
 local ROUTE_HEADER = "X-Switchyard-Route"
 
 local function log_fn(level, msg)
@@ -85,7 +121,37 @@ local function required(c, name)
     return v
 end
 
--- conf: redis_host, redis_port, edge_id, listen; optional lua_dir, prefix, full_resync_s.
+-- Fills the empty shared dicts from the snapshot file, if there is a usable one.
+local function load_snapshot(path)
+    local hash = digest_mod.hasher(ngx.sha1_bin)
+    ngx_update_time()
+    local started = ngx_now()
+    local snap, err, missing = snapshot_mod.read(path, cjson.decode, hash)
+    if not snap then
+        if missing then
+            ngx_log(NOTICE, "[switchyard] no snapshot at ", path, ": waiting for Redis")
+        else
+            ngx_log(ERR, "[switchyard] ignoring the snapshot: ", err)
+        end
+        return
+    end
+    local store = store_mod.new(ngx.shared.sy_config, meta, log_fn, hash)
+    local changed, failed = store:full(snap.docs, snap.version, snap.digest)
+    local hex = digest_mod.hex(snap.digest)
+    meta:set("sync:verify", true)               -- the syncer checks it against Redis
+    meta:set("snapshot:loaded_version", snap.version)
+    meta:set("snapshot:version", snap.version)  -- already on disk: not written again
+    meta:set("snapshot:digest", hex)
+    ngx_update_time()
+    ngx_log(NOTICE, "[switchyard] loaded ", changed, " objects from the snapshot ", path,
+            " (version ", snap.version, ", digest ", hex, ", written at ",
+            tostring(snap.written_at), ") in ", math_floor((ngx_now() - started) * 1000),
+            " ms; serving them until Redis answers",
+            failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")
+end
+
+-- conf: redis_host, redis_port, edge_id, listen; optional lua_dir, prefix, full_resync_s,
+-- snapshot (path of the snapshot file, or "off"; default <prefix>/state/snapshot.json).
 -- The Redis password comes from the environment (SWITCHYARD_REDIS_PASSWORD; nginx.conf
 -- must say `env SWITCHYARD_REDIS_PASSWORD;`) and is never logged.
 function _M.init(c)
@@ -111,13 +177,40 @@ function _M.init(c)
         prefix = c.prefix,
         full_resync_s = tonumber(c.full_resync_s) or 300,
     }
+    local snapshot = c.snapshot
+    if snapshot == nil or snapshot == "" then
+        local prefix = c.prefix or ngx.config.prefix()
+        -- <prefix>/state is created by nginx for the worker user (edge.nginx.conf)
+        snapshot = (prefix:sub(-1) == "/" and prefix or prefix .. "/") .. "state/snapshot.json"
+    end
+    if snapshot ~= "off" then
+        config.snapshot_path = snapshot
+    end
+    local https_port = tonumber(c.https_port) or 443
+    https_suffix = https_port == 443 and "" or ":" .. https_port
+    local key_text = os.getenv("SWITCHYARD_CERT_KEY")
+    if key_text and key_text ~= "" then
+        local err
+        cert_key, err = require("switchyard.aesgcm").parse_key(key_text)
+        if not cert_key then
+            ngx_log(ERR, "[switchyard] ", err,
+                    ": certificates with encrypted keys will not be served")
+        end
+    end
     meta = ngx.shared.sy_meta
     if not meta or not ngx.shared.sy_config then
         error("switchyard: lua_shared_dict sy_config and sy_meta are required", 2)
     end
+    if not ngx.shared.sy_health or not ngx.shared.sy_passive then
+        error("switchyard: lua_shared_dict sy_health and sy_passive are required", 2)
+    end
     meta_get = meta.get
     -- when the edge (master) started; a HUP reload keeps the shared dict and the value
     meta:add("started", math_floor(ngx_now() * 1000))
+    -- a fresh start (a HUP reload keeps the filled dicts): the last good configuration
+    if config.snapshot_path and meta:get("serial") == nil then
+        load_snapshot(config.snapshot_path)
+    end
     -- load everything in the master so workers share the compiled modules
     require "switchyard.syncer"
     require "switchyard.doc"
@@ -154,19 +247,66 @@ local function refresh_tick(premature)
     end
 end
 
+-- passive marks of `name` changed (switchyard.passive): rebuild its balancer in place
+local function passive_changed(name)
+    local up = upstreams and upstreams[name]
+    if up then
+        health_mod.build(hctx, up)
+    end
+end
+
+local function passive_tick(premature)
+    if premature then
+        return
+    end
+    local ok, err = pcall(passive.tick, passive)
+    if not ok then
+        ngx_log(ERR, "[switchyard] passive health: ", err)
+    end
+end
+
 function _M.init_worker()
     local pid = ngx.worker.pid()
     math.randomseed(math_floor(ngx_now() * 1000) + pid)
+    ngx_ssl = require "ngx.ssl"
+    certs = tls_mod.new_table({
+        parse_cert = ngx_ssl.parse_pem_cert,
+        parse_key = ngx_ssl.parse_pem_priv_key,
+        decrypt = cert_key and require("switchyard.aesgcm").decrypter(cert_key) or nil,
+        log = log_fn,
+    })
+    -- endpoint health: the prober's verdicts (sy_health, via the serial) and this edge's
+    -- passive marks (sy_passive, via passive_tick); both rebuild only the balancer of the
+    -- upstream that changed (switchyard.health)
+    passive = passive_mod.new({
+        dict = ngx.shared.sy_passive,
+        now = ngx_now,
+        log = log_fn,
+        on_change = passive_changed,
+    })
+    hctx = health_mod.new_context({
+        dict = ngx.shared.sy_health,
+        passive = passive.down,
+        now = ngx_now,
+        log = log_fn,
+    })
     state = state_mod.new({
         cfg = ngx.shared.sy_config,
         meta = meta,
         find = regex_find,
         check = regex_check,
         log = log_fn,
+        certificates = certs,
+        health = hctx,
     })
     router = state.router
     upstreams = state.upstreams
     refresh(meta:get("serial"))
+    passive_tick(false)
+    local pok, perr = ngx.timer.every(passive_mod.TICK_S, passive_tick)
+    if not pok then
+        ngx_log(ERR, "[switchyard] cannot start the passive health timer: ", perr)
+    end
     -- apply changes in the background too, so idle workers stay current and requests
     -- rarely pay for a rebuild (the access phase still checks on every request)
     local ok, err = ngx.timer.every(1, refresh_tick)
@@ -209,6 +349,16 @@ function _M.access()
     end
     local id = route.id
     var.sy_route = id
+    if route.https_redirect and var.https ~= "on" then
+        local header = ngx.header
+        header["Location"] = tls_mod.redirect_location(var.host, https_suffix, var.request_uri)
+        return respond(308, id, BODY_REDIRECT)
+    end
+    if route.hsts then
+        -- the route owns the header: its value over HTTPS, none ("-") over plain HTTP;
+        -- nginx adds it ($sy_hsts_header in edge.nginx.conf), no Lua header filter
+        var.sy_hsts = var.https == "on" and route.hsts or "-"
+    end
     local up = upstreams[route.upstream]
     if not up or up.n == 0 then
         local now = ngx_now()
@@ -220,20 +370,115 @@ function _M.access()
         end
         return respond(503, id, BODY_NO_ENDPOINTS)
     end
+    if up.all_down and health_mod.all_down_hit(hctx, up) then
+        -- every endpoint is down and on_all_down is "503" (fail_open: logged, then sent)
+        return respond(503, id, BODY_ALL_DOWN)
+    end
     ngx.ctx.sy_up = up
+    local tls = up.tls
+    if tls then
+        if tls_pools_serial ~= serial then
+            tls_pools = tls_mod.plan_pools(upstreams)
+            tls_pools_serial = serial
+        end
+        var.sy_scheme = "https"
+        var.sy_pool = tls_pools[up] or tls_mod.POOL_FRESH
+        var.sy_tls_name = tls.name or var.host
+        if tls.verify and var.sy_tls_verified ~= "1" then
+            -- nginx cannot turn proxy_ssl_verify on per request: the location does it
+            return ngx.exec("@sy_https_verified")
+        end
+    end
 end
 
+function _M.ssl_certificate()
+    local s = meta_get(meta, "serial")
+    if s ~= serial then
+        refresh(s)
+    end
+    local ssl = ngx_ssl
+    local name = ssl.server_name()
+    local entry = certs:select(name)
+    if not entry then
+        local now = ngx_now()
+        if now - sni_warned >= 10 then
+            sni_warned = now
+            ngx_log(WARN, "[switchyard] no certificate for ",
+                    name and ("\"" .. name:sub(1, 253) .. "\"") or "a handshake without SNI",
+                    " and no default certificate: handshake refused (logged at most every 10 s)")
+        end
+        return ngx_exit(ngx.ERROR)
+    end
+    local ok, err = ssl.clear_certs()
+    if ok then
+        ok, err = ssl.set_cert(entry.cert)
+    end
+    if ok then
+        ok, err = ssl.set_priv_key(entry.key)
+    end
+    if not ok then
+        ngx_log(ERR, "[switchyard] certificate:", entry.id, ": cannot use it: ", err)
+        return ngx_exit(ngx.ERROR)
+    end
+end
+
+-- First call: the balancer's pick among the endpoints in rotation, and set_more_tries
+-- (up.more_tries = min(retries, in rotation - 1)) so nginx may retry on error, timeout,
+-- 502/503/504 (proxy_next_upstream; nginx itself never retries a POST, PATCH or LOCK it
+-- has already sent). Each retry: the failed attempt counts for passive health, and the
+-- next endpoint is one this request has not tried (switchyard.health.retry_pick).
 function _M.balance()
-    local up = ngx.ctx.sy_up
+    local ctx = ngx.ctx
+    local up = ctx.sy_up
     if not up then
         ngx_log(ERR, "[switchyard] balancer without an upstream")
         return ngx_exit(ngx.ERROR)
     end
-    local peer = up.balancer:pick()
+    local peer = ctx.sy_peer
+    if peer == nil then
+        peer = up.balancer:pick()
+        if not peer then
+            ngx_log(ERR, "[switchyard] upstream:", up.name, ": no endpoint in rotation")
+            return ngx_exit(ngx.ERROR)
+        end
+        local more = up.more_tries
+        if more > 0 then
+            local ok, err = set_more_tries(more)
+            if not ok then
+                ngx_log(ERR, "[switchyard] set_more_tries(", more, ") failed: ", err)
+            end
+        end
+    else
+        if get_last_failure() == "failed" then
+            passive:failed(up, peer)
+        end
+        local tried = ctx.sy_tried
+        if not tried then
+            tried = {[peer] = true}
+            ctx.sy_tried = tried
+        end
+        peer = retry_pick(up, tried)
+        tried[peer] = true
+    end
+    ctx.sy_peer = peer
     local ok, err = set_current_peer(peer.host, peer.port)
     if not ok then
         ngx_log(ERR, "[switchyard] set_current_peer(", peer.address, ") failed: ", err)
         return ngx_exit(ngx.ERROR)
+    end
+end
+
+-- log_by_lua: the last attempt's failure (earlier ones are counted by balance() when it
+-- retries). A 502/503/504 answered through an endpoint: its own, or nginx's after a
+-- connect error or timeout. Nothing else is read for the other requests.
+function _M.log()
+    local status = ngx.status
+    if status >= 502 and status <= 504 then
+        local ctx = ngx.ctx
+        local peer = ctx.sy_peer
+        if peer then
+            passive:failed(ctx.sy_up, peer)
+        end
     end
 end
 
@@ -244,6 +489,7 @@ function _M.status()
         edge_id = config.edge_id,
         listen = config.listen,
         version = meta:get("version"),
+        digest = meta:get("digest") and digest_mod.hex(meta:get("digest")) or nil,
         serial = meta:get("serial"),
         started = meta:get("started"),
         worker = {
@@ -264,11 +510,24 @@ function _M.status()
             full_reloads = meta:get("sync:full_reloads") or 0,
             last_full_reload = meta:get("sync:last_full_reload"),
             shm_errors = meta:get("sync:shm_errors") or 0,
+            redis_empty = meta:get("sync:redis_empty"),
+            verifying_snapshot = meta:get("sync:verify") or false,
+        },
+        snapshot = {
+            path = config.snapshot_path,
+            loaded_version = meta:get("snapshot:loaded_version"),
+            version = meta:get("snapshot:version"),
+            written_at = meta:get("snapshot:written_at"),
+            write_ms = meta:get("snapshot:write_ms"),
+            errors = meta:get("snapshot:errors") or 0,
+            last_error = meta:get("snapshot:last_error"),
         },
         config_dict = {
             capacity = cfg:capacity(),
             free_space = cfg:free_space(),
         },
+        tls = certs:summary(),
+        health = health_mod.status(ngx.shared.sy_health, passive:outs(100), upstreams, 100),
     }
     ngx.header["Content-Type"] = "application/json"
     ngx.say(cjson.encode(body))

@@ -14,13 +14,16 @@
 -- A document that fails to decode is logged with its key and left out; the rest of the
 -- configuration keeps working. Everything runs under pcall: a bad document never raises.
 --
+-- Endpoint health (switchyard.health) is not in sy_config: the syncer logs "health:<name>"
+-- and "prober:fresh" tokens like keys, and they rebuild only balancers (in place).
+--
 -- A route naming an upstream that does not exist stays routable and answers 503 (like an
 -- upstream without endpoints); the condition is logged when the route is built.
 
 local doc = require "switchyard.doc"
 local router_mod = require "switchyard.router"
-local wrr = require "switchyard.wrr"
 local store = require "switchyard.store"
+local health = require "switchyard.health"
 
 local pairs = pairs
 local pcall = pcall
@@ -38,13 +41,15 @@ local mt = {__index = _M}
 _M.MAX_GAP = 1000   -- serials to replay before a full rebuild is cheaper
 
 -- opts: cfg, meta (dicts), find(subject, re) and check(re) (regex engine),
--- log(level, msg)
+-- log(level, msg), certificates (switchyard.tls table fed with certificate:<id> keys)
 function _M.new(opts)
     return setmetatable({
         cfg = opts.cfg,
         meta = opts.meta,
         check = opts.check,
         log = opts.log or function() end,
+        certificates = opts.certificates,   -- switchyard.tls table, or nil (busted)
+        health = opts.health,   -- switchyard.health context (sy_health, passive marks), or nil
         router = router_mod.new(opts.find),
         upstreams = {},     -- name -> {name, balancer, n, endpoints, version}
         n_upstreams = 0,
@@ -62,13 +67,15 @@ local function build_upstream(self, name, raw)
     if warning then
         self.log("warn", "upstream:" .. name .. ": " .. warning)
     end
-    return {
+    -- the balancer covers the endpoints in rotation (switchyard.health)
+    return health.build(self.health, {
         name = name,
-        balancer = wrr.new(up.endpoints),
         n = #up.endpoints,
         endpoints = up.endpoints,
         version = up.version,
-    }
+        tls = up.tls,   -- {name, verify} for "scheme": "https", else nil
+        policy = up.policy,
+    })
 end
 
 local function set_upstream(self, name, up)
@@ -83,6 +90,11 @@ end
 
 -- Rebuilds one object from sy_config. Returns the route when a route was (re)built.
 local function apply_key(self, key)
+    if health.is_key(key) then
+        -- "health:<upstream>" / "prober:fresh" (sy_health): rebuild balancers only
+        health.apply_key(self.health, self.upstreams, key)
+        return nil
+    end
     local raw = self.cfg:get(key)
     if raw == self.raw[key] then
         return nil
@@ -112,6 +124,12 @@ local function apply_key(self, key)
             self.log("err", "skipping malformed upstream:" .. id .. ": " .. tostring(err))
         end
         set_upstream(self, id, up)
+        return nil
+    elseif kind == "certificate" then
+        -- the TLS table decodes, decrypts and parses it once per version (switchyard.tls)
+        if self.certificates then
+            self.certificates:apply(id, raw)
+        end
         return nil
     end
     self.log("warn", "ignoring unknown sy_config key " .. tostring(key))
@@ -170,6 +188,8 @@ function _M.rebuild(self, serial)
     for i = 1, #gone do
         safe_apply(self, gone[i], touched)
     end
+    -- health is not in sy_config: bring every balancer to the current verdicts
+    health.refresh_all(self.health, self.upstreams)
     check_refs(self, touched)
     self.serial = serial
     self.full_rebuilds = self.full_rebuilds + 1

@@ -7,6 +7,7 @@
 -- sy_config (size {{config_dict_size}}), one entry per object, raw JSON as stored in Redis:
 --     route:<id>          the route document
 --     upstream:<name>     the upstream document
+--     certificate:<id>    a TLS certificate document (chain, names, key or key_enc)
 -- sy_meta (small):
 --     serial              number; bumped once per commit that changed sy_config. The one
 --                         key the request path reads: a worker whose tables carry another
@@ -16,14 +17,19 @@
 --     log:<serial>        space-separated shm keys that commit changed ("route:a
 --                         upstream:b"), or "*" = rebuild everything; expires after LOG_TTL
 --     version             the Redis configuration version sy_config reflects
+--     digest              digest of sy_config (switchyard.digest; a number < 2^52), kept
+--                         per commit: it always describes exactly the documents in
+--                         sy_config, failed writes included, and is written with version
 --     started             ms epoch the edge (master) started; survives HUP reloads
 --     syncer              pid of the worker running the syncer (a lock with a short TTL)
 --     sync:*              syncer status for /_switchyard/status (see switchyard.syncer)
 --
 -- Write order in one commit: documents first (upstream puts, route puts, route deletes,
--- upstream deletes), then log:<serial>, then version, then serial last, so a worker that
--- sees a serial finds its documents. Documents use safe_set: a full sy_config never evicts
+-- upstream deletes), then log:<serial>, then digest and version, then serial last, so a
+-- worker that sees a serial finds its documents. Documents use safe_set: a full sy_config never evicts
 -- another route silently; the write fails loudly instead (size guidance in lua/README.md).
+
+local digest_mod = require "switchyard.digest"
 
 local type = type
 local setmetatable = setmetatable
@@ -33,6 +39,8 @@ local str_find = string.find
 local str_sub = string.sub
 local tbl_concat = table.concat
 local tbl_sort = table.sort
+local digest_add = digest_mod.add
+local digest_sub = digest_mod.sub
 
 local _M = {}
 local mt = {__index = _M}
@@ -40,7 +48,7 @@ local mt = {__index = _M}
 _M.LOG_TTL = 600          -- seconds a log:<serial> entry lives
 _M.LOG_MAX_KEYS = 1000    -- a commit changing more keys logs "*"
 
--- shm key for an object: kind is "route" or "upstream"
+-- shm key for an object: kind is "route", "upstream" or "certificate"
 function _M.key(kind, id)
     return kind .. ":" .. id
 end
@@ -58,9 +66,30 @@ function _M.log_key(serial)
     return "log:" .. serial
 end
 
--- cfg, meta: shared dicts; log(level, msg): "err", "warn", "notice", "info"
-function _M.new(cfg, meta, log)
-    return setmetatable({cfg = cfg, meta = meta, log = log or function() end}, mt)
+-- cfg, meta: shared dicts; log(level, msg): "err", "warn", "notice", "info";
+-- hash(key, raw): the digest's per-document hash (switchyard.digest.hasher); without it
+-- no digest is kept.
+function _M.new(cfg, meta, log, hash)
+    return setmetatable({cfg = cfg, meta = meta, log = log or function() end, hash = hash}, mt)
+end
+
+-- The digest of sy_config computed from scratch (every key: O(objects)).
+function _M.compute_digest(self)
+    local cfg, hash = self.cfg, self.hash
+    local keys = cfg:get_keys(0)
+    local d = 0
+    for i = 1, #keys do
+        local raw = cfg:get(keys[i])
+        if raw ~= nil then
+            d = digest_add(d, hash(keys[i], raw))
+        end
+    end
+    return d
+end
+
+-- The digest kept in sy_meta (a number), nil before the first commit.
+function _M.digest(self)
+    return self.meta:get("digest")
 end
 
 function _M.serial(self)
@@ -84,22 +113,31 @@ local function op_rank(kind, put)
 end
 
 -- changes: shm key -> raw JSON string (put) or false (delete). Writes what differs from
--- sy_config, then the log entry, version and serial. Applying the same changes twice is
--- harmless: the second time nothing differs and the serial does not move.
--- Returns the number of changed keys and the number of failed writes.
-function _M.commit(self, changes, version)
-    local cfg, meta, log = self.cfg, self.meta, self.log
+-- sy_config, then the log entry, digest, version and serial. Applying the same changes
+-- twice is harmless: the second time nothing differs and the serial does not move.
+-- all (full() only): every document sy_config must hold afterwards; the digest is then
+-- computed from it (or is all_digest, when the caller computed it already) instead of per
+-- change. Returns the number of changed keys and the number of failed writes.
+local function commit(self, changes, version, all, all_digest)
+    local cfg, meta, log, hash = self.cfg, self.meta, self.log, self.hash
+    local digest
+    if hash and not all then
+        digest = meta:get("digest")
+        if digest == nil then
+            digest = self:compute_digest()   -- sy_config as it is before this commit
+        end
+    end
     local ops = {}
     for key, raw in pairs(changes) do
         local cur = cfg:get(key)
         if raw then
             if cur ~= raw then
                 local kind = _M.split_key(key)
-                ops[#ops + 1] = {key = key, raw = raw, rank = op_rank(kind, true)}
+                ops[#ops + 1] = {key = key, raw = raw, cur = cur, rank = op_rank(kind, true)}
             end
         elseif cur ~= nil then
             local kind = _M.split_key(key)
-            ops[#ops + 1] = {key = key, rank = op_rank(kind, false)}
+            ops[#ops + 1] = {key = key, cur = cur, rank = op_rank(kind, false)}
         end
     end
     tbl_sort(ops, function(a, b)
@@ -122,8 +160,21 @@ function _M.commit(self, changes, version)
                     .. "); the edge serves an outdated or missing object: raise"
                     .. " config_dict_size")
             end
+            if digest then
+                if op.cur ~= nil then
+                    digest = digest_sub(digest, hash(op.key, op.cur))
+                end
+                -- a failed safe_set may have kept the old value or dropped it
+                local now = ok and op.raw or cfg:get(op.key)
+                if now ~= nil then
+                    digest = digest_add(digest, hash(op.key, now))
+                end
+            end
         else
             cfg:delete(op.key)
+            if digest then
+                digest = digest_sub(digest, hash(op.key, op.cur))
+            end
         end
         logged[#logged + 1] = op.key
         if str_find(op.key, "%s") then
@@ -132,6 +183,17 @@ function _M.commit(self, changes, version)
     end
     if failed > 0 then
         meta:incr("sync:shm_errors", failed, 0)
+    end
+    if hash and all then
+        -- a full load recomputes the digest: no drift survives it
+        if failed > 0 then
+            digest = self:compute_digest()
+        else
+            digest = all_digest or digest_mod.of(all, hash)
+        end
+    end
+    if digest then
+        meta:set("digest", digest)
     end
 
     local serial = meta:get("serial")
@@ -161,9 +223,15 @@ function _M.commit(self, changes, version)
     return #ops, failed
 end
 
+function _M.commit(self, changes, version)
+    return commit(self, changes, version, nil)
+end
+
 -- docs: shm key -> raw JSON for EVERY object in Redis. Objects in sy_config that are not
--- in docs are deleted. Returns what commit returns.
-function _M.full(self, docs, version)
+-- in docs are deleted. docs_digest: digest.of(docs) when the caller has it (the syncer
+-- computes it in yielding slices; a snapshot comes with it), else computed here.
+-- Returns what commit returns.
+function _M.full(self, docs, version, docs_digest)
     local changes = {}
     for key, raw in pairs(docs) do
         changes[key] = raw
@@ -175,7 +243,7 @@ function _M.full(self, docs, version)
             changes[key] = false
         end
     end
-    return self:commit(changes, version)
+    return commit(self, changes, version, docs, docs_digest)
 end
 
 return _M

@@ -10,30 +10,54 @@
 -- never overlap; every iteration runs under pcall; loops wake at least every second to
 -- check ngx.worker.exiting().
 --
--- Two connections, two light threads:
---   subscriber  SUBSCRIBE switchyard:{cfg}:events. A message (just the new version) posts
---               the semaphore; so does every (re)subscribe, to catch up on what was missed.
+-- Three connections, three light threads (the third, endpoint health, is
+-- switchyard.healthsync: its own connection, fed by the subscriber):
+--   subscriber  SUBSCRIBE switchyard:{cfg}:events switchyard:{cfg}:health_events (one
+--               command). An events message (just the new version) posts the semaphore;
+--               so does every (re)subscribe, to catch up on what was missed. health_events
+--               messages and every (re)subscribe go to switchyard.healthsync.
 --               PINGs when idle and reconnects when Redis goes silent.
 --   applier     owns the command connection. Waits on the semaphore for at most 1 s (the
---               safety net: a cheap GET version every second), then:
+--               safety net: a cheap MGET version digest every second), then:
 --                 no state yet / version in Redis < applied (Redis reset) ⇒ full reload
+--                 state loaded from the disk snapshot, not yet checked against Redis ⇒
+--                   nothing when Redis has the same version and digest, else full reload
+--                 version key missing while we hold a configuration (Redis lost its data
+--                   or was flushed) ⇒ keep serving what we have, say so, and wait for the
+--                   next write (which sets a lower version ⇒ full reload)
 --                 version in Redis > applied ⇒ catch up from the stream:
 --                   XRANGE changes <applied+1>-0 + COUNT 1000 (then "(" last id, looping);
 --                   first entry not <applied+1>-0 (trimmed, or the version was bumped by
 --                   hand) or a gap between entries ⇒ full reload; op "resync" ⇒ full
 --                   reload; else MGET the touched documents (a missing one is a delete)
 --                   and commit them.
---               A full reload reads the version FIRST, then SMEMBERS of both indexes, then
+--               A full reload reads the version FIRST, then SMEMBERS of the indexes
+--               (upstreams, routes, certificates), then
 --               MGETs the documents in chunks of 500, and commits the difference to the
 --               shm (deleting what Redis no longer has); changes made meanwhile are
 --               replayed from the stream on top. Also every full_resync_s (default 300 s).
 --               Then the heartbeat, every second and right after a new version:
---               HSET edge:<id> ... + EXPIRE + ZADD edges, pipelined in one round trip.
--- Both reconnect with exponential backoff and jitter (100 ms doubling up to 5 s).
+--               HSET edge:<id> ... + EXPIRE + ZADD edges, pipelined in one round trip; the
+--               hash carries applied_version and digest, read together (nothing else
+--               writes them, and nothing yields between the commit and the read).
+--               Then, at most every snapshot interval after a change, the snapshot on disk
+--               (switchyard.snapshot; the interval grows to 10x the time a write took, so a
+--               big configuration never spends more than ~10% of worker 0 on it).
+-- Both reconnect with exponential backoff and jitter, 100 ms doubling up to 1 s: a refused
+-- connect costs Redis nothing, and an edge must notice a returning Redis within ~1 s. The
+-- applier's backoff also ends when the subscriber (re)subscribes. A frozen Redis (SIGSTOP:
+-- the TCP connection stays up but nothing answers) is bounded by the socket timeouts:
+-- connect 1 s, send 2 s, read 5 s (applier) / 1 s slices with PING and a 25 s silence
+-- limit (subscriber). None of this touches the request path: workers keep serving the
+-- last applied configuration however long Redis is gone.
 
 local redis = require "switchyard.redis"
 local keys = require "switchyard.keys"
 local store_mod = require "switchyard.store"
+local digest_mod = require "switchyard.digest"
+local snapshot_mod = require "switchyard.snapshot"
+local healthsync = require "switchyard.healthsync"
+local cjson = require "cjson.safe"
 local semaphore = require "ngx.semaphore"
 local ffi = require "ffi"
 
@@ -55,6 +79,7 @@ local thread_wait = ngx.thread.wait
 local thread_kill = ngx.thread.kill
 local math_floor = math.floor
 local math_min = math.min
+local math_max = math.max
 local math_random = math.random
 local tonumber = tonumber
 local tostring = tostring
@@ -79,13 +104,20 @@ local HEARTBEAT_S = 1
 local SUB_PING_S = 10             -- PING an idle subscription this often
 local SUB_DEAD_S = 25             -- nothing at all for this long: reconnect
 local BACKOFF_MIN = 0.1
-local BACKOFF_MAX = 5
+local BACKOFF_MAX = 1
+local SNAPSHOT_MIN_S = 1          -- at most one snapshot write per this many seconds...
+local SNAPSHOT_COST_FACTOR = 10   -- ...or per 10x the time the last write took
+local EMPTY_LOG_S = 60            -- "Redis has no configuration" at most this often
+local DIGEST_KEY = keys.base .. "digest"   -- kept by sy_apply (redis/README.md)
+local KINDS = {route = true, upstream = true, certificate = true}   -- of the change stream
 
 local conf        -- set by start()
 local meta        -- ngx.shared.sy_meta
 local store       -- switchyard.store over sy_config / sy_meta
 local sema        -- posted by the subscriber, waited on by the applier
 local running = false
+local snap = {interval = SNAPSHOT_MIN_S, last_at = 0}   -- snapshot debounce state
+local empty_logged = 0
 
 local function log_fn(level, msg)
     if level == "err" then
@@ -214,6 +246,12 @@ local function fetch_docs(cmd, shm_keys)
     return out
 end
 
+-- Lets the worker serve requests between slices of a long computation (timer context).
+-- Not ngx.sleep(0): that resumes before nginx looks at the network again.
+local function yield_slice()
+    ngx_sleep(0.001)
+end
+
 local function full_reload(cmd, why)
     ngx_log(NOTICE, "[switchyard] full reload from Redis: ", why)
     ngx_update_time()
@@ -222,11 +260,12 @@ local function full_reload(cmd, why)
         {"GET", keys.version},            -- first: later changes are replayed on top
         {"SMEMBERS", keys.upstreams},
         {"SMEMBERS", keys.routes},
+        {"SMEMBERS", keys.certificates},
     })
     if not replies then
         return nil, "full reload: " .. tostring(err)
     end
-    for i = 1, 3 do
+    for i = 1, 4 do
         if is_error(replies[i]) then
             return nil, "full reload: " .. replies[i].message
         end
@@ -242,6 +281,9 @@ local function full_reload(cmd, why)
     for _, id in ipairs(replies[3]) do
         shm_keys[#shm_keys + 1] = store_mod.key("route", id)
     end
+    for _, id in ipairs(replies[4]) do
+        shm_keys[#shm_keys + 1] = store_mod.key("certificate", id)
+    end
     local docs
     docs, err = fetch_docs(cmd, shm_keys)
     if not docs then
@@ -253,10 +295,12 @@ local function full_reload(cmd, why)
             present[key] = raw
         end
     end
+    -- the digest of what Redis has, in slices (100k documents take ~0.3 s of CPU)
+    local docs_digest = digest_mod.of(present, store.hash, yield_slice)
     if not hold_lock() then
         return nil, "lost the syncer lock"
     end
-    local changed, failed = store:full(present, version)
+    local changed, failed = store:full(present, version, docs_digest)
     meta:incr("sync:full_reloads", 1, 0)
     set_status("last_full_reload", now_ms())
     ngx_update_time()
@@ -296,8 +340,8 @@ local function catch_up(cmd, applied)
             if first then
                 first = false
                 if v ~= applied + 1 or seq ~= 0 then
-                    return full_reload(cmd, "stream does not continue at version "
-                                       .. (applied + 1) .. " (trimmed or bumped by hand)")
+                    return full_reload(cmd, "the stream does not continue at version "
+                                       .. (applied + 1) .. " (trimmed, or bumped by hand)")
                 end
             elseif not ((v == prev_v and seq == prev_seq + 1)
                         or (v == prev_v + 1 and seq == 0)) then
@@ -309,7 +353,7 @@ local function catch_up(cmd, applied)
             if f.op == "resync" then
                 return full_reload(cmd, "resync entry at version " .. v)
             end
-            if (f.kind ~= "route" and f.kind ~= "upstream") or type(f.id) ~= "string"
+            if not KINDS[f.kind] or type(f.id) ~= "string"
                 or f.id == "" then
                 return full_reload(cmd, "unknown stream entry " .. id)
             end
@@ -334,7 +378,8 @@ local function catch_up(cmd, applied)
     end
     if first then
         -- the version moved but the stream has nothing after us
-        return full_reload(cmd, "version bumped without stream entries")
+        return full_reload(cmd, "the stream has nothing after version " .. applied
+                           .. " (trimmed, or the version was bumped by hand)")
     end
     local docs, err = fetch_docs(cmd, order)
     if not docs then
@@ -352,19 +397,56 @@ local function catch_up(cmd, applied)
     return true
 end
 
+local function local_digest()
+    local d = meta:get("digest")
+    return d and digest_mod.hex(d)
+end
+
 local function sync_once(cmd, force_full)
-    local res, err = checked("GET version", cmd:call("GET", keys.version))
+    local res, err = checked("MGET version digest", cmd:call("MGET", keys.version, DIGEST_KEY))
     if not res then
         return nil, err
     end
-    local version = parse_version(res)
-    if not version then
-        return nil, "version key is not an integer: " .. tostring(res)
+    if type(res) ~= "table" then
+        return nil, "MGET version digest: unexpected reply"
     end
+    local version = parse_version(res[1])
+    if not version then
+        return nil, "version key is not an integer: " .. tostring(res[1])
+    end
+    local redis_digest = type(res[2]) == "string" and res[2] or nil
     local applied = meta:get("version")
     local ok
+    if applied ~= nil and applied > 0 and res[1] == null then
+        -- Redis lost its data (restart without persistence, FLUSHALL): wiping every route
+        -- on every edge would turn that into an outage. Keep what we have; the next write
+        -- sets a version below ours and brings a full reload.
+        set_status("redis_empty", true)
+        ngx_update_time()
+        if ngx_now() - empty_logged >= EMPTY_LOG_S then
+            empty_logged = ngx_now()
+            ngx_log(ERR, "[switchyard] Redis has no configuration (", keys.version,
+                    " is missing): keeping version ", applied, " until it is written again")
+        end
+        set_status("last_sync", now_ms())
+        return true
+    end
+    set_status("redis_empty", false)
     if applied == nil or meta:get("serial") == nil then
         ok, err = full_reload(cmd, "initial load")
+    elseif meta:get("sync:verify") then
+        -- loaded from the snapshot on disk: trust it only if Redis says the same
+        if version == applied and redis_digest == local_digest() then
+            ngx_log(NOTICE, "[switchyard] the configuration loaded from the snapshot matches",
+                    " Redis (version ", version, ", digest ", redis_digest, ")")
+            ok = true
+        else
+            ok, err = full_reload(cmd, "checking the snapshot (version " .. applied
+                                  .. ") against Redis (version " .. version .. ")")
+        end
+        if ok then
+            meta:delete("sync:verify")
+        end
     elseif version < applied then
         ok, err = full_reload(cmd, "version in Redis (" .. version .. ") is behind the applied "
                               .. applied .. ": Redis was reset")
@@ -384,10 +466,12 @@ end
 local function heartbeat(cmd)
     local now = now_ms()
     local key = keys.edge(conf.edge_id)
+    -- version and digest are read together: only this thread writes them, and it does not
+    -- yield between a commit and this read
     local replies, err = cmd:pipeline({
         {"HSET", key, "id", conf.edge_id, "applied_version", meta:get("version") or 0,
-         "last_seen", now, "started", meta:get("started") or now, "pid", conf.pid,
-         "listen", conf.listen},
+         "digest", local_digest() or "", "last_seen", now, "started",
+         meta:get("started") or now, "pid", conf.pid, "listen", conf.listen},
         {"EXPIRE", key, keys.edge_ttl_s},
         {"ZADD", keys.edges, now, conf.edge_id},
     })
@@ -400,6 +484,56 @@ local function heartbeat(cmd)
         end
     end
     return true
+end
+
+-- Writes the snapshot when the configuration differs from the one on disk, at most every
+-- snap.interval seconds (see the header). Only the lock holder writes. force: now, without
+-- yielding (the worker is shutting down).
+local function maybe_write_snapshot(force)
+    if not conf.snapshot_path then
+        return
+    end
+    local version, d = meta:get("version"), meta:get("digest")
+    if version == nil or d == nil then
+        return
+    end
+    local hex = digest_mod.hex(d)
+    if version == meta:get("snapshot:version") and hex == meta:get("snapshot:digest") then
+        return
+    end
+    ngx_update_time()
+    local started = ngx_now()
+    if not force and started - snap.last_at < snap.interval then
+        return
+    end
+    snap.last_at = started
+    -- yields between slices: requests on this worker go on; nothing writes sy_config
+    -- meanwhile (this thread is the only writer), so the file is one consistent version
+    local count, err = snapshot_mod.write(conf.snapshot_path, ngx.shared.sy_config, {
+        version = version, digest = hex, edge_id = conf.edge_id, written_at = now_ms(),
+    }, cjson.encode, ngx.worker.pid(), not force and yield_slice or nil)
+    ngx_update_time()
+    local took = ngx_now() - started
+    snap.interval = math_max(SNAPSHOT_MIN_S, SNAPSHOT_COST_FACTOR * took)
+    if not count then
+        -- retried at the next interval; said at most once a minute (a read-only disk
+        -- must not flood the log)
+        meta:incr("snapshot:errors", 1, 0)
+        meta:set("snapshot:last_error", err)
+        snap.interval = math_max(snap.interval, 10)
+        if started - (snap.logged_at or 0) >= EMPTY_LOG_S then
+            snap.logged_at = started
+            ngx_log(ERR, "[switchyard] snapshot: ", err, " (the edge cannot start without",
+                    " Redis until this works)")
+        end
+        return
+    end
+    meta:set("snapshot:version", version)
+    meta:set("snapshot:digest", hex)
+    meta:set("snapshot:written_at", now_ms())
+    meta:set("snapshot:write_ms", math_floor(took * 1000))
+    ngx_log(INFO, "[switchyard] snapshot written: version ", version, ", ", count,
+            " objects in ", math_floor(took * 1000), " ms")
 end
 
 -- Applier thread: owns the command connection.
@@ -425,7 +559,8 @@ local function applier_loop()
                     set_status("redis", "down")
                     note_error(cerr)
                     ngx_log(WARN, "[switchyard] Redis command connection: ", cerr)
-                    ngx_sleep(backoff(attempt))
+                    -- a (re)subscribe posts the semaphore: Redis is back, try at once
+                    sema:wait(backoff(attempt))
                     attempt = attempt + 1
                     return
                 end
@@ -457,7 +592,7 @@ local function applier_loop()
                 ngx_log(ERR, "[switchyard] sync failed: ", serr)
                 cmd:close()
                 set_status("redis", "down")
-                ngx_sleep(backoff(attempt))
+                sema:wait(backoff(attempt))
                 attempt = attempt + 1
                 return
             end
@@ -477,6 +612,7 @@ local function applier_loop()
                     cmd:close()
                 end
             end
+            maybe_write_snapshot(false)
         end)
         if not ok then
             ngx_log(ERR, "[switchyard] applier error: ", err)
@@ -486,6 +622,10 @@ local function applier_loop()
         end
     end
     cmd:close()
+    -- shutting down: leave the newest configuration on disk for the next start
+    if hold_lock() then
+        pcall(maybe_write_snapshot, true)
+    end
     release_lock()
 end
 
@@ -500,7 +640,10 @@ local function subscriber_loop()
                 local cok, cerr = sub:connect()
                 local res
                 if cok then
-                    res, cerr = sub:call("SUBSCRIBE", keys.events)
+                    -- one command, two channels: the prober's verdicts come on the same
+                    -- connection (switchyard.healthsync); Redis answers one confirmation
+                    -- per channel, the second is read (and ignored) by the loop below
+                    res, cerr = sub:call("SUBSCRIBE", keys.events, keys.health_events)
                     if res and (is_error(res) or type(res) ~= "table"
                                 or res[1] ~= "subscribe") then
                         cerr = "unexpected SUBSCRIBE reply"
@@ -520,6 +663,7 @@ local function subscriber_loop()
                 ngx_log(NOTICE, "[switchyard] subscribed to ", keys.events)
                 last_rx, last_ping = ngx_now(), ngx_now()
                 sema:post(1)   -- catch up on whatever happened while unsubscribed
+                healthsync.on_subscribed()
                 return
             end
             local msg, rerr = sub:read(true)
@@ -528,7 +672,11 @@ local function subscriber_loop()
             if msg then
                 last_rx = now
                 if type(msg) == "table" and msg[1] == "message" then
-                    sema:post(1)
+                    if msg[2] == keys.health_events then
+                        healthsync.on_message(msg[3])
+                    else
+                        sema:post(1)
+                    end
                 end
                 return
             end
@@ -575,29 +723,41 @@ run = function(premature)
         return
     end
     running = true
-    local sub_thread
+    local sub_thread, health_thread
     local ok, err = pcall(function()
         sub_thread = thread_spawn(subscriber_loop)
+        health_thread = thread_spawn(healthsync.loop)
         applier_loop()
         thread_wait(sub_thread)
         sub_thread = nil
+        thread_wait(health_thread)
+        health_thread = nil
     end)
     if not ok then
         ngx_log(ERR, "[switchyard] syncer stopped: ", err)
         if sub_thread then
             thread_kill(sub_thread)
         end
+        if health_thread then
+            thread_kill(health_thread)
+        end
     end
     running = false
     rearm(1)
 end
 
--- conf: redis_host, redis_port, redis_password, edge_id, listen, pid, full_resync_s
+-- conf: redis_host, redis_port, redis_password, edge_id, listen, pid, full_resync_s,
+-- snapshot_path (nil: no snapshot)
 function _M.start(c)
     conf = c
     meta = ngx.shared.sy_meta
-    store = store_mod.new(ngx.shared.sy_config, meta, log_fn)
+    store = store_mod.new(ngx.shared.sy_config, meta, log_fn, digest_mod.hasher(ngx.sha1_bin))
     sema = semaphore.new()
+    healthsync.start({
+        new_client = new_client,
+        -- the lock is taken and renewed by the applier; the health thread only checks it
+        holds_lock = function() return meta:get(LOCK_KEY) == ngx.worker.pid() end,
+    })
     rearm(0)
 end
 

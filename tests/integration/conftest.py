@@ -16,6 +16,7 @@ def pytest_sessionstart(session):
 @pytest.fixture(scope="module")
 def workdir():
     d = tempfile.mkdtemp(prefix="switchyard-it-")
+    os.chmod(d, 0o755)  # nginx workers (user nobody) write the edge snapshot under it
     yield d
     if os.environ.get("SWITCHYARD_KEEP_TEST_DIRS"):
         print(f"kept {d}")

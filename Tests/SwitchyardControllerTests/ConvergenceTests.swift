@@ -1,0 +1,220 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import SwitchyardController
+import SwitchyardCore
+import SwitchyardRedis
+import SwitchyardTestSupport
+import Testing
+
+@Suite("Convergence verdicts (pure)")
+struct ConvergenceVerdictTests {
+    let now: Int64 = 1_700_000_000_000
+
+    func edge(_ id: String, _ applied: Int64?, _ digest: String?, age: Int64 = 500) -> EdgeHeartbeat {
+        var fields: [(String, String)] = [("id", id), ("last_seen", "\(now - age)")]
+        if let applied { fields.append(("applied_version", "\(applied)")) }
+        if let digest { fields.append(("digest", digest)) }
+        return EdgeHeartbeat(id: id, fields: fields, heartbeat: now - age)
+    }
+
+    @Test func edgesAtTheVersionWithTheDigestHaveConverged() {
+        let state = ConfigState(version: 7, digest: "00000000000aa")
+        let verdicts = Convergence.evaluate(state: state, edges: [edge("a", 7, "00000000000aa"), edge("b", 7, "00000000000aa")],
+                                            now: now, target: nil)
+        #expect(verdicts.allSatisfy { $0.live && $0.inSync && $0.problem == nil })
+    }
+
+    @Test func aLaggingLiveEdgeIsAProblemAStaleOneIsNot() {
+        let state = ConfigState(version: 7, digest: "00000000000aa")
+        let verdicts = Convergence.evaluate(
+            state: state, edges: [edge("slow", 5, "0000000000001"), edge("gone", 3, "0000000000002", age: 6_000)], now: now, target: nil)
+        #expect(verdicts[0].live && !verdicts[0].inSync)
+        #expect(verdicts[0].problem == "edge slow has applied version 5, not yet 7")
+        #expect(!verdicts[1].live && verdicts[1].problem == nil)
+    }
+
+    @Test func sameVersionOtherDigestIsADivergence() {
+        let state = ConfigState(version: 7, digest: "00000000000aa")
+        let verdict = Convergence.evaluate(state: state, edges: [edge("odd", 7, "00000000000bb")], now: now, target: nil)[0]
+        #expect(!verdict.inSync)
+        #expect(verdict.problem?.contains("digest 00000000000bb, Redis has 00000000000aa") == true)
+    }
+
+    @Test func waitingForAnOlderVersionAcceptsEdgesOnTheirWay() {
+        let state = ConfigState(version: 9, digest: "00000000000aa")
+        let verdicts = Convergence.evaluate(state: state, edges: [edge("a", 8, "0000000000001"), edge("b", 9, "00000000000aa")],
+                                            now: now, target: 8)
+        #expect(verdicts.allSatisfy { $0.problem == nil })
+        #expect(!verdicts[0].inSync && verdicts[1].inSync)
+        // but an edge at Redis's version with another digest is still a problem
+        let odd = Convergence.evaluate(state: state, edges: [edge("c", 9, "0000000000003")], now: now, target: 8)[0]
+        #expect(odd.problem != nil)
+    }
+
+    @Test func digestsThatCannotBeComparedDoNotBlock() {
+        // an edge older than the digest, and Redis data written before it existed
+        let old = Convergence.evaluate(state: ConfigState(version: 4, digest: "00000000000aa"), edges: [edge("old", 4, nil)],
+                                       now: now, target: nil)[0]
+        #expect(old.inSync && old.problem == nil)
+        let noDigest = Convergence.evaluate(state: ConfigState(version: 4, digest: nil), edges: [edge("a", 4, "0000000000001")],
+                                            now: now, target: nil)[0]
+        #expect(noDigest.inSync && noDigest.problem == nil)
+        // an empty Redis has the zero digest
+        let empty = Convergence.evaluate(state: ConfigState(version: 0, digest: nil), edges: [edge("a", 0, "0000000000001")],
+                                         now: now, target: nil)[0]
+        #expect(!empty.inSync && empty.problem != nil)
+    }
+
+    @Test func anEdgeAheadOfRedisOrWithoutAVersionIsAProblem() {
+        let state = ConfigState(version: 3, digest: "00000000000aa")
+        let verdicts = Convergence.evaluate(state: state, edges: [edge("ahead", 9, "00000000000aa"), edge("blank", nil, nil)],
+                                            now: now, target: nil)
+        #expect(verdicts[0].problem?.contains("ahead of Redis") == true)
+        #expect(verdicts[1].problem == "edge blank reports no applied version")
+    }
+
+    @Test func waitParametersAreValidated() {
+        let plain = Convergence.waitParameters([])
+        #expect(plain.target == nil && plain.timeout == .zero && plain.problems.isEmpty)
+        let wait = Convergence.waitParameters([("wait_version", "12")])
+        #expect(wait.target == 12 && wait.timeout == .milliseconds(10_000) && wait.problems.isEmpty)
+        let both = Convergence.waitParameters([("wait_version", "0"), ("timeout_ms", "60000")])
+        #expect(both.target == 0 && both.timeout == .seconds(60) && both.problems.isEmpty)
+        for bad in [[("wait_version", "-1")], [("wait_version", "x")], [("wait_version", "1"), ("timeout_ms", "60001")],
+                    [("wait_version", "1"), ("timeout_ms", "-5")], [("timeout_ms", "100")], [("wait_versoin", "1")]] {
+            #expect(!Convergence.waitParameters(bad).problems.isEmpty, "\(bad)")
+        }
+        let many = Convergence.waitParameters([("wait_version", "x"), ("timeout_ms", "y"), ("other", "")])
+        #expect(Set(many.problems.map(\.field)) == ["wait_version", "timeout_ms", "other"])
+    }
+}
+
+@Suite("Digest in Redis and GET /status", .serialized)
+struct DigestAndStatusTests {
+    /// The digest computed by an independent script over the indexed documents.
+    static let recompute = """
+        local d = 0
+        for _, kind in ipairs({'upstream', 'route'}) do
+          for _, id in ipairs(redis.call('SMEMBERS', KEYS[1] .. kind .. 's')) do
+            local doc = redis.call('GET', KEYS[1] .. kind .. ':' .. id)
+            if doc then d = (d + tonumber(redis.sha1hex(kind .. ':' .. id .. '\\n' .. doc):sub(1, 13), 16)) % 2^52 end
+          end
+        end
+        return string.format('%013x', d)
+        """
+
+    func digests(_ h: Harness) async throws -> (stored: String?, recomputed: String?) {
+        let stored = try await h.redis.send("GET", ConfigStore.digestKey).text
+        let recomputed = try await h.redis.send("EVAL", Self.recompute, "1", KeySchema.base).text
+        return (stored, recomputed)
+    }
+
+    @Test func everyWriteKeepsTheDigestOfTheStoredDocuments() async throws {
+        try await withController { h in
+            try await h.request(.put, "/api/v1/upstreams/backend", backendBody)
+            var (stored, recomputed) = try await digests(h)
+            #expect(stored != nil && stored?.count == 13 && stored == recomputed)
+            try await h.request(.put, "/api/v1/routes/bbs-api", routeBody)
+            try await h.request(.put, "/api/v1/upstreams/backend/endpoints/10.0.0.2:80")
+            try await h.request(.post, "/api/v1/apply", #"{"upstreams":[{"name":"web","endpoints":[]}],"routes":[{"id":"web","host":"w.test","path":"/","upstream":"web"}]}"#)
+            (stored, recomputed) = try await digests(h)
+            #expect(stored == recomputed)
+            // an identical put changes nothing, the digest included
+            let before = stored
+            try await h.request(.put, "/api/v1/routes/bbs-api", routeBody)
+            #expect(try await digests(h).stored == before)
+            try await h.request(.delete, "/api/v1/routes/web")
+            try await h.request(.delete, "/api/v1/upstreams/web")
+            (stored, recomputed) = try await digests(h)
+            #expect(stored == recomputed && stored != before)
+            // deleting everything brings it back to zero
+            try await h.request(.delete, "/api/v1/routes/bbs-api")
+            try await h.request(.delete, "/api/v1/upstreams/backend")
+            #expect(try await digests(h).stored == Convergence.zeroDigest)
+        }
+    }
+
+    @Test func aMissingDigestIsRecomputedAndSyDigestRepairsHandEdits() async throws {
+        try await withController { h in
+            try await h.request(.put, "/api/v1/upstreams/backend", backendBody)
+            try await h.request(.put, "/api/v1/routes/bbs-api", routeBody)
+            // data from before the digest existed: the next write computes it from scratch
+            _ = try await h.redis.send("DEL", ConfigStore.digestKey)
+            try await h.request(.put, "/api/v1/upstreams/backend/endpoints/10.0.0.3:80")
+            var (stored, recomputed) = try await digests(h)
+            #expect(stored != nil && stored == recomputed)
+            // a document typed in by hand is invisible to sy_apply...
+            _ = try await h.redis.send("SET", KeySchema.route("by-hand"), "garbage {")
+            _ = try await h.redis.send("SADD", KeySchema.routes, "by-hand")
+            (stored, recomputed) = try await digests(h)
+            #expect(stored != recomputed)
+            // ...until sy_digest recomputes it, which bumps nothing
+            let version = try await h.storedVersion()
+            let reply = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
+            #expect(reply.array?.first?.integer == version)
+            (stored, recomputed) = try await digests(h)
+            #expect(stored == recomputed && reply.array?.last?.text == stored)
+            #expect(try await h.storedVersion() == version)
+            // and from then on writes keep it, the garbage's replacement included
+            try await h.request(.put, "/api/v1/routes/by-hand", #"{"host":"h.test","path":"/","upstream":"backend"}"#)
+            (stored, recomputed) = try await digests(h)
+            #expect(stored == recomputed)
+        }
+    }
+
+    /// Registers a fake edge the way an edge's heartbeat does.
+    func register(_ h: Harness, _ id: String, applied: Int64, digest: String) async throws {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let now = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+        _ = try await h.redis.send("HSET", KeySchema.edge(id), "id", id, "applied_version", "\(applied)", "digest", digest,
+                                   "last_seen", "\(now)", "listen", "127.0.0.1:1")
+        _ = try await h.redis.send("ZADD", KeySchema.edges, "\(now)", id)
+    }
+
+    @Test func statusComparesEdgesWithRedisAndWaits() async throws {
+        try await withController { h in
+            let empty = try await h.request(.get, "/api/v1/status")
+            #expect(empty.status == 200 && empty.json["converged"] == .bool(true) && empty.json["digest"] == .string(Convergence.zeroDigest))
+            try await h.request(.put, "/api/v1/upstreams/backend", backendBody)
+            let version = try await h.storedVersion()
+            let digest = try #require(try await digests(h).stored)
+            try await register(h, "e1", applied: version, digest: digest)
+            try await register(h, "e2", applied: version - 1, digest: "0000000000001")
+
+            var answer = try await h.request(.get, "/api/v1/status")
+            #expect(answer.json["converged"] == .bool(false))
+            #expect(answer.json["problems"] == .array([.string("edge e2 has applied version \(version - 1), not yet \(version)")]))
+            #expect(answer.json["live_edges"] == .integer(2))
+            let e1 = try #require(answer.json["edges"]?[0])
+            #expect(e1["id"] == "e1" && e1["in_sync"] == .bool(true) && e1["live"] == .bool(true) && e1["digest"] == .string(digest))
+            #expect(e1["lag"] == .integer(0))
+
+            // waiting for a version e2 never reports: a clear "no" at the timeout
+            let clock = ContinuousClock()
+            var start = clock.now
+            answer = try await h.request(.get, "/api/v1/status?wait_version=\(version)&timeout_ms=300")
+            #expect(clock.now - start >= .milliseconds(300) && clock.now - start < .seconds(2))
+            #expect(answer.status == 200 && answer.json["converged"] == .bool(false))
+            #expect(answer.json["wait"]?["version"] == .integer(version) && answer.json["wait"]?["timeout_ms"] == .integer(300))
+
+            // e2 catches up while the request waits: answered as soon as it has
+            start = clock.now
+            async let waited = h.request(.get, "/api/v1/status?wait_version=\(version)&timeout_ms=5000")
+            try await Task.sleep(for: .milliseconds(200))
+            try await register(h, "e2", applied: version, digest: digest)
+            answer = try await waited
+            #expect(answer.json["converged"] == .bool(true) && clock.now - start < .seconds(2))
+
+            // an edge with the right version but other documents
+            try await register(h, "e2", applied: version, digest: "0000000000bad")
+            answer = try await h.request(.get, "/api/v1/status")
+            #expect(answer.json["converged"] == .bool(false))
+            #expect(answer.json["edges"]?[1]?["in_sync"] == .bool(false))
+
+            let invalid = try await h.request(.get, "/api/v1/status?wait_version=1&timeout_ms=70000")
+            #expect(invalid.status == 422 && invalid.errorFields == ["timeout_ms"])
+        }
+    }
+}

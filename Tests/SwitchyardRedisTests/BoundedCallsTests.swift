@@ -1,0 +1,115 @@
+import Foundation
+import SwitchyardTestSupport
+import Testing
+@testable import SwitchyardRedis
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP listener that never accepts and never answers: the kernel completes connections
+/// into its backlog, exactly like a Redis frozen with SIGSTOP. Closed by `close()`.
+final class SilentListener {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestSupportError("socket() failed") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else {
+            Glibc.close(fd)
+            throw TestSupportError("bind/listen failed")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.fd = fd
+        self.port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    func close() { Glibc.close(fd) }
+}
+
+@Suite("Every Redis call is bounded")
+struct BoundedCallsTests {
+    @Test func connectingToAFrozenServerIsBoundedByTheConnectTimeout() async throws {
+        let listener = try SilentListener()
+        defer { listener.close() }
+        // the command timeout is long on purpose: the handshake must not wait for it
+        let configuration = RedisConfiguration(host: "127.0.0.1", port: listener.port, password: "pw",
+                                               connectTimeout: .milliseconds(300), commandTimeout: .seconds(5), poolSize: 1,
+                                               clientName: "bounded")
+        let client = RedisClient(configuration: configuration)
+        defer { Task { await client.close() } }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await #expect(throws: RedisError.self) { try await client.send("SET", "k", "v") }
+        #expect(clock.now - start < .milliseconds(1500))
+        #expect(error?.code == .timeout)
+        #expect(error?.isUnavailable == true)
+        #expect(error?.maybeExecuted == false, "nothing was sent: the connection never got that far")
+    }
+
+    @Test func aSubscriberToAFrozenServerGivesUpAndReports() async throws {
+        let listener = try SilentListener()
+        defer { listener.close() }
+        let configuration = RedisConfiguration(host: "127.0.0.1", port: listener.port, connectTimeout: .milliseconds(300),
+                                               commandTimeout: .seconds(5), reconnectBackoff: .milliseconds(50))
+        let subscriber = RedisSubscriber(configuration: configuration, channels: ["x"])
+        subscriber.start()
+        defer { subscriber.stop() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var events = subscriber.events.makeAsyncIterator()
+        guard case .disconnected? = await events.next() else {
+            Issue.record("expected a disconnected event")
+            return
+        }
+        #expect(clock.now - start < .milliseconds(1500))
+    }
+
+    @Test func aWriteToAFrozenRedisTimesOutAndMayStillBeApplied() async throws {
+        try await withTemporaryRedis { server async throws in
+            var configuration = server.configuration(poolSize: 1)
+            configuration.commandTimeout = .milliseconds(300)
+            let client = RedisClient(configuration: configuration)
+            defer { Task { await client.close() } }
+            let admin = RedisClient(configuration: server.configuration(poolSize: 1))
+            defer { Task { await admin.close() } }
+            #expect(try await client.send("PING") == .status("PONG"))
+            let info = try await admin.send("INFO", "server").text ?? ""
+            let pid = try #require(info.split(whereSeparator: \.isNewline)
+                .first { $0.hasPrefix("process_id:") }.flatMap { Int32($0.dropFirst("process_id:".count)) })
+            // frozen: the kernel takes the command, Redis does not run it until it wakes up
+            kill(pid, SIGSTOP)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let error = await #expect(throws: RedisError.self) { try await client.send("SET", "k", "late") }
+            let took = clock.now - start
+            kill(pid, SIGCONT)
+            #expect(took < .seconds(1))
+            #expect(error?.code == .timeout)
+            #expect(error?.maybeExecuted == true)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await admin.send("GET", "k") == .string(Array("late".utf8)), "the write ran after all")
+            // and the client works again by itself
+            #expect(try await client.send("GET", "k") == .string(Array("late".utf8)))
+        }
+    }
+
+    @Test func aRefusedConnectionWasCertainlyNotExecuted() async throws {
+        let port = try freeLoopbackPort()
+        let client = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port, poolSize: 1))
+        defer { Task { await client.close() } }
+        let error = await #expect(throws: RedisError.self) { try await client.send("SET", "k", "v") }
+        #expect(error?.code == .connectionFailed && error?.maybeExecuted == false)
+    }
+}

@@ -1,0 +1,444 @@
+-- Endpoint health at the edge: which endpoints of an upstream are in rotation.
+--
+-- Pure: no ngx; works on Lua 5.2 and LuaJIT. The dicts, the clock and the logger are
+-- injected (switchyard.phases in nginx, fakes in busted). Never yields; called from
+-- init_worker, the access phase (when the serial moved), the worker timers, and — for
+-- retry_pick — the balancer phase (table lookups only).
+--
+-- Three inputs decide whether an endpoint is in rotation (README.md, "Endpoint health"):
+--   active   the prober's verdicts: sy_health "health:<upstream>" holds the addresses the
+--            prober has marked down, space-separated and sorted ("" = none down); written
+--            by the syncer (switchyard.healthsync) from switchyard:{cfg}:health:<upstream>.
+--            They count only for an upstream that has a health_check, and only while the
+--            prober is fresh (sy_health "prober:fresh" = true: its heartbeat key exists).
+--            An endpoint without a verdict ("unknown") is in rotation.
+--   passive  this edge's own failure accounting (switchyard.passive): addresses taken out
+--            for fail_timeout_ms after max_fails failures, per worker in hctx.passive
+--            (upstream -> address -> until, seconds). Ignored when max_fails is 0.
+--   policy   when nothing is left: on_all_down "fail_open" puts every endpoint back (and
+--            says so, loudly, at most every ALL_DOWN_LOG_S per upstream and worker); "503"
+--            makes access() answer 503 without trying any.
+-- Workers learn of active changes through the serial: the syncer logs "health:<upstream>"
+-- (or "prober:fresh") in log:<serial> like a document, and the worker rebuilds only that
+-- upstream's balancer (prober:fresh: every upstream with a health check). Passive changes
+-- come from switchyard.passive, which calls rebuild() for the upstream it changed.
+--
+-- The upstream object (switchyard.state) gains:
+--   policy       {check, max_fails, fail_timeout (s), retries, all_down_503}
+--   balancer     smooth WRR over the endpoints in rotation (all of them when fail_open
+--                applies), rebuilt in place (the object stays the same for ngx.ctx)
+--   available    endpoints in that balancer
+--   more_tries   min(retries, available - 1): what balance() passes to set_more_tries
+--   all_down     true when no endpoint is in rotation (fail_open or 503 applies)
+--   unavailable  true when all_down and on_all_down is "503"
+--   health_raw, fresh   the inputs it was built from (nothing to do when unchanged)
+
+local wrr = require "switchyard.wrr"
+
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local math_floor = math.floor
+local math_min = math.min
+local str_sub = string.sub
+local str_gmatch = string.gmatch
+local tbl_sort = table.sort
+local tbl_concat = table.concat
+
+local _M = {}
+
+_M.HEALTH_PREFIX = "health:"     -- sy_health key and log token: health:<upstream>
+_M.FRESH_KEY = "prober:fresh"    -- sy_health key and log token
+_M.ALL_DOWN_LOG_S = 10
+
+-- Defaults and ranges: Sources/SwitchyardCore/HealthCheck.swift (the controller's rules).
+_M.DEFAULT_MAX_FAILS = 3
+_M.DEFAULT_FAIL_TIMEOUT_MS = 10000
+_M.DEFAULT_RETRIES = 2
+local MAX_FAILS = {0, 100}
+local FAIL_TIMEOUT_MS = {100, 3600000}
+local RETRIES = {0, 10}
+local INTERVAL_MS = {100, 3600000}
+local TIMEOUT_MS = {10, 60000}
+local RISE_FALL = {1, 10}
+local CHECK_TYPES = {http = true, https = true, tcp = true}
+
+local DEFAULT_POLICY = {
+    check = false,
+    max_fails = _M.DEFAULT_MAX_FAILS,
+    fail_timeout = _M.DEFAULT_FAIL_TIMEOUT_MS / 1000,
+    retries = _M.DEFAULT_RETRIES,
+    all_down_503 = false,
+}
+_M.DEFAULT_POLICY = DEFAULT_POLICY
+
+local MAX_INT = 2 ^ 53
+
+local function is_integer(v)
+    return type(v) == "number" and v == v and v > -MAX_INT and v < MAX_INT
+        and math_floor(v) == v
+end
+
+-- absent: default; present: an integer within range (null and fractions are errors, as
+-- the controller's Validator.integer has it)
+local function int_field(obj, field, range, default, prefix)
+    local v = obj[field]
+    if v == nil then
+        return default
+    end
+    if not is_integer(v) then
+        return nil, "field \"" .. prefix .. field .. "\" must be an integer"
+    end
+    if v < range[1] or v > range[2] then
+        return nil, "field \"" .. prefix .. field .. "\" must be between " .. range[1]
+            .. " and " .. range[2]
+    end
+    return v
+end
+
+local function is_null(v)
+    -- cjson.null is a lightuserdata; nothing else in a decoded document is
+    return type(v) == "userdata"
+end
+
+-- The active check is the prober's business; the edge only needs to know there is one,
+-- but a check no controller would store makes the document malformed (the prober skips
+-- it too), so the types and ranges are checked the same way.
+local function check_fields(hc)
+    if type(hc) ~= "table" or hc[1] ~= nil then
+        return nil, "field \"health_check\" must be an object"
+    end
+    local kind = hc.type
+    if kind ~= nil and not CHECK_TYPES[kind] then
+        return nil, "field \"health_check.type\" must be http, https or tcp"
+    end
+    local interval, err = int_field(hc, "interval_ms", INTERVAL_MS, 1000, "health_check.")
+    if not interval then
+        return nil, err
+    end
+    local timeout
+    timeout, err = int_field(hc, "timeout_ms", TIMEOUT_MS, 10, "health_check.")
+    if not timeout then
+        return nil, err
+    end
+    if hc.timeout_ms ~= nil and timeout >= interval then
+        return nil, "field \"health_check.timeout_ms\" must be less than interval_ms"
+    end
+    for _, f in ipairs({"rise", "fall"}) do
+        local ok
+        ok, err = int_field(hc, f, RISE_FALL, 1, "health_check.")
+        if not ok then
+            return nil, err
+        end
+    end
+    local port = hc.port
+    if port ~= nil and not is_null(port) then
+        local ok
+        ok, err = int_field(hc, "port", {1, 65535}, 1, "health_check.")
+        if not ok then
+            return nil, err
+        end
+    end
+    local path = hc.path
+    if path ~= nil and (type(path) ~= "string" or str_sub(path, 1, 1) ~= "/") then
+        return nil, "field \"health_check.path\" must be a string starting with \"/\""
+    end
+    local host = hc.host
+    if host ~= nil and not is_null(host) and type(host) ~= "string" then
+        return nil, "field \"health_check.host\" must be a string"
+    end
+    local expect = hc.expect_status
+    if expect ~= nil and type(expect) ~= "table" then
+        return nil, "field \"health_check.expect_status\" must be an array"
+    end
+    return true
+end
+
+-- The health members of an upstream document (decoded by switchyard.doc):
+-- health_check (optional; null = none), passive {max_fails, fail_timeout_ms},
+-- retries, on_all_down ("fail_open" | "503"; the integer 503 too, as the controller reads
+-- it). Missing members get the defaults. Returns the policy table, or nil, err.
+function _M.upstream_fields(obj)
+    local hc = obj.health_check
+    local check = false
+    if hc ~= nil and not is_null(hc) then
+        local ok, err = check_fields(hc)
+        if not ok then
+            return nil, err
+        end
+        check = true
+    end
+    local max_fails, fail_timeout_ms = _M.DEFAULT_MAX_FAILS, _M.DEFAULT_FAIL_TIMEOUT_MS
+    local passive = obj.passive
+    if passive ~= nil and not is_null(passive) then
+        if type(passive) ~= "table" or passive[1] ~= nil then
+            return nil, "field \"passive\" must be an object"
+        end
+        local err
+        max_fails, err = int_field(passive, "max_fails", MAX_FAILS, max_fails, "passive.")
+        if not max_fails then
+            return nil, err
+        end
+        fail_timeout_ms, err = int_field(passive, "fail_timeout_ms", FAIL_TIMEOUT_MS,
+                                         fail_timeout_ms, "passive.")
+        if not fail_timeout_ms then
+            return nil, err
+        end
+    end
+    local retries, err = int_field(obj, "retries", RETRIES, _M.DEFAULT_RETRIES, "")
+    if not retries then
+        return nil, err
+    end
+    local all_down = obj.on_all_down
+    local all_down_503 = false
+    if all_down == "503" or all_down == 503 then
+        all_down_503 = true
+    elseif all_down ~= nil and all_down ~= "fail_open" then
+        return nil, "field \"on_all_down\" must be \"fail_open\" or \"503\""
+    end
+    if not check and max_fails == DEFAULT_POLICY.max_fails
+        and fail_timeout_ms == _M.DEFAULT_FAIL_TIMEOUT_MS
+        and retries == DEFAULT_POLICY.retries and not all_down_503 then
+        return DEFAULT_POLICY   -- shared: most upstreams use the defaults
+    end
+    return {
+        check = check,
+        max_fails = max_fails,
+        fail_timeout = fail_timeout_ms / 1000,
+        retries = retries,
+        all_down_503 = all_down_503,
+    }
+end
+
+-- The sy_health value of a set of down addresses (address -> true): sorted, spaces.
+function _M.encode_down(set)
+    local list = {}
+    for addr in pairs(set) do
+        list[#list + 1] = addr
+    end
+    tbl_sort(list)
+    return tbl_concat(list, " ")
+end
+
+-- "a b" -> {a = true, b = true}; nil or "" -> nil
+function _M.decode_down(raw)
+    if raw == nil or raw == "" then
+        return nil
+    end
+    local set = {}
+    for addr in str_gmatch(raw, "%S+") do
+        set[addr] = true
+    end
+    return set
+end
+
+-- A log token (a key of log:<serial>) that belongs to health, not to sy_config.
+function _M.is_key(key)
+    return key == _M.FRESH_KEY or str_sub(key, 1, 7) == _M.HEALTH_PREFIX
+end
+
+-- hctx (one per worker; nil in specs that do not care): {
+--   dict     sy_health (get)
+--   passive  upstream name -> address -> until (s); switchyard.passive keeps it
+--   now()    seconds (ngx.now)
+--   log(level, msg)
+--   logged   upstream name -> time of the last all-down log (rate limit)
+-- }
+function _M.new_context(opts)
+    return {
+        dict = opts.dict,
+        passive = opts.passive or {},
+        now = opts.now or os.time,
+        log = opts.log or function() end,
+        logged = {},
+    }
+end
+
+local function note_all_down(hctx, up, why)
+    local now = hctx.now()
+    local last = hctx.logged[up.name]
+    if last and now - last < _M.ALL_DOWN_LOG_S then
+        return
+    end
+    hctx.logged[up.name] = now
+    hctx.log("err", "upstream:" .. up.name .. ": all " .. up.n .. " endpoints are down ("
+        .. why .. "): " .. (up.policy.all_down_503
+            and "on_all_down 503, answering 503 without trying any"
+            or "on_all_down fail_open, sending to all of them anyway")
+        .. " (said at most every " .. _M.ALL_DOWN_LOG_S .. " s)")
+end
+
+-- Called when a request meets an upstream with all_down set (rate-limited log).
+function _M.all_down_hit(hctx, up)
+    if hctx then
+        note_all_down(hctx, up, "still")
+    end
+    return up.unavailable
+end
+
+-- (Re)computes up.balancer and the fields above from up.endpoints, up.policy and hctx.
+-- O(endpoints of this upstream). Returns up.
+function _M.build(hctx, up)
+    local policy = up.policy or DEFAULT_POLICY
+    up.policy = policy
+    local eps = up.endpoints
+    local n = #eps
+    local raw, fresh
+    local down, pdown, now
+    if hctx then
+        local dict = hctx.dict
+        if dict then
+            raw = dict:get(_M.HEALTH_PREFIX .. up.name)
+            fresh = dict:get(_M.FRESH_KEY) == true
+        end
+        if policy.check and fresh then
+            down = _M.decode_down(raw)
+        end
+        if policy.max_fails > 0 then
+            pdown = hctx.passive[up.name]
+            if pdown then
+                now = hctx.now()
+            end
+        end
+    end
+    up.health_raw = raw
+    up.fresh = fresh
+    local avail = eps
+    local n_active, n_passive = 0, 0
+    if down or pdown then
+        avail = {}
+        for i = 1, n do
+            local ep = eps[i]
+            local addr = ep.address
+            if down and down[addr] then
+                n_active = n_active + 1
+            elseif pdown and (pdown[addr] or 0) > now then
+                n_passive = n_passive + 1
+            else
+                avail[#avail + 1] = ep
+            end
+        end
+    end
+    local all_down = n > 0 and #avail == 0
+    up.all_down = all_down or nil
+    up.unavailable = (all_down and policy.all_down_503) or nil
+    if all_down then
+        if not policy.all_down_503 then
+            avail = eps
+        end
+        if hctx then
+            note_all_down(hctx, up, n_active .. " by the prober, " .. n_passive
+                          .. " by passive health")
+        end
+    end
+    up.balancer = wrr.new(up.unavailable and {} or avail)
+    up.available = up.unavailable and 0 or #avail
+    up.more_tries = up.available > 1 and math_min(policy.retries, up.available - 1) or 0
+    up.down_active, up.down_passive = n_active, n_passive
+    return up
+end
+
+-- Rebuilds when the health inputs changed since up was built (or always, with force).
+function _M.refresh(hctx, up, force)
+    if not force then
+        local dict = hctx and hctx.dict
+        if not dict then
+            return false   -- no verdicts to follow
+        end
+        if dict:get(_M.HEALTH_PREFIX .. up.name) == up.health_raw
+            and (dict:get(_M.FRESH_KEY) == true) == (up.fresh == true) then
+            return false
+        end
+    end
+    _M.build(hctx, up)
+    return true
+end
+
+-- A logged health token for the worker's upstreams (switchyard.state): "health:<name>"
+-- rebuilds that upstream, "prober:fresh" every upstream with a health check.
+function _M.apply_key(hctx, upstreams, key)
+    if key == _M.FRESH_KEY then
+        for _, up in pairs(upstreams) do
+            if up.policy and up.policy.check then
+                _M.refresh(hctx, up)
+            end
+        end
+        return
+    end
+    local up = upstreams[str_sub(key, #_M.HEALTH_PREFIX + 1)]
+    if up then
+        _M.refresh(hctx, up)
+    end
+end
+
+-- After a full rebuild of the worker's tables: every upstream whose inputs moved.
+-- O(upstreams); only on full rebuilds.
+function _M.refresh_all(hctx, upstreams)
+    for _, up in pairs(upstreams) do
+        _M.refresh(hctx, up)
+    end
+end
+
+-- The next endpoint for a retry: the balancer's next pick that this request has not
+-- tried (tried: endpoint table -> true), else an endpoint never tried even if out of
+-- rotation (the rotation shrank during this request), else the balancer's pick.
+-- Bounded: at most `available` picks plus one pass over the endpoints.
+function _M.retry_pick(up, tried)
+    local b = up.balancer
+    local first
+    for _ = 1, b.n do
+        local p = b:pick()
+        if not tried[p] then
+            return p
+        end
+        first = first or p
+    end
+    local eps = up.endpoints
+    for i = 1, #eps do
+        if not tried[eps[i]] then
+            return eps[i]
+        end
+    end
+    return first or eps[1]
+end
+
+-- For /_switchyard/status: sy_health (the edge) and the answering worker's view.
+-- hdict: sy_health; passive_outs: switchyard.passive outs(); upstreams: the worker's.
+-- At most `max` upstreams are listed; O(upstreams) (a status request, never a proxied one).
+function _M.status(hdict, passive_outs, upstreams, max)
+    local down = {}
+    local keys = hdict:get_keys(max)
+    local prefix = _M.HEALTH_PREFIX
+    for i = 1, #keys do
+        local key = keys[i]
+        if str_sub(key, 1, #prefix) == prefix then
+            local raw = hdict:get(key)
+            if raw and raw ~= "" then
+                down[str_sub(key, #prefix + 1)] = raw
+            end
+        end
+    end
+    local all_down, limited = {}, {}
+    for name, up in pairs(upstreams) do
+        if up.all_down and #all_down < max then
+            all_down[#all_down + 1] = name
+        end
+        if (up.down_active or 0) + (up.down_passive or 0) > 0 and not up.all_down then
+            limited[name] = up.available
+        end
+    end
+    tbl_sort(all_down)
+    return {
+        prober_fresh = hdict:get(_M.FRESH_KEY) == true,
+        fresh_since = hdict:get("status:fresh_since"),
+        version = hdict:get("status:version"),
+        loads = hdict:get("status:loads") or 0,
+        last_load = hdict:get("status:last_load"),
+        down = down,                  -- upstream -> the prober's down addresses
+        passive_out = passive_outs,   -- "<upstream> <address>" -> ms left (this worker)
+        all_down = all_down,          -- upstreams with no endpoint in rotation
+        in_rotation = limited,        -- upstream -> endpoints left, where some are out
+    }
+end
+
+return _M

@@ -1,0 +1,431 @@
+-- busted spec for endpoint health at the edge: switchyard.health (policy decoding, which
+-- endpoints are in rotation, all-down policies, retry choice), its wiring into
+-- switchyard.state (log tokens rebuild only one balancer) and switchyard.passive (failure
+-- accounting shared through a dict), over fake dicts and a fake clock.
+local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
+package.path = root .. "lua/?.lua;" .. package.path
+
+local cjson = require "cjson"
+local health = require "switchyard.health"
+local passive_mod = require "switchyard.passive"
+local doc = require "switchyard.doc"
+local store_mod = require "switchyard.store"
+local state_mod = require "switchyard.state"
+
+-- a clock the tests move by hand
+local clock = {t = 1000}
+local function now() return clock.t end
+
+-- Fake ngx.shared.DICT with TTLs on the fake clock: get/set/safe_set/add/delete/incr
+-- (with init and init_ttl)/get_keys.
+local function fake_dict()
+    local d = {data = {}, exp = {}}
+    local function live(self, key)
+        local e = self.exp[key]
+        if e and e <= clock.t then
+            self.data[key], self.exp[key] = nil, nil
+        end
+        return self.data[key]
+    end
+    function d:get(key) return live(self, key) end
+    function d:set(key, value, ttl)
+        self.data[key] = value
+        self.exp[key] = (ttl and ttl > 0) and clock.t + ttl or nil
+        return true, nil, false
+    end
+    d.safe_set = d.set
+    function d:add(key, value, ttl)
+        if live(self, key) ~= nil then return false, "exists" end
+        return self:set(key, value, ttl)
+    end
+    function d:delete(key) self.data[key], self.exp[key] = nil, nil end
+    function d:incr(key, by, init, init_ttl)
+        local v = live(self, key)
+        if v == nil then
+            if init == nil then return nil, "not found" end
+            self:set(key, init + by, init_ttl)
+            return init + by
+        end
+        self.data[key] = v + by
+        return v + by
+    end
+    function d:get_keys()
+        local out = {}
+        for k in pairs(self.data) do
+            if live(self, k) ~= nil then out[#out + 1] = k end
+        end
+        table.sort(out)
+        return out
+    end
+    return d
+end
+
+local function eps(...)
+    local out = {}
+    for i, spec in ipairs({...}) do
+        local addr, w = spec:match("^([^*]+)%*?(%d*)$")
+        out[i] = {address = addr, host = addr:match("^(.*):"), port = 80,
+                  weight = tonumber(w) or 1}
+    end
+    return out
+end
+
+local function policy(fields)
+    local p = assert(health.upstream_fields(fields or {}))
+    return p
+end
+
+local function up_of(name, endpoints, pol)
+    return {name = name, endpoints = endpoints, n = #endpoints, policy = pol or policy()}
+end
+
+local function picks(up, n)
+    local out = {}
+    for i = 1, n do out[i] = up.balancer:pick().address end
+    return table.concat(out, " ")
+end
+
+local CHECKED = {health_check = {type = "http", path = "/healthz", interval_ms = 1000}}
+
+describe("health.upstream_fields", function()
+    it("fills the controller's defaults", function()
+        local p = policy()
+        assert.same({check = false, max_fails = 3, fail_timeout = 10, retries = 2,
+                     all_down_503 = false}, p)
+        assert.equal(health.DEFAULT_POLICY, p)   -- shared by every default upstream
+    end)
+
+    it("reads what the controller stores", function()
+        local p = policy(cjson.decode('{"health_check":{"type":"tcp","interval_ms":500,'
+            .. '"timeout_ms":100,"rise":1,"fall":2},"passive":{"max_fails":0,'
+            .. '"fail_timeout_ms":250},"retries":0,"on_all_down":"503"}'))
+        assert.same({check = true, max_fails = 0, fail_timeout = 0.25, retries = 0,
+                     all_down_503 = true}, p)
+        -- 503 as a number (the controller accepts it) and null as "no check"
+        p = policy(cjson.decode('{"on_all_down":503,"health_check":null,"passive":null}'))
+        assert.is_true(p.all_down_503)
+        assert.is_false(p.check)
+    end)
+
+    local bad = {
+        {'{"retries":11}', "retries"}, {'{"retries":-1}', "retries"},
+        {'{"retries":1.5}', "retries"}, {'{"retries":null}', "retries"},
+        {'{"retries":"2"}', "retries"},
+        {'{"passive":{"max_fails":101}}', "max_fails"},
+        {'{"passive":{"fail_timeout_ms":99}}', "fail_timeout_ms"},
+        {'{"passive":[1]}', "passive"}, {'{"health_check":[1]}', "health_check"},
+        {'{"passive":3}', "passive"},
+        {'{"on_all_down":"closed"}', "on_all_down"}, {'{"on_all_down":null}', "on_all_down"},
+        {'{"health_check":true}', "health_check"},
+        {'{"health_check":{"interval_ms":1}}', "interval_ms"},
+        {'{"health_check":{"interval_ms":1000,"timeout_ms":1000}}', "timeout_ms"},
+        {'{"health_check":{"type":"udp"}}', "type"},
+        {'{"health_check":{"rise":0}}', "rise"},
+        {'{"health_check":{"path":"healthz"}}', "path"},
+    }
+    for _, case in ipairs(bad) do
+        it("rejects " .. case[1], function()
+            local p, err = health.upstream_fields(cjson.decode(case[1]))
+            assert.is_nil(p)
+            assert.truthy(err:find(case[2], 1, true), err)
+        end)
+    end
+
+    it("makes doc.decode_upstream skip a malformed upstream, and carries the policy", function()
+        local up = assert(doc.decode_upstream('{"name":"u","endpoints":[],"retries":4}', "u"))
+        assert.equal(4, up.policy.retries)
+        local none, err = doc.decode_upstream('{"name":"u","endpoints":[],"retries":40}', "u")
+        assert.is_nil(none)
+        assert.truthy(err:find("retries", 1, true))
+    end)
+end)
+
+describe("health.build", function()
+    local hdict, hctx
+    before_each(function()
+        clock.t = 1000
+        hdict = fake_dict()
+        hctx = health.new_context({dict = hdict, passive = {}, now = now})
+    end)
+
+    it("without a context balances over every endpoint (smooth WRR)", function()
+        local up = health.build(nil, up_of("u", eps("a:1*5", "b:1", "c:1")))
+        assert.equal("a:1 a:1 b:1 a:1 c:1 a:1 a:1", picks(up, 7))
+        assert.equal(3, up.available)
+        assert.equal(2, up.more_tries)
+    end)
+
+    it("leaves out what the prober marked down, while it is fresh", function()
+        hdict:set("health:u", "b:1")
+        hdict:set("prober:fresh", true)
+        local up = health.build(hctx, up_of("u", eps("a:1*5", "b:1", "c:1"), policy(CHECKED)))
+        -- smooth WRR over the rest: 5,1 gives a a a c a a
+        assert.equal("a:1 a:1 a:1 c:1 a:1 a:1", picks(up, 6))
+        assert.equal(2, up.available)
+        assert.equal(1, up.down_active)
+        assert.equal(1, up.more_tries)   -- min(retries 2, available - 1)
+    end)
+
+    it("ignores the verdicts of a stale prober, and of upstreams without a check", function()
+        hdict:set("health:u", "b:1")
+        hdict:set("prober:fresh", false)
+        local up = health.build(hctx, up_of("u", eps("a:1", "b:1"), policy(CHECKED)))
+        assert.equal(2, up.available)
+        hdict:set("prober:fresh", true)
+        up = health.build(hctx, up_of("u", eps("a:1", "b:1")))   -- no health_check
+        assert.equal(2, up.available)
+    end)
+
+    it("leaves out passive marks until they expire, unless max_fails is 0", function()
+        hctx.passive.u = {["a:1"] = 1005}
+        local up = health.build(hctx, up_of("u", eps("a:1", "b:1")))
+        assert.equal("b:1 b:1", picks(up, 2))
+        assert.equal(1, up.down_passive)
+        assert.equal(0, up.more_tries)
+        clock.t = 1005
+        health.build(hctx, up)
+        assert.equal(2, up.available)
+        clock.t = 1000
+        up = health.build(hctx, up_of("u", eps("a:1", "b:1"),
+                                      policy({passive = {max_fails = 0}})))
+        assert.equal(2, up.available)
+    end)
+
+    it("fails open when everything is down, and says so once per interval", function()
+        local logged = {}
+        hctx.log = function(level, msg) logged[#logged + 1] = level .. " " .. msg end
+        hdict:set("health:u", "a:1 b:1")
+        hdict:set("prober:fresh", true)
+        local up = health.build(hctx, up_of("u", eps("a:1", "b:1"), policy(CHECKED)))
+        assert.is_true(up.all_down)
+        assert.is_nil(up.unavailable)
+        assert.equal(2, up.available)
+        assert.equal("a:1 b:1 a:1 b:1", picks(up, 4))
+        assert.equal(1, #logged)
+        assert.truthy(logged[1]:find("^err upstream:u: all 2 endpoints are down"))
+        assert.is_falsy(health.all_down_hit(hctx, up))   -- proxied anyway
+        assert.equal(1, #logged)                          -- rate-limited
+        clock.t = clock.t + health.ALL_DOWN_LOG_S
+        health.all_down_hit(hctx, up)
+        assert.equal(2, #logged)
+    end)
+
+    it("answers 503 when everything is down and on_all_down is 503", function()
+        hdict:set("health:u", "a:1")
+        hdict:set("prober:fresh", true)
+        local pol = policy({health_check = CHECKED.health_check, on_all_down = "503"})
+        local up = health.build(hctx, up_of("u", eps("a:1"), pol))
+        assert.is_true(up.unavailable)
+        assert.is_true(health.all_down_hit(hctx, up))
+        assert.equal(0, up.available)
+        assert.is_nil(up.balancer:pick())
+        -- one back: served again
+        hdict:set("health:u", "")
+        assert.is_true(health.refresh(hctx, up))
+        assert.is_nil(up.unavailable)
+        assert.equal("a:1", up.balancer:pick().address)
+    end)
+
+    it("refresh rebuilds only when the inputs moved", function()
+        local up = health.build(hctx, up_of("u", eps("a:1", "b:1"), policy(CHECKED)))
+        local b = up.balancer
+        assert.is_false(health.refresh(hctx, up))
+        assert.equal(b, up.balancer)
+        hdict:set("health:u", "a:1")
+        assert.is_true(health.refresh(hctx, up))
+        assert.equal(2, up.available)              -- not fresh: the verdict is ignored
+        hdict:set("prober:fresh", true)
+        assert.is_true(health.refresh(hctx, up))
+        assert.equal(1, up.available)
+    end)
+end)
+
+describe("health.retry_pick", function()
+    it("never repeats an endpoint while another is untried", function()
+        local up = health.build(nil, up_of("u", eps("a:1", "b:1", "c:1")))
+        for _ = 1, 20 do
+            local first = up.balancer:pick()
+            local tried = {[first] = true}
+            local second = health.retry_pick(up, tried)
+            tried[second] = true
+            local third = health.retry_pick(up, tried)
+            assert.are_not.equal(first, second)
+            assert.are_not.equal(first, third)
+            assert.are_not.equal(second, third)
+        end
+    end)
+
+    it("falls back to an untried endpoint out of rotation, then to a repeat", function()
+        local endpoints = eps("a:1", "b:1")
+        local up = health.build(nil, up_of("u", endpoints))
+        up.balancer = require("switchyard.wrr").new({endpoints[1]})   -- b went out meanwhile
+        assert.equal(endpoints[2], health.retry_pick(up, {[endpoints[1]] = true}))
+        local all = {[endpoints[1]] = true, [endpoints[2]] = true}
+        assert.equal(endpoints[1], health.retry_pick(up, all))
+    end)
+end)
+
+describe("state follows health tokens", function()
+    local cfg, meta, hdict, store, state, hctx
+
+    local function upstream_doc(name, addrs, extra)
+        local list = {}
+        for i, a in ipairs(addrs) do list[i] = {address = a, weight = 1} end
+        local t = {version = 1, name = name, endpoints = list}
+        for k, v in pairs(extra or {}) do t[k] = v end
+        return cjson.encode(t)
+    end
+
+    -- what healthsync does: write sy_health, then log:<serial> + serial
+    local function announce(...)
+        local serial = meta:get("serial") + 1
+        meta:set("log:" .. serial, table.concat({...}, " "))
+        meta:set("serial", serial)
+    end
+
+    before_each(function()
+        clock.t = 1000
+        cfg, meta, hdict = fake_dict(), fake_dict(), fake_dict()
+        store = store_mod.new(cfg, meta)
+        hctx = health.new_context({dict = hdict, passive = {}, now = now})
+        state = state_mod.new({cfg = cfg, meta = meta, health = hctx,
+                               find = function() return false end,
+                               check = function() return true end})
+        store:commit({
+            ["upstream:u"] = upstream_doc("u", {"10.0.0.1:80", "10.0.0.2:80"},
+                                          {health_check = {interval_ms = 1000}}),
+            ["upstream:v"] = upstream_doc("v", {"10.0.0.3:80", "10.0.0.4:80"},
+                                          {health_check = {interval_ms = 1000}}),
+        }, 1)
+        hdict:set("prober:fresh", true)
+        state:refresh(meta:get("serial"))
+    end)
+
+    it("rebuilds only the upstream a health:<name> token names", function()
+        local u, v = state.upstreams.u, state.upstreams.v
+        local vb = v.balancer
+        hdict:set("health:u", "10.0.0.1:80")
+        announce("health:u")
+        state:refresh(meta:get("serial"))
+        assert.equal(u, state.upstreams.u)         -- same object (ngx.ctx may hold it)
+        assert.equal(1, u.available)
+        assert.equal("10.0.0.2:80", u.balancer:pick().address)
+        assert.equal(vb, v.balancer)                -- untouched
+        assert.equal(1, state.full_rebuilds)
+    end)
+
+    it("prober:fresh rebuilds every upstream with a check", function()
+        hdict:set("health:u", "10.0.0.1:80")
+        hdict:set("health:v", "10.0.0.3:80")
+        hdict:set("prober:fresh", false)
+        announce("health:u", "health:v", "prober:fresh")
+        state:refresh(meta:get("serial"))
+        assert.equal(2, state.upstreams.u.available)
+        assert.equal(2, state.upstreams.v.available)
+        hdict:set("prober:fresh", true)
+        announce("prober:fresh")
+        state:refresh(meta:get("serial"))
+        assert.equal(1, state.upstreams.u.available)
+        assert.equal(1, state.upstreams.v.available)
+    end)
+
+    it("a full rebuild picks up health changes of unchanged upstreams", function()
+        hdict:set("health:v", "10.0.0.4:80")
+        announce("health:v")
+        meta:delete("log:" .. meta:get("serial"))   -- the entry is gone: full rebuild
+        state:refresh(meta:get("serial"))
+        assert.equal(2, state.full_rebuilds)
+        assert.equal(1, state.upstreams.v.available)
+    end)
+
+    it("a changed document keeps the verdicts", function()
+        hdict:set("health:u", "10.0.0.1:80")
+        announce("health:u")
+        store:commit({["upstream:u"] = upstream_doc("u", {"10.0.0.1:80", "10.0.0.2:80",
+                                                          "10.0.0.5:80"},
+                                                    {health_check = {interval_ms = 1000}})}, 2)
+        state:refresh(meta:get("serial"))
+        assert.equal(3, state.upstreams.u.n)
+        assert.equal(2, state.upstreams.u.available)
+    end)
+end)
+
+describe("passive", function()
+    local dict, changed, logs, p1, p2
+    local up = {name = "u", policy = health.upstream_fields({passive = {max_fails = 2,
+                                                                        fail_timeout_ms = 5000}})}
+    local a = {address = "10.0.0.1:80"}
+
+    local function new()
+        return passive_mod.new({dict = dict, now = now,
+                                log = function(_, msg) logs[#logs + 1] = msg end,
+                                on_change = function(name) changed[#changed + 1] = name end})
+    end
+
+    before_each(function()
+        clock.t = 1000
+        dict, changed, logs = fake_dict(), {}, {}
+        p1, p2 = new(), new()   -- two workers of one edge
+        p1:tick()
+        p2:tick()
+    end)
+
+    it("takes an endpoint out after max_fails failures, on every worker", function()
+        p1:failed(up, a)
+        assert.same({}, p1.down)
+        p2:failed(up, a)                         -- counted in the shared dict
+        assert.equal(1005, p2.down.u["10.0.0.1:80"])
+        assert.same({"u"}, changed)              -- the marking worker rebuilds at once
+        assert.truthy(logs[1]:find("failed 2 times within 5000 ms: out of rotation", 1, true))
+        assert.equal(1, p1:tick())               -- the other within a tick
+        assert.equal(1005, p1.down.u["10.0.0.1:80"])
+        assert.same({"u", "u"}, changed)
+        -- expiry puts it back everywhere
+        clock.t = 1005
+        assert.equal(1, p1:tick())
+        assert.equal(1, p2:tick())
+        assert.same({}, p1.down)
+        assert.same({}, p2.down)
+    end)
+
+    it("counts failures within fail_timeout of the first one", function()
+        p1:failed(up, a)
+        clock.t = 1005.1                         -- the counter expired
+        p1:failed(up, a)
+        assert.same({}, p1.down)
+        p1:failed(up, a)
+        assert.truthy(p1.down.u)
+    end)
+
+    it("does nothing when max_fails is 0", function()
+        local off = {name = "o", policy = health.upstream_fields({passive = {max_fails = 0}})}
+        for _ = 1, 10 do p1:failed(off, a) end
+        assert.same({}, p1.down)
+        assert.same({}, dict:get_keys(0))
+    end)
+
+    it("scans the out: keys when a log entry is missing", function()
+        p1:failed(up, a)
+        p1:failed(up, a)
+        dict:delete("log:1")
+        local p3 = new()
+        p3.serial = 0
+        assert.equal(1, p3:tick())
+        assert.equal(1005, p3.down.u["10.0.0.1:80"])
+        assert.equal(1, p3.scans)
+    end)
+
+    it("rebuilds the worker's balancer through health.build", function()
+        local hctx = health.new_context({passive = p1.down, now = now})
+        local built = health.build(hctx, up_of("u", {a, {address = "10.0.0.2:80", weight = 1}},
+                                               up.policy))
+        p1.on_change = function() health.build(hctx, built) end
+        p1:failed(up, a)
+        p1:failed(up, a)
+        assert.equal(1, built.available)
+        assert.equal("10.0.0.2:80", built.balancer:pick().address)
+        clock.t = 1006
+        p1:tick()
+        assert.equal(2, built.available)
+    end)
+end)

@@ -1,0 +1,247 @@
+-- busted spec for switchyard.tls: certificate documents, the per-worker certificate table
+-- (SNI selection, the later-not_after rule, failures), route/upstream TLS members and the
+-- choice of connection pools. PEM parsing and key decryption are injected fakes here (the
+-- real ones are ngx.ssl and switchyard.aesgcm, exercised by tests/integration/test_tls.py).
+local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
+package.path = root .. "lua/?.lua;" .. package.path
+
+local cjson = require "cjson"
+local tls = require "switchyard.tls"
+local doc = require "switchyard.doc"
+
+local PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+local NONE = {}   -- a field left out of the document
+
+local function cert_doc(id, names, fields)
+    local d = {version = 3, id = id, cert = PEM .. id, key = "KEY " .. id, names = names,
+               not_after = "2030-01-01T00:00:00.000Z", default = false}
+    for k, v in pairs(fields or {}) do
+        if v == NONE then
+            v = nil
+        end
+        d[k] = v
+    end
+    return cjson.encode(d)
+end
+
+local function new_table(overrides)
+    local logs = {}
+    local parsed = 0
+    local opts = {
+        parse_cert = function(pem)
+            parsed = parsed + 1
+            if pem:find("BROKEN", 1, true) then
+                return nil, "bad PEM"
+            end
+            return {pem = pem}
+        end,
+        parse_key = function(pem) return {key = pem} end,
+        decrypt = function(sealed, id)
+            if sealed == "good:" .. id then
+                return "KEY " .. id
+            end
+            return nil, "tag mismatch"
+        end,
+        log = function(level, msg) logs[#logs + 1] = level .. " " .. msg end,
+    }
+    for k, v in pairs(overrides or {}) do
+        opts[k] = v
+    end
+    local t = tls.new_table(opts)
+    return t, logs, function() return parsed end
+end
+
+local function id_of(entry)
+    return entry and entry.id or nil
+end
+
+describe("certificate documents", function()
+    it("decode what the controller stores", function()
+        local c = assert(tls.decode_certificate(cert_doc("a", {"a.example.com"}), "a"))
+        assert.equal("a", c.id)
+        assert.same({"a.example.com"}, c.names)
+        assert.equal("KEY a", c.key)
+        assert.is_false(c.default)
+        assert.equal(3, c.version)
+    end)
+
+    it("refuse broken ones with a reason", function()
+        local cases = {
+            {"not json", "invalid JSON"},
+            {cert_doc("a", {"a.example.com"}), "does not match", "b"},
+            {cert_doc("a", {"a.example.com"}, {cert = "junk"}), "PEM"},
+            {cert_doc("a", {"a.example.com"}, {key = NONE}), "key"},
+            {cert_doc("a", {"A.example.com"}), "invalid name"},
+            {cert_doc("a", {}), "nothing to serve"},
+            {cert_doc("a", {"a.example.com"}, {default = "yes"}), "default"},
+        }
+        for _, case in ipairs(cases) do
+            local c, err = tls.decode_certificate(case[1], case[3] or "a")
+            assert.is_nil(c)
+            assert.truthy(err:find(case[2], 1, true), err)
+        end
+        -- a default certificate may have no names
+        assert.truthy(tls.decode_certificate(cert_doc("d", {}, {default = true}), "d"))
+    end)
+end)
+
+describe("the certificate table", function()
+    it("serves the exact name, then the wildcard one label up, then the default", function()
+        local t = new_table()
+        assert.is_true(t:apply("shop", cert_doc("shop", {"shop.example.com"})))
+        assert.is_true(t:apply("wild", cert_doc("wild", {"*.example.com"})))
+        assert.equal("shop", id_of(t:select("shop.example.com")))
+        assert.equal("shop", id_of(t:select("SHOP.Example.COM.")))
+        assert.equal("wild", id_of(t:select("other.example.com")))
+        assert.is_nil(t:select("a.b.example.com"))   -- one label only
+        assert.is_nil(t:select("example.com"))       -- never the bare parent
+        assert.is_nil(t:select(nil))                 -- no SNI and no default
+        assert.is_true(t:apply("fallback", cert_doc("fallback", {}, {default = true})))
+        assert.equal("fallback", id_of(t:select("a.b.example.com")))
+        assert.equal("fallback", id_of(t:select(nil)))
+        assert.equal("fallback", id_of(t:select("")))
+        assert.equal("shop", id_of(t:select("shop.example.com")))
+        assert.same({certificates = 3, default = "fallback"}, t:summary())
+    end)
+
+    it("hands out the parsed objects, parsing each version once", function()
+        local t, _, parsed = new_table()
+        t:apply("a", cert_doc("a", {"a.example.com"}))
+        local e = t:select("a.example.com")
+        assert.equal(PEM .. "a", e.cert.pem)
+        assert.equal("KEY a", e.key.key)
+        for _ = 1, 100 do
+            t:select("a.example.com")
+        end
+        assert.equal(1, parsed())
+    end)
+
+    it("lets the later not_after win a shared name, then the smaller id", function()
+        local t = new_table()
+        t:apply("old", cert_doc("old", {"dup.example.com"}, {not_after = "2027-01-01T00:00:00.000Z"}))
+        t:apply("new", cert_doc("new", {"dup.example.com"}, {not_after = "2028-01-01T00:00:00.000Z"}))
+        assert.equal("new", id_of(t:select("dup.example.com")))
+        t:apply("b-twin", cert_doc("b-twin", {"dup.example.com"}, {not_after = "2028-01-01T00:00:00.000Z"}))
+        -- the same not_after as "new": the smaller id wins
+        assert.equal("b-twin", id_of(t:select("dup.example.com")))
+        -- the winner goes away: the next one takes over
+        t:apply("b-twin", nil)
+        t:apply("new", nil)
+        assert.equal("old", id_of(t:select("dup.example.com")))
+        -- replacing a certificate with one for other names releases the old names
+        t:apply("old", cert_doc("old", {"elsewhere.example.com"}))
+        assert.is_nil(t:select("dup.example.com"))
+        assert.equal("old", id_of(t:select("elsewhere.example.com")))
+        assert.equal(1, t:summary().certificates)
+    end)
+
+    it("decrypts key_enc and says why it cannot", function()
+        local t, logs = new_table()
+        assert.is_true(t:apply("enc", cert_doc("enc", {"enc.example.com"},
+                                               {key = NONE, key_enc = "good:enc"})))
+        assert.equal("KEY enc", t:select("enc.example.com").key.key)
+        assert.is_false(t:apply("bad", cert_doc("bad", {"bad.example.com"},
+                                                {key = NONE, key_enc = "other"})))
+        assert.is_nil(t:select("bad.example.com"))
+        assert.truthy(t:summary().not_served.bad:find("cannot decrypt", 1, true))
+        assert.truthy(logs[#logs]:find("certificate:bad", 1, true))
+        -- without a key configured on the edge
+        local blind = new_table({decrypt = false})
+        assert.is_false(blind:apply("enc", cert_doc("enc", {"enc.example.com"},
+                                                    {key = NONE, key_enc = "good:enc"})))
+        assert.truthy(blind:summary().not_served.enc:find("SWITCHYARD_CERT_KEY", 1, true))
+    end)
+
+    it("drops a certificate whose new version is broken, keeps the others", function()
+        local t = new_table()
+        t:apply("a", cert_doc("a", {"a.example.com"}))
+        t:apply("b", cert_doc("b", {"b.example.com"}))
+        assert.is_false(t:apply("a", cert_doc("a", {"a.example.com"}, {cert = PEM .. "BROKEN"})))
+        assert.is_nil(t:select("a.example.com"))
+        assert.equal("b", id_of(t:select("b.example.com")))
+        assert.is_false(t:apply("a", "garbage"))
+        -- fixed again
+        assert.is_true(t:apply("a", cert_doc("a", {"a.example.com"})))
+        assert.equal("a", id_of(t:select("a.example.com")))
+        assert.is_nil(t:summary().not_served)
+    end)
+end)
+
+describe("route and upstream members", function()
+    local function route(fields)
+        local d = {id = "r", host = "a.example.com", path = "/", match = "prefix", upstream = "u"}
+        for k, v in pairs(fields) do
+            d[k] = v
+        end
+        return doc.decode_route(cjson.encode(d), "r")
+    end
+
+    it("precompute the HSTS header and the redirect flag", function()
+        local r = assert(route({https_redirect = true, hsts = {max_age_s = 600, include_subdomains = true}}))
+        assert.is_true(r.https_redirect)
+        assert.equal("max-age=600; includeSubDomains", r.hsts)
+        r = assert(route({hsts = {max_age_s = 31536000, include_subdomains = true, preload = true}}))
+        assert.is_nil(r.https_redirect)
+        assert.equal("max-age=31536000; includeSubDomains; preload", r.hsts)
+        r = assert(route({}))
+        assert.is_nil(r.https_redirect)
+        assert.is_nil(r.hsts)
+        local bad, err = route({https_redirect = "yes"})
+        assert.is_nil(bad)
+        assert.truthy(err:find("https_redirect", 1, true))
+        bad, err = route({hsts = {max_age_s = -1}})
+        assert.is_nil(bad)
+        assert.truthy(err:find("max_age_s", 1, true))
+    end)
+
+    it("give https upstreams their SNI name and verification", function()
+        local function upstream(fields)
+            local d = {name = "u", endpoints = {{address = "127.0.0.1:9443"}}}
+            for k, v in pairs(fields) do
+                d[k] = v
+            end
+            return doc.decode_upstream(cjson.encode(d), "u")
+        end
+        assert.is_nil(assert(upstream({})).tls)
+        assert.is_nil(assert(upstream({scheme = "http"})).tls)
+        assert.same({verify = false}, assert(upstream({scheme = "https"})).tls)
+        assert.same({name = "backend.internal", verify = true},
+                    assert(upstream({scheme = "https", tls_server_name = "backend.internal",
+                                     tls_verify = true})).tls)
+        assert.is_nil(upstream({scheme = "ftp"}))
+        assert.is_nil(upstream({scheme = "https", tls_server_name = "*.x.internal"}))
+        assert.is_nil(upstream({scheme = "https", tls_verify = "yes"}))
+    end)
+end)
+
+describe("connection pools", function()
+    local function up(name, verify, ...)
+        local eps = {}
+        for i, a in ipairs({...}) do
+            eps[i] = {address = a}
+        end
+        return {tls = {name = name, verify = verify}, endpoints = eps}
+    end
+
+    it("pool fixed names, never per-host SNI, and never two names on one address", function()
+        local ups = {
+            plain = {endpoints = {{address = "10.0.0.1:80"}}},                 -- http: no plan
+            named = up("a.internal", false, "10.0.0.2:443", "10.0.0.3:443"),
+            per_host = up(nil, false, "10.0.0.2:443"),                          -- SNI = $host
+            verified = up("a.internal", true, "10.0.0.2:443"),
+            verified_other = up("b.internal", true, "10.0.0.4:443"),
+            clash_1 = up("c.internal", false, "10.0.0.5:443"),
+            clash_2 = up("d.internal", false, "10.0.0.6:443", "10.0.0.5:443"),
+            same_name = up("a.internal", false, "10.0.0.3:443"),
+        }
+        local pools = tls.plan_pools(ups)
+        assert.is_nil(pools[ups.plain])
+        assert.equal(tls.POOL_MAIN, pools[ups.named])
+        assert.equal(tls.POOL_MAIN, pools[ups.same_name])     -- same name, same address: fine
+        assert.equal(tls.POOL_FRESH, pools[ups.per_host])
+        assert.equal(tls.POOL_VERIFIED, pools[ups.verified])  -- verified and not: other pools
+        assert.equal(tls.POOL_VERIFIED, pools[ups.verified_other])
+        assert.equal(tls.POOL_FRESH, pools[ups.clash_1])
+        assert.equal(tls.POOL_FRESH, pools[ups.clash_2])
+    end)
+end)

@@ -2,11 +2,12 @@
 """`make run`: the whole Switchyard stack on loopback, with a demo configuration.
 
 Starts redis-server (127.0.0.1:6380, data in .run/redis), the controller (127.0.0.1:9180),
-two edges (127.0.0.1:8080 and :8081) and four demo backends, loads the demo routes for
-bbs.test.com through the API, prints how to try it, and stops everything it started on
-Ctrl-C or SIGTERM. If a port is taken it says which and starts nothing.
+the health prober, two edges (127.0.0.1:8080 and :8081) and four demo backends, loads
+the demo routes for bbs.test.com through the API, prints how to try it, and stops
+everything it started on Ctrl-C or SIGTERM. If a port is taken it says which and starts nothing.
 """
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -24,7 +25,7 @@ RUN = os.path.join(ROOT, ".run")
 
 REDIS = ("127.0.0.1", 6380)
 CONTROLLER = ("127.0.0.1", 9180)
-EDGES = [("edge-1", 8080), ("edge-2", 8081)]
+EDGES = [("edge-1", 8080, 8443), ("edge-2", 8081, 8444)]  # name, HTTP port, HTTPS port
 BACKENDS = {
     "frontend": [("frontend-1", 9101), ("frontend-2", 9102)],
     "backend": [("backend-1", 9201), ("backend-2", 9202)],
@@ -33,7 +34,9 @@ BACKENDS = {
 DEMO = {
     "upstreams": [
         {"name": name, "balance": "round_robin",
-         "endpoints": [{"address": f"127.0.0.1:{port}", "weight": 1} for _, port in eps]}
+         "endpoints": [{"address": f"127.0.0.1:{port}", "weight": 1} for _, port in eps],
+         "health_check": {"type": "http", "path": "/healthz", "interval_ms": 1000,
+                          "timeout_ms": 500, "rise": 2, "fall": 3}}
         for name, eps in BACKENDS.items()
     ],
     "routes": [
@@ -47,6 +50,35 @@ DEMO = {
          "upstream": "backend"},
     ],
 }
+
+
+def certificate_key():
+    """The key that encrypts TLS private keys in Redis. Kept in .run/ beside the Redis data
+    it protects, so a second `make run` can still read the certificates of the first."""
+    if os.environ.get("SWITCHYARD_CERT_KEY"):
+        return os.environ["SWITCHYARD_CERT_KEY"]
+    path = os.path.join(RUN, "cert-key")
+    if not os.path.exists(path):
+        os.makedirs(RUN, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode())
+    with open(path) as f:
+        return f.read().strip()
+
+
+def demo_certificate():
+    """A self-signed certificate for bbs.test.com, made once with the openssl CLI."""
+    d = os.path.join(RUN, "tls")
+    cert, key = os.path.join(d, "bbs.test.com.crt"), os.path.join(d, "bbs.test.com.key")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "365",
+                        "-subj", "/CN=bbs.test.com", "-addext",
+                        "subjectAltName=DNS:bbs.test.com,DNS:*.bbs.test.com",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+    with open(cert) as c, open(key) as k:
+        return {"cert": c.read(), "key": k.read()}
 
 
 def say(msg):
@@ -139,7 +171,8 @@ def main():
         return 1
 
     wanted = [("redis-server", *REDIS), ("controller", *CONTROLLER)]
-    wanted += [(f"edge {name}", "127.0.0.1", port) for name, port in EDGES]
+    wanted += [(f"edge {name}", "127.0.0.1", port) for name, http_port, https_port in EDGES
+               for port in (http_port, https_port)]
     wanted += [(f"demo backend {n}", "127.0.0.1", p)
                for eps in BACKENDS.values() for n, p in eps]
     taken = [f"{what} needs 127.0.0.1:{port}" for what, host, port in wanted
@@ -152,9 +185,10 @@ def main():
 
     token = os.environ.get("SWITCHYARD_ADMIN_TOKEN") or secrets.token_urlsafe(24)
     generated = "SWITCHYARD_ADMIN_TOKEN" not in os.environ
-    for d in ("redis", "logs"):
+    for d in ("redis", "logs", "tls"):
         os.makedirs(os.path.join(RUN, d), exist_ok=True)
-    env = dict(os.environ, SWITCHYARD_ADMIN_TOKEN=token)
+    env = dict(os.environ, SWITCHYARD_ADMIN_TOKEN=token,
+               SWITCHYARD_CERT_KEY=certificate_key())
 
     stack = Stack(binary)
     stopping = []
@@ -183,9 +217,13 @@ def main():
         base = f"http://{CONTROLLER[0]}:{CONTROLLER[1]}"
         wait_for(lambda: http("GET", f"{base}/healthz")[0] == 200, "controller", procs=[ctl])
 
-        for name, port in EDGES:
+        stack.start("prober", [binary, "prober", "--redis", f"{REDIS[0]}:{REDIS[1]}",
+                               "--id", "prober-1"], env=env, log=True)
+
+        for name, port, tls_port in EDGES:
             prefix = os.path.join(RUN, name)
             p = stack.start(name, [binary, "edge", "--listen", f"127.0.0.1:{port}",
+                                   "--listen-tls", f"127.0.0.1:{tls_port}",
                                    "--redis", f"{REDIS[0]}:{REDIS[1]}", "--prefix", prefix,
                                    "--id", name, "--workers", args.workers], env=env, log=True)
             wait_for(lambda: tcp_open("127.0.0.1", port), f"edge {name}", procs=[p])
@@ -193,12 +231,17 @@ def main():
         status, body = http("POST", f"{base}/api/v1/apply", token, DEMO)
         if status != 200:
             raise RuntimeError(f"loading the demo failed: {status} {body}")
-        version = json.loads(body).get("version")
-        wait_for(lambda: all(e.get("applied_version", 0) >= version
-                             for e in json.loads(http("GET", f"{base}/api/v1/status", token)[1])
-                             .get("edges", [{}])) and
-                 len(json.loads(http("GET", f"{base}/api/v1/status", token)[1])["edges"]) >= 2,
-                 "edges applying the demo", timeout=10)
+        status, body = http("PUT", f"{base}/api/v1/certificates/bbs-test-com", token,
+                            demo_certificate())
+        if status not in (200, 201):
+            raise RuntimeError(f"loading the demo certificate failed: {status} {body}")
+        version = json.loads(http("GET", f"{base}/api/v1/status", token)[1])["version"]
+
+        def edges_converged():
+            st = json.loads(http("GET", f"{base}/api/v1/status?wait_version={version}"
+                                 "&timeout_ms=1000", token, timeout=5)[1])
+            return st.get("converged") and len(st.get("edges", [])) >= len(EDGES)
+        wait_for(edges_converged, "edges applying the demo", timeout=15)
 
         print(f"""
 Switchyard is running (logs in .run/logs, Redis data in .run/redis).
@@ -206,17 +249,20 @@ Switchyard is running (logs in .run/logs, Redis data in .run/redis).
   admin token      {token}{'   (generated; set SWITCHYARD_ADMIN_TOKEN to choose one)' if generated else ''}
   controller       http://127.0.0.1:9180
   edges            http://127.0.0.1:8080  http://127.0.0.1:8081
+                   https://127.0.0.1:8443 https://127.0.0.1:8444 (self-signed bbs.test.com)
   redis            127.0.0.1:6380
 
 Try it:
   curl -H 'Host: bbs.test.com' http://127.0.0.1:8080/          # frontend upstream
   curl -H 'Host: bbs.test.com' http://127.0.0.1:8081/api/posts  # backend upstream
+  curl -k --resolve bbs.test.com:8443:127.0.0.1 https://bbs.test.com:8443/api/posts
   export SWITCHYARD_ADMIN_TOKEN={token}
   curl -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" http://127.0.0.1:9180/api/v1/status
   curl -X PUT -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" \\
        -d '{{"host":"bbs.test.com","path":"/help","upstream":"frontend"}}' \\
        http://127.0.0.1:9180/api/v1/routes/bbs-help
   redis-cli -p 6380 get 'switchyard:{{cfg}}:route:bbs-api'
+  redis-cli -p 6380 hgetall 'switchyard:{{cfg}}:health:backend'   # prober verdicts
 
 Ctrl-C stops everything.
 """, flush=True)

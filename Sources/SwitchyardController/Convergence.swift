@@ -259,7 +259,7 @@ extension ConfigStore {
     }
 
     /// `switchyard:{cfg}:digest`, kept by sy_apply (redis/README.md, "The digest").
-    public static let digestKey = KeySchema.base + "digest"
+    public static let digestKey = KeySchema.digest
 
     private func pipelined(_ commands: [[String]]) async throws(StoreError) -> [RedisReply] {
         do { return try await redis.pipeline(commands) } catch { throw StoreError.from(error) }

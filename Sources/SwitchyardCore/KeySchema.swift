@@ -8,6 +8,8 @@ public enum KeySchema {
 
     /// The configuration version (integer string); KEYS[1] of every `sy_apply` call.
     public static let version = base + "version"
+    /// Order-independent digest of every stored document (13 hex digits), kept by `sy_apply`.
+    public static let digest = base + "digest"
     /// Set of all route ids.
     public static let routes = base + "routes"
     /// Set of all upstream names.

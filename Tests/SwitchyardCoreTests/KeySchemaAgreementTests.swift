@@ -16,7 +16,8 @@ struct KeySchemaAgreementTests {
 
     func swiftLines() -> [String] {
         var lines = [
-            "base=\(KeySchema.base)", "version=\(KeySchema.version)", "routes=\(KeySchema.routes)",
+            "base=\(KeySchema.base)", "version=\(KeySchema.version)", "digest=\(KeySchema.digest)",
+            "routes=\(KeySchema.routes)",
             "upstreams=\(KeySchema.upstreams)", "certificates=\(KeySchema.certificates)", "uses=\(KeySchema.uses)", "changes=\(KeySchema.changes)",
             "events=\(KeySchema.events)", "edges=\(KeySchema.edges)", "edge_ttl_s=\(KeySchema.edgeTTLSeconds)",
             "health_version=\(KeySchema.healthVersion)", "health_events=\(KeySchema.healthEvents)",
@@ -41,7 +42,8 @@ struct KeySchemaAgreementTests {
         return """
             local K = dofile("\(keysFile)")
             local function p(k, v) io.write(k, "=", tostring(v), "\\n") end
-            p("base", K.base); p("version", K.version); p("routes", K.routes); p("upstreams", K.upstreams)
+            p("base", K.base); p("version", K.version); p("digest", K.digest); p("routes", K.routes)
+            p("upstreams", K.upstreams)
             p("certificates", K.certificates)
             p("uses", K.uses); p("changes", K.changes); p("events", K.events); p("edges", K.edges)
             p("edge_ttl_s", K.edge_ttl_s)

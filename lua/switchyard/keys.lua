@@ -8,6 +8,7 @@ local BASE = "switchyard:{cfg}:"
 
 _M.base = BASE
 _M.version = BASE .. "version"
+_M.digest = BASE .. "digest"
 _M.routes = BASE .. "routes"
 _M.upstreams = BASE .. "upstreams"
 _M.certificates = BASE .. "certificates"

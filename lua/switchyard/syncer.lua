@@ -108,7 +108,7 @@ local BACKOFF_MAX = 1
 local SNAPSHOT_MIN_S = 1          -- at most one snapshot write per this many seconds...
 local SNAPSHOT_COST_FACTOR = 10   -- ...or per 10x the time the last write took
 local EMPTY_LOG_S = 60            -- "Redis has no configuration" at most this often
-local DIGEST_KEY = keys.base .. "digest"   -- kept by sy_apply (redis/README.md)
+local DIGEST_KEY = keys.digest   -- kept by sy_apply (redis/README.md)
 local KINDS = {route = true, upstream = true, certificate = true}   -- of the change stream
 
 local conf        -- set by start()

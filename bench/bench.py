@@ -250,7 +250,14 @@ def main():
     ap.add_argument("--churn-seconds", type=int, default=30, help="churn run length")
     ap.add_argument("--prober-endpoints", type=int, default=10000)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--render", metavar="JSON",
+                    help="only rewrite docs/benchmarks.md and README from a saved results file")
     args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            results = json.load(f)
+        results["scale"] = {int(k): v for k, v in results["scale"].items()}
+        return _publish(results, args)
     if args.smoke:
         args.seconds, args.rounds, args.scale, args.changes = 1, 1, "1,200", 20
 
@@ -435,6 +442,10 @@ def main():
                        stdout=subprocess.DEVNULL if args.smoke else None)
         results["prober"] = json.load(open(out.name))
 
+    return _publish(results, args)
+
+
+def _publish(results, args):
     report = _report(results, smoke=args.smoke)
     print(report)
     if args.smoke:
@@ -444,9 +455,33 @@ def main():
         return 0
     with open(args.out, "w") as f:
         f.write(report)
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump(results, f, indent=2)
+    if not args.render:
+        with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+            json.dump(results, f, indent=2)
+    _update_readme(report)
     return 0
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _update_readme(report):
+    """Puts the headline tables of the report between the README's bench markers."""
+    path = os.path.join(ROOT, "README.md")
+    text = open(path).read()
+    if README_START not in text or README_END not in text:
+        return
+    keep = []
+    for section in report.split("\n## ")[1:]:
+        title = section.split("\n", 1)[0]
+        if title.startswith(("Throughput", "Scale", "Propagation", "Churn", "Cold start", "Prober")):
+            keep.append("#### " + section.strip())
+    body = (README_START + "\n" + report.split("\n\n")[1] + "\n\n" + "\n\n".join(keep) +
+            "\n\nDetails, and how to rerun each figure: [docs/benchmarks.md](docs/benchmarks.md).\n"
+            + README_END)
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    with open(path, "w") as f:
+        f.write(text[:start] + body + text[end:])
 
 
 def _summary(runs):
@@ -525,10 +560,28 @@ def _report(r, smoke):
               f"{r['prober']['bound_s']:.2f} |", "",
               "Target: under 0.5 core for 10,000 endpoints at 1 s.", "",
               "## How to rerun, and what would mislead", "",
-              "`make bench` (about 5 minutes). The machine is shared and has 2 cores: wrk, the "
-              "proxy and the backend compete for them, so absolute numbers drift between runs; "
-              "compare the ratios, which come from alternating runs in one session. A run "
-              "with another heavy process on the machine (a Swift build) is not comparable.", ""]
+              "`make bench` (about 10 minutes; `bench/run.sh --smoke` is the unmeasured pass "
+              "that `make test` runs). Each section is one part of `bench/bench.py`; "
+              "`python3 bench/bench.py --render docs/benchmarks.json` rewrites this page and "
+              "the README tables from the saved results.", "",
+              "What would mislead:", "",
+              "- The machine is shared and has 2 cores; wrk, the proxy, the backend (and for "
+              "churn the API client and controller) compete for them. Absolute req/s drift "
+              "between runs by ±15%; the ratios come from alternating runs in one session. A "
+              "run next to another heavy process (a Swift build) is not comparable.",
+              "- Edge vs bare-Lua floor: both pay for Lua; a ratio above 1 means the two are "
+              "within noise of each other, not that routing is free.",
+              "- Scale: the measured request always hits the same host; the other routes are "
+              "there to make the tables big (varied hosts, wildcards, a few regexes).",
+              "- Propagation is an upper bound: it includes the API round trip and HTTP polling "
+              "of both edges every 0.5 ms.",
+              "- Cold start counts nginx start, the full load from Redis and the first request "
+              "of the last route loaded.",
+              "- Redis memory per route includes the indexes and the (capped) change stream; "
+              "worker RSS per route compares a fresh edge with everything loaded to an edge "
+              "with one route, so it is an estimate.",
+              "- Prober: the endpoints are one nginx on the same 2 cores, so part of the "
+              "loopback TCP cost billed to the prober is nginx's.", ""]
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ import Logging
 import NIOCore
 import SwitchyardCore
 
-struct AdminAPI<Context: RequestContext>: Sendable {
+struct AdminAPI<Context: RequestContext>: APIHandlers {
     let store: ConfigStore
     let validator: Validator
     let maxBodySize: Int
@@ -220,47 +220,5 @@ struct AdminAPI<Context: RequestContext>: Sendable {
 
     static func missingUpstream(_ field: String, _ name: String) -> FieldError {
         FieldError(field: field, code: .missingUpstream, message: "upstream '\(name)' does not exist")
-    }
-
-    /// Runs a store call, mapping its errors to HTTP.
-    func call<T>(_ body: () async throws(StoreError) -> T) async throws(APIError) -> T {
-        do { return try await body() } catch { throw APIError.from(error) }
-    }
-
-    /// A URL path parameter, percent-decoded (`%5B%3A%3A1%5D%3A8080` is `[::1]:8080`).
-    func parameter(_ name: String, _ context: Context) throws(APIError) -> String {
-        guard let raw = context.parameters.get(name), let decoded = percentDecoded(raw) else {
-            throw APIError(.badRequest, "bad_request", "malformed \(name) in the URL")
-        }
-        return decoded
-    }
-
-    func requiredBody(_ request: Request) async throws -> JSONValue {
-        guard let body = try await optionalBody(request) else {
-            throw APIError(.badRequest, "bad_request", "a JSON body is required")
-        }
-        return body
-    }
-
-    /// The parsed body, nil when empty. 400 when it is not JSON or not a JSON object.
-    func optionalBody(_ request: Request) async throws -> JSONValue? {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: maxBodySize)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "too_large", "request body is larger than \(maxBodySize) bytes")
-        }
-        let bytes = Array(buffer.readableBytesView)
-        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return nil }
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(bytes)
-        } catch {
-            throw APIError.badJSON(error)
-        }
-        guard case .object = value else {
-            throw APIError(.badRequest, "bad_request", "request body must be a JSON object, not \(value.typeName)")
-        }
-        return value
     }
 }

@@ -76,7 +76,7 @@ extension ConfigStore {
 
 // MARK: - API
 
-struct CertificatesAPI<Context: RequestContext>: Sendable {
+struct CertificatesAPI<Context: RequestContext>: APIHandlers {
     let store: ConfigStore
     /// nil: keys are stored in plaintext.
     let cipher: CertificateKeyCipher?
@@ -184,39 +184,5 @@ struct CertificatesAPI<Context: RequestContext>: Sendable {
             ? (problems[0].field.isEmpty ? problems[0].message : "\(problems[0].field): \(problems[0].message)")
             : "\(problems.count) problems"
         return APIError(.unprocessableContent, "invalid", message, field: problems.first?.field, extra: [("details", .array(details))])
-    }
-
-    func call<T>(_ body: () async throws(StoreError) -> T) async throws(APIError) -> T {
-        do { return try await body() } catch { throw APIError.from(error) }
-    }
-
-    func parameter(_ name: String, _ context: Context) throws(APIError) -> String {
-        guard let raw = context.parameters.get(name), let decoded = percentDecoded(raw) else {
-            throw APIError(.badRequest, "bad_request", "malformed \(name) in the URL")
-        }
-        return decoded
-    }
-
-    func requiredBody(_ request: Request) async throws -> JSONValue {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: maxBodySize)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "too_large", "request body is larger than \(maxBodySize) bytes")
-        }
-        let bytes = Array(buffer.readableBytesView)
-        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            throw APIError(.badRequest, "bad_request", "a JSON body is required")
-        }
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(bytes)
-        } catch {
-            throw APIError.badJSON(error)
-        }
-        guard case .object = value else {
-            throw APIError(.badRequest, "bad_request", "request body must be a JSON object, not \(value.typeName)")
-        }
-        return value
     }
 }

@@ -13,12 +13,12 @@
 -- switchyard.tls.
 
 local cjson = require "cjson"
+local check = require "switchyard.check"
 local tls = require "switchyard.tls"
 local health = require "switchyard.health"
 
 local type = type
 local pairs = pairs
-local pcall = pcall
 local tostring = tostring
 local tonumber = tonumber
 local str_lower = string.lower
@@ -27,32 +27,12 @@ local str_match = string.match
 local str_sub = string.sub
 local math_floor = math.floor
 
-local json_decode = cjson.decode
-
 local _M = {}
 
 local MAX_WEIGHT = 1000
 local MAX_HOST_LEN = 253
-local MAX_INT = 2 ^ 53
-
-local function is_integer(v)
-    return type(v) == "number" and v == v and v > -MAX_INT and v < MAX_INT
-        and math_floor(v) == v
-end
-
-local function decode_object(raw)
-    if type(raw) ~= "string" then
-        return nil, "document is not a string"
-    end
-    local ok, obj = pcall(json_decode, raw)
-    if not ok then
-        return nil, "invalid JSON: " .. tostring(obj)
-    end
-    if type(obj) ~= "table" then
-        return nil, "document is not a JSON object"
-    end
-    return obj
-end
+local is_integer = check.is_integer
+local decode_object = check.decode_object
 
 local function non_empty_string(obj, field)
     local v = obj[field]

@@ -38,7 +38,6 @@ local wrr = require "switchyard.wrr"
 local type = type
 local pairs = pairs
 local ipairs = ipairs
-local math_floor = math.floor
 local math_min = math.min
 local str_sub = string.sub
 local str_gmatch = string.gmatch
@@ -72,12 +71,7 @@ local DEFAULT_POLICY = {
 }
 _M.DEFAULT_POLICY = DEFAULT_POLICY
 
-local MAX_INT = 2 ^ 53
-
-local function is_integer(v)
-    return type(v) == "number" and v == v and v > -MAX_INT and v < MAX_INT
-        and math_floor(v) == v
-end
+local is_integer = require("switchyard.check").is_integer
 
 -- absent: default; present: an integer within range (null and fractions are errors, as
 -- the controller's Validator.integer has it)

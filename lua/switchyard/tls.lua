@@ -27,30 +27,23 @@
 --             -> up.tls = {name = <sni or nil>, verify = bool} for https, nil for http
 
 local cjson = require "cjson"
+local check = require "switchyard.check"
 
 local type = type
-local pcall = pcall
 local pairs = pairs
 local tostring = tostring
 local setmetatable = setmetatable
 local str_lower = string.lower
 local str_find = string.find
 local str_sub = string.sub
-local math_floor = math.floor
 
-local json_decode = cjson.decode
 
 local _M = {}
 
 local DEFAULT = "\0default"   -- the default role, as a claimed "name" (cannot be a host name)
 _M.DEFAULT = DEFAULT
 
-local MAX_INT = 2 ^ 53
-
-local function is_integer(v)
-    return type(v) == "number" and v == v and v > -MAX_INT and v < MAX_INT
-        and math_floor(v) == v
-end
+local is_integer = check.is_integer
 
 -- A SAN as the controller stores it: lowercase host name or *.suffix.
 local function valid_name(name)
@@ -68,15 +61,9 @@ end
 -- Decodes a certificate document. Returns {id, cert, key | key_enc, names, default,
 -- not_after, version, fingerprint} or nil, err.
 function _M.decode_certificate(raw, id)
-    if type(raw) ~= "string" then
-        return nil, "document is not a string"
-    end
-    local ok, obj = pcall(json_decode, raw)
-    if not ok then
-        return nil, "invalid JSON: " .. tostring(obj)
-    end
-    if type(obj) ~= "table" then
-        return nil, "document is not a JSON object"
+    local obj, err = check.decode_object(raw)
+    if not obj then
+        return nil, err
     end
     if type(obj.id) ~= "string" or obj.id == "" then
         return nil, "missing field \"id\""

@@ -12,7 +12,6 @@
 -- https_redirect/hsts, upstream scheme/tls_server_name/tls_verify) are decoded by
 -- switchyard.tls.
 
-local cjson = require "cjson"
 local check = require "switchyard.check"
 local tls = require "switchyard.tls"
 local health = require "switchyard.health"

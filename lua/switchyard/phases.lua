@@ -59,6 +59,7 @@ local get_last_failure = ngx_balancer.get_last_failure
 local retry_pick = health_mod.retry_pick
 local pcall = pcall
 local pairs = pairs
+local type = type
 local tostring = tostring
 local tonumber = tonumber
 local math_floor = math.floor
@@ -465,6 +466,25 @@ function _M.balance()
     if not ok then
         ngx_log(ERR, "[switchyard] set_current_peer(", peer.address, ") failed: ", err)
         return ngx_exit(ngx.ERROR)
+    end
+end
+
+-- header_filter_by_lua: adds the Set-Cookie values queued in ngx.ctx.sy_cookies (an array
+-- of complete cookie strings) to the response. One ngx.ctx read when there is none.
+function _M.header_filter()
+    local cookies = ngx.ctx.sy_cookies
+    if cookies then
+        local header = ngx.header
+        local existing = header["Set-Cookie"]
+        if existing then
+            local all = type(existing) == "table" and existing or {existing}
+            for i = 1, #cookies do
+                all[#all + 1] = cookies[i]
+            end
+            header["Set-Cookie"] = all
+        else
+            header["Set-Cookie"] = #cookies == 1 and cookies[1] or cookies
+        end
     end
 end
 

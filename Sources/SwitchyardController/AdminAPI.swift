@@ -148,19 +148,31 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         let body = try await requiredBody(request)
         switch validator.route(body, id: id) {
         case .failure(let failure):
-            // also say whether the upstream exists, so one answer lists every problem
+            // also say whether the named upstreams exist, so one answer lists every problem
             var problems = failure.problems
-            if !problems.contains(where: { $0.field == "upstream" }), case .string(let name)? = body["upstream"] {
-                let existing = try await call { () throws(StoreError) in try await store.existingUpstreams([name]) }
-                if !existing.contains(name) { problems.append(Self.missingUpstream("upstream", name)) }
+            let named = Self.namedUpstreams(body).filter { ref in !problems.contains { $0.field == ref.field } }
+            if !named.isEmpty {
+                let existing = try await call { () throws(StoreError) in try await store.existingUpstreams(named.map(\.upstream)) }
+                for ref in named where !existing.contains(ref.upstream) { problems.append(Self.missingUpstream(ref.field, ref.upstream)) }
             }
             throw APIError.invalid(problems)
         case .success(let route):
-            let existing = try await call { () throws(StoreError) in try await store.existingUpstreams([route.upstream]) }
-            guard existing.contains(route.upstream) else { throw APIError.invalid([Self.missingUpstream("upstream", route.upstream)]) }
-            let (stored, created) = try await call { () throws(StoreError) in try await store.put(route) }
+            let references = route.upstreamReferences
+            if !references.isEmpty {
+                let existing = try await call { () throws(StoreError) in try await store.existingUpstreams(route.upstreams) }
+                let missing = references.filter { !existing.contains($0.upstream) }
+                if !missing.isEmpty { throw APIError.invalid(missing.map { Self.missingUpstream($0.field, $0.upstream) }) }
+            }
+            // the Function re-checks atomically (an upstream may go in between): name its field too
+            let stored: Stored<Route>, created: Bool
+            do {
+                (stored, created) = try await store.put(route)
+            } catch {
+                throw APIError.from(error) { _, name in references.first { $0.upstream == name }?.field ?? "upstream" }
+            }
             logger.info("route stored", metadata: [
-                "route.id": "\(id)", "upstream.name": "\(route.upstream)", "config.version": "\(stored.version)", "created": "\(created)",
+                "route.id": "\(id)", "upstream.name": "\(route.upstreams.joined(separator: ","))", "config.version": "\(stored.version)",
+                "created": "\(created)",
             ])
             return jsonResponse(stored.value.document.adding(version: stored.version), status: created ? .created : .ok)
         }
@@ -196,7 +208,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         do {
             result = try await store.apply(batch.operations())
         } catch {
-            throw APIError.from(error, upstreamField: batch.upstreamField(ofRoute:))
+            throw APIError.from(error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) })
         }
         logger.info("batch applied", metadata: [
             "config.version": "\(result.version)", "changed": "\(result.changed)",
@@ -217,6 +229,20 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     }
 
     // MARK: Helpers
+
+    /// The upstream names a (perhaps invalid) route body gives, with their fields:
+    /// `upstream`, `split[i].upstream`, `canary.upstream` (valid names only).
+    static func namedUpstreams(_ body: JSONValue) -> [(field: String, upstream: String)] {
+        var out: [(field: String, upstream: String)] = []
+        if case .string(let name)? = body["upstream"] { out.append(("upstream", name)) }
+        if case .array(let items)? = body["split"] {
+            for (i, item) in items.enumerated() {
+                if case .string(let name)? = item["upstream"] { out.append(("split[\(i)].upstream", name)) }
+            }
+        }
+        if case .string(let name)? = body["canary"]?["upstream"] { out.append(("canary.upstream", name)) }
+        return out.filter { Names.isValid($0.upstream) }
+    }
 
     static func missingUpstream(_ field: String, _ name: String) -> FieldError {
         FieldError(field: field, code: .missingUpstream, message: "upstream '\(name)' does not exist")

@@ -59,9 +59,9 @@ struct APIError: Error, HTTPResponseError {
         APIError(.notFound, "not_found", "\(kind.rawValue) '\(id)' does not exist")
     }
 
-    /// The HTTP form of a store error. `upstreamField` names the field a missing_upstream
-    /// refers to (`upstream`, or `routes[3].upstream` in a batch).
-    static func from(_ error: StoreError, upstreamField: (String) -> String = { _ in "upstream" }) -> APIError {
+    /// The HTTP form of a store error. `upstreamField(route, upstream)` names the field a
+    /// missing_upstream refers to (`upstream`, or `routes[3].split[1].upstream` in a batch).
+    static func from(_ error: StoreError, upstreamField: (String, String) -> String = { _, _ in "upstream" }) -> APIError {
         switch error.code {
         case .unavailable:
             return APIError(.serviceUnavailable, "unavailable", error.message)
@@ -83,7 +83,7 @@ struct APIError: Error, HTTPResponseError {
             return APIError(.conflict, "in_use", "upstream '\(id)' is used by route\(routes.count == 1 ? "" : "s") \(routes.joined(separator: ", "))",
                             extra: [("routes", .array(routes.map { .string($0) }))])
         case .missingUpstream(let route, let upstream)?:
-            let problem = FieldError(field: upstreamField(route), code: .missingUpstream, message: "upstream '\(upstream)' does not exist")
+            let problem = FieldError(field: upstreamField(route, upstream), code: .missingUpstream, message: "upstream '\(upstream)' does not exist")
             return .invalid([problem])
         case .versionMismatch(let kind, let id, let expected, let actual)?:
             return APIError(.conflict, "version_mismatch",

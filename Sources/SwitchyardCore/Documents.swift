@@ -20,6 +20,8 @@ extension Upstream {
             ("on_all_down", .string(onAllDown.rawValue)), ("passive", passive.document), ("retries", .integer(Int64(retries))),
         ]
         if let healthCheck { members.append(("health_check", healthCheck.document)) }
+        if balance == .hash, let hashOn { members.append(("hash_on", .string(hashOn.description))) }
+        if balance == .sticky { members.append(("sticky", (sticky ?? StickyCookie()).document)) }
         members += tls.members
         return .object(members)
     }
@@ -61,28 +63,39 @@ extension Upstream {
             throw DocumentError(problems.list.first?.field ?? "scheme")
         }
         self.tls = tls
+        guard let balancing = UpstreamBalanceFields.parse(json, balance: balance, strict: false, at: "", into: &problems) else {
+            throw DocumentError(problems.list.first?.field ?? "balance")
+        }
+        self.hashOn = balancing.hashOn
+        self.sticky = balancing.sticky
     }
 }
 
 extension Route {
     /// The canonical JSON object (without version).
     public var document: JSONValue {
-        let members: [(key: String, value: JSONValue)] = [
+        var members: [(key: String, value: JSONValue)] = [
             ("host", .string(host)), ("id", .string(id)), ("match", .string(match.rawValue)), ("path", .string(path)),
-            ("priority", .integer(Int64(priority))), ("upstream", .string(upstream)),
+            ("priority", .integer(Int64(priority))),
         ]
-        return .object(members + tls.members)
+        if let upstream { members.append(("upstream", .string(upstream))) }
+        return .object(members + tls.members + policies.members)
     }
 
     /// The `doc` argument of sy_apply.
     public var canonicalDocument: String { document.canonical }
 
-    /// Decodes a stored route document (version already removed or ignored).
-    public init(document json: JSONValue) throws(DocumentError) {
+    /// Decodes a stored route document (version already removed or ignored). Policy members
+    /// get the request rules; `regex` (nil: not checked) compiles a rewrite's pattern.
+    public init(document json: JSONValue, regex: (any RegexChecker)? = nil) throws(DocumentError) {
         guard case .string(let id)? = json["id"], Names.isValid(id) else { throw DocumentError("id") }
         guard case .string(let host)? = json["host"] else { throw DocumentError("host") }
         guard case .string(let path)? = json["path"] else { throw DocumentError("path") }
-        guard case .string(let upstream)? = json["upstream"], Names.isValid(upstream) else { throw DocumentError("upstream") }
+        var upstream: String?
+        if let value = present(json, "upstream") {
+            guard case .string(let name) = value, Names.isValid(name) else { throw DocumentError("upstream") }
+            upstream = name
+        }
         var match = MatchKind.prefix
         if let value = json["match"] {
             guard case .string(let s) = value, let m = MatchKind(rawValue: s) else { throw DocumentError("match") }
@@ -99,6 +112,11 @@ extension Route {
             throw DocumentError(problems.list.first?.field ?? "hsts")
         }
         self.tls = tls
+        guard let policies = RoutePolicies.parse(json, match: match, hasUpstream: upstream != nil, regex: regex, strict: false,
+                                                 at: "", into: &problems) else {
+            throw DocumentError(problems.list.first?.field ?? "upstream")
+        }
+        self.policies = policies
     }
 }
 

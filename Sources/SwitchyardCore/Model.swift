@@ -16,8 +16,16 @@ public enum MatchKind: String, Sendable, CaseIterable, Codable {
 /// How an upstream spreads requests over its endpoints. An enum so new strategies can be
 /// added without changing stored documents of the old ones.
 public enum Balance: String, Sendable, CaseIterable, Codable {
-    /// Weighted round robin (the default).
+    /// Smooth weighted round robin (the default).
     case roundRobin = "round_robin"
+    /// Fewest active requests per unit of weight, per edge.
+    case leastConn = "least_conn"
+    /// Consistent hash of the client address.
+    case ipHash = "ip_hash"
+    /// Consistent hash of `hash_on`.
+    case hash
+    /// Cookie affinity (`sticky`).
+    case sticky
 }
 
 /// One backend machine of an upstream.
@@ -52,6 +60,10 @@ public struct Upstream: Sendable, Hashable {
     public var onAllDown: AllDownPolicy
     /// HTTP or HTTPS to the endpoints, SNI and verification (TLSFields.swift).
     public var tls = UpstreamTLS()
+    /// What `balance: hash` hashes; set exactly when `balance` is `hash` (Policies.swift).
+    public var hashOn: HashKey?
+    /// The affinity cookie; set exactly when `balance` is `sticky`.
+    public var sticky: StickyCookie?
 
     public init(
         name: String, balance: Balance = .roundRobin, endpoints: [Endpoint] = [], healthCheck: HealthCheck? = nil,
@@ -64,6 +76,7 @@ public struct Upstream: Sendable, Hashable {
         self.passive = passive
         self.retries = retries
         self.onAllDown = onAllDown
+        if balance == .sticky { self.sticky = StickyCookie() }
     }
 }
 
@@ -74,13 +87,16 @@ public struct Route: Sendable, Hashable {
     public var host: String
     public var path: String
     public var match: MatchKind
-    public var upstream: String
+    /// The route's upstream; nil when the route's action is `policies.split` or `policies.redirect`.
+    public var upstream: String?
     /// Higher wins when several routes match equally well; -1000...1000.
     public var priority: Int
     /// Redirect to HTTPS, HSTS (TLSFields.swift).
     public var tls = RouteTLS()
+    /// Split, canary, rewrite, headers, limits, address lists, redirect (Policies.swift).
+    public var policies = RoutePolicies()
 
-    public init(id: String, host: String, path: String, match: MatchKind = .prefix, upstream: String, priority: Int = 0) {
+    public init(id: String, host: String, path: String, match: MatchKind = .prefix, upstream: String?, priority: Int = 0) {
         self.id = id
         self.host = host
         self.path = path
@@ -89,8 +105,21 @@ public struct Route: Sendable, Hashable {
         self.priority = priority
     }
 
-    /// The upstreams this route sends traffic to (the Function's `refs`).
-    public var upstreams: [String] { [upstream] }
+    /// The upstreams this route sends traffic to (the Function's `refs`), each once.
+    public var upstreams: [String] {
+        var seen: Set<String> = []
+        return upstreamReferences.map(\.upstream).filter { seen.insert($0).inserted }
+    }
+
+    /// Every use of an upstream with the field naming it, relative to the route object:
+    /// `upstream`, `split[1].upstream`, `canary.upstream`.
+    public var upstreamReferences: [(field: String, upstream: String)] {
+        var out: [(field: String, upstream: String)] = []
+        if let upstream { out.append(("upstream", upstream)) }
+        for (i, target) in (policies.split ?? []).enumerated() { out.append(("split[\(i)].upstream", target.upstream)) }
+        if let canary = policies.canary { out.append(("canary.upstream", canary.upstream)) }
+        return out
+    }
 
     public static let priorityRange = -1000...1000
     public static let maxPathLength = 2048

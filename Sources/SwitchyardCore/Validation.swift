@@ -85,11 +85,14 @@ public struct Batch: Sendable, Equatable {
     public var isEmpty: Bool { upstreams.isEmpty && routes.isEmpty && deleteRoutes.isEmpty && deleteUpstreams.isEmpty }
 
     /// Upstreams the batch's routes use that the batch itself does not put, with the field
-    /// naming each use. The caller checks these against Redis.
+    /// naming each use (`routes[3].upstream`, `routes[3].split[1].upstream`,
+    /// `routes[3].canary.upstream`). The caller checks these against Redis.
     public var externalReferences: [(field: String, upstream: String)] {
         let put = Set(upstreams.map(\.name)).union(namedInvalidUpstreams).union(deleteUpstreams)
-        return routes.compactMap { route in
-            put.contains(route.upstream) ? nil : (upstreamField(ofRoute: route.id), route.upstream)
+        return routes.flatMap { route in
+            route.upstreamReferences.compactMap { ref in
+                put.contains(ref.upstream) ? nil : (join(routeField(route.id), ref.field), ref.upstream)
+            }
         }
     }
 
@@ -97,10 +100,18 @@ public struct Batch: Sendable, Equatable {
     /// own indexes may differ.
     var requestIndexes: [String: Int] = [:]
 
-    /// The request field naming route `id`'s upstream, e.g. `routes[3].upstream`.
-    public func upstreamField(ofRoute id: String) -> String {
-        guard let i = requestIndexes[id] ?? routes.firstIndex(where: { $0.id == id }) else { return "upstream" }
-        return "routes[\(i)].upstream"
+    /// The request field of route `id`, e.g. `routes[3]`.
+    func routeField(_ id: String) -> String {
+        guard let i = requestIndexes[id] ?? routes.firstIndex(where: { $0.id == id }) else { return "" }
+        return "routes[\(i)]"
+    }
+
+    /// The request field naming route `id`'s use of `upstream`, e.g. `routes[3].upstream`
+    /// or `routes[3].split[1].upstream`.
+    public func upstreamField(ofRoute id: String, upstream: String? = nil) -> String {
+        let route = routes.first { $0.id == id }
+        let field = route.flatMap { r in r.upstreamReferences.first { $0.upstream == upstream }?.field } ?? "upstream"
+        return join(routeField(id), field)
     }
 
     /// The Function calls, ordered so its in-batch checks see the batch's own upstreams
@@ -138,8 +149,8 @@ public struct Validator: Sendable {
             return nil
         }
         let before = problems.list.count
-        rejectUnknown(members, allowed: Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields),
-                      at: prefix, into: &problems)
+        rejectUnknown(members, allowed: Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields)
+                        .union(RoutePolicies.fields), at: prefix, into: &problems)
         let id = identity(json, key: "id", pathValue: pathID, at: prefix, into: &problems)
 
         var host: String?
@@ -171,23 +182,32 @@ public struct Validator: Sendable {
             }
         }
 
+        // optional: a route's action is upstream, split or redirect (RoutePolicies.parse checks)
         var upstream: String?
-        if let value = requiredString(json, "upstream", at: prefix, into: &problems) {
+        switch present(json, "upstream") {
+        case nil:
+            break
+        case .string(let value)?:
             if Names.isValid(value) {
                 upstream = value
             } else {
                 problems.add(join(prefix, "upstream"), .invalid, "'\(value)' is not a valid upstream name (\(Names.rule))")
             }
+        case let other?:
+            problems.add(join(prefix, "upstream"), .invalid, "must be a string, not \(other.typeName)")
         }
 
         let priority = integer(json, "priority", in: Route.priorityRange, default: 0, at: prefix, into: &problems)
         let tls = RouteTLS.parse(json, strict: true, at: prefix, into: &problems)
+        let policies = RoutePolicies.parse(json, match: match, hasUpstream: present(json, "upstream") != nil, regex: regex, strict: true,
+                                           at: prefix, into: &problems)
 
-        guard problems.list.count == before, let id, let host, let path, let match, let upstream, let priority, let tls else {
+        guard problems.list.count == before, let id, let host, let path, let match, let priority, let tls, let policies else {
             return nil
         }
         var route = Route(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
         route.tls = tls
+        route.policies = policies
         return route
     }
 
@@ -208,8 +228,8 @@ public struct Validator: Sendable {
             return nil
         }
         let before = problems.list.count
-        rejectUnknown(members, allowed: Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields),
-                      at: prefix, into: &problems)
+        rejectUnknown(members, allowed: Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
+                        .union(UpstreamBalanceFields.fields), at: prefix, into: &problems)
         let name = identity(json, key: "name", pathValue: pathName, at: prefix, into: &problems)
 
         var balance: Balance? = .roundRobin
@@ -245,11 +265,14 @@ public struct Validator: Sendable {
 
         let policy = UpstreamPolicyFields.parse(json, strict: true, at: prefix, into: &problems)
         let tls = UpstreamTLS.parse(json, strict: true, at: prefix, into: &problems)
+        let balancing = UpstreamBalanceFields.parse(json, balance: balance, strict: true, at: prefix, into: &problems)
 
-        guard problems.list.count == before, let name, let balance, let policy, let tls else { return nil }
+        guard problems.list.count == before, let name, let balance, let policy, let tls, let balancing else { return nil }
         var upstream = Upstream(name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck,
                                 passive: policy.passive, retries: policy.retries, onAllDown: policy.onAllDown)
         upstream.tls = tls
+        upstream.hashOn = balancing.hashOn
+        upstream.sticky = balancing.sticky
         return upstream
     }
 
@@ -354,8 +377,10 @@ public struct Validator: Sendable {
             }
         }
         let deleted = Set(batch.deleteUpstreams)
-        for route in batch.routes where deleted.contains(route.upstream) {
-            problems.add(batch.upstreamField(ofRoute: route.id), .missingUpstream, "upstream '\(route.upstream)' is deleted in this batch")
+        for route in batch.routes {
+            for ref in route.upstreamReferences where deleted.contains(ref.upstream) {
+                problems.add(join(batch.routeField(route.id), ref.field), .missingUpstream, "upstream '\(ref.upstream)' is deleted in this batch")
+            }
         }
         return (batch, problems.list)
     }

@@ -25,15 +25,16 @@
 --
 -- The upstream object (switchyard.state) gains:
 --   policy       {check, max_fails, fail_timeout (s), retries, all_down_503}
---   balancer     smooth WRR over the endpoints in rotation (all of them when fail_open
---                applies), rebuilt in place (the object stays the same for ngx.ctx)
+--   balancer     the upstream's algorithm (switchyard.balancer: round_robin, least_conn,
+--                ip_hash, hash, sticky) over the endpoints in rotation (all of them when
+--                fail_open applies), rebuilt in place (the object stays the same for ngx.ctx)
 --   available    endpoints in that balancer
 --   more_tries   min(retries, available - 1): what balance() passes to set_more_tries
 --   all_down     true when no endpoint is in rotation (fail_open or 503 applies)
 --   unavailable  true when all_down and on_all_down is "503"
 --   health_raw, fresh   the inputs it was built from (nothing to do when unchanged)
 
-local wrr = require "switchyard.wrr"
+local balancer_mod = require "switchyard.balancer"
 
 local type = type
 local pairs = pairs
@@ -237,6 +238,8 @@ end
 --   now()    seconds (ngx.now)
 --   log(level, msg)
 --   logged   upstream name -> time of the last all-down log (rate limit)
+--   env      what balancers read per request (switchyard.balancer): var (ngx.var),
+--            crc32 (ngx.crc32_long), conns (sy_conns); nil: none (specs)
 -- }
 function _M.new_context(opts)
     return {
@@ -245,6 +248,7 @@ function _M.new_context(opts)
         now = opts.now or os.time,
         log = opts.log or function() end,
         logged = {},
+        env = opts.env,
     }
 end
 
@@ -325,7 +329,7 @@ function _M.build(hctx, up)
                           .. " by passive health")
         end
     end
-    up.balancer = wrr.new(up.unavailable and {} or avail)
+    up.balancer = balancer_mod.new(up, up.unavailable and {} or avail, hctx and hctx.env)
     up.available = up.unavailable and 0 or #avail
     up.more_tries = up.available > 1 and math_min(policy.retries, up.available - 1) or 0
     up.down_active, up.down_passive = n_active, n_passive
@@ -373,19 +377,18 @@ function _M.refresh_all(hctx, upstreams)
     end
 end
 
--- The next endpoint for a retry: the balancer's next pick that this request has not
--- tried (tried: endpoint table -> true), else an endpoint never tried even if out of
--- rotation (the rotation shrank during this request), else the balancer's pick.
--- Bounded: at most `available` picks plus one pass over the endpoints.
-function _M.retry_pick(up, tried)
+-- The next endpoint for a retry: the balancer's choice among the endpoints in rotation
+-- this request has not tried (tried: endpoint table -> true; the algorithm's own order:
+-- next WRR pick, least loaded, next endpoint clockwise on the hash ring), else an
+-- endpoint never tried even if out of rotation (the rotation shrank during this request),
+-- else the balancer's pick. ctx: the request's ngx.ctx (balancers keep their state there).
+-- Bounded: one balancer retry (at most one pass over its endpoints or ring) plus one pass
+-- over the endpoints.
+function _M.retry_pick(up, tried, ctx)
     local b = up.balancer
-    local first
-    for _ = 1, b.n do
-        local p = b:pick()
-        if not tried[p] then
-            return p
-        end
-        first = first or p
+    local p = b:retry(ctx, tried)
+    if p then
+        return p
     end
     local eps = up.endpoints
     for i = 1, #eps do
@@ -393,7 +396,7 @@ function _M.retry_pick(up, tried)
             return eps[i]
         end
     end
-    return first or eps[1]
+    return b:pick(ctx) or eps[1]
 end
 
 -- For /_switchyard/status: sy_health (the edge) and the answering worker's view.

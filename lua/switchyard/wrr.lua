@@ -8,7 +8,8 @@
 -- cycle of sum(weights) picks every peer is chosen exactly `weight` times, and picks of
 -- one peer are spread out (weights 5,1,1 give a a b a c a a, not a a a a a b c).
 --
--- Interface shared by balancers: new(peers), pick() -> peer, count().
+-- Interface shared by balancers (switchyard.balancer): new(peers), pick(ctx) -> peer,
+-- retry(ctx, tried) -> a peer not in tried, count(), n, peers. Round robin ignores ctx.
 -- peers: array of tables with a positive integer `weight`; pick returns the table itself.
 
 local setmetatable = setmetatable
@@ -60,6 +61,18 @@ function _M.pick(self)
     end
     current[best] = best_w - self.total
     return self.peers[best]
+end
+
+-- The next pick that is not in `tried` (peer -> true), or nil after a whole round of
+-- tried peers. At most n picks (each one advances the sequence, as nginx's retries do).
+function _M.retry(self, _, tried)
+    for _ = 1, self.n do
+        local p = self:pick()
+        if not tried[p] then
+            return p
+        end
+    end
+    return nil
 end
 
 return _M

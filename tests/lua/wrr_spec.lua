@@ -67,4 +67,14 @@ describe("wrr", function()
         assert.equal("b a b", names(b, 3))
         assert.equal(2, b:count())
     end)
+
+    it("retries with the next pick not tried, nil after a round of tried ones", function()
+        local a, b, c = {name = "a", weight = 5}, {name = "b", weight = 1}, {name = "c", weight = 1}
+        local w = wrr.new({a, b, c})
+        assert.equal(a, w:pick())
+        assert.equal(b, w:retry(nil, {[a] = true}))      -- a a b...: skips the second a
+        assert.equal(c, w:retry(nil, {[a] = true, [b] = true}))
+        assert.is_nil(w:retry(nil, {[a] = true, [b] = true, [c] = true}))
+        assert.is_nil(wrr.new({}):retry(nil, {}))
+    end)
 end)

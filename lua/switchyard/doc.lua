@@ -15,6 +15,8 @@
 local check = require "switchyard.check"
 local tls = require "switchyard.tls"
 local health = require "switchyard.health"
+local balancer = require "switchyard.balancer"
+local route_policy = require "switchyard.route_policy"
 
 local type = type
 local pairs = pairs
@@ -119,7 +121,9 @@ local MATCH_KINDS = {exact = true, prefix = true, regex = true}
 
 -- raw: the JSON text; id: the id from the key (must agree with the document);
 -- regex_check(re) -> true | nil, err: compiles a regex (ngx.re in nginx).
--- Returns {id, host, path, match, priority, upstream, version} or nil, err.
+-- Returns {id, host, path, match, priority, upstream, version, plan} or nil, err:
+-- upstream is nil for split and redirect routes, plan is nil for a plain upstream without
+-- options (switchyard.route_policy: every option is decoded and compiled there).
 function _M.decode_route(raw, id, regex_check)
     local obj, err = decode_object(raw)
     if not obj then
@@ -171,10 +175,12 @@ function _M.decode_route(raw, id, regex_check)
             return nil, "path must not contain spaces or control characters"
         end
     end
-    local upstream
-    upstream, err = non_empty_string(obj, "upstream")
-    if not upstream then
-        return nil, err
+    -- the action (upstream, split or redirect) and the options, compiled into route.plan
+    -- (nil for a plain upstream without options; switchyard.route_policy)
+    local upstream, plan
+    upstream, plan = route_policy.decode(obj, match, path, doc_id, regex_check)
+    if upstream == nil then
+        return nil, plan
     end
     local priority = obj.priority
     if priority == nil then
@@ -196,8 +202,9 @@ function _M.decode_route(raw, id, regex_check)
         path = path,
         match = match,
         priority = priority,
-        upstream = upstream,
+        upstream = upstream or nil,
         version = version,
+        plan = plan,
         https_redirect = https_redirect or nil,
         hsts = hsts,
     }
@@ -221,16 +228,13 @@ function _M.decode_upstream(raw, name)
     if name ~= nil and doc_name ~= name then
         return nil, "name \"" .. doc_name .. "\" does not match its key"
     end
-    local warning
-    local balance = obj.balance
-    if balance == nil then
-        balance = "round_robin"
-    elseif type(balance) ~= "string" then
-        return nil, "field \"balance\" must be a string"
-    elseif balance ~= "round_robin" then
-        warning = "unknown balance \"" .. balance .. "\", using round_robin"
-        balance = "round_robin"
+    -- balance, hash_on, sticky (switchyard.balancer; unknown balance: a warning)
+    local balancing, warning
+    balancing, err, warning = balancer.decode(obj)
+    if not balancing then
+        return nil, err
     end
+    local balance = balancing.balance
     local eps = obj.endpoints
     if eps == nil then
         return nil, "missing field \"endpoints\""
@@ -282,6 +286,7 @@ function _M.decode_upstream(raw, name)
     return {
         name = doc_name,
         balance = balance,
+        balancing = balancing,   -- {balance, var, hash_on, sticky} (switchyard.balancer)
         endpoints = endpoints,
         version = version,
         tls = up_tls or nil,

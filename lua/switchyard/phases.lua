@@ -17,15 +17,24 @@
 --                  Every endpoint down and on_all_down "503": 503 "all endpoints down".
 --                  Nothing loaded yet (Redis never reached since the shm was created): 503.
 --                  Passes the upstream to balance() in ngx.ctx.sy_up; sets $sy_route.
---   balance()      balancer_by_lua: smooth WRR pick among the endpoints in rotation
---                  (switchyard.health) + set_current_peer; set_more_tries for retries;
+--   balance()      balancer_by_lua: the upstream's algorithm (switchyard.balancer:
+--                  round_robin, least_conn, ip_hash, hash, sticky) picks among the
+--                  endpoints in rotation (switchyard.health) + set_current_peer;
+--                  the route's timeouts (ngx.ctx.sy_timeouts); set_more_tries for retries;
 --                  a retry counts the failed attempt (switchyard.passive) and picks an
 --                  endpoint this request has not tried. Table lookups only (a retry adds
 --                  one shared-dict incr).
---   log()          log_by_lua: a 502/503/504 through an endpoint counts for passive health.
+--   log()          log_by_lua: a 502/503/504 through an endpoint counts for passive health;
+--                  least_conn's count of the last attempt ends (sy_conns).
 --   ssl_certificate()  ssl_certificate_by_lua: the certificate for the SNI name from this
 --                  worker's table (switchyard.tls; brought to the current serial first, like
 --                  access()); none and no default: the handshake fails. No parsing here.
+--   access() also: route options (route.plan, docs/traffic-policies.md; switchyard.route_exec):
+--                  deny/allow 403 and rate_limit 429 before https_redirect; then redirect,
+--                  max_body_bytes 413, canary, split, rewrite, request_headers, timeouts
+--                  (ngx.ctx.sy_timeouts); response_headers via ngx.ctx.sy_resp. A route
+--                  without options costs two nil checks. access_verified() is the second
+--                  pass in @sy_https_verified (route by $sy_route, options not run twice).
 --   access() also: https_redirect (308 over plain HTTP), HSTS ($sy_hsts), and for
 --                  "scheme": "https" upstreams $sy_scheme, $sy_tls_name, $sy_pool, and the
 --                  hop to @sy_https_verified for those with tls_verify.
@@ -40,6 +49,7 @@ local tls_mod = require "switchyard.tls"
 local health_mod = require "switchyard.health"
 local passive_mod = require "switchyard.passive"
 local cjson = require "cjson.safe"
+local route_exec = require "switchyard.route_exec"
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -57,6 +67,13 @@ local set_current_peer = ngx_balancer.set_current_peer
 local set_more_tries = ngx_balancer.set_more_tries
 local get_last_failure = ngx_balancer.get_last_failure
 local retry_pick = health_mod.retry_pick
+local set_timeouts = ngx_balancer.set_timeouts
+-- proxy_connect/send/read_timeout of edge.nginx.conf: what a route without them gets
+local DEFAULT_CONNECT_S, DEFAULT_SEND_S, DEFAULT_READ_S = 5, 60, 60
+local balancer_finish = require("switchyard.balancer").finish
+local exec_guard = route_exec.guard
+local exec_apply = route_exec.apply
+local exec_response_headers = route_exec.response_headers
 local pcall = pcall
 local pairs = pairs
 local type = type
@@ -290,6 +307,8 @@ function _M.init_worker()
         passive = passive.down,
         now = ngx_now,
         log = log_fn,
+        -- what balancers read per request (switchyard.balancer)
+        env = {var = ngx.var, crc32 = ngx.crc32_long, conns = ngx.shared.sy_conns},
     })
     state = state_mod.new({
         cfg = ngx.shared.sy_config,
@@ -335,7 +354,10 @@ local function respond(status, route_id, body)
     return ngx_exit(HTTP_OK)
 end
 
-function _M.access()
+-- again: the second pass in @sy_https_verified (access_verified): the route is the one the
+-- first pass matched ($sy_route; $uri may have been rewritten since), and its options that
+-- already ran (guard, body check, rewrite, request headers) do not run twice.
+function _M.access(again)
     local s = meta_get(meta, "serial")
     if s ~= serial then
         refresh(s)
@@ -344,12 +366,32 @@ function _M.access()
         return respond(503, "none", BODY_NOT_READY)
     end
     local var = ngx_var
-    local route = router:match(var.host, var.uri)
+    local route
+    if again then
+        route = router.by_id[var.sy_route]
+    else
+        route = router:match(var.host, var.uri)
+    end
     if not route then
         return respond(404, "none", BODY_NO_ROUTE)
     end
     local id = route.id
     var.sy_route = id
+    -- route options (switchyard.route_exec), in the order of docs/traffic-policies.md;
+    -- a route without any costs the two `plan` checks
+    local plan = route.plan
+    if plan then
+        local resp = plan.resp
+        if resp then
+            ngx.ctx.sy_resp = resp   -- response_headers, also on the edge's own answers
+        end
+        if plan.guard and not again then
+            local status, body = exec_guard(plan, var)
+            if status then
+                return respond(status, id, body)
+            end
+        end
+    end
     if route.https_redirect and var.https ~= "on" then
         local header = ngx.header
         header["Location"] = tls_mod.redirect_location(var.host, https_suffix, var.request_uri)
@@ -360,13 +402,21 @@ function _M.access()
         -- nginx adds it ($sy_hsts_header in edge.nginx.conf), no Lua header filter
         var.sy_hsts = var.https == "on" and route.hsts or "-"
     end
-    local up = upstreams[route.upstream]
+    local name = route.upstream
+    if plan then
+        local pick, status, body = exec_apply(plan, var, ngx.ctx, again)
+        if status then
+            return respond(status, id, body)
+        end
+        name = pick or name
+    end
+    local up = upstreams[name]
     if not up or up.n == 0 then
         local now = ngx_now()
         local last = warned[id]
         if not last or now - last >= 10 then
             warned[id] = now
-            ngx_log(WARN, "[switchyard] route:", id, ": upstream \"", route.upstream, "\" ",
+            ngx_log(WARN, "[switchyard] route:", id, ": upstream \"", name, "\" ",
                     up and "has no endpoints" or "does not exist", ", answering 503")
         end
         return respond(503, id, BODY_NO_ENDPOINTS)
@@ -390,6 +440,11 @@ function _M.access()
             return ngx.exec("@sy_https_verified")
         end
     end
+end
+
+-- access_by_lua of @sy_https_verified (the second pass after ngx.exec)
+function _M.access_verified()
+    return _M.access(true)
 end
 
 function _M.ssl_certificate()
@@ -437,7 +492,8 @@ function _M.balance()
     end
     local peer = ctx.sy_peer
     if peer == nil then
-        peer = up.balancer:pick()
+        -- the upstream's algorithm (switchyard.balancer); it keeps its state in ctx
+        peer = up.balancer:pick(ctx)
         if not peer then
             ngx_log(ERR, "[switchyard] upstream:", up.name, ": no endpoint in rotation")
             return ngx_exit(ngx.ERROR)
@@ -458,7 +514,7 @@ function _M.balance()
             tried = {[peer] = true}
             ctx.sy_tried = tried
         end
-        peer = retry_pick(up, tried)
+        peer = retry_pick(up, tried, ctx)
         tried[peer] = true
     end
     ctx.sy_peer = peer
@@ -467,12 +523,28 @@ function _M.balance()
         ngx_log(ERR, "[switchyard] set_current_peer(", peer.address, ") failed: ", err)
         return ngx_exit(ngx.ERROR)
     end
+    -- the route's timeouts (seconds; access() sets them), on every attempt; the edge's
+    -- defaults (proxy_*_timeout in edge.nginx.conf) for those it does not set
+    local t = ctx.sy_timeouts
+    if t then
+        ok, err = set_timeouts(t.connect or DEFAULT_CONNECT_S, t.send or DEFAULT_SEND_S,
+                               t.read or DEFAULT_READ_S)
+        if not ok then
+            ngx_log(ERR, "[switchyard] set_timeouts failed: ", err)
+        end
+    end
 end
 
--- header_filter_by_lua: adds the Set-Cookie values queued in ngx.ctx.sy_cookies (an array
--- of complete cookie strings) to the response. One ngx.ctx read when there is none.
+-- header_filter_by_lua: the route's response_headers (ngx.ctx.sy_resp, set by access():
+-- remove, then set), then the Set-Cookie values queued in ngx.ctx.sy_cookies (an array
+-- of complete cookie strings). One ngx.ctx read and two field checks when there is none.
 function _M.header_filter()
-    local cookies = ngx.ctx.sy_cookies
+    local ctx = ngx.ctx
+    local resp = ctx.sy_resp
+    if resp then
+        exec_response_headers(resp)
+    end
+    local cookies = ctx.sy_cookies
     if cookies then
         local header = ngx.header
         local existing = header["Set-Cookie"]
@@ -492,9 +564,13 @@ end
 -- retries). A 502/503/504 answered through an endpoint: its own, or nginx's after a
 -- connect error or timeout. Nothing else is read for the other requests.
 function _M.log()
+    local ctx = ngx.ctx
+    if ctx.sy_conn then
+        -- least_conn: the last attempt ended (switchyard.least_conn)
+        balancer_finish(hctx.env, ctx)
+    end
     local status = ngx.status
     if status >= 502 and status <= 504 then
-        local ctx = ngx.ctx
         local peer = ctx.sy_peer
         if peer then
             passive:failed(ctx.sy_up, peer)

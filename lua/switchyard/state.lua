@@ -75,6 +75,7 @@ local function build_upstream(self, name, raw)
         version = up.version,
         tls = up.tls,   -- {name, verify} for "scheme": "https", else nil
         policy = up.policy,
+        balancing = up.balancing,   -- balance, hash_on, sticky (switchyard.balancer)
     })
 end
 
@@ -151,9 +152,13 @@ local function check_refs(self, touched)
     local upstreams = self.upstreams
     for i = 1, #touched do
         local route = touched[i]
-        if not upstreams[route.upstream] then
-            self.log("warn", "route:" .. route.id .. " uses missing upstream \""
-                .. route.upstream .. "\": its requests get 503")
+        -- plan.refs: the upstream, split and canary upstreams (none for a redirect)
+        local refs = route.plan and route.plan.refs or {route.upstream}
+        for j = 1, #refs do
+            if not upstreams[refs[j]] then
+                self.log("warn", "route:" .. route.id .. " uses missing upstream \""
+                    .. refs[j] .. "\": its requests there get 503")
+            end
         end
     end
 end

@@ -420,3 +420,269 @@ def digest_of_redis(redis):
             h = hashlib.sha1(kind.encode() + b":" + member + b"\n" + doc).hexdigest()
             total = (total + int(h[:13], 16)) % (1 << 52)
     return f"{total:013x}"
+
+
+# --- balancing: backends that can be slow or die; documents written around the API ---
+
+def _controlled_handler():
+    from http.server import BaseHTTPRequestHandler
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            server = self.server
+            with server.lock:
+                server.hits += 1
+                server.active += 1
+                server.max_active = max(server.max_active, server.active)
+            try:
+                if server.delay:
+                    time.sleep(server.delay)
+                body = json.dumps({"backend": server.name, "path": self.path}).encode() + b"\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Backend", server.name)
+                self.end_headers()
+                self.wfile.write(body)
+            finally:
+                with server.lock:
+                    server.active -= 1
+
+        def log_message(self, fmt, *args):
+            pass
+
+    return Handler
+
+
+def start_controlled_backend(name, delay=0.0):
+    """A loopback backend answering 200 with X-Backend: name after `delay` seconds, counting
+    hits and concurrent requests. kill() closes the listener AND its open connections (a
+    dead process: refused connects, resets on kept-alive connections)."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    class ControlledBackend(ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+        def get_request(self):
+            sock, addr = super().get_request()
+            with self.lock:
+                self.conns.add(sock)
+            return sock, addr
+
+        def shutdown_request(self, request):
+            with self.lock:
+                self.conns.discard(request)
+            super().shutdown_request(request)
+
+        @property
+        def port(self):
+            return self.server_address[1]
+
+        @property
+        def address(self):
+            return f"127.0.0.1:{self.port}"
+
+        def kill(self):
+            if self.dead:
+                return
+            self.dead = True
+            self.shutdown()
+            self.server_close()
+            with self.lock:
+                conns, self.conns = list(self.conns), set()
+            for s in conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+
+    b = ControlledBackend(("127.0.0.1", 0), _controlled_handler())
+    b.name, b.delay, b.hits, b.active, b.max_active = name, delay, 0, 0, 0
+    b.lock, b.conns, b.dead = threading.Lock(), set(), False
+    threading.Thread(target=b.serve_forever, daemon=True).start()
+    return b
+
+
+def apply_raw_upstream(redis, doc):
+    """Writes an upstream document through the function library (sy_apply), bypassing the
+    controller's validation, as an operator with redis-cli could."""
+    return redis.cli("FCALL", "sy_apply", "1", BASE + "version", "put", "upstream",
+                     doc["name"], json.dumps(doc), "", "")
+
+
+# --- route options (docs/traffic-policies.md): writing routes, WebSocket echo ---
+
+def put_route(controller, rid, body):
+    """PUT /api/v1/routes/<rid> with `body` (any route fields of docs/traffic-policies.md);
+    returns the stored route."""
+    r = controller.request("PUT", f"/api/v1/routes/{rid}", body)
+    assert r.status_code in (200, 201), f"PUT route {rid}: {r.status_code} {r.text}"
+    return r.json()
+
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _ws_accept(key):
+    import base64
+    import hashlib
+    return base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+
+
+def _ws_read_frame(f):
+    """(opcode, payload) of one frame from a file-like socket reader; None at EOF."""
+    head = f.read(2)
+    if len(head) < 2:
+        return None
+    opcode = head[0] & 0x0F
+    masked = head[1] & 0x80
+    n = head[1] & 0x7F
+    if n == 126:
+        n = int.from_bytes(f.read(2), "big")
+    elif n == 127:
+        n = int.from_bytes(f.read(8), "big")
+    mask = f.read(4) if masked else None
+    data = f.read(n)
+    if mask:
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    return opcode, data
+
+
+def _ws_frame(opcode, data, mask):
+    import os as _os
+    head = bytes([0x80 | opcode])
+    n = len(data)
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([bit | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return head + data
+    key = _os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(data))
+
+
+class WebSocketEcho:
+    """A WebSocket server (RFC 6455, standard library only) on a free loopback port: it
+    answers the upgrade and echoes every text/binary message prefixed with "<name>:".
+    Each connection has its own thread; close() stops accepting (open ones end with the
+    process or when the client closes)."""
+
+    def __init__(self, name):
+        import threading
+        self.name = name
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(120)
+        f = conn.makefile("rb")
+        try:
+            lines = []
+            while len(lines) < 100:
+                line = f.readline(8192)
+                if not line or line in (b"\r\n", b"\n"):
+                    break
+                lines.append(line.decode("latin-1").rstrip("\r\n"))
+            headers = {}
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                headers[k.strip().lower()] = v.strip()
+            key = headers.get("sec-websocket-key")
+            if not key or "upgrade" not in headers.get("connection", "").lower():
+                body = f"{self.name}: not a websocket request\n".encode()
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n"
+                             b"Connection: close\r\n\r\n%s" % (len(body), body))
+                return
+            self.connections += 1
+            conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nX-Backend: %s\r\n"
+                          "Sec-WebSocket-Accept: %s\r\n\r\n" % (self.name, _ws_accept(key)))
+                         .encode())
+            for _ in range(100000):
+                frame = _ws_read_frame(f)
+                if frame is None:
+                    return
+                opcode, data = frame
+                if opcode == 8:   # close
+                    conn.sendall(_ws_frame(8, data[:2], mask=False))
+                    return
+                if opcode == 9:   # ping
+                    conn.sendall(_ws_frame(10, data, mask=False))
+                elif opcode in (1, 2):
+                    conn.sendall(_ws_frame(opcode, self.name.encode() + b":" + data, mask=False))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self._stop.set()
+        self.sock.close()
+
+
+class WebSocketClient:
+    """A minimal WebSocket client (standard library): connect through an edge with a Host
+    header, send text, receive the echo. Every call is bounded by `timeout`."""
+
+    def __init__(self, port, host, path="/", timeout=10):
+        import base64
+        import os as _os
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.file = self.sock.makefile("rb")
+        key = base64.b64encode(_os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        status = self.file.readline(8192).decode("latin-1")
+        self.headers = {}
+        for _ in range(100):
+            line = self.file.readline(8192).decode("latin-1").rstrip("\r\n")
+            if not line:
+                break
+            k, _, v = line.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self.status = int(status.split()[1]) if len(status.split()) > 1 else 0
+        if self.status != 101:
+            self.sock.close()
+            raise AssertionError(f"websocket upgrade answered {status.strip()!r}")
+        assert self.headers.get("sec-websocket-accept") == _ws_accept(key)
+
+    def echo(self, text):
+        """Sends a text message; returns the text of the answer (None: connection closed)."""
+        try:
+            self.sock.sendall(_ws_frame(1, text.encode(), mask=True))
+            frame = _ws_read_frame(self.file)
+        except ConnectionError:   # closed by the peer (a timeout is raised, not None)
+            return None
+        return None if frame is None or frame[0] == 8 else frame[1].decode()
+
+    def close(self):
+        try:
+            self.sock.sendall(_ws_frame(8, b"\x03\xe8", mask=True))
+        except OSError:
+            pass
+        self.sock.close()

@@ -30,7 +30,9 @@ local pcall = pcall
 local tostring = tostring
 local setmetatable = setmetatable
 local str_gmatch = string.gmatch
-local tbl_sort = table.sort
+local str_byte = string.byte
+local str_sub = string.sub
+local BYTE_U = str_byte("u")
 
 local split_key = store.split_key
 local log_key = store.log_key
@@ -163,21 +165,31 @@ local function check_refs(self, touched)
     end
 end
 
--- upstreams before routes, so reference checks see the final upstreams
-local function key_order(a, b)
-    local ua = a:sub(1, 9) == "upstream:"
-    local ub = b:sub(1, 9) == "upstream:"
-    if ua ~= ub then
-        return ua
+-- Upstreams before everything else, so reference checks see the final upstreams. A
+-- partition, not a sort: the order among routes does not matter (the router orders by
+-- priority and id), and sorting 100,000 keys with a Lua comparator took ~0.15 s of a cold
+-- start.
+local function upstreams_first(keys)
+    local ordered, others = {}, {}
+    for i = 1, #keys do
+        local key = keys[i]
+        if str_byte(key, 1) == BYTE_U and str_sub(key, 1, 9) == "upstream:" then
+            ordered[#ordered + 1] = key
+        else
+            others[#others + 1] = key
+        end
     end
-    return a < b
+    local n = #ordered
+    for i = 1, #others do
+        ordered[n + i] = others[i]
+    end
+    return ordered
 end
 
 -- Rebuilds from every key of sy_config, stamped with `serial` (read by the caller BEFORE
 -- this reads the documents, so any later commit is noticed and applied on top).
 function _M.rebuild(self, serial)
-    local keys = self.cfg:get_keys(0)
-    tbl_sort(keys, key_order)
+    local keys = upstreams_first(self.cfg:get_keys(0))
     local present = {}
     local touched = {}
     for i = 1, #keys do
@@ -229,7 +241,7 @@ function _M.refresh(self, target)
             end
         end
     end
-    tbl_sort(keys, key_order)
+    keys = upstreams_first(keys)
     local touched = {}
     for i = 1, #keys do
         safe_apply(self, keys[i], touched)

@@ -98,6 +98,7 @@ local _M = {}
 local XRANGE_COUNT = 1000
 local XRANGE_MAX_PAGES = 100      -- more than 100k entries behind: a full reload is cheaper
 local MGET_CHUNK = 500
+local MGET_PIPELINE = 10     -- MGET chunks per round trip (fetch_docs)
 local LOCK_KEY = "syncer"
 local LOCK_TTL = 3                -- s; refreshed at least every second by the holder
 local HEARTBEAT_S = 1
@@ -222,26 +223,41 @@ local function parse_version(v)
 end
 
 -- MGET the given shm keys ({"route:a", ...}); returns shm key -> raw string or false.
+-- Chunks of MGET_CHUNK keys, MGET_PIPELINE chunks per round trip: Redis answers the next
+-- chunks while this worker parses the first ones (a 100k-route cold start: 200 chunks).
 local function fetch_docs(cmd, shm_keys)
     local out = {}
-    local i = 1
     local n = #shm_keys
+    local i = 1
     while i <= n do
-        local args = {"MGET"}
-        local last = math_min(i + MGET_CHUNK - 1, n)
-        for j = i, last do
-            local kind, id = store_mod.split_key(shm_keys[j])
-            args[#args + 1] = keys.object(kind, id)
+        local cmds, firsts = {}, {}
+        while i <= n and #cmds < MGET_PIPELINE do
+            local args = {"MGET"}
+            local last = math_min(i + MGET_CHUNK - 1, n)
+            for j = i, last do
+                local kind, id = store_mod.split_key(shm_keys[j])
+                args[#args + 1] = keys.object(kind, id)
+            end
+            cmds[#cmds + 1] = args
+            firsts[#firsts + 1] = i
+            i = last + 1
         end
-        local res, err = checked("MGET", cmd:call(unpack(args)))
-        if not res then
-            return nil, err
+        local replies, err = cmd:pipeline(cmds)
+        if not replies then
+            return nil, "MGET: " .. tostring(err)
         end
-        for j = i, last do
-            local raw = res[j - i + 1]
-            out[shm_keys[j]] = type(raw) == "string" and raw or false
+        for c = 1, #cmds do
+            local res
+            res, err = checked("MGET", replies[c])
+            if not res then
+                return nil, err
+            end
+            local first = firsts[c]
+            for j = first, first + #cmds[c] - 2 do
+                local raw = res[j - first + 1]
+                out[shm_keys[j]] = type(raw) == "string" and raw or false
+            end
         end
-        i = last + 1
     end
     return out
 end
@@ -295,8 +311,11 @@ local function full_reload(cmd, why)
             present[key] = raw
         end
     end
-    -- the digest of what Redis has, in slices (100k documents take ~0.3 s of CPU)
-    local docs_digest = digest_mod.of(present, store.hash, yield_slice)
+    -- the digest of what Redis has, in slices (100k documents take ~0.3 s of CPU) while
+    -- this worker serves a configuration; at a cold start nothing is served yet, and the
+    -- pauses (100 x at least 1 ms) would only delay the first one
+    local serving = meta:get("serial") ~= nil
+    local docs_digest = digest_mod.of(present, store.hash, serving and yield_slice or nil)
     if not hold_lock() then
         return nil, "lost the syncer lock"
     end

@@ -113,3 +113,24 @@ def test_edge_started_later_loads_everything(controller, redis, workdir, backend
         assert all(late.backend("/", f"late{i}.example.com") == "b4" for i in range(50))
     finally:
         late.stop()
+
+
+def test_full_load_of_more_documents_than_one_pipelined_fetch(controller, redis, workdir, backends):
+    """A fresh edge fetches every document in pipelined MGET chunks (500 keys, 10 chunks per
+    round trip): 6,001 routes take two round trips, and the last chunk is partial. Every
+    route must arrive — the first, one at a chunk boundary, and the last."""
+    controller.upstream("bulk", backends["b4"].port)
+    n = 6001
+    routes = [{"id": f"bulk-{i}", "host": "bulk.example.com", "path": f"/b{i}",
+               "match": "exact", "upstream": "bulk"} for i in range(n)]
+    controller.ok("POST", "/api/v1/apply", {"routes": routes})
+    e = Edge(redis, workdir, "edge-bulk", workers=1)
+    try:
+        wait_until(lambda: e.backend(f"/b{n - 1}", "bulk.example.com") == "b4", 20,
+                   what="last bulk route")
+        for i in (0, 499, 500, 4999, 5000, 5500, n - 1):
+            assert e.backend(f"/b{i}", "bulk.example.com") == "b4", i
+        status = e.session.get(e.url + "/_switchyard/status", timeout=5).json()
+        assert status["worker"]["routes"] >= n, status["worker"]
+    finally:
+        e.stop()

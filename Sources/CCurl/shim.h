@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,6 +102,20 @@ static inline int sy_eventfd_open(int epfd) {
     ev.data.u64 = UINT64_MAX;
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) { close(fd); return -1; }
     return fd;
+}
+/* A socket of the prober's own http/tcp checks (PlainProbes.swift), watched edge-triggered
+   for the whole life of the connection: one epoll_ctl per connection, none per probe. */
+static inline int sy_epoll_watch_socket(int epfd, int fd, uint64_t key) {
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = key;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+static inline int sy_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+    return err;
 }
 static inline void sy_eventfd_signal(int fd) { uint64_t one = 1; ssize_t r = write(fd, &one, sizeof one); (void)r; }
 static inline void sy_eventfd_drain(int fd) { uint64_t v; ssize_t r = read(fd, &v, sizeof v); (void)r; }

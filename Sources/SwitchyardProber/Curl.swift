@@ -1,9 +1,9 @@
-// The only file that touches libcurl. `CurlProbes` runs many probes at once: the prober
-// thread starts transfers, calls `perform()` to run curl's due timers and collect finished
-// transfers, and sleeps in `wait(upTo:)` (one epoll_wait over every socket) until a socket
-// is ready, a timer is due, or another thread calls `wakeup()`. Every call except
-// `wakeup()` must come from that one thread; everything here blocks, so it never runs on
-// Swift's cooperative pool.
+// The only file that touches libcurl, which runs the `https` checks (http and tcp checks
+// are the prober's own, PlainProbes.swift). `CurlProbes` runs many transfers at once on
+// the epoll instance of `Probes` (Probes.swift): that thread starts transfers, calls
+// `perform()` to run curl's due timers and collect finished transfers, and hands ready
+// curl sockets to `socketEvent`. Every call must come from that one thread; everything
+// here blocks, so it never runs on Swift's cooperative pool.
 //
 // Why shards: libcurl 7.88 walks its whole connection cache on every
 // curl_multi_remove_handle (and its DNS cache on every transfer). With one multi handle
@@ -12,11 +12,12 @@
 // through curl_multi_socket_action and one epoll instance, so a probe touches one small
 // shard; the DNS cache is off (endpoints are IP literals).
 //
-// http/https probes are plain GETs whose answer is thrown away; tcp probes use
-// CURLOPT_CONNECT_ONLY (success = the connection was accepted). Every transfer has hard
-// limits (CURLOPT_TIMEOUT_MS and CURLOPT_CONNECTTIMEOUT_MS), ignores proxy variables in
-// the environment, never follows redirects, and for https does not verify certificates:
-// endpoints are addressed by IP, usually with internal or self-signed certificates.
+// Probes are plain GETs whose answer is thrown away (tcp is still supported here, with
+// CURLOPT_CONNECT_ONLY, though the prober sends tcp checks to PlainProbes). Every transfer
+// has hard limits (CURLOPT_TIMEOUT_MS and CURLOPT_CONNECTTIMEOUT_MS), ignores proxy
+// variables in the environment, never follows redirects, and for https does not verify
+// certificates: endpoints are addressed by IP, usually with internal or self-signed
+// certificates.
 
 internal import CCurl
 import SwitchyardCore
@@ -81,7 +82,6 @@ final class CurlProbes {
     }
 
     private let epfd: Int32
-    private let wakeFD: Int32
     private let reuseConnections: Bool
     private var shards: [Shard] = []
     /// Transfers in flight, by easy handle.
@@ -89,8 +89,6 @@ final class CurlProbes {
     /// Finished http handles kept for the next probes (configured once, see configureHandle).
     private var idle: [UnsafeMutableRawPointer] = []
     private let maxIdle = 256
-    private var keys = [UInt64](repeating: 0, count: 256)
-    private var flags = [Int32](repeating: 0, count: 256)
 
     private struct Transfer {
         var token: Int
@@ -102,17 +100,13 @@ final class CurlProbes {
     /// `reuseConnections`: keep HTTP connections to endpoints open between probes (far
     /// cheaper at thousands of endpoints; a dead server still fails the next probe because
     /// curl then has to connect again). Off: every probe opens a new connection.
-    init(reuseConnections: Bool, shardCount: Int = 256) throws(ProberError) {
+    /// `epfd` belongs to the caller and must outlive this object; keys of curl sockets
+    /// there are `sy_epoll_key(shard, fd)` (shard < 2^16, so bit 62 and up stay clear).
+    init(reuseConnections: Bool, epfd: Int32, shardCount: Int = 256) throws(ProberError) {
         guard curlGlobalInit else { throw ProberError(.curl, "cannot initialise libcurl") }
-        epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epfd >= 0 else { throw ProberError(.curl, "epoll_create1 failed: errno \(errno)") }
-        wakeFD = sy_eventfd_open(epfd)
-        guard wakeFD >= 0 else {
-            close(epfd)
-            throw ProberError(.curl, "eventfd failed: errno \(errno)")
-        }
+        self.epfd = epfd
         self.reuseConnections = reuseConnections
-        for i in 0..<max(1, shardCount) {
+        for i in 0..<max(1, min(shardCount, 1 << 16)) {
             guard let shard = Shard(index: i, epfd: epfd) else { throw ProberError(.curl, "cannot create a curl multi handle") }
             shards.append(shard)
         }
@@ -126,8 +120,6 @@ final class CurlProbes {
         }
         idle.forEach { curl_easy_cleanup($0) }
         shards.removeAll()
-        close(wakeFD)
-        close(epfd)
     }
 
     var inFlight: Int { transfers.count }
@@ -239,38 +231,23 @@ final class CurlProbes {
         return done
     }
 
-    /// Sleeps until a socket is ready, a curl timer or `milliseconds` expire, or `wakeup()`;
-    /// hands ready sockets to curl.
-    func wait(upTo milliseconds: Int) {
-        let now = sy_monotonic_ms()
-        var timeout = Int64(max(0, milliseconds))
+    /// The earliest time (monotonic ms) curl wants `perform()` to run its timers; nil = none.
+    var nextDeadline: Int64? {
+        var next: Int64?
         for shard in shards where shard.link.pointee.deadline_ms >= 0 {
-            timeout = min(timeout, max(0, shard.link.pointee.deadline_ms - now))
+            next = min(next ?? .max, shard.link.pointee.deadline_ms)
         }
-        let n = keys.withUnsafeMutableBufferPointer { k in
-            flags.withUnsafeMutableBufferPointer { f in
-                sy_epoll_wait(epfd, k.baseAddress, f.baseAddress, Int32(k.count), Int32(clamping: timeout))
-            }
-        }
-        guard n > 0 else { return }
-        var running: Int32 = 0
-        for i in 0..<Int(n) {
-            let key = keys[i]
-            if key == UInt64.max {
-                sy_eventfd_drain(wakeFD)
-                continue
-            }
-            let index = Int(key >> 32)
-            let fd = Int32(truncatingIfNeeded: UInt32(key & 0xFFFF_FFFF))
-            guard index < shards.count else { continue }
-            _ = curl_multi_socket_action(shards[index].multi, fd, flags[i], &running)
-            shards[index].active = true
-        }
+        return next
     }
 
-    /// Interrupts `wait`. Safe from any thread while this object is alive.
-    func wakeup() {
-        sy_eventfd_signal(wakeFD)
+    /// A curl socket is ready (`key` from epoll, `flags` CURL_CSELECT_*).
+    func socketEvent(key: UInt64, flags: Int32) {
+        let index = Int(key >> 32)
+        let fd = Int32(truncatingIfNeeded: UInt32(key & 0xFFFF_FFFF))
+        guard index < shards.count else { return }
+        var running: Int32 = 0
+        _ = curl_multi_socket_action(shards[index].multi, fd, flags, &running)
+        shards[index].active = true
     }
 
     private func classify(_ code: CURLcode, _ easy: UnsafeMutableRawPointer, _ request: ProbeRequest) -> ProbeOutcome {

@@ -4,7 +4,7 @@
 // Built from four services in one ServiceGroup (SIGTERM/SIGINT shut it down gracefully,
 // in reverse order: the writer flushes, the lease is released, then the rest stops):
 //
-//   ProbeEngineService  the probe thread (curl multi), see ProbeEngine.swift
+//   ProbeEngineService  the probe thread (own http/tcp checker, curl for https), see ProbeEngine.swift
 //   ConfigFollower      upstreams with health checks, from Redis
 //   LeaseKeeper         which prober is active; heartbeat; reconcile on takeover
 //   HealthWriter        transitions -> FCALL sy_health
@@ -24,7 +24,7 @@ public struct ProberConfiguration: Sendable {
     public var leaseMs: Int = 3000
     /// Source of redis/switchyard.lua, loaded when Redis lacks the health Functions.
     public var functionLibrary: String? = nil
-    /// Keep HTTP connections to endpoints open between probes (see CurlProbes).
+    /// Keep HTTP connections to endpoints open between probes (see PlainProbes).
     public var reuseConnections: Bool = true
     /// Probes running at once, at most; due probes wait beyond this.
     public var maxInFlight: Int = 4096

@@ -4,7 +4,7 @@ import SwitchyardRedis
 
 public struct ProberError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
-        /// libcurl could not be initialised.
+        /// libcurl, or the probe sockets' epoll instance, could not be set up.
         case curl
         /// Redis could not be reached or did not answer in time.
         case unavailable

@@ -5,8 +5,12 @@
   (b) bare Lua floor: one shared-dict get in access_by_lua + balancer_by_lua
   (c) a Switchyard edge, routing from Redis-fed shared dicts
 
-Same backend (an nginx `return 200`), same worker count, runs alternated so drift hits
-every variant alike. Scale: the edge again with 1, 10,000 and 100,000 routes loaded.
+Same backend (an nginx `return 200`), same worker count, runs alternated (the order
+rotated every round) so drift hits every variant alike. With two or more CPUs the load
+generator and the proxy under test are pinned apart with taskset: wrk and the backend on
+one CPU, the proxy being measured (whichever variant) alone on another, so a variant's
+number is its own cost and not a share of a CPU fought over with wrk. Each run also
+records how busy both CPUs were, so a reader can see which side was the bottleneck. Scale: the edge again with 1, 10,000 and 100,000 routes loaded.
 Propagation: route changes through the API, time until every edge serves each.
 
 Results go to docs/benchmarks.md (and a JSON next to it); `--smoke` runs everything tiny
@@ -111,8 +115,88 @@ def tcp_open(port):
         return True
 
 
-def wrk(url, host, seconds, connections, threads=1):
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+PLACEMENT = None  # {"load": cpu, "proxy": cpu} when pinning (see choose_placement)
+
+
+def choose_placement(backend_on):
+    """Two CPUs of ours (the lowest two we may run on), or None on a one-CPU machine or
+    without taskset: then nothing is pinned and the report says so. The backend shares
+    the CPU of `backend_on` ("load": with wrk, the default, so a proxy's CPU does only the
+    proxy's work; "proxy": with the proxy under test, for comparison)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        return None
+    return {"load": cpus[0], "proxy": cpus[1], "backend": backend_on}
+
+
+def placement_text(placement):
+    if not placement:
+        return "nothing pinned (fewer than 2 CPUs or no taskset)"
+    if placement["backend"] == "load":
+        load, proxy = "wrk and the backend nginx", "the proxy under test"
+    else:
+        load, proxy = "wrk", "the proxy under test and the backend nginx"
+    return (f"{load} pinned to CPU {placement['load']}, {proxy} (static nginx, bare Lua, edge, "
+            f"reload foil: master and workers) to CPU {placement['proxy']}; Redis, the controller "
+            "and the API client unpinned")
+
+
+def pin(pid, role):
+    """Pins a process and its descendants (all threads) to the CPU of `role`."""
+    if not PLACEMENT:
+        return
+    pids, todo = [], [pid]
+    while todo:  # bounded: a process tree of a few nginx processes
+        p = todo.pop()
+        pids.append(p)
+        todo += children(p)
+        if len(pids) > 64:
+            break
+    cpu = PLACEMENT[PLACEMENT["backend"]] if role == "backend" else PLACEMENT[role]
+    for p in pids:
+        subprocess.run(["taskset", "-a", "-c", "-p", str(cpu), str(p)],
+                       check=True, capture_output=True)
+
+
+def cpu_times():
+    """{cpu: (busy, total)} jiffies from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *vals = line.split()
+                vals = [int(v) for v in vals]
+                idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+                out[int(name[3:])] = (sum(vals) - idle, sum(vals))
+    return out
+
+
+def busy_between(before, after, cpu):
+    b0, t0 = before.get(cpu, (0, 0))
+    b1, t1 = after.get(cpu, (0, 0))
+    return (b1 - b0) / (t1 - t0) if t1 > t0 else None
+
+
+def tree_cpu_seconds(root):
+    """utime + stime of a process and its children (an nginx master and its workers)."""
+    total = 0.0
+    for pid in [root] + children(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass  # a worker that exited (a reload): its time is lost, a small undercount
+    return total
+
+
+def wrk(url, host, seconds, connections, threads=1, proxy=None):
+    """One wrk run. `proxy`: pid of the nginx master under test, whose CPU time per request
+    is recorded (a cost that does not depend on how busy the rest of the machine is)."""
+    pinned = ["taskset", "-c", str(PLACEMENT["load"])] if PLACEMENT else []
+    before = cpu_times()
+    proxy_before = tree_cpu_seconds(proxy) if proxy else None
+    out = subprocess.run(pinned + ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
                           "--latency", "-H", f"Host: {host}", url],
                          capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -126,7 +210,14 @@ def wrk(url, host, seconds, connections, threads=1):
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
-    return {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "errors": errors}
+    after = cpu_times()
+    result = {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "errors": errors}
+    m = re.search(r"(\d+) requests in", out)
+    if proxy and m and int(m.group(1)) > 0:
+        result["proxy_us_per_req"] = (tree_cpu_seconds(proxy) - proxy_before) * 1e6 / int(m.group(1))
+    if PLACEMENT:
+        result["cpu_busy"] = {role: busy_between(before, after, PLACEMENT[role]) for role in ("load", "proxy")}
+    return result
 
 
 def routes_batch(n, upstream, start=0):
@@ -249,6 +340,8 @@ def main():
     ap.add_argument("--changes", type=int, default=1000, help="propagation samples")
     ap.add_argument("--churn-seconds", type=int, default=30, help="churn run length")
     ap.add_argument("--prober-endpoints", type=int, default=10000)
+    ap.add_argument("--backend-on", choices=("load", "proxy"), default="load",
+                    help="with two CPUs: pin the backend nginx with wrk (default) or with the proxy")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--render", metavar="JSON",
                     help="only rewrite docs/benchmarks.md and README from a saved results file")
@@ -260,6 +353,8 @@ def main():
         return _publish(results, args)
     if args.smoke:
         args.seconds, args.rounds, args.scale, args.changes = 1, 1, "1,200", 20
+    global PLACEMENT
+    PLACEMENT = choose_placement(args.backend_on)
 
     base = tempfile.mkdtemp(prefix="switchyard-bench-")
     started = []
@@ -268,12 +363,13 @@ def main():
                            "nginx": subprocess.run([NGINX, "-v"], capture_output=True,
                                                    text=True).stderr.strip(),
                            "wrk": "wrk -t1 -c%d -d%ds" % (args.connections, args.seconds),
-                           "workers": args.workers}}
+                           "workers": args.workers, "placement": placement_text(PLACEMENT)}}
     try:
         bport = free_port()
         backend = Nginx("backend", BACKEND.format(port=bport), 1, base)
         started.append(backend)
         wait_until(lambda: tcp_open(bport), 5, what="backend")
+        pin(backend.proc.pid, "backend")
         static_port, floor_port = free_port(), free_port()
         static = Nginx("static", STATIC.format(port=static_port, backend=bport), args.workers, base)
         floor = Nginx("floor", BARE_LUA.format(port=floor_port, backend=bport), args.workers, base)
@@ -288,6 +384,8 @@ def main():
         started += edges
         for p in (static_port, floor_port):
             wait_until(lambda p=p: tcp_open(p), 5, what="proxy")
+        for proxy in (static.proc.pid, floor.proc.pid, *(e.process.pid for e in edges)):
+            pin(proxy, "proxy")
         controller.ok("PUT", "/api/v1/upstreams/bench",
                       {"endpoints": [{"address": f"127.0.0.1:{bport}", "weight": 1}]})
         controller.route("bench-main", "bench.test", "/", "bench")
@@ -297,11 +395,20 @@ def main():
         variants = {"static nginx": f"http://127.0.0.1:{static_port}/",
                     "bare Lua floor": f"http://127.0.0.1:{floor_port}/",
                     "switchyard edge": f"{edges[0].url}/"}
+        masters = {"static nginx": static.proc.pid, "bare Lua floor": floor.proc.pid,
+                   "switchyard edge": edges[0].process.pid}
         runs = {k: [] for k in variants}
-        for _ in range(args.rounds):
-            for name, url in variants.items():
-                runs[name].append(wrk(url, "bench.test", args.seconds, args.connections))
+        names = list(variants)
+        for i in range(args.rounds):
+            for name in names[i % 3:] + names[:i % 3]:  # rotated: no variant always goes first
+                runs[name].append(wrk(variants[name], "bench.test", args.seconds, args.connections,
+                                      proxy=masters[name]))
         results["throughput"] = {k: _summary(v) for k, v in runs.items()}
+        results["throughput_ratios"] = {
+            key: _ratios(runs[num], runs[den]) for key, num, den in (
+                ("edge/static", "switchyard edge", "static nginx"),
+                ("edge/bare-Lua", "switchyard edge", "bare Lua floor"),
+                ("bare-Lua/static", "bare Lua floor", "static nginx"))}
 
         redis_base_mem = redis_used_memory(redis)
         base_workers_rss = sum(rss_kb(p) for p in children(edges[0].process.pid))
@@ -374,6 +481,7 @@ def main():
         foil = Nginx("reload-foil", foil_conf(0), args.workers, base)
         started.append(foil)
         wait_until(lambda: tcp_open(fport), 5, what="reload foil")
+        pin(foil.proc.pid, "proxy")  # workers started by a reload inherit the master's CPU
         conf_path = os.path.join(fdir, "nginx.conf")
         template = open(conf_path).read()
         first_body = foil_conf(0)
@@ -411,6 +519,7 @@ def main():
         t0 = time.monotonic()
         cold = Edge(redis, base, "bench-cold", workers=args.workers, extra=("--access-log", "off"))
         started.append(cold)
+        pin(cold.process.pid, "proxy")
         wait_until(lambda: cold.get(probe_path, probe_host).status_code == 200, 60,
                    interval=0.01, what="cold edge serving")
         ready_s = time.monotonic() - t0
@@ -450,6 +559,7 @@ def _publish(results, args):
     print(report)
     if args.smoke:
         assert results["throughput"]["switchyard edge"]["rps"] > 0
+        assert results["throughput_ratios"]["edge/static"]["min"] > 0
         assert results["propagation_ms"]["n"] == args.changes
         print("bench smoke: 1 passed, 0 failed")
         return 0
@@ -486,10 +596,26 @@ def _update_readme(report):
 
 
 def _summary(runs):
-    return {"rps": statistics.median(r["rps"] for r in runs),
-            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-            "errors": sum(r["errors"] for r in runs), "runs": [r["rps"] for r in runs]}
+    out = {"rps": statistics.median(r["rps"] for r in runs),
+           "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+           "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+           "errors": sum(r["errors"] for r in runs), "runs": [r["rps"] for r in runs]}
+    cost = [r["proxy_us_per_req"] for r in runs if r.get("proxy_us_per_req")]
+    if cost:
+        out["proxy_us_per_req"] = statistics.median(cost)
+    busy = [r["cpu_busy"] for r in runs if r.get("cpu_busy")]
+    if busy:
+        out["cpu_busy"] = {role: statistics.median(b[role] for b in busy if b[role] is not None)
+                           for role in busy[0]}
+    return out
+
+
+def _ratios(num, den):
+    """Per-round ratios of two variants' req/s (round i of one against round i of the
+    other: measured minutes apart, so drift mostly cancels), with their spread."""
+    per_round = [a["rps"] / b["rps"] for a, b in zip(num, den)]
+    return {"median": statistics.median(per_round), "min": min(per_round), "max": max(per_round),
+            "rounds": per_round}
 
 
 def _report(r, smoke):
@@ -500,19 +626,48 @@ def _report(r, smoke):
         f"Produced by `make bench` (bench/bench.py) on {r['date']}. Machine: "
         f"{r['machine']['cores']} cores, Linux {r['machine']['kernel']}, {r['machine']['nginx']}, "
         f"{r['machine']['workers']} nginx worker(s) per proxy, load `{r['machine']['wrk']}` on "
-        "loopback against an nginx `return 200` backend. Medians of alternating runs.", "",
+        "loopback against an nginx `return 200` backend"
+        + (f"; {r['machine']['placement']}" if r["machine"].get("placement") else "")
+        + ". Medians of alternating runs.", "",
         "## Throughput and latency vs static nginx", "",
-        "| variant | req/s | p50 ms | p99 ms | errors | vs static | runs (req/s) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
+    busy = all(s.get("cpu_busy") for s in t.values())
+    cost = all(s.get("proxy_us_per_req") for s in t.values())
+    lines += ["| variant | req/s | p50 ms | p99 ms | errors | vs static | runs (req/s) |"
+              + (" proxy CPU µs/req |" if cost else "") + (" CPU busy: proxy / load |" if busy else ""),
+              "| --- | ---: | ---: | ---: | ---: | ---: | --- |" + (" ---: |" if cost else "")
+              + (" ---: |" if busy else "")]
     for name, s in t.items():
         lines.append(f"| {name} | {s['rps']:.0f} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
                      f"{s['errors']} | {s['rps'] / a:.3f} | "
-                     f"{', '.join('%.0f' % x for x in s['runs'])} |")
-    lines += ["", f"Ratios: edge/static = **{c / a:.3f}** (target ≥ 0.88), "
-                  f"edge/bare-Lua = **{c / b:.3f}** (target ≥ 0.97), "
-                  f"bare-Lua/static = {b / a:.3f}.", "",
-              "## Scale: routes loaded", "",
+                     f"{', '.join('%.0f' % x for x in s['runs'])} |"
+                     + (f" {s['proxy_us_per_req']:.1f} |" if cost else "")
+                     + (f" {s['cpu_busy']['proxy']:.2f} / {s['cpu_busy']['load']:.2f} |" if busy else ""))
+    q = r.get("throughput_ratios")
+    if q:
+        def spread(key):
+            x = q[key]
+            return f"{x['median']:.3f}** (rounds {x['min']:.3f}–{x['max']:.3f})"
+        lines += ["", f"Ratios (median of the per-round ratios, and their range): edge/static = "
+                      f"**{spread('edge/static')} (target ≥ 0.88), edge/bare-Lua = "
+                      f"**{spread('edge/bare-Lua')} (target ≥ 0.97), bare-Lua/static = "
+                      f"{q['bare-Lua/static']['median']:.3f} (rounds {q['bare-Lua/static']['min']:.3f}–"
+                      f"{q['bare-Lua/static']['max']:.3f}).", ""]
+    else:
+        lines += ["", f"Ratios: edge/static = **{c / a:.3f}** (target ≥ 0.88), "
+                      f"edge/bare-Lua = **{c / b:.3f}** (target ≥ 0.97), "
+                      f"bare-Lua/static = {b / a:.3f}.", ""]
+    if cost:
+        lines += ["\"Proxy CPU µs/req\" is the CPU time of the proxy's nginx processes divided by "
+                  "the requests wrk completed (median of the runs): the cost of one proxied "
+                  "request, which other load on the machine barely moves; its inverse ratio "
+                  f"static/edge = {t['static nginx']['proxy_us_per_req'] / t['switchyard edge']['proxy_us_per_req']:.3f}.", ""]
+    if busy:
+        lines += ["\"CPU busy\" is the median share of each pinned CPU in use during the runs "
+                  "(every process on it, ours or not): the proxy CPU near 1.00 means the proxy "
+                  "was the bottleneck; the load CPU near 1.00 means wrk and the backend were, "
+                  "and the req/s ratios understate the differences.", ""]
+    lines += ["## Scale: routes loaded", "",
               "| routes | req/s | p50 ms | p99 ms | vs 1 route |", "| ---: | ---: | ---: | ---: | ---: |"]
     one = r["scale"][min(r["scale"])]["rps"]
     for n, s in sorted(r["scale"].items()):
@@ -567,9 +722,13 @@ def _report(r, smoke):
               "the README tables from the saved results.", "",
               "What would mislead:", "",
               "- The machine is shared and has 2 cores; wrk, the proxy, the backend (and for "
-              "churn the API client and controller) compete for them. Absolute req/s drift "
-              "between runs by ±15%; the ratios come from alternating runs in one session. A "
-              "run next to another heavy process (a Swift build) is not comparable.",
+              "churn the API client and controller) compete for them. "
+              + ("Pinning (above) keeps wrk off the proxy's CPU, but absolute req/s still drift "
+                 "between runs; the ratios come from alternating runs in one session, and their "
+                 "range across rounds is the noise. " if r["machine"].get("placement") else
+                 "Absolute req/s drift between runs by ±15%; the ratios come from alternating "
+                 "runs in one session. ")
+              + "A run next to another heavy process (a Swift build) is not comparable.",
               "- Edge vs bare-Lua floor: both pay for Lua; a ratio above 1 means the two are "
               "within noise of each other, not that routing is free.",
               "- Scale: the measured request always hits the same host; the other routes are "

@@ -5,9 +5,9 @@
 //   CPCRE2 / CHiredis     system libraries, wrapped by exactly one Swift module each
 //   SwitchyardRedis       small blocking-hiredis client, bridged off the cooperative pool
 //   SwitchyardController  the Hummingbird 2 admin API
-//   CCurl                 libcurl, wrapped by SwitchyardProber only
+//   CCurl                 libcurl (https checks) and epoll helpers, wrapped by SwitchyardProber only
 //   CSSL                  libcrypto (OpenSSL 3), wrapped by SwitchyardCore/OpenSSL.swift only
-//   SwitchyardProber      active health checks (curl multi on one thread), results to Redis
+//   SwitchyardProber      active health checks (own http/tcp checker + curl for https, one thread), results to Redis
 //   SwitchyardCLI         the `switchyard` executable (controller, edge, prober)
 
 import PackageDescription

@@ -563,8 +563,14 @@ def _publish(results, args):
         assert results["propagation_ms"]["n"] == args.changes
         print("bench smoke: 1 passed, 0 failed")
         return 0
+    kept = ""
+    if os.path.exists(args.out):  # the section bench/policies.py wrote stays (make bench reruns it)
+        old = open(args.out).read()
+        start, end = "<!-- policies:start -->", "<!-- policies:end -->"
+        if start in old and end in old:
+            kept = "\n" + start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"
     with open(args.out, "w") as f:
-        f.write(report)
+        f.write(report.rstrip("\n") + "\n" + kept)
     if not args.render:
         with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
             json.dump(results, f, indent=2)

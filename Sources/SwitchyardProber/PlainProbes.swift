@@ -71,7 +71,7 @@ final class PlainProbes {
     private var idleByToken: [Int: Int] = [:]
     /// Request bytes per target (http), rebuilt when the target's request changes.
     private var requests: [Int: Cached] = [:]
-    private var timeouts = TimeoutHeap()
+    private var timeouts = DeadlineHeap<(slot: Int, probe: UInt32)>()  // stale: finished probes
     private var done: [(token: Int, outcome: ProbeOutcome)] = []
     private let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: PlainProbes.maxAnswer)
     private(set) var inFlight = 0
@@ -161,7 +161,7 @@ final class PlainProbes {
 
     private func begin(_ index: Int) {
         inFlight += 1
-        timeouts.push(deadline: slots[index].deadline, slot: index, probe: slots[index].probe)
+        timeouts.push(due: slots[index].deadline, item: (slot: index, probe: slots[index].probe))
     }
 
     /// When a probe finished inside `start`, its outcome is the last one recorded.
@@ -342,7 +342,7 @@ final class PlainProbes {
 
     /// Times out due probes and returns every probe finished since the last call.
     func collect(now: Int64) -> [(token: Int, outcome: ProbeOutcome)] {
-        while let entry = timeouts.popDue(now: now) {
+        while let (_, entry) = timeouts.popDue(now: now) {
             let state = slots[entry.slot].state
             guard slots[entry.slot].probe == entry.probe, state != .free, state != .idle else { continue }
             finish(entry.slot, .failure(reason: "timeout"), keep: false)
@@ -353,7 +353,7 @@ final class PlainProbes {
     }
 
     /// The earliest probe deadline (monotonic ms), nil when none is pending.
-    var nextDeadline: Int64? { timeouts.nextDeadline }
+    var nextDeadline: Int64? { timeouts.nextDue }
 
     private func connectFailure(_ error: Int32) -> ProbeOutcome {
         switch error {
@@ -365,43 +365,6 @@ final class PlainProbes {
     }
 }
 
-/// A min-heap of probe deadlines; stale entries (finished probes) are skipped by the caller.
-struct TimeoutHeap {
-    private var heap: [(deadline: Int64, slot: Int, probe: UInt32)] = []
-
-    var nextDeadline: Int64? { heap.first?.deadline }
-    var count: Int { heap.count }
-
-    mutating func push(deadline: Int64, slot: Int, probe: UInt32) {
-        heap.append((deadline, slot, probe))
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if heap[parent].deadline <= heap[i].deadline { break }
-            heap.swapAt(parent, i)
-            i = parent
-        }
-    }
-
-    mutating func popDue(now: Int64) -> (deadline: Int64, slot: Int, probe: UInt32)? {
-        guard let first = heap.first, first.deadline <= now else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < heap.count, heap[l].deadline < heap[m].deadline { m = l }
-                if r < heap.count, heap[r].deadline < heap[m].deadline { m = r }
-                if m == i { break }
-                heap.swapAt(i, m)
-                i = m
-            }
-        }
-        return first
-    }
-}
 
 extension EndpointAddress {
     var isIPv6: Bool {

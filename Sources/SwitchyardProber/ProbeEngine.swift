@@ -153,7 +153,7 @@ private final class EngineLoop {
     var targets: [Int: Target] = [:]       // by token
     var tokens: [TargetKey: Int] = [:]
     var byUpstream: [String: Set<Int>] = [:]
-    var schedule = Schedule()
+    var schedule = Schedule()  // stale entries: an older generation of the target
     var nextToken = 0
     /// Spreads probes over time; not a secret, so a cheap generator (the system one is a
     /// getrandom call per probe, visible in a profile at 10,000 probes a second).
@@ -306,17 +306,17 @@ private final class EngineLoop {
         let now = monotonicMilliseconds()
         target.due = randomPhase ? now + Int64.random(in: 0..<max(1, interval), using: &jitter) : now + interval
         targets[token] = target
-        schedule.push(due: target.due, token: token, generation: target.generation)
+        schedule.push(due: target.due, item: (token: token, generation: target.generation))
     }
 
     func startDueProbes(now: Int64) {
-        while probes.inFlight < engine.maxInFlight, let entry = schedule.popDue(now: now) {
+        while probes.inFlight < engine.maxInFlight, let (_, entry) = schedule.popDue(now: now) {
             guard var target = targets[entry.token], target.generation == entry.generation else { continue }
             // next round relative to the planned time (no drift), ±5 % so rounds spread out
             let interval = Double(target.check.intervalMs)
             let next = target.due + Int64(interval * Double.random(in: 0.95...1.05, using: &jitter))
             target.due = max(next, now + 1)
-            schedule.push(due: target.due, token: entry.token, generation: target.generation)
+            schedule.push(due: target.due, item: (token: entry.token, generation: target.generation))
             if target.inFlight {
                 targets[entry.token] = target  // the last probe is still running: skip a round
                 continue
@@ -365,43 +365,6 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// A min-heap of (due, token, generation); stale entries are skipped by generation.
-struct Schedule {
-    private var heap: [(due: Int64, token: Int, generation: Int)] = []
-
-    var nextDue: Int64? { heap.first?.due }
-    var count: Int { heap.count }
-
-    mutating func push(due: Int64, token: Int, generation: Int) {
-        heap.append((due, token, generation))
-        var i = heap.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if heap[parent].due <= heap[i].due { break }
-            heap.swapAt(parent, i)
-            i = parent
-        }
-    }
-
-    mutating func popDue(now: Int64) -> (due: Int64, token: Int, generation: Int)? {
-        guard let first = heap.first, first.due <= now else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < heap.count, heap[l].due < heap[m].due { m = l }
-                if r < heap.count, heap[r].due < heap[m].due { m = r }
-                if m == i { break }
-                heap.swapAt(i, m)
-                i = m
-            }
-        }
-        return first
-    }
-}
 
 func monotonicMilliseconds() -> Int64 {
     var ts = timespec()
@@ -414,3 +377,6 @@ func wallMilliseconds() -> Int64 {
     clock_gettime(CLOCK_REALTIME, &ts)
     return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
+
+/// The probe rounds: (token, generation) by due time.
+typealias Schedule = DeadlineHeap<(token: Int, generation: Int)>

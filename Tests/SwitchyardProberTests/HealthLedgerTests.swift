@@ -112,7 +112,7 @@ struct HealthLedgerTests {
 struct ScheduleTests {
     @Test func popsInDueOrderOnlyWhenDue() {
         var s = Schedule()
-        for (i, due) in [50, 10, 40, 10, 30, 20].enumerated() { s.push(due: Int64(due), token: i, generation: 0) }
+        for (i, due) in [50, 10, 40, 10, 30, 20].enumerated() { s.push(due: Int64(due), item: (token: i, generation: 0)) }
         #expect(s.popDue(now: 5) == nil)
         var order: [Int64] = []
         while let e = s.popDue(now: 45) { order.append(e.due) }

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import ThreadingHTTPServer
 
 import requests
 
@@ -456,56 +458,113 @@ def _controlled_handler():
     return Handler
 
 
+class KillableServer(ThreadingHTTPServer):
+    """A threaded loopback HTTP server whose kill() closes the listener AND every open
+    connection, like a process dying: the port refuses, kept-alive connections see a reset.
+    Serves from a daemon thread as soon as it is created."""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, handler):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.lock = threading.Lock()
+        self.conns = set()
+        self.dead = False
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        with self.lock:
+            self.conns.add(sock)
+        return sock, addr
+
+    def shutdown_request(self, request):
+        with self.lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+    def kill(self):
+        if self.dead:
+            return
+        self.dead = True
+        self.shutdown()
+        self.server_close()
+        with self.lock:
+            conns, self.conns = list(self.conns), set()
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+
 def start_controlled_backend(name, delay=0.0):
     """A loopback backend answering 200 with X-Backend: name after `delay` seconds, counting
-    hits and concurrent requests. kill() closes the listener AND its open connections (a
-    dead process: refused connects, resets on kept-alive connections)."""
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    class ControlledBackend(ThreadingHTTPServer):
-        daemon_threads = True
-        allow_reuse_address = True
-
-        def get_request(self):
-            sock, addr = super().get_request()
-            with self.lock:
-                self.conns.add(sock)
-            return sock, addr
-
-        def shutdown_request(self, request):
-            with self.lock:
-                self.conns.discard(request)
-            super().shutdown_request(request)
-
-        @property
-        def port(self):
-            return self.server_address[1]
-
-        @property
-        def address(self):
-            return f"127.0.0.1:{self.port}"
-
-        def kill(self):
-            if self.dead:
-                return
-            self.dead = True
-            self.shutdown()
-            self.server_close()
-            with self.lock:
-                conns, self.conns = list(self.conns), set()
-            for s in conns:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                    s.close()
-                except OSError:
-                    pass
-
-    b = ControlledBackend(("127.0.0.1", 0), _controlled_handler())
+    hits and concurrent requests; kill() as KillableServer."""
+    b = KillableServer(_controlled_handler())
     b.name, b.delay, b.hits, b.active, b.max_active = name, delay, 0, 0, 0
-    b.lock, b.conns, b.dead = threading.Lock(), set(), False
-    threading.Thread(target=b.serve_forever, daemon=True).start()
     return b
+
+
+class Subscriber:
+    """A raw RESP pub/sub connection to Redis on `port`, subscribed to `channel`."""
+
+    def __init__(self, port, channel):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+        self.sock.sendall(f"*2\r\n$9\r\nSUBSCRIBE\r\n${len(channel)}\r\n{channel}\r\n".encode())
+        assert self._reply()[0] == b"subscribe"
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _reply(self):
+        head = self._line()
+        if head[:1] == b"*":
+            return [self._reply() for _ in range(int(head[1:]))]
+        if head[:1] == b"$":
+            n = int(head[1:])
+            while len(self.buf) < n + 2:
+                chunk = self.sock.recv(1 << 20)
+                if not chunk:
+                    raise EOFError
+                self.buf += chunk
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data
+        return head[1:]
+
+    def until(self, deadline, stop=lambda: False):
+        """Yields (arrival time, payload) until `deadline` (time.monotonic) or stop()."""
+        while time.monotonic() < deadline and not stop():
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                reply = self._reply()
+            except (socket.timeout, TimeoutError):
+                return
+            if reply[0] == b"message":
+                yield time.monotonic(), reply[2].decode()
+
+    def messages(self, timeout):
+        """Payloads received within `timeout` seconds."""
+        return [msg for _, msg in self.until(time.monotonic() + timeout)]
+
+    def close(self):
+        self.sock.close()
 
 
 def apply_raw_upstream(redis, doc):

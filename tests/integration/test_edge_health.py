@@ -9,14 +9,13 @@ is a little slow on a busy machine."""
 import collections
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
-from harness import BASE, Prober, RequestLoop, edge_status, wait_until
+from harness import BASE, KillableServer, Prober, RequestLoop, edge_status, wait_until
 
 # fast checks: marked down within 200 x 2 + 100 = 500 ms, up again within 500 ms
 CHECK = {"type": "http", "path": "/healthz", "interval_ms": 200, "timeout_ms": 100,
@@ -62,54 +61,17 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class HealthBackend(ThreadingHTTPServer):
+class HealthBackend(KillableServer):
     """`status` answers requests, `health_status` answers /healthz; `hits` counts the
-    requests that are not probes. kill() closes the listener AND every open connection
-    (like a process dying: the port refuses, kept-alive connections see a reset)."""
-    daemon_threads = True
-    allow_reuse_address = True
+    requests that are not probes. kill(): harness.KillableServer (a process dying)."""
 
     def __init__(self, name):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.name = name
         self.status = 200
         self.health_status = 200
         self.hits = 0
         self.methods = collections.Counter()
-        self.lock = threading.Lock()
-        self.conns = set()
-        self.dead = False
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.server_address[1]}"
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        with self.lock:
-            self.conns.add(sock)
-        return sock, addr
-
-    def shutdown_request(self, request):
-        with self.lock:
-            self.conns.discard(request)
-        super().shutdown_request(request)
-
-    def kill(self):
-        if self.dead:
-            return
-        self.dead = True
-        self.shutdown()
-        self.server_close()
-        with self.lock:
-            conns, self.conns = list(self.conns), set()
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            except OSError:
-                pass
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import BASE, Controller, Process, Redis, wait_until  # noqa: E402
+from harness import BASE, Controller, Process, Redis, Subscriber, wait_until  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -114,49 +114,6 @@ def nginx_pids(master):
     return [master] + [int(p) for p in out.stdout.split()]
 
 
-class Events:
-    """A bare RESP subscriber to the health events channel."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.buf = b""
-        ch = BASE + "health_events"
-        self.sock.sendall(f"*2\r\n$9\r\nSUBSCRIBE\r\n${len(ch)}\r\n{ch}\r\n".encode())
-        self._reply()
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _reply(self):
-        head = self._line()
-        if head[:1] == b"*":
-            return [self._reply() for _ in range(int(head[1:]))]
-        if head[:1] == b"$":
-            n = int(head[1:])
-            while len(self.buf) < n + 2:
-                self.buf += self.sock.recv(1 << 20)
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data
-        return head[1:]
-
-    def until(self, deadline, stop):
-        """Yields (arrival time, message) until deadline or stop() is true."""
-        while time.monotonic() < deadline and not stop():
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                reply = self._reply()
-            except (socket.timeout, TimeoutError):
-                return
-            if reply[0] == b"message":
-                yield time.monotonic(), reply[2].decode()
-
-
 def pct(values, q):
     if not values:
         return float("nan")
@@ -226,7 +183,7 @@ def main():
         if batch:
             controller.ok("POST", "/api/v1/apply", {"upstreams": batch})
 
-        events = Events(redis.port)
+        events = Subscriber(redis.port, BASE + "health_events")
         t_start = time.monotonic()
         extra = ["--fresh-connections"] if args.fresh_connections else []
         prober = Process("bench-prober", [args.bin, "prober", "--redis", redis.address, "--id", "bench",

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import BASE, Backend, Controller, Prober, Redis, free_port, wait_until
+from harness import BASE, Backend, Controller, Prober, Redis, Subscriber, free_port, wait_until
 
 # fast checks, so the tests are short: detection bound 200 x 2 + 100 = 500 ms
 CHECK = {"type": "http", "path": "/healthz", "interval_ms": 200, "timeout_ms": 100, "rise": 2, "fall": 2}
@@ -52,54 +52,6 @@ def wait_state(prober, upstream, address, state, timeout):
     wait_until(lambda: state_of(prober, upstream, address) == state, timeout,
                what=f"{upstream} {address} {state} (prober log: {prober.process.log_path})")
     return time.monotonic() - t0
-
-
-class Subscriber:
-    """A bare RESP subscriber (no client library needed)."""
-
-    def __init__(self, port, channel):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buf = b""
-        self.sock.sendall(f"*2\r\n$9\r\nSUBSCRIBE\r\n${len(channel)}\r\n{channel}\r\n".encode())
-        assert self._reply()[0] == b"subscribe"
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _reply(self):
-        head = self._line()
-        if head[:1] == b"*":
-            return [self._reply() for _ in range(int(head[1:]))]
-        if head[:1] == b"$":
-            n = int(head[1:])
-            while len(self.buf) < n + 2:
-                self.buf += self.sock.recv(65536)
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data
-        return head[1:]
-
-    def messages(self, timeout):
-        """Payloads received within timeout seconds."""
-        out = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                reply = self._reply()
-            except (socket.timeout, TimeoutError):
-                break
-            if reply[0] == b"message":
-                out.append(reply[2].decode())
-        return out
-
-    def close(self):
-        self.sock.close()
 
 
 # --- detection -------------------------------------------------------------------------

@@ -121,7 +121,8 @@ local MATCH_KINDS = {exact = true, prefix = true, regex = true}
 
 -- raw: the JSON text; id: the id from the key (must agree with the document);
 -- regex_check(re) -> true | nil, err: compiles a regex (ngx.re in nginx).
--- Returns {id, host, path, match, priority, upstream, version, plan} or nil, err:
+-- Returns {id, host, path, match, priority, upstream, version, plan, https_redirect,
+-- hsts, full} or nil, err:
 -- upstream is nil for split and redirect routes, plan is nil for a plain upstream without
 -- options (switchyard.route_policy: every option is decoded and compiled there).
 function _M.decode_route(raw, id, regex_check)
@@ -196,6 +197,8 @@ function _M.decode_route(raw, id, regex_check)
     if https_redirect == nil then
         return nil, hsts
     end
+    -- full: the route is served from the edge's @sy_full location (switchyard.phases)
+    local full = (hsts ~= nil or route_policy.needs_full(plan)) or nil
     return {
         id = doc_id,
         host = host,
@@ -207,6 +210,7 @@ function _M.decode_route(raw, id, regex_check)
         plan = plan,
         https_redirect = https_redirect or nil,
         hsts = hsts,
+        full = full,
     }
 end
 

@@ -10,13 +10,22 @@
 --                  late worker starts from there, not from zero) and checks for changes
 --                  every second in a timer; worker 0 starts the syncer
 --                  (switchyard.syncer), the only code that talks to Redis.
---   access()       picks the route and upstream; never yields, never calls Redis. Reads
---                  ONE shared-dict key (sy_meta "serial") per request; when it moved, the
---                  worker applies the logged changes first (switchyard.state).
+--   access()       access_by_lua of location /: picks the route and upstream; never
+--                  yields, never calls Redis. Reads ONE shared-dict key (sy_meta
+--                  "serial") per request; when it moved, the worker applies the logged
+--                  changes first (switchyard.state).
 --                  No route: 404 "no route". Upstream without endpoints (or missing): 503.
 --                  Every endpoint down and on_all_down "503": 503 "all endpoints down".
 --                  Nothing loaded yet (Redis never reached since the shm was created): 503.
---                  Passes the upstream to balance() in ngx.ctx.sy_up; sets $sy_route.
+--                  Passes the upstream to balance() in ngx.ctx.sy_up; sets $sy_route
+--                  (for the access log: not in location / when the log is off).
+--                  Location / is the cheap path (edge.nginx.conf): a request that needs
+--                  more goes on with ngx.exec -- at once for a route with route.full
+--                  (response_headers, split_sticky, hsts, a Host override) or without a
+--                  Host header; after the options ran ($sy_done) for an upstream with
+--                  up.full (HTTPS, sticky).
+--   access_named() access_by_lua of @sy_full and @sy_https_verified: the same route again
+--                  (by $sy_route), its options not run twice when $sy_done is set.
 --   balance()      balancer_by_lua: the upstream's algorithm (switchyard.balancer:
 --                  round_robin, least_conn, ip_hash, hash, sticky) picks among the
 --                  endpoints in rotation (switchyard.health) + set_current_peer;
@@ -33,8 +42,7 @@
 --                  deny/allow 403 and rate_limit 429 before https_redirect; then redirect,
 --                  max_body_bytes 413, canary, split, rewrite, request_headers, timeouts
 --                  (ngx.ctx.sy_timeouts); response_headers via ngx.ctx.sy_resp. A route
---                  without options costs two nil checks. access_verified() is the second
---                  pass in @sy_https_verified (route by $sy_route, options not run twice).
+--                  without options costs two nil checks.
 --   access() also: https_redirect (308 over plain HTTP), HSTS ($sy_hsts), and for
 --                  "scheme": "https" upstreams $sy_scheme, $sy_tls_name, $sy_pool, and the
 --                  hop to @sy_https_verified for those with tls_verify.
@@ -59,6 +67,7 @@ local ngx_print = ngx.print
 local ngx_now = ngx.now
 local ngx_update_time = ngx.update_time
 local ngx_re_find = ngx.re.find
+local req_http_version = ngx.req.http_version
 local ERR = ngx.ERR
 local WARN = ngx.WARN
 local NOTICE = ngx.NOTICE
@@ -95,6 +104,7 @@ local certs         -- this worker's certificate table (switchyard.tls), fed by 
 local cert_key      -- the 32-byte SWITCHYARD_CERT_KEY, nil without one; never logged
 local https_suffix = ""   -- ":<port>" of https_redirect Locations ("" for 443)
 local sni_warned = 0      -- time of the last "no certificate for" log
+local log_route = true    -- set $sy_route in location / (only the access log reads it there)
 local tls_pools           -- up -> upstream{} block for HTTPS upstreams (tls.plan_pools)
 local tls_pools_serial    -- the serial tls_pools was planned at
 local ngx_ssl             -- require "ngx.ssl" (loaded in init_worker)
@@ -168,7 +178,8 @@ local function load_snapshot(path)
             failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")
 end
 
--- conf: redis_host, redis_port, edge_id, listen; optional lua_dir, prefix, full_resync_s,
+-- conf: redis_host, redis_port, edge_id, listen; optional access_log ("off": location /
+-- does not set $sy_route), lua_dir, prefix, full_resync_s,
 -- snapshot (path of the snapshot file, or "off"; default <prefix>/state/snapshot.json).
 -- The Redis password comes from the environment (SWITCHYARD_REDIS_PASSWORD; nginx.conf
 -- must say `env SWITCHYARD_REDIS_PASSWORD;`) and is never logged.
@@ -204,6 +215,8 @@ function _M.init(c)
     if snapshot ~= "off" then
         config.snapshot_path = snapshot
     end
+    -- the access log: "off" or its directive's arguments (edge.nginx.conf)
+    log_route = c.access_log ~= "off"
     local https_port = tonumber(c.https_port) or 443
     https_suffix = https_port == 443 and "" or ":" .. https_port
     local key_text = os.getenv("SWITCHYARD_CERT_KEY")
@@ -354,29 +367,13 @@ local function respond(status, route_id, body)
     return ngx_exit(HTTP_OK)
 end
 
--- again: the second pass in @sy_https_verified (access_verified): the route is the one the
--- first pass matched ($sy_route; $uri may have been rewritten since), and its options that
--- already ran (guard, body check, rewrite, request headers) do not run twice.
-function _M.access(again)
-    local s = meta_get(meta, "serial")
-    if s ~= serial then
-        refresh(s)
-    end
-    if serial == nil then
-        return respond(503, "none", BODY_NOT_READY)
-    end
-    local var = ngx_var
-    local route
-    if again then
-        route = router.by_id[var.sy_route]
-    else
-        route = router:match(var.host, var.uri)
-    end
-    if not route then
-        return respond(404, "none", BODY_NO_ROUTE)
-    end
+-- Serves `route` (matched in location / or found again by id in a named location).
+-- named: running in @sy_full or @sy_https_verified. again: the route's options already ran
+-- in an earlier pass ($sy_done; $uri may have been rewritten since): its guard, body
+-- check, rewrite and request headers do not run twice, and the canary or split choice
+-- comes from $sy_pick.
+local function serve(route, var, named, again)
     local id = route.id
-    var.sy_route = id
     -- route options (switchyard.route_exec), in the order of docs/traffic-policies.md;
     -- a route without any costs the two `plan` checks
     local plan = route.plan
@@ -426,7 +423,16 @@ function _M.access(again)
         return respond(503, id, BODY_ALL_DOWN)
     end
     ngx.ctx.sy_up = up
+    if not up.full then
+        return
+    end
     local tls = up.tls
+    if not named then
+        -- HTTPS or sticky: on to the location that can do it, options done
+        var.sy_route = id
+        var.sy_done = "1"
+        return ngx.exec(tls and tls.verify and "@sy_https_verified" or "@sy_full")
+    end
     if tls then
         if tls_pools_serial ~= serial then
             tls_pools = tls_mod.plan_pools(upstreams)
@@ -437,14 +443,57 @@ function _M.access(again)
         var.sy_tls_name = tls.name or var.host
         if tls.verify and var.sy_tls_verified ~= "1" then
             -- nginx cannot turn proxy_ssl_verify on per request: the location does it
+            var.sy_done = "1"
             return ngx.exec("@sy_https_verified")
         end
     end
 end
 
--- access_by_lua of @sy_https_verified (the second pass after ngx.exec)
-function _M.access_verified()
-    return _M.access(true)
+-- access_by_lua of location /: routes by host and path. A route that needs @sy_full
+-- (route.full: response-side options, hsts, a Host override) or a request without a Host
+-- header (sent upstream as $host there) goes on before anything else runs.
+function _M.access()
+    local s = meta_get(meta, "serial")
+    if s ~= serial then
+        refresh(s)
+    end
+    if serial == nil then
+        return respond(503, "none", BODY_NOT_READY)
+    end
+    local var = ngx_var
+    local route = router:match(var.host, var.uri)
+    if not route then
+        return respond(404, "none", BODY_NO_ROUTE)
+    end
+    if log_route then
+        var.sy_route = route.id
+    end
+    -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
+    -- HTTP/2 request may not, and @sy_full sends $host for it
+    if route.full or (req_http_version() ~= 1.1 and not var.http_host) then
+        var.sy_route = route.id
+        return ngx.exec("@sy_full")
+    end
+    return serve(route, var, false, false)
+end
+
+-- access_by_lua of @sy_full and @sy_https_verified (after ngx.exec from access() or from
+-- an earlier named pass): the route the first pass matched, by $sy_route.
+function _M.access_named()
+    local s = meta_get(meta, "serial")
+    if s ~= serial then
+        refresh(s)
+    end
+    if serial == nil then
+        return respond(503, "none", BODY_NOT_READY)
+    end
+    local var = ngx_var
+    local route = router.by_id[var.sy_route]
+    if not route then
+        -- removed between the passes (a change applied in between)
+        return respond(404, "none", BODY_NO_ROUTE)
+    end
+    return serve(route, var, true, var.sy_done == "1")
 end
 
 function _M.ssl_certificate()

@@ -8,16 +8,17 @@
 --                             sticky cookie), rewrite, request_headers, timeouts
 --                             (ctx.sy_timeouts for balance()). Returns the upstream name,
 --                             or nil, status, body when the edge answers itself.
---                             again: the second pass after ngx.exec("@sy_https_verified")
---                             (ngx.ctx is new, $uri already rewritten, headers already
---                             set, the request already counted and admitted).
+--                             again: a later pass after ngx.exec to @sy_full or
+--                             @sy_https_verified ($sy_done; ngx.ctx is new, $uri already
+--                             rewritten, headers already set, the request already
+--                             counted and admitted).
 --   response_headers(resp)    9: header_filter: remove, then set.
 --
 -- Table lookups, ngx.var reads and at most a few short strings per request; a body without
 -- Content-Length is read (ngx.req.read_body) only for routes with max_body_bytes.
--- The second pass takes the split's choice from $sy_pick (and re-queues its sticky cookie,
--- $sy_pick_cookie) instead of drawing again, so a request stays on the upstream it was
--- sent to @sy_https_verified for.
+-- A later pass takes the canary's or split's choice from $sy_pick (and re-queues the
+-- split's sticky cookie, $sy_pick_cookie) instead of choosing again, so a request stays on
+-- the upstream it was sent on for.
 
 local cidr = require "switchyard.cidr"
 local ratelimit = require "switchyard.ratelimit"
@@ -152,8 +153,8 @@ function _M.apply(plan, var, ctx, again)
     local name
     if again then
         -- the first pass's choice ($sy_pick, set below): a split is not drawn twice
-        name = var.sy_pick
-        if name ~= "" then
+        name = var.sy_pick   -- nil when nothing was chosen (never set: edge.nginx.conf)
+        if name and name ~= "" then
             local s = plan.split
             if s and s.sticky and var.sy_pick_cookie == "1" then
                 ctx.sy_cookies = {s.sticky.cookies[name]}
@@ -177,6 +178,10 @@ function _M.apply(plan, var, ctx, again)
             if v and (want and v == want or not want and v ~= "") then
                 name = c.upstream
             end
+        end
+        if name and not again then
+            -- kept for a later pass: request_headers (below) may change what it read
+            var.sy_pick = name
         end
     end
     if not name then
@@ -211,8 +216,8 @@ function _M.apply(plan, var, ctx, again)
             end
             name = chosen
             if not again then
-                -- kept for a second pass in @sy_https_verified (ngx.ctx does not survive
-                -- ngx.exec; variables do)
+                -- kept for a later pass in @sy_full or @sy_https_verified (ngx.ctx does
+                -- not survive ngx.exec; variables do)
                 var.sy_pick = chosen
                 if sticky and ctx.sy_cookies then
                     var.sy_pick_cookie = "1"

@@ -113,6 +113,29 @@ def test_forwarded_headers_path_and_query_as_sent(controller, edge, backends):
     assert hdrs["x-forwarded-host"] == "hdr.example.com"
 
 
+def test_http10_without_host_header_sends_the_request_host(controller, edge, backends):
+    """An HTTP/1.0 client may send no Host header; the host then comes from an absolute
+    request URI. The edge routes by it and sends it upstream as Host (the cheap location
+    sends the client's Host header as is, so such a request must take @sy_full)."""
+    import socket
+    controller.upstream("h10", backends["b1"].port)
+    controller.route("h10", "h10.example.com", "/", "h10")
+    wait_until(lambda: edge.backend("/", "h10.example.com") == "b1", 5, what="h10 route")
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=5) as s:
+        s.sendall(b"GET http://h10.example.com/x?q=1 HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:   # HTTP/1.0: the edge closes after the answer
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"200", data[:300]
+    seen = json.loads(body)
+    assert seen["headers"]["host"] == "h10.example.com"
+    assert seen["path"] == "/x?q=1"
+
+
 def test_upstream_without_endpoints_answers_503(controller, edge):
     controller.ok("PUT", "/api/v1/upstreams/empty", {"endpoints": []})
     controller.route("empty", "empty.example.com", "/", "empty")

@@ -32,6 +32,32 @@ describe("doc.decode_route", function()
         assert.equal(0, r.priority)   -- priority is optional
     end)
 
+    -- route.full: served from the edge's @sy_full location (a header filter, HSTS or the
+    -- Host map there); everything else from location / (edge.nginx.conf)
+    it("marks the routes that need the full location", function()
+        local base = '{"id":"a","host":"h","path":"/","match":"prefix"'
+        local cases = {
+            {'"upstream":"u"}', nil},
+            {'"upstream":"u","hsts":{"max_age_s":600}}', true},
+            {'"upstream":"u","response_headers":{"set":{"X-A":"1"}}}', true},
+            {'"upstream":"u","response_headers":{"remove":["Server"]}}', true},
+            {'"upstream":"u","request_headers":{"set":{"Host":"in.test"}}}', true},
+            {'"upstream":"u","request_headers":{"set":{"X-A":"1"}}}', nil},
+            {'"split":[{"upstream":"u","weight":1},{"upstream":"v","weight":1}],'
+                .. '"split_sticky":{}}', true},
+            {'"split":[{"upstream":"u","weight":1},{"upstream":"v","weight":1}]}', nil},
+            {'"upstream":"u","canary":{"upstream":"v","header":"X-C"}}', nil},
+            {'"upstream":"u","rewrite":{"replace_prefix":"/x"},"timeouts":{"read_ms":500},'
+                .. '"rate_limit":{"rps":5},"deny":["10.0.0.0/8"]}', nil},
+            {'"upstream":"u","https_redirect":true}', nil},
+        }
+        for _, case in ipairs(cases) do
+            local r, err = doc.decode_route(base .. "," .. case[1], "a", check)
+            assert(r, case[1] .. ": " .. tostring(err))
+            assert.equal(case[2], r.full, case[1])
+        end
+    end)
+
     it("ignores unknown fields", function()
         assert.truthy(doc.decode_route('{"id":"a","host":"h","path":"/","match":"exact",'
             .. '"upstream":"u","future":{"x":[1]}}', "a", check))

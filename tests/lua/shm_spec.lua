@@ -176,6 +176,20 @@ describe("state", function()
         assert.equal(0, state.router.n)
     end)
 
+    it("marks HTTPS and sticky upstreams for the edge's full location", function()
+        local eps = '"endpoints":[{"address":"10.0.0.1:443","weight":1}]'
+        store:full({["upstream:plain"] = upstream_doc("plain", {"10.0.0.1:80"}),
+                    ["upstream:hash"] = '{"name":"hash","balance":"ip_hash",' .. eps .. '}',
+                    ["upstream:tls"] = '{"name":"tls","scheme":"https",' .. eps .. '}',
+                    ["upstream:st"] = '{"name":"st","balance":"sticky",' .. eps .. '}'}, 1)
+        state:refresh(meta:get("serial"))
+        assert.is_nil(state.upstreams.plain.full)
+        assert.is_nil(state.upstreams.hash.full)
+        assert.is_true(state.upstreams.tls.full)
+        assert.is_true(state.upstreams.st.full)
+        assert.same({}, logs)
+    end)
+
     it("builds from the shm, then applies only the logged keys", function()
         store:full({["upstream:u"] = upstream_doc("u", {"10.0.0.1:80"}),
                     ["route:a"] = route_doc("a", "h", "/a")}, 1)

@@ -722,7 +722,7 @@ def _report(r, smoke):
               f"{r['prober']['bound_s']:.2f} |", "",
               "Target: under 0.5 core for 10,000 endpoints at 1 s.", "",
               "## How to rerun, and what would mislead", "",
-              "`make bench` (about 10 minutes; `bench/run.sh --smoke` is the unmeasured pass "
+              "`make bench` (about 16 minutes; `bench/run.sh --smoke` is the unmeasured pass "
               "that `make test` runs). Each section is one part of `bench/bench.py`; "
               "`python3 bench/bench.py --render docs/benchmarks.json` rewrites this page and "
               "the README tables from the saved results.", "",
@@ -736,7 +736,10 @@ def _report(r, smoke):
                  "runs in one session. ")
               + "A run next to another heavy process (a Swift build) is not comparable.",
               "- Edge vs bare-Lua floor: both pay for Lua; a ratio above 1 means the two are "
-              "within noise of each other, not that routing is free.",
+              "within noise of each other, not that routing is free. The measured route is a "
+              "plain one (served from the edge's location `/`); routes with response headers, "
+              "cookies, HSTS or HTTPS upstreams take a second access pass in a named location "
+              "and cost more (the instruction counts below show how much).",
               "- Scale: the measured request always hits the same host; the other routes are "
               "there to make the tables big (varied hosts, wildcards, a few regexes).",
               "- Propagation is an upper bound: it includes the API round trip and HTTP polling "

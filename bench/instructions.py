@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Instructions per request: static nginx, the bare-Lua floor and Switchyard edge routes,
+counted by valgrind (callgrind) in the one nginx worker that serves them.
+
+Wall-clock benchmarks on a shared machine move by 10-30% from run to run; the number of
+instructions a worker executes per request barely moves, so this is the figure to compare
+design choices of the edge with (`bench/bench.py` stays the one for req/s and latency).
+What it counts: user-space instructions of the worker (nginx, LuaJIT, its JIT-compiled
+traces, libc) between two callgrind dumps around a fixed number of keep-alive requests,
+minus the worker's timers (the syncer and refresh timers run on their own clock, and
+valgrind makes wall time ~50x longer). Not counted: the kernel (sockets, epoll), which is
+most of a proxied request's time and the same for every variant, and cache misses.
+
+    python3 bench/instructions.py --md docs/benchmarks.md --out docs/benchmarks-instructions.json
+    python3 bench/instructions.py --smoke      # tiny (the harness works; nothing published)
+"""
+import argparse
+import datetime
+import glob
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import bench  # noqa: E402  (the static and bare-Lua configurations, the backend)
+from harness import BIN, Controller, Redis, free_port, wait_until  # noqa: E402
+
+START, END = "<!-- instructions:start -->", "<!-- instructions:end -->"
+LUA_DIR = os.path.join(ROOT, "lua")
+
+# Edge routes measured, each in its own callgrind window: (label, host, request headers,
+# what it shows).
+EDGE_ROUTES = [
+    ("edge: plain route", "plain.bench", {},
+     "location / only: route lookup, balancer, log phase"),
+    ("edge: route with response_headers", "resp.bench", {},
+     "goes on to @sy_full: a second access pass, the header filter, the variable proxy_pass"),
+    ("edge: sticky upstream, cookie sent", "sticky.bench", None,
+     "options in location /, then @sy_full for the balancer's cookie"),
+]
+
+
+def get(conn, host, headers, expect=200):
+    h = {"Host": host}
+    h.update(headers)
+    conn.request("GET", "/", headers=h)
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != expect:
+        raise AssertionError(f"{host}: {r.status} {body[:200]!r}")
+    return r
+
+
+def requests_on(port, host, headers, n):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for _ in range(n):   # bounded: n requests
+            get(conn, host, headers)
+    finally:
+        conn.close()
+
+
+def children(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+class Callgrind:
+    """nginx (master + one worker) under callgrind; count(...) measures one window."""
+
+    def __init__(self, name, conf, prefix, port):
+        self.prefix, self.port, self.name = prefix, port, name
+        self.vgdb = os.path.join(prefix, "vgdb")
+        self.log = os.path.join(prefix, "valgrind.log")
+        # workers as root: callgrind_control talks to the worker through FIFOs the master
+        # created (the benchmark only listens on loopback)
+        user = "user root;" if os.geteuid() == 0 else ""
+        cmd = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+               "--smc-check=all-non-file", f"--vgdb-prefix={self.vgdb}",
+               f"--callgrind-out-file={prefix}/callgrind.%p",
+               bench.NGINX, "-p", prefix, "-c", conf, "-g", f"daemon off; {user}"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        wait_until(self._listening, 180, what=f"{name} under valgrind (log: {self.log})")
+        workers = []
+        wait_until(lambda: workers.extend(children(self.proc.pid)) or workers, 30,
+                   what=f"{name} worker")
+        if len(workers) != 1:
+            raise AssertionError(f"{name}: want one worker, found {workers}")
+        self.worker = workers[0]
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            with open(self.log) as f:
+                raise AssertionError(f"{self.name} exited:\n" + f.read()[-3000:])
+        try:
+            return bench.tcp_open(self.port)
+        except OSError:
+            return False
+
+    def control(self, flag):
+        subprocess.run(["callgrind_control", f"--vgdb-prefix={self.vgdb}", flag,
+                        str(self.worker)], check=True, capture_output=True, timeout=120)
+
+    def count(self, host, headers, n, warm):
+        """Instructions per request over n requests after `warm` unmeasured ones."""
+        requests_on(self.port, host, headers, warm)   # JIT traces compiled, pools warm
+        self.control("-z")
+        requests_on(self.port, host, headers, n)
+        before = set(glob.glob(f"{self.prefix}/callgrind.{self.worker}.*"))
+        self.control("-d")
+        dumps = sorted(set(glob.glob(f"{self.prefix}/callgrind.{self.worker}.*")) - before,
+                       key=os.path.getmtime)
+        if not dumps:
+            raise AssertionError(f"{self.name}: callgrind wrote no dump")
+        with open(dumps[-1]) as f:
+            total = int(re.search(r"^(?:summary|totals):\s+(\d+)", f.read(), re.M).group(1))
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100",
+                              dumps[-1]], capture_output=True, text=True).stdout
+        t = re.search(r"^\s*([\d,]+) \(.*ngx_event_expire_timers", ann, re.M)
+        timers = int(t.group(1).replace(",", "")) if t else 0
+        return {"per_request": (total - timers) / n, "timers_per_request": timers / n}
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def write_plain(base, name, body, backend):
+    d = os.path.join(base, name)
+    os.makedirs(d, exist_ok=True)
+    port = free_port()
+    conf = os.path.join(d, "nginx.conf")
+    mods = "".join(f"load_module {bench.MODULES}/{m};\n"
+                   for m in ("ndk_http_module.so", "ngx_http_lua_module.so")) if "lua" in body else ""
+    with open(conf, "w") as f:
+        f.write(mods + bench.COMMON.format(workers=1, dir=d,
+                                           body=body.format(port=port, backend=backend)))
+    return conf, d, port
+
+
+def setup_routes(controller, backend):
+    ep = {"endpoints": [{"address": f"127.0.0.1:{backend}"}]}
+    controller.ok("PUT", "/api/v1/upstreams/plain", ep)
+    controller.ok("PUT", "/api/v1/upstreams/sticky", dict(ep, balance="sticky"))
+    controller.ok("PUT", "/api/v1/routes/plain", {"host": "plain.bench", "path": "/",
+                                                  "upstream": "plain"})
+    controller.ok("PUT", "/api/v1/routes/resp", {
+        "host": "resp.bench", "path": "/", "upstream": "plain",
+        "response_headers": {"set": {"X-Served-By": "edge"}}})
+    controller.ok("PUT", "/api/v1/routes/sticky", {"host": "sticky.bench", "path": "/",
+                                                   "upstream": "sticky"})
+
+
+def measure(args, base):
+    results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "requests": args.requests, "warmup": args.warmup,
+               "machine": {"valgrind": subprocess.run(["valgrind", "--version"],
+                                                      capture_output=True, text=True).stdout.strip(),
+                           "nginx": subprocess.run([bench.NGINX, "-v"], capture_output=True,
+                                                   text=True).stderr.strip()},
+               "variants": {}}
+    started = []
+    try:
+        bport = free_port()
+        backend = bench.Nginx("backend", bench.BACKEND.format(port=bport), 1, base)
+        started.append(backend)
+        wait_until(lambda: bench.tcp_open(bport), 10, what="backend")
+        for name, body in (("static nginx", bench.STATIC), ("bare Lua floor", bench.BARE_LUA)):
+            conf, d, port = write_plain(base, name.split()[0], body, bport)
+            vg = Callgrind(name, conf, d, port)
+            try:
+                results["variants"][name] = vg.count("bench.test", {}, args.requests, args.warmup)
+            finally:
+                vg.stop()
+            print(f"{name}: {results['variants'][name]['per_request']:.0f} instructions/request",
+                  flush=True)
+        redis = Redis(base)
+        started.append(redis)
+        controller = Controller(redis, base)
+        started.append(controller)
+        setup_routes(controller, bport)
+        d = os.path.join(base, "edge")
+        port = free_port()
+        out = subprocess.run([BIN, "edge", "--listen", f"127.0.0.1:{port}", "--redis",
+                              redis.address, "--prefix", d, "--id", "instructions",
+                              "--workers", "1", "--access-log", "off", "--lua-dir", LUA_DIR,
+                              "--render-only"], capture_output=True, text=True, check=True)
+        conf = out.stdout.strip().splitlines()[-1]
+        vg = Callgrind("edge", conf, d, port)
+        try:
+            def served():
+                try:
+                    requests_on(port, "plain.bench", {}, 1)
+                    return True
+                except (AssertionError, OSError):
+                    return False
+            wait_until(served, 120, what="edge serving the routes")
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            cookie = get(conn, "sticky.bench", {}).getheader("Set-Cookie").split(";", 1)[0]
+            conn.close()
+            for label, host, headers, _ in EDGE_ROUTES:
+                h = {"Cookie": cookie} if headers is None else headers
+                results["variants"][label] = vg.count(host, h, args.requests, args.warmup)
+                print(f"{label}: {results['variants'][label]['per_request']:.0f} "
+                      "instructions/request", flush=True)
+        finally:
+            vg.stop()
+    finally:
+        for s in reversed(started):
+            s.stop()
+    return results
+
+
+def render(results):
+    v = results["variants"]
+    floor = v["bare Lua floor"]["per_request"]
+    static = v["static nginx"]["per_request"]
+    notes = {label: note for label, _, _, note in EDGE_ROUTES}
+    notes["static nginx"] = "proxy_pass to an upstream block with keepalive"
+    notes["bare Lua floor"] = "one shared-dict get in access_by_lua + balancer_by_lua"
+    lines = [START, "## Instructions per request (callgrind)", "",
+             f"Measured {results['date']} by `bench/instructions.py` (part of `make bench`): "
+             f"user-space instructions the one nginx worker executes per request, "
+             f"{results['requests']} keep-alive requests after {results['warmup']} "
+             "unmeasured ones, the worker's timers subtracted. Unlike req/s this barely "
+             "moves between runs (a few hundred instructions), so it is the figure design "
+             "choices of the edge are judged by; it leaves out the kernel (most of a proxied "
+             "request's time, alike for every variant) and cache misses.", "",
+             "| variant | instructions/request | vs bare-Lua floor | vs static nginx | what |",
+             "| --- | ---: | ---: | ---: | --- |"]
+    for name, m in v.items():
+        x = m["per_request"]
+        lines.append(f"| {name} | {x:,.0f} | {x / floor - 1:+.1%} | {x / static - 1:+.1%} | "
+                     f"{notes.get(name, '')} |")
+    lines += ["", "Rerun: `SWITCHYARD_BIN=.build/release/switchyard python3 bench/instructions.py`"
+              " (under a minute; needs valgrind).", END]
+    return "\n".join(lines)
+
+
+def publish(path, section):
+    text = open(path).read() if os.path.exists(path) else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote the instructions section of {path}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--smoke", action="store_true", help="tiny run; publishes nothing")
+    ap.add_argument("--requests", type=int, default=3000, help="measured requests per variant")
+    ap.add_argument("--warmup", type=int, default=1500, help="unmeasured requests before")
+    ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--md", help=f"put the table into this Markdown file, between {START} "
+                    f"and {END} (appended when the markers are missing)")
+    ap.add_argument("--render", metavar="JSON", help="only render a saved --out file")
+    args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            results = json.load(f)
+        section = render(results)
+        publish(args.md, section) if args.md else print(section)
+        return
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        sys.exit("bench/instructions.py needs valgrind (scripts/deps.sh installs it)")
+    if args.smoke:
+        args.requests, args.warmup = 20, 20
+    base = tempfile.mkdtemp(prefix="switchyard-instructions-")
+    os.chmod(base, 0o755)
+    results = measure(args, base)
+    for name, m in results["variants"].items():
+        if not m["per_request"] > 1000:   # a proxied request is tens of thousands
+            raise AssertionError(f"{name}: implausible count {m['per_request']}")
+    if args.smoke:
+        print(render(results))
+        shutil.rmtree(base, ignore_errors=True)
+        return
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(results, f, indent=1)
+    section = render(results)
+    publish(args.md, section) if args.md else print(section)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

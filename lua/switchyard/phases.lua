@@ -17,13 +17,12 @@
 --                  No route: 404 "no route". Upstream without endpoints (or missing): 503.
 --                  Every endpoint down and on_all_down "503": 503 "all endpoints down".
 --                  Nothing loaded yet (Redis never reached since the shm was created): 503.
---                  Passes the upstream to balance() in ngx.ctx.sy_up; sets $sy_route
---                  (for the access log: not in location / when the log is off).
+--                  Passes the upstream to balance() in ngx.ctx.sy_up; sets $sy_route.
 --                  Location / is the cheap path (edge.nginx.conf): a request that needs
 --                  more goes on with ngx.exec -- at once for a route with route.full
 --                  (response_headers, split_sticky, hsts, a Host override) or without a
 --                  Host header; after the options ran ($sy_done) for an upstream with
---                  up.full (HTTPS, sticky).
+--                  up.full (HTTPS, sticky, least_conn).
 --   access_named() access_by_lua of @sy_full and @sy_https_verified: the same route again
 --                  (by $sy_route), its options not run twice when $sy_done is set.
 --   balance()      balancer_by_lua: the upstream's algorithm (switchyard.balancer:
@@ -33,8 +32,10 @@
 --                  a retry counts the failed attempt (switchyard.passive) and picks an
 --                  endpoint this request has not tried. Table lookups only (a retry adds
 --                  one shared-dict incr).
---   log()          log_by_lua: a 502/503/504 through an endpoint counts for passive health;
---                  least_conn's count of the last attempt ends (sy_conns).
+--   log()          log_by_lua of the named locations: least_conn's count of the last
+--                  attempt ends (sy_conns).
+--   failed()       error_page 502 504 (@sy_failed): nginx's own 502/504 after the last
+--                  attempt failed; it counts for passive health (as nginx's max_fails).
 --   ssl_certificate()  ssl_certificate_by_lua: the certificate for the SNI name from this
 --                  worker's table (switchyard.tls; brought to the current serial first, like
 --                  access()); none and no default: the handshake fails. No parsing here.
@@ -89,6 +90,7 @@ local type = type
 local tostring = tostring
 local tonumber = tonumber
 local math_floor = math.floor
+local str_match = string.match
 
 local _M = {}
 
@@ -104,7 +106,6 @@ local certs         -- this worker's certificate table (switchyard.tls), fed by 
 local cert_key      -- the 32-byte SWITCHYARD_CERT_KEY, nil without one; never logged
 local https_suffix = ""   -- ":<port>" of https_redirect Locations ("" for 443)
 local sni_warned = 0      -- time of the last "no certificate for" log
-local log_route = true    -- set $sy_route in location / (only the access log reads it there)
 local tls_pools           -- up -> upstream{} block for HTTPS upstreams (tls.plan_pools)
 local tls_pools_serial    -- the serial tls_pools was planned at
 local ngx_ssl             -- require "ngx.ssl" (loaded in init_worker)
@@ -116,6 +117,8 @@ local BODY_NO_ENDPOINTS = "no endpoints\n"
 local BODY_NOT_READY = "configuration not loaded\n"
 local BODY_REDIRECT = "redirecting to https\n"
 local BODY_ALL_DOWN = "all endpoints down\n"
+local BODY_BAD_GATEWAY = "bad gateway\n"
+local BODY_TIMEOUT = "gateway timeout\n"
 local ROUTE_HEADER = "X-Switchyard-Route"
 
 local function log_fn(level, msg)
@@ -178,8 +181,7 @@ local function load_snapshot(path)
             failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")
 end
 
--- conf: redis_host, redis_port, edge_id, listen; optional access_log ("off": location /
--- does not set $sy_route), lua_dir, prefix, full_resync_s,
+-- conf: redis_host, redis_port, edge_id, listen; optional lua_dir, prefix, full_resync_s,
 -- snapshot (path of the snapshot file, or "off"; default <prefix>/state/snapshot.json).
 -- The Redis password comes from the environment (SWITCHYARD_REDIS_PASSWORD; nginx.conf
 -- must say `env SWITCHYARD_REDIS_PASSWORD;`) and is never logged.
@@ -215,8 +217,6 @@ function _M.init(c)
     if snapshot ~= "off" then
         config.snapshot_path = snapshot
     end
-    -- the access log: "off" or its directive's arguments (edge.nginx.conf)
-    log_route = c.access_log ~= "off"
     local https_port = tonumber(c.https_port) or 443
     https_suffix = https_port == 443 and "" or ":" .. https_port
     local key_text = os.getenv("SWITCHYARD_CERT_KEY")
@@ -428,8 +428,7 @@ local function serve(route, var, named, again)
     end
     local tls = up.tls
     if not named then
-        -- HTTPS or sticky: on to the location that can do it, options done
-        var.sy_route = id
+        -- HTTPS, sticky or least_conn: on to the location that can do it, options done
         var.sy_done = "1"
         return ngx.exec(tls and tls.verify and "@sy_https_verified" or "@sy_full")
     end
@@ -465,13 +464,10 @@ function _M.access()
     if not route then
         return respond(404, "none", BODY_NO_ROUTE)
     end
-    if log_route then
-        var.sy_route = route.id
-    end
+    var.sy_route = route.id
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
     -- HTTP/2 request may not, and @sy_full sends $host for it
     if route.full or (req_http_version() ~= 1.1 and not var.http_host) then
-        var.sy_route = route.id
         return ngx.exec("@sy_full")
     end
     return serve(route, var, false, false)
@@ -609,22 +605,63 @@ function _M.header_filter()
     end
 end
 
--- log_by_lua: the last attempt's failure (earlier ones are counted by balance() when it
--- retries). A 502/503/504 answered through an endpoint: its own, or nginx's after a
--- connect error or timeout. Nothing else is read for the other requests.
+-- log_by_lua of the named locations: least_conn's count of the last attempt ends
+-- (sy_conns). Location / has no log phase (least_conn upstreams are served from @sy_full):
+-- entering Lua once more per request cost about 4% of a plain request's CPU.
 function _M.log()
     local ctx = ngx.ctx
     if ctx.sy_conn then
-        -- least_conn: the last attempt ended (switchyard.least_conn)
         balancer_finish(hctx.env, ctx)
     end
-    local status = ngx.status
-    if status >= 502 and status <= 504 then
-        local peer = ctx.sy_peer
-        if peer then
-            passive:failed(ctx.sy_up, peer)
+end
+
+-- The last endpoint in $upstream_addr ("a, b : c": retries, then internal redirects).
+local function last_address(list)
+    return list and str_match(list, "([^%s,]+)$")
+end
+
+-- content_by_lua of @sy_failed, the error_page for the 502 and 504 nginx itself answers
+-- when the last attempt failed (connect error, timeout, invalid response): that attempt
+-- counts for passive health, as nginx's max_fails counts it (balance() counts the earlier
+-- ones when it retries; a 502/503/504 the endpoint sent itself counts only when it is
+-- retried, as in nginx). ngx.ctx did not survive the redirect: the route, the upstream
+-- and the endpoint come from $sy_route, $sy_pick and $upstream_addr. Answers the status
+-- nginx chose (error_page keeps it) with a short text body, the route's response_headers
+-- and, for least_conn, ends the attempt's count (no log phase runs for it).
+function _M.failed()
+    local var = ngx_var
+    local status = tonumber(var.status) or 502
+    local id = var.sy_route
+    local route = id and router.by_id[id]
+    local up
+    if route then
+        local name = var.sy_pick
+        if not name or name == "" then
+            name = route.upstream
+        end
+        up = name and upstreams[name]
+    end
+    local addr = up and last_address(var.upstream_addr)
+    if addr then
+        local eps = up.endpoints
+        for i = 1, #eps do
+            local ep = eps[i]
+            if ep.address == addr then
+                passive:failed(up, ep)
+                local b = up.balancing
+                if b and b.balance == "least_conn" and ep.conn_key then
+                    -- least_conn: the attempt ended (no log phase in this location)
+                    balancer_finish(hctx.env, {sy_conn = ep.conn_key})
+                end
+                break
+            end
         end
     end
+    local plan = route and route.plan
+    if plan and plan.resp then
+        exec_response_headers(plan.resp)
+    end
+    return respond(status, id or "none", status == 504 and BODY_TIMEOUT or BODY_BAD_GATEWAY)
 end
 
 function _M.status()

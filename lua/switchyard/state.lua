@@ -77,9 +77,10 @@ local function build_upstream(self, name, raw)
         version = up.version,
         tls = up.tls,   -- {name, verify} for "scheme": "https", else nil
         -- served from the edge's @sy_full location (switchyard.phases): an HTTPS upstream
-        -- (proxy_pass to a variable upstream block) or sticky (its Set-Cookie)
-        full = (up.tls ~= nil or (up.balancing ~= nil and up.balancing.balance == "sticky"))
-               or nil,
+        -- (proxy_pass to a variable upstream block), sticky (its Set-Cookie), least_conn
+        -- (a log phase ends each attempt's count)
+        full = (up.tls ~= nil or (up.balancing ~= nil and (up.balancing.balance == "sticky"
+               or up.balancing.balance == "least_conn"))) or nil,
         policy = up.policy,
         balancing = up.balancing,   -- balance, hash_on, sticky (switchyard.balancer)
     })

@@ -35,6 +35,10 @@ def bound(n):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body leave in one write (flushed after each request), so kill() lands
+    # between answers, never inside one: a crash mid-answer truncates it and no proxy can
+    # hide that, which is not what the kill tests are about
+    wbufsize = 1 << 16
 
     def _answer(self):
         server = self.server
@@ -305,8 +309,9 @@ def test_passive_health_alone(controller, edges, make_backend):
     # max_fails failures take it out on every worker of the edge (the other worker learns
     # within 100 ms, so a request or two may still try it)
     assert 2 <= bad.hits <= 5, bad.hits
-    st = edge_status(edge)["health"]
-    assert f"eh-passive {bad.address}" in st["passive_out"]
+    # the status may come from the other worker, which reads the marks every 100 ms
+    wait_until(lambda: f"eh-passive {bad.address}" in edge_status(edge)["health"]["passive_out"],
+               2, what="bad in passive_out")
     hits = bad.hits
     time.sleep(0.3)
     served_by(edge, host, n=20)
@@ -326,6 +331,45 @@ def test_passive_health_alone(controller, edges, make_backend):
     hits = bad.hits
     assert served_by(edge, host, n=20) == {"good": 20}
     assert bad.hits - hits >= 8
+
+
+def test_passive_counts_the_last_attempt_like_nginx(controller, edges, make_backend):
+    """With retries 0 every attempt is the last one: a dead endpoint's connect errors reach
+    the client as nginx's own 502, and each one counts (error_page -> @sy_failed), so
+    max_fails of them take it out; a 503 the endpoint sends itself is passed through and,
+    as with nginx's max_fails, counts only when it is retried."""
+    edge = edges[0]
+    dead, good = make_backend("dead"), make_backend("good")
+    dead.kill()   # connection refused from now on
+    put_upstream(controller, "eh-last", [dead, good], retries=0,
+                 passive={"max_fails": 2, "fail_timeout_ms": 30000})
+    host = route_to(controller, "eh-last", edges)
+    s = requests.Session()
+    failures = []
+    for i in range(40):
+        r = s.get(edge.url + f"/x?{i}", headers={"Host": host}, timeout=5)
+        if r.status_code != 200:
+            failures.append(r)
+    # 2 per worker at most before the mark reaches every worker, and at least max_fails
+    assert 2 <= len(failures) <= 6, [f.status_code for f in failures]
+    for r in failures:
+        assert r.status_code == 502
+        assert r.text == "bad gateway\n"
+        assert r.headers["X-Switchyard-Route"] == "eh-last"
+    wait_until(lambda: f"eh-last {dead.address}" in edge_status(edge)["health"]["passive_out"],
+               2, what="dead in passive_out")
+    assert served_by(edge, host, n=20) == {"good": 20}
+
+    # the endpoint's own 503 on the last attempt: passed through unchanged, not counted
+    bad = make_backend("bad")
+    bad.status = 503
+    put_upstream(controller, "eh-last", [bad], retries=0,
+                 passive={"max_fails": 1, "fail_timeout_ms": 30000})
+    time.sleep(0.3)
+    got = served_by(edge, host, n=10)
+    assert got == {503: 10}, got
+    assert bad.hits == 10
+    assert f"eh-last {bad.address}" not in edge_status(edge)["health"]["passive_out"]
 
 
 # --- prober availability ------------------------------------------------------------------

@@ -176,17 +176,19 @@ describe("state", function()
         assert.equal(0, state.router.n)
     end)
 
-    it("marks HTTPS and sticky upstreams for the edge's full location", function()
+    it("marks HTTPS, sticky and least_conn upstreams for the edge's full location", function()
         local eps = '"endpoints":[{"address":"10.0.0.1:443","weight":1}]'
         store:full({["upstream:plain"] = upstream_doc("plain", {"10.0.0.1:80"}),
                     ["upstream:hash"] = '{"name":"hash","balance":"ip_hash",' .. eps .. '}',
                     ["upstream:tls"] = '{"name":"tls","scheme":"https",' .. eps .. '}',
-                    ["upstream:st"] = '{"name":"st","balance":"sticky",' .. eps .. '}'}, 1)
+                    ["upstream:st"] = '{"name":"st","balance":"sticky",' .. eps .. '}',
+                    ["upstream:lc"] = '{"name":"lc","balance":"least_conn",' .. eps .. '}'}, 1)
         state:refresh(meta:get("serial"))
         assert.is_nil(state.upstreams.plain.full)
         assert.is_nil(state.upstreams.hash.full)
         assert.is_true(state.upstreams.tls.full)
         assert.is_true(state.upstreams.st.full)
+        assert.is_true(state.upstreams.lc.full)
         assert.same({}, logs)
     end)
 

@@ -7,8 +7,8 @@ instructions a worker executes per request barely moves, so this is the figure t
 design choices of the edge with (`bench/bench.py` stays the one for req/s and latency).
 What it counts: user-space instructions of the worker (nginx, LuaJIT, its JIT-compiled
 traces, libc) between two callgrind dumps around a fixed number of keep-alive requests,
-minus the worker's timers (the syncer and refresh timers run on their own clock, and
-valgrind makes wall time ~50x longer). Not counted: the kernel (sockets, epoll), which is
+minus the worker's timers and minus what the worker does idle for as long (the syncer and
+the refresh timers run on their own clock, and valgrind makes wall time ~50x longer). Not counted: the kernel (sockets, epoll), which is
 most of a proxied request's time and the same for every variant, and cache misses.
 
     python3 bench/instructions.py --md docs/benchmarks.md --out docs/benchmarks-instructions.json
@@ -22,9 +22,11 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -109,11 +111,12 @@ class Callgrind:
         subprocess.run(["callgrind_control", f"--vgdb-prefix={self.vgdb}", flag,
                         str(self.worker)], check=True, capture_output=True, timeout=120)
 
-    def count(self, host, headers, n, warm):
-        """Instructions per request over n requests after `warm` unmeasured ones."""
-        requests_on(self.port, host, headers, warm)   # JIT traces compiled, pools warm
+    def _window(self, work):
+        """Instructions of the worker while work() runs (and its wall time), timers out."""
         self.control("-z")
-        requests_on(self.port, host, headers, n)
+        t0 = time.monotonic()
+        work()
+        took = time.monotonic() - t0
         before = set(glob.glob(f"{self.prefix}/callgrind.{self.worker}.*"))
         self.control("-d")
         dumps = sorted(set(glob.glob(f"{self.prefix}/callgrind.{self.worker}.*")) - before,
@@ -126,7 +129,23 @@ class Callgrind:
                               dumps[-1]], capture_output=True, text=True).stdout
         t = re.search(r"^\s*([\d,]+) \(.*ngx_event_expire_timers", ann, re.M)
         timers = int(t.group(1).replace(",", "")) if t else 0
-        return {"per_request": (total - timers) / n, "timers_per_request": timers / n}
+        for d in dumps:
+            os.unlink(d)
+        return total - timers, took
+
+    def count(self, host, headers, n, warm, windows):
+        """Instructions per request: the median of `windows` windows of n requests, after
+        `warm` unmeasured ones, each less what the worker does idle for as long (the
+        syncer's Redis replies and health polls wake it without a timer)."""
+        requests_on(self.port, host, headers, warm)   # JIT traces compiled, pools warm
+        samples = []
+        for _ in range(windows):
+            busy, took = self._window(lambda: requests_on(self.port, host, headers, n))
+            idle, idle_took = self._window(lambda: time.sleep(min(took, 30)))
+            rate = idle / idle_took if idle_took > 0 else 0
+            samples.append((busy - rate * took) / n)
+        return {"per_request": statistics.median(samples),
+                "samples": [round(x) for x in samples]}
 
     def stop(self):
         self.proc.terminate()
@@ -165,7 +184,7 @@ def setup_routes(controller, backend):
 
 def measure(args, base):
     results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               "requests": args.requests, "warmup": args.warmup,
+               "requests": args.requests, "warmup": args.warmup, "windows": args.windows,
                "machine": {"valgrind": subprocess.run(["valgrind", "--version"],
                                                       capture_output=True, text=True).stdout.strip(),
                            "nginx": subprocess.run([bench.NGINX, "-v"], capture_output=True,
@@ -181,11 +200,12 @@ def measure(args, base):
             conf, d, port = write_plain(base, name.split()[0], body, bport)
             vg = Callgrind(name, conf, d, port)
             try:
-                results["variants"][name] = vg.count("bench.test", {}, args.requests, args.warmup)
+                results["variants"][name] = vg.count("bench.test", {}, args.requests,
+                                                     args.warmup, args.windows)
             finally:
                 vg.stop()
-            print(f"{name}: {results['variants'][name]['per_request']:.0f} instructions/request",
-                  flush=True)
+            print(f"{name}: {results['variants'][name]['per_request']:.0f} instructions/request "
+                  f"(windows: {results['variants'][name]['samples']})", flush=True)
         redis = Redis(base)
         started.append(redis)
         controller = Controller(redis, base)
@@ -212,9 +232,11 @@ def measure(args, base):
             conn.close()
             for label, host, headers, _ in EDGE_ROUTES:
                 h = {"Cookie": cookie} if headers is None else headers
-                results["variants"][label] = vg.count(host, h, args.requests, args.warmup)
+                results["variants"][label] = vg.count(host, h, args.requests, args.warmup,
+                                                      args.windows)
                 print(f"{label}: {results['variants'][label]['per_request']:.0f} "
-                      "instructions/request", flush=True)
+                      f"instructions/request (windows: {results['variants'][label]['samples']})",
+                      flush=True)
         finally:
             vg.stop()
     finally:
@@ -233,9 +255,11 @@ def render(results):
     lines = [START, "## Instructions per request (callgrind)", "",
              f"Measured {results['date']} by `bench/instructions.py` (part of `make bench`): "
              f"user-space instructions the one nginx worker executes per request, "
-             f"{results['requests']} keep-alive requests after {results['warmup']} "
-             "unmeasured ones, the worker's timers subtracted. Unlike req/s this barely "
-             "moves between runs (a few hundred instructions), so it is the figure design "
+             f"median of {results.get('windows', 1)} windows of {results['requests']} "
+             f"keep-alive requests after {results['warmup']} unmeasured ones; the worker's "
+             "timers and what it does idle for as long (the syncer) subtracted. Unlike req/s "
+             "this barely moves between runs (a few hundred instructions), so it is the "
+             "figure design "
              "choices of the edge are judged by; it leaves out the kernel (most of a proxied "
              "request's time, alike for every variant) and cache misses.", "",
              "| variant | instructions/request | vs bare-Lua floor | vs static nginx | what |",
@@ -266,6 +290,8 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny run; publishes nothing")
     ap.add_argument("--requests", type=int, default=3000, help="measured requests per variant")
     ap.add_argument("--warmup", type=int, default=1500, help="unmeasured requests before")
+    ap.add_argument("--windows", type=int, default=3, help="measured windows per variant "
+                    "(the median is reported)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--md", help=f"put the table into this Markdown file, between {START} "
                     f"and {END} (appended when the markers are missing)")
@@ -280,7 +306,7 @@ def main():
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         sys.exit("bench/instructions.py needs valgrind (scripts/deps.sh installs it)")
     if args.smoke:
-        args.requests, args.warmup = 20, 20
+        args.requests, args.warmup, args.windows = 20, 20, 1
     base = tempfile.mkdtemp(prefix="switchyard-instructions-")
     os.chmod(base, 0o755)
     results = measure(args, base)

@@ -41,7 +41,7 @@ LUA_DIR = os.path.join(ROOT, "lua")
 # what it shows).
 EDGE_ROUTES = [
     ("edge: plain route", "plain.bench", {},
-     "location / only: route lookup, balancer, log phase"),
+     "location / only: route lookup and balancer, no log phase"),
     ("edge: route with response_headers", "resp.bench", {},
      "goes on to @sy_full: a second access pass, the header filter, the variable proxy_pass"),
     ("edge: sticky upstream, cookie sent", "sticky.bench", None,

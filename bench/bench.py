@@ -110,6 +110,19 @@ class Nginx:
         self.proc.wait(timeout=10)
 
 
+def publish_section(path, start, end, section):
+    """Puts `section` (which begins with `start` and ends with `end`) into the Markdown file
+    at path, in place of the one between the same markers, or appended."""
+    text = open(path).read() if os.path.exists(path) else ""
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def tcp_open(port):
     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True

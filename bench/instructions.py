@@ -269,19 +269,12 @@ def render(results):
         lines.append(f"| {name} | {x:,.0f} | {x / floor - 1:+.1%} | {x / static - 1:+.1%} | "
                      f"{notes.get(name, '')} |")
     lines += ["", "Rerun: `SWITCHYARD_BIN=.build/release/switchyard python3 bench/instructions.py`"
-              " (under a minute; needs valgrind).", END]
+              " (about 2 minutes; needs valgrind).", END]
     return "\n".join(lines)
 
 
 def publish(path, section):
-    text = open(path).read() if os.path.exists(path) else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    bench.publish_section(path, START, END, section)
     print(f"wrote the instructions section of {path}")
 
 

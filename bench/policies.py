@@ -41,7 +41,7 @@ ROOT = os.path.dirname(HERE)
 os.environ.setdefault("SWITCHYARD_BIN", os.path.join(ROOT, ".build/release/switchyard"))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from bench import BACKEND, Nginx, tcp_open  # noqa: E402
+from bench import BACKEND, Nginx, publish_section, tcp_open  # noqa: E402
 from harness import BASE, Controller, Edge, Redis, free_port, wait_until  # noqa: E402
 
 N_ENDPOINTS = 4
@@ -171,14 +171,7 @@ def render(results):
 
 
 def publish(path, section):
-    text = open(path).read() if os.path.exists(path) else ""
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    publish_section(path, START, END, section)
     print(f"wrote the policies section of {path}")
 
 

@@ -448,15 +448,21 @@ local function serve(route, var, named, again)
     end
 end
 
--- access_by_lua of location /: routes by host and path. A route that needs @sy_full
--- (route.full: response-side options, hsts, a Host override) or a request without a Host
--- header (sent upstream as $host there) goes on before anything else runs.
-function _M.access()
+-- Brings this worker's tables to the serial in sy_meta (one shared-dict read; the logged
+-- changes are applied when it moved). False while nothing was ever loaded.
+local function current()
     local s = meta_get(meta, "serial")
     if s ~= serial then
         refresh(s)
     end
-    if serial == nil then
+    return serial ~= nil
+end
+
+-- access_by_lua of location /: routes by host and path. A route that needs @sy_full
+-- (route.full: response-side options, hsts, a Host override) or a request without a Host
+-- header (sent upstream as $host there) goes on before anything else runs.
+function _M.access()
+    if not current() then
         return respond(503, "none", BODY_NOT_READY)
     end
     local var = ngx_var
@@ -476,11 +482,7 @@ end
 -- access_by_lua of @sy_full and @sy_https_verified (after ngx.exec from access() or from
 -- an earlier named pass): the route the first pass matched, by $sy_route.
 function _M.access_named()
-    local s = meta_get(meta, "serial")
-    if s ~= serial then
-        refresh(s)
-    end
-    if serial == nil then
+    if not current() then
         return respond(503, "none", BODY_NOT_READY)
     end
     local var = ngx_var
@@ -493,10 +495,7 @@ function _M.access_named()
 end
 
 function _M.ssl_certificate()
-    local s = meta_get(meta, "serial")
-    if s ~= serial then
-        refresh(s)
-    end
+    current()
     local ssl = ngx_ssl
     local name = ssl.server_name()
     local entry = certs:select(name)

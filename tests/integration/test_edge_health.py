@@ -358,6 +358,7 @@ def test_passive_counts_the_last_attempt_like_nginx(controller, edges, make_back
         assert r.headers["X-Switchyard-Route"] == "eh-last"
     wait_until(lambda: f"eh-last {dead.address}" in edge_status(edge)["health"]["passive_out"],
                2, what="dead in passive_out")
+    time.sleep(0.3)   # the edge's other worker reads the marks every 100 ms
     assert served_by(edge, host, n=20) == {"good": 20}
 
     # the endpoint's own 503 on the last attempt: passed through unchanged, not counted

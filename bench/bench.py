@@ -93,15 +93,33 @@ BARE_LUA = """
 """
 
 
+def write_conf(directory, body, workers):
+    """<directory>/nginx.conf around an http{} `body` (the Lua modules loaded when it uses
+    Lua); returns its path."""
+    os.makedirs(directory, exist_ok=True)
+    conf = os.path.join(directory, "nginx.conf")
+    mods = "".join(f"load_module {MODULES}/{m};\n" for m in
+                   ("ndk_http_module.so", "ngx_http_lua_module.so")) if "lua" in body else ""
+    with open(conf, "w") as f:
+        f.write(mods + COMMON.format(workers=workers, dir=directory, body=body))
+    return conf
+
+
+def stop_all(started, base):
+    """Stops what a benchmark started (last first; every one even if some fail) and removes
+    its directory."""
+    for s in reversed(started):
+        try:
+            s.stop()
+        except Exception as exc:  # noqa: BLE001 - stop everything we can
+            print(f"stopping {s}: {exc}", file=sys.stderr)
+    shutil.rmtree(base, ignore_errors=True)
+
+
 class Nginx:
     def __init__(self, name, body, workers, base):
         self.dir = os.path.join(base, name)
-        os.makedirs(self.dir, exist_ok=True)
-        conf = os.path.join(self.dir, "nginx.conf")
-        mods = "".join(f"load_module {MODULES}/{m};\n" for m in
-                       ("ndk_http_module.so", "ngx_http_lua_module.so")) if "lua" in body else ""
-        with open(conf, "w") as f:
-            f.write(mods + COMMON.format(workers=workers, dir=self.dir, body=body))
+        conf = write_conf(self.dir, body, workers)
         self.proc = subprocess.Popen([NGINX, "-p", self.dir, "-c", conf, "-g", "daemon off;"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
@@ -190,27 +208,35 @@ def busy_between(before, after, cpu):
     return (b1 - b0) / (t1 - t0) if t1 > t0 else None
 
 
-def tree_cpu_seconds(root):
-    """utime + stime of a process and its children (an nginx master and its workers)."""
+def cpu_seconds(pids):
+    """utime + stime of the processes `pids`, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    for pid in [root] + children(root):
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += (int(fields[11]) + int(fields[12])) / tick
         except (OSError, IndexError, ValueError):
             pass  # a worker that exited (a reload): its time is lost, a small undercount
     return total
 
 
-def wrk(url, host, seconds, connections, threads=1, proxy=None):
-    """One wrk run. `proxy`: pid of the nginx master under test, whose CPU time per request
-    is recorded (a cost that does not depend on how busy the rest of the machine is)."""
+def tree_cpu_seconds(root):
+    """utime + stime of a process and its children (an nginx master and its workers)."""
+    return cpu_seconds([root] + children(root))
+
+
+def wrk(url, host, seconds, connections, threads=1, proxy=None, headers=()):
+    """One wrk run (extra request `headers`: "Name: value" strings). `proxy`: pid of the
+    nginx master under test, whose CPU time per request is recorded (a cost that does not
+    depend on how busy the rest of the machine is). Pinned when PLACEMENT is set."""
     pinned = ["taskset", "-c", str(PLACEMENT["load"])] if PLACEMENT else []
     before = cpu_times()
     proxy_before = tree_cpu_seconds(proxy) if proxy else None
+    extra = [a for h in headers for a in ("-H", h)]
     out = subprocess.run(pinned + ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-                          "--latency", "-H", f"Host: {host}", url],
+                          "--latency", "-H", f"Host: {host}", *extra, url],
                          capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {}
@@ -224,10 +250,11 @@ def wrk(url, host, seconds, connections, threads=1, proxy=None):
     if m:
         errors += sum(int(x) for x in m.groups())
     after = cpu_times()
-    result = {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "errors": errors}
     m = re.search(r"(\d+) requests in", out)
-    if proxy and m and int(m.group(1)) > 0:
-        result["proxy_us_per_req"] = (tree_cpu_seconds(proxy) - proxy_before) * 1e6 / int(m.group(1))
+    result = {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "errors": errors,
+              "requests": int(m.group(1)) if m else 0}
+    if proxy and result["requests"] > 0:
+        result["proxy_us_per_req"] = (tree_cpu_seconds(proxy) - proxy_before) * 1e6 / result["requests"]
     if PLACEMENT:
         result["cpu_busy"] = {role: busy_between(before, after, PLACEMENT[role]) for role in ("load", "proxy")}
     return result
@@ -547,12 +574,7 @@ def main():
             "worker_rss_bytes_per_route": (workers_rss - base_workers_rss) * 1024 / max(1, loaded),
         }
     finally:
-        for s in reversed(started):
-            try:
-                s.stop()
-            except Exception as e:  # noqa: BLE001
-                print(f"stopping {s}: {e}", file=sys.stderr)
-        shutil.rmtree(base, ignore_errors=True)
+        stop_all(started, base)
 
     # 6. prober: CPU and RSS with N endpoints checked every second (bench/prober.py)
     n_ep, window, kill = (50, 2, 5) if args.smoke else (args.prober_endpoints, 20, 200)

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BACKEND, ROOT, Nginx, tcp_open, wrk  # noqa: E402
+from bench import BACKEND, ROOT, Nginx, cpu_seconds, stop_all, tcp_open, wrk  # noqa: E402
 from harness import Controller, Edge, Prober, Redis, free_port, wait_until  # noqa: E402
 
 PLAIN_BALANCE = '''
@@ -60,16 +60,6 @@ def without_health(base):
     with open(template, "w") as f:
         f.write(conf)
     return lua, template
-
-
-def cpu_seconds(pids):
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def main():
@@ -146,12 +136,7 @@ def main():
                   f"{sum(r['errors'] for r in rs):7d}")
         print(json.dumps(runs, indent=1))
     finally:
-        for s in reversed(started):
-            try:
-                s.stop()
-            except Exception as exc:  # noqa: BLE001 - stop everything we can
-                print(f"stopping {s}: {exc}", file=sys.stderr)
-        shutil.rmtree(base, ignore_errors=True)
+        stop_all(started, base)
 
 
 if __name__ == "__main__":

@@ -69,12 +69,6 @@ def requests_on(port, host, headers, n):
         conn.close()
 
 
-def children(pid):
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
-                         text=True).stdout
-    return [int(p) for p in out.split()]
-
-
 class Callgrind:
     """nginx (master + one worker) under callgrind; count(...) measures one window."""
 
@@ -92,7 +86,7 @@ class Callgrind:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
         wait_until(self._listening, 180, what=f"{name} under valgrind (log: {self.log})")
         workers = []
-        wait_until(lambda: workers.extend(children(self.proc.pid)) or workers, 30,
+        wait_until(lambda: workers.extend(bench.children(self.proc.pid)) or workers, 30,
                    what=f"{name} worker")
         if len(workers) != 1:
             raise AssertionError(f"{name}: want one worker, found {workers}")
@@ -133,17 +127,20 @@ class Callgrind:
             os.unlink(d)
         return total - timers, took
 
-    def count(self, host, headers, n, warm, windows):
+    def count(self, host, headers, n, warm, windows, idle=True):
         """Instructions per request: the median of `windows` windows of n requests, after
-        `warm` unmeasured ones, each less what the worker does idle for as long (the
-        syncer's Redis replies and health polls wake it without a timer)."""
+        `warm` unmeasured ones, each less what the worker does idle (idle=True): the
+        syncer's Redis replies and health polls wake it without a timer. The idle rate
+        comes from at least 5 s, so a burst of the syncer weighs little; a window of a
+        few requests (--smoke) is too short to correct this way and is reported as is."""
         requests_on(self.port, host, headers, warm)   # JIT traces compiled, pools warm
         samples = []
         for _ in range(windows):
             busy, took = self._window(lambda: requests_on(self.port, host, headers, n))
-            idle, idle_took = self._window(lambda: time.sleep(min(took, 30)))
-            rate = idle / idle_took if idle_took > 0 else 0
-            samples.append((busy - rate * took) / n)
+            if idle:
+                quiet, quiet_took = self._window(lambda: time.sleep(min(max(took, 5), 30)))
+                busy -= quiet / quiet_took * took
+            samples.append(busy / n)
         return {"per_request": statistics.median(samples),
                 "samples": [round(x) for x in samples]}
 
@@ -158,15 +155,8 @@ class Callgrind:
 
 def write_plain(base, name, body, backend):
     d = os.path.join(base, name)
-    os.makedirs(d, exist_ok=True)
     port = free_port()
-    conf = os.path.join(d, "nginx.conf")
-    mods = "".join(f"load_module {bench.MODULES}/{m};\n"
-                   for m in ("ndk_http_module.so", "ngx_http_lua_module.so")) if "lua" in body else ""
-    with open(conf, "w") as f:
-        f.write(mods + bench.COMMON.format(workers=1, dir=d,
-                                           body=body.format(port=port, backend=backend)))
-    return conf, d, port
+    return bench.write_conf(d, body.format(port=port, backend=backend), 1), d, port
 
 
 def setup_routes(controller, backend):
@@ -201,7 +191,7 @@ def measure(args, base):
             vg = Callgrind(name, conf, d, port)
             try:
                 results["variants"][name] = vg.count("bench.test", {}, args.requests,
-                                                     args.warmup, args.windows)
+                                                     args.warmup, args.windows, not args.smoke)
             finally:
                 vg.stop()
             print(f"{name}: {results['variants'][name]['per_request']:.0f} instructions/request "
@@ -233,15 +223,14 @@ def measure(args, base):
             for label, host, headers, _ in EDGE_ROUTES:
                 h = {"Cookie": cookie} if headers is None else headers
                 results["variants"][label] = vg.count(host, h, args.requests, args.warmup,
-                                                      args.windows)
+                                                      args.windows, not args.smoke)
                 print(f"{label}: {results['variants'][label]['per_request']:.0f} "
                       f"instructions/request (windows: {results['variants'][label]['samples']})",
                       flush=True)
         finally:
             vg.stop()
     finally:
-        for s in reversed(started):
-            s.stop()
+        bench.stop_all(started, base)
     return results
 
 
@@ -257,7 +246,8 @@ def render(results):
              f"user-space instructions the one nginx worker executes per request, "
              f"median of {results.get('windows', 1)} windows of {results['requests']} "
              f"keep-alive requests after {results['warmup']} unmeasured ones; the worker's "
-             "timers and what it does idle for as long (the syncer) subtracted. Unlike req/s "
+             "timers and its idle work (the syncer; the rate over at least 5 s) subtracted. "
+             "Unlike req/s "
              "this barely moves between runs (a few hundred instructions), so it is the "
              "figure design "
              "choices of the edge are judged by; it leaves out the kernel (most of a proxied "
@@ -302,20 +292,18 @@ def main():
         args.requests, args.warmup, args.windows = 20, 20, 1
     base = tempfile.mkdtemp(prefix="switchyard-instructions-")
     os.chmod(base, 0o755)
-    results = measure(args, base)
+    results = measure(args, base)   # removes base when done
     for name, m in results["variants"].items():
         if not m["per_request"] > 1000:   # a proxied request is tens of thousands
             raise AssertionError(f"{name}: implausible count {m['per_request']}")
     if args.smoke:
         print(render(results))
-        shutil.rmtree(base, ignore_errors=True)
         return
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
     section = render(results)
     publish(args.md, section) if args.md else print(section)
-    shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,7 @@ import argparse
 import datetime
 import json
 import os
-import re
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,43 +38,11 @@ ROOT = os.path.dirname(HERE)
 os.environ.setdefault("SWITCHYARD_BIN", os.path.join(ROOT, ".build/release/switchyard"))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from bench import BACKEND, Nginx, publish_section, tcp_open  # noqa: E402
+from bench import (BACKEND, Nginx, cpu_seconds, publish_section, stop_all,  # noqa: E402
+                   tcp_open, wrk)
 from harness import BASE, Controller, Edge, Redis, free_port, wait_until  # noqa: E402
 
 N_ENDPOINTS = 4
-
-
-def wrk(url, host, seconds, connections, headers=()):
-    argv = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency",
-            "-H", f"Host: {host}"]
-    for h in headers:
-        argv += ["-H", h]
-    out = subprocess.run(argv + [url], capture_output=True, text=True,
-                         timeout=seconds + 30).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {}
-    for pct, val, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
-        lat[pct] = float(val) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    errors = 0
-    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if m:
-        errors += int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        errors += sum(int(x) for x in m.groups())
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "errors": errors,
-            "requests": requests}
-
-
-def cpu_seconds(pids):
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def apply(redis, *ops):
@@ -242,7 +207,7 @@ def main():
                 for name in names[k:] + names[:k]:   # rotated: none always goes first
                     host, headers = variants[name]
                     before = cpu_seconds(workers)
-                    res = wrk(edge.url + "/", host, args.seconds, args.connections, headers)
+                    res = wrk(edge.url + "/", host, args.seconds, args.connections, headers=headers)
                     res["cpu_us_per_request"] = (cpu_seconds(workers) - before) * 1e6 / max(
                         1, res["requests"])
                     runs[name].append(res)
@@ -268,12 +233,7 @@ def main():
             sys.exit("the route options were not applied by this edge's Lua (the every-option "
                      "route answered without its response header)")
     finally:
-        for s in reversed(started):
-            try:
-                s.stop()
-            except Exception as exc:  # noqa: BLE001 - stop everything we can
-                print(f"stopping {s}: {exc}", file=sys.stderr)
-        shutil.rmtree(base, ignore_errors=True)
+        stop_all(started, base)
 
 
 if __name__ == "__main__":

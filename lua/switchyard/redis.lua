@@ -5,7 +5,9 @@
 --
 -- One client is one dedicated connection: connect() opens it and sends AUTH when a
 -- password is configured; call() sends one command and reads its reply; pipeline() sends
--- N commands in one write and reads N replies. Failures:
+-- N commands in one write and reads N replies. Replies are read through a buffer
+-- (resp.buffered: one receiveany per chunk, not two socket reads per element), which
+-- belongs to the connection and is dropped with it. Failures:
 --   * transport/protocol failures (refused, timeout, closed, garbage) return nil, err and
 --     close the connection: the caller reconnects;
 --   * a Redis error reply (-ERR ...) is a value: call() returns it as an error object
@@ -21,6 +23,7 @@ local tostring = tostring
 local encode_into = resp.encode_into
 local read_reply = resp.read_reply
 local is_error = resp.is_error
+local buffered = resp.buffered
 
 local _M = {}
 local mt = {__index = _M}
@@ -38,6 +41,7 @@ function _M.new(opts)
         send_timeout = opts.send_timeout or 2000,
         read_timeout = opts.read_timeout or 2000,
         sock = nil,
+        reader = nil,
     }, mt)
 end
 
@@ -47,7 +51,7 @@ end
 
 function _M.close(self)
     local sock = self.sock
-    self.sock = nil
+    self.sock, self.reader = nil, nil
     if sock then
         sock:close()
     end
@@ -66,7 +70,7 @@ function _M.connect(self)
         return nil, "connect to " .. self.host .. ":" .. tostring(self.port)
             .. " failed: " .. tostring(err)
     end
-    self.sock = sock
+    self.sock, self.reader = sock, buffered(sock)
     if self.password and self.password ~= "" then
         local res
         res, err = self:call("AUTH", self.password)
@@ -108,42 +112,25 @@ function _M.send(self, cmds)
     return true
 end
 
--- Reads one reply. keep_on_timeout: a timeout before any byte of the reply arrived leaves
+-- Reads one reply. keep_on_timeout: a timeout before the reply's first line arrived leaves
 -- the connection open (returns nil, "timeout"); used by the pub/sub reader. Any other
 -- failure closes the connection.
 function _M.read(self, keep_on_timeout)
-    local sock = self.sock
-    if not sock then
+    local reader = self.reader
+    if not reader then
         return nil, "not connected"
     end
     if keep_on_timeout then
-        -- peek at the first line ourselves so a timeout with nothing read is harmless
-        local line, err, partial = sock:receive("*l")
-        if not line then
-            if err == "timeout" and (partial == nil or partial == "") then
+        local ok, err = reader:has_line()
+        if not ok then
+            if err == "timeout" then
                 return nil, "timeout"
             end
             self:close()
             return nil, "read failed: " .. tostring(err)
         end
-        local first = true
-        local reader = {
-            receive = function(_, pat)
-                if first then
-                    first = false
-                    return line
-                end
-                return sock:receive(pat)
-            end,
-        }
-        local res, rerr = read_reply(reader)
-        if res == nil then
-            self:close()
-            return nil, "read failed: " .. tostring(rerr)
-        end
-        return res
     end
-    local res, err = read_reply(sock)
+    local res, err = read_reply(reader)
     if res == nil then
         self:close()
         return nil, "read failed: " .. tostring(err)

@@ -24,6 +24,7 @@ local getmetatable = getmetatable
 local str_byte = string.byte
 local str_sub = string.sub
 local str_format = string.format
+local str_find = string.find
 local tbl_concat = table.concat
 
 local _M = {}
@@ -151,6 +152,84 @@ end
 -- Reads one reply. Returns the value (possibly an error object), or nil, err.
 function _M.read_reply(reader)
     return read_reply(reader, 0)
+end
+
+-- A reader over a connection that reads in chunks. receive("*l") and receive(n) are served
+-- from a buffer that conn:receiveany(chunk) fills, so a reply of many elements (an MGET of
+-- 500 documents, an XRANGE entry, a pub/sub message) costs one or two socket reads instead
+-- of two per element; what is left over after a reply is the start of the next one
+-- (pipelined replies, pub/sub messages): keep one reader per connection, new after a
+-- reconnect. A bulk string longer than what is buffered is completed with one exact
+-- conn:receive(rest). conn: the ngx.socket.tcp API (receiveany, receive).
+local Buffered = {}
+Buffered.__index = Buffered
+
+-- A line (a reply's header) longer than this is a protocol error, not a reason to buffer
+-- without bound.
+_M.MAX_LINE = 1024 * 1024
+
+function _M.buffered(conn, chunk)
+    return setmetatable({conn = conn, buf = "", pos = 1, chunk = chunk or 65536}, Buffered)
+end
+
+-- Bytes buffered and not yet read.
+function Buffered:pending()
+    return #self.buf - self.pos + 1
+end
+
+local function fill(self)
+    local data, err = self.conn:receiveany(self.chunk)
+    if not data then
+        return nil, err
+    end
+    if self.pos > #self.buf then
+        self.buf = data
+    else
+        self.buf = str_sub(self.buf, self.pos) .. data
+    end
+    self.pos = 1
+    return true
+end
+
+-- true once a whole line is buffered; nil, err when the connection fails first (what was
+-- buffered stays: after a timeout the reader is still usable).
+function Buffered:has_line()
+    while not str_find(self.buf, "\r\n", self.pos, true) do
+        if self:pending() > _M.MAX_LINE then
+            return nil, "protocol error: line too long"
+        end
+        local ok, err = fill(self)
+        if not ok then
+            return nil, err
+        end
+    end
+    return true
+end
+
+function Buffered:receive(pat)
+    if pat == "*l" then
+        local ok, err = self:has_line()
+        if not ok then
+            return nil, err
+        end
+        local i = str_find(self.buf, "\r\n", self.pos, true)
+        local line = str_sub(self.buf, self.pos, i - 1)
+        self.pos = i + 2
+        return line
+    end
+    local pos = self.pos
+    local avail = #self.buf - pos + 1
+    if avail >= pat then
+        self.pos = pos + pat
+        return str_sub(self.buf, pos, pos + pat - 1)
+    end
+    local head = str_sub(self.buf, pos)
+    self.buf, self.pos = "", 1
+    local rest, err = self.conn:receive(pat - avail)
+    if not rest then
+        return nil, err
+    end
+    return head .. rest
 end
 
 -- Flattened [field, value, field, value ...] array to a table (HGETALL, XRANGE fields).

@@ -115,3 +115,103 @@ describe("resp.read_reply", function()
         assert.truthy(err:find("deeply", 1, true))
     end)
 end)
+
+-- A connection with the ngx.socket.tcp API handing out `data` in the given chunk sizes
+-- (receiveany returns at most the next chunk; "timeout" once data runs out, like a
+-- connection that is open and quiet), counting the reads.
+local function conn(data, sizes)
+    local pos, k = 1, 0
+    local c = {reads = 0}
+    function c.receiveany(_, max)
+        c.reads = c.reads + 1
+        if pos > #data then
+            return nil, "timeout"
+        end
+        k = k + 1
+        local n = math.min(max, sizes and sizes[(k - 1) % #sizes + 1] or max, #data - pos + 1)
+        local out = data:sub(pos, pos + n - 1)
+        pos = pos + n
+        return out
+    end
+    function c.receive(_, n)
+        c.reads = c.reads + 1
+        if pos + n - 1 > #data then
+            pos = #data + 1
+            return nil, "timeout"
+        end
+        local out = data:sub(pos, pos + n - 1)
+        pos = pos + n
+        return out
+    end
+    return c
+end
+
+describe("resp.buffered", function()
+    local replies = "*3\r\n$1\r\na\r\n$-1\r\n$3\r\nc\r\n\r\n" .. "+OK\r\n" .. ":7\r\n"
+        .. "*1\r\n*2\r\n$3\r\n7-0\r\n*4\r\n$4\r\nkind\r\n$5\r\nroute\r\n$2\r\nid\r\n$1\r\nr\r\n"
+
+    local function read_all(rd)
+        local out = {}
+        for i = 1, 4 do
+            local v, err = resp.read_reply(rd)
+            assert.is_not_nil(v, err)
+            out[i] = v
+        end
+        return out
+    end
+
+    it("reads pipelined replies split at every possible place", function()
+        local whole = read_all(reader(replies))
+        for _, sizes in ipairs({{1}, {2}, {3}, {5, 1}, {7, 2, 11}, {#replies}}) do
+            local c = conn(replies, sizes)
+            local got = read_all(resp.buffered(c))
+            assert.same(whole[1][1], got[1][1])
+            assert.equal(resp.null, got[1][2])
+            assert.equal("c\r\n", got[1][3])
+            assert.equal("OK", got[2])
+            assert.equal(7, got[3])
+            assert.same({kind = "route", id = "r"}, resp.pairs_to_table(got[4][1][2]))
+        end
+    end)
+
+    it("reads replies that arrive together with one socket read", function()
+        local c = conn(replies)
+        read_all(resp.buffered(c))
+        assert.equal(1, c.reads)
+    end)
+
+    it("completes a bulk string longer than the buffer with one exact read", function()
+        local big = string.rep("x", 100000)
+        local c = conn("$100000\r\n" .. big .. "\r\n:1\r\n")
+        local rd = resp.buffered(c, 4096)
+        assert.equal(big, resp.read_reply(rd))
+        assert.equal(1, resp.read_reply(rd))
+        assert.equal(3, c.reads)   -- the header's chunk, the rest of the bulk, ":1"
+    end)
+
+    it("keeps a partial line across a timeout and reports it", function()
+        local c = conn(":4")
+        local rd = resp.buffered(c)
+        local ok, err = rd:has_line()
+        assert.is_nil(ok)
+        assert.equal("timeout", err)
+        assert.equal(2, rd:pending())
+    end)
+
+    it("refuses a line that never ends", function()
+        local old = resp.MAX_LINE
+        resp.MAX_LINE = 16
+        local v, err = resp.read_reply(resp.buffered(conn(string.rep("+", 100), {8})))
+        resp.MAX_LINE = old
+        assert.is_nil(v)
+        assert.truthy(err:find("too long", 1, true))
+    end)
+
+    it("fails like the plain reader on truncated and malformed replies", function()
+        for _, data in ipairs({"", "$5\r\nab", "$2\r\nabcd\r\n", "*2\r\n:1\r\n", "?what\r\n"}) do
+            local v, err = resp.read_reply(resp.buffered(conn(data, {3})))
+            assert.is_nil(v, data)
+            assert.is_string(err, data)
+        end
+    end)
+end)

@@ -171,10 +171,16 @@ local function load_snapshot(path)
     local hex = digest_mod.hex(snap.digest)
     meta:set("sync:verify", true)               -- the syncer checks it against Redis
     meta:set("snapshot:loaded_version", snap.version)
+    meta:set("snapshot:loaded_journal_records", snap.journal_records)
     meta:set("snapshot:version", snap.version)  -- already on disk: not written again
     meta:set("snapshot:digest", hex)
     ngx_update_time()
+    if snap.journal_stop then
+        ngx_log(WARN, "[switchyard] snapshot journal: ", snap.journal_stop, "; using the ",
+                snap.journal_records, " records before it")
+    end
     ngx_log(NOTICE, "[switchyard] loaded ", changed, " objects from the snapshot ", path,
+            " and ", snap.journal_records, " journal records",
             " (version ", snap.version, ", digest ", hex, ", written at ",
             tostring(snap.written_at), ") in ", math_floor((ngx_now() - started) * 1000),
             " ms; serving them until Redis answers",
@@ -700,6 +706,10 @@ function _M.status()
             version = meta:get("snapshot:version"),
             written_at = meta:get("snapshot:written_at"),
             write_ms = meta:get("snapshot:write_ms"),
+            bytes = meta:get("snapshot:bytes"),
+            journal_records = meta:get("snapshot:journal_records") or 0,
+            journal_bytes = meta:get("snapshot:journal_bytes") or 0,
+            loaded_journal_records = meta:get("snapshot:loaded_journal_records"),
             errors = meta:get("snapshot:errors") or 0,
             last_error = meta:get("snapshot:last_error"),
         },

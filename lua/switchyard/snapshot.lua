@@ -15,6 +15,18 @@
 -- read(): the whole file; nil, err for anything that does not parse, has the wrong shape or
 -- does not match its digest (the caller logs and ignores it).
 --
+-- The journal, <path>.journal: rewriting 100k documents for every change would cost a
+-- worker ~0.5 s per write, so between full writes the syncer appends each commit to the
+-- journal instead, one JSON object per line:
+--   {"version":V,"digest":"<13 hex>","docs":{"route:a":"<raw>","route:b":false}}
+-- (false: deleted). append() is one write of one line; write() removes the journal after
+-- the rename, so a new snapshot starts with none. read() applies the journal's records on
+-- top of the snapshot in order, each only if the documents then add up to the record's
+-- digest; it stops at the first line that does not parse (a write cut short by a crash)
+-- or does not add up (records made on top of another snapshot), keeping what was applied
+-- before. Records not newer than the snapshot are skipped (a crash between the rename and
+-- the removal).
+--
 -- Pure Lua (io, os); JSON codec and hash injected. Blocking file I/O, never yields: call
 -- from init_by_lua (read, in the master) or the syncer's timer (write), never from the
 -- request path. Debouncing is the caller's job (switchyard.syncer).
@@ -37,7 +49,12 @@ _M.FORMAT = 1
 
 local function valid_key(key)
     return type(key) == "string"
-        and (str_find(key, "^route:.") ~= nil or str_find(key, "^upstream:.") ~= nil)
+        and (str_find(key, "^route:.") ~= nil or str_find(key, "^upstream:.") ~= nil
+             or str_find(key, "^certificate:.") ~= nil)
+end
+
+function _M.journal_path(path)
+    return path .. ".journal"
 end
 
 -- cfg: the sy_config dict; info: version, digest (13 hex), edge_id, written_at (ms);
@@ -95,7 +112,101 @@ function _M.write(path, cfg, info, encode, pid, pause)
         os_remove(tmp)
         return nil, "cannot rename " .. tmp .. " to " .. path .. ": " .. tostring(rerr)
     end
+    -- the journal held changes on top of the old snapshot; the new one has them
+    os_remove(_M.journal_path(path))
     return count
+end
+
+-- Appends one commit to the journal: version, digest (13 hex) of every document after it,
+-- changes (shm key -> raw, or false for a delete). f: the journal as the last append left
+-- it open (nil: opened here). Returns the bytes written and the open file, to pass to the
+-- next append and to close before the next write(); or nil, err (file closed; the caller
+-- writes a whole snapshot instead). One write and one flush: no open or close per commit.
+function _M.append(path, version, digest_hex, changes, encode, f)
+    local line = encode({version = version, digest = digest_hex, docs = changes})
+    if type(line) ~= "string" then
+        if f then
+            f:close()
+        end
+        return nil, "cannot encode the journal record"
+    end
+    local jpath = _M.journal_path(path)
+    if not f then
+        local err
+        f, err = io_open(jpath, "ab")
+        if not f then
+            return nil, "cannot open " .. jpath .. ": " .. tostring(err)
+        end
+    end
+    local ok, werr = f:write(line, "\n")
+    if ok then
+        ok, werr = f:flush()
+    end
+    if not ok then
+        f:close()
+        return nil, "cannot write " .. jpath .. ": " .. tostring(werr)
+    end
+    return #line + 1, f
+end
+
+-- Applies the journal at jpath to snap (docs, digest, version, count; changed in place).
+-- Returns the number of records applied and why it stopped early (nil: the end).
+local function replay(jpath, snap, decode, hash)
+    local f = io_open(jpath, "rb")
+    if not f then
+        return 0
+    end
+    local docs = snap.docs
+    local applied = 0
+    local stop
+    for line in f:lines() do
+        local rec = decode(line)
+        local want = type(rec) == "table" and digest.parse(rec.digest)
+        local version = want and rec.version
+        if not want or type(version) ~= "number" or version % 1 ~= 0
+            or type(rec.docs) ~= "table" then
+            stop = "record " .. (applied + 1) .. " does not parse"
+            break
+        end
+        if version > snap.version then
+            local undo, sum, count, bad = {}, snap.digest, snap.count, false
+            for key, raw in pairs(rec.docs) do
+                if not valid_key(key) or (raw ~= false and type(raw) ~= "string") then
+                    bad = true
+                    break
+                end
+                local old = docs[key]
+                if old == nil then
+                    undo[key] = false
+                else
+                    undo[key] = old
+                end
+                if old ~= nil then
+                    sum = digest.sub(sum, hash(key, old))
+                    count = count - 1
+                end
+                if raw then
+                    sum = digest.add(sum, hash(key, raw))
+                    count = count + 1
+                    docs[key] = raw
+                else
+                    docs[key] = nil
+                end
+            end
+            if bad or sum ~= want then
+                for key, old in pairs(undo) do
+                    docs[key] = old or nil
+                end
+                stop = "record " .. (applied + 1) .. (bad and " has a bad entry"
+                    or " does not follow from the documents before it")
+                break
+            end
+            snap.digest, snap.count, snap.version = sum, count, version
+            applied = applied + 1
+        end
+    end
+    f:close()
+    return applied, stop
 end
 
 -- decode: a JSON decoder returning nil, err on bad input (cjson.safe.decode); hash: the
@@ -146,7 +257,7 @@ function _M.read(path, decode, hash)
         return nil, path .. ": documents do not match the digest " .. snap.digest
             .. " (computed " .. digest.hex(sum) .. ")"
     end
-    return {
+    local out = {
         version = version,
         digest = sum,
         docs = docs,
@@ -154,6 +265,8 @@ function _M.read(path, decode, hash)
         edge_id = snap.edge_id,
         written_at = snap.written_at,
     }
+    out.journal_records, out.journal_stop = replay(_M.journal_path(path), out, decode, hash)
+    return out
 end
 
 return _M

@@ -36,13 +36,19 @@
 --               MGETs the documents in chunks of 500, and commits the difference to the
 --               shm (deleting what Redis no longer has); changes made meanwhile are
 --               replayed from the stream on top. Also every full_resync_s (default 300 s).
---               Then the heartbeat, every second and right after a new version:
+--               Then the heartbeat, every second and right after a new version (at
+--               most every BEAT_GAP_S: a burst of changes is reported together):
 --               HSET edge:<id> ... + EXPIRE + ZADD edges, pipelined in one round trip; the
 --               hash carries applied_version and digest, read together (nothing else
 --               writes them, and nothing yields between the commit and the read).
---               Then, at most every snapshot interval after a change, the snapshot on disk
---               (switchyard.snapshot; the interval grows to 10x the time a write took, so a
---               big configuration never spends more than ~10% of worker 0 on it).
+--               Each catch-up commit is appended to the snapshot's journal (one line, see
+--               switchyard.snapshot), so the disk follows every change for the price of
+--               one small write. The whole snapshot is written (and the journal emptied)
+--               when the journal cannot continue the file on disk (after a start, a full
+--               reload, a failed write) or has grown past the snapshot's size (at least
+--               JOURNAL_MIN_BYTES): at most every snapshot interval, which grows to 10x the
+--               time a write took, so a big configuration never spends more than ~10% of
+--               worker 0 on it.
 -- Both reconnect with exponential backoff and jitter, 100 ms doubling up to 1 s: a refused
 -- connect costs Redis nothing, and an edge must notice a returning Redis within ~1 s. The
 -- applier's backoff also ends when the subscriber (re)subscribes. A frozen Redis (SIGSTOP:
@@ -102,6 +108,7 @@ local MGET_PIPELINE = 10     -- MGET chunks per round trip (fetch_docs)
 local LOCK_KEY = "syncer"
 local LOCK_TTL = 3                -- s; refreshed at least every second by the holder
 local HEARTBEAT_S = 1
+local BEAT_GAP_S = 0.05           -- a new version is reported at once, but at most this often
 local SUB_PING_S = 10             -- PING an idle subscription this often
 local SUB_DEAD_S = 25             -- nothing at all for this long: reconnect
 local BACKOFF_MIN = 0.1
@@ -118,6 +125,10 @@ local store       -- switchyard.store over sy_config / sy_meta
 local sema        -- posted by the subscriber, waited on by the applier
 local running = false
 local snap = {interval = SNAPSHOT_MIN_S, last_at = 0}   -- snapshot debounce state
+local JOURNAL_MIN_BYTES = 4 * 1024 * 1024   -- journal size that always allows a rewrite
+-- ok: the snapshot on disk plus the journal are the configuration as of the last journaled
+-- commit, so the next commit may be appended; limit: journal bytes that trigger a rewrite
+local journal = {ok = false, bytes = 0, records = 0, limit = JOURNAL_MIN_BYTES}
 local empty_logged = 0
 
 local function log_fn(level, msg)
@@ -320,6 +331,7 @@ local function full_reload(cmd, why)
         return nil, "lost the syncer lock"
     end
     local changed, failed = store:full(present, version, docs_digest)
+    journal.ok = false   -- the journal holds changes, not this: the next write is whole
     meta:incr("sync:full_reloads", 1, 0)
     set_status("last_full_reload", now_ms())
     ngx_update_time()
@@ -329,9 +341,46 @@ local function full_reload(cmd, why)
     return true
 end
 
--- Catch up from the stream after `applied`. Returns true, or nil, err; a situation that
--- needs a full reload does it.
-local function catch_up(cmd, applied)
+-- Appends a catch-up commit (changes: shm key -> raw or false) to the snapshot's journal,
+-- which then describes sy_config as of `version`; nothing when the journal cannot continue
+-- the file on disk (maybe_write_snapshot rewrites it whole).
+local function journal_commit(changes, version)
+    if not conf.snapshot_path or not journal.ok then
+        return
+    end
+    local d = meta:get("digest")
+    if d == nil then
+        journal.ok = false
+        return
+    end
+    local hex = digest_mod.hex(d)
+    local bytes, err = snapshot_mod.append(conf.snapshot_path, version, hex, changes,
+                                           cjson.encode, journal.file)
+    journal.file = bytes and err or nil
+    if not bytes then
+        journal.ok = false
+        meta:incr("snapshot:errors", 1, 0)
+        meta:set("snapshot:last_error", err)
+        ngx_log(ERR, "[switchyard] snapshot journal: ", err, " (the whole snapshot will be",
+                " written instead)")
+        return
+    end
+    journal.bytes = journal.bytes + bytes
+    journal.records = journal.records + 1
+    meta:set("snapshot:version", version)
+    meta:set("snapshot:digest", hex)
+    meta:set("snapshot:journal_records", journal.records)
+    meta:set("snapshot:journal_bytes", journal.bytes)
+end
+
+local function xrange_from(from)
+    return {"XRANGE", keys.changes, from, "+", "COUNT", XRANGE_COUNT}
+end
+
+-- Catch up from the stream after `applied`. page1: the reply to the first XRANGE when the
+-- caller pipelined it with its version check (one round trip less per change). Returns
+-- true, or nil, err; a situation that needs a full reload does it.
+local function catch_up(cmd, applied, page1)
     local touched, order = {}, {}
     local last_version = applied
     local from = (applied + 1) .. "-0"
@@ -339,8 +388,12 @@ local function catch_up(cmd, applied)
     local done = false
     local prev_v, prev_seq
     for _ = 1, XRANGE_MAX_PAGES do
-        local entries, err = checked("XRANGE", cmd:call("XRANGE", keys.changes, from, "+",
-                                                        "COUNT", XRANGE_COUNT))
+        local reply = page1
+        page1 = nil
+        if reply == nil then
+            reply = cmd:call(unpack(xrange_from(from)))
+        end
+        local entries, err = checked("XRANGE", reply)
         if not entries then
             return nil, err
         end
@@ -412,7 +465,9 @@ local function catch_up(cmd, applied)
             #order, " objects, ", changed, " changed")
     if failed > 0 then
         ngx_log(ERR, "[switchyard] ", failed, " objects could not be stored")
+        journal.ok = false   -- sy_config is not what the changes say
     end
+    journal_commit(docs, last_version)
     return true
 end
 
@@ -422,7 +477,17 @@ local function local_digest()
 end
 
 local function sync_once(cmd, force_full)
-    local res, err = checked("MGET version digest", cmd:call("MGET", keys.version, DIGEST_KEY))
+    local applied = meta:get("version")
+    -- the first page of a catch-up rides along: a change costs one round trip less
+    local cmds = {{"MGET", keys.version, DIGEST_KEY}}
+    if applied ~= nil then
+        cmds[2] = xrange_from((applied + 1) .. "-0")
+    end
+    local replies, perr = cmd:pipeline(cmds)
+    if not replies then
+        return nil, "MGET version digest: " .. tostring(perr)
+    end
+    local res, err = checked("MGET version digest", replies[1])
     if not res then
         return nil, err
     end
@@ -434,7 +499,6 @@ local function sync_once(cmd, force_full)
         return nil, "version key is not an integer: " .. tostring(res[1])
     end
     local redis_digest = type(res[2]) == "string" and res[2] or nil
-    local applied = meta:get("version")
     local ok
     if applied ~= nil and applied > 0 and res[1] == null then
         -- Redis lost its data (restart without persistence, FLUSHALL): wiping every route
@@ -470,7 +534,7 @@ local function sync_once(cmd, force_full)
         ok, err = full_reload(cmd, "version in Redis (" .. version .. ") is behind the applied "
                               .. applied .. ": Redis was reset")
     elseif version > applied then
-        ok, err = catch_up(cmd, applied)
+        ok, err = catch_up(cmd, applied, replies[2])
     elseif force_full then
         ok, err = full_reload(cmd, "periodic resync")
     else
@@ -517,7 +581,9 @@ local function maybe_write_snapshot(force)
         return
     end
     local hex = digest_mod.hex(d)
-    if version == meta:get("snapshot:version") and hex == meta:get("snapshot:digest") then
+    local compact = journal.ok and journal.bytes > journal.limit
+    if not compact and version == meta:get("snapshot:version")
+        and hex == meta:get("snapshot:digest") then
         return
     end
     ngx_update_time()
@@ -526,6 +592,11 @@ local function maybe_write_snapshot(force)
         return
     end
     snap.last_at = started
+    if journal.file then   -- write() removes the journal; the next append starts a new one
+        journal.file:close()
+        journal.file = nil
+    end
+    journal.ok = false
     -- yields between slices: requests on this worker go on; nothing writes sy_config
     -- meanwhile (this thread is the only writer), so the file is one consistent version
     local count, err = snapshot_mod.write(conf.snapshot_path, ngx.shared.sy_config, {
@@ -547,10 +618,22 @@ local function maybe_write_snapshot(force)
         end
         return
     end
+    -- the file is sy_config as of now and write() removed the journal: appends continue it
+    local size = 0
+    local f = io.open(conf.snapshot_path, "rb")
+    if f then
+        size = f:seek("end") or 0
+        f:close()
+    end
+    journal.ok, journal.bytes, journal.records = true, 0, 0
+    journal.limit = math_max(JOURNAL_MIN_BYTES, size)
     meta:set("snapshot:version", version)
     meta:set("snapshot:digest", hex)
     meta:set("snapshot:written_at", now_ms())
     meta:set("snapshot:write_ms", math_floor(took * 1000))
+    meta:set("snapshot:bytes", size)
+    meta:set("snapshot:journal_records", 0)
+    meta:set("snapshot:journal_bytes", 0)
     ngx_log(INFO, "[switchyard] snapshot written: version ", version, ", ", count,
             " objects in ", math_floor(took * 1000), " ms")
 end
@@ -590,7 +673,13 @@ local function applier_loop()
                 wake_now = true
             end
             if not wake_now then
-                sema:wait(1)
+                -- a version applied but not reported yet (BEAT_GAP_S) shortens the wait
+                local wait = 1
+                if meta:get("version") ~= beat_version then
+                    ngx_update_time()
+                    wait = math_min(1, math_max(0.001, last_beat + BEAT_GAP_S - ngx_now()))
+                end
+                sema:wait(wait)
                 -- a burst of messages collapses into one catch-up
                 for _ = 1, 1000 do
                     if sema:count() <= 0 then
@@ -620,7 +709,9 @@ local function applier_loop()
             end
             local v = meta:get("version")
             ngx_update_time()
-            if v ~= beat_version or ngx_now() - last_beat >= HEARTBEAT_S then
+            local since = ngx_now() - last_beat
+            -- changes a few ms apart (a deploy script, churn) share a heartbeat
+            if since >= HEARTBEAT_S or (v ~= beat_version and since >= BEAT_GAP_S) then
                 local hok, herr = heartbeat(cmd)
                 if hok then
                     last_beat = ngx_now()

@@ -295,6 +295,54 @@ def test_edge_boots_from_its_snapshot_while_redis_is_down(redis, controller, wor
         forget_edge(redis, "edge-snap")
 
 
+def test_edge_boots_from_its_snapshot_and_journal(redis, controller, workdir, backends, base):
+    host, old_host = "journal.example.com", "old.journal.example.com"
+    controller.upstream("jr", backends["b3"].port)
+    controller.route("jr", host, "/", "jr")
+    controller.route("jr-old", old_host, "/", "jr")
+    edge = Edge(redis, workdir, "edge-journal", workers=1)
+    path = os.path.join(edge.prefix, "state", "snapshot.json")
+    try:
+        wait_until(lambda: edge.backend("/", old_host) == "b3", 10, what="routes")
+        version = redis.version()
+        wait_until(lambda: edge_status(edge)["snapshot"].get("version") == version, 5,
+                   what="snapshot written")
+        written_at = edge_status(edge)["snapshot"]["written_at"]
+        # changes after it go to the journal: the snapshot itself is not rewritten
+        controller.route("jr-new", host, "/new", "res")
+        controller.ok("DELETE", "/api/v1/routes/jr-old")
+        version = redis.version()
+        wait_until(lambda: edge_status(edge)["snapshot"].get("version") == version, 5,
+                   what="changes journaled")
+        snap = edge_status(edge)["snapshot"]
+        assert snap["written_at"] == written_at and snap["journal_records"] == 2, snap
+        assert os.path.getsize(path + ".journal") == snap["journal_bytes"] > 0
+
+        edge.stop()
+        redis.kill()
+        edge = Edge(redis, workdir, "edge-journal", workers=1)
+        # with Redis down: the snapshot plus the journal, so both changes are there
+        assert edge.backend("/new", host) == "b1"
+        r = edge.get("/", old_host)
+        assert r.status_code == 404, r.text
+        st = edge_status(edge)
+        assert st["version"] == version and st["snapshot"]["loaded_journal_records"] == 2, st
+
+        # a crash in the middle of an append: the records before it still count
+        edge.stop()
+        with open(path + ".journal", "ab") as f:
+            f.write(b'{"version":99,"digest":"00')
+        edge = Edge(redis, workdir, "edge-journal", workers=1)
+        assert edge.backend("/new", host) == "b1"
+        assert edge_status(edge)["snapshot"]["loaded_journal_records"] == 2
+        assert "snapshot journal: record 3 does not parse" in edge.process.output()
+    finally:
+        edge.stop()
+        if not redis.process.alive():
+            redis.start()
+        forget_edge(redis, "edge-journal")
+
+
 def test_killed_worker_is_replaced_with_the_current_configuration(controller, edges, base):
     edge = edges[0]
     controller.route("workers", HOST, "/workers", "res")

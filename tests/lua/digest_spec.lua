@@ -332,3 +332,138 @@ describe("snapshot", function()
         assert.equal(4, assert(snapshot.read(path, cjson.decode, hash)).version)
     end)
 end)
+
+describe("snapshot journal", function()
+    local path
+    before_each(function()
+        path = os.tmpname()
+        os.remove(path)
+    end)
+    after_each(function()
+        os.remove(snapshot.journal_path(path))
+        os.remove(path)
+    end)
+
+    local function safe_decode(s)
+        local ok, v = pcall(cjson.decode, s)
+        if ok then return v end
+        return nil, v
+    end
+
+    -- sy_config and its store, with a snapshot of version 1 on disk
+    local function start()
+        local cfg, meta = fake_dict(), fake_dict()
+        local store = store_mod.new(cfg, meta, nil, hash)
+        store:commit({["route:a"] = "A1", ["upstream:u"] = "U1",
+                      ["certificate:c"] = '{"chain":"x","key_enc":"y"}'}, 1)
+        assert(snapshot.write(path, cfg, {version = 1, digest = digest.hex(meta:get("digest"))},
+                              cjson.encode))
+        return cfg, meta, store
+    end
+
+    -- a commit, journaled as the syncer does it: one open file for consecutive appends
+    local file
+    local function change(store, meta, changes, version)
+        store:commit(changes, version)
+        local bytes, f = snapshot.append(path, version, digest.hex(meta:get("digest")),
+                                         changes, cjson.encode, file)
+        assert(bytes, f)
+        file = f
+        return bytes
+    end
+    after_each(function()
+        if file then
+            file:close()
+            file = nil
+        end
+    end)
+
+    local function append_line(text)
+        local f = io.open(snapshot.journal_path(path), "ab")
+        f:write(text)
+        f:close()
+    end
+
+    it("replays the journal on top of the snapshot: puts, deletes, certificates", function()
+        local cfg, meta, store = start()
+        assert.is_true(change(store, meta, {["route:b"] = "B1"}, 2) > 0)
+        change(store, meta, {["route:a"] = false, ["upstream:u"] = "U2"}, 3)
+        change(store, meta, {}, 4)   -- a version that changed nothing
+        local snap = assert(snapshot.read(path, safe_decode, hash))
+        assert.equal(3, snap.journal_records)
+        assert.is_nil(snap.journal_stop)
+        assert.equal(4, snap.version)
+        assert.same(cfg.data, snap.docs)
+        assert.equal(meta:get("digest"), snap.digest)
+        assert.equal(3, snap.count)
+    end)
+
+    it("stops at a line cut short by a crash, keeping the records before it", function()
+        local _, meta, store = start()
+        change(store, meta, {["route:b"] = "B1"}, 2)
+        append_line('{"version":3,"digest":"00000')
+        local snap = assert(snapshot.read(path, safe_decode, hash))
+        assert.equal(1, snap.journal_records)
+        assert.truthy(snap.journal_stop:find("does not parse", 1, true))
+        assert.equal(2, snap.version)
+        assert.equal("B1", snap.docs["route:b"])
+    end)
+
+    it("stops at a record that does not follow from the documents, undoing it", function()
+        local _, meta, store = start()
+        change(store, meta, {["route:b"] = "B1"}, 2)
+        local before = meta:get("digest")
+        -- made on top of other documents: its digest is not what applying it gives
+        append_line(cjson.encode({version = 3, digest = digest.hex(before),
+                                  docs = {["route:a"] = false, ["route:c"] = "C"}}) .. "\n")
+        change(store, meta, {["route:d"] = "D"}, 4)   -- never reached
+        local snap = assert(snapshot.read(path, safe_decode, hash))
+        assert.equal(1, snap.journal_records)
+        assert.truthy(snap.journal_stop:find("does not follow", 1, true))
+        assert.equal(2, snap.version)
+        assert.equal(before, snap.digest)
+        assert.equal("A1", snap.docs["route:a"])
+        assert.is_nil(snap.docs["route:c"])
+        assert.is_nil(snap.docs["route:d"])
+    end)
+
+    it("rejects a record with a foreign key or a non-string document", function()
+        local _, meta, store = start()
+        append_line('{"version":2,"digest":"0000000000000","docs":{"other:x":"X"}}\n')
+        local snap = assert(snapshot.read(path, safe_decode, hash))
+        assert.equal(0, snap.journal_records)
+        assert.truthy(snap.journal_stop:find("bad entry", 1, true))
+        assert.equal(1, snap.version)
+        os.remove(snapshot.journal_path(path))
+        append_line('{"version":2,"digest":"0000000000000","docs":{"route:x":7}}\n')
+        snap = assert(snapshot.read(path, safe_decode, hash))
+        assert.equal(0, snap.journal_records)
+        assert.truthy(snap.journal_stop:find("bad entry", 1, true))
+        -- the records before a bad one still count
+        os.remove(snapshot.journal_path(path))
+        file = nil
+        change(store, meta, {["route:b"] = "B1"}, 2)
+        append_line('{"version":3,"digest":"0000000000000","docs":{"other:x":"X"}}\n')
+        snap = assert(snapshot.read(path, safe_decode, hash))
+        assert.equal(1, snap.journal_records)
+        assert.equal("B1", snap.docs["route:b"])
+    end)
+
+    it("skips records not newer than the snapshot; a new snapshot removes the journal", function()
+        local cfg, meta, store = start()
+        change(store, meta, {["route:b"] = "B1"}, 2)
+        -- a crash between the rename and the removal: the new snapshot already has it
+        local journal = io.open(snapshot.journal_path(path), "rb"):read("*a")
+        file:close()
+        file = nil
+        assert(snapshot.write(path, cfg, {version = 2, digest = digest.hex(meta:get("digest"))},
+                              cjson.encode))
+        assert.is_nil(io.open(snapshot.journal_path(path), "rb"))
+        append_line(journal)
+        change(store, meta, {["route:c"] = "C1"}, 3)
+        local snap = assert(snapshot.read(path, safe_decode, hash))
+        assert.equal(1, snap.journal_records)
+        assert.equal(3, snap.version)
+        assert.same(cfg.data, snap.docs)
+    end)
+end)

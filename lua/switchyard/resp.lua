@@ -127,6 +127,9 @@ read_reply = function(reader, depth)
         if len == -1 then
             return null
         end
+        if reader.bulk then   -- a buffered reader: no intermediate string with the CRLF
+            return reader:bulk(len)
+        end
         local data, rerr = reader:receive(len + 2)
         if not data then
             return nil, rerr or "closed"
@@ -230,6 +233,27 @@ function Buffered:receive(pat)
         return nil, err
     end
     return head .. rest
+end
+
+-- A bulk string's len bytes and the CRLF after them (checked, not returned).
+function Buffered:bulk(len)
+    local pos = self.pos
+    local buf = self.buf
+    if #buf - pos + 1 >= len + 2 then
+        if str_byte(buf, pos + len) ~= 13 or str_byte(buf, pos + len + 1) ~= 10 then
+            return nil, "protocol error: bulk string not terminated by CRLF"
+        end
+        self.pos = pos + len + 2
+        return str_sub(buf, pos, pos + len - 1)
+    end
+    local data, err = self:receive(len + 2)
+    if not data then
+        return nil, err or "closed"
+    end
+    if #data ~= len + 2 or str_sub(data, -2) ~= "\r\n" then
+        return nil, "protocol error: bulk string not terminated by CRLF"
+    end
+    return str_sub(data, 1, len)
 end
 
 -- Flattened [field, value, field, value ...] array to a table (HGETALL, XRANGE fields).

@@ -24,6 +24,7 @@ local doc = require "switchyard.doc"
 local router_mod = require "switchyard.router"
 local store = require "switchyard.store"
 local health = require "switchyard.health"
+local bulk = require "switchyard.bulk"
 
 local pairs = pairs
 local pcall = pcall
@@ -224,7 +225,11 @@ function _M.refresh(self, target)
         return
     end
     local cur = self.serial
-    if cur == nil or target < cur or target - cur > _M.MAX_GAP then
+    if cur == nil then
+        -- this worker's first build: it serves nothing until it is done (switchyard.bulk)
+        return bulk.run(true, self.rebuild, self, target)
+    end
+    if target < cur or target - cur > _M.MAX_GAP then
         return self:rebuild(target)
     end
     local meta = self.meta

@@ -100,16 +100,18 @@ function _M.version(self)
     return self.meta:get("version")
 end
 
-local ORDER = {upstream_put = 1, route_put = 2, route_del = 3, upstream_del = 4}
+-- The write order of a commit's operations: upstream puts, route puts, other puts (never
+-- written by us), route deletes, other deletes, upstream deletes; by key within each.
+local N_RANKS = 6
 
-local function op_rank(kind, put)
-    if kind == "upstream" then
-        return put and ORDER.upstream_put or ORDER.upstream_del
+local function op_rank(key, put)
+    if str_sub(key, 1, 9) == "upstream:" then
+        return put and 1 or 6
     end
-    if kind == "route" then
-        return put and ORDER.route_put or ORDER.route_del
+    if str_sub(key, 1, 6) == "route:" then
+        return put and 2 or 4
     end
-    return put and 2.5 or 3.5   -- unknown keys (never written by us): in the middle
+    return put and 3 or 5
 end
 
 -- changes: shm key -> raw JSON string (put) or false (delete). Writes what differs from
@@ -127,25 +129,42 @@ local function commit(self, changes, version, all, all_digest)
             digest = self:compute_digest()   -- sy_config as it is before this commit
         end
     end
-    local ops = {}
+    -- keys bucketed by rank and sorted within (no comparator function: a full load sorts
+    -- 100k keys); curs: the value each replaces (false: none)
+    local ranks, curs = {}, {}
+    for r = 1, N_RANKS do
+        ranks[r] = {}
+    end
     for key, raw in pairs(changes) do
         local cur = cfg:get(key)
+        local rank
         if raw then
             if cur ~= raw then
-                local kind = _M.split_key(key)
-                ops[#ops + 1] = {key = key, raw = raw, cur = cur, rank = op_rank(kind, true)}
+                rank = op_rank(key, true)
             end
         elseif cur ~= nil then
-            local kind = _M.split_key(key)
-            ops[#ops + 1] = {key = key, cur = cur, rank = op_rank(kind, false)}
+            rank = op_rank(key, false)
+        end
+        if rank then
+            local list = ranks[rank]
+            list[#list + 1] = key
+            if cur == nil then
+                curs[key] = false
+            else
+                curs[key] = cur
+            end
         end
     end
-    tbl_sort(ops, function(a, b)
-        if a.rank ~= b.rank then
-            return a.rank < b.rank
+    local ops = {}
+    for r = 1, N_RANKS do
+        local list = ranks[r]
+        tbl_sort(list)
+        for i = 1, #list do
+            local key = list[i]
+            local cur = curs[key]
+            ops[#ops + 1] = {key = key, raw = changes[key], cur = cur ~= false and cur or nil}
         end
-        return a.key < b.key
-    end)
+    end
 
     local failed = 0
     local logged = {}
@@ -177,7 +196,7 @@ local function commit(self, changes, version, all, all_digest)
             end
         end
         logged[#logged + 1] = op.key
-        if str_find(op.key, "%s") then
+        if #ops <= _M.LOG_MAX_KEYS and str_find(op.key, "%s") then
             spaces = true
         end
     end

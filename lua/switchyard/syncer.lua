@@ -62,6 +62,7 @@ local keys = require "switchyard.keys"
 local store_mod = require "switchyard.store"
 local digest_mod = require "switchyard.digest"
 local snapshot_mod = require "switchyard.snapshot"
+local bulk = require "switchyard.bulk"
 local healthsync = require "switchyard.healthsync"
 local cjson = require "cjson.safe"
 local semaphore = require "ngx.semaphore"
@@ -279,7 +280,7 @@ local function yield_slice()
     ngx_sleep(0.001)
 end
 
-local function full_reload(cmd, why)
+local function full_reload_now(cmd, why)
     ngx_log(NOTICE, "[switchyard] full reload from Redis: ", why)
     ngx_update_time()
     local started = ngx_now()
@@ -339,6 +340,15 @@ local function full_reload(cmd, why)
             " objects, ", changed, " changed in ", math_floor((ngx_now() - started) * 1000),
             " ms", failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")
     return true
+end
+
+-- A full reload; the edge's first one (nothing is served yet) with the collector stopped
+-- (switchyard.bulk; the worker's first build, right after, collects).
+local function full_reload(cmd, why)
+    if meta:get("serial") == nil then
+        return bulk.run(true, full_reload_now, cmd, why)
+    end
+    return full_reload_now(cmd, why)
 end
 
 -- Appends a catch-up commit (changes: shm key -> raw or false) to the snapshot's journal,

@@ -209,16 +209,17 @@ def busy_between(before, after, cpu):
 
 
 def cpu_seconds(pids):
-    """utime + stime of the processes `pids`, from /proc."""
+    """utime + stime of the processes `pids`, and of their children that exited and were
+    waited for (cutime + cstime: an nginx master's workers retired by a reload), from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total += sum(int(x) for x in fields[11:15]) / tick
         except (OSError, IndexError, ValueError):
-            pass  # a worker that exited (a reload): its time is lost, a small undercount
+            pass  # gone between the listing and the read: a small undercount
     return total
 
 
@@ -349,15 +350,58 @@ def churn(seconds, rate, change):
     return n, errors
 
 
-def wrk_while(url, host, seconds, connections, during):
+def wrk_while(url, host, seconds, connections, during, proxy=None):
     """Runs wrk for `seconds` while during() runs in this thread; returns (wrk, during())."""
     result = {}
-    t = threading.Thread(target=lambda: result.update(w=wrk(url, host, seconds, connections)))
+    t = threading.Thread(target=lambda: result.update(
+        w=wrk(url, host, seconds, connections, proxy=proxy)))
     t.start()
     time.sleep(0.2)
     other = during()
     t.join()
     return result["w"], other
+
+
+def churn_rounds(url, master, args, quiet_fn, change_fn):
+    """Alternating windows under load, `args.churn_rounds` of each: `quiet_fn(i)` calls
+    (the same request rate, changing nothing) and `change_fn(i)` changes, 100 a second
+    (each window churn_seconds / churn_rounds long; the order flips every round so drift
+    hits both alike). Returns the summaries, the per-round ratios (churning / quiet req/s),
+    the change count and errors, and the proxy's largest process count and RSS while
+    churning."""
+    secs, rate = (2, 20) if args.smoke else (
+        max(1, args.churn_seconds // args.churn_rounds), 100)
+    quiet, busy = [], []
+    changes = errors = 0
+    sampler = Sampler(master)
+    sampler.start()
+    for r in range(args.churn_rounds):
+        offset = r * 1000000  # every round changes something new (an identical PUT is a no-op)
+        for kind in (("quiet", "busy") if r % 2 == 0 else ("busy", "quiet")):
+            if kind == "quiet":
+                w, _ = wrk_while(url, "bench.test", secs, args.connections,
+                                 lambda: churn(secs, rate, lambda i: quiet_fn(i + offset)),
+                                 proxy=master)
+                quiet.append(w)
+            else:
+                w, (n, errs) = wrk_while(url, "bench.test", secs, args.connections,
+                                         lambda: churn(secs, rate, lambda i: change_fn(i + offset)),
+                                         proxy=master)
+                busy.append(w)
+                changes, errors = changes + n, errors + errs
+    sampler.stop_flag.set()
+    sampler.join()
+    # without load: the proxy's CPU per change, quiet calls subtracted (a cost the rest of
+    # the machine barely moves)
+    idle = {}
+    for kind, fn in (("quiet", quiet_fn), ("busy", change_fn)):
+        before = tree_cpu_seconds(master)
+        n, _ = churn(secs, rate, lambda i, fn=fn: fn(i + 2000000))
+        idle[kind] = (tree_cpu_seconds(master) - before) / max(1, n)
+    return {"changes": changes, "change_errors": errors, "quiet": _summary(quiet),
+            "busy": _summary(busy), "ratio": _ratios(busy, quiet),
+            "idle_cpu_us_per_change": max(0.0, idle["busy"] - idle["quiet"]) * 1e6,
+            "max_workers": sampler.max_procs, "max_rss_mb": sampler.max_rss_kb / 1024}
 
 
 RELOAD_FOIL = """
@@ -378,7 +422,9 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--scale", default="1,10000,100000", help="route counts to measure")
     ap.add_argument("--changes", type=int, default=1000, help="propagation samples")
-    ap.add_argument("--churn-seconds", type=int, default=30, help="churn run length")
+    ap.add_argument("--churn-seconds", type=int, default=30, help="churn time in all (per variant)")
+    ap.add_argument("--churn-rounds", type=int, default=3,
+                    help="churn windows, each alternated with a quiet one")
     ap.add_argument("--prober-endpoints", type=int, default=10000)
     ap.add_argument("--backend-on", choices=("load", "proxy"), default="load",
                     help="with two CPUs: pin the backend nginx with wrk (default) or with the proxy")
@@ -393,6 +439,7 @@ def main():
         return _publish(results, args)
     if args.smoke:
         args.seconds, args.rounds, args.scale, args.changes = 1, 1, "1,200", 20
+        args.churn_rounds = 1
     global PLACEMENT
     PLACEMENT = choose_placement(args.backend_on)
 
@@ -482,8 +529,11 @@ def main():
                                      "p95": percentile(samples, 95),
                                      "p99": percentile(samples, 99), "max": max(samples)}
 
-        # 4. churn vs reload: `rate` changes a second under load
-        secs, rate = (2, 20) if args.smoke else (args.churn_seconds, 100)
+        # 4. churn vs reload: `rate` changes a second under load. One edge, like the foil's
+        # one nginx: the second edge (there for propagation) is stopped, or its syncer would
+        # apply every change on the CPU of the edge being measured.
+        edges[1].stop()
+        started.remove(edges[1])
         controller.ok("PUT", "/api/v1/upstreams/bench-b",
                       {"endpoints": [{"address": f"127.0.0.1:{bport}", "weight": 1}]})
 
@@ -493,22 +543,12 @@ def main():
             else:
                 controller.route(f"churn-{i % 200}", "churn.bench.test", f"/c{i}", "bench")
 
-        url = variants["switchyard edge"]
         # The baseline carries the same API load without changing anything: on 2 cores the
         # churn client and the controller take CPU from wrk and nginx, which is not a cost
         # of applying changes at the edge.
-        quiet, _ = wrk_while(url, "bench.test", secs, args.connections,
-                             lambda: churn(secs, rate, lambda i: controller.request(
-                                 "GET", "/api/v1/routes/bench-main")))
-        sampler = Sampler(edges[0].process.pid)
-        sampler.start()
-        busy, (n, api_errors) = wrk_while(url, "bench.test", secs, args.connections,
-                                          lambda: churn(secs, rate, edge_change))
-        sampler.stop_flag.set()
-        sampler.join()
-        results["churn"] = {"switchyard edge": {
-            "changes": n, "change_errors": api_errors, "quiet": quiet, "busy": busy,
-            "max_workers": sampler.max_procs, "max_rss_mb": sampler.max_rss_kb / 1024}}
+        results["churn"] = {"switchyard edge": churn_rounds(
+            variants["switchyard edge"], edges[0].process.pid, args,
+            lambda i: controller.request("GET", "/api/v1/routes/bench-main"), edge_change)}
 
         fport = free_port()
         fdir = os.path.join(base, "reload-foil")
@@ -536,18 +576,8 @@ def main():
             with open(conf_path + ".tmp", "w") as f:
                 f.write(template.replace(first_body, foil_conf(i + 1)))
 
-        furl = f"http://127.0.0.1:{fport}/"
-        fquiet, _ = wrk_while(furl, "bench.test", secs, args.connections,
-                              lambda: churn(secs, rate, rewrite_only))
-        sampler = Sampler(foil.proc.pid)
-        sampler.start()
-        fbusy, (fn, ferr) = wrk_while(furl, "bench.test", secs, args.connections,
-                                      lambda: churn(secs, rate, reload_change))
-        sampler.stop_flag.set()
-        sampler.join()
-        results["churn"]["static nginx + reload"] = {
-            "changes": fn, "change_errors": ferr, "quiet": fquiet, "busy": fbusy,
-            "max_workers": sampler.max_procs, "max_rss_mb": sampler.max_rss_kb / 1024}
+        results["churn"]["static nginx + reload"] = churn_rounds(
+            f"http://127.0.0.1:{fport}/", foil.proc.pid, args, rewrite_only, reload_change)
         foil.stop()
         started.remove(foil)
 
@@ -596,6 +626,8 @@ def _publish(results, args):
         assert results["throughput"]["switchyard edge"]["rps"] > 0
         assert results["throughput_ratios"]["edge/static"]["min"] > 0
         assert results["propagation_ms"]["n"] == args.changes
+        edge_churn = results["churn"]["switchyard edge"]
+        assert edge_churn["changes"] > 0 and edge_churn["ratio"]["median"] > 0
         print("bench smoke: 1 passed, 0 failed")
         return 0
     kept = ""
@@ -721,18 +753,34 @@ def _report(r, smoke):
               "| p50 ms | p95 ms | p99 ms | max ms |", "| ---: | ---: | ---: | ---: |",
               f"| {p['p50']:.2f} | {p['p95']:.2f} | {p['p99']:.2f} | {p['max']:.2f} |", "",
               "## Churn: changes per second under load, vs rewriting nginx.conf + reload", "",
-              "| variant | changes | change errors | req/s quiet | req/s churning | ratio | "
+              "| variant | changes | change errors | req/s quiet | req/s churning | ratio (rounds) | "
+              "proxy CPU µs/req quiet / churning | proxy CPU µs per change, no load | "
               "request errors | max nginx children | max RSS MB |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, c in r["churn"].items():
+        ratio = c.get("ratio") or {"median": c["busy"]["rps"] / c["quiet"]["rps"], "rounds": []}
+        cost = (f"{c['quiet']['proxy_us_per_req']:.1f} / {c['busy']['proxy_us_per_req']:.1f}"
+                if c["quiet"].get("proxy_us_per_req") and c["busy"].get("proxy_us_per_req")
+                else "—")
         lines.append(f"| {name} | {c['changes']} | {c['change_errors']} | {c['quiet']['rps']:.0f} | "
-                     f"{c['busy']['rps']:.0f} | {c['busy']['rps'] / c['quiet']['rps']:.3f} | "
-                     f"{c['busy']['errors']} | {c['max_workers']} | {c['max_rss_mb']:.1f} |")
+                     f"{c['busy']['rps']:.0f} | **{ratio['median']:.3f}** "
+                     f"({', '.join('%.3f' % x for x in ratio['rounds'])}) | {cost} | "
+                     + (f"{c['idle_cpu_us_per_change']:.0f} | " if "idle_cpu_us_per_change" in c
+                        else "— | ")
+                     + f"{c['busy']['errors']} | {c['max_workers']} | {c['max_rss_mb']:.1f} |")
     m = r["memory"]
     lines += ["", "Targets for the edge: 0 request errors and ≥ 0.9 of quiet throughput. \"Quiet\" "
               "runs the same request rate against the API (reads for the edge, config rewrites "
               "without reload for the foil) so that the load generator's own CPU on this 2-core "
-              "machine is in both columns; the ratio is the cost of applying changes.", "",
+              "machine is in both columns. Quiet and churning windows alternate (the order "
+              "flips every round); the ratio is the median of the per-round ratios. The "
+              "proxy's CPU time per request (medians) is its own cost of applying changes; "
+              "the req/s ratio also carries what the controller, Redis and the API client take "
+              "from both CPUs. \"Per change, no load\": the proxy's CPU time while the "
+              "same changes (then the same quiet calls) are made with no requests, the "
+              "difference divided by the changes: what applying one change costs it (for the "
+              "edge: the syncer's round trips to Redis, the shared-dict commit, the journal "
+              "line, the worker's table update; for the foil: a reload).", "",
               "## Cold start and memory", "",
               f"A new edge with {m['routes']} routes in Redis was serving the last-loaded route "
               f"**{m['ready_s']:.2f} s** after it was started (target < 3 s).", "",
@@ -779,6 +827,9 @@ def _report(r, smoke):
               "there to make the tables big (varied hosts, wildcards, a few regexes).",
               "- Propagation is an upper bound: it includes the API round trip and HTTP polling "
               "of both edges every 0.5 ms.",
+              "- Churn measures one edge against one reloading nginx, each alone on the proxy "
+              "CPU: the second edge is stopped first (pinned with the first, it would apply every "
+              "change on the measured edge's CPU, a cost a real second machine pays itself).",
               "- Cold start counts nginx start, the full load from Redis and the first request "
               "of the last route loaded.",
               "- Redis memory per route includes the indexes and the (capped) change stream; "

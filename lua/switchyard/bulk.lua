@@ -3,8 +3,8 @@
 -- Loading 100,000 routes allocates far more than it keeps: Redis replies, document copies,
 -- decoded JSON and temporary tables. With the incremental collector running, LuaJIT spent
 -- about 30% of a cold start marking a heap that only grew (profiled with jit.p). When
--- nothing is served yet (an edge's first load, a worker's first build) the build runs with
--- the collector stopped and, when asked, one full collection at the end. Peak memory
+-- nothing is served yet (a cold edge's first load and its workers' first builds) the build
+-- runs with the collector stopped and, when asked, one full collection at the end. Peak memory
 -- during such a build is the live tables plus the build's garbage: at 100k routes a worker
 -- peaked ~150 MB higher and was back to its usual size after the collection.
 --

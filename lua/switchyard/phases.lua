@@ -340,7 +340,12 @@ function _M.init_worker()
     })
     router = state.router
     upstreams = state.upstreams
+    -- tables already in the shm (a HUP reload, a respawned worker, a snapshot): every
+    -- worker builds at once while the others (old ones) serve, so with the collector
+    -- running; a cold edge's first build (after its first load) stops it (switchyard.bulk)
+    state.no_bulk = true
     refresh(meta:get("serial"))
+    state.no_bulk = nil
     passive_tick(false)
     local pok, perr = ngx.timer.every(passive_mod.TICK_S, passive_tick)
     if not pok then

@@ -225,9 +225,12 @@ function _M.refresh(self, target)
         return
     end
     local cur = self.serial
-    if cur == nil then
+    if cur == nil and not self.no_bulk then
         -- this worker's first build: it serves nothing until it is done (switchyard.bulk)
         return bulk.run(true, self.rebuild, self, target)
+    end
+    if cur == nil then
+        return self:rebuild(target)
     end
     if target < cur or target - cur > _M.MAX_GAP then
         return self:rebuild(target)

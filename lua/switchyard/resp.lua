@@ -86,6 +86,19 @@ local BYTE_STAR = str_byte("*")
 
 local read_reply
 
+-- A bulk string's len bytes and the CRLF after them (checked, not returned), read with
+-- one receive.
+local function read_bulk(reader, len)
+    local data, err = reader:receive(len + 2)
+    if not data then
+        return nil, err or "closed"
+    end
+    if #data ~= len + 2 or str_sub(data, -2) ~= "\r\n" then
+        return nil, "protocol error: bulk string not terminated by CRLF"
+    end
+    return str_sub(data, 1, len)
+end
+
 local function read_array(reader, count, depth)
     local out = {}
     for i = 1, count do
@@ -130,14 +143,7 @@ read_reply = function(reader, depth)
         if reader.bulk then   -- a buffered reader: no intermediate string with the CRLF
             return reader:bulk(len)
         end
-        local data, rerr = reader:receive(len + 2)
-        if not data then
-            return nil, rerr or "closed"
-        end
-        if #data ~= len + 2 or str_sub(data, -2) ~= "\r\n" then
-            return nil, "protocol error: bulk string not terminated by CRLF"
-        end
-        return str_sub(data, 1, len)
+        return read_bulk(reader, len)
     elseif prefix == BYTE_STAR then
         local count = tonumber(rest)
         if not count or count ~= count or count < -1 or count > MAX_ARRAY
@@ -246,14 +252,7 @@ function Buffered:bulk(len)
         self.pos = pos + len + 2
         return str_sub(buf, pos, pos + len - 1)
     end
-    local data, err = self:receive(len + 2)
-    if not data then
-        return nil, err or "closed"
-    end
-    if #data ~= len + 2 or str_sub(data, -2) ~= "\r\n" then
-        return nil, "protocol error: bulk string not terminated by CRLF"
-    end
-    return str_sub(data, 1, len)
+    return read_bulk(self, len)
 end
 
 -- Flattened [field, value, field, value ...] array to a table (HGETALL, XRANGE fields).

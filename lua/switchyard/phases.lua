@@ -154,7 +154,7 @@ end
 
 -- Fills the empty shared dicts from the snapshot file, if there is a usable one.
 local function load_snapshot(path)
-    local hash = digest_mod.hasher(ngx.sha1_bin)
+    local hash = require("switchyard.sha1hash").hasher(ngx.sha1_bin)
     ngx_update_time()
     local started = ngx_now()
     local snap, err, missing = snapshot_mod.read(path, cjson.decode, hash)

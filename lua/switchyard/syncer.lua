@@ -871,7 +871,9 @@ end
 function _M.start(c)
     conf = c
     meta = ngx.shared.sy_meta
-    store = store_mod.new(ngx.shared.sy_config, meta, log_fn, digest_mod.hasher(ngx.sha1_bin))
+    local hash, hash_name = require("switchyard.sha1hash").hasher(ngx.sha1_bin)
+    ngx_log(INFO, "[switchyard] document digest hashed with ", hash_name)
+    store = store_mod.new(ngx.shared.sy_config, meta, log_fn, hash)
     sema = semaphore.new()
     healthsync.start({
         new_client = new_client,

@@ -172,3 +172,21 @@ describe("doc.parse_address", function()
         assert.same({"[::ffff:10.0.0.1]", 443}, {doc.parse_address("[::ffff:10.0.0.1]:443")})
     end)
 end)
+
+describe("doc.normalize_host", function()
+    it("gives the same answer every time for a name it has seen (cached)", function()
+        for _ = 1, 3 do
+            assert.equal("a.example.com", doc.normalize_host("A.Example.COM."))
+            assert.equal("*.apps.x", doc.normalize_host("*.Apps.X"))
+        end
+    end)
+
+    it("refuses an invalid name every time (errors are not cached as names)", function()
+        for _ = 1, 2 do
+            local host, err = doc.normalize_host("bad host.example")
+            assert.is_nil(host)
+            assert.truthy(err:find("invalid host", 1, true))
+        end
+        assert.is_nil(doc.normalize_host(42))
+    end)
+end)

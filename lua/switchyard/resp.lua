@@ -200,10 +200,12 @@ local function fill(self)
     return true
 end
 
--- true once a whole line is buffered; nil, err when the connection fails first (what was
--- buffered stays: after a timeout the reader is still usable).
+-- Where the CRLF ending the next line is, once a whole line is buffered; nil, err when the
+-- connection fails first (what was buffered stays: after a timeout the reader is still
+-- usable).
 function Buffered:has_line()
-    while not str_find(self.buf, "\r\n", self.pos, true) do
+    local i = str_find(self.buf, "\r\n", self.pos, true)
+    while not i do
         if self:pending() > _M.MAX_LINE then
             return nil, "protocol error: line too long"
         end
@@ -211,17 +213,17 @@ function Buffered:has_line()
         if not ok then
             return nil, err
         end
+        i = str_find(self.buf, "\r\n", self.pos, true)
     end
-    return true
+    return i
 end
 
 function Buffered:receive(pat)
     if pat == "*l" then
-        local ok, err = self:has_line()
-        if not ok then
+        local i, err = self:has_line()
+        if not i then
             return nil, err
         end
-        local i = str_find(self.buf, "\r\n", self.pos, true)
         local line = str_sub(self.buf, self.pos, i - 1)
         self.pos = i + 2
         return line

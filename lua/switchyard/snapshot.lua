@@ -62,7 +62,8 @@ end
 -- (optional): called after every PAUSE_EVERY documents (the syncer yields there, so a big
 -- configuration never stalls the worker's requests for long; the caller must make sure
 -- nothing writes sy_config meanwhile: the syncer is the only writer and it is busy here).
--- Returns the number of documents written, or nil, err (nothing replaced then).
+-- Returns the number of documents written and the file's size in bytes, or nil, err
+-- (nothing replaced then).
 _M.PAUSE_EVERY = 1000
 
 function _M.write(path, cfg, info, encode, pid, pause)
@@ -101,6 +102,7 @@ function _M.write(path, cfg, info, encode, pid, pause)
                            encode(info.edge_id or ""), ',"written_at":',
                            math_floor(info.written_at or 0), "}\n")
     end
+    local size = ok and f:seek("cur") or 0
     -- close flushes: a full disk often shows only here
     local closed, cerr = f:close()
     if not ok or not closed then
@@ -114,7 +116,7 @@ function _M.write(path, cfg, info, encode, pid, pause)
     end
     -- the journal held changes on top of the old snapshot; the new one has them
     os_remove(_M.journal_path(path))
-    return count
+    return count, size
 end
 
 -- Appends one commit to the journal: version, digest (13 hex) of every document after it,

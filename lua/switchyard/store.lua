@@ -155,48 +155,48 @@ local function commit(self, changes, version, all, all_digest)
             end
         end
     end
-    local ops = {}
+    -- the write order, which is also the log entry's order
+    local order = {}
     for r = 1, N_RANKS do
         local list = ranks[r]
         tbl_sort(list)
         for i = 1, #list do
-            local key = list[i]
-            local cur = curs[key]
-            ops[#ops + 1] = {key = key, raw = changes[key], cur = cur ~= false and cur or nil}
+            order[#order + 1] = list[i]
         end
     end
+    local n = #order
 
     local failed = 0
-    local logged = {}
     local spaces = false
-    for i = 1, #ops do
-        local op = ops[i]
-        if op.raw then
-            local ok, err = cfg:safe_set(op.key, op.raw)
+    for i = 1, n do
+        local key = order[i]
+        local raw = changes[key]
+        local cur = curs[key] or nil
+        if raw then
+            local ok, err = cfg:safe_set(key, raw)
             if not ok then
                 failed = failed + 1
-                log("err", "sy_config: cannot store " .. op.key .. " (" .. tostring(err)
+                log("err", "sy_config: cannot store " .. key .. " (" .. tostring(err)
                     .. "); the edge serves an outdated or missing object: raise"
                     .. " config_dict_size")
             end
             if digest then
-                if op.cur ~= nil then
-                    digest = digest_sub(digest, hash(op.key, op.cur))
+                if cur ~= nil then
+                    digest = digest_sub(digest, hash(key, cur))
                 end
                 -- a failed safe_set may have kept the old value or dropped it
-                local now = ok and op.raw or cfg:get(op.key)
+                local now = ok and raw or cfg:get(key)
                 if now ~= nil then
-                    digest = digest_add(digest, hash(op.key, now))
+                    digest = digest_add(digest, hash(key, now))
                 end
             end
         else
-            cfg:delete(op.key)
+            cfg:delete(key)
             if digest then
-                digest = digest_sub(digest, hash(op.key, op.cur))
+                digest = digest_sub(digest, hash(key, cur))
             end
         end
-        logged[#logged + 1] = op.key
-        if #ops <= _M.LOG_MAX_KEYS and str_find(op.key, "%s") then
+        if n <= _M.LOG_MAX_KEYS and str_find(key, "%s") then
             spaces = true
         end
     end
@@ -216,13 +216,13 @@ local function commit(self, changes, version, all, all_digest)
     end
 
     local serial = meta:get("serial")
-    if #ops > 0 or serial == nil then
+    if n > 0 or serial == nil then
         serial = (serial or 0) + 1
         local entry
-        if #logged > _M.LOG_MAX_KEYS or spaces then
+        if n > _M.LOG_MAX_KEYS or spaces then
             entry = "*"
         else
-            entry = tbl_concat(logged, " ")
+            entry = tbl_concat(order, " ")
         end
         local ok, err, forcible = meta:set(_M.log_key(serial), entry, _M.LOG_TTL)
         if not ok then
@@ -239,7 +239,7 @@ local function commit(self, changes, version, all, all_digest)
     else
         meta:set("version", version)
     end
-    return #ops, failed
+    return n, failed
 end
 
 function _M.commit(self, changes, version)

@@ -364,10 +364,11 @@ local function journal_commit(changes, version)
         return
     end
     local hex = digest_mod.hex(d)
-    local bytes, err = snapshot_mod.append(conf.snapshot_path, version, hex, changes,
-                                           cjson.encode, journal.file)
-    journal.file = bytes and err or nil
+    local bytes, file_or_err = snapshot_mod.append(conf.snapshot_path, version, hex, changes,
+                                                   cjson.encode, journal.file)
     if not bytes then
+        local err = file_or_err
+        journal.file = nil   -- append() closed it
         journal.ok = false
         meta:incr("snapshot:errors", 1, 0)
         meta:set("snapshot:last_error", err)
@@ -375,6 +376,7 @@ local function journal_commit(changes, version)
                 " written instead)")
         return
     end
+    journal.file = file_or_err
     journal.bytes = journal.bytes + bytes
     journal.records = journal.records + 1
     meta:set("snapshot:version", version)
@@ -609,13 +611,14 @@ local function maybe_write_snapshot(force)
     journal.ok = false
     -- yields between slices: requests on this worker go on; nothing writes sy_config
     -- meanwhile (this thread is the only writer), so the file is one consistent version
-    local count, err = snapshot_mod.write(conf.snapshot_path, ngx.shared.sy_config, {
+    local count, err_or_size = snapshot_mod.write(conf.snapshot_path, ngx.shared.sy_config, {
         version = version, digest = hex, edge_id = conf.edge_id, written_at = now_ms(),
     }, cjson.encode, ngx.worker.pid(), not force and yield_slice or nil)
     ngx_update_time()
     local took = ngx_now() - started
     snap.interval = math_max(SNAPSHOT_MIN_S, SNAPSHOT_COST_FACTOR * took)
     if not count then
+        local err = err_or_size
         -- retried at the next interval; said at most once a minute (a read-only disk
         -- must not flood the log)
         meta:incr("snapshot:errors", 1, 0)
@@ -629,12 +632,7 @@ local function maybe_write_snapshot(force)
         return
     end
     -- the file is sy_config as of now and write() removed the journal: appends continue it
-    local size = 0
-    local f = io.open(conf.snapshot_path, "rb")
-    if f then
-        size = f:seek("end") or 0
-        f:close()
-    end
+    local size = err_or_size
     journal.ok, journal.bytes, journal.records = true, 0, 0
     journal.limit = math_max(JOURNAL_MIN_BYTES, size)
     meta:set("snapshot:version", version)

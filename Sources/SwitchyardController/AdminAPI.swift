@@ -157,17 +157,19 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             }
             throw APIError.invalid(problems)
         case .success(let route):
+            // sy_apply checks the upstreams atomically and names the first one missing; only
+            // then is it worth a second look, so the answer lists every missing one (a valid
+            // PUT costs two round trips to Redis, not three)
             let references = route.upstreamReferences
-            if !references.isEmpty {
-                let existing = try await call { () throws(StoreError) in try await store.existingUpstreams(route.upstreams) }
-                let missing = references.filter { !existing.contains($0.upstream) }
-                if !missing.isEmpty { throw APIError.invalid(missing.map { Self.missingUpstream($0.field, $0.upstream) }) }
-            }
-            // the Function re-checks atomically (an upstream may go in between): name its field too
             let stored: Stored<Route>, created: Bool
             do {
                 (stored, created) = try await store.put(route)
             } catch {
+                if case .missingUpstream? = error.apply {
+                    let existing = try await call { () throws(StoreError) in try await store.existingUpstreams(route.upstreams) }
+                    let missing = references.filter { !existing.contains($0.upstream) }
+                    if !missing.isEmpty { throw APIError.invalid(missing.map { Self.missingUpstream($0.field, $0.upstream) }) }
+                }
                 throw APIError.from(error) { _, name in references.first { $0.upstream == name }?.field ?? "upstream" }
             }
             logger.info("route stored", metadata: [

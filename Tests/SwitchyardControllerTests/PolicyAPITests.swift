@@ -31,6 +31,9 @@ struct PolicyAPITests {
             #expect(missingSplit.status == 422)
             #expect(missingSplit.errorFields == ["split[1].upstream"])
             #expect(missingSplit.json["error"]?["details"]?[0]?["code"] == "missing_upstream")
+            // sy_apply names the first missing upstream; the answer lists every one
+            let twoGhosts = #"{"host":"a.test","path":"/","split":[{"upstream":"ghost","weight":1},{"upstream":"blue","weight":1},{"upstream":"phantom","weight":1}]}"#
+            #expect(Set(try await h.request(.put, "/api/v1/routes/ab", twoGhosts).errorFields) == ["split[0].upstream", "split[2].upstream"])
 
             let canary = #"{"host":"a.test","path":"/","upstream":"blue","canary":{"upstream":"ghost","header":"X-Canary"}}"#
             #expect(try await h.request(.put, "/api/v1/routes/c", canary).errorFields == ["canary.upstream"])

@@ -42,6 +42,7 @@
 
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
 local BIG_BATCH = 1000       -- larger batches log one "resync" entry instead of one per object
+local HINT_KEYS = 32         -- batches up to this size name their objects in the event
 
 -- DIGEST. h(kind, id, doc) = the first 13 hex digits (52 bits) of
 -- sha1(kind .. ':' .. id .. '\n' .. doc), doc being the stored bytes (with "version"); the
@@ -302,7 +303,15 @@ local function sy_apply(keys, args)
         end
     end
     redis.call('SET', K.digest, digest_hex(digest))
-    redis.call('PUBLISH', K.events, tostring(version))
+    -- the new version, then for a small batch the objects it changed: a subscriber may
+    -- fetch them in the same round trip as the stream page (a hint; the stream decides)
+    local message = tostring(version)
+    if #changed <= HINT_KEYS then
+        local parts = {message}
+        for _, op in ipairs(changed) do parts[#parts + 1] = op.kind .. ':' .. op.id end
+        message = table.concat(parts, ' ')
+    end
+    redis.call('PUBLISH', K.events, message)
     return {version, #changed}
 end
 

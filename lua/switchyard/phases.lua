@@ -702,6 +702,8 @@ function _M.status()
             full_reloads = meta:get("sync:full_reloads") or 0,
             last_full_reload = meta:get("sync:last_full_reload"),
             shm_errors = meta:get("sync:shm_errors") or 0,
+            prefetch_hits = meta:get("sync:prefetch_hits") or 0,
+            prefetch_misses = meta:get("sync:prefetch_misses") or 0,
             redis_empty = meta:get("sync:redis_empty"),
             verifying_snapshot = meta:get("sync:verify") or false,
         },

@@ -64,6 +64,7 @@ local digest_mod = require "switchyard.digest"
 local snapshot_mod = require "switchyard.snapshot"
 local bulk = require "switchyard.bulk"
 local healthsync = require "switchyard.healthsync"
+local hints_mod = require "switchyard.hints"
 local cjson = require "cjson.safe"
 local semaphore = require "ngx.semaphore"
 local ffi = require "ffi"
@@ -119,6 +120,9 @@ local SNAPSHOT_COST_FACTOR = 10   -- ...or per 10x the time the last write took
 local EMPTY_LOG_S = 60            -- "Redis has no configuration" at most this often
 local DIGEST_KEY = keys.digest   -- kept by sy_apply (redis/README.md)
 local KINDS = {route = true, upstream = true, certificate = true}   -- of the change stream
+-- the objects the events since the last catch-up named (switchyard.hints), fetched with
+-- the stream page; at most one MGET chunk
+local hinted = hints_mod.new(KINDS, MGET_CHUNK)
 
 local conf        -- set by start()
 local meta        -- ngx.shared.sy_meta
@@ -237,20 +241,41 @@ end
 -- MGET the given shm keys ({"route:a", ...}); returns shm key -> raw string or false.
 -- Chunks of MGET_CHUNK keys, MGET_PIPELINE chunks per round trip: Redis answers the next
 -- chunks while this worker parses the first ones (a 100k-route cold start: 200 chunks).
-local function fetch_docs(cmd, shm_keys)
-    local out = {}
+-- MGET of shm_keys[first..last] (as Redis keys).
+local function mget_args(shm_keys, first, last)
+    local args = {"MGET"}
+    for j = first, last do
+        local kind, id = store_mod.split_key(shm_keys[j])
+        args[#args + 1] = keys.object(kind, id)
+    end
+    return args
+end
+
+-- Stores an MGET reply for shm_keys[first..] into out (false: the object is gone).
+local function put_docs(out, shm_keys, first, reply)
+    local res, err = checked("MGET", reply)
+    if not res then
+        return nil, err
+    end
+    if type(res) ~= "table" then
+        return nil, "MGET: unexpected reply"
+    end
+    for j = 1, #res do
+        local raw = res[j]
+        out[shm_keys[first + j - 1]] = type(raw) == "string" and raw or false
+    end
+    return out
+end
+
+local function fetch_docs(cmd, shm_keys, out)
+    out = out or {}
     local n = #shm_keys
     local i = 1
     while i <= n do
         local cmds, firsts = {}, {}
         while i <= n and #cmds < MGET_PIPELINE do
-            local args = {"MGET"}
             local last = math_min(i + MGET_CHUNK - 1, n)
-            for j = i, last do
-                local kind, id = store_mod.split_key(shm_keys[j])
-                args[#args + 1] = keys.object(kind, id)
-            end
-            cmds[#cmds + 1] = args
+            cmds[#cmds + 1] = mget_args(shm_keys, i, last)
             firsts[#firsts + 1] = i
             i = last + 1
         end
@@ -259,15 +284,10 @@ local function fetch_docs(cmd, shm_keys)
             return nil, "MGET: " .. tostring(err)
         end
         for c = 1, #cmds do
-            local res
-            res, err = checked("MGET", replies[c])
-            if not res then
+            local ok
+            ok, err = put_docs(out, shm_keys, firsts[c], replies[c])
+            if not ok then
                 return nil, err
-            end
-            local first = firsts[c]
-            for j = first, first + #cmds[c] - 2 do
-                local raw = res[j - first + 1]
-                out[shm_keys[j]] = type(raw) == "string" and raw or false
             end
         end
     end
@@ -390,9 +410,10 @@ local function xrange_from(from)
 end
 
 -- Catch up from the stream after `applied`. page1: the reply to the first XRANGE when the
--- caller pipelined it with its version check (one round trip less per change). Returns
--- true, or nil, err; a situation that needs a full reload does it.
-local function catch_up(cmd, applied, page1)
+-- caller pipelined it with its version check (one round trip less per change);
+-- prefetched: documents fetched in that round trip too (the hinted objects), key -> raw or
+-- false. Returns true, or nil, err; a situation that needs a full reload does it.
+local function catch_up(cmd, applied, page1, prefetched)
     local touched, order = {}, {}
     local last_version = applied
     local from = (applied + 1) .. "-0"
@@ -465,9 +486,27 @@ local function catch_up(cmd, applied, page1)
         return full_reload(cmd, "the stream has nothing after version " .. applied
                            .. " (trimmed, or the version was bumped by hand)")
     end
-    local docs, err = fetch_docs(cmd, order)
-    if not docs then
-        return nil, err
+    -- the documents the hints brought; the others (lost or big-batch events) fetched now
+    local docs, missing = {}, order
+    if prefetched then
+        missing = {}
+        for i = 1, #order do
+            local key = order[i]
+            local raw = prefetched[key]
+            if raw == nil then
+                missing[#missing + 1] = key
+            else
+                docs[key] = raw
+            end
+        end
+        meta:incr(#missing == 0 and "sync:prefetch_hits" or "sync:prefetch_misses", 1, 0)
+    end
+    if #missing > 0 then
+        local err
+        docs, err = fetch_docs(cmd, missing, docs)
+        if not docs then
+            return nil, err
+        end
     end
     if not hold_lock() then
         return nil, "lost the syncer lock"
@@ -492,8 +531,14 @@ local function sync_once(cmd, force_full)
     local applied = meta:get("version")
     -- the first page of a catch-up rides along: a change costs one round trip less
     local cmds = {{"MGET", keys.version, DIGEST_KEY}}
+    local hint_keys
     if applied ~= nil then
         cmds[2] = xrange_from((applied + 1) .. "-0")
+        -- and the documents the events named: a change is usually one round trip
+        hint_keys = hinted:take(applied)
+        if hint_keys then
+            cmds[3] = mget_args(hint_keys, 1, #hint_keys)
+        end
     end
     local replies, perr = cmd:pipeline(cmds)
     if not replies then
@@ -546,7 +591,9 @@ local function sync_once(cmd, force_full)
         ok, err = full_reload(cmd, "version in Redis (" .. version .. ") is behind the applied "
                               .. applied .. ": Redis was reset")
     elseif version > applied then
-        ok, err = catch_up(cmd, applied, replies[2])
+        -- an unusable prefetch reply is no error: the documents are fetched again
+        local prefetched = hint_keys and put_docs({}, hint_keys, 1, replies[3]) or nil
+        ok, err = catch_up(cmd, applied, replies[2], prefetched)
     elseif force_full then
         ok, err = full_reload(cmd, "periodic resync")
     else
@@ -793,6 +840,10 @@ local function subscriber_loop()
                     if msg[2] == keys.health_events then
                         healthsync.on_message(msg[3])
                     else
+                        if not hinted:add(msg[3]) then
+                            ngx_log(WARN, "[switchyard] ignoring a message on ", keys.events,
+                                    " that does not start with a version")
+                        end
                         sema:post(1)
                     end
                 end

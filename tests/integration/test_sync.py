@@ -36,6 +36,39 @@ def test_hundred_changes_reach_both_edges_without_reload(controller, edges, back
     print(f"slowest change to reach both edges: {worst * 1000:.1f} ms")
 
 
+def _syncer(edge):
+    return edge.session.get(edge.url + "/_switchyard/status", timeout=5).json()["syncer"]
+
+
+def test_events_name_the_change_and_a_garbled_event_is_ignored(controller, edges, redis, backends):
+    """sy_apply's event names the objects of a small batch, so an edge fetches them with the
+    stream page (one round trip); events a person published by hand cost nothing else."""
+    controller.upstream("hinted", backends["b1"].port)
+    controller.route("hinted-0", "hinted.example.com", "/0", "hinted")
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/0", "hinted.example.com") == "b1", 5, what="route")
+    before = [_syncer(e) for e in edges]
+
+    # not an event; a hint naming objects no change touched, for a version not written yet
+    redis.cli("PUBLISH", BASE + "events", "garbage")
+    redis.cli("PUBLISH", BASE + "events",
+              f"{redis.version() + 1} route:hint-ghost upstream:hint-ghost widget:x")
+    for i in range(1, 11):
+        controller.route(f"hinted-{i}", "hinted.example.com", f"/{i}", "hinted")
+        for e in edges:
+            wait_until(lambda e=e: e.backend(f"/{i}", "hinted.example.com") == "b1", 5,
+                       interval=0.002, what=f"change {i} on {e.id}")
+
+    for e, b in zip(edges, before):
+        after = _syncer(e)
+        # nearly every change came with its document; a catch-up that a timer started
+        # before the event arrived fetches it the old way
+        assert after["prefetch_hits"] - b["prefetch_hits"] >= 6, (b, after)
+        assert e.get("/", "hint-ghost.example.com").status_code == 404
+        assert e.process.alive()
+        assert "does not start with a version" in e.process.output()
+
+
 def test_deleted_route_stops_answering(controller, edges, backends):
     controller.upstream("gone", backends["b3"].port)
     controller.route("gone", "gone.example.com", "/", "gone")

@@ -468,7 +468,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--smoke", action="store_true", help="tiny run: proves the harness works")
     ap.add_argument("--seconds", type=int, default=10, help="wrk duration per run")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per variant")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds per variant")
     ap.add_argument("--workers", type=int, default=1, help="nginx workers for every proxy")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--scale", default="1,10000,100000", help="route counts to measure")
@@ -863,7 +863,7 @@ def _report(r, smoke):
               f"{r['prober']['bound_s']:.2f} |", "",
               "Target: under 0.5 core for 10,000 endpoints at 1 s.", "",
               "## How to rerun, and what would mislead", "",
-              "`make bench` (about 16 minutes; `bench/run.sh --smoke` is the unmeasured pass "
+              "`make bench` (about 18 minutes; `bench/run.sh --smoke` is the unmeasured pass "
               "that `make test` runs). Each section is one part of `bench/bench.py`; "
               "`python3 bench/bench.py --render docs/benchmarks.json` rewrites this page and "
               "the README tables from the saved results.", "",

@@ -10,7 +10,7 @@ rotated every round) so drift hits every variant alike. With two or more CPUs th
 generator and the proxy under test are pinned apart with taskset: wrk and the backend on
 one CPU, the proxy being measured (whichever variant) alone on another, so a variant's
 number is its own cost and not a share of a CPU fought over with wrk. Each run also
-records how busy both CPUs were, so a reader can see which side was the bottleneck. Scale: the edge again with 1, 10,000 and 100,000 routes loaded.
+records how busy both CPUs were, so a reader can see which side was the bottleneck. Scale: edges with 1, 10,000 and 100,000 routes loaded (each its own Redis), runs alternated.
 Propagation: route changes through the API, time until every edge serves each.
 
 Results go to docs/benchmarks.md (and a JSON next to it); `--smoke` runs everything tiny
@@ -551,20 +551,53 @@ def main():
         redis_base_mem = redis_used_memory(redis)
         base_workers_rss = sum(rss_kb(p) for p in children(edges[0].process.pid))
 
-        # 2. scale: the edge with N routes loaded (the measured route is always present)
-        scale = {}
-        loaded = 1
-        for n in [int(x) for x in args.scale.split(",")]:
-            if n > loaded:
-                load_routes(controller, n - loaded, "bench", start=loaded - 1)
-                loaded = n
-            version = redis.version()
-            wait_until(lambda: all(e["applied_version"] >= version
-                                   for e in controller.status()["edges"]), 60, what="load applied")
-            edges[0].get("/", "bench.test")  # let workers take the new version
-            scale[n] = _summary([wrk(variants["switchyard edge"], "bench.test", args.seconds,
-                                     args.connections) for _ in range(args.rounds)])
+        # 2. scale: edges with N routes loaded (the measured route is always present), side
+        # by side: each smaller size has its own Redis, controller and edge; the largest is
+        # the main stack (the later sections use it). Runs alternate like the variants above.
+        sizes = sorted(int(x) for x in args.scale.split(","))
+        scale_edges, extra = {}, []
+        for n in sizes[:-1]:
+            d = os.path.join(base, f"scale-{n}")
+            os.makedirs(d)
+            r2 = Redis(d)
+            extra.append(r2)
+            started.append(r2)
+            c2 = Controller(r2, d)
+            extra.append(c2)
+            started.append(c2)
+            e2 = Edge(r2, d, f"bench-scale-{n}", workers=args.workers, extra=("--access-log", "off"))
+            extra.append(e2)
+            started.append(e2)
+            pin(e2.process.pid, "proxy")
+            c2.ok("PUT", "/api/v1/upstreams/bench",
+                  {"endpoints": [{"address": f"127.0.0.1:{bport}", "weight": 1}]})
+            c2.route("bench-main", "bench.test", "/", "bench")
+            if n > 1:
+                load_routes(c2, n - 1, "bench", start=0)
+            scale_edges[n] = e2
+        loaded = sizes[-1]
+        if loaded > 1:
+            load_routes(controller, loaded - 1, "bench", start=0)
+        scale_edges[loaded] = edges[0]
+        version = redis.version()
+        wait_until(lambda: all(e["applied_version"] >= version
+                               for e in controller.status()["edges"]), 60, what="load applied")
+        for n, e in scale_edges.items():
+            wait_until(lambda e=e: e.get("/", "bench.test").status_code == 200, 60,
+                       what=f"edge with {n} routes serving")
+        scale_runs = {n: [] for n in sizes}
+        for i in range(args.rounds):
+            for n in sizes[i % len(sizes):] + sizes[:i % len(sizes)]:
+                e = scale_edges[n]
+                scale_runs[n].append(wrk(f"{e.url}/", "bench.test", args.seconds, args.connections,
+                                         proxy=e.process.pid))
+        scale = {n: _summary(v) for n, v in scale_runs.items()}
+        for n in sizes:
+            scale[n]["vs_one"] = _ratios(scale_runs[n], scale_runs[sizes[0]])
         results["scale"] = scale
+        for s2 in reversed(extra):   # idle from here on, but on the proxy's CPU
+            s2.stop()
+            started.remove(s2)
 
         # 3. propagation: a change through the API until every edge serves it
         samples = []
@@ -684,6 +717,8 @@ def _publish(results, args):
         assert results["throughput"]["switchyard edge"]["rps"] > 0
         assert results["throughput_ratios"]["edge/static"]["min"] > 0
         assert results["propagation_ms"]["n"] == args.changes
+        assert all(s["rps"] > 0 and s["vs_one"]["median"] > 0
+                   for s in results["scale"].values()) and len(results["scale"]) >= 2
         edge_churn = results["churn"]["switchyard edge"]
         assert edge_churn["changes"] > 0 and edge_churn["ratio"]["median"] > 0
         print("bench smoke: 1 passed, 0 failed")
@@ -799,11 +834,18 @@ def _report(r, smoke):
                   "was the bottleneck; the load CPU near 1.00 means wrk and the backend were, "
                   "and the req/s ratios understate the differences.", ""]
     lines += ["## Scale: routes loaded", "",
-              "| routes | req/s | p50 ms | p99 ms | vs 1 route |", "| ---: | ---: | ---: | ---: | ---: |"]
+              "One edge per size, each with its own Redis (the same build, the same request), "
+              "runs alternated; the ratio is the median of the per-round ratios to the "
+              "smallest size, with their range.", "",
+              "| routes | req/s | p50 ms | p99 ms | proxy CPU µs/req | vs 1 route (rounds) |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: |"]
     one = r["scale"][min(r["scale"])]["rps"]
     for n, s in sorted(r["scale"].items()):
-        lines.append(f"| {n} | {s['rps']:.0f} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
-                     f"{s['rps'] / one:.3f} |")
+        v = s.get("vs_one") or {"median": s["rps"] / one, "min": s["rps"] / one,
+                                "max": s["rps"] / one}
+        cost = f"{s['proxy_us_per_req']:.1f}" if s.get("proxy_us_per_req") else "–"
+        lines.append(f"| {n} | {s['rps']:.0f} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | {cost} | "
+                     f"{v['median']:.3f} ({v['min']:.3f}–{v['max']:.3f}) |")
     p = r["propagation_ms"]
     lines += ["", "## Propagation: API change until both edges serve it", "",
               f"{p['n']} changes, each timed from the API call until both edges answer the new "

@@ -701,6 +701,7 @@ function _M.status()
             last_error_at = meta:get("sync:last_error_at"),
             full_reloads = meta:get("sync:full_reloads") or 0,
             last_full_reload = meta:get("sync:last_full_reload"),
+            last_verified = meta:get("sync:last_verified"),
             shm_errors = meta:get("sync:shm_errors") or 0,
             prefetch_hits = meta:get("sync:prefetch_hits") or 0,
             prefetch_misses = meta:get("sync:prefetch_misses") or 0,

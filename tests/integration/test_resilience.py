@@ -17,8 +17,8 @@ import time
 import pytest
 import requests
 
-from harness import (BASE, Edge, PersistentRedis, RequestLoop, digest_of_redis, edge_status,
-                     wait_until)
+from harness import (BASE, ROOT, Edge, PersistentRedis, RequestLoop, digest_of_redis,
+                     edge_status, wait_until)
 
 HOST = "res.example.com"
 
@@ -515,3 +515,40 @@ def test_redis_back_without_its_data_does_not_wipe_the_edges(redis, controller, 
                    and e.backend("/", HOST) == 404, 3, what=f"{e.id} following the new data")
         assert edge_status(e)["syncer"]["redis_empty"] is False
     wait_converged(controller)
+
+
+def test_periodic_check_reloads_only_when_the_digest_differs(redis, controller, workdir,
+                                                              backends, base):
+    """Every full_resync_s the edge compares Redis's digest with its own: equal, nothing is
+    read again; a hand edit made visible with sy_digest brings a full reload."""
+    template = os.path.join(workdir, "check-1s.nginx.conf")
+    with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
+        text = f.read()
+    marker = "https_port = [==[{{https_port}}]==] })"
+    assert marker in text
+    with open(template, "w") as f:
+        f.write(text.replace(marker, "https_port = [==[{{https_port}}]==], full_resync_s = 1 })"))
+    controller.upstream("checked", backends["b1"].port)
+    controller.route("checked", "checked.example.com", "/", "checked")
+    edge = Edge(redis, workdir, "edge-check", workers=1, extra=("--template", template))
+    try:
+        wait_until(lambda: edge.backend("/", "checked.example.com") == "b1", 10, what="route")
+        first = edge_status(edge)["syncer"]
+        time.sleep(3.5)   # three checks or more
+        later = edge_status(edge)["syncer"]
+        assert later["full_reloads"] == first["full_reloads"], (first, later)
+        assert later.get("last_verified", 0) > first.get("last_verified", 0), (first, later)
+
+        # the endpoint moved by hand, then the digest recomputed as redis/README.md says
+        key = BASE + "upstream:checked"
+        doc = redis.get(key)
+        assert f":{backends['b1'].port}" in doc
+        redis.cli("SET", key, doc.replace(f":{backends['b1'].port}", f":{backends['b2'].port}"))
+        redis.cli("FCALL", "sy_digest", "1", BASE + "version")
+        wait_until(lambda: edge.backend("/", "checked.example.com") == "b2", 5,
+                   what="the hand edit after the digest check")
+        assert edge_status(edge)["syncer"]["full_reloads"] > later["full_reloads"]
+        assert "periodic check: the digest in Redis" in edge.process.output()
+    finally:
+        edge.stop()
+    controller.upstream("checked", backends["b1"].port)   # through the API again

@@ -228,6 +228,15 @@ local function checked(what, res, err)
     return res
 end
 
+-- checked(), for a reply that must be an array
+local function checked_array(what, res, err)
+    res, err = checked(what, res, err)
+    if res ~= nil and type(res) ~= "table" then
+        return nil, what .. ": unexpected reply"
+    end
+    return res, err
+end
+
 local function parse_version(v)
     if v == null then
         return 0
@@ -254,12 +263,9 @@ end
 
 -- Stores an MGET reply for shm_keys[first..] into out (false: the object is gone).
 local function put_docs(out, shm_keys, first, reply)
-    local res, err = checked("MGET", reply)
+    local res, err = checked_array("MGET", reply)
     if not res then
         return nil, err
-    end
-    if type(res) ~= "table" then
-        return nil, "MGET: unexpected reply"
     end
     for j = 1, #res do
         local raw = res[j]
@@ -427,12 +433,9 @@ local function catch_up(cmd, applied, page1, prefetched)
         if reply == nil then
             reply = cmd:call(unpack(xrange_from(from)))
         end
-        local entries, err = checked("XRANGE", reply)
+        local entries, err = checked_array("XRANGE", reply)
         if not entries then
             return nil, err
-        end
-        if type(entries) ~= "table" then
-            return nil, "XRANGE: unexpected reply"
         end
         for i = 1, #entries do
             local entry = entries[i]
@@ -545,12 +548,9 @@ local function sync_once(cmd, force_full)
     if not replies then
         return nil, "MGET version digest: " .. tostring(perr)
     end
-    local res, err = checked("MGET version digest", replies[1])
+    local res, err = checked_array("MGET version digest", replies[1])
     if not res then
         return nil, err
-    end
-    if type(res) ~= "table" then
-        return nil, "MGET version digest: unexpected reply"
     end
     local version = parse_version(res[1])
     if not version then

@@ -556,18 +556,19 @@ def main():
         # the main stack (the later sections use it). Runs alternate like the variants above.
         sizes = sorted(int(x) for x in args.scale.split(","))
         scale_edges, extra = {}, []
+
+        def own(s):   # stopped after this section, or with everything if it fails
+            extra.append(s)
+            started.append(s)
+            return s
+
         for n in sizes[:-1]:
             d = os.path.join(base, f"scale-{n}")
             os.makedirs(d)
-            r2 = Redis(d)
-            extra.append(r2)
-            started.append(r2)
-            c2 = Controller(r2, d)
-            extra.append(c2)
-            started.append(c2)
-            e2 = Edge(r2, d, f"bench-scale-{n}", workers=args.workers, extra=("--access-log", "off"))
-            extra.append(e2)
-            started.append(e2)
+            r2 = own(Redis(d))
+            c2 = own(Controller(r2, d))
+            e2 = own(Edge(r2, d, f"bench-scale-{n}", workers=args.workers,
+                          extra=("--access-log", "off")))
             pin(e2.process.pid, "proxy")
             c2.ok("PUT", "/api/v1/upstreams/bench",
                   {"endpoints": [{"address": f"127.0.0.1:{bport}", "weight": 1}]})

@@ -36,8 +36,8 @@ function _M.parse(self, payload)
     local out = {}
     local kinds = self.kinds
     for token in str_gmatch(rest, "%S+") do
-        local kind, id = str_match(token, "^(%l+):([%w._-]+)$")
-        if kind and kinds[kind] and id then
+        local kind = str_match(token, "^(%l+):[%w._-]+$")
+        if kind and kinds[kind] then
             out[#out + 1] = token
         end
     end

@@ -248,9 +248,6 @@ local function parse_version(v)
     return n
 end
 
--- MGET the given shm keys ({"route:a", ...}); returns shm key -> raw string or false.
--- Chunks of MGET_CHUNK keys, MGET_PIPELINE chunks per round trip: Redis answers the next
--- chunks while this worker parses the first ones (a 100k-route cold start: 200 chunks).
 -- MGET of shm_keys[first..last] (as Redis keys).
 local function mget_args(shm_keys, first, last)
     local args = {"MGET"}
@@ -274,6 +271,10 @@ local function put_docs(out, shm_keys, first, reply)
     return out
 end
 
+-- MGET the given shm keys ({"route:a", ...}) into out (default: a new table); returns
+-- shm key -> raw string or false. Chunks of MGET_CHUNK keys, MGET_PIPELINE chunks per round
+-- trip: Redis answers the next chunks while this worker parses the first ones (a 100k-route
+-- cold start: 200 chunks).
 local function fetch_docs(cmd, shm_keys, out)
     out = out or {}
     local n = #shm_keys
@@ -600,13 +601,14 @@ local function sync_once(cmd, force_full)
         -- (redis/README.md, "The digest"), which a full reload would only read again; with
         -- 100k routes that costs worker 0 ~0.7 s of CPU and stalls its requests for up to
         -- ~0.5 s. A different digest (a missed change, a write the shm refused) reloads.
-        if redis_digest ~= nil and redis_digest == local_digest() then
+        local ours = local_digest()
+        if redis_digest ~= nil and redis_digest == ours then
             set_status("last_verified", now_ms())
             ok = true
         else
             ok, err = full_reload(cmd, "periodic check: the digest in Redis ("
                                   .. tostring(redis_digest) .. ") differs from ours ("
-                                  .. tostring(local_digest()) .. ") at version " .. version)
+                                  .. tostring(ours) .. ") at version " .. version)
         end
     else
         ok = true

@@ -142,8 +142,20 @@ function Hash.pick(self, ctx)
     return p
 end
 
+-- Walks on from the first pick's ring index; a request whose first pick kept none (the
+-- balancer had no ctx then, switchyard.phases) walks on from its key's own index.
 function Hash.retry(self, ctx, tried)
-    local p, i = self.ring:walk(ctx and ctx.sy_ring_i or 0, tried)
+    local start = ctx and ctx.sy_ring_i
+    if not start then
+        if self.n <= 1 then
+            start = 0
+        else
+            local _
+            _, start = self.ring:lookup(mix(self.hash(self.var[self.var_name] or "")))
+            start = start or 0
+        end
+    end
+    local p, i = self.ring:walk(start, tried)
     if p and ctx then
         ctx.sy_ring_i = i
     end

@@ -17,7 +17,9 @@
 --                  No route: 404 "no route". Upstream without endpoints (or missing): 503.
 --                  Every endpoint down and on_all_down "503": 503 "all endpoints down".
 --                  Nothing loaded yet (Redis never reached since the shm was created): 503.
---                  Passes the upstream to balance() in ngx.ctx.sy_up; sets $sy_route.
+--                  Sets $sy_route (the access log, the named locations and balance()
+--                  read it); ngx.ctx.sy_up only for a route with options or an upstream
+--                  a named location serves (a plain route's request has no ngx.ctx).
 --                  Location / is the cheap path (edge.nginx.conf): a request that needs
 --                  more goes on with ngx.exec -- at once for a route with route.full
 --                  (response_headers, split_sticky, hsts, a Host override) or without a
@@ -25,13 +27,14 @@
 --                  up.full (HTTPS, sticky, least_conn).
 --   access_named() access_by_lua of @sy_full and @sy_https_verified: the same route again
 --                  (by $sy_route), its options not run twice when $sy_done is set.
---   balance()      balancer_by_lua: the upstream's algorithm (switchyard.balancer:
+--   balance()      balancer_by_lua: the upstream (a plain route's by $sy_route, others'
+--                  from ngx.ctx.sy_up); the upstream's algorithm (switchyard.balancer:
 --                  round_robin, least_conn, ip_hash, hash, sticky) picks among the
 --                  endpoints in rotation (switchyard.health) + set_current_peer;
 --                  the route's timeouts (ngx.ctx.sy_timeouts); set_more_tries for retries;
 --                  a retry counts the failed attempt (switchyard.passive) and picks an
---                  endpoint this request has not tried. Table lookups only (a retry adds
---                  one shared-dict incr).
+--                  endpoint this request has not tried (those in $upstream_addr). Table
+--                  lookups only (a retry adds one shared-dict incr).
 --   log()          log_by_lua of the named locations: least_conn's count of the last
 --                  attempt ends (sy_conns).
 --   failed()       error_page 502 504 (@sy_failed): nginx's own 502/504 after the last
@@ -91,6 +94,7 @@ local tostring = tostring
 local tonumber = tonumber
 local math_floor = math.floor
 local str_match = string.match
+local str_gmatch = string.gmatch
 
 local _M = {}
 
@@ -433,10 +437,13 @@ local function serve(route, var, named, again)
         -- every endpoint is down and on_all_down is "503" (fail_open: logged, then sent)
         return respond(503, id, BODY_ALL_DOWN)
     end
-    ngx.ctx.sy_up = up
     if not up.full then
+        if plan then
+            ngx.ctx.sy_up = up   -- a canary or split choice, timeouts (balance())
+        end
         return
     end
+    ngx.ctx.sy_up = up
     local tls = up.tls
     if not named then
         -- HTTPS, sticky or least_conn: on to the location that can do it, options done
@@ -533,21 +540,64 @@ function _M.ssl_certificate()
     end
 end
 
--- First call: the balancer's pick among the endpoints in rotation, and set_more_tries
+-- The endpoints a retry must not pick again, from $upstream_addr ("a, b : " while the
+-- balancer runs for the next attempt): every address in it that is one of up's endpoints,
+-- and the last of them (the attempt that just failed). O(attempts x endpoints), on retries
+-- only.
+local function tried_so_far(up, list)
+    local tried, last = {}, nil
+    if list then
+        local eps = up.endpoints
+        for addr in str_gmatch(list, "[^%s,]+") do
+            for i = 1, #eps do
+                local ep = eps[i]
+                if ep.address == addr then
+                    tried[ep] = true
+                    last = ep
+                    break
+                end
+            end
+        end
+    end
+    return tried, last
+end
+
+-- First attempt: the balancer's pick among the endpoints in rotation, and set_more_tries
 -- (up.more_tries = min(retries, in rotation - 1)) so nginx may retry on error, timeout,
 -- 502/503/504 (proxy_next_upstream; nginx itself never retries a POST, PATCH or LOCK it
 -- has already sent). Each retry: the failed attempt counts for passive health, and the
 -- next endpoint is one this request has not tried (switchyard.health.retry_pick).
+-- A plain route (no options, an upstream location / serves) passes nothing in ngx.ctx:
+-- its upstream is found again from $sy_route, which the access log needs anyway, and
+-- creating the request's ngx.ctx table cost more than the rest of this function. Only a
+-- retry (rare) makes one. Routes with options and the upstreams @sy_full serves get theirs
+-- from ngx.ctx.sy_up (a canary or split choice, timeouts, sticky or least_conn state).
 function _M.balance()
-    local ctx = ngx.ctx
-    local up = ctx.sy_up
-    if not up then
-        ngx_log(ERR, "[switchyard] balancer without an upstream")
-        return ngx_exit(ngx.ERROR)
+    local var = ngx_var
+    local id = var.sy_route
+    local route = id and router.by_id[id]
+    local up, ctx
+    if route and not route.plan then
+        up = upstreams[route.upstream]
+        if up and up.full then
+            up = nil
+        end
     end
-    local peer = ctx.sy_peer
-    if peer == nil then
-        -- the upstream's algorithm (switchyard.balancer); it keeps its state in ctx
+    if not up then
+        ctx = ngx.ctx
+        up = ctx.sy_up
+        if not up then
+            -- removed (or given options) while the request was on its way, e.g. reading
+            -- a large body: nginx answers 502
+            ngx_log(WARN, "[switchyard] route:", tostring(id),
+                    ": its upstream is gone since the request was routed")
+            return ngx_exit(ngx.ERROR)
+        end
+    end
+    local peer
+    local failure = get_last_failure()
+    if failure == nil then
+        -- the upstream's algorithm (switchyard.balancer); state it keeps goes in ctx
         peer = up.balancer:pick(ctx)
         if not peer then
             ngx_log(ERR, "[switchyard] upstream:", up.name, ": no endpoint in rotation")
@@ -561,18 +611,12 @@ function _M.balance()
             end
         end
     else
-        if get_last_failure() == "failed" then
-            passive:failed(up, peer)
+        local tried, last = tried_so_far(up, var.upstream_addr)
+        if failure == "failed" and last then
+            passive:failed(up, last)
         end
-        local tried = ctx.sy_tried
-        if not tried then
-            tried = {[peer] = true}
-            ctx.sy_tried = tried
-        end
-        peer = retry_pick(up, tried, ctx)
-        tried[peer] = true
+        peer = retry_pick(up, tried, ctx or ngx.ctx)
     end
-    ctx.sy_peer = peer
     local ok, err = set_current_peer(peer.host, peer.port)
     if not ok then
         ngx_log(ERR, "[switchyard] set_current_peer(", peer.address, ") failed: ", err)
@@ -580,7 +624,7 @@ function _M.balance()
     end
     -- the route's timeouts (seconds; access() sets them), on every attempt; the edge's
     -- defaults (proxy_*_timeout in edge.nginx.conf) for those it does not set
-    local t = ctx.sy_timeouts
+    local t = ctx and ctx.sy_timeouts
     if t then
         ok, err = set_timeouts(t.connect or DEFAULT_CONNECT_S, t.send or DEFAULT_SEND_S,
                                t.read or DEFAULT_READ_S)

@@ -252,6 +252,22 @@ describe("hash balancing", function()
         assert.same(before, assign(up.balancer, var, "http_x_user", 2000))
     end)
 
+    it("retries from the key's own ring index when the first pick kept none", function()
+        -- the edge's first pick on location / runs without a ctx (switchyard.phases)
+        local var = {}
+        local up = build(settings, eps_of(5), {var = var})
+        for i = 1, 50 do
+            var.http_x_user = "user-" .. i
+            local ctx = {}
+            local first = up.balancer:pick(ctx)
+            local with = health.retry_pick(up, {[first] = true}, ctx)
+            assert.equal(first, up.balancer:pick(nil))
+            local without = health.retry_pick(up, {[first] = true}, {})
+            assert.equal(with, without)
+            assert.are_not.equal(first, without)
+        end
+    end)
+
     it("ip_hash hashes the whole client address", function()
         local var = {}
         local up = build(settings_of({balance = "ip_hash"}), eps_of(4), {var = var})

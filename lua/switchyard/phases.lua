@@ -568,9 +568,10 @@ end
 -- has already sent). Each retry: the failed attempt counts for passive health, and the
 -- next endpoint is one this request has not tried (switchyard.health.retry_pick).
 -- A plain route (no options, an upstream location / serves) passes nothing in ngx.ctx:
--- its upstream is found again from $sy_route, which the access log needs anyway, and
--- creating the request's ngx.ctx table cost more than the rest of this function. Only a
--- retry (rare) makes one. Routes with options and the upstreams @sy_full serves get theirs
+-- its upstream is found again from $sy_route, which the access log needs anyway: that
+-- read and two table lookups cost ~900 instructions per request less than creating the
+-- request's ngx.ctx table in access() and reading it here (callgrind, bench/
+-- instructions.py). Only a retry (rare) makes one. Routes with options and the upstreams @sy_full serves get theirs
 -- from ngx.ctx.sy_up (a canary or split choice, timeouts, sticky or least_conn state).
 function _M.balance()
     local var = ngx_var

@@ -727,11 +727,12 @@ def _publish(results, args):
         print("bench smoke: 1 passed, 0 failed")
         return 0
     kept = ""
-    if os.path.exists(args.out):  # the section bench/policies.py wrote stays (make bench reruns it)
-        old = open(args.out).read()
-        start, end = "<!-- policies:start -->", "<!-- policies:end -->"
-        if start in old and end in old:
-            kept = "\n" + start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+    if os.path.exists(args.out):  # sections bench/policies.py and bench/instructions.py
+        old = open(args.out).read()  # wrote stay (make bench reruns them after this)
+        for name in ("policies", "instructions"):
+            start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+            if start in old and end in old:
+                kept += "\n" + start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"
     with open(args.out, "w") as f:
         f.write(report.rstrip("\n") + "\n" + kept)
     if not args.render:
@@ -908,7 +909,7 @@ def _report(r, smoke):
               f"{r['prober']['bound_s']:.2f} |", "",
               "Target: under 0.5 core for 10,000 endpoints at 1 s.", "",
               "## How to rerun, and what would mislead", "",
-              "`make bench` (about 18 minutes; `bench/run.sh --smoke` is the unmeasured pass "
+              "`make bench` (about 21 minutes; `bench/run.sh --smoke` is the unmeasured pass "
               "that `make test` runs). Each section is one part of `bench/bench.py`; "
               "`python3 bench/bench.py --render docs/benchmarks.json` rewrites this page and "
               "the README tables from the saved results.", "",

@@ -576,7 +576,8 @@ end
 function _M.balance()
     local var = ngx_var
     local id = var.sy_route
-    local route = id and router.by_id[id]
+    -- recent: also a route removed or replaced while nginx read this request's body
+    local route = id and router:recent(id)
     local up, ctx
     if route and not route.plan then
         up = upstreams[route.upstream]
@@ -587,9 +588,17 @@ function _M.balance()
     if not up then
         ctx = ngx.ctx
         up = ctx.sy_up
+        if not up and route then
+            -- routed as a plain route, given options since (while the body was read):
+            -- its upstream now, if location / can serve it
+            up = upstreams[route.upstream]
+            if up and up.full then
+                up = nil
+            end
+        end
         if not up then
-            -- removed (or given options) while the request was on its way, e.g. reading
-            -- a large body: nginx answers 502
+            -- its upstream was removed (or made HTTPS, sticky or least_conn) while the
+            -- request was on its way: the request fails (500)
             ngx_log(WARN, "[switchyard] route:", tostring(id),
                     ": its upstream is gone since the request was routed")
             return ngx_exit(ngx.ERROR)

@@ -19,8 +19,9 @@
 --      first, then id ascending.
 --
 -- Cost: put/remove touch only the route's host entry (per-change cost independent of the
--- table size). match is 1-2 hash lookups for the host (plus one per label for
--- wildcards), one for the exact path, one string.sub + hash lookup per distinct prefix
+-- table size; remove also keeps the route in a bounded retired set, see recent). match
+-- is 1-2 hash lookups for the host (plus one per label for wildcards), one for the exact
+-- path, one string.sub + hash lookup per distinct prefix
 -- length of that host, then the regexes of that host.
 
 local setmetatable = setmetatable
@@ -52,8 +53,18 @@ function _M.new(find)
         n_wild = 0,
         by_id = {},         -- route id -> route
         n = 0,
+        retired = {},       -- route id -> the route removed or replaced last (see recent)
+        retired_old = {},   -- the generation before
+        n_retired = 0,
     }, mt)
 end
+
+-- Routes removed or replaced lately stay findable by id (recent): the edge routes a
+-- request in its access phase and finds the route again in the balancer, which runs only
+-- once nginx has read the request body; a change applied in between must not fail a
+-- request that was already routed (an nginx reload would not). Two generations of at
+-- most RETIRED_MAX routes each.
+_M.RETIRED_MAX = 256
 
 local function new_host()
     return {
@@ -145,6 +156,13 @@ function _M.remove(self, id)
     end
     self.by_id[id] = nil
     self.n = self.n - 1
+    if self.n_retired >= _M.RETIRED_MAX then
+        self.retired_old = self.retired
+        self.retired = {}
+        self.n_retired = 0
+    end
+    self.retired[id] = route
+    self.n_retired = self.n_retired + 1
     local hosts, key, wild = host_table(self, route.host)
     local h = hosts[key]
     if not h then
@@ -196,6 +214,12 @@ end
 
 function _M.get(self, id)
     return self.by_id[id]
+end
+
+-- The route with this id, else the one removed or replaced last under it, if that was
+-- lately (RETIRED_MAX removals at least). For a request routed before a change.
+function _M.recent(self, id)
+    return self.by_id[id] or self.retired[id] or self.retired_old[id]
 end
 
 -- host: lowercase, no port (ngx.var.host); uri: normalized path (ngx.var.uri).

@@ -1,6 +1,7 @@
 """Configuration reaching the edges: no reloads, full load at start, and malformed data in
 Redis (typed in by hand) skipped without breaking anything else."""
 import json
+import socket
 import time
 
 from harness import BASE, Edge, wait_until
@@ -77,6 +78,56 @@ def test_deleted_route_stops_answering(controller, edges, backends):
     controller.ok("DELETE", "/api/v1/routes/gone")
     for e in edges:
         wait_until(lambda e=e: e.backend("/", "gone.example.com") == 404, 5, what="404 after delete")
+
+
+def _start_upload(edge, host, body, sent):
+    """A POST whose first `sent` bytes of body are on their way: nginx has routed it and
+    waits for the rest before it connects upstream."""
+    s = socket.create_connection(("127.0.0.1", edge.port), timeout=10)
+    s.sendall(b"POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n"
+              b"Connection: close\r\n\r\n" % (host.encode(), len(body)) + body[:sent])
+    return s
+
+
+def _finish_upload(s, body, sent):
+    s.sendall(body[sent:])
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    return int(head.split(" ", 2)[1]), head
+
+
+def test_requests_routed_before_a_change_are_still_served(controller, edges, backends):
+    """A route deleted, or given options, while a request's body is on its way: the request
+    was routed already and goes to the route's upstream, as it would across a reload."""
+    edge = edges[0]
+    controller.upstream("inflight", backends["b4"].port)
+    controller.route("inflight-del", "inflight-del.example.com", "/", "inflight")
+    controller.route("inflight-opt", "inflight-opt.example.com", "/", "inflight")
+    for host in ("inflight-del.example.com", "inflight-opt.example.com"):
+        wait_until(lambda h=host: edge.backend("/", h) == "b4", 5, what=host)
+    body = b"x" * 4096
+    deleted = _start_upload(edge, "inflight-del.example.com", body, 100)
+    given_options = _start_upload(edge, "inflight-opt.example.com", body, 100)
+    time.sleep(0.3)   # both routed (access phase), nginx reading their bodies
+    controller.ok("DELETE", "/api/v1/routes/inflight-del")
+    controller.ok("PUT", "/api/v1/routes/inflight-opt",
+                  {"host": "inflight-opt.example.com", "path": "/", "upstream": "inflight",
+                   "response_headers": {"set": {"X-Changed": "1"}}})
+    wait_until(lambda: edge.backend("/", "inflight-del.example.com") == 404, 5,
+               what="404 after delete")
+    time.sleep(1.5)   # every worker has applied both changes (its refresh timer: 1 s)
+    hits = backends["b4"].hits
+    for s, what in ((deleted, "deleted"), (given_options, "given options")):
+        status, head = _finish_upload(s, body, 100)
+        assert status == 200, f"route {what} mid-request: {head}"
+        assert "X-Backend: b4" in head, head
+    assert backends["b4"].hits == hits + 2
 
 
 def _apply_raw(redis, *ops):

@@ -156,4 +156,41 @@ describe("router", function()
         r:remove("w")
         assert.equal(0, r.n_wild)
     end)
+
+    it("finds a removed or replaced route by id for a while, not for matching", function()
+        local old = route("a", "h", "/x", "prefix", 0, "u1")
+        r:put(old)
+        r:remove("a")
+        assert.is_nil(r:match("h", "/x"))
+        assert.is_nil(r:get("a"))
+        assert.equal(old, r:recent("a"))
+        local new = route("a", "h", "/y", "prefix", 0, "u2")
+        r:put(new)
+        assert.equal(new, r:recent("a"))      -- the current one first
+        r:put(route("a", "h", "/z"))         -- replaced again: the one before is retired
+        r:remove("a")
+        assert.equal("/z", r:recent("a").path)
+        assert.is_nil(r:recent("never"))
+    end)
+
+    it("keeps at most two generations of retired routes", function()
+        local max = router_mod.RETIRED_MAX
+        r:put(route("first", "h", "/first"))
+        r:remove("first")
+        for i = 1, max - 1 do
+            r:put(route("r" .. i, "h", "/" .. i))
+            r:remove("r" .. i)
+        end
+        assert.is_not_nil(r:recent("first"))   -- still in the first generation
+        for i = max, 2 * max do
+            r:put(route("r" .. i, "h", "/" .. i))
+            r:remove("r" .. i)
+        end
+        assert.is_nil(r:recent("first"))       -- two generations later: gone
+        assert.is_not_nil(r:recent("r" .. 2 * max))
+        local kept = 0
+        for _ in pairs(r.retired) do kept = kept + 1 end
+        for _ in pairs(r.retired_old) do kept = kept + 1 end
+        assert.is_true(kept <= 2 * max, "kept " .. kept)
+    end)
 end)

@@ -557,7 +557,7 @@ def main():
         # by side: each smaller size has its own Redis, controller and edge; the largest is
         # the main stack (the later sections use it). Runs alternate like the variants above.
         sizes = sorted(int(x) for x in args.scale.split(","))
-        scale_edges, extra = {}, []
+        scale_edges, extra, stacks = {}, [], [(redis, controller)]
 
         def own(s):   # stopped after this section, or with everything if it fails
             extra.append(s)
@@ -578,13 +578,15 @@ def main():
             if n > 1:
                 load_routes(c2, n - 1, "bench", start=0)
             scale_edges[n] = e2
+            stacks.append((r2, c2))
         loaded = sizes[-1]
         if loaded > 1:
             load_routes(controller, loaded - 1, "bench", start=0)
         scale_edges[loaded] = edges[0]
-        version = redis.version()
-        wait_until(lambda: all(e["applied_version"] >= version
-                               for e in controller.status()["edges"]), 60, what="load applied")
+        for r2, c2 in stacks:   # every size's edges have applied all of its load
+            version = r2.version()
+            wait_until(lambda: all(e["applied_version"] >= version
+                                   for e in c2.status()["edges"]), 60, what="load applied")
         for n, e in scale_edges.items():
             wait_until(lambda e=e: e.get("/", "bench.test").status_code == 200, 60,
                        what=f"edge with {n} routes serving")

@@ -129,13 +129,17 @@ function Hash.count(self)
     return self.n
 end
 
+-- The owner of the request's key on the ring, and its ring index (for walk).
+local function key_owner(self)
+    return self.ring:lookup(mix(self.hash(self.var[self.var_name] or "")))
+end
+
 function Hash.pick(self, ctx)
     local n = self.n
     if n <= 1 then
         return self.peers[1]
     end
-    local key = self.var[self.var_name] or ""
-    local p, i = self.ring:lookup(mix(self.hash(key)))
+    local p, i = key_owner(self)
     if ctx then
         ctx.sy_ring_i = i
     end
@@ -151,7 +155,7 @@ function Hash.retry(self, ctx, tried)
             start = 0
         else
             local _
-            _, start = self.ring:lookup(mix(self.hash(self.var[self.var_name] or "")))
+            _, start = key_owner(self)
             start = start or 0
         end
     end

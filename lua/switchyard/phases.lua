@@ -562,6 +562,15 @@ local function tried_so_far(up, list)
     return tried, last
 end
 
+-- The route's upstream if location / can serve it (not HTTPS, sticky or least_conn).
+local function plain_upstream(route)
+    local up = upstreams[route.upstream]
+    if up and not up.full then
+        return up
+    end
+    return nil
+end
+
 -- First attempt: the balancer's pick among the endpoints in rotation, and set_more_tries
 -- (up.more_tries = min(retries, in rotation - 1)) so nginx may retry on error, timeout,
 -- 502/503/504 (proxy_next_upstream; nginx itself never retries a POST, PATCH or LOCK it
@@ -570,9 +579,10 @@ end
 -- A plain route (no options, an upstream location / serves) passes nothing in ngx.ctx:
 -- its upstream is found again from $sy_route, which the access log needs anyway: that
 -- read and two table lookups cost ~900 instructions per request less than creating the
--- request's ngx.ctx table in access() and reading it here (callgrind, bench/
--- instructions.py). Only a retry (rare) makes one. Routes with options and the upstreams @sy_full serves get theirs
--- from ngx.ctx.sy_up (a canary or split choice, timeouts, sticky or least_conn state).
+-- request's ngx.ctx table in access() and reading it here (callgrind,
+-- bench/instructions.py). Only a retry (rare) makes one. Routes with options and the
+-- upstreams @sy_full serves get theirs from ngx.ctx.sy_up (a canary or split choice,
+-- timeouts, sticky or least_conn state).
 function _M.balance()
     local var = ngx_var
     local id = var.sy_route
@@ -580,22 +590,13 @@ function _M.balance()
     local route = id and router:recent(id)
     local up, ctx
     if route and not route.plan then
-        up = upstreams[route.upstream]
-        if up and up.full then
-            up = nil
-        end
+        up = plain_upstream(route)
     end
     if not up then
         ctx = ngx.ctx
-        up = ctx.sy_up
-        if not up and route then
-            -- routed as a plain route, given options since (while the body was read):
-            -- its upstream now, if location / can serve it
-            up = upstreams[route.upstream]
-            if up and up.full then
-                up = nil
-            end
-        end
+        -- no sy_up: routed as a plain route, given options since (while the body was
+        -- read): its upstream now
+        up = ctx.sy_up or (route and plain_upstream(route))
         if not up then
             -- its upstream was removed (or made HTTPS, sticky or least_conn) while the
             -- request was on its way: the request fails (500)

@@ -6,7 +6,7 @@ PYTHON       ?= python3
 BIN_DEBUG    := .build/debug/switchyard
 BIN_RELEASE  := .build/release/switchyard
 
-.PHONY: all deps build release run test test-unit test-lua test-integration bench bench-smoke clean
+.PHONY: all deps build release run test test-unit test-lua test-e2e bench bench-smoke clean
 
 all: build
 
@@ -25,7 +25,7 @@ run: release
 
 ## make test: every test — Swift unit and Redis-backed tests, Lua unit tests, and
 ## end-to-end tests with real redis-server and nginx edges on free loopback ports.
-test: build test-unit test-lua test-integration bench-smoke
+test: build test-unit test-lua test-e2e bench-smoke
 
 test-unit:
 	$(SWIFT) test -j $(SWIFT_JOBS) --skip-build
@@ -33,8 +33,8 @@ test-unit:
 test-lua:
 	busted --pattern=_spec tests/lua
 
-test-integration:
-	SWITCHYARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+test-e2e:
+	SWITCHYARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q -p no:cacheprovider e2e
 
 bench: release
 	SWITCHYARD_BIN=$(BIN_RELEASE) bench/run.sh

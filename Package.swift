@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 //
-// Switchyard's controller, Redis client and CLI. One job per target:
+// Switchyard's controller, Redis client and CLI (Linux only: the prober runs on epoll).
+// One job per target:
 //   SwitchyardCore        pure model, validation, key schema, encoding (no I/O)
 //   CPCRE2 / CHiredis     system libraries, wrapped by exactly one Swift module each
 //   SwitchyardRedis       small blocking-hiredis client, bridged off the cooperative pool
@@ -18,7 +19,6 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "switchyard",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "switchyard", targets: ["SwitchyardCLI"]),
         .library(name: "SwitchyardCore", targets: ["SwitchyardCore"]),

@@ -34,7 +34,7 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "e2e"))
 from harness import BIN, Controller, Edge, Redis, free_port, wait_until  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -30,7 +30,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "e2e"))
 import bench  # noqa: E402  (the static and bare-Lua configurations, the backend)
 from harness import BIN, Controller, Redis, free_port, wait_until  # noqa: E402
 

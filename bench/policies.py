@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 os.environ.setdefault("SWITCHYARD_BIN", os.path.join(ROOT, ".build/release/switchyard"))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "e2e"))
 from bench import (BACKEND, Nginx, cpu_seconds, publish_section, stop_all,  # noqa: E402
                    tcp_open, wrk)
 from harness import BASE, Controller, Edge, Redis, free_port, wait_until  # noqa: E402

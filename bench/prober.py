@@ -34,7 +34,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "e2e"))
 from harness import BASE, Controller, Process, Redis, Subscriber, wait_until  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -3,7 +3,7 @@ import SwitchyardTestSupport
 import Testing
 @testable import SwitchyardCore
 
-/// tests/fixtures/policy-documents.json is the agreement between the controller and the
+/// Tests/Fixtures/policy-documents.json is the agreement between the controller and the
 /// edge (lua/switchyard/doc.lua specs) on traffic-policy documents: the controller must
 /// accept and store every valid document byte for byte, and refuse every invalid one
 /// naming exactly the fixture's field.
@@ -17,7 +17,7 @@ struct PolicyFixtureTests {
     }
 
     static func fixture() throws -> JSONValue {
-        let url = repositoryRoot().appendingPathComponent("tests/fixtures/policy-documents.json")
+        let url = repositoryRoot().appendingPathComponent("Tests/Fixtures/policy-documents.json")
         return try JSONValue.parse(Array(try Data(contentsOf: url)))
     }
 

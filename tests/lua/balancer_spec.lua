@@ -501,9 +501,9 @@ end)
 -- name, which the edge serves as round_robin with a warning (forward compatible: an edge
 -- older than the controller keeps routing; the controller refuses it with a 422)
 describe("policy-documents.json upstreams", function()
-    local f = io.open(root .. "tests/fixtures/policy-documents.json", "rb")
+    local f = io.open(root .. "Tests/Fixtures/policy-documents.json", "rb")
     if not f then
-        pending("tests/fixtures/policy-documents.json is not there")
+        pending("Tests/Fixtures/policy-documents.json is not there")
         return
     end
     local fixture = cjson.decode(f:read("*a"))

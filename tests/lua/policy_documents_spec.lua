@@ -1,5 +1,5 @@
 -- busted spec: the edge's decoders agree with the controller on
--- tests/fixtures/policy-documents.json (written from the controller's side): every valid
+-- Tests/Fixtures/policy-documents.json (written from the controller's side): every valid
 -- route/upstream document decodes, every invalid one is refused (and the error names the
 -- field the controller names, where the edge can).
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
@@ -39,7 +39,7 @@ local function check(re)
     return true
 end
 
-local path = root .. "tests/fixtures/policy-documents.json"
+local path = root .. "Tests/Fixtures/policy-documents.json"
 local f = io.open(path, "rb")
 local fixture = f and cjson.decode(f:read("*a"))
 if f then
@@ -53,7 +53,7 @@ end
 
 describe("policy-documents.json", function()
     if not fixture then
-        pending("tests/fixtures/policy-documents.json is not there yet")
+        pending("Tests/Fixtures/policy-documents.json is not there yet")
         return
     end
 

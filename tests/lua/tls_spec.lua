@@ -1,7 +1,7 @@
 -- busted spec for switchyard.tls: certificate documents, the per-worker certificate table
 -- (SNI selection, the later-not_after rule, failures), route/upstream TLS members and the
 -- choice of connection pools. PEM parsing and key decryption are injected fakes here (the
--- real ones are ngx.ssl and switchyard.aesgcm, exercised by tests/integration/test_tls.py).
+-- real ones are ngx.ssl and switchyard.aesgcm, exercised by e2e/test_tls.py).
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 

@@ -14,7 +14,7 @@ from http.server import ThreadingHTTPServer
 
 import requests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "deploy"))
 from demo_backend import Backend  # noqa: E402
 

@@ -5,47 +5,6 @@
 // Unknown fields are rejected (code `unknown_field`): a misspelt optional field such as
 // `priorty` would otherwise be silently ignored and the default used.
 
-/// One problem with one field of a request.
-public struct FieldError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// Dotted path of the field, e.g. `routes[2].host`; empty for the body itself.
-    public var field: String
-    public var code: Code
-    public var message: String
-
-    public init(field: String, code: Code, message: String) {
-        self.field = field
-        self.code = code
-        self.message = message
-    }
-
-    public enum Code: String, Sendable, Hashable {
-        /// A required field is absent.
-        case required
-        /// The value has the wrong type or breaks a rule.
-        case invalid
-        /// The field is not part of the object.
-        case unknownField = "unknown_field"
-        /// The same object or endpoint appears twice.
-        case duplicate
-        /// The body's id/name differs from the one in the URL.
-        case mismatch
-        /// A route names an upstream that does not exist.
-        case missingUpstream = "missing_upstream"
-    }
-
-    public var description: String { field.isEmpty ? message : "\(field): \(message)" }
-
-    public var json: JSONValue {
-        ["field": .string(field), "code": .string(code.rawValue), "message": .string(message)]
-    }
-}
-
-/// Validation failed; `problems` is never empty.
-public struct ValidationFailure: Error, Sendable, Equatable {
-    public var problems: [FieldError]
-    public init(_ problems: [FieldError]) { self.problems = problems }
-}
-
 /// Collects problems while a value is decoded.
 struct Problems: Sendable {
     private(set) var list: [FieldError] = []
@@ -58,71 +17,6 @@ struct Problems: Sendable {
 /// Joins a field path: `join("routes[1]", "host")` is `routes[1].host`.
 @inline(__always)
 func join(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
-
-/// A batch for `POST /api/v1/apply`: objects to put and names to delete, all or nothing.
-public struct Batch: Sendable, Equatable {
-    public var upstreams: [Upstream] = []
-    public var routes: [Route] = []
-    public var deleteRoutes: [String] = []
-    public var deleteUpstreams: [String] = []
-
-    public init(upstreams: [Upstream] = [], routes: [Route] = [], deleteRoutes: [String] = [], deleteUpstreams: [String] = []) {
-        self.upstreams = upstreams
-        self.routes = routes
-        self.deleteRoutes = deleteRoutes
-        self.deleteUpstreams = deleteUpstreams
-    }
-
-    /// Names of upstreams in the request that failed validation: their problems are
-    /// reported already, so routes naming them are not also reported as missing.
-    var namedInvalidUpstreams: Set<String> = []
-
-    public static func == (lhs: Batch, rhs: Batch) -> Bool {
-        lhs.upstreams == rhs.upstreams && lhs.routes == rhs.routes && lhs.deleteRoutes == rhs.deleteRoutes
-            && lhs.deleteUpstreams == rhs.deleteUpstreams
-    }
-
-    public var isEmpty: Bool { upstreams.isEmpty && routes.isEmpty && deleteRoutes.isEmpty && deleteUpstreams.isEmpty }
-
-    /// Upstreams the batch's routes use that the batch itself does not put, with the field
-    /// naming each use (`routes[3].upstream`, `routes[3].split[1].upstream`,
-    /// `routes[3].canary.upstream`). The caller checks these against Redis.
-    public var externalReferences: [(field: String, upstream: String)] {
-        let put = Set(upstreams.map(\.name)).union(namedInvalidUpstreams).union(deleteUpstreams)
-        return routes.flatMap { route in
-            route.upstreamReferences.compactMap { ref in
-                put.contains(ref.upstream) ? nil : (join(routeField(route.id), ref.field), ref.upstream)
-            }
-        }
-    }
-
-    /// Position of each route in the request; `routes` leaves invalid ones out, so its
-    /// own indexes may differ.
-    var requestIndexes: [String: Int] = [:]
-
-    /// The request field of route `id`, e.g. `routes[3]`.
-    func routeField(_ id: String) -> String {
-        guard let i = requestIndexes[id] ?? routes.firstIndex(where: { $0.id == id }) else { return "" }
-        return "routes[\(i)]"
-    }
-
-    /// The request field naming route `id`'s use of `upstream`, e.g. `routes[3].upstream`
-    /// or `routes[3].split[1].upstream`.
-    public func upstreamField(ofRoute id: String, upstream: String? = nil) -> String {
-        let route = routes.first { $0.id == id }
-        let field = route.flatMap { r in r.upstreamReferences.first { $0.upstream == upstream }?.field } ?? "upstream"
-        return join(routeField(id), field)
-    }
-
-    /// The Function calls, ordered so its in-batch checks see the batch's own upstreams
-    /// before the routes that use them, and route changes before upstream deletions.
-    public func operations() -> [ApplyOperation] {
-        upstreams.map { ApplyOperation.put($0) }
-            + routes.map { ApplyOperation.put($0) }
-            + deleteRoutes.map { ApplyOperation.delete(.route, $0) }
-            + deleteUpstreams.map { ApplyOperation.delete(.upstream, $0) }
-    }
-}
 
 /// Decodes and validates request bodies.
 public struct Validator: Sendable {
@@ -323,86 +217,6 @@ public struct Validator: Sendable {
         }
     }
 
-    // MARK: Batches
-
-    /// A batch: `{"upstreams":[...],"routes":[...],"delete":{"routes":[...],"upstreams":[...]}}`.
-    /// Every item is checked; each object may appear once (put or delete).
-    public func batch(_ json: JSONValue) -> Result<Batch, ValidationFailure> {
-        let (batch, problems) = batchParts(json)
-        if problems.isEmpty { return .success(batch) }
-        return .failure(ValidationFailure(problems))
-    }
-
-    func batchParts(_ json: JSONValue) -> (Batch, [FieldError]) {
-        var problems = Problems()
-        guard case .object(let members) = json else {
-            return (Batch(), [FieldError(field: "", code: .invalid, message: "must be a JSON object, not \(json.typeName)")])
-        }
-        rejectUnknown(members, allowed: ["upstreams", "routes", "delete"], at: "", into: &problems)
-        var batch = Batch()
-        var seenUpstreams: [String: String] = [:]  // name -> field of first appearance
-        var seenRoutes: [String: String] = [:]
-
-        for (i, item) in array(json, "upstreams", at: "", into: &problems).enumerated() {
-            let at = "upstreams[\(i)]"
-            guard let upstream = upstream(item, name: nil, at: at, into: &problems) else {
-                if case .string(let name)? = item["name"] { batch.namedInvalidUpstreams.insert(name) }
-                continue
-            }
-            if let first = seenUpstreams[upstream.name] {
-                problems.add(join(at, "name"), .duplicate, "upstream '\(upstream.name)' appears twice (also \(first))")
-            } else {
-                seenUpstreams[upstream.name] = at
-                batch.upstreams.append(upstream)
-            }
-        }
-        for (i, item) in array(json, "routes", at: "", into: &problems).enumerated() {
-            let at = "routes[\(i)]"
-            guard let route = route(item, id: nil, at: at, into: &problems) else { continue }
-            if let first = seenRoutes[route.id] {
-                problems.add(join(at, "id"), .duplicate, "route '\(route.id)' appears twice (also \(first))")
-            } else {
-                seenRoutes[route.id] = at
-                batch.requestIndexes[route.id] = i
-                batch.routes.append(route)
-            }
-        }
-        if let delete = json["delete"] {
-            if case .object(let deleteMembers) = delete {
-                rejectUnknown(deleteMembers, allowed: ["routes", "upstreams"], at: "delete", into: &problems)
-                batch.deleteRoutes = names(delete, "routes", kind: "route", at: "delete", seen: &seenRoutes, into: &problems)
-                batch.deleteUpstreams = names(delete, "upstreams", kind: "upstream", at: "delete", seen: &seenUpstreams, into: &problems)
-            } else {
-                problems.add("delete", .invalid, "must be a JSON object, not \(delete.typeName)")
-            }
-        }
-        let deleted = Set(batch.deleteUpstreams)
-        for route in batch.routes {
-            for ref in route.upstreamReferences where deleted.contains(ref.upstream) {
-                problems.add(join(batch.routeField(route.id), ref.field), .missingUpstream, "upstream '\(ref.upstream)' is deleted in this batch")
-            }
-        }
-        return (batch, problems.list)
-    }
-
-    func names(_ json: JSONValue, _ key: String, kind: String, at prefix: String, seen: inout [String: String], into problems: inout Problems) -> [String] {
-        var out: [String] = []
-        for (i, item) in array(json, key, at: prefix, into: &problems).enumerated() {
-            let field = join(prefix, "\(key)[\(i)]")
-            guard case .string(let name) = item, Names.isValid(name) else {
-                problems.add(field, .invalid, "must be a \(kind) name (\(Names.rule))")
-                continue
-            }
-            if let first = seen[name] {
-                problems.add(field, .duplicate, "\(kind) '\(name)' appears twice (also \(first))")
-            } else {
-                seen[name] = field
-                out.append(name)
-            }
-        }
-        return out
-    }
-
     // MARK: Field helpers
 
     func rejectUnknown(_ members: [(key: String, value: JSONValue)], allowed: Set<String>, at prefix: String, into problems: inout Problems) {
@@ -478,13 +292,5 @@ public struct Validator: Sendable {
             problems.add(join(prefix, key), .invalid, "must be an array, not \(other.typeName)")
             return []
         }
-    }
-}
-
-extension Validator {
-    /// Like `batch(_:)`, but also returns the valid part of an invalid batch, so the caller
-    /// can check the valid routes' upstream references and report those problems too.
-    public func batchCollectingProblems(_ json: JSONValue) -> (batch: Batch, problems: [FieldError]) {
-        batchParts(json)
     }
 }

@@ -1,4 +1,4 @@
-// TLS certificates under /api/v1/certificates, and their storage.
+// TLS certificates under /api/v1/certificates (their storage: Store/CertificateStore.swift).
 //
 //   GET    /certificates          every certificate (without chain and key), which names
 //                                 each one loses to another, and the ids expiring within
@@ -7,7 +7,7 @@
 //   PUT    /certificates/:id      {"cert":"<PEM chain>","key":"<PEM key>","default":false}
 //   DELETE /certificates/:id
 //
-// A PUT is validated with OpenSSL (SwitchyardCore/Certificate.swift: parse, key match,
+// A PUT is validated with OpenSSL (SwitchyardCore/TLS/Certificate.swift: parse, key match,
 // chain order, dates, names) and written with one sy_apply `put certificate`; a rejected
 // one writes nothing. The private key is stored encrypted (AES-256-GCM, key_enc) when the
 // controller has SWITCHYARD_CERT_KEY, in plaintext (key) otherwise. Keys are never logged
@@ -17,64 +17,6 @@ import Hummingbird
 import Logging
 import NIOCore
 import SwitchyardCore
-
-extension ObjectKind {
-    /// Logger metadata key naming an object of this kind.
-    var logKey: String {
-        switch self {
-        case .route: return "route.id"
-        case .upstream: return "upstream.name"
-        case .certificate: return "certificate.id"
-        }
-    }
-}
-
-// MARK: - Storage
-
-extension ConfigStore {
-    public func certificate(_ id: String) async throws(StoreError) -> StoredCertificate? {
-        try await object(KeySchema.certificate(id)) { bytes throws(DocumentError) in try StoredCertificate(bytes: bytes) }
-    }
-
-    public func certificates() async throws(StoreError) -> (items: [StoredCertificate], version: Int64) {
-        try await list(.certificate) { bytes throws(DocumentError) in try StoredCertificate(bytes: bytes) }
-    }
-
-    /// Create-or-replace. With a cipher the key is stored as `key_enc`; when the stored
-    /// certificate already holds the same key, its ciphertext is kept (a fresh nonce would
-    /// make every identical PUT a change), so an identical PUT writes nothing.
-    public func put(_ certificate: Certificate, cipher: CertificateKeyCipher?) async throws(StoreError) -> (version: Int64, created: Bool) {
-        let key = KeySchema.certificate(certificate.id)
-        return try await retrying(.certificate, certificate.id) { () throws(StoreError) -> (Int64, Bool) in
-            let reply = try await send(["GET", key])
-            var expect: Int64? = 0
-            var sealed: String?
-            var storedBytes: [UInt8]?
-            if case .string(let bytes) = reply {
-                storedBytes = bytes
-                if let stored = try? StoredCertificate(bytes: bytes) {
-                    expect = stored.version
-                    if let cipher, let previous = stored.sealedKey, cipher.open(previous, id: certificate.id) == certificate.keyPEM {
-                        sealed = previous
-                    }
-                } else {
-                    // a damaged document has no usable version: replace it unconditionally
-                    expect = (try? StoredDocument.parse(bytes))?.version
-                }
-            }
-            if let cipher, sealed == nil { sealed = cipher.seal(certificate.keyPEM, id: certificate.id) }
-            let document = certificate.canonicalDocument(sealedKey: sealed)
-            if let storedBytes, let version = expect, StoredDocument.holds(storedBytes, canonicalDocument: document) {
-                return (version, false)
-            }
-            let operation = ApplyOperation(op: .put, kind: .certificate, id: certificate.id, document: document, expect: expect)
-            let result = try await apply([operation])
-            return (result.version, expect == 0)
-        }
-    }
-}
-
-// MARK: - API
 
 struct CertificatesAPI<Context: RequestContext>: APIHandlers {
     let store: ConfigStore

@@ -279,3 +279,14 @@ public struct ConfigStore: Sendable {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }
+
+extension ObjectKind {
+    /// Logger metadata key naming an object of this kind.
+    var logKey: String {
+        switch self {
+        case .route: return "route.id"
+        case .upstream: return "upstream.name"
+        case .certificate: return "certificate.id"
+        }
+    }
+}

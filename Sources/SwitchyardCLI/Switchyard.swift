@@ -3,10 +3,6 @@
 // `switchyard prober` runs the active health checker.
 
 import ArgumentParser
-import Hummingbird
-import Logging
-import SwitchyardController
-import SwitchyardCore
 
 #if canImport(Glibc)
 import Glibc
@@ -31,102 +27,5 @@ struct Switchyard: AsyncParsableCommand {
         for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] { sigaddset(&signals, signal) }
         pthread_sigmask(SIG_UNBLOCK, &signals, nil)
         await main(nil)
-    }
-}
-
-struct ControllerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "controller",
-        abstract: "Run the admin API (validates changes and writes them to Redis atomically)."
-    )
-
-    @Option(help: "Address to serve the API on: host:port, [ipv6]:port or port (default 127.0.0.1:9180).")
-    var listen: String?
-
-    @Option(help: "Host to bind (alternative to --listen).")
-    var host: String?
-
-    @Option(help: "Port to bind (alternative to --listen).")
-    var port: Int?
-
-    @Option(help: "Redis host:port.")
-    var redis: String = "127.0.0.1:6380"
-
-    @Option(help: "Bearer token required on /api/v1 (default: $SWITCHYARD_ADMIN_TOKEN).")
-    var adminToken: String?
-
-    @Option(help: "Redis password (prefer $SWITCHYARD_REDIS_PASSWORD: flags are visible in ps).")
-    var redisPassword: String?
-
-    @Option(help: "Path of the Redis Function library (default: redis/switchyard.lua found via $SWITCHYARD_HOME or next to the executable).")
-    var functions: String?
-
-    @Flag(help: "Allow serving a non-loopback address without an admin token.")
-    var insecureNoToken = false
-
-    @Option(help: "Seconds one Redis command may take.")
-    var redisTimeout: Double = 2
-
-    @Option(help: "Seconds one request may spend on Redis, retries included.")
-    var requestTimeout: Double = 10
-
-    @Option(help: "Redis connections in the pool.")
-    var redisConnections: Int = 4
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
-
-    func validate() throws {
-        if listen != nil, host != nil || port != nil { throw ValidationError("use --listen or --host/--port, not both") }
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown log level '\(logLevel)'") }
-        if redisTimeout <= 0 || requestTimeout <= 0 { throw ValidationError("timeouts must be positive") }
-        if !(1...64).contains(redisConnections) { throw ValidationError("--redis-connections must be 1-64") }
-    }
-
-    func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let environment = Environment()
-        var configuration = Configuration()
-        if let listen {
-            do {
-                (configuration.host, configuration.port) = try HostPort.parse(listen, defaultHost: "127.0.0.1")
-            } catch {
-                throw ValidationError("--listen \(error)")
-            }
-        }
-        if let host { configuration.host = host }
-        if let port { configuration.port = port }
-        do {
-            (configuration.redisHost, configuration.redisPort) = try HostPort.parse(redis)
-        } catch {
-            throw ValidationError("--redis \(error)")
-        }
-        configuration.adminToken = nonEmpty(adminToken) ?? nonEmpty(environment.get("SWITCHYARD_ADMIN_TOKEN"))
-        configuration.redisPassword = nonEmpty(redisPassword) ?? nonEmpty(environment.get("SWITCHYARD_REDIS_PASSWORD"))
-        configuration.certificateKey = nonEmpty(environment.get(CertificateKeyCipher.environmentVariable))
-        configuration.allowInsecureNoToken = insecureNoToken
-        configuration.functionsPath = functions
-        configuration.redisTimeout = .milliseconds(Int64(redisTimeout * 1000))
-        configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
-        configuration.redisConnections = redisConnections
-        configuration.logLevel = level
-
-        let app: any ApplicationProtocol
-        do {
-            app = try await buildApplication(configuration: configuration)
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
-        }
-        try await app.runService()
-    }
-
-    private func nonEmpty(_ s: String?) -> String? {
-        guard let s, !s.isEmpty else { return nil }
-        return s
     }
 }

@@ -54,3 +54,31 @@ extension APIHandlers {
         return value
     }
 }
+
+/// Percent-decoding of one URL path segment (`%5B%3A%3A1%5D%3A8080` -> `[::1]:8080`).
+/// nil for malformed escapes or invalid UTF-8. `+` stays `+` (that is a query-string rule).
+func percentDecoded(_ text: some StringProtocol) -> String? {
+    let bytes = Array(text.utf8)
+    guard bytes.contains(UInt8(ascii: "%")) else { return String(text) }
+    var out: [UInt8] = []
+    var i = 0
+    func hex(_ b: UInt8) -> UInt8? {
+        switch b {
+        case 0x30...0x39: return b - 0x30
+        case 0x41...0x46: return b - 0x41 + 10
+        case 0x61...0x66: return b - 0x61 + 10
+        default: return nil
+        }
+    }
+    while i < bytes.count {
+        if bytes[i] == UInt8(ascii: "%") {
+            guard i + 2 < bytes.count, let hi = hex(bytes[i + 1]), let lo = hex(bytes[i + 2]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 3
+        } else {
+            out.append(bytes[i])
+            i += 1
+        }
+    }
+    return String(validating: out, as: UTF8.self)
+}

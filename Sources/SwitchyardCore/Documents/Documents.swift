@@ -166,13 +166,3 @@ public enum StoredDocument {
         return body.elementsEqual(doc.utf8.dropFirst())
     }
 }
-
-extension JSONValue {
-    /// The object with `"version": N` added: what the API answers for a stored object.
-    public func adding(version: Int64) -> JSONValue {
-        guard case .object(var members) = self else { return self }
-        members.removeAll { $0.key == "version" }
-        members.append((key: "version", value: .integer(version)))
-        return .object(members)
-    }
-}

@@ -195,31 +195,3 @@ public enum HealthCall {
         ["FCALL", "sy_lease", "1", KeySchema.proberLease, prober, String(leaseMs), String(heartbeatMs), heartbeat]
     }
 }
-
-/// What `GET /api/v1/upstreams/{name}` adds when the upstream has a health check.
-public enum UpstreamHealthView {
-    /// The upstream's API object with, per endpoint, `health` (`up`, `down` or `unknown`)
-    /// and, when a record exists, `health_since` (ISO 8601), `health_since_ms`,
-    /// `health_reason` and `health_prober`; and `health_stale: true` at the top when no
-    /// prober heartbeat exists (the records may be outdated). Upstreams without a health
-    /// check are answered unchanged.
-    public static func json(_ stored: Stored<Upstream>, records: [String: HealthRecord], proberAlive: Bool) -> JSONValue {
-        let base = stored.value.document.adding(version: stored.version)
-        guard stored.value.healthCheck != nil, case .object(var members) = base else { return base }
-        let endpoints: [JSONValue] = stored.value.endpoints.map { endpoint in
-            guard case .object(var fields) = endpoint.document else { return endpoint.document }
-            let record = records[endpoint.address.description]
-            fields.append(("health", .string((record?.state ?? .unknown).rawValue)))
-            if let record {
-                fields.append(("health_since", .string(iso8601(milliseconds: record.since))))
-                fields.append(("health_since_ms", .integer(record.since)))
-                fields.append(("health_reason", .string(record.reason)))
-                fields.append(("health_prober", .string(record.prober)))
-            }
-            return .object(fields)
-        }
-        if let i = members.firstIndex(where: { $0.key == "endpoints" }) { members[i].value = .array(endpoints) }
-        members.append(("health_stale", .bool(!proberAlive)))
-        return .object(members)
-    }
-}

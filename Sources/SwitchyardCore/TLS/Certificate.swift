@@ -199,20 +199,6 @@ extension Certificate {
         }
         return JSONValue.object(members).canonical
     }
-
-    /// What the API answers: no key material; `key_encrypted` says how the key is stored,
-    /// `expires_in_days` and `expiring_soon` (within `expiryWarningDays`) are relative to `now`.
-    public func apiDocument(version: Int64, keyEncrypted: Bool, now: Int64, includeChain: Bool = true) -> JSONValue {
-        var members = publicMembers
-        if !includeChain { members.removeAll { $0.key == "cert" } }
-        let days = (notAfter - now) / 86400
-        members += [
-            ("key_encrypted", .bool(keyEncrypted)), ("expires_in_days", .integer(days)),
-            ("expiring_soon", .bool(notAfter - now <= Int64(Self.expiryWarningDays) * 86400)),
-            ("version", .integer(version)),
-        ]
-        return .object(members)
-    }
 }
 
 /// A certificate as read back from Redis. The key stays as stored (`key` or `key_enc`): it

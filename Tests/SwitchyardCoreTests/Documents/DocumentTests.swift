@@ -45,11 +45,6 @@ struct DocumentTests {
         #expect(!StoredDocument.holds(Array("{\"version\":x,".utf8), canonicalDocument: doc))
     }
 
-    @Test func apiObjectAddsVersion() {
-        #expect(route.document.adding(version: 7).canonical
-            == #"{"host":"bbs.test.com","id":"bbs-api","match":"prefix","path":"/api","priority":0,"upstream":"backend","version":7}"#)
-    }
-
     @Test func argvForEveryOperationKind() {
         let ops = [
             ApplyOperation.put(upstream, expect: 0),

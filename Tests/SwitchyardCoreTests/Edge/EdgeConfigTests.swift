@@ -84,35 +84,3 @@ struct EdgeConfigTests {
         #expect(throws: HostPort.ParseError.self) { try HostPort.parse(":6380") }
     }
 }
-
-@Suite("Small helpers")
-struct SupportTests {
-    @Test func percentDecoding() {
-        #expect(percentDecoded("%5B%3A%3A1%5D%3A8080") == "[::1]:8080")
-        #expect(percentDecoded("10.0.0.1:80") == "10.0.0.1:80")
-        #expect(percentDecoded("a+b%2fc") == "a+b/c")
-        #expect(percentDecoded("%zz") == nil)
-        #expect(percentDecoded("%C3") == nil)
-    }
-
-    @Test func iso8601Formatting() {
-        #expect(iso8601(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
-        #expect(iso8601(milliseconds: 1_700_000_000_123) == "2023-11-14T22:13:20.123Z")
-        #expect(iso8601(milliseconds: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
-        #expect(iso8601(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
-    }
-
-    @Test func edgeStatusComputesLagAndTimes() {
-        let edge = EdgeStatus.json(
-            id: "e1", fields: [("id", "e1"), ("applied_version", "5"), ("last_seen", "1700000000123"), ("pid", "42"), ("listen", "8080")],
-            heartbeat: 1, version: 8)
-        #expect(edge["lag"] == .integer(3))
-        #expect(edge["applied_version"] == .integer(5))
-        #expect(edge["last_seen"] == .string("2023-11-14T22:13:20.123Z"))
-        #expect(edge["pid"] == .integer(42))
-        #expect(edge["listen"] == .string("8080"))
-        let expired = EdgeStatus.json(id: "e2", fields: [], heartbeat: 1_700_000_000_123, version: 8)
-        #expect(expired["lag"] == .null)
-        #expect(expired["last_seen"] == .string("2023-11-14T22:13:20.123Z"))
-    }
-}

@@ -260,23 +260,4 @@ struct HealthRecordTests {
         #expect(HealthCall.lease(prober: "p1", leaseMs: 3000, heartbeatMs: 3000, heartbeat: "{}")
             == ["FCALL", "sy_lease", "1", "switchyard:{cfg}:prober:lease", "p1", "3000", "3000", "{}"])
     }
-
-    @Test func apiViewAddsHealthOnlyWithACheck() throws {
-        let a = try EndpointAddress.parse("10.0.0.1:80").get()
-        let b = try EndpointAddress.parse("10.0.0.2:80").get()
-        var upstream = Upstream(name: "web", endpoints: [Endpoint(address: a), Endpoint(address: b)])
-        let records = ["10.0.0.1:80": HealthRecord(state: .down, since: 0, reason: "timeout", prober: "p1")]
-        #expect(UpstreamHealthView.json(Stored(value: upstream, version: 3), records: records, proberAlive: true)
-            == upstream.document.adding(version: 3))
-        upstream.healthCheck = HealthCheck()
-        let view = UpstreamHealthView.json(Stored(value: upstream, version: 3), records: records, proberAlive: false)
-        guard case .array(let endpoints)? = view["endpoints"] else { Issue.record("no endpoints"); return }
-        #expect(endpoints[0]["health"] == "down")
-        #expect(endpoints[0]["health_reason"] == "timeout")
-        #expect(endpoints[0]["health_since"] == "1970-01-01T00:00:00.000Z")
-        #expect(endpoints[0]["health_prober"] == "p1")
-        #expect(endpoints[1]["health"] == "unknown")
-        #expect(endpoints[1]["health_since"] == nil)
-        #expect(view["health_stale"] == true)
-    }
 }

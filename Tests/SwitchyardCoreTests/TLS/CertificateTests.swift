@@ -136,11 +136,6 @@ struct CertificateTests {
         #expect(sealed.sealedKey == "aes-256-gcm:x:y")
         #expect(sealed.certificate.keyPEM == "")
 
-        let api = c.apiDocument(version: 9, keyEncrypted: false, now: Self.now)
-        #expect(api["key"] == nil && api["key_enc"] == nil)
-        #expect(api["expires_in_days"] == .integer(90))
-        #expect(api["expiring_soon"] == .bool(false))
-        #expect(c.apiDocument(version: 9, keyEncrypted: false, now: c.notAfter - 29 * Self.day)["expiring_soon"] == .bool(true))
     }
 
     @Test func timestampsParseBack() {

@@ -53,18 +53,18 @@ extension Upstream {
             }
         }
         // documents written before these fields existed get the defaults
-        var problems = Problems()
-        guard let policy = UpstreamPolicyFields.parse(json, strict: false, at: "", into: &problems) else {
-            throw DocumentError(problems.list.first?.field ?? "health_check")
+        var reader = FieldReader(strict: false)
+        guard let policy = UpstreamPolicyFields.parse(json, at: "", into: &reader) else {
+            throw DocumentError(reader.problems.first?.field ?? "health_check")
         }
         self.init(name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck, passive: policy.passive,
                   retries: policy.retries, onAllDown: policy.onAllDown)
-        guard let tls = UpstreamTLS.parse(json, strict: false, at: "", into: &problems) else {
-            throw DocumentError(problems.list.first?.field ?? "scheme")
+        guard let tls = UpstreamTLS.parse(json, at: "", into: &reader) else {
+            throw DocumentError(reader.problems.first?.field ?? "scheme")
         }
         self.tls = tls
-        guard let balancing = UpstreamBalanceFields.parse(json, balance: balance, strict: false, at: "", into: &problems) else {
-            throw DocumentError(problems.list.first?.field ?? "balance")
+        guard let balancing = UpstreamBalanceFields.parse(json, balance: balance, at: "", into: &reader) else {
+            throw DocumentError(reader.problems.first?.field ?? "balance")
         }
         self.hashOn = balancing.hashOn
         self.sticky = balancing.sticky
@@ -107,14 +107,14 @@ extension Route {
             priority = Int(p)
         }
         self.init(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
-        var problems = Problems()
-        guard let tls = RouteTLS.parse(json, strict: false, at: "", into: &problems) else {
-            throw DocumentError(problems.list.first?.field ?? "hsts")
+        var reader = FieldReader(strict: false)
+        guard let tls = RouteTLS.parse(json, at: "", into: &reader) else {
+            throw DocumentError(reader.problems.first?.field ?? "hsts")
         }
         self.tls = tls
-        guard let policies = RoutePolicies.parse(json, match: match, hasUpstream: upstream != nil, regex: regex, strict: false,
-                                                 at: "", into: &problems) else {
-            throw DocumentError(problems.list.first?.field ?? "upstream")
+        guard let policies = RoutePolicies.parse(json, match: match, hasUpstream: upstream != nil, regex: regex,
+                                                 at: "", into: &reader) else {
+            throw DocumentError(reader.problems.first?.field ?? "upstream")
         }
         self.policies = policies
     }

@@ -156,23 +156,21 @@ public enum AllDownPolicy: String, Sendable, CaseIterable {
 
 // MARK: - Parsing (shared by request validation and stored-document decoding)
 
-/// Parses the health-related members of an upstream object. `strict` (request bodies)
-/// reports unknown fields; lenient parsing (stored documents) ignores them.
-struct HealthFieldsParser {
-    let strict: Bool
+// The health-related members of an upstream object. A strict reader (request bodies)
+// reports unknown fields; a lenient one (stored documents) ignores them.
 
-    static let healthCheckFields: Set<String> = [
+extension HealthCheck {
+    static let fields: Set<String> = [
         "type", "path", "host", "port", "interval_ms", "timeout_ms", "rise", "fall", "expect_status",
     ]
-    static let passiveFields: Set<String> = ["max_fails", "fail_timeout_ms"]
 
-    func healthCheck(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> HealthCheck? {
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> HealthCheck? {
         guard case .object(let members) = json else {
-            problems.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
+            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
             return nil
         }
-        let before = problems.list.count
-        if strict { rejectUnknown(members, allowed: Self.healthCheckFields, at: prefix, into: &problems) }
+        let before = reader.count
+        reader.rejectUnknown(members, allowed: Self.fields, at: prefix)
 
         var type: HealthCheck.Kind? = .http
         if let value = json["type"] {
@@ -180,7 +178,7 @@ struct HealthFieldsParser {
                 type = kind
             } else {
                 type = nil
-                problems.add(join(prefix, "type"), .invalid, "must be one of \(HealthCheck.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                reader.add(join(prefix, "type"), .invalid, "must be one of \(HealthCheck.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
         let httpOnly = "only applies to http and https checks"
@@ -188,53 +186,53 @@ struct HealthFieldsParser {
         var path = HealthCheck.defaultPath
         if let value = json["path"] {
             if type == .tcp {
-                problems.add(join(prefix, "path"), .invalid, httpOnly)
+                reader.add(join(prefix, "path"), .invalid, httpOnly)
             } else if case .string(let s) = value {
                 if let problem = Paths.problem(s, match: .exact) {
-                    problems.add(join(prefix, "path"), .invalid, problem)
+                    reader.add(join(prefix, "path"), .invalid, problem)
                 } else {
                     path = s
                 }
             } else {
-                problems.add(join(prefix, "path"), .invalid, "must be a string, not \(value.typeName)")
+                reader.add(join(prefix, "path"), .invalid, "must be a string, not \(value.typeName)")
             }
         }
 
         var host: String?
         if let value = json["host"], value != .null {
             if type == .tcp {
-                problems.add(join(prefix, "host"), .invalid, httpOnly)
+                reader.add(join(prefix, "host"), .invalid, httpOnly)
             } else if case .string(let s) = value {
                 switch HostNames.canonical(s) {
                 case .success(let canonical) where !canonical.hasPrefix("*."): host = canonical
-                case .success: problems.add(join(prefix, "host"), .invalid, "'\(s)' must be a host name, not a wildcard")
-                case .failure(let error): problems.add(join(prefix, "host"), .invalid, "'\(s)' \(error.message)")
+                case .success: reader.add(join(prefix, "host"), .invalid, "'\(s)' must be a host name, not a wildcard")
+                case .failure(let error): reader.add(join(prefix, "host"), .invalid, "'\(s)' \(error.message)")
                 }
             } else {
-                problems.add(join(prefix, "host"), .invalid, "must be a string, not \(value.typeName)")
+                reader.add(join(prefix, "host"), .invalid, "must be a string, not \(value.typeName)")
             }
         }
 
         var port: UInt16?
         if let value = json["port"], value != .null {
-            if let p = integer(json, "port", in: 1...65535, default: 0, at: prefix, into: &problems) { port = UInt16(p) }
+            if let p = reader.integer(json, "port", in: 1...65535, default: 0, at: prefix) { port = UInt16(p) }
         }
 
-        let interval = integer(json, "interval_ms", in: HealthCheck.intervalRange, default: HealthCheck.defaultIntervalMs, at: prefix, into: &problems)
-        var timeout = integer(json, "timeout_ms", in: HealthCheck.timeoutRange,
-                              default: HealthCheck.defaultTimeout(intervalMs: interval ?? HealthCheck.defaultIntervalMs), at: prefix, into: &problems)
+        let interval = reader.integer(json, "interval_ms", in: HealthCheck.intervalRange, default: HealthCheck.defaultIntervalMs, at: prefix)
+        var timeout = reader.integer(json, "timeout_ms", in: HealthCheck.timeoutRange,
+                              default: HealthCheck.defaultTimeout(intervalMs: interval ?? HealthCheck.defaultIntervalMs), at: prefix)
         if let t = timeout, let i = interval, t >= i {
-            problems.add(join(prefix, "timeout_ms"), .invalid, "must be less than interval_ms (\(i))")
+            reader.add(join(prefix, "timeout_ms"), .invalid, "must be less than interval_ms (\(i))")
             timeout = nil
         }
-        let rise = integer(json, "rise", in: HealthCheck.riseFallRange, default: HealthCheck.defaultRise, at: prefix, into: &problems)
-        let fall = integer(json, "fall", in: HealthCheck.riseFallRange, default: HealthCheck.defaultFall, at: prefix, into: &problems)
+        let rise = reader.integer(json, "rise", in: HealthCheck.riseFallRange, default: HealthCheck.defaultRise, at: prefix)
+        let fall = reader.integer(json, "fall", in: HealthCheck.riseFallRange, default: HealthCheck.defaultFall, at: prefix)
 
         var expect = HealthCheck.defaultExpectStatus
         if let value = json["expect_status"] {
             let field = join(prefix, "expect_status")
             if type == .tcp {
-                problems.add(field, .invalid, httpOnly)
+                reader.add(field, .invalid, httpOnly)
             } else if case .array(let items) = value, !items.isEmpty, items.count <= HealthCheck.maxStatusRanges {
                 expect = []
                 for (i, item) in items.enumerated() {
@@ -243,38 +241,44 @@ struct HealthFieldsParser {
                     case .string(let s): text = s
                     case .integer(let v): text = String(v)  // 204 is as clear as "204"
                     default:
-                        problems.add("\(field)[\(i)]", .invalid, "must be a string such as \"200\" or \"200-399\", not \(item.typeName)")
+                        reader.add("\(field)[\(i)]", .invalid, "must be a string such as \"200\" or \"200-399\", not \(item.typeName)")
                         continue
                     }
                     switch StatusRange.parse(text) {
                     case .success(let range): expect.append(range)
-                    case .failure(let error): problems.add("\(field)[\(i)]", .invalid, error.message)
+                    case .failure(let error): reader.add("\(field)[\(i)]", .invalid, error.message)
                     }
                 }
             } else {
-                problems.add(field, .invalid, "must be an array of 1-\(HealthCheck.maxStatusRanges) status codes or ranges, e.g. [\"200-399\"]")
+                reader.add(field, .invalid, "must be an array of 1-\(HealthCheck.maxStatusRanges) status codes or ranges, e.g. [\"200-399\"]")
             }
         }
 
-        guard problems.list.count == before, let type, let interval, let timeout, let rise, let fall else { return nil }
+        guard reader.count == before, let type, let interval, let timeout, let rise, let fall else { return nil }
         return HealthCheck(type: type, path: path, host: host, port: port, intervalMs: interval, timeoutMs: timeout,
                            rise: rise, fall: fall, expectStatus: expect)
     }
+}
 
-    func passive(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> PassiveHealth? {
+extension PassiveHealth {
+    static let fields: Set<String> = ["max_fails", "fail_timeout_ms"]
+
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> PassiveHealth? {
         guard case .object(let members) = json else {
-            problems.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
+            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
             return nil
         }
-        if strict { rejectUnknown(members, allowed: Self.passiveFields, at: prefix, into: &problems) }
-        let maxFails = integer(json, "max_fails", in: PassiveHealth.maxFailsRange, default: PassiveHealth.defaultMaxFails, at: prefix, into: &problems)
-        let failTimeout = integer(json, "fail_timeout_ms", in: PassiveHealth.failTimeoutRange,
-                                  default: PassiveHealth.defaultFailTimeoutMs, at: prefix, into: &problems)
+        reader.rejectUnknown(members, allowed: Self.fields, at: prefix)
+        let maxFails = reader.integer(json, "max_fails", in: PassiveHealth.maxFailsRange, default: PassiveHealth.defaultMaxFails, at: prefix)
+        let failTimeout = reader.integer(json, "fail_timeout_ms", in: PassiveHealth.failTimeoutRange,
+                                  default: PassiveHealth.defaultFailTimeoutMs, at: prefix)
         guard let maxFails, let failTimeout else { return nil }
         return PassiveHealth(maxFails: maxFails, failTimeoutMs: failTimeout)
     }
+}
 
-    func policy(_ json: JSONValue, at field: String, into problems: inout Problems) -> AllDownPolicy? {
+extension AllDownPolicy {
+    static func parse(_ json: JSONValue, at field: String, into reader: inout FieldReader) -> AllDownPolicy? {
         switch json {
         case .string(let s):
             if let p = AllDownPolicy(rawValue: s) { return p }
@@ -283,17 +287,8 @@ struct HealthFieldsParser {
         default:
             break
         }
-        problems.add(field, .invalid, "must be one of \(AllDownPolicy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+        reader.add(field, .invalid, "must be one of \(AllDownPolicy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
         return nil
-    }
-
-    // The validator's helpers, usable without a Validator (no regex checker needed here).
-    func rejectUnknown(_ members: [(key: String, value: JSONValue)], allowed: Set<String>, at prefix: String, into problems: inout Problems) {
-        Validator.rejectUnknown(members, allowed: allowed, at: prefix, into: &problems)
-    }
-
-    func integer(_ json: JSONValue, _ key: String, in range: ClosedRange<Int>, default defaultValue: Int, at prefix: String, into problems: inout Problems) -> Int? {
-        Validator.integer(json, key, in: range, default: defaultValue, at: prefix, into: &problems)
     }
 }
 
@@ -312,24 +307,23 @@ struct UpstreamPolicyFields {
     var onAllDown: AllDownPolicy
 
     /// nil when a member is wrong (the problems say which); absent members get defaults.
-    static func parse(_ json: JSONValue, strict: Bool, at prefix: String, into problems: inout Problems) -> UpstreamPolicyFields? {
-        let parser = HealthFieldsParser(strict: strict)
-        let before = problems.list.count
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> UpstreamPolicyFields? {
+        let before = reader.count
         var healthCheck: HealthCheck?
         if let value = json["health_check"], value != .null {
-            healthCheck = parser.healthCheck(value, at: join(prefix, "health_check"), into: &problems)
+            healthCheck = HealthCheck.parse(value, at: join(prefix, "health_check"), into: &reader)
         }
         var passive = PassiveHealth()
         if let value = json["passive"], value != .null {
-            passive = parser.passive(value, at: join(prefix, "passive"), into: &problems) ?? passive
+            passive = PassiveHealth.parse(value, at: join(prefix, "passive"), into: &reader) ?? passive
         }
-        let retries = parser.integer(json, "retries", in: UpstreamPolicy.retriesRange, default: UpstreamPolicy.defaultRetries,
-                                     at: prefix, into: &problems)
+        let retries = reader.integer(json, "retries", in: UpstreamPolicy.retriesRange, default: UpstreamPolicy.defaultRetries,
+                                     at: prefix)
         var onAllDown = AllDownPolicy.failOpen
         if let value = json["on_all_down"] {
-            onAllDown = parser.policy(value, at: join(prefix, "on_all_down"), into: &problems) ?? onAllDown
+            onAllDown = AllDownPolicy.parse(value, at: join(prefix, "on_all_down"), into: &reader) ?? onAllDown
         }
-        guard problems.list.count == before, let retries else { return nil }
+        guard reader.count == before, let retries else { return nil }
         return UpstreamPolicyFields(healthCheck: healthCheck, passive: passive, retries: retries, onAllDown: onAllDown)
     }
 }

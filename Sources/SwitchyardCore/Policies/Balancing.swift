@@ -77,78 +77,78 @@ public struct StickyCookie: Sendable, Hashable {
     }
 }
 
-/// The upstream members of this file (besides `balance`, which Validation.swift owns).
+/// The upstream members of this file (besides `balance`, which Validator.swift owns).
 struct UpstreamBalanceFields {
     var hashOn: HashKey?
     var sticky: StickyCookie?
 
     static let fields: Set<String> = ["hash_on", "sticky"]
 
-    static func parse(_ json: JSONValue, balance: Balance?, strict: Bool, at prefix: String, into problems: inout Problems) -> UpstreamBalanceFields? {
-        let before = problems.list.count
+    static func parse(_ json: JSONValue, balance: Balance?, at prefix: String, into reader: inout FieldReader) -> UpstreamBalanceFields? {
+        let before = reader.count
         var out = UpstreamBalanceFields()
-        let p = PolicyParser(strict: strict)
         let hashField = join(prefix, "hash_on")
         if let value = present(json, "hash_on") {
             if let balance, balance != .hash {
-                problems.add(hashField, .invalid, "only applies with \"balance\": \"hash\"")
+                reader.add(hashField, .invalid, "only applies with \"balance\": \"hash\"")
             } else if case .string(let s) = value {
                 switch HashKey.parse(s) {
                 case .success(let key): out.hashOn = key
-                case .failure(let error): problems.add(hashField, .invalid, error.message)
+                case .failure(let error): reader.add(hashField, .invalid, error.message)
                 }
             } else {
-                problems.add(hashField, .invalid, "must be a string: \(HashKey.rule.dropFirst("must be ".count))")
+                reader.add(hashField, .invalid, "must be a string: \(HashKey.rule.dropFirst("must be ".count))")
             }
         } else if balance == .hash {
-            problems.add(hashField, .required, "is required with \"balance\": \"hash\" (\(HashKey.rule.dropFirst("must be ".count)))")
+            reader.add(hashField, .required, "is required with \"balance\": \"hash\" (\(HashKey.rule.dropFirst("must be ".count)))")
         }
         let stickyField = join(prefix, "sticky")
         if let value = present(json, "sticky") {
             if let balance, balance != .sticky {
-                problems.add(stickyField, .invalid, "only applies with \"balance\": \"sticky\"")
+                reader.add(stickyField, .invalid, "only applies with \"balance\": \"sticky\"")
             } else {
-                out.sticky = p.sticky(value, at: stickyField, into: &problems)
+                out.sticky = StickyCookie.parse(value, at: stickyField, into: &reader)
             }
         } else if balance == .sticky {
             out.sticky = StickyCookie()
         }
-        return problems.list.count == before ? out : nil
+        return reader.count == before ? out : nil
     }
 }
 
-extension PolicyParser {
-    func sticky(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> StickyCookie? {
-        guard object(json, fields: StickyCookie.fields, example: #"{"cookie":"sy_sticky","ttl_s":3600}"#, at: prefix, into: &problems) != nil else {
+extension StickyCookie {
+    /// A `sticky` object; absent members get the defaults.
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> StickyCookie? {
+        guard reader.object(json, fields: StickyCookie.fields, example: #"{"cookie":"sy_sticky","ttl_s":3600}"#, at: prefix) != nil else {
             return nil
         }
-        let before = problems.list.count
+        let before = reader.count
         let defaults = StickyCookie()
-        let cookie = cookieName(json, "cookie", default: defaults.cookie, at: prefix, into: &problems)
-        let ttl = Validator.integer(json, "ttl_s", in: StickyCookie.ttlRange, default: defaults.ttlSeconds, at: prefix, into: &problems)
+        let cookie = reader.cookieName(json, "cookie", default: defaults.cookie, at: prefix)
+        let ttl = reader.integer(json, "ttl_s", in: StickyCookie.ttlRange, default: defaults.ttlSeconds, at: prefix)
         var path: String? = defaults.path
-        if let given = string(json, "path", required: false, at: prefix, into: &problems), let text = given {
+        if let given = reader.string(json, "path", required: false, at: prefix), let text = given {
             if !text.hasPrefix("/") {
-                problems.add(join(prefix, "path"), .invalid, "'\(text)' must start with /")
+                reader.add(join(prefix, "path"), .invalid, "'\(text)' must start with /")
             } else if text.utf8.count > StickyCookie.maxPathLength {
-                problems.add(join(prefix, "path"), .invalid, "must be at most \(StickyCookie.maxPathLength) bytes")
+                reader.add(join(prefix, "path"), .invalid, "must be at most \(StickyCookie.maxPathLength) bytes")
             } else if text.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F || $0 == UInt8(ascii: ";") }) {
-                problems.add(join(prefix, "path"), .invalid, "must not contain ';', spaces or control characters")
+                reader.add(join(prefix, "path"), .invalid, "must not contain ';', spaces or control characters")
             } else {
                 path = text
             }
         }
         var domain: String?
-        if let given = string(json, "domain", required: false, at: prefix, into: &problems), let text = given {
+        if let given = reader.string(json, "domain", required: false, at: prefix), let text = given {
             switch HostNames.canonical(text) {
             case .success(let name) where !name.hasPrefix("*."): domain = name
-            case .success: problems.add(join(prefix, "domain"), .invalid, "'\(text)' must be a host name, not a wildcard")
-            case .failure(let error): problems.add(join(prefix, "domain"), .invalid, "'\(text)' \(error.message)")
+            case .success: reader.add(join(prefix, "domain"), .invalid, "'\(text)' must be a host name, not a wildcard")
+            case .failure(let error): reader.add(join(prefix, "domain"), .invalid, "'\(text)' \(error.message)")
             }
         }
-        let secure = bool(json, "secure", default: defaults.secure, at: prefix, into: &problems)
-        let httpOnly = bool(json, "httponly", default: defaults.httpOnly, at: prefix, into: &problems)
-        guard problems.list.count == before, let cookie = cookie ?? nil, let ttl, let path, let secure, let httpOnly else { return nil }
+        let secure = reader.bool(json, "secure", default: defaults.secure, at: prefix)
+        let httpOnly = reader.bool(json, "httponly", default: defaults.httpOnly, at: prefix)
+        guard reader.count == before, let cookie = cookie ?? nil, let ttl, let path, let secure, let httpOnly else { return nil }
         return StickyCookie(cookie: cookie, ttlSeconds: ttl, path: path, domain: domain, secure: secure, httpOnly: httpOnly)
     }
 }

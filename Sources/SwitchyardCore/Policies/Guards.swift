@@ -60,45 +60,47 @@ public struct RateLimit: Sendable, Hashable {
     }
 }
 
-extension PolicyParser {
-    func timeouts(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> Timeouts? {
-        guard object(json, fields: Timeouts.fields, example: #"{"connect_ms":1000,"read_ms":5000}"#, at: prefix, into: &problems) != nil else {
+extension Timeouts {
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> Timeouts? {
+        guard reader.object(json, fields: Timeouts.fields, example: #"{"connect_ms":1000,"read_ms":5000}"#, at: prefix) != nil else {
             return nil
         }
-        let before = problems.list.count
+        let before = reader.count
         func value(_ key: String, _ range: ClosedRange<Int>) -> Int? {
             guard present(json, key) != nil else { return nil }
-            return Validator.integer(json, key, in: range, default: 0, at: prefix, into: &problems)
+            return reader.integer(json, key, in: range, default: 0, at: prefix)
         }
         let out = Timeouts(connectMs: value("connect_ms", Timeouts.connectRange), sendMs: value("send_ms", Timeouts.sendReadRange),
                            readMs: value("read_ms", Timeouts.sendReadRange))
-        guard problems.list.count == before else { return nil }
+        guard reader.count == before else { return nil }
         if out == Timeouts() {
-            problems.add(prefix, .invalid, "must give at least one of connect_ms, send_ms, read_ms (omit it otherwise)")
+            reader.add(prefix, .invalid, "must give at least one of connect_ms, send_ms, read_ms (omit it otherwise)")
             return nil
         }
         return out
     }
+}
 
-    func rateLimit(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> RateLimit? {
-        guard object(json, fields: RateLimit.fields, example: #"{"rps":10,"burst":20,"key":"ip"}"#, at: prefix, into: &problems) != nil else {
+extension RateLimit {
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> RateLimit? {
+        guard reader.object(json, fields: RateLimit.fields, example: #"{"rps":10,"burst":20,"key":"ip"}"#, at: prefix) != nil else {
             return nil
         }
         var rps: Int?
         if present(json, "rps") == nil {
-            problems.add(join(prefix, "rps"), .required, "is required (requests per second, \(RateLimit.rpsRange.lowerBound)-\(RateLimit.rpsRange.upperBound))")
+            reader.add(join(prefix, "rps"), .required, "is required (requests per second, \(RateLimit.rpsRange.lowerBound)-\(RateLimit.rpsRange.upperBound))")
         } else {
-            rps = Validator.integer(json, "rps", in: RateLimit.rpsRange, default: 1, at: prefix, into: &problems)
+            rps = reader.integer(json, "rps", in: RateLimit.rpsRange, default: 1, at: prefix)
         }
-        let burst = Validator.integer(json, "burst", in: RateLimit.burstRange, default: 0, at: prefix, into: &problems)
+        let burst = reader.integer(json, "burst", in: RateLimit.burstRange, default: 0, at: prefix)
         var key: RateLimit.Key? = .ip
-        if let given = string(json, "key", required: false, at: prefix, into: &problems) {
+        if let given = reader.string(json, "key", required: false, at: prefix) {
             if let text = given, text != "ip" {
                 let name = text.hasPrefix("header:") ? String(text.dropFirst("header:".count)) : nil
                 if let name, Tokens.isHeaderName(name) {
                     key = .header(name)
                 } else {
-                    problems.add(join(prefix, "key"), .invalid, "'\(text)' must be \"ip\" or \"header:NAME\"")
+                    reader.add(join(prefix, "key"), .invalid, "'\(text)' must be \"ip\" or \"header:NAME\"")
                     key = nil
                 }
             }
@@ -108,37 +110,40 @@ extension PolicyParser {
         guard let rps, let burst, let key else { return nil }
         return RateLimit(rps: rps, burst: burst, key: key)
     }
+}
 
-    func ranges(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> [CIDR]? {
+extension RoutePolicies {
+    /// An `allow` or `deny` list: distinct addresses or CIDR ranges.
+    static func addressRanges(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> [CIDR]? {
         guard case .array(let items) = json else {
-            problems.add(prefix, .invalid, "must be an array of addresses or CIDR ranges, such as [\"10.0.0.0/8\"], not \(json.typeName)")
+            reader.add(prefix, .invalid, "must be an array of addresses or CIDR ranges, such as [\"10.0.0.0/8\"], not \(json.typeName)")
             return nil
         }
         guard items.count <= RoutePolicies.maxAddressRanges else {
-            problems.add(prefix, .invalid, "must have at most \(RoutePolicies.maxAddressRanges) entries, not \(items.count)")
+            reader.add(prefix, .invalid, "must have at most \(RoutePolicies.maxAddressRanges) entries, not \(items.count)")
             return nil
         }
-        let before = problems.list.count
+        let before = reader.count
         var out: [CIDR] = []
         var first: [CIDR: Int] = [:]
         for (i, item) in items.enumerated() {
             let at = "\(prefix)[\(i)]"
             guard case .string(let text) = item else {
-                problems.add(at, .invalid, "must be a string such as \"10.0.0.0/8\", not \(item.typeName)")
+                reader.add(at, .invalid, "must be a string such as \"10.0.0.0/8\", not \(item.typeName)")
                 continue
             }
             switch CIDR.parse(text) {
             case .success(let range):
                 if let j = first[range] {
-                    problems.add(at, .duplicate, "'\(text)' appears twice (also \(prefix)[\(j)])")
+                    reader.add(at, .duplicate, "'\(text)' appears twice (also \(prefix)[\(j)])")
                 } else {
                     first[range] = i
                     out.append(range)
                 }
             case .failure(let error):
-                problems.add(at, .invalid, "'\(text)': \(error.message)")
+                reader.add(at, .invalid, "'\(text)': \(error.message)")
             }
         }
-        return problems.list.count == before ? out : nil
+        return reader.count == before ? out : nil
     }
 }

@@ -40,12 +40,13 @@ public struct HeaderEdits: Sendable, Hashable {
     }
 }
 
-extension PolicyParser {
-    func headers(_ json: JSONValue, refused: Set<String>, at prefix: String, into problems: inout Problems) -> HeaderEdits? {
-        guard object(json, fields: HeaderEdits.fields, example: #"{"set":{"X-A":"1"},"remove":["X-B"]}"#, at: prefix, into: &problems) != nil else {
+extension HeaderEdits {
+    /// `refused`: the lowercased names the edge owns in this direction.
+    static func parse(_ json: JSONValue, refused: Set<String>, at prefix: String, into reader: inout FieldReader) -> HeaderEdits? {
+        guard reader.object(json, fields: HeaderEdits.fields, example: #"{"set":{"X-A":"1"},"remove":["X-B"]}"#, at: prefix) != nil else {
             return nil
         }
-        let before = problems.list.count
+        let before = reader.count
         func nameProblem(_ name: String) -> String? {
             if !Tokens.isHeaderName(name) { return "'\(name)' is not a header name (\(Tokens.headerRule))" }
             if refused.contains(name.lowercased()) { return "\(name) is set by the edge itself and cannot be changed here" }
@@ -58,25 +59,25 @@ extension PolicyParser {
         case nil: break
         case .object(let members)?:
             if members.count > HeaderEdits.maxNames {
-                problems.add(setField, .invalid, "must have at most \(HeaderEdits.maxNames) headers, not \(members.count)")
+                reader.add(setField, .invalid, "must have at most \(HeaderEdits.maxNames) headers, not \(members.count)")
                 break
             }
             for member in members {
                 let at = join(setField, member.key)
-                if let problem = nameProblem(member.key) { problems.add(at, .invalid, problem); continue }
+                if let problem = nameProblem(member.key) { reader.add(at, .invalid, problem); continue }
                 guard case .string(let value) = member.value else {
-                    problems.add(at, .invalid, "must be a string, not \(member.value.typeName)")
+                    reader.add(at, .invalid, "must be a string, not \(member.value.typeName)")
                     continue
                 }
-                if let problem = Tokens.headerValueProblem(value) { problems.add(at, .invalid, problem); continue }
+                if let problem = Tokens.headerValueProblem(value) { reader.add(at, .invalid, problem); continue }
                 guard setNames.insert(member.key.lowercased()).inserted else {
-                    problems.add(at, .duplicate, "header \(member.key) appears twice (names are case-insensitive)")
+                    reader.add(at, .duplicate, "header \(member.key) appears twice (names are case-insensitive)")
                     continue
                 }
                 set.append(HeaderField(name: member.key, value: value))
             }
         case let other?:
-            problems.add(setField, .invalid, "must be an object of header names to values, such as {\"X-A\":\"1\"}, not \(other.typeName)")
+            reader.add(setField, .invalid, "must be an object of header names to values, such as {\"X-A\":\"1\"}, not \(other.typeName)")
         }
         var remove: [String] = []
         var removeNames: Set<String> = []
@@ -85,33 +86,33 @@ extension PolicyParser {
         case nil: break
         case .array(let items)?:
             if items.count > HeaderEdits.maxNames {
-                problems.add(removeField, .invalid, "must have at most \(HeaderEdits.maxNames) headers, not \(items.count)")
+                reader.add(removeField, .invalid, "must have at most \(HeaderEdits.maxNames) headers, not \(items.count)")
                 break
             }
             for (i, item) in items.enumerated() {
                 let at = "\(removeField)[\(i)]"
                 guard case .string(let name) = item else {
-                    problems.add(at, .invalid, "must be a header name, not \(item.typeName)")
+                    reader.add(at, .invalid, "must be a header name, not \(item.typeName)")
                     continue
                 }
-                if let problem = nameProblem(name) { problems.add(at, .invalid, problem); continue }
+                if let problem = nameProblem(name) { reader.add(at, .invalid, problem); continue }
                 let lower = name.lowercased()
                 if setNames.contains(lower) {
-                    problems.add(at, .invalid, "\(name) is also in set: a header is either set or removed")
+                    reader.add(at, .invalid, "\(name) is also in set: a header is either set or removed")
                     continue
                 }
                 guard removeNames.insert(lower).inserted else {
-                    problems.add(at, .duplicate, "header \(name) appears twice (names are case-insensitive)")
+                    reader.add(at, .duplicate, "header \(name) appears twice (names are case-insensitive)")
                     continue
                 }
                 remove.append(name)
             }
         case let other?:
-            problems.add(removeField, .invalid, "must be an array of header names, such as [\"X-B\"], not \(other.typeName)")
+            reader.add(removeField, .invalid, "must be an array of header names, such as [\"X-B\"], not \(other.typeName)")
         }
-        guard problems.list.count == before else { return nil }
+        guard reader.count == before else { return nil }
         if set.isEmpty && remove.isEmpty {
-            problems.add(prefix, .invalid, "must set or remove at least one header (omit it otherwise)")
+            reader.add(prefix, .invalid, "must set or remove at least one header (omit it otherwise)")
             return nil
         }
         return HeaderEdits(set: set, remove: remove)

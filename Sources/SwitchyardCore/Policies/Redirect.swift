@@ -23,19 +23,19 @@ public struct Redirect: Sendable, Hashable {
     }
 }
 
-extension PolicyParser {
-    func redirect(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> Redirect? {
+extension Redirect {
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> Redirect? {
         let example = #"{"to":"https://example.com/new","status":301}"#
-        guard object(json, fields: Redirect.fields, example: example, at: prefix, into: &problems) != nil else { return nil }
-        let before = problems.list.count
-        let keepPath = bool(json, "keep_path", default: false, at: prefix, into: &problems)
+        guard reader.object(json, fields: Redirect.fields, example: example, at: prefix) != nil else { return nil }
+        let before = reader.count
+        let keepPath = reader.bool(json, "keep_path", default: false, at: prefix)
         var to: String?
         let toField = join(prefix, "to")
-        if let given = string(json, "to", required: true, at: prefix, into: &problems), let text = given {
-            if let problem = Self.redirectTargetProblem(text) {
-                problems.add(toField, .invalid, "'\(text)' \(problem)")
+        if let given = reader.string(json, "to", required: true, at: prefix), let text = given {
+            if let problem = Self.targetProblem(text) {
+                reader.add(toField, .invalid, "'\(text)' \(problem)")
             } else if keepPath == true, text.contains("?") || text.contains("#") {
-                problems.add(toField, .invalid, "'\(text)' must not contain a query or fragment with keep_path (the request's path and query are appended)")
+                reader.add(toField, .invalid, "'\(text)' must not contain a query or fragment with keep_path (the request's path and query are appended)")
             } else {
                 to = text
             }
@@ -46,13 +46,13 @@ extension PolicyParser {
         case .integer(let v)? where Redirect.statuses.contains(Int(v)): status = Int(v)
         default:
             status = nil
-            problems.add(join(prefix, "status"), .invalid, "must be one of \(Redirect.statuses.map(String.init).joined(separator: ", "))")
+            reader.add(join(prefix, "status"), .invalid, "must be one of \(Redirect.statuses.map(String.init).joined(separator: ", "))")
         }
-        guard problems.list.count == before, let to, let status, let keepPath else { return nil }
+        guard reader.count == before, let to, let status, let keepPath else { return nil }
         return Redirect(to: to, status: status, keepPath: keepPath)
     }
 
-    static func redirectTargetProblem(_ text: String) -> String? {
+    static func targetProblem(_ text: String) -> String? {
         if text.isEmpty { return "must not be empty" }
         if text.utf8.count > Redirect.maxLength { return "must be at most \(Redirect.maxLength) bytes" }
         if text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) || $0.properties.isWhitespace }) {

@@ -13,47 +13,48 @@ public enum Rewrite: Sendable, Hashable {
     public static let fields: Set<String> = ["strip_prefix", "replace_prefix", "regex", "replacement"]
 }
 
-extension PolicyParser {
-    func rewrite(_ json: JSONValue, match: MatchKind?, regex: (any RegexChecker)?, at prefix: String, into problems: inout Problems) -> Rewrite? {
+extension Rewrite {
+    /// `regex` compiles a regex rewrite's pattern (nil: not checked).
+    static func parse(_ json: JSONValue, match: MatchKind?, regex: (any RegexChecker)?, at prefix: String, into reader: inout FieldReader) -> Rewrite? {
         let example = #"{"strip_prefix":true}, {"replace_prefix":"/v2"} or {"regex":"^/old/(.*)","replacement":"/new/$1"}"#
-        guard object(json, fields: Rewrite.fields, example: example, at: prefix, into: &problems) != nil else { return nil }
+        guard reader.object(json, fields: Rewrite.fields, example: example, at: prefix) != nil else { return nil }
         let forms = ["strip_prefix", "replace_prefix", "regex"].filter { present(json, $0) != nil }
         guard forms.count == 1, let form = forms.first else {
-            problems.add(prefix, .invalid, "must have exactly one of strip_prefix, replace_prefix or regex (with replacement), e.g. \(example)")
+            reader.add(prefix, .invalid, "must have exactly one of strip_prefix, replace_prefix or regex (with replacement), e.g. \(example)")
             return nil
         }
         let field = join(prefix, form)
         if form != "regex", present(json, "replacement") != nil {
-            problems.add(join(prefix, "replacement"), .invalid, "only applies with regex")
+            reader.add(join(prefix, "replacement"), .invalid, "only applies with regex")
             return nil
         }
         if form != "regex", let match, match == .regex {
-            problems.add(field, .invalid, "only applies to exact and prefix routes (use regex and replacement on a regex route)")
+            reader.add(field, .invalid, "only applies to exact and prefix routes (use regex and replacement on a regex route)")
             return nil
         }
         switch form {
         case "strip_prefix":
             guard present(json, form) == .bool(true) else {
-                problems.add(field, .invalid, "must be true (omit rewrite to keep the path)")
+                reader.add(field, .invalid, "must be true (omit rewrite to keep the path)")
                 return nil
             }
             return .stripPrefix
         case "replace_prefix":
-            guard let given = string(json, form, required: true, at: prefix, into: &problems), let text = given else { return nil }
+            guard let given = reader.string(json, form, required: true, at: prefix), let text = given else { return nil }
             if let problem = Paths.problem(text, match: .prefix) {
-                problems.add(field, .invalid, "'\(text)' \(problem)")
+                reader.add(field, .invalid, "'\(text)' \(problem)")
                 return nil
             }
             return .replacePrefix(text)
         default:
-            let before = problems.list.count
+            let before = reader.count
             var pattern: String?
             var captures: Int?
-            if let given = string(json, "regex", required: true, at: prefix, into: &problems), let text = given {
+            if let given = reader.string(json, "regex", required: true, at: prefix), let text = given {
                 if let problem = Paths.problem(text, match: .regex) {
-                    problems.add(field, .invalid, problem)
+                    reader.add(field, .invalid, problem)
                 } else if let problem = regex?.problem(in: text) {
-                    problems.add(field, .invalid, problem)
+                    reader.add(field, .invalid, problem)
                 } else {
                     pattern = text
                     captures = regex?.captureCount(in: text)
@@ -61,16 +62,16 @@ extension PolicyParser {
             }
             var replacement: String?
             let replacementField = join(prefix, "replacement")
-            if let given = string(json, "replacement", required: true, at: prefix, into: &problems), let text = given {
+            if let given = reader.string(json, "replacement", required: true, at: prefix), let text = given {
                 if let problem = Paths.problem(text, match: .prefix) {
-                    problems.add(replacementField, .invalid, "'\(text)' \(problem)")
+                    reader.add(replacementField, .invalid, "'\(text)' \(problem)")
                 } else if let problem = Self.templateProblem(text, captures: captures) {
-                    problems.add(replacementField, .invalid, "'\(text)': \(problem)")
+                    reader.add(replacementField, .invalid, "'\(text)': \(problem)")
                 } else {
                     replacement = text
                 }
             }
-            guard problems.list.count == before, let pattern, let replacement else { return nil }
+            guard reader.count == before, let pattern, let replacement else { return nil }
             return .regex(pattern: pattern, replacement: replacement)
         }
     }

@@ -49,91 +49,96 @@ public struct Canary: Sendable, Hashable {
     public static let fields: Set<String> = ["upstream", "header", "cookie", "value"]
 }
 
-extension PolicyParser {
-    func split(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> [SplitTarget]? {
+extension SplitTarget {
+    /// A route's `split`: 2-10 distinct upstreams, not all of weight 0.
+    static func parseList(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> [SplitTarget]? {
         let example = #"[{"upstream":"blue","weight":90},{"upstream":"green","weight":10}]"#
         guard case .array(let items) = json else {
-            problems.add(prefix, .invalid, "must be an array such as \(example), not \(json.typeName)")
+            reader.add(prefix, .invalid, "must be an array such as \(example), not \(json.typeName)")
             return nil
         }
         guard SplitTarget.countRange.contains(items.count) else {
-            problems.add(prefix, .invalid, "must have \(SplitTarget.countRange.lowerBound)-\(SplitTarget.countRange.upperBound) entries, not \(items.count)")
+            reader.add(prefix, .invalid, "must have \(SplitTarget.countRange.lowerBound)-\(SplitTarget.countRange.upperBound) entries, not \(items.count)")
             return nil
         }
-        let before = problems.list.count
+        let before = reader.count
         var targets: [SplitTarget] = []
         var first: [String: Int] = [:]
         for (i, item) in items.enumerated() {
             let at = "\(prefix)[\(i)]"
-            guard object(item, fields: ["upstream", "weight"], example: #"{"upstream":"blue","weight":90}"#, at: at, into: &problems) != nil else {
+            guard reader.object(item, fields: ["upstream", "weight"], example: #"{"upstream":"blue","weight":90}"#, at: at) != nil else {
                 continue
             }
-            let weight = Validator.integer(item, "weight", in: SplitTarget.weightRange, default: SplitTarget.defaultWeight, at: at, into: &problems)
-            guard let given = string(item, "upstream", required: true, at: at, into: &problems), let name = given else { continue }
+            let weight = reader.integer(item, "weight", in: SplitTarget.weightRange, default: SplitTarget.defaultWeight, at: at)
+            guard let given = reader.string(item, "upstream", required: true, at: at), let name = given else { continue }
             guard Names.isValid(name) else {
-                problems.add(join(at, "upstream"), .invalid, "'\(name)' is not a valid upstream name (\(Names.rule))")
+                reader.add(join(at, "upstream"), .invalid, "'\(name)' is not a valid upstream name (\(Names.rule))")
                 continue
             }
             if let j = first[name] {
-                problems.add(join(at, "upstream"), .duplicate, "upstream '\(name)' appears twice in the split (also \(prefix)[\(j)])")
+                reader.add(join(at, "upstream"), .duplicate, "upstream '\(name)' appears twice in the split (also \(prefix)[\(j)])")
                 continue
             }
             first[name] = i
             if let weight { targets.append(SplitTarget(upstream: name, weight: weight)) }
         }
-        guard problems.list.count == before else { return nil }
+        guard reader.count == before else { return nil }
         if targets.allSatisfy({ $0.weight == 0 }) {
-            problems.add(prefix, .invalid, "the weights must not all be 0")
+            reader.add(prefix, .invalid, "the weights must not all be 0")
             return nil
         }
         return targets
     }
+}
 
-    func splitSticky(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> SplitSticky? {
-        guard object(json, fields: SplitSticky.fields, example: #"{"cookie":"sy_split","ttl_s":3600}"#, at: prefix, into: &problems) != nil else {
+extension SplitSticky {
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> SplitSticky? {
+        guard reader.object(json, fields: SplitSticky.fields, example: #"{"cookie":"sy_split","ttl_s":3600}"#, at: prefix) != nil else {
             return nil
         }
         let defaults = SplitSticky()
-        let cookie = cookieName(json, "cookie", default: defaults.cookie, at: prefix, into: &problems)
-        let ttl = Validator.integer(json, "ttl_s", in: StickyCookie.ttlRange, default: defaults.ttlSeconds, at: prefix, into: &problems)
+        let cookie = reader.cookieName(json, "cookie", default: defaults.cookie, at: prefix)
+        let ttl = reader.integer(json, "ttl_s", in: StickyCookie.ttlRange, default: defaults.ttlSeconds, at: prefix)
         guard let cookie = cookie ?? nil, let ttl else { return nil }
         return SplitSticky(cookie: cookie, ttlSeconds: ttl)
     }
+}
 
-    func canary(_ json: JSONValue, at prefix: String, into problems: inout Problems) -> Canary? {
+extension Canary {
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> Canary? {
         let example = #"{"upstream":"green","header":"X-Canary","value":"1"}"#
-        guard object(json, fields: Canary.fields, example: example, at: prefix, into: &problems) != nil else { return nil }
-        let before = problems.list.count
+        guard reader.object(json, fields: Canary.fields, example: example, at: prefix) != nil else { return nil }
+        let before = reader.count
         var upstream: String?
-        if let given = string(json, "upstream", required: true, at: prefix, into: &problems), let name = given {
+        if let given = reader.string(json, "upstream", required: true, at: prefix), let name = given {
             if Names.isValid(name) {
                 upstream = name
             } else {
-                problems.add(join(prefix, "upstream"), .invalid, "'\(name)' is not a valid upstream name (\(Names.rule))")
+                reader.add(join(prefix, "upstream"), .invalid, "'\(name)' is not a valid upstream name (\(Names.rule))")
             }
         }
         var header: String?
-        if let given = string(json, "header", required: false, at: prefix, into: &problems), let name = given {
+        if let given = reader.string(json, "header", required: false, at: prefix), let name = given {
             if Tokens.isHeaderName(name) {
                 header = name
             } else {
-                problems.add(join(prefix, "header"), .invalid, "'\(name)' is not a header name (\(Tokens.headerRule))")
+                reader.add(join(prefix, "header"), .invalid, "'\(name)' is not a header name (\(Tokens.headerRule))")
             }
         }
-        let cookie = cookieName(json, "cookie", default: "", at: prefix, into: &problems).map { $0 == "" ? nil : $0 }
+        let cookie = reader.cookieName(json, "cookie", default: "", at: prefix).map { $0 == "" ? nil : $0 }
         var value: String?
-        if let given = string(json, "value", required: false, at: prefix, into: &problems), let text = given {
+        if let given = reader.string(json, "value", required: false, at: prefix), let text = given {
             if text.isEmpty {
-                problems.add(join(prefix, "value"), .invalid, "must not be empty (omit value to match any non-empty value)")
+                reader.add(join(prefix, "value"), .invalid, "must not be empty (omit value to match any non-empty value)")
             } else if let problem = Tokens.headerValueProblem(text) {
-                problems.add(join(prefix, "value"), .invalid, problem)
+                reader.add(join(prefix, "value"), .invalid, problem)
             } else {
                 value = text
             }
         }
-        guard problems.list.count == before, let upstream, let cookie else { return nil }
+        guard reader.count == before, let upstream, let cookie else { return nil }
         if header == nil && cookie == nil {
-            problems.add(prefix, .invalid, "needs header or cookie (or both): which requests go to the canary")
+            reader.add(prefix, .invalid, "needs header or cookie (or both): which requests go to the canary")
             return nil
         }
         return Canary(upstream: upstream, header: header, cookie: cookie, value: value)

@@ -33,3 +33,17 @@ public enum Tokens {
 
     public static let maxHeaderValue = 4096
 }
+
+extension FieldReader {
+    /// Member `key` as a cookie name: `.some(defaultValue)` when absent or null (required
+    /// when there is no default); nil when it is a problem.
+    mutating func cookieName(_ json: JSONValue, _ key: String, default defaultValue: String?, at prefix: String) -> String?? {
+        guard let given = string(json, key, required: defaultValue == nil, at: prefix) else { return nil }
+        guard let name = given else { return .some(defaultValue) }
+        guard Tokens.isCookieName(name) else {
+            add(join(prefix, key), .invalid, "'\(name)' is not a cookie name (\(Tokens.cookieRule))")
+            return nil
+        }
+        return .some(name)
+    }
+}

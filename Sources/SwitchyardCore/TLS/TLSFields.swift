@@ -61,34 +61,34 @@ public struct RouteTLS: Sendable, Hashable {
     }
 
     /// nil when a member is wrong (the problems say which).
-    static func parse(_ json: JSONValue, strict: Bool, at prefix: String, into problems: inout Problems) -> RouteTLS? {
-        let before = problems.list.count
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> RouteTLS? {
+        let before = reader.count
         var tls = RouteTLS()
         switch json["https_redirect"] {
         case nil, .null?: break
         case .bool(let b)?: tls.httpsRedirect = b
-        case let other?: problems.add(join(prefix, "https_redirect"), .invalid, "must be true or false, not \(other.typeName)")
+        case let other?: reader.add(join(prefix, "https_redirect"), .invalid, "must be true or false, not \(other.typeName)")
         }
         if let value = json["hsts"], value != .null {
             let at = join(prefix, "hsts")
             if case .object(let members) = value {
-                if strict { Validator.rejectUnknown(members, allowed: HSTS.fields, at: at, into: &problems) }
-                let maxAge = Validator.integer(value, "max_age_s", in: HSTS.maxAgeRange, default: HSTS.defaultMaxAge, at: at, into: &problems)
-                let include = bool(value, "include_subdomains", at: at, into: &problems)
-                let preload = bool(value, "preload", at: at, into: &problems)
+                reader.rejectUnknown(members, allowed: HSTS.fields, at: at)
+                let maxAge = reader.integer(value, "max_age_s", in: HSTS.maxAgeRange, default: HSTS.defaultMaxAge, at: at)
+                let include = reader.bool(value, "include_subdomains", default: false, at: at)
+                let preload = reader.bool(value, "preload", default: false, at: at)
                 if let maxAge, let include, let preload {
-                    if preload && (maxAge < HSTS.defaultMaxAge || !include) && strict {
-                        problems.add(join(at, "preload"), .invalid,
+                    if preload && (maxAge < HSTS.defaultMaxAge || !include) && reader.strict {
+                        reader.add(join(at, "preload"), .invalid,
                                      "preload needs max_age_s of at least \(HSTS.defaultMaxAge) and include_subdomains: true")
                     } else {
                         tls.hsts = HSTS(maxAgeSeconds: maxAge, includeSubdomains: include, preload: preload)
                     }
                 }
             } else {
-                problems.add(at, .invalid, "must be a JSON object such as {\"max_age_s\":31536000}, not \(value.typeName)")
+                reader.add(at, .invalid, "must be a JSON object such as {\"max_age_s\":31536000}, not \(value.typeName)")
             }
         }
-        return problems.list.count == before ? tls : nil
+        return reader.count == before ? tls : nil
     }
 }
 
@@ -122,55 +122,45 @@ public struct UpstreamTLS: Sendable, Hashable {
         return out
     }
 
-    static func parse(_ json: JSONValue, strict: Bool, at prefix: String, into problems: inout Problems) -> UpstreamTLS? {
-        let before = problems.list.count
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> UpstreamTLS? {
+        let before = reader.count
         var tls = UpstreamTLS()
         if let value = json["scheme"], value != .null {
             if case .string(let s) = value, let scheme = UpstreamScheme(rawValue: s) {
                 tls.scheme = scheme
             } else {
-                problems.add(join(prefix, "scheme"), .invalid, "must be one of \(UpstreamScheme.allCases.map(\.rawValue).joined(separator: ", "))")
+                reader.add(join(prefix, "scheme"), .invalid, "must be one of \(UpstreamScheme.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
         let httpsOnly = "only applies with \"scheme\": \"https\""
         if let value = json["tls_server_name"], value != .null {
             let field = join(prefix, "tls_server_name")
-            if strict && tls.scheme != .https {
-                problems.add(field, .invalid, httpsOnly)
+            if reader.strict && tls.scheme != .https {
+                reader.add(field, .invalid, httpsOnly)
             } else if case .string(let s) = value {
                 switch HostNames.canonical(s) {
                 case .success(let name) where !name.hasPrefix("*."): tls.serverName = name
-                case .success: problems.add(field, .invalid, "'\(s)' must be a host name, not a wildcard")
-                case .failure(let error): problems.add(field, .invalid, "'\(s)' \(error.message)")
+                case .success: reader.add(field, .invalid, "'\(s)' must be a host name, not a wildcard")
+                case .failure(let error): reader.add(field, .invalid, "'\(s)' \(error.message)")
                 }
             } else {
-                problems.add(field, .invalid, "must be a string, not \(value.typeName)")
+                reader.add(field, .invalid, "must be a string, not \(value.typeName)")
             }
         }
         if let value = json["tls_verify"], value != .null {
             let field = join(prefix, "tls_verify")
             if case .bool(let b) = value {
-                if b && strict && tls.scheme != .https { problems.add(field, .invalid, httpsOnly) } else { tls.verify = b }
+                if b && reader.strict && tls.scheme != .https { reader.add(field, .invalid, httpsOnly) } else { tls.verify = b }
             } else {
-                problems.add(field, .invalid, "must be true or false, not \(value.typeName)")
+                reader.add(field, .invalid, "must be true or false, not \(value.typeName)")
             }
         }
-        if strict, json["ca_file"] != nil {
-            problems.add(join(prefix, "ca_file"), .invalid,
+        if reader.strict, json["ca_file"] != nil {
+            reader.add(join(prefix, "ca_file"), .invalid,
                          "per-upstream CA files are not supported: edges verify against one CA bundle, "
                             + "given by `switchyard edge --upstream-ca PATH` (add your CA to it)")
         }
         if tls.scheme != .https { tls = UpstreamTLS() }  // lenient reads: http ignores the rest
-        return problems.list.count == before ? tls : nil
-    }
-}
-
-private func bool(_ json: JSONValue, _ key: String, at prefix: String, into problems: inout Problems) -> Bool? {
-    switch json[key] {
-    case nil, .null?: return false
-    case .bool(let b)?: return b
-    case let other?:
-        problems.add(join(prefix, key), .invalid, "must be true or false, not \(other.typeName)")
-        return nil
+        return reader.count == before ? tls : nil
     }
 }

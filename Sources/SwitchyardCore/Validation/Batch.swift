@@ -76,33 +76,33 @@ extension Validator {
     }
 
     func batchParts(_ json: JSONValue) -> (Batch, [FieldError]) {
-        var problems = Problems()
+        var reader = FieldReader(strict: true)
         guard case .object(let members) = json else {
             return (Batch(), [FieldError(field: "", code: .invalid, message: "must be a JSON object, not \(json.typeName)")])
         }
-        rejectUnknown(members, allowed: ["upstreams", "routes", "delete"], at: "", into: &problems)
+        reader.rejectUnknown(members, allowed: ["upstreams", "routes", "delete"], at: "")
         var batch = Batch()
         var seenUpstreams: [String: String] = [:]  // name -> field of first appearance
         var seenRoutes: [String: String] = [:]
 
-        for (i, item) in array(json, "upstreams", at: "", into: &problems).enumerated() {
+        for (i, item) in reader.array(json, "upstreams", at: "").enumerated() {
             let at = "upstreams[\(i)]"
-            guard let upstream = upstream(item, name: nil, at: at, into: &problems) else {
+            guard let upstream = upstream(item, name: nil, at: at, into: &reader) else {
                 if case .string(let name)? = item["name"] { batch.namedInvalidUpstreams.insert(name) }
                 continue
             }
             if let first = seenUpstreams[upstream.name] {
-                problems.add(join(at, "name"), .duplicate, "upstream '\(upstream.name)' appears twice (also \(first))")
+                reader.add(join(at, "name"), .duplicate, "upstream '\(upstream.name)' appears twice (also \(first))")
             } else {
                 seenUpstreams[upstream.name] = at
                 batch.upstreams.append(upstream)
             }
         }
-        for (i, item) in array(json, "routes", at: "", into: &problems).enumerated() {
+        for (i, item) in reader.array(json, "routes", at: "").enumerated() {
             let at = "routes[\(i)]"
-            guard let route = route(item, id: nil, at: at, into: &problems) else { continue }
+            guard let route = route(item, id: nil, at: at, into: &reader) else { continue }
             if let first = seenRoutes[route.id] {
-                problems.add(join(at, "id"), .duplicate, "route '\(route.id)' appears twice (also \(first))")
+                reader.add(join(at, "id"), .duplicate, "route '\(route.id)' appears twice (also \(first))")
             } else {
                 seenRoutes[route.id] = at
                 batch.requestIndexes[route.id] = i
@@ -111,32 +111,32 @@ extension Validator {
         }
         if let delete = json["delete"] {
             if case .object(let deleteMembers) = delete {
-                rejectUnknown(deleteMembers, allowed: ["routes", "upstreams"], at: "delete", into: &problems)
-                batch.deleteRoutes = names(delete, "routes", kind: "route", at: "delete", seen: &seenRoutes, into: &problems)
-                batch.deleteUpstreams = names(delete, "upstreams", kind: "upstream", at: "delete", seen: &seenUpstreams, into: &problems)
+                reader.rejectUnknown(deleteMembers, allowed: ["routes", "upstreams"], at: "delete")
+                batch.deleteRoutes = names(delete, "routes", kind: "route", at: "delete", seen: &seenRoutes, into: &reader)
+                batch.deleteUpstreams = names(delete, "upstreams", kind: "upstream", at: "delete", seen: &seenUpstreams, into: &reader)
             } else {
-                problems.add("delete", .invalid, "must be a JSON object, not \(delete.typeName)")
+                reader.add("delete", .invalid, "must be a JSON object, not \(delete.typeName)")
             }
         }
         let deleted = Set(batch.deleteUpstreams)
         for route in batch.routes {
             for ref in route.upstreamReferences where deleted.contains(ref.upstream) {
-                problems.add(join(batch.routeField(route.id), ref.field), .missingUpstream, "upstream '\(ref.upstream)' is deleted in this batch")
+                reader.add(join(batch.routeField(route.id), ref.field), .missingUpstream, "upstream '\(ref.upstream)' is deleted in this batch")
             }
         }
-        return (batch, problems.list)
+        return (batch, reader.problems)
     }
 
-    func names(_ json: JSONValue, _ key: String, kind: String, at prefix: String, seen: inout [String: String], into problems: inout Problems) -> [String] {
+    func names(_ json: JSONValue, _ key: String, kind: String, at prefix: String, seen: inout [String: String], into reader: inout FieldReader) -> [String] {
         var out: [String] = []
-        for (i, item) in array(json, key, at: prefix, into: &problems).enumerated() {
+        for (i, item) in reader.array(json, key, at: prefix).enumerated() {
             let field = join(prefix, "\(key)[\(i)]")
             guard case .string(let name) = item, Names.isValid(name) else {
-                problems.add(field, .invalid, "must be a \(kind) name (\(Names.rule))")
+                reader.add(field, .invalid, "must be a \(kind) name (\(Names.rule))")
                 continue
             }
             if let first = seen[name] {
-                problems.add(field, .duplicate, "\(kind) '\(name)' appears twice (also \(first))")
+                reader.add(field, .duplicate, "\(kind) '\(name)' appears twice (also \(first))")
             } else {
                 seen[name] = field
                 out.append(name)

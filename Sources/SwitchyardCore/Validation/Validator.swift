@@ -5,19 +5,6 @@
 // Unknown fields are rejected (code `unknown_field`): a misspelt optional field such as
 // `priorty` would otherwise be silently ignored and the default used.
 
-/// Collects problems while a value is decoded.
-struct Problems: Sendable {
-    private(set) var list: [FieldError] = []
-    var isEmpty: Bool { list.isEmpty }
-    mutating func add(_ field: String, _ code: FieldError.Code, _ message: String) {
-        list.append(FieldError(field: field, code: code, message: message))
-    }
-}
-
-/// Joins a field path: `join("routes[1]", "host")` is `routes[1].host`.
-@inline(__always)
-func join(_ prefix: String, _ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
-
 /// Decodes and validates request bodies.
 public struct Validator: Sendable {
     public var regex: any RegexChecker
@@ -31,27 +18,27 @@ public struct Validator: Sendable {
     /// A route from a request body. `id` is the id from the URL (the body may repeat it);
     /// nil in a batch, where the body must carry it.
     public func route(_ json: JSONValue, id pathID: String?, at prefix: String = "") -> Result<Route, ValidationFailure> {
-        var problems = Problems()
-        let route = route(json, id: pathID, at: prefix, into: &problems)
-        if let route, problems.isEmpty { return .success(route) }
-        return .failure(ValidationFailure(problems.list))
+        var reader = FieldReader(strict: true)
+        let route = route(json, id: pathID, at: prefix, into: &reader)
+        if let route, reader.isEmpty { return .success(route) }
+        return .failure(ValidationFailure(reader.problems))
     }
 
-    func route(_ json: JSONValue, id pathID: String?, at prefix: String, into problems: inout Problems) -> Route? {
+    func route(_ json: JSONValue, id pathID: String?, at prefix: String, into reader: inout FieldReader) -> Route? {
         guard case .object(let members) = json else {
-            problems.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
+            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
             return nil
         }
-        let before = problems.list.count
-        rejectUnknown(members, allowed: Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields)
-                        .union(RoutePolicies.fields), at: prefix, into: &problems)
-        let id = identity(json, key: "id", pathValue: pathID, at: prefix, into: &problems)
+        let before = reader.count
+        reader.rejectUnknown(members, allowed: Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields)
+                        .union(RoutePolicies.fields), at: prefix)
+        let id = identity(json, key: "id", pathValue: pathID, at: prefix, into: &reader)
 
         var host: String?
-        if let value = requiredString(json, "host", at: prefix, into: &problems) {
+        if let value = reader.requiredString(json, "host", at: prefix) {
             switch HostNames.canonical(value) {
             case .success(let canonical): host = canonical
-            case .failure(let error): problems.add(join(prefix, "host"), .invalid, "'\(value)' \(error.message)")
+            case .failure(let error): reader.add(join(prefix, "host"), .invalid, "'\(value)' \(error.message)")
             }
         }
 
@@ -61,16 +48,16 @@ public struct Validator: Sendable {
                 match = kind
             } else {
                 match = nil
-                problems.add(join(prefix, "match"), .invalid, "must be one of \(MatchKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                reader.add(join(prefix, "match"), .invalid, "must be one of \(MatchKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
 
         var path: String?
-        if let value = requiredString(json, "path", at: prefix, into: &problems) {
+        if let value = reader.requiredString(json, "path", at: prefix) {
             if let problem = Paths.problem(value, match: match ?? .prefix) {
-                problems.add(join(prefix, "path"), .invalid, problem)
+                reader.add(join(prefix, "path"), .invalid, problem)
             } else if match == .regex, let problem = regex.problem(in: value) {
-                problems.add(join(prefix, "path"), .invalid, problem)
+                reader.add(join(prefix, "path"), .invalid, problem)
             } else {
                 path = value
             }
@@ -85,18 +72,18 @@ public struct Validator: Sendable {
             if Names.isValid(value) {
                 upstream = value
             } else {
-                problems.add(join(prefix, "upstream"), .invalid, "'\(value)' is not a valid upstream name (\(Names.rule))")
+                reader.add(join(prefix, "upstream"), .invalid, "'\(value)' is not a valid upstream name (\(Names.rule))")
             }
         case let other?:
-            problems.add(join(prefix, "upstream"), .invalid, "must be a string, not \(other.typeName)")
+            reader.add(join(prefix, "upstream"), .invalid, "must be a string, not \(other.typeName)")
         }
 
-        let priority = integer(json, "priority", in: Route.priorityRange, default: 0, at: prefix, into: &problems)
-        let tls = RouteTLS.parse(json, strict: true, at: prefix, into: &problems)
-        let policies = RoutePolicies.parse(json, match: match, hasUpstream: present(json, "upstream") != nil, regex: regex, strict: true,
-                                           at: prefix, into: &problems)
+        let priority = reader.integer(json, "priority", in: Route.priorityRange, default: 0, at: prefix)
+        let tls = RouteTLS.parse(json, at: prefix, into: &reader)
+        let policies = RoutePolicies.parse(json, match: match, hasUpstream: present(json, "upstream") != nil, regex: regex,
+                                           at: prefix, into: &reader)
 
-        guard problems.list.count == before, let id, let host, let path, let match, let priority, let tls, let policies else {
+        guard reader.count == before, let id, let host, let path, let match, let priority, let tls, let policies else {
             return nil
         }
         var route = Route(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
@@ -110,21 +97,21 @@ public struct Validator: Sendable {
     /// An upstream from a request body. `name` is the name from the URL (the body may repeat
     /// it); nil in a batch, where the body must carry it.
     public func upstream(_ json: JSONValue, name pathName: String?, at prefix: String = "") -> Result<Upstream, ValidationFailure> {
-        var problems = Problems()
-        let upstream = upstream(json, name: pathName, at: prefix, into: &problems)
-        if let upstream, problems.isEmpty { return .success(upstream) }
-        return .failure(ValidationFailure(problems.list))
+        var reader = FieldReader(strict: true)
+        let upstream = upstream(json, name: pathName, at: prefix, into: &reader)
+        if let upstream, reader.isEmpty { return .success(upstream) }
+        return .failure(ValidationFailure(reader.problems))
     }
 
-    func upstream(_ json: JSONValue, name pathName: String?, at prefix: String, into problems: inout Problems) -> Upstream? {
+    func upstream(_ json: JSONValue, name pathName: String?, at prefix: String, into reader: inout FieldReader) -> Upstream? {
         guard case .object(let members) = json else {
-            problems.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
+            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
             return nil
         }
-        let before = problems.list.count
-        rejectUnknown(members, allowed: Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
-                        .union(UpstreamBalanceFields.fields), at: prefix, into: &problems)
-        let name = identity(json, key: "name", pathValue: pathName, at: prefix, into: &problems)
+        let before = reader.count
+        reader.rejectUnknown(members, allowed: Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
+                        .union(UpstreamBalanceFields.fields), at: prefix)
+        let name = identity(json, key: "name", pathValue: pathName, at: prefix, into: &reader)
 
         var balance: Balance? = .roundRobin
         if let value = json["balance"] {
@@ -132,7 +119,7 @@ public struct Validator: Sendable {
                 balance = b
             } else {
                 balance = nil
-                problems.add(join(prefix, "balance"), .invalid, "must be one of \(Balance.allCases.map(\.rawValue).joined(separator: ", "))")
+                reader.add(join(prefix, "balance"), .invalid, "must be one of \(Balance.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
 
@@ -144,9 +131,9 @@ public struct Validator: Sendable {
             var firstIndex: [EndpointAddress: Int] = [:]
             for (i, item) in items.enumerated() {
                 let at = join(prefix, "endpoints[\(i)]")
-                guard let endpoint = endpoint(item, address: nil, at: at, into: &problems) else { continue }
+                guard let endpoint = endpoint(item, address: nil, at: at, into: &reader) else { continue }
                 if let first = firstIndex[endpoint.address] {
-                    problems.add(join(at, "address"), .duplicate,
+                    reader.add(join(at, "address"), .duplicate,
                                  "duplicate endpoint \(endpoint.address) (also endpoints[\(first)])")
                 } else {
                     firstIndex[endpoint.address] = i
@@ -154,14 +141,14 @@ public struct Validator: Sendable {
                 }
             }
         case let other?:
-            problems.add(join(prefix, "endpoints"), .invalid, "must be an array, not \(other.typeName)")
+            reader.add(join(prefix, "endpoints"), .invalid, "must be an array, not \(other.typeName)")
         }
 
-        let policy = UpstreamPolicyFields.parse(json, strict: true, at: prefix, into: &problems)
-        let tls = UpstreamTLS.parse(json, strict: true, at: prefix, into: &problems)
-        let balancing = UpstreamBalanceFields.parse(json, balance: balance, strict: true, at: prefix, into: &problems)
+        let policy = UpstreamPolicyFields.parse(json, at: prefix, into: &reader)
+        let tls = UpstreamTLS.parse(json, at: prefix, into: &reader)
+        let balancing = UpstreamBalanceFields.parse(json, balance: balance, at: prefix, into: &reader)
 
-        guard problems.list.count == before, let name, let balance, let policy, let tls, let balancing else { return nil }
+        guard reader.count == before, let name, let balance, let policy, let tls, let balancing else { return nil }
         var upstream = Upstream(name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck,
                                 passive: policy.passive, retries: policy.retries, onAllDown: policy.onAllDown)
         upstream.tls = tls
@@ -175,122 +162,69 @@ public struct Validator: Sendable {
     /// An endpoint from `PUT .../endpoints/{address}`: the address comes from the URL, the
     /// optional body may give `weight` (and repeat `address`).
     public func endpoint(_ json: JSONValue?, address pathAddress: String) -> Result<Endpoint, ValidationFailure> {
-        var problems = Problems()
-        guard let address = endpointAddress(pathAddress, field: "address", into: &problems) else {
-            return .failure(ValidationFailure(problems.list))
+        var reader = FieldReader(strict: true)
+        guard let address = endpointAddress(pathAddress, field: "address", into: &reader) else {
+            return .failure(ValidationFailure(reader.problems))
         }
-        let endpoint = endpoint(json ?? .object([]), address: address, at: "", into: &problems)
-        if let endpoint, problems.isEmpty { return .success(endpoint) }
-        return .failure(ValidationFailure(problems.list))
+        let endpoint = endpoint(json ?? .object([]), address: address, at: "", into: &reader)
+        if let endpoint, reader.isEmpty { return .success(endpoint) }
+        return .failure(ValidationFailure(reader.problems))
     }
 
-    func endpoint(_ json: JSONValue, address pathAddress: EndpointAddress?, at prefix: String, into problems: inout Problems) -> Endpoint? {
+    func endpoint(_ json: JSONValue, address pathAddress: EndpointAddress?, at prefix: String, into reader: inout FieldReader) -> Endpoint? {
         guard case .object(let members) = json else {
-            problems.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
+            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
             return nil
         }
-        let before = problems.list.count
-        rejectUnknown(members, allowed: ["address", "weight"], at: prefix, into: &problems)
+        let before = reader.count
+        reader.rejectUnknown(members, allowed: ["address", "weight"], at: prefix)
         var address = pathAddress
         if let pathAddress {
             if let value = json["address"] {
                 if case .string(let s) = value, case .success(let parsed) = EndpointAddress.parse(s), parsed == pathAddress {
                     // same machine, perhaps written differently
                 } else {
-                    problems.add(join(prefix, "address"), .mismatch, "must equal the address in the URL (\(pathAddress))")
+                    reader.add(join(prefix, "address"), .mismatch, "must equal the address in the URL (\(pathAddress))")
                 }
             }
-        } else if let value = requiredString(json, "address", at: prefix, into: &problems) {
-            address = endpointAddress(value, field: join(prefix, "address"), into: &problems)
+        } else if let value = reader.requiredString(json, "address", at: prefix) {
+            address = endpointAddress(value, field: join(prefix, "address"), into: &reader)
         }
-        let weight = integer(json, "weight", in: Endpoint.weightRange, default: Endpoint.defaultWeight, at: prefix, into: &problems)
-        guard problems.list.count == before, let address, let weight else { return nil }
+        let weight = reader.integer(json, "weight", in: Endpoint.weightRange, default: Endpoint.defaultWeight, at: prefix)
+        guard reader.count == before, let address, let weight else { return nil }
         return Endpoint(address: address, weight: weight)
     }
 
-    func endpointAddress(_ text: String, field: String, into problems: inout Problems) -> EndpointAddress? {
+    func endpointAddress(_ text: String, field: String, into reader: inout FieldReader) -> EndpointAddress? {
         switch EndpointAddress.parse(text) {
         case .success(let address): return address
         case .failure(let error):
-            problems.add(field, .invalid, "'\(text)': \(error.message)")
+            reader.add(field, .invalid, "'\(text)': \(error.message)")
             return nil
         }
     }
 
     // MARK: Field helpers
 
-    func rejectUnknown(_ members: [(key: String, value: JSONValue)], allowed: Set<String>, at prefix: String, into problems: inout Problems) {
-        Self.rejectUnknown(members, allowed: allowed, at: prefix, into: &problems)
-    }
-
-    static func rejectUnknown(_ members: [(key: String, value: JSONValue)], allowed: Set<String>, at prefix: String, into problems: inout Problems) {
-        for member in members where !allowed.contains(member.key) {
-            problems.add(join(prefix, member.key), .unknownField,
-                         "unknown field '\(member.key)' (known: \(allowed.sorted().joined(separator: ", ")))")
-        }
-    }
-
     /// The object's id/name: from the URL when given (a body copy must agree), else required in the body.
-    func identity(_ json: JSONValue, key: String, pathValue: String?, at prefix: String, into problems: inout Problems) -> String? {
+    func identity(_ json: JSONValue, key: String, pathValue: String?, at prefix: String, into reader: inout FieldReader) -> String? {
         let field = join(prefix, key)
         if let pathValue {
             guard Names.isValid(pathValue) else {
-                problems.add(field, .invalid, "'\(pathValue)' is not a valid \(key) (\(Names.rule))")
+                reader.add(field, .invalid, "'\(pathValue)' is not a valid \(key) (\(Names.rule))")
                 return nil
             }
             if let value = json[key], value != .string(pathValue) {
-                problems.add(field, .mismatch, "must equal the \(key) in the URL ('\(pathValue)')")
+                reader.add(field, .mismatch, "must equal the \(key) in the URL ('\(pathValue)')")
                 return nil
             }
             return pathValue
         }
-        guard let value = requiredString(json, key, at: prefix, into: &problems) else { return nil }
+        guard let value = reader.requiredString(json, key, at: prefix) else { return nil }
         guard Names.isValid(value) else {
-            problems.add(field, .invalid, "'\(value)' is not a valid \(key) (\(Names.rule))")
+            reader.add(field, .invalid, "'\(value)' is not a valid \(key) (\(Names.rule))")
             return nil
         }
         return value
-    }
-
-    func requiredString(_ json: JSONValue, _ key: String, at prefix: String, into problems: inout Problems) -> String? {
-        switch json[key] {
-        case nil, .null?:
-            problems.add(join(prefix, key), .required, "is required")
-            return nil
-        case .string(let s)?:
-            return s
-        case let other?:
-            problems.add(join(prefix, key), .invalid, "must be a string, not \(other.typeName)")
-            return nil
-        }
-    }
-
-    func integer(_ json: JSONValue, _ key: String, in range: ClosedRange<Int>, default defaultValue: Int, at prefix: String, into problems: inout Problems) -> Int? {
-        Self.integer(json, key, in: range, default: defaultValue, at: prefix, into: &problems)
-    }
-
-    static func integer(_ json: JSONValue, _ key: String, in range: ClosedRange<Int>, default defaultValue: Int, at prefix: String, into problems: inout Problems) -> Int? {
-        switch json[key] {
-        case nil:
-            return defaultValue
-        case .integer(let v)? where v >= Int64(range.lowerBound) && v <= Int64(range.upperBound):
-            return Int(v)
-        case .integer?:
-            problems.add(join(prefix, key), .invalid, "must be between \(range.lowerBound) and \(range.upperBound)")
-            return nil
-        case let other?:
-            problems.add(join(prefix, key), .invalid, "must be an integer, not \(other.typeName == "number" ? "a fraction" : other.typeName)")
-            return nil
-        }
-    }
-
-    func array(_ json: JSONValue, _ key: String, at prefix: String, into problems: inout Problems) -> [JSONValue] {
-        switch json[key] {
-        case nil: return []
-        case .array(let items)?: return items
-        case let other?:
-            problems.add(join(prefix, key), .invalid, "must be an array, not \(other.typeName)")
-            return []
-        }
     }
 }

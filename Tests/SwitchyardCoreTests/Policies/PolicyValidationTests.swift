@@ -134,9 +134,9 @@ struct PolicyValidationTests {
         #expect(try fields(#"{"regex":"^/(a)","replacement":"/$"}"#) == ["rewrite.replacement"])
         #expect(try fields(#"{"regex":"^/(a","replacement":"/x"}"#) == ["rewrite.regex"])
         #expect(try fields(#"{"replace_prefix":"/x","replacement":"/y"}"#) == ["rewrite.replacement"])
-        #expect(PolicyParser.templateProblem("/$10", captures: 10) == nil)
-        #expect(PolicyParser.templateProblem("/$10", captures: nil) == nil)
-        #expect(PolicyParser.templateProblem("/$10", captures: 9) != nil)
+        #expect(Rewrite.templateProblem("/$10", captures: 10) == nil)
+        #expect(Rewrite.templateProblem("/$10", captures: nil) == nil)
+        #expect(Rewrite.templateProblem("/$10", captures: 9) != nil)
     }
 
     @Test func headerNamesAreCaseInsensitive() throws {

@@ -21,14 +21,10 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Port to bind (alternative to --listen).")
     var port: Int?
 
-    @Option(help: "Redis host:port.")
-    var redis: String = "127.0.0.1:6380"
+    @OptionGroup var redis: RedisOptions
 
     @Option(help: "Bearer token required on /api/v1 (default: $SWITCHYARD_ADMIN_TOKEN).")
     var adminToken: String?
-
-    @Option(help: "Redis password (prefer $SWITCHYARD_REDIS_PASSWORD: flags are visible in ps).")
-    var redisPassword: String?
 
     @Option(help: "Path of the Redis Function library (default: redis/switchyard.lua found via $SWITCHYARD_HOME or next to the executable).")
     var functions: String?
@@ -45,23 +41,16 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Redis connections in the pool.")
     var redisConnections: Int = 4
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         if listen != nil, host != nil || port != nil { throw ValidationError("use --listen or --host/--port, not both") }
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown log level '\(logLevel)'") }
         if redisTimeout <= 0 || requestTimeout <= 0 { throw ValidationError("timeouts must be positive") }
         if !(1...64).contains(redisConnections) { throw ValidationError("--redis-connections must be 1-64") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        logging.bootstrap()
         let environment = Environment()
         var configuration = Configuration()
         if let listen {
@@ -73,20 +62,16 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         if let host { configuration.host = host }
         if let port { configuration.port = port }
-        do {
-            (configuration.redisHost, configuration.redisPort) = try HostPort.parse(redis)
-        } catch {
-            throw ValidationError("--redis \(error)")
-        }
+        (configuration.redisHost, configuration.redisPort) = try redis.address.endpoint()
         configuration.adminToken = nonEmpty(adminToken) ?? nonEmpty(environment.get("SWITCHYARD_ADMIN_TOKEN"))
-        configuration.redisPassword = nonEmpty(redisPassword) ?? nonEmpty(environment.get("SWITCHYARD_REDIS_PASSWORD"))
+        configuration.redisPassword = redis.password(environment: environment.get)
         configuration.certificateKey = nonEmpty(environment.get(CertificateKeyCipher.environmentVariable))
         configuration.allowInsecureNoToken = insecureNoToken
         configuration.functionsPath = functions
         configuration.redisTimeout = .milliseconds(Int64(redisTimeout * 1000))
         configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
         configuration.redisConnections = redisConnections
-        configuration.logLevel = level
+        configuration.logLevel = logging.level
 
         let app: any ApplicationProtocol
         do {

@@ -22,17 +22,13 @@ struct ProberCommand: AsyncParsableCommand {
         abstract: "Probe the endpoints of upstreams with a health check and share their health through Redis."
     )
 
-    @Option(help: "Redis host:port.")
-    var redis: String = "127.0.0.1:6380"
+    @OptionGroup var redis: RedisOptions
 
     @Option(help: "This prober's name in the lease and in health records (default: <hostname>-<pid>).")
     var id: String?
 
     @Option(help: "Lease length in ms; renewed every third. A standby takes over within two leases.")
     var leaseMs: Int = 3000
-
-    @Option(help: "Redis password (prefer $SWITCHYARD_REDIS_PASSWORD: flags are visible in ps).")
-    var redisPassword: String?
 
     @Option(help: "Path of the Redis Function library, loaded if Redis lacks it (default: redis/switchyard.lua of the installation).")
     var functions: String?
@@ -43,11 +39,9 @@ struct ProberCommand: AsyncParsableCommand {
     @Flag(help: "Open a new connection for every HTTP probe (default: keep connections to endpoints alive).")
     var freshConnections = false
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown log level '\(logLevel)'") }
         if !ProberConfiguration.leaseRange.contains(leaseMs) {
             throw ValidationError("--lease-ms must be \(ProberConfiguration.leaseRange.lowerBound)-\(ProberConfiguration.leaseRange.upperBound)")
         }
@@ -56,23 +50,14 @@ struct ProberCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        logging.bootstrap()
         var logger = Logger(label: "switchyard.prober")
-        logger.logLevel = level
+        logger.logLevel = logging.level
 
         var redisConfiguration = RedisConfiguration(poolSize: 3)
-        do {
-            (redisConfiguration.host, redisConfiguration.port) = try HostPort.parse(redis)
-        } catch {
-            throw ValidationError("--redis \(error)")
-        }
+        (redisConfiguration.host, redisConfiguration.port) = try redis.address.endpoint()
         let environment = ProcessInfo.processInfo.environment
-        redisConfiguration.password = [redisPassword, environment["SWITCHYARD_REDIS_PASSWORD"]].compactMap { $0 }.first { !$0.isEmpty }
+        redisConfiguration.password = redis.password { environment[$0] }
 
         var library: String?
         do {

@@ -21,8 +21,7 @@ struct EdgeCommand: ParsableCommand {
     @Option(help: "Where the edge listens: 8080, 127.0.0.1:8080 or [::1]:8080.")
     var listen: String = "8080"
 
-    @Option(help: "Redis host:port.")
-    var redis: String = "127.0.0.1:6380"
+    @OptionGroup var redis: RedisAddressOptions
 
     @Option(name: .customLong("listen-tls"),
             help: "A TLS (HTTPS, HTTP/2) listener: 8443, 127.0.0.1:8443 or [::1]:8443. Repeatable; none: no TLS.")
@@ -77,11 +76,7 @@ struct EdgeCommand: ParsableCommand {
         } catch {
             throw ValidationError("--listen \(error)")
         }
-        do {
-            (redisHost, redisPort) = try HostPort.parse(redis)
-        } catch {
-            throw ValidationError("--redis \(error)")
-        }
+        (redisHost, redisPort) = try redis.endpoint()
         var tlsListen: [(listen: String, port: Int)] = []
         for text in listenTLS {
             do {

@@ -1,5 +1,5 @@
 // libcurl (easy + multi socket interface) and the epoll plumbing that drives it.
-// Wrapped by SwitchyardProber/Curl.swift; nothing else imports this.
+// Wrapped by SwitchyardProber/Checks/Curl.swift; nothing else imports this.
 //
 // curl_easy_setopt and friends are variadic, which Swift cannot call, so each argument
 // type gets a typed inline wrapper. The multi handles are driven with

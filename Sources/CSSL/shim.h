@@ -1,5 +1,5 @@
 // libcrypto (OpenSSL 3): X.509 parsing and generation, PEM, SHA-256 and AES-256-GCM.
-// Wrapped by SwitchyardCore/OpenSSL.swift only; nothing else imports this.
+// Wrapped by SwitchyardCore/TLS/OpenSSL.swift only; nothing else imports this.
 //
 // Function-like macros and variadic functions do not import into Swift, so the few this
 // project needs get typed inline wrappers here (sy_ prefix). No logic lives here.

@@ -1,7 +1,7 @@
 // The configuration model: routes, upstreams and their endpoints, as validated values.
 //
 // A value of these types has passed validation (see `Validator`); the JSON encoding in
-// `Documents.swift` is the one stored in Redis and answered by the API.
+// `Documents/Documents.swift` is the one stored in Redis (the API answers it with its version).
 
 /// How a route's `path` is compared with the request path.
 public enum MatchKind: String, Sendable, CaseIterable, Codable {
@@ -60,7 +60,7 @@ public struct Upstream: Sendable, Hashable {
     public var onAllDown: AllDownPolicy
     /// HTTP or HTTPS to the endpoints, SNI and verification (TLSFields.swift).
     public var tls = UpstreamTLS()
-    /// What `balance: hash` hashes; set exactly when `balance` is `hash` (Policies.swift).
+    /// What `balance: hash` hashes; set exactly when `balance` is `hash` (Policies/Balancing.swift).
     public var hashOn: HashKey?
     /// The affinity cookie; set exactly when `balance` is `sticky`.
     public var sticky: StickyCookie?
@@ -93,7 +93,7 @@ public struct Route: Sendable, Hashable {
     public var priority: Int
     /// Redirect to HTTPS, HSTS (TLSFields.swift).
     public var tls = RouteTLS()
-    /// Split, canary, rewrite, headers, limits, address lists, redirect (Policies.swift).
+    /// Split, canary, rewrite, headers, limits, address lists, redirect (Policies/).
     public var policies = RoutePolicies()
 
     public init(id: String, host: String, path: String, match: MatchKind = .prefix, upstream: String?, priority: Int = 0) {

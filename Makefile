@@ -42,5 +42,11 @@ bench: release
 bench-smoke:
 	SWITCHYARD_BIN=$(BIN_DEBUG) bench/run.sh --smoke
 
+## make lint-swift: the toolchain's formatter (swift format) checks Sources/, Tests/ and
+## Package.swift against .swift-format; `swift format --in-place --recursive ...` fixes most.
+.PHONY: lint-swift
+lint-swift:
+	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Package.swift
+
 clean:
 	rm -rf .build .run

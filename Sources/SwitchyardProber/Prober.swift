@@ -33,8 +33,10 @@ public struct ProberConfiguration: Sendable {
     /// A full reload of the configuration at least this often (safety net).
     public var fullReloadInterval: Duration = .seconds(300)
 
-    public init(id: String, redis: RedisConfiguration = RedisConfiguration(poolSize: 3), leaseMs: Int = 3000,
-                functionLibrary: String? = nil, reuseConnections: Bool = true, maxInFlight: Int = 4096) {
+    public init(
+        id: String, redis: RedisConfiguration = RedisConfiguration(poolSize: 3), leaseMs: Int = 3000,
+        functionLibrary: String? = nil, reuseConnections: Bool = true, maxInFlight: Int = 4096
+    ) {
         self.id = id
         self.redis = redis
         self.leaseMs = leaseMs
@@ -47,9 +49,10 @@ public struct ProberConfiguration: Sendable {
 
     /// Prober ids: 1-63 characters from A-Z a-z 0-9 . _ - (they appear in records and logs).
     public static func isValidID(_ id: String) -> Bool {
-        (1...63).contains(id.utf8.count) && id.utf8.allSatisfy { b in
-            (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x5F || b == 0x2D
-        }
+        (1...63).contains(id.utf8.count)
+            && id.utf8.allSatisfy { b in
+                (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x5F || b == 0x2D
+            }
     }
 }
 
@@ -61,7 +64,8 @@ public func buildProber(configuration: ProberConfiguration, logger providedLogge
         throw ProberError(.unexpected, "invalid prober id '\(configuration.id)' (1-63 characters from A-Z a-z 0-9 . _ -)")
     }
     guard ProberConfiguration.leaseRange.contains(configuration.leaseMs) else {
-        throw ProberError(.unexpected, "the lease must be \(ProberConfiguration.leaseRange.lowerBound)-\(ProberConfiguration.leaseRange.upperBound) ms")
+        throw ProberError(
+            .unexpected, "the lease must be \(ProberConfiguration.leaseRange.lowerBound)-\(ProberConfiguration.leaseRange.upperBound) ms")
     }
     var redisConfiguration = configuration.redis
     redisConfiguration.clientName = "switchyard-prober-\(configuration.id)"
@@ -72,8 +76,9 @@ public func buildProber(configuration: ProberConfiguration, logger providedLogge
     let ready = ReadyFlag()
     let signals = LeaseSignals()
     let library = FunctionLibrary(source: configuration.functionLibrary, logger: logger)
-    let engine = try ProbeEngine(proberID: configuration.id, board: board, reuseConnections: configuration.reuseConnections,
-                                 maxInFlight: configuration.maxInFlight, logger: logger)
+    let engine = try ProbeEngine(
+        proberID: configuration.id, board: board, reuseConnections: configuration.reuseConnections,
+        maxInFlight: configuration.maxInFlight, logger: logger)
     var follower = ConfigFollower(redis: redis, subscriberConfiguration: redisConfiguration, engine: engine, ready: ready, logger: logger)
     follower.checkInterval = configuration.configCheckInterval
     follower.fullReloadInterval = configuration.fullReloadInterval
@@ -81,8 +86,9 @@ public func buildProber(configuration: ProberConfiguration, logger providedLogge
         ProberRedisShutdown(redis: redis),
         ProbeEngineService(engine: engine, board: board),
         follower,
-        LeaseKeeper(redis: redis, engine: engine, board: board, ready: ready, signals: signals, library: library,
-                    proberID: configuration.id, leaseMs: configuration.leaseMs, logger: logger),
+        LeaseKeeper(
+            redis: redis, engine: engine, board: board, ready: ready, signals: signals, library: library,
+            proberID: configuration.id, leaseMs: configuration.leaseMs, logger: logger),
         HealthWriter(redis: redis, board: board, signals: signals, library: library, proberID: configuration.id, logger: logger),
     ]
 }

@@ -29,13 +29,15 @@ final class HiredisConnection {
     /// timeout; the longer `commandTimeout` applies only to commands after that.
     static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> HiredisConnection {
         let endpoint = "\(configuration.host):\(configuration.port)"
-        guard let raw = redisConnectWithTimeout(configuration.host, Int32(configuration.port), makeTimeval(configuration.connectTimeout)) else {
+        guard let raw = redisConnectWithTimeout(configuration.host, Int32(configuration.port), makeTimeval(configuration.connectTimeout))
+        else {
             throw RedisError(.connectionFailed, "cannot allocate a connection to \(endpoint)")
         }
         let connection = HiredisConnection(context: raw)
         if raw.pointee.err != 0 {
             let message = connection.errorString
-            let code: RedisError.Code = message.lowercased().contains("timed out") || message.contains("temporarily unavailable") ? .timeout : .connectionFailed
+            let code: RedisError.Code =
+                message.lowercased().contains("timed out") || message.contains("temporarily unavailable") ? .timeout : .connectionFailed
             connection.close()
             throw RedisError(code, "cannot connect to \(endpoint): \(message)")
         }
@@ -180,7 +182,8 @@ final class HiredisConnection {
         let err = context.pointee.err
         let message = errorString
         close()
-        let timedOut = savedErrno == EAGAIN || savedErrno == EWOULDBLOCK || savedErrno == ETIMEDOUT
+        let timedOut =
+            savedErrno == EAGAIN || savedErrno == EWOULDBLOCK || savedErrno == ETIMEDOUT
             || message.contains("temporarily unavailable") || message.contains("timed out")
         if err == REDIS_ERR_IO, timedOut {
             return RedisError(.timeout, "no reply within the command timeout")

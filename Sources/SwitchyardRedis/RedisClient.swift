@@ -120,7 +120,8 @@ final class ConnectionSlot: @unchecked Sendable {
     }
 
     /// Runs on `queue`.
-    private func execute<T>(enqueued: ContinuousClock.Instant, _ body: (HiredisConnection) throws(RedisError) -> T) -> Result<T, RedisError> {
+    private func execute<T>(enqueued: ContinuousClock.Instant, _ body: (HiredisConnection) throws(RedisError) -> T) -> Result<T, RedisError>
+    {
         if closed { return .failure(RedisError(.closed, "the client is closed")) }
         if ContinuousClock.now - enqueued > configuration.commandTimeout {
             return .failure(RedisError(.timeout, "no free connection within the command timeout"))
@@ -172,9 +173,11 @@ final class ConnectionSlot: @unchecked Sendable {
             retryAt = ContinuousClock.now + delay
             lastError = error
             let level: Logger.Level = failures == 1 ? .warning : .debug
-            logger.log(level: level, "redis connect failed", metadata: [
-                "error": "\(error.message)", "redis.failures": "\(failures)", "redis.retry_ms": "\(delay.milliseconds)",
-            ])
+            logger.log(
+                level: level, "redis connect failed",
+                metadata: [
+                    "error": "\(error.message)", "redis.failures": "\(failures)", "redis.retry_ms": "\(delay.milliseconds)",
+                ])
             return .failure(error)
         }
     }

@@ -147,8 +147,12 @@ extension RedisConfiguration: CustomStringConvertible {
 extension RedisConfiguration: CustomReflectable {
     /// `dump()` and debuggers see the password redacted too.
     public var customMirror: Mirror {
-        Mirror(self, children: ["host": host, "port": port, "password": password == nil ? "none" : "<redacted>",
-                                "connectTimeout": connectTimeout, "commandTimeout": commandTimeout, "poolSize": poolSize])
+        Mirror(
+            self,
+            children: [
+                "host": host, "port": port, "password": password == nil ? "none" : "<redacted>",
+                "connectTimeout": connectTimeout, "commandTimeout": commandTimeout, "poolSize": poolSize,
+            ])
     }
 }
 

@@ -87,9 +87,11 @@ public final class RedisSubscriber: Sendable {
                 failures += 1
                 continuation.yield(.disconnected(reason: error.description))
                 let delay = backoff.delay(afterFailures: failures)
-                logger.log(level: failures == 1 ? .warning : .debug, "redis subscriber disconnected", metadata: [
-                    "error": "\(error.message)", "redis.retry_ms": "\(delay.milliseconds)",
-                ])
+                logger.log(
+                    level: failures == 1 ? .warning : .debug, "redis subscriber disconnected",
+                    metadata: [
+                        "error": "\(error.message)", "redis.retry_ms": "\(delay.milliseconds)",
+                    ])
                 sleep(delay)
             }
         }

@@ -94,20 +94,21 @@ struct CLITests {
         let confPath = prefix.appendingPathComponent("nginx.conf").path
         #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == confPath)
         let conf = try String(contentsOfFile: confPath, encoding: .utf8)
-        #expect(conf == """
-            worker_processes 2;
-            error_log stderr info;
-            pid \(prefix.path)/logs/nginx.pid;
-            events {}
-            http {
-                lua_package_path "/opt/sy/lua/?.lua;;";
-                lua_shared_dict config 32m;
-                access_log off;
-                init_worker_by_lua_block { require("switchyard.phases").init_worker({host = "10.1.2.3", port = 6390, id = "edge-a"}) }
-                server { listen [::1]:8081; }
-            }
+        #expect(
+            conf == """
+                worker_processes 2;
+                error_log stderr info;
+                pid \(prefix.path)/logs/nginx.pid;
+                events {}
+                http {
+                    lua_package_path "/opt/sy/lua/?.lua;;";
+                    lua_shared_dict config 32m;
+                    access_log off;
+                    init_worker_by_lua_block { require("switchyard.phases").init_worker({host = "10.1.2.3", port = 6390, id = "edge-a"}) }
+                    server { listen [::1]:8081; }
+                }
 
-            """)
+                """)
         for sub in ["logs", "tmp"] {
             var isDir: ObjCBool = false
             #expect(FileManager.default.fileExists(atPath: prefix.appendingPathComponent(sub).path, isDirectory: &isDir) && isDir.boolValue)
@@ -120,17 +121,22 @@ struct CLITests {
         try FileManager.default.createDirectory(at: home.appendingPathComponent("lua/switchyard"), withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: home.appendingPathComponent("deploy"), withIntermediateDirectories: true)
         try "return {}".write(to: home.appendingPathComponent("lua/switchyard/phases.lua"), atomically: true, encoding: .utf8)
-        try "workers={{workers}} id={{edge_id}} listen={{listen}} access={{access_log}} redis={{redis_host}}:{{redis_port}} lua={{lua_dir}}\n"
+        try
+            "workers={{workers}} id={{edge_id}} listen={{listen}} access={{access_log}} redis={{redis_host}}:{{redis_port}} lua={{lua_dir}}\n"
             .write(to: home.appendingPathComponent("deploy/edge.nginx.conf"), atomically: true, encoding: .utf8)
         let prefix = home.appendingPathComponent("run")
-        let result = try await Executable.run(["edge", "--prefix", prefix.path, "--listen", "8088", "--render-only"],
-                                              environment: ["SWITCHYARD_HOME": home.path])
+        let result = try await Executable.run(
+            ["edge", "--prefix", prefix.path, "--listen", "8088", "--render-only"],
+            environment: ["SWITCHYARD_HOME": home.path])
         #expect(result.status == 0, "\(result.stderr)")
         let conf = try String(contentsOfFile: prefix.appendingPathComponent("nginx.conf").path, encoding: .utf8)
         var hostname = [CChar](repeating: 0, count: 256)
         gethostname(&hostname, 255)
         let host = String(decoding: hostname.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        #expect(conf.hasPrefix("workers=auto id=\(host)-8088 listen=8088 access=\(prefix.path)/logs/access.log switchyard buffer=64k flush=1s redis=127.0.0.1:6380 lua=\(home.path)/lua"))
+        #expect(
+            conf.hasPrefix(
+                "workers=auto id=\(host)-8088 listen=8088 access=\(prefix.path)/logs/access.log switchyard buffer=64k flush=1s redis=127.0.0.1:6380 lua=\(home.path)/lua"
+            ))
     }
 
     @Test func edgeRefusesUnknownPlaceholders() async throws {
@@ -138,8 +144,10 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let template = dir.appendingPathComponent("t.conf")
         try "worker_processes {{workers}};\nfoo {{no_such_thing}};\n".write(to: template, atomically: true, encoding: .utf8)
-        let result = try await Executable.run(["edge", "--prefix", dir.appendingPathComponent("p").path, "--template", template.path,
-                                               "--lua-dir", "/x", "--render-only"])
+        let result = try await Executable.run([
+            "edge", "--prefix", dir.appendingPathComponent("p").path, "--template", template.path,
+            "--lua-dir", "/x", "--render-only",
+        ])
         #expect(result.status != 0)
         #expect(result.stderr.contains("{{no_such_thing}}"))
         #expect(result.stderr.contains("line 2"))
@@ -153,16 +161,21 @@ struct CLITests {
         try "worker_processes {{workers}};\n".write(to: template, atomically: true, encoding: .utf8)
         let prefix = dir.appendingPathComponent("p")
         // /bin/echo stands in for nginx: it prints the arguments it was exec'd with
-        let result = try await Executable.run(["edge", "--prefix", prefix.path, "--template", template.path, "--lua-dir", "/x",
-                                               "--nginx", "/bin/echo"])
+        let result = try await Executable.run([
+            "edge", "--prefix", prefix.path, "--template", template.path, "--lua-dir", "/x",
+            "--nginx", "/bin/echo",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "-p \(prefix.path)/ -c \(prefix.path)/nginx.conf -g daemon off;\n")
     }
 
     @Test func edgeRejectsBadArguments() async throws {
         for args in [["--listen", "host:80"], ["--redis", "nohost"], ["--workers", "0"], ["--listen", "70000"]] {
-            let result = try await Executable.run(["edge", "--prefix", "/tmp/unused-sy", "--template", "/dev/null", "--lua-dir", "/x",
-                                                   "--render-only"] + args)
+            let result = try await Executable.run(
+                [
+                    "edge", "--prefix", "/tmp/unused-sy", "--template", "/dev/null", "--lua-dir", "/x",
+                    "--render-only",
+                ] + args)
             #expect(result.status != 0, "\(args) was accepted")
         }
     }
@@ -178,8 +191,10 @@ struct CLITests {
             let port = try freeLoopbackPort()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Executable.path)
-            process.arguments = ["controller", "--listen", "127.0.0.1:\(port)", "--redis", "127.0.0.1:\(server.port)",
-                                 "--functions", repositoryRoot().appendingPathComponent("redis/switchyard.lua").path]
+            process.arguments = [
+                "controller", "--listen", "127.0.0.1:\(port)", "--redis", "127.0.0.1:\(server.port)",
+                "--functions", repositoryRoot().appendingPathComponent("redis/switchyard.lua").path,
+            ]
             var env = ProcessInfo.processInfo.environment
             env["SWITCHYARD_ADMIN_TOKEN"] = "cli-token"
             process.environment = env

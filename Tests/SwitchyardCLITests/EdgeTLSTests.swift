@@ -22,10 +22,13 @@ struct EdgeTLSTests {
     }
 
     func render(_ extra: [String], prefix: URL, environment: [String: String] = [:]) async throws -> Executable.Result {
-        try await Executable.run(["edge", "--prefix", prefix.path, "--listen", "127.0.0.1:18080", "--render-only",
-                                  "--lua-dir", repositoryRoot().appendingPathComponent("lua").path,
-                                  "--template", repositoryRoot().appendingPathComponent("deploy/edge.nginx.conf").path] + extra,
-                                 environment: environment)
+        try await Executable.run(
+            [
+                "edge", "--prefix", prefix.path, "--listen", "127.0.0.1:18080", "--render-only",
+                "--lua-dir", repositoryRoot().appendingPathComponent("lua").path,
+                "--template", repositoryRoot().appendingPathComponent("deploy/edge.nginx.conf").path,
+            ] + extra,
+            environment: environment)
     }
 
     @Test func rendersTLSListenersThatNginxAccepts() async throws {
@@ -70,8 +73,10 @@ struct EdgeTLSTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let prefix = dir.appendingPathComponent("edge")
-        for args in [["--listen-tls", "somehost:443"], ["--listen-tls", "127.0.0.1:18080"],
-                     ["--listen-tls", "8443", "--listen-tls", "8443"], ["--upstream-ca", "/no/such/bundle.pem"]] {
+        for args in [
+            ["--listen-tls", "somehost:443"], ["--listen-tls", "127.0.0.1:18080"],
+            ["--listen-tls", "8443", "--listen-tls", "8443"], ["--upstream-ca", "/no/such/bundle.pem"],
+        ] {
             let result = try await render(args, prefix: prefix)
             #expect(result.status != 0, "\(args) was accepted")
         }

@@ -1,5 +1,6 @@
 import SwitchyardCore
 import Testing
+
 @testable import SwitchyardController
 
 /// The JSON shapes the admin API answers (API/Views.swift) and its URL helpers, without a
@@ -9,8 +10,9 @@ struct APIViewsTests {
     let route = Route(id: "bbs-api", host: "bbs.test.com", path: "/api", match: .prefix, upstream: "backend", priority: 0)
 
     @Test func apiObjectAddsVersion() {
-        #expect(route.document.adding(version: 7).canonical
-            == #"{"host":"bbs.test.com","id":"bbs-api","match":"prefix","path":"/api","priority":0,"upstream":"backend","version":7}"#)
+        #expect(
+            route.document.adding(version: 7).canonical
+                == #"{"host":"bbs.test.com","id":"bbs-api","match":"prefix","path":"/api","priority":0,"upstream":"backend","version":7}"#)
     }
 
     @Test func apiViewAddsHealthOnlyWithACheck() throws {
@@ -18,8 +20,9 @@ struct APIViewsTests {
         let b = try EndpointAddress.parse("10.0.0.2:80").get()
         var upstream = Upstream(name: "web", endpoints: [Endpoint(address: a), Endpoint(address: b)])
         let records = ["10.0.0.1:80": HealthRecord(state: .down, since: 0, reason: "timeout", prober: "p1")]
-        #expect(UpstreamHealthView.json(Stored(value: upstream, version: 3), records: records, proberAlive: true)
-            == upstream.document.adding(version: 3))
+        #expect(
+            UpstreamHealthView.json(Stored(value: upstream, version: 3), records: records, proberAlive: true)
+                == upstream.document.adding(version: 3))
         upstream.healthCheck = HealthCheck()
         let view = UpstreamHealthView.json(Stored(value: upstream, version: 3), records: records, proberAlive: false)
         guard case .array(let endpoints)? = view["endpoints"] else { Issue.record("no endpoints"); return }
@@ -49,8 +52,10 @@ struct APIViewsTests {
     @Test func certificateAnswerHasNoKeyAndCountsDaysLeft() throws {
         let now: Int64 = 1_800_000_000  // 2027-01-15
         let day: Int64 = 86400
-        let leaf = try #require(OpenSSL.generate(CertificateRequest(
-            commonName: "leaf", dnsNames: ["a.example.com", "*.a.example.com"], notBefore: now - day, notAfter: now + 90 * day)))
+        let leaf = try #require(
+            OpenSSL.generate(
+                CertificateRequest(
+                    commonName: "leaf", dnsNames: ["a.example.com", "*.a.example.com"], notBefore: now - day, notAfter: now + 90 * day)))
         let body: JSONValue = ["cert": .string(leaf.certificate), "key": .string(leaf.key), "default": true]
         let c = try CertificateValidator().certificate(body, id: "site", now: now).get()
         let api = c.apiDocument(version: 9, keyEncrypted: false, now: now)

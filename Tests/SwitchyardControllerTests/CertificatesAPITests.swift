@@ -13,8 +13,10 @@ struct CertificatesAPITests {
 
     static func pair(_ names: [String], days: Int64 = 90, fromDays: Int64 = -1) -> (certificate: String, key: String) {
         let now = Int64(Date().timeIntervalSince1970)
-        return OpenSSL.generate(CertificateRequest(commonName: names.first ?? "none", dnsNames: names,
-                                                   notBefore: now + fromDays * 86400, notAfter: now + days * 86400))!
+        return OpenSSL.generate(
+            CertificateRequest(
+                commonName: names.first ?? "none", dnsNames: names,
+                notBefore: now + fromDays * 86400, notAfter: now + days * 86400))!
     }
 
     static func body(_ pair: (certificate: String, key: String), extra: String = "") -> String {
@@ -41,7 +43,7 @@ struct CertificatesAPITests {
             #expect(try await h.redis.send("GET", KeySchema.base + "digest").text?.count == 13)
 
             let same = try await h.request(.put, "/api/v1/certificates/shop", Self.body(p))
-            #expect(same.status == 200 && same.version == 1)   // nothing changed: same ciphertext kept
+            #expect(same.status == 200 && same.version == 1)  // nothing changed: same ciphertext kept
             #expect(try await h.redis.send("GET", KeySchema.certificate("shop")).text == stored)
 
             let got = try await h.request(.get, "/api/v1/certificates/shop")

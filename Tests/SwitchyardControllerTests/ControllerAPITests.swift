@@ -71,16 +71,19 @@ struct ControllerAPITests {
 
             // the stored document is the canonical encoding with the version spliced in
             let raw = try await h.redis.send("GET", KeySchema.upstream("backend")).text
-            #expect(raw == #"{"version":1,"balance":"round_robin","endpoints":[{"address":"10.0.0.1:10001","weight":1}],"name":"backend","#
-                + #""on_all_down":"fail_open","passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#)
+            #expect(
+                raw == #"{"version":1,"balance":"round_robin","endpoints":[{"address":"10.0.0.1:10001","weight":1}],"name":"backend","#
+                    + #""on_all_down":"fail_open","passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#)
 
             // identical PUT: 200, nothing written, version unchanged
-            let same = try await h.request(.put, "/api/v1/upstreams/backend", #"{"balance":"round_robin","endpoints":[{"weight":1,"address":"10.0.0.1:10001"}]}"#)
+            let same = try await h.request(
+                .put, "/api/v1/upstreams/backend", #"{"balance":"round_robin","endpoints":[{"weight":1,"address":"10.0.0.1:10001"}]}"#)
             #expect(same.status == 200)
             #expect(same.version == 1)
             #expect(try await h.storedVersion() == 1)
 
-            let replaced = try await h.request(.put, "/api/v1/upstreams/backend", #"{"name":"backend","endpoints":[{"address":"10.0.0.2:80","weight":5}]}"#)
+            let replaced = try await h.request(
+                .put, "/api/v1/upstreams/backend", #"{"name":"backend","endpoints":[{"address":"10.0.0.2:80","weight":5}]}"#)
             #expect(replaced.status == 200)
             #expect(replaced.version == 2)
 
@@ -110,11 +113,15 @@ struct ControllerAPITests {
 
     @Test func invalidUpstreamListsEveryProblemAndWritesNothing() async throws {
         try await withController { h async throws in
-            let body = #"{"name":"other","balance":"random","endpoints":[{"address":"10.0.0.1:80"},{"address":"10.0.0.1:80"},{"address":"300.0.0.1:80","weight":0}],"endpionts":[]}"#
+            let body =
+                #"{"name":"other","balance":"random","endpoints":[{"address":"10.0.0.1:80"},{"address":"10.0.0.1:80"},{"address":"300.0.0.1:80","weight":0}],"endpionts":[]}"#
             let answer = try await h.request(.put, "/api/v1/upstreams/backend", body)
             #expect(answer.status == 422)
             #expect(answer.errorCode == "invalid")
-            #expect(Set(answer.errorFields) == ["name", "balance", "endpoints[1].address", "endpoints[2].address", "endpoints[2].weight", "endpionts"])
+            #expect(
+                Set(answer.errorFields) == [
+                    "name", "balance", "endpoints[1].address", "endpoints[2].address", "endpoints[2].weight", "endpionts",
+                ])
             #expect(answer.json["error"]?["message"] == "6 problems")
             #expect(answer.json["error"]?["field"] != nil)
             #expect(try await h.storedVersion() == 0)
@@ -158,12 +165,16 @@ struct ControllerAPITests {
             try await h.request(.put, "/api/v1/upstreams/backend", backendBody)
             let created = try await h.request(.put, "/api/v1/routes/bbs-api", routeBody)
             #expect(created.status == 201)
-            #expect(created.json == [
-                "host": "bbs.test.com", "id": "bbs-api", "match": "prefix", "path": "/api", "priority": 0,
-                "upstream": "backend", "version": 2,
-            ])
+            #expect(
+                created.json == [
+                    "host": "bbs.test.com", "id": "bbs-api", "match": "prefix", "path": "/api", "priority": 0,
+                    "upstream": "backend", "version": 2,
+                ])
             let raw = try await h.redis.send("GET", KeySchema.route("bbs-api")).text
-            #expect(raw == #"{"version":2,"host":"bbs.test.com","id":"bbs-api","match":"prefix","path":"/api","priority":0,"upstream":"backend"}"#)
+            #expect(
+                raw
+                    == #"{"version":2,"host":"bbs.test.com","id":"bbs-api","match":"prefix","path":"/api","priority":0,"upstream":"backend"}"#
+            )
             #expect(try await h.redis.send("SMEMBERS", KeySchema.usedBy("backend")) == .array([.string(Array("bbs-api".utf8))]))
 
             #expect(try await h.request(.put, "/api/v1/routes/bbs-api", routeBody).status == 200)
@@ -195,16 +206,20 @@ struct ControllerAPITests {
             #expect(mismatch.status == 422)
             #expect(mismatch.errorFields == ["id"])
 
-            let many = try await h.request(.put, "/api/v1/routes/r1", #"{"host":"*.*.com","path":"/a b","match":"regex","upstream":"nope","priority":5000,"prio":1}"#)
+            let many = try await h.request(
+                .put, "/api/v1/routes/r1", #"{"host":"*.*.com","path":"/a b","match":"regex","upstream":"nope","priority":5000,"prio":1}"#)
             #expect(many.status == 422)
             #expect(Set(many.errorFields) == ["host", "path", "priority", "prio", "upstream"])
 
-            let regex = try await h.request(.put, "/api/v1/routes/r1", #"{"host":"a.com","path":"^/v(1|2","match":"regex","upstream":"backend"}"#)
+            let regex = try await h.request(
+                .put, "/api/v1/routes/r1", #"{"host":"a.com","path":"^/v(1|2","match":"regex","upstream":"backend"}"#)
             #expect(regex.status == 422)
             #expect(regex.errorFields == ["path"])
             #expect(try await h.storedVersion() == 1)
 
-            let ok = try await h.request(.put, "/api/v1/routes/r1", #"{"host":"*.Example.com","path":"^/v[12]/","match":"regex","upstream":"backend","priority":-5}"#)
+            let ok = try await h.request(
+                .put, "/api/v1/routes/r1", #"{"host":"*.Example.com","path":"^/v[12]/","match":"regex","upstream":"backend","priority":-5}"#
+            )
             #expect(ok.status == 201)
             #expect(ok.json["host"] == "*.example.com")
         }
@@ -259,7 +274,9 @@ struct ControllerAPITests {
             let count = 20
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for i in 0..<count {
-                    group.addTask { try await h.request(.put, "/api/v1/upstreams/backend/endpoints/10.0.1.\(i):8080", #"{"weight":\#(i + 1)}"#).status }
+                    group.addTask {
+                        try await h.request(.put, "/api/v1/upstreams/backend/endpoints/10.0.1.\(i):8080", #"{"weight":\#(i + 1)}"#).status
+                    }
                 }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
@@ -290,9 +307,9 @@ struct ControllerAPITests {
     @Test func batchIsAllOrNothing() async throws {
         try await withController { h async throws in
             let good = #"""
-            {"routes":[{"id":"r1","host":"a.com","path":"/","upstream":"u1"},{"id":"r2","host":"b.com","path":"/x","match":"exact","upstream":"u1"}],
-             "upstreams":[{"name":"u1","endpoints":[{"address":"10.0.0.1:80"}]}]}
-            """#
+                {"routes":[{"id":"r1","host":"a.com","path":"/","upstream":"u1"},{"id":"r2","host":"b.com","path":"/x","match":"exact","upstream":"u1"}],
+                 "upstreams":[{"name":"u1","endpoints":[{"address":"10.0.0.1:80"}]}]}
+                """#
             let applied = try await h.request(.post, "/api/v1/apply", good)
             #expect(applied.status == 200)
             #expect(applied.json == ["changed": 3, "version": 1])
@@ -303,11 +320,11 @@ struct ControllerAPITests {
 
             let keysBefore = try await h.allKeys()
             let bad = #"""
-            {"upstreams":[{"name":"u2","endpoints":[{"address":"10.0.0.1"}]}],
-             "routes":[{"id":"r3","host":"ok.com","path":"/","upstream":"u2"},
-                       {"id":"r4","host":"bad..com","path":"/","upstream":"u1"},
-                       {"id":"r5","host":"ok.com","path":"/","upstream":"ghost"}]}
-            """#
+                {"upstreams":[{"name":"u2","endpoints":[{"address":"10.0.0.1"}]}],
+                 "routes":[{"id":"r3","host":"ok.com","path":"/","upstream":"u2"},
+                           {"id":"r4","host":"bad..com","path":"/","upstream":"u1"},
+                           {"id":"r5","host":"ok.com","path":"/","upstream":"ghost"}]}
+                """#
             let rejected = try await h.request(.post, "/api/v1/apply", bad)
             #expect(rejected.status == 422)
             #expect(rejected.errorCode == "invalid")
@@ -373,8 +390,10 @@ struct ControllerAPITests {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             _ = try await h.redis.pipeline([
                 ["ZADD", KeySchema.edges, "\(now)", "edge-1", "\(now - 60_000)", "edge-stale"],
-                ["HSET", KeySchema.edge("edge-1"), "id", "edge-1", "applied_version", "1", "last_seen", "\(now)",
-                 "started", "\(now - 5000)", "pid", "4242", "listen", "8080"],
+                [
+                    "HSET", KeySchema.edge("edge-1"), "id", "edge-1", "applied_version", "1", "last_seen", "\(now)",
+                    "started", "\(now - 5000)", "pid", "4242", "listen", "8080",
+                ],
             ])
             let status = try await h.request(.get, "/api/v1/status")
             #expect(status.status == 200)
@@ -399,8 +418,9 @@ struct ControllerAPITests {
 
     @Test func redisDownAnswers503Quickly() async throws {
         let port = try freeLoopbackPort()
-        var configuration = Configuration(redisPort: port, adminToken: "t", redisTimeout: .milliseconds(500),
-                                          redisConnectTimeout: .milliseconds(300), logLevel: .critical)
+        var configuration = Configuration(
+            redisPort: port, adminToken: "t", redisTimeout: .milliseconds(500),
+            redisConnectTimeout: .milliseconds(300), logLevel: .critical)
         configuration.functionsPath = repositoryRoot().appendingPathComponent("redis/switchyard.lua").path
         let app = try await buildApplication(configuration: configuration)
         try await app.test(.router) { client in

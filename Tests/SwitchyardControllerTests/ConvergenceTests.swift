@@ -20,8 +20,9 @@ struct ConvergenceVerdictTests {
 
     @Test func edgesAtTheVersionWithTheDigestHaveConverged() {
         let state = ConfigState(version: 7, digest: "00000000000aa")
-        let verdicts = Convergence.evaluate(state: state, edges: [edge("a", 7, "00000000000aa"), edge("b", 7, "00000000000aa")],
-                                            now: now, target: nil)
+        let verdicts = Convergence.evaluate(
+            state: state, edges: [edge("a", 7, "00000000000aa"), edge("b", 7, "00000000000aa")],
+            now: now, target: nil)
         #expect(verdicts.allSatisfy { $0.live && $0.inSync && $0.problem == nil })
     }
 
@@ -43,8 +44,9 @@ struct ConvergenceVerdictTests {
 
     @Test func waitingForAnOlderVersionAcceptsEdgesOnTheirWay() {
         let state = ConfigState(version: 9, digest: "00000000000aa")
-        let verdicts = Convergence.evaluate(state: state, edges: [edge("a", 8, "0000000000001"), edge("b", 9, "00000000000aa")],
-                                            now: now, target: 8)
+        let verdicts = Convergence.evaluate(
+            state: state, edges: [edge("a", 8, "0000000000001"), edge("b", 9, "00000000000aa")],
+            now: now, target: 8)
         #expect(verdicts.allSatisfy { $0.problem == nil })
         #expect(!verdicts[0].inSync && verdicts[1].inSync)
         // but an edge at Redis's version with another digest is still a problem
@@ -54,22 +56,26 @@ struct ConvergenceVerdictTests {
 
     @Test func digestsThatCannotBeComparedDoNotBlock() {
         // an edge older than the digest, and Redis data written before it existed
-        let old = Convergence.evaluate(state: ConfigState(version: 4, digest: "00000000000aa"), edges: [edge("old", 4, nil)],
-                                       now: now, target: nil)[0]
+        let old = Convergence.evaluate(
+            state: ConfigState(version: 4, digest: "00000000000aa"), edges: [edge("old", 4, nil)],
+            now: now, target: nil)[0]
         #expect(old.inSync && old.problem == nil)
-        let noDigest = Convergence.evaluate(state: ConfigState(version: 4, digest: nil), edges: [edge("a", 4, "0000000000001")],
-                                            now: now, target: nil)[0]
+        let noDigest = Convergence.evaluate(
+            state: ConfigState(version: 4, digest: nil), edges: [edge("a", 4, "0000000000001")],
+            now: now, target: nil)[0]
         #expect(noDigest.inSync && noDigest.problem == nil)
         // an empty Redis has the zero digest
-        let empty = Convergence.evaluate(state: ConfigState(version: 0, digest: nil), edges: [edge("a", 0, "0000000000001")],
-                                         now: now, target: nil)[0]
+        let empty = Convergence.evaluate(
+            state: ConfigState(version: 0, digest: nil), edges: [edge("a", 0, "0000000000001")],
+            now: now, target: nil)[0]
         #expect(!empty.inSync && empty.problem != nil)
     }
 
     @Test func anEdgeAheadOfRedisOrWithoutAVersionIsAProblem() {
         let state = ConfigState(version: 3, digest: "00000000000aa")
-        let verdicts = Convergence.evaluate(state: state, edges: [edge("ahead", 9, "00000000000aa"), edge("blank", nil, nil)],
-                                            now: now, target: nil)
+        let verdicts = Convergence.evaluate(
+            state: state, edges: [edge("ahead", 9, "00000000000aa"), edge("blank", nil, nil)],
+            now: now, target: nil)
         #expect(verdicts[0].problem?.contains("ahead of Redis") == true)
         #expect(verdicts[1].problem == "edge blank reports no applied version")
     }
@@ -81,8 +87,10 @@ struct ConvergenceVerdictTests {
         #expect(wait.target == 12 && wait.timeout == .milliseconds(10_000) && wait.problems.isEmpty)
         let both = Convergence.waitParameters([("wait_version", "0"), ("timeout_ms", "60000")])
         #expect(both.target == 0 && both.timeout == .seconds(60) && both.problems.isEmpty)
-        for bad in [[("wait_version", "-1")], [("wait_version", "x")], [("wait_version", "1"), ("timeout_ms", "60001")],
-                    [("wait_version", "1"), ("timeout_ms", "-5")], [("timeout_ms", "100")], [("wait_versoin", "1")]] {
+        for bad in [
+            [("wait_version", "-1")], [("wait_version", "x")], [("wait_version", "1"), ("timeout_ms", "60001")],
+            [("wait_version", "1"), ("timeout_ms", "-5")], [("timeout_ms", "100")], [("wait_versoin", "1")],
+        ] {
             #expect(!Convergence.waitParameters(bad).problems.isEmpty, "\(bad)")
         }
         let many = Convergence.waitParameters([("wait_version", "x"), ("timeout_ms", "y"), ("other", "")])
@@ -117,7 +125,9 @@ struct DigestAndStatusTests {
             #expect(stored != nil && stored?.count == 13 && stored == recomputed)
             try await h.request(.put, "/api/v1/routes/bbs-api", routeBody)
             try await h.request(.put, "/api/v1/upstreams/backend/endpoints/10.0.0.2:80")
-            try await h.request(.post, "/api/v1/apply", #"{"upstreams":[{"name":"web","endpoints":[]}],"routes":[{"id":"web","host":"w.test","path":"/","upstream":"web"}]}"#)
+            try await h.request(
+                .post, "/api/v1/apply",
+                #"{"upstreams":[{"name":"web","endpoints":[]}],"routes":[{"id":"web","host":"w.test","path":"/","upstream":"web"}]}"#)
             (stored, recomputed) = try await digests(h)
             #expect(stored == recomputed)
             // an identical put changes nothing, the digest included
@@ -168,15 +178,17 @@ struct DigestAndStatusTests {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         let now = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-        _ = try await h.redis.send("HSET", KeySchema.edge(id), "id", id, "applied_version", "\(applied)", "digest", digest,
-                                   "last_seen", "\(now)", "listen", "127.0.0.1:1")
+        _ = try await h.redis.send(
+            "HSET", KeySchema.edge(id), "id", id, "applied_version", "\(applied)", "digest", digest,
+            "last_seen", "\(now)", "listen", "127.0.0.1:1")
         _ = try await h.redis.send("ZADD", KeySchema.edges, "\(now)", id)
     }
 
     @Test func statusComparesEdgesWithRedisAndWaits() async throws {
         try await withController { h in
             let empty = try await h.request(.get, "/api/v1/status")
-            #expect(empty.status == 200 && empty.json["converged"] == .bool(true) && empty.json["digest"] == .string(Convergence.zeroDigest))
+            #expect(
+                empty.status == 200 && empty.json["converged"] == .bool(true) && empty.json["digest"] == .string(Convergence.zeroDigest))
             try await h.request(.put, "/api/v1/upstreams/backend", backendBody)
             let version = try await h.storedVersion()
             let digest = try #require(try await digests(h).stored)

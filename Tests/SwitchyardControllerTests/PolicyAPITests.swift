@@ -32,8 +32,10 @@ struct PolicyAPITests {
             #expect(missingSplit.errorFields == ["split[1].upstream"])
             #expect(missingSplit.json["error"]?["details"]?[0]?["code"] == "missing_upstream")
             // sy_apply names the first missing upstream; the answer lists every one
-            let twoGhosts = #"{"host":"a.test","path":"/","split":[{"upstream":"ghost","weight":1},{"upstream":"blue","weight":1},{"upstream":"phantom","weight":1}]}"#
-            #expect(Set(try await h.request(.put, "/api/v1/routes/ab", twoGhosts).errorFields) == ["split[0].upstream", "split[2].upstream"])
+            let twoGhosts =
+                #"{"host":"a.test","path":"/","split":[{"upstream":"ghost","weight":1},{"upstream":"blue","weight":1},{"upstream":"phantom","weight":1}]}"#
+            #expect(
+                Set(try await h.request(.put, "/api/v1/routes/ab", twoGhosts).errorFields) == ["split[0].upstream", "split[2].upstream"])
 
             let canary = #"{"host":"a.test","path":"/","upstream":"blue","canary":{"upstream":"ghost","header":"X-Canary"}}"#
             #expect(try await h.request(.put, "/api/v1/routes/c", canary).errorFields == ["canary.upstream"])
@@ -43,7 +45,8 @@ struct PolicyAPITests {
             #expect(Set(try await h.request(.put, "/api/v1/routes/c", both).errorFields) == ["canary", "canary.upstream"])
             #expect(try await h.allKeys() == keys)
 
-            let batch = #"{"routes":[{"id":"ab","host":"a.test","path":"/","split":[{"upstream":"blue","weight":1},{"upstream":"ghost","weight":1}]}]}"#
+            let batch =
+                #"{"routes":[{"id":"ab","host":"a.test","path":"/","split":[{"upstream":"blue","weight":1},{"upstream":"ghost","weight":1}]}]}"#
             let missingInBatch = try await h.request(.post, "/api/v1/apply", batch)
             #expect(missingInBatch.status == 422)
             #expect(missingInBatch.errorFields == ["routes[0].split[1].upstream"])
@@ -66,14 +69,16 @@ struct PolicyAPITests {
             #expect(try await uses(h, "green") == ["ab", "c"])
 
             // deleting a split's upstream in the batch that still uses it is refused before the Function
-            let deleteUsed = #"{"routes":[{"id":"ab","host":"b.test","path":"/","split":[{"upstream":"blue","weight":1},{"upstream":"green","weight":1}]}],"delete":{"upstreams":["green"]}}"#
+            let deleteUsed =
+                #"{"routes":[{"id":"ab","host":"b.test","path":"/","split":[{"upstream":"blue","weight":1},{"upstream":"green","weight":1}]}],"delete":{"upstreams":["green"]}}"#
             let refused = try await h.request(.post, "/api/v1/apply", deleteUsed)
             #expect(refused.status == 422)
             #expect(refused.errorFields == ["routes[0].split[1].upstream"])
 
             // dropping the canary and the split frees green
             let version = try await h.storedVersion()
-            let free = #"{"routes":[{"id":"c","host":"a.test","path":"/","upstream":"blue"},{"id":"ab","host":"b.test","path":"/","upstream":"blue"}],"delete":{"upstreams":["green"]}}"#
+            let free =
+                #"{"routes":[{"id":"c","host":"a.test","path":"/","upstream":"blue"},{"id":"ab","host":"b.test","path":"/","upstream":"blue"}],"delete":{"upstreams":["green"]}}"#
             #expect(try await h.request(.post, "/api/v1/apply", free).json == ["changed": 3, "version": .integer(version + 1)])
             #expect(try await uses(h, "green").isEmpty)
             #expect(try await h.redis.send("HGET", KeySchema.uses, "c").text == "blue")
@@ -82,7 +87,8 @@ struct PolicyAPITests {
 
     @Test func redirectRoutesUseNoUpstream() async throws {
         try await withController { h async throws in
-            let body = #"{"host":"old.test","path":"/","redirect":{"to":"https://new.test","keep_path":true},"response_headers":{"set":{"X-Moved":"1"}}}"#
+            let body =
+                #"{"host":"old.test","path":"/","redirect":{"to":"https://new.test","keep_path":true},"response_headers":{"set":{"X-Moved":"1"}}}"#
             let created = try await h.request(.put, "/api/v1/routes/moved", body)
             #expect(created.status == 201)
             #expect(created.json["upstream"] == nil)
@@ -116,7 +122,8 @@ struct PolicyAPITests {
                 """
             let created = try await h.request(.put, "/api/v1/routes/shop", body)
             #expect(created.status == 201)
-            let expected = #"{"allow":["10.0.0.0/8","2001:db8::/32"],"canary":{"cookie":"canary","upstream":"red"},"deny":["10.9.9.9"],"#
+            let expected =
+                #"{"allow":["10.0.0.0/8","2001:db8::/32"],"canary":{"cookie":"canary","upstream":"red"},"deny":["10.9.9.9"],"#
                 + #""host":"shop.test","id":"shop","match":"prefix","max_body_bytes":1024,"path":"/shop","priority":3,"#
                 + #""rate_limit":{"burst":10,"key":"header:X-Api-Key","rps":50},"#
                 + #""request_headers":{"remove":["X-Debug"],"set":{"X-Route":"shop"}},"response_headers":{"remove":["Server"]},"#

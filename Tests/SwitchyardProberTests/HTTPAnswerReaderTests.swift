@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardProber
 
 private func read(_ text: String) -> HTTPAnswer { HTTPAnswerReader.read(Array(text.utf8)) }
@@ -56,8 +57,9 @@ struct HTTPAnswerReaderTests {
 
     @Test func requestBytesCarryHostAndConnectionAndRefuseInjection() throws {
         let keep = try #require(httpProbeRequest(path: "/healthz?x=1", host: "10.0.0.1:8080", keepAlive: true))
-        #expect(String(decoding: keep, as: UTF8.self) == "GET /healthz?x=1 HTTP/1.1\r\nHost: 10.0.0.1:8080\r\n"
-            + "User-Agent: switchyard-prober/1\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
+        #expect(
+            String(decoding: keep, as: UTF8.self) == "GET /healthz?x=1 HTTP/1.1\r\nHost: 10.0.0.1:8080\r\n"
+                + "User-Agent: switchyard-prober/1\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
         let close = try #require(httpProbeRequest(path: "/", host: "svc.example", keepAlive: false))
         #expect(String(decoding: close, as: UTF8.self).contains("\r\nConnection: close\r\n\r\n"))
         #expect(httpProbeRequest(path: "/a b", host: "h", keepAlive: true) == nil)

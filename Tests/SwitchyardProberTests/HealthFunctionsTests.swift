@@ -2,6 +2,7 @@ import Foundation
 import SwitchyardRedis
 import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardCore
 
 /// sy_lease and sy_health (redis/switchyard.lua) against a real redis-server.
@@ -54,28 +55,38 @@ struct HealthFunctionsTests {
             #expect(message.contains("not_leader"))
             _ = try await lease(redis, "p1")
 
-            let reply = try await redis.send(HealthCall.health(prober: "p1", [
-                .set(upstream: "u", address: "10.0.0.1:80", record: down),
-                .set(upstream: "u", address: "10.0.0.2:80", record: HealthRecord(state: .up, since: 11, reason: "status 200", prober: "p1")),
-            ]))
+            let reply = try await redis.send(
+                HealthCall.health(
+                    prober: "p1",
+                    [
+                        .set(upstream: "u", address: "10.0.0.1:80", record: down),
+                        .set(
+                            upstream: "u", address: "10.0.0.2:80",
+                            record: HealthRecord(state: .up, since: 11, reason: "status 200", prober: "p1")),
+                    ]))
             #expect(reply == .array([.integer(2), .integer(2)]))
             #expect(try await redis.send("HGET", KeySchema.health("u"), "10.0.0.1:80").text == down.json)
             #expect(try await redis.send("SMEMBERS", KeySchema.healthUpstreams).array?.compactMap(\.text) == ["u"])
 
             // the same state again changes nothing and keeps the original "since"
             let later = HealthRecord(state: .down, since: 99, reason: "refused", prober: "p1")
-            #expect(try await redis.send(HealthCall.health(prober: "p1", [.set(upstream: "u", address: "10.0.0.1:80", record: later)]))
-                == .array([.integer(2), .integer(0)]))
+            #expect(
+                try await redis.send(HealthCall.health(prober: "p1", [.set(upstream: "u", address: "10.0.0.1:80", record: later)]))
+                    == .array([.integer(2), .integer(0)]))
             #expect(try await redis.send("HGET", KeySchema.health("u"), "10.0.0.1:80").text == down.json)
 
             // a malformed batch writes nothing
-            let bad = try await redis.send(["FCALL", "sy_health", "1", KeySchema.healthVersion, "p1",
-                                            "del", "u", "10.0.0.1:80", "", "set", "u", "10.0.0.3:80", #"{"state":"sideways"}"#])
+            let bad = try await redis.send([
+                "FCALL", "sy_health", "1", KeySchema.healthVersion, "p1",
+                "del", "u", "10.0.0.1:80", "", "set", "u", "10.0.0.3:80", #"{"state":"sideways"}"#,
+            ])
             guard case .error = bad else { Issue.record("expected bad_request"); return }
             #expect(try await redis.send("HLEN", KeySchema.health("u")).integer == 2)
 
-            #expect(try await redis.send(HealthCall.health(prober: "p1", [.delete(upstream: "u", address: "10.0.0.1:80"), .drop(upstream: "u")]))
-                == .array([.integer(4), .integer(2)]))
+            #expect(
+                try await redis.send(
+                    HealthCall.health(prober: "p1", [.delete(upstream: "u", address: "10.0.0.1:80"), .drop(upstream: "u")]))
+                    == .array([.integer(4), .integer(2)]))
             #expect(try await redis.send("EXISTS", KeySchema.health("u")).integer == 0)
             #expect(try await redis.send("SCARD", KeySchema.healthUpstreams).integer == 0)
             #expect(try await redis.send("GET", KeySchema.healthVersion).integer == 4)
@@ -86,8 +97,10 @@ struct HealthFunctionsTests {
         let base = KeySchema.base
         #expect(KeySchema.healthVersion == base + "health_version")
         #expect(KeySchema.proberLease == base + "prober:lease")
-        for fragment in ["base .. 'health_events'", "base .. 'health_upstreams'", "base .. 'prober:lease'", "base .. 'prober:heartbeat'",
-                         "base .. 'health:' .. op.upstream", "base_of(keys[1] or '', 'health_version')", "base_of(keys[1] or '', 'prober:lease')"] {
+        for fragment in [
+            "base .. 'health_events'", "base .. 'health_upstreams'", "base .. 'prober:lease'", "base .. 'prober:heartbeat'",
+            "base .. 'health:' .. op.upstream", "base_of(keys[1] or '', 'health_version')", "base_of(keys[1] or '', 'prober:lease')",
+        ] {
             #expect(Self.library.contains(fragment), "\(fragment)")
         }
         #expect(KeySchema.healthEvents == base + "health_events")

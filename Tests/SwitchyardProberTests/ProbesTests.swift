@@ -1,7 +1,8 @@
 import Foundation
-import Synchronization
 import SwitchyardTestSupport
+import Synchronization
 import Testing
+
 @testable import SwitchyardCore
 @testable import SwitchyardProber
 
@@ -85,7 +86,9 @@ private final class ScriptedServer: @unchecked Sendable {
             clients[fd] = nil
             pending.removeAll { $0.fd == fd }  // a later connection may get the same number
         }
-        func write(_ fd: Int32, _ text: String) { _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+        func write(_ fd: Int32, _ text: String) {
+            _ = Array(text.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
         while !stopped.withLock({ $0 }), ContinuousClock.now < end {
             let now = ContinuousClock.now
             for item in pending where item.due <= now {
@@ -95,7 +98,9 @@ private final class ScriptedServer: @unchecked Sendable {
                 }
             }
             pending.removeAll { $0.due <= now }
-            var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)] + clients.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            var fds =
+                [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
+                + clients.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             guard poll(&fds, nfds_t(fds.count), 5) > 0 else { continue }
             if fds[0].revents != 0 {
                 let client = accept(listenFD, nil, nil)
@@ -176,11 +181,15 @@ private func probe(_ probes: Probes, _ request: ProbeRequest, times: Int = 1) ->
     }
 }
 
-private func request(_ kind: HealthCheck.Kind, port: Int, timeoutMs: Int = 300, host: String? = nil,
-                     expect: [StatusRange] = HealthCheck.defaultExpectStatus) throws -> ProbeRequest {
-    ProbeRequest(target: try EndpointAddress.parse("127.0.0.1:\(port)").get(),
-                 check: HealthCheck(type: kind, path: "/healthz", host: host, intervalMs: 1000, timeoutMs: timeoutMs,
-                                    expectStatus: expect))
+private func request(
+    _ kind: HealthCheck.Kind, port: Int, timeoutMs: Int = 300, host: String? = nil,
+    expect: [StatusRange] = HealthCheck.defaultExpectStatus
+) throws -> ProbeRequest {
+    ProbeRequest(
+        target: try EndpointAddress.parse("127.0.0.1:\(port)").get(),
+        check: HealthCheck(
+            type: kind, path: "/healthz", host: host, intervalMs: 1000, timeoutMs: timeoutMs,
+            expectStatus: expect))
 }
 
 @Suite("Probes against real loopback sockets", .serialized)
@@ -188,14 +197,16 @@ struct ProbesTests {
     @Test func classifiesRefusedTimeoutAndConnected() throws {
         let silent = try SilentListener()
         let closed = try freeLoopbackPort()
-        let outcomes = run(try Probes(reuseConnections: true), [
-            try request(.http, port: closed),
-            try request(.http, port: silent.port),
-            try request(.tcp, port: silent.port),
-            try request(.tcp, port: closed),
-            try request(.https, port: closed),
-            try request(.https, port: silent.port),
-        ])
+        let outcomes = run(
+            try Probes(reuseConnections: true),
+            [
+                try request(.http, port: closed),
+                try request(.http, port: silent.port),
+                try request(.tcp, port: silent.port),
+                try request(.tcp, port: closed),
+                try request(.https, port: closed),
+                try request(.https, port: silent.port),
+            ])
         #expect(outcomes[0] == .failure(reason: "refused"))
         #expect(outcomes[1] == .failure(reason: "timeout"))
         #expect(outcomes[2] == .success(reason: "connected"))
@@ -210,13 +221,16 @@ struct ProbesTests {
         }
         defer { server.stop() }
         let probes = try Probes(reuseConnections: true)
-        let outcomes = run(probes, [
-            try request(.http, port: server.port),
-        ])
+        let outcomes = run(
+            probes,
+            [
+                try request(.http, port: server.port)
+            ])
         #expect(outcomes[0] == .success(reason: "status 200"))
         #expect(probe(probes, try request(.http, port: server.port)) == [.failure(reason: "status 503")])
-        #expect(probe(probes, try request(.http, port: server.port, expect: [StatusRange(500, 503)]))
-            == [.success(reason: "status 503")])
+        #expect(
+            probe(probes, try request(.http, port: server.port, expect: [StatusRange(500, 503)]))
+                == [.success(reason: "status 503")])
     }
 
     @Test func keepsOneConnectionPerEndpointAndSendsHost() throws {
@@ -241,7 +255,8 @@ struct ProbesTests {
         let server = try ScriptedServer { _ in .send("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", close: true) }
         defer { server.stop() }
         let probes = try Probes(reuseConnections: false)
-        #expect(probe(probes, try request(.http, port: server.port), times: 3) == Array(repeating: .success(reason: "status 200"), count: 3))
+        #expect(
+            probe(probes, try request(.http, port: server.port), times: 3) == Array(repeating: .success(reason: "status 200"), count: 3))
         #expect(server.connections == 3)
         #expect(server.requests.allSatisfy { $0.contains("\r\nConnection: close") })
     }
@@ -250,7 +265,8 @@ struct ProbesTests {
         let server = try ScriptedServer { _ in .send("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n") }
         defer { server.stop() }
         let probes = try Probes(reuseConnections: true)
-        #expect(probe(probes, try request(.http, port: server.port), times: 2) == Array(repeating: .success(reason: "status 200"), count: 2))
+        #expect(
+            probe(probes, try request(.http, port: server.port), times: 2) == Array(repeating: .success(reason: "status 200"), count: 2))
         #expect(server.connections == 2)
     }
 
@@ -260,7 +276,8 @@ struct ProbesTests {
         let server = try ScriptedServer { i in i == 1 ? .hangUp : .send(ok) }
         defer { server.stop() }
         let probes = try Probes(reuseConnections: true)
-        #expect(probe(probes, try request(.http, port: server.port), times: 2) == Array(repeating: .success(reason: "status 200"), count: 2))
+        #expect(
+            probe(probes, try request(.http, port: server.port), times: 2) == Array(repeating: .success(reason: "status 200"), count: 2))
         #expect(server.connections == 2)
         #expect(server.requests.count == 3)
     }
@@ -335,19 +352,23 @@ struct ProbesTests {
 
 private let opensslPath = "/usr/bin/openssl"
 
-@Suite("https probes (libcurl) against a real TLS listener", .serialized,
-       .enabled(if: FileManager.default.isExecutableFile(atPath: opensslPath)))
+@Suite(
+    "https probes (libcurl) against a real TLS listener", .serialized,
+    .enabled(if: FileManager.default.isExecutableFile(atPath: opensslPath)))
 struct HTTPSProbesTests {
     /// `openssl s_server -www` with a fresh self-signed certificate, on a free loopback port.
     private func withTLSServer(_ body: (Int) throws -> Void) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sy-tls-\(getpid())-\(Int.random(in: 0..<1_000_000))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
+        let cert = dir.appendingPathComponent("cert.pem").path
+        let key = dir.appendingPathComponent("key.pem").path
         let req = Process()
         req.executableURL = URL(fileURLWithPath: opensslPath)
-        req.arguments = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                         "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=probe.test"]
+        req.arguments = [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=probe.test",
+        ]
         req.standardOutput = FileHandle.nullDevice
         req.standardError = FileHandle.nullDevice
         try req.run()
@@ -378,7 +399,9 @@ struct HTTPSProbesTests {
             addr.sin_port = UInt16(port).bigEndian
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
             listening = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
             }
             close(fd)
             if !listening { usleep(20_000) }
@@ -394,11 +417,13 @@ struct HTTPSProbesTests {
             // plain checker's share the epoll instance
             let http = try ScriptedServer { _ in .send(ok) }
             defer { http.stop() }
-            let outcomes = run(probes, [
-                try request(.https, port: port, timeoutMs: 2000),
-                try request(.http, port: http.port),
-                try request(.https, port: port, timeoutMs: 2000, expect: [StatusRange(500, 599)]),
-            ])
+            let outcomes = run(
+                probes,
+                [
+                    try request(.https, port: port, timeoutMs: 2000),
+                    try request(.http, port: http.port),
+                    try request(.https, port: port, timeoutMs: 2000, expect: [StatusRange(500, 599)]),
+                ])
             #expect(outcomes[0] == .success(reason: "status 200"))
             #expect(outcomes[1] == .success(reason: "status 200"))
             #expect(outcomes[2] == .failure(reason: "status 200"))

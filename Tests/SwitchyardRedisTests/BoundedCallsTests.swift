@@ -1,6 +1,7 @@
 import Foundation
 import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardRedis
 
 #if canImport(Glibc)
@@ -44,9 +45,10 @@ struct BoundedCallsTests {
         let listener = try SilentListener()
         defer { listener.close() }
         // the command timeout is long on purpose: the handshake must not wait for it
-        let configuration = RedisConfiguration(host: "127.0.0.1", port: listener.port, password: "pw",
-                                               connectTimeout: .milliseconds(300), commandTimeout: .seconds(5), poolSize: 1,
-                                               clientName: "bounded")
+        let configuration = RedisConfiguration(
+            host: "127.0.0.1", port: listener.port, password: "pw",
+            connectTimeout: .milliseconds(300), commandTimeout: .seconds(5), poolSize: 1,
+            clientName: "bounded")
         let client = RedisClient(configuration: configuration)
         defer { Task { await client.close() } }
         let clock = ContinuousClock()
@@ -61,8 +63,9 @@ struct BoundedCallsTests {
     @Test func aSubscriberToAFrozenServerGivesUpAndReports() async throws {
         let listener = try SilentListener()
         defer { listener.close() }
-        let configuration = RedisConfiguration(host: "127.0.0.1", port: listener.port, connectTimeout: .milliseconds(300),
-                                               commandTimeout: .seconds(5), reconnectBackoff: .milliseconds(50))
+        let configuration = RedisConfiguration(
+            host: "127.0.0.1", port: listener.port, connectTimeout: .milliseconds(300),
+            commandTimeout: .seconds(5), reconnectBackoff: .milliseconds(50))
         let subscriber = RedisSubscriber(configuration: configuration, channels: ["x"])
         subscriber.start()
         defer { subscriber.stop() }
@@ -86,8 +89,9 @@ struct BoundedCallsTests {
             defer { Task { await admin.close() } }
             #expect(try await client.send("PING") == .status("PONG"))
             let info = try await admin.send("INFO", "server").text ?? ""
-            let pid = try #require(info.split(whereSeparator: \.isNewline)
-                .first { $0.hasPrefix("process_id:") }.flatMap { Int32($0.dropFirst("process_id:".count)) })
+            let pid = try #require(
+                info.split(whereSeparator: \.isNewline)
+                    .first { $0.hasPrefix("process_id:") }.flatMap { Int32($0.dropFirst("process_id:".count)) })
             // frozen: the kernel takes the command, Redis does not run it until it wakes up
             kill(pid, SIGSTOP)
             let clock = ContinuousClock()

@@ -1,6 +1,7 @@
 import Foundation
 import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardRedis
 
 @Suite("Redis client against a real redis-server")
@@ -120,8 +121,9 @@ struct RedisClientTests {
 
     @Test func unreachableRedisFailsFastAndBacksOff() async throws {
         let port = try freeLoopbackPort()
-        var configuration = RedisConfiguration(host: "127.0.0.1", port: port, connectTimeout: .milliseconds(300),
-                                               commandTimeout: .milliseconds(300), poolSize: 1)
+        var configuration = RedisConfiguration(
+            host: "127.0.0.1", port: port, connectTimeout: .milliseconds(300),
+            commandTimeout: .milliseconds(300), poolSize: 1)
         configuration.reconnectBackoff = .seconds(2)
         configuration.maxReconnectBackoff = .seconds(2)
         let client = RedisClient(configuration: configuration)
@@ -197,8 +199,9 @@ struct RedisSubscriberTests {
 
     @Test func receivesMessagesAndResubscribesAfterKill() async throws {
         try await withTemporaryRedis(password: "pw") { server async throws in
-            let subscriber = RedisSubscriber(configuration: server.configuration(), channels: ["events", "other"],
-                                             pingInterval: .milliseconds(500))
+            let subscriber = RedisSubscriber(
+                configuration: server.configuration(), channels: ["events", "other"],
+                pingInterval: .milliseconds(500))
             let publisher = RedisClient(configuration: server.configuration())
             defer {
                 subscriber.stop()
@@ -209,21 +212,24 @@ struct RedisSubscriberTests {
             #expect(await events.next() == .subscribed(reconnected: false))
 
             #expect(try await publisher.send(bytes: [Array("PUBLISH".utf8), Array("events".utf8), [0, 0xFF, 0x37]]) == .integer(1))
-            #expect(try await next(&events) { if case .message = $0 { true } else { false } }
-                == .message(channel: "events", payload: [0, 0xFF, 0x37]))
+            #expect(
+                try await next(&events) { if case .message = $0 { true } else { false } }
+                    == .message(channel: "events", payload: [0, 0xFF, 0x37]))
 
             _ = try await publisher.send("CLIENT", "KILL", "TYPE", "pubsub")
             #expect(try await next(&events) { $0 == .subscribed(reconnected: true) } != nil)
             #expect(try await publisher.send("PUBLISH", "other", "8") == .integer(1))
-            #expect(try await next(&events) { if case .message = $0 { true } else { false } }
-                == .message(channel: "other", payload: Array("8".utf8)))
+            #expect(
+                try await next(&events) { if case .message = $0 { true } else { false } }
+                    == .message(channel: "other", payload: Array("8".utf8)))
         }
     }
 
     @Test func keepsTryingWhileRedisIsDownAndStopsCleanly() async throws {
         let port = try freeLoopbackPort()
-        let configuration = RedisConfiguration(host: "127.0.0.1", port: port, connectTimeout: .milliseconds(200),
-                                               reconnectBackoff: .milliseconds(20), maxReconnectBackoff: .milliseconds(100))
+        let configuration = RedisConfiguration(
+            host: "127.0.0.1", port: port, connectTimeout: .milliseconds(200),
+            reconnectBackoff: .milliseconds(20), maxReconnectBackoff: .milliseconds(100))
         let subscriber = RedisSubscriber(configuration: configuration, channels: ["x"])
         subscriber.start()
         var events = subscriber.events.makeAsyncIterator()

@@ -2,8 +2,8 @@
 // and the paths of the repository's files. Everything started here is stopped here.
 
 import Foundation
-import Synchronization
 import SwitchyardRedis
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -40,8 +40,10 @@ public func withTemporaryRedis<T>(
         let port = try freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: redisServerPath())
-        var args = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"]
+        var args = [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+        ]
         if let password { args += ["--requirepass", password] }
         process.arguments = args
         process.standardOutput = FileHandle.nullDevice

@@ -26,7 +26,8 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Bearer token required on /api/v1 (default: $SWITCHYARD_ADMIN_TOKEN).")
     var adminToken: String?
 
-    @Option(help: "Path of the Redis Function library (default: redis/switchyard.lua found via $SWITCHYARD_HOME or next to the executable).")
+    @Option(
+        help: "Path of the Redis Function library (default: redis/switchyard.lua found via $SWITCHYARD_HOME or next to the executable).")
     var functions: String?
 
     @Flag(help: "Allow serving a non-loopback address without an admin token.")

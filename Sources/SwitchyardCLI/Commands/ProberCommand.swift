@@ -43,7 +43,8 @@ struct ProberCommand: AsyncParsableCommand {
 
     func validate() throws {
         if !ProberConfiguration.leaseRange.contains(leaseMs) {
-            throw ValidationError("--lease-ms must be \(ProberConfiguration.leaseRange.lowerBound)-\(ProberConfiguration.leaseRange.upperBound)")
+            throw ValidationError(
+                "--lease-ms must be \(ProberConfiguration.leaseRange.lowerBound)-\(ProberConfiguration.leaseRange.upperBound)")
         }
         if let id, !ProberConfiguration.isValidID(id) { throw ValidationError("--id must be 1-63 characters from A-Z a-z 0-9 . _ -") }
         if !(1...100_000).contains(maxInFlight) { throw ValidationError("--max-in-flight must be 1-100000") }
@@ -67,13 +68,16 @@ struct ProberCommand: AsyncParsableCommand {
             logger.warning("no function library found; relying on the controller to load it", metadata: ["error": "\(error)"])
         }
 
-        var configuration = ProberConfiguration(id: id ?? Self.defaultID(), redis: redisConfiguration, leaseMs: leaseMs,
-                                                functionLibrary: library, reuseConnections: !freshConnections, maxInFlight: maxInFlight)
+        var configuration = ProberConfiguration(
+            id: id ?? Self.defaultID(), redis: redisConfiguration, leaseMs: leaseMs,
+            functionLibrary: library, reuseConnections: !freshConnections, maxInFlight: maxInFlight)
         configuration.redis.poolSize = 3
-        logger.info("prober starting", metadata: [
-            "prober.id": "\(configuration.id)", "redis.endpoint": "\(redisConfiguration.host):\(redisConfiguration.port)",
-            "prober.lease_ms": "\(leaseMs)",
-        ])
+        logger.info(
+            "prober starting",
+            metadata: [
+                "prober.id": "\(configuration.id)", "redis.endpoint": "\(redisConfiguration.host):\(redisConfiguration.port)",
+                "prober.lease_ms": "\(leaseMs)",
+            ])
         let services: [any Service]
         do {
             services = try buildProber(configuration: configuration, logger: logger)
@@ -87,7 +91,8 @@ struct ProberCommand: AsyncParsableCommand {
     /// `<hostname>-<pid>`: unique per process, so two probers on one machine differ.
     static func defaultID() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
-        let host = gethostname(&buffer, buffer.count) == 0
+        let host =
+            gethostname(&buffer, buffer.count) == 0
             ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "prober"
         let cleaned = String(host.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") ? $0 : "-" })
         let suffix = "-\(getpid())"

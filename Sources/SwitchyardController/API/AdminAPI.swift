@@ -59,9 +59,11 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         case .failure(let failure): throw APIError.invalid(failure.problems)
         }
         let (stored, created) = try await call { () throws(StoreError) in try await store.put(upstream) }
-        logger.info("upstream stored", metadata: [
-            "upstream.name": "\(name)", "config.version": "\(stored.version)", "created": "\(created)",
-        ])
+        logger.info(
+            "upstream stored",
+            metadata: [
+                "upstream.name": "\(name)", "config.version": "\(stored.version)", "created": "\(created)",
+            ])
         return jsonResponse(stored.value.document.adding(version: stored.version), status: created ? .created : .ok)
     }
 
@@ -97,9 +99,11 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 return (upstream, true)
             }
         }
-        logger.info("endpoint stored", metadata: [
-            "upstream.name": "\(name)", "endpoint.address": "\(endpoint.address)", "config.version": "\(stored.version)",
-        ])
+        logger.info(
+            "endpoint stored",
+            metadata: [
+                "upstream.name": "\(name)", "endpoint.address": "\(endpoint.address)", "config.version": "\(stored.version)",
+            ])
         return jsonResponse(stored.value.document.adding(version: stored.version), status: added == true ? .created : .ok)
     }
 
@@ -109,7 +113,8 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         let address: EndpointAddress
         switch EndpointAddress.parse(text) {
         case .success(let value): address = value
-        case .failure(let error): throw APIError.invalid([FieldError(field: "address", code: .invalid, message: "'\(text)': \(error.message)")])
+        case .failure(let error):
+            throw APIError.invalid([FieldError(field: "address", code: .invalid, message: "'\(text)': \(error.message)")])
         }
         guard Names.isValid(name) else { throw APIError.notFound(.upstream, name) }
         let (stored, _) = try await call { () throws(StoreError) in
@@ -122,9 +127,11 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 return (upstream, true)
             }
         }
-        logger.info("endpoint removed", metadata: [
-            "upstream.name": "\(name)", "endpoint.address": "\(address)", "config.version": "\(stored.version)",
-        ])
+        logger.info(
+            "endpoint removed",
+            metadata: [
+                "upstream.name": "\(name)", "endpoint.address": "\(address)", "config.version": "\(stored.version)",
+            ])
         return jsonResponse(stored.value.document.adding(version: stored.version))
     }
 
@@ -161,7 +168,8 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             // then is it worth a second look, so the answer lists every missing one (a valid
             // PUT costs two round trips to Redis, not three)
             let references = route.upstreamReferences
-            let stored: Stored<Route>, created: Bool
+            let stored: Stored<Route>
+            let created: Bool
             do {
                 (stored, created) = try await store.put(route)
             } catch {
@@ -172,10 +180,13 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 }
                 throw APIError.from(error) { _, name in references.first { $0.upstream == name }?.field ?? "upstream" }
             }
-            logger.info("route stored", metadata: [
-                "route.id": "\(id)", "upstream.name": "\(route.upstreams.joined(separator: ","))", "config.version": "\(stored.version)",
-                "created": "\(created)",
-            ])
+            logger.info(
+                "route stored",
+                metadata: [
+                    "route.id": "\(id)", "upstream.name": "\(route.upstreams.joined(separator: ","))",
+                    "config.version": "\(stored.version)",
+                    "created": "\(created)",
+                ])
             return jsonResponse(stored.value.document.adding(version: stored.version), status: created ? .created : .ok)
         }
     }
@@ -212,11 +223,13 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         } catch {
             throw APIError.from(error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) })
         }
-        logger.info("batch applied", metadata: [
-            "config.version": "\(result.version)", "changed": "\(result.changed)",
-            "batch.routes": "\(batch.routes.count)", "batch.upstreams": "\(batch.upstreams.count)",
-            "batch.deletes": "\(batch.deleteRoutes.count + batch.deleteUpstreams.count)",
-        ])
+        logger.info(
+            "batch applied",
+            metadata: [
+                "config.version": "\(result.version)", "changed": "\(result.changed)",
+                "batch.routes": "\(batch.routes.count)", "batch.upstreams": "\(batch.upstreams.count)",
+                "batch.deletes": "\(batch.deleteRoutes.count + batch.deleteUpstreams.count)",
+            ])
         return jsonResponse(["version": .integer(result.version), "changed": .integer(result.changed)])
     }
 

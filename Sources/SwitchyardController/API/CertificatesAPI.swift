@@ -38,7 +38,9 @@ struct CertificatesAPI<Context: RequestContext>: APIHandlers {
         var within: Int64?
         if let text = request.uri.queryParameters.get("expiring_within_days") {
             guard let days = Int64(text), days >= 0, days <= 36500 else {
-                throw APIError.invalid([FieldError(field: "expiring_within_days", code: .invalid, message: "must be a number of days, 0-36500")])
+                throw APIError.invalid([
+                    FieldError(field: "expiring_within_days", code: .invalid, message: "must be a number of days, 0-36500")
+                ])
             }
             within = days
         }
@@ -74,12 +76,15 @@ struct CertificatesAPI<Context: RequestContext>: APIHandlers {
         case .failure(let failure): throw Self.invalid(failure)
         }
         let (version, created) = try await call { () throws(StoreError) in try await store.put(certificate, cipher: cipher) }
-        logger.info("certificate stored", metadata: [
-            "certificate.id": "\(id)", "certificate.names": "\(certificate.names.joined(separator: ","))",
-            "certificate.default": "\(certificate.isDefault)", "certificate.not_after": "\(Certificate.timestamp(certificate.notAfter))",
-            "certificate.fingerprint": "\(certificate.fingerprintSHA256)", "certificate.key_encrypted": "\(cipher != nil)",
-            "config.version": "\(version)", "created": "\(created)",
-        ])
+        logger.info(
+            "certificate stored",
+            metadata: [
+                "certificate.id": "\(id)", "certificate.names": "\(certificate.names.joined(separator: ","))",
+                "certificate.default": "\(certificate.isDefault)",
+                "certificate.not_after": "\(Certificate.timestamp(certificate.notAfter))",
+                "certificate.fingerprint": "\(certificate.fingerprintSHA256)", "certificate.key_encrypted": "\(cipher != nil)",
+                "config.version": "\(version)", "created": "\(created)",
+            ])
         // which of its names another certificate wins (best effort: a listing error does not fail the write)
         var shadowed: [(name: String, by: String)] = []
         if let all = try? await store.certificates() {
@@ -103,8 +108,9 @@ struct CertificatesAPI<Context: RequestContext>: APIHandlers {
     // MARK: Helpers
 
     static func answer(_ stored: StoredCertificate, now: Int64, includeChain: Bool, shadowed: [(name: String, by: String)]?) -> JSONValue {
-        let json = stored.certificate.apiDocument(version: stored.version, keyEncrypted: stored.sealedKey != nil, now: now,
-                                                  includeChain: includeChain)
+        let json = stored.certificate.apiDocument(
+            version: stored.version, keyEncrypted: stored.sealedKey != nil, now: now,
+            includeChain: includeChain)
         guard let shadowed else { return json }
         return adding(shadowed: shadowed, to: json)
     }
@@ -122,7 +128,8 @@ struct CertificatesAPI<Context: RequestContext>: APIHandlers {
     static func invalid(_ failure: CertificateValidator.Failure) -> APIError {
         let problems = failure.problems
         let details: [JSONValue] = problems.map { ["field": .string($0.field), "code": .string($0.code), "message": .string($0.message)] }
-        let message = problems.count == 1
+        let message =
+            problems.count == 1
             ? (problems[0].field.isEmpty ? problems[0].message : "\(problems[0].field): \(problems[0].message)")
             : "\(problems.count) problems"
         return APIError(.unprocessableContent, "invalid", message, field: problems.first?.field, extra: [("details", .array(details))])

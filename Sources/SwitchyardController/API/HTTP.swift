@@ -17,8 +17,10 @@ struct APIError: Error, HTTPResponseError {
     /// Extra members of the error object (e.g. `routes` for in_use).
     var extra: [(key: String, value: JSONValue)] = []
 
-    init(_ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil,
-         details: [FieldError] = [], extra: [(key: String, value: JSONValue)] = []) {
+    init(
+        _ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil,
+        details: [FieldError] = [], extra: [(key: String, value: JSONValue)] = []
+    ) {
         self.status = status
         self.code = code
         self.message = message
@@ -80,14 +82,18 @@ struct APIError: Error, HTTPResponseError {
         case .notFound(let kind, let id)?:
             return APIError(.notFound, "not_found", "\(kind?.rawValue ?? "object") '\(id)' does not exist")
         case .inUse(let id, let routes)?:
-            return APIError(.conflict, "in_use", "upstream '\(id)' is used by route\(routes.count == 1 ? "" : "s") \(routes.joined(separator: ", "))",
-                            extra: [("routes", .array(routes.map { .string($0) }))])
+            return APIError(
+                .conflict, "in_use", "upstream '\(id)' is used by route\(routes.count == 1 ? "" : "s") \(routes.joined(separator: ", "))",
+                extra: [("routes", .array(routes.map { .string($0) }))])
         case .missingUpstream(let route, let upstream)?:
-            let problem = FieldError(field: upstreamField(route, upstream), code: .missingUpstream, message: "upstream '\(upstream)' does not exist")
+            let problem = FieldError(
+                field: upstreamField(route, upstream), code: .missingUpstream, message: "upstream '\(upstream)' does not exist")
             return .invalid([problem])
         case .versionMismatch(let kind, let id, let expected, let actual)?:
-            return APIError(.conflict, "version_mismatch",
-                            "\(kind?.rawValue ?? "object") '\(id)' is at version \(actual.map(String.init) ?? "?"), not \(expected.map(String.init) ?? "?")")
+            return APIError(
+                .conflict, "version_mismatch",
+                "\(kind?.rawValue ?? "object") '\(id)' is at version \(actual.map(String.init) ?? "?"), not \(expected.map(String.init) ?? "?")"
+            )
         case .badRequest(let message)?:
             return APIError(.internalServerError, "internal", "sy_apply rejected the call: \(message)")
         case .other(let code, let raw)?:
@@ -149,7 +155,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let scheme = "bearer "
         guard header.count > scheme.count, header.prefix(scheme.count).lowercased() == scheme,
-              constantTimeEqual(Array(header.utf8.dropFirst(scheme.count)), token)
+            constantTimeEqual(Array(header.utf8.dropFirst(scheme.count)), token)
         else {
             throw APIError(.unauthorized, "unauthorized", "invalid bearer token")
         }

@@ -19,7 +19,8 @@ public func buildApplication(configuration: Configuration, logger providedLogger
                 "refusing to serve the admin API on \(configuration.host) without a token: set SWITCHYARD_ADMIN_TOKEN "
                     + "(or --admin-token), bind 127.0.0.1, or pass --insecure-no-token")
         }
-        logger.warning("""
+        logger.warning(
+            """
             !!! NO ADMIN TOKEN: anyone who can reach \(configuration.host):\(configuration.port) can change all routing. \
             Set SWITCHYARD_ADMIN_TOKEN or --admin-token.
             """)
@@ -30,7 +31,8 @@ public func buildApplication(configuration: Configuration, logger providedLogger
     if let text = configuration.certificateKey {
         if case .failure(let error) = CertificateKeyCipher.parse(text) { throw ConfigurationError(error.message) }
     } else {
-        logger.warning("""
+        logger.warning(
+            """
             SWITCHYARD_CERT_KEY is not set: private keys of TLS certificates are stored in Redis in plaintext             (anyone who can read Redis can read them). Set it (32 bytes: openssl rand -base64 32) on the controller             and every edge.
             """)
     }
@@ -66,8 +68,9 @@ public func buildApplication(configuration: Configuration, logger providedLogger
         do {
             try await startupStore.loadLibrary()
         } catch {
-            startupLogger.warning("could not load the redis function library at start; will retry on first write",
-                           metadata: ["error": "\(error)"])
+            startupLogger.warning(
+                "could not load the redis function library at start; will retry on first write",
+                metadata: ["error": "\(error)"])
         }
     }
     return app

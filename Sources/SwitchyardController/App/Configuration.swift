@@ -86,11 +86,13 @@ extension Configuration: CustomStringConvertible, CustomReflectable {
     }
 
     public var customMirror: Mirror {
-        Mirror(self, children: [
-            "host": host, "port": port, "redisHost": redisHost, "redisPort": redisPort,
-            "redisPassword": redisPassword == nil ? "none" : "<redacted>", "adminToken": adminToken == nil ? "none" : "<redacted>",
-            "certificateKey": certificateKey == nil ? "none" : "<redacted>",
-        ])
+        Mirror(
+            self,
+            children: [
+                "host": host, "port": port, "redisHost": redisHost, "redisPort": redisPort,
+                "redisPassword": redisPassword == nil ? "none" : "<redacted>", "adminToken": adminToken == nil ? "none" : "<redacted>",
+                "certificateKey": certificateKey == nil ? "none" : "<redacted>",
+            ])
     }
 }
 

@@ -27,7 +27,8 @@ public enum Installation {
     }
 
     /// The first root containing `relativePath`, or nil.
-    public static func root(containing relativePath: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    public static func root(containing relativePath: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String?
+    {
         candidateRoots(environment: environment).first { root in
             FileManager.default.isReadableFile(atPath: (root as NSString).appendingPathComponent(relativePath))
         }

@@ -111,7 +111,8 @@ public enum Convergence {
                     } else if applied > state.version {
                         problem = "edge \(edge.id) reports version \(applied), ahead of Redis (\(state.version)): was Redis reset?"
                     } else if applied == state.version, digestMatches == false {
-                        problem = "edge \(edge.id) has version \(applied) but digest \(edge.digest ?? "?"), "
+                        problem =
+                            "edge \(edge.id) has version \(applied) but digest \(edge.digest ?? "?"), "
                             + "Redis has \(redisDigest ?? "?"): its documents differ (see its log and /_switchyard/status)"
                     }
                 } else {
@@ -146,11 +147,15 @@ public enum Convergence {
             ("edges", .array(edges)),
         ]
         if let target = report.target {
-            body.append(("wait", [
-                "version": .integer(target),
-                "timeout_ms": .integer(milliseconds(report.timeout ?? .zero)),
-                "waited_ms": .integer(milliseconds(report.waited)),
-            ]))
+            body.append(
+                (
+                    "wait",
+                    [
+                        "version": .integer(target),
+                        "timeout_ms": .integer(milliseconds(report.timeout ?? .zero)),
+                        "waited_ms": .integer(milliseconds(report.waited)),
+                    ]
+                ))
         }
         return .object(body)
     }
@@ -168,19 +173,25 @@ public enum Convergence {
                 if let v = Int64(value), v >= 0 {
                     target = v
                 } else {
-                    problems.append(FieldError(field: "wait_version", code: .invalid,
-                                               message: "wait_version must be a non-negative integer, not '\(value)'"))
+                    problems.append(
+                        FieldError(
+                            field: "wait_version", code: .invalid,
+                            message: "wait_version must be a non-negative integer, not '\(value)'"))
                 }
             case "timeout_ms":
                 if let v = Int64(value), (0...maxTimeoutMilliseconds).contains(v) {
                     timeoutMs = v
                 } else {
-                    problems.append(FieldError(field: "timeout_ms", code: .invalid,
-                                               message: "timeout_ms must be an integer from 0 to \(maxTimeoutMilliseconds), not '\(value)'"))
+                    problems.append(
+                        FieldError(
+                            field: "timeout_ms", code: .invalid,
+                            message: "timeout_ms must be an integer from 0 to \(maxTimeoutMilliseconds), not '\(value)'"))
                 }
             default:
-                problems.append(FieldError(field: key, code: .unknownField,
-                                           message: "unknown parameter '\(key)' (use wait_version and timeout_ms)"))
+                problems.append(
+                    FieldError(
+                        field: key, code: .unknownField,
+                        message: "unknown parameter '\(key)' (use wait_version and timeout_ms)"))
             }
         }
         if timeoutMs != nil, target == nil, !problems.contains(where: { $0.field == "wait_version" }) {
@@ -251,8 +262,9 @@ extension ConfigStore {
             let converged = verdicts.allSatisfy { $0.problem == nil }
             let waited = clock.now - start
             if target == nil || converged || waited >= timeout || Task.isCancelled {
-                return ConvergenceReport(state: state, edges: edges, verdicts: verdicts, converged: converged,
-                                         target: target, waited: waited, timeout: target == nil ? nil : timeout)
+                return ConvergenceReport(
+                    state: state, edges: edges, verdicts: verdicts, converged: converged,
+                    target: target, waited: waited, timeout: target == nil ? nil : timeout)
             }
             try? await Task.sleep(for: min(pollInterval, timeout - waited))
         }

@@ -90,7 +90,9 @@ public struct ConfigStore: Sendable {
 
     /// The version first, then the index and documents: every item is at least as new as
     /// the version answered (a client replaying changes after it may see some twice).
-    func list<T>(_ kind: ObjectKind, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> (items: [T], version: Int64) {
+    func list<T>(_ kind: ObjectKind, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> (
+        items: [T], version: Int64
+    ) {
         let replies = try await pipeline([["GET", KeySchema.version], ["SMEMBERS", KeySchema.index(kind)]])
         let version = try Self.version(from: replies[0])
         guard let members = replies[1].array else { throw StoreError(.unexpected, "unexpected SMEMBERS reply") }
@@ -109,9 +111,11 @@ public struct ConfigStore: Sendable {
                     items.append(try decode(bytes))
                 } catch {
                     // one hand-damaged document must not hide all the others
-                    logger.error("skipping undecodable stored document", metadata: [
-                        "\(kind.logKey)": "\(id)", "error": "\(error)",
-                    ])
+                    logger.error(
+                        "skipping undecodable stored document",
+                        metadata: [
+                            "\(kind.logKey)": "\(id)", "error": "\(error)",
+                        ])
                 }
             }
         }
@@ -213,12 +217,15 @@ public struct ConfigStore: Sendable {
             } catch {
                 guard case .versionMismatch? = error.apply else { throw error }
                 if attempt >= maxAttempts || ContinuousClock.now - start > deadline {
-                    throw StoreError(.conflict, "\(kind.rawValue) '\(id)' kept changing under us (\(attempt) tries); try again",
-                                     apply: error.apply)
+                    throw StoreError(
+                        .conflict, "\(kind.rawValue) '\(id)' kept changing under us (\(attempt) tries); try again",
+                        apply: error.apply)
                 }
-                logger.debug("optimistic write lost a race; retrying", metadata: [
-                    "\(kind.logKey)": "\(id)", "attempt": "\(attempt)",
-                ])
+                logger.debug(
+                    "optimistic write lost a race; retrying",
+                    metadata: [
+                        "\(kind.logKey)": "\(id)", "attempt": "\(attempt)",
+                    ])
                 let ceiling = min(2 << min(attempt, 5), 50)  // ms
                 try? await Task.sleep(for: .milliseconds(Int.random(in: 1...ceiling)))
             }
@@ -251,9 +258,11 @@ public struct ConfigStore: Sendable {
     private func sendWrite(_ args: [String]) async throws(StoreError) -> RedisReply {
         do {
             return try await redis.send(args)
-        } catch where error.maybeExecuted {
-            throw StoreError(.unavailable, "redis unavailable: \(error.message); the change was not confirmed and may "
-                + "still be applied when Redis answers again: read it back before retrying", underlying: error)
+        } catch  where error.maybeExecuted {
+            throw StoreError(
+                .unavailable,
+                "redis unavailable: \(error.message); the change was not confirmed and may "
+                    + "still be applied when Redis answers again: read it back before retrying", underlying: error)
         } catch {
             throw StoreError.from(error)
         }

@@ -57,8 +57,9 @@ extension Upstream {
         guard let policy = UpstreamPolicyFields.parse(json, at: "", into: &reader) else {
             throw DocumentError(reader.problems.first?.field ?? "health_check")
         }
-        self.init(name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck, passive: policy.passive,
-                  retries: policy.retries, onAllDown: policy.onAllDown)
+        self.init(
+            name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck, passive: policy.passive,
+            retries: policy.retries, onAllDown: policy.onAllDown)
         guard let tls = UpstreamTLS.parse(json, at: "", into: &reader) else {
             throw DocumentError(reader.problems.first?.field ?? "scheme")
         }
@@ -112,8 +113,11 @@ extension Route {
             throw DocumentError(reader.problems.first?.field ?? "hsts")
         }
         self.tls = tls
-        guard let policies = RoutePolicies.parse(json, match: match, hasUpstream: upstream != nil, regex: regex,
-                                                 at: "", into: &reader) else {
+        guard
+            let policies = RoutePolicies.parse(
+                json, match: match, hasUpstream: upstream != nil, regex: regex,
+                at: "", into: &reader)
+        else {
             throw DocumentError(reader.problems.first?.field ?? "upstream")
         }
         self.policies = policies

@@ -178,7 +178,8 @@ extension HealthCheck {
                 type = kind
             } else {
                 type = nil
-                reader.add(join(prefix, "type"), .invalid, "must be one of \(HealthCheck.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                reader.add(
+                    join(prefix, "type"), .invalid, "must be one of \(HealthCheck.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
         let httpOnly = "only applies to http and https checks"
@@ -218,9 +219,11 @@ extension HealthCheck {
             if let p = reader.integer(json, "port", in: 1...65535, default: 0, at: prefix) { port = UInt16(p) }
         }
 
-        let interval = reader.integer(json, "interval_ms", in: HealthCheck.intervalRange, default: HealthCheck.defaultIntervalMs, at: prefix)
-        var timeout = reader.integer(json, "timeout_ms", in: HealthCheck.timeoutRange,
-                              default: HealthCheck.defaultTimeout(intervalMs: interval ?? HealthCheck.defaultIntervalMs), at: prefix)
+        let interval = reader.integer(
+            json, "interval_ms", in: HealthCheck.intervalRange, default: HealthCheck.defaultIntervalMs, at: prefix)
+        var timeout = reader.integer(
+            json, "timeout_ms", in: HealthCheck.timeoutRange,
+            default: HealthCheck.defaultTimeout(intervalMs: interval ?? HealthCheck.defaultIntervalMs), at: prefix)
         if let t = timeout, let i = interval, t >= i {
             reader.add(join(prefix, "timeout_ms"), .invalid, "must be less than interval_ms (\(i))")
             timeout = nil
@@ -250,13 +253,15 @@ extension HealthCheck {
                     }
                 }
             } else {
-                reader.add(field, .invalid, "must be an array of 1-\(HealthCheck.maxStatusRanges) status codes or ranges, e.g. [\"200-399\"]")
+                reader.add(
+                    field, .invalid, "must be an array of 1-\(HealthCheck.maxStatusRanges) status codes or ranges, e.g. [\"200-399\"]")
             }
         }
 
         guard reader.count == before, let type, let interval, let timeout, let rise, let fall else { return nil }
-        return HealthCheck(type: type, path: path, host: host, port: port, intervalMs: interval, timeoutMs: timeout,
-                           rise: rise, fall: fall, expectStatus: expect)
+        return HealthCheck(
+            type: type, path: path, host: host, port: port, intervalMs: interval, timeoutMs: timeout,
+            rise: rise, fall: fall, expectStatus: expect)
     }
 }
 
@@ -269,9 +274,11 @@ extension PassiveHealth {
             return nil
         }
         reader.rejectUnknown(members, allowed: Self.fields, at: prefix)
-        let maxFails = reader.integer(json, "max_fails", in: PassiveHealth.maxFailsRange, default: PassiveHealth.defaultMaxFails, at: prefix)
-        let failTimeout = reader.integer(json, "fail_timeout_ms", in: PassiveHealth.failTimeoutRange,
-                                  default: PassiveHealth.defaultFailTimeoutMs, at: prefix)
+        let maxFails = reader.integer(
+            json, "max_fails", in: PassiveHealth.maxFailsRange, default: PassiveHealth.defaultMaxFails, at: prefix)
+        let failTimeout = reader.integer(
+            json, "fail_timeout_ms", in: PassiveHealth.failTimeoutRange,
+            default: PassiveHealth.defaultFailTimeoutMs, at: prefix)
         guard let maxFails, let failTimeout else { return nil }
         return PassiveHealth(maxFails: maxFails, failTimeoutMs: failTimeout)
     }
@@ -317,8 +324,9 @@ struct UpstreamPolicyFields {
         if let value = json["passive"], value != .null {
             passive = PassiveHealth.parse(value, at: join(prefix, "passive"), into: &reader) ?? passive
         }
-        let retries = reader.integer(json, "retries", in: UpstreamPolicy.retriesRange, default: UpstreamPolicy.defaultRetries,
-                                     at: prefix)
+        let retries = reader.integer(
+            json, "retries", in: UpstreamPolicy.retriesRange, default: UpstreamPolicy.defaultRetries,
+            at: prefix)
         var onAllDown = AllDownPolicy.failOpen
         if let value = json["on_all_down"] {
             onAllDown = AllDownPolicy.parse(value, at: join(prefix, "on_all_down"), into: &reader) ?? onAllDown

@@ -43,8 +43,10 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
             bytes = v6
         } else {
             guard let v4 = EndpointAddress.parseIPv4(addressText) else {
-                return .failure(.init("'\(addressText)' is not an IPv4 address (four decimal octets 0-255, no leading zeros) "
-                                      + "or an IPv6 address"))
+                return .failure(
+                    .init(
+                        "'\(addressText)' is not an IPv4 address (four decimal octets 0-255, no leading zeros) "
+                            + "or an IPv6 address"))
             }
             bytes = [v4.0, v4.1, v4.2, v4.3]
         }
@@ -52,7 +54,7 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         guard parts.count == 2 else { return .success(CIDR(bytes: bytes, prefixLength: maxLength, isBareAddress: true)) }
         let lengthText = parts[1]
         guard !lengthText.isEmpty, lengthText.utf8.count <= 3, lengthText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              lengthText == "0" || !lengthText.hasPrefix("0"), let length = Int(lengthText), length <= maxLength
+            lengthText == "0" || !lengthText.hasPrefix("0"), let length = Int(lengthText), length <= maxLength
         else {
             return .failure(.init("the prefix length must be a number 0-\(maxLength) without leading zeros"))
         }

@@ -53,8 +53,10 @@ public struct StickyCookie: Sendable, Hashable {
     public var secure: Bool
     public var httpOnly: Bool
 
-    public init(cookie: String = "sy_sticky", ttlSeconds: Int = 3600, path: String = "/", domain: String? = nil,
-                secure: Bool = false, httpOnly: Bool = true) {
+    public init(
+        cookie: String = "sy_sticky", ttlSeconds: Int = 3600, path: String = "/", domain: String? = nil,
+        secure: Bool = false, httpOnly: Bool = true
+    ) {
         self.cookie = cookie
         self.ttlSeconds = ttlSeconds
         self.path = path

@@ -70,8 +70,9 @@ extension Timeouts {
             guard present(json, key) != nil else { return nil }
             return reader.integer(json, key, in: range, default: 0, at: prefix)
         }
-        let out = Timeouts(connectMs: value("connect_ms", Timeouts.connectRange), sendMs: value("send_ms", Timeouts.sendReadRange),
-                           readMs: value("read_ms", Timeouts.sendReadRange))
+        let out = Timeouts(
+            connectMs: value("connect_ms", Timeouts.connectRange), sendMs: value("send_ms", Timeouts.sendReadRange),
+            readMs: value("read_ms", Timeouts.sendReadRange))
         guard reader.count == before else { return nil }
         if out == Timeouts() {
             reader.add(prefix, .invalid, "must give at least one of connect_ms, send_ms, read_ms (omit it otherwise)")
@@ -88,7 +89,9 @@ extension RateLimit {
         }
         var rps: Int?
         if present(json, "rps") == nil {
-            reader.add(join(prefix, "rps"), .required, "is required (requests per second, \(RateLimit.rpsRange.lowerBound)-\(RateLimit.rpsRange.upperBound))")
+            reader.add(
+                join(prefix, "rps"), .required,
+                "is required (requests per second, \(RateLimit.rpsRange.lowerBound)-\(RateLimit.rpsRange.upperBound))")
         } else {
             rps = reader.integer(json, "rps", in: RateLimit.rpsRange, default: 1, at: prefix)
         }

@@ -30,7 +30,9 @@ public struct HeaderEdits: Sendable, Hashable {
         "connection", "upgrade", "keep-alive", "te", "transfer-encoding", "content-length", "x-forwarded-for",
         "x-forwarded-proto", "x-forwarded-host", "x-real-ip",
     ]
-    public static let refusedInResponse: Set<String> = ["connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "trailer"]
+    public static let refusedInResponse: Set<String> = [
+        "connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "trailer",
+    ]
 
     public var document: JSONValue {
         var members: [(key: String, value: JSONValue)] = []

@@ -35,7 +35,9 @@ extension Redirect {
             if let problem = Self.targetProblem(text) {
                 reader.add(toField, .invalid, "'\(text)' \(problem)")
             } else if keepPath == true, text.contains("?") || text.contains("#") {
-                reader.add(toField, .invalid, "'\(text)' must not contain a query or fragment with keep_path (the request's path and query are appended)")
+                reader.add(
+                    toField, .invalid,
+                    "'\(text)' must not contain a query or fragment with keep_path (the request's path and query are appended)")
             } else {
                 to = text
             }
@@ -55,7 +57,9 @@ extension Redirect {
     static func targetProblem(_ text: String) -> String? {
         if text.isEmpty { return "must not be empty" }
         if text.utf8.count > Redirect.maxLength { return "must be at most \(Redirect.maxLength) bytes" }
-        if text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) || $0.properties.isWhitespace }) {
+        if text.unicodeScalars.contains(where: {
+            $0.value <= 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) || $0.properties.isWhitespace
+        }) {
             return "must not contain spaces or control characters"
         }
         let lower = text.lowercased()

@@ -15,12 +15,15 @@ public enum Rewrite: Sendable, Hashable {
 
 extension Rewrite {
     /// `regex` compiles a regex rewrite's pattern (nil: not checked).
-    static func parse(_ json: JSONValue, match: MatchKind?, regex: (any RegexChecker)?, at prefix: String, into reader: inout FieldReader) -> Rewrite? {
+    static func parse(_ json: JSONValue, match: MatchKind?, regex: (any RegexChecker)?, at prefix: String, into reader: inout FieldReader)
+        -> Rewrite?
+    {
         let example = #"{"strip_prefix":true}, {"replace_prefix":"/v2"} or {"regex":"^/old/(.*)","replacement":"/new/$1"}"#
         guard reader.object(json, fields: Rewrite.fields, example: example, at: prefix) != nil else { return nil }
         let forms = ["strip_prefix", "replace_prefix", "regex"].filter { present(json, $0) != nil }
         guard forms.count == 1, let form = forms.first else {
-            reader.add(prefix, .invalid, "must have exactly one of strip_prefix, replace_prefix or regex (with replacement), e.g. \(example)")
+            reader.add(
+                prefix, .invalid, "must have exactly one of strip_prefix, replace_prefix or regex (with replacement), e.g. \(example)")
             return nil
         }
         let field = join(prefix, form)
@@ -96,7 +99,8 @@ extension Rewrite {
             let number = Int(String(decoding: bytes[start..<i], as: UTF8.self)) ?? 0
             if braced { i += 1 }
             if let captures, number > captures {
-                return "refers to group \(number), but the regex has \(captures == 0 ? "no groups" : "only \(captures) group\(captures == 1 ? "" : "s")")"
+                return
+                    "refers to group \(number), but the regex has \(captures == 0 ? "no groups" : "only \(captures) group\(captures == 1 ? "" : "s")")"
             }
         }
         return nil

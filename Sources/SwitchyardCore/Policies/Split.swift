@@ -58,7 +58,9 @@ extension SplitTarget {
             return nil
         }
         guard SplitTarget.countRange.contains(items.count) else {
-            reader.add(prefix, .invalid, "must have \(SplitTarget.countRange.lowerBound)-\(SplitTarget.countRange.upperBound) entries, not \(items.count)")
+            reader.add(
+                prefix, .invalid,
+                "must have \(SplitTarget.countRange.lowerBound)-\(SplitTarget.countRange.upperBound) entries, not \(items.count)")
             return nil
         }
         let before = reader.count

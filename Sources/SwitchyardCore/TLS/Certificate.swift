@@ -43,9 +43,11 @@ public struct Certificate: Sendable, Equatable {
     public var serial: String
     public var keyType: String
 
-    public init(id: String, chainPEM: String, keyPEM: String, names: [String], isDefault: Bool = false, subject: String = "",
-                issuer: String = "", notBefore: Int64, notAfter: Int64, fingerprintSHA256: String = "", serial: String = "",
-                keyType: String = "") {
+    public init(
+        id: String, chainPEM: String, keyPEM: String, names: [String], isDefault: Bool = false, subject: String = "",
+        issuer: String = "", notBefore: Int64, notAfter: Int64, fingerprintSHA256: String = "", serial: String = "",
+        keyType: String = ""
+    ) {
         self.id = id
         self.chainPEM = chainPEM
         self.keyPEM = keyPEM
@@ -102,7 +104,8 @@ public struct CertificateValidator: Sendable {
             return .failure(Failure(problems: [("", "invalid", "must be a JSON object, not \(json.typeName)")]))
         }
         for member in members where !Self.fields.contains(member.key) {
-            add(member.key, FieldError.Code.unknownField.rawValue,
+            add(
+                member.key, FieldError.Code.unknownField.rawValue,
                 "unknown field '\(member.key)' (known: \(Self.fields.sorted().joined(separator: ", ")))")
         }
         if !Names.isValid(pathID) {
@@ -150,10 +153,11 @@ public struct CertificateValidator: Sendable {
             add("cert", Problem.noNames.rawValue, "has no DNS name in its subjectAltName\(cn); only a default certificate may have none")
         }
         guard problems.isEmpty else { return .failure(Failure(problems: problems)) }
-        return .success(Certificate(
-            id: pathID, chainPEM: material.chainPEM, keyPEM: material.keyPEM, names: names, isDefault: isDefault,
-            subject: material.subject, issuer: material.issuer, notBefore: material.notBefore, notAfter: material.notAfter,
-            fingerprintSHA256: material.fingerprintSHA256, serial: material.serial, keyType: material.keyType))
+        return .success(
+            Certificate(
+                id: pathID, chainPEM: material.chainPEM, keyPEM: material.keyPEM, names: names, isDefault: isDefault,
+                subject: material.subject, issuer: material.issuer, notBefore: material.notBefore, notAfter: material.notAfter,
+                fingerprintSHA256: material.fingerprintSHA256, serial: material.serial, keyType: material.keyType))
     }
 
     /// The SAN DNS entries an edge can match SNI against: lowercased, valid host names or
@@ -260,7 +264,7 @@ public struct StoredCertificate: Sendable, Equatable {
             return v
         }
         guard let y = number(0, 4), let m = number(5, 2), let d = number(8, 2), let hh = number(11, 2), let mm = number(14, 2),
-              let ss = number(17, 2), (1...12).contains(m), (1...31).contains(d)
+            let ss = number(17, 2), (1...12).contains(m), (1...31).contains(d)
         else { return nil }
         // days-from-civil (Howard Hinnant's algorithm)
         let yy = m <= 2 ? y - 1 : y
@@ -294,8 +298,9 @@ public struct CertificateKeyCipher: Sendable {
         let trimmed = text.trimmingASCIIWhitespace()
         if trimmed.utf8.count == 64, let bytes = hexBytes(trimmed) { return .success(CertificateKeyCipher(key: bytes)) }
         if let bytes = Base64.decode(trimmed), bytes.count == 32 { return .success(CertificateKeyCipher(key: bytes)) }
-        return .failure(CertificateKeyError(
-            message: "\(environmentVariable) must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)"))
+        return .failure(
+            CertificateKeyError(
+                message: "\(environmentVariable) must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)"))
     }
 
     init(key: [UInt8]) { self.key = key }
@@ -315,8 +320,8 @@ public struct CertificateKeyCipher: Sendable {
     public func open(_ sealed: String, id: String) -> String? {
         let parts = sealed.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == Self.scheme, let nonce = Base64.decode(String(parts[1])), nonce.count == 12,
-              let data = Base64.decode(String(parts[2])),
-              let plain = OpenSSL.aes256gcmOpen(key: key, nonce: nonce, sealed: data, aad: Self.aad(id))
+            let data = Base64.decode(String(parts[2])),
+            let plain = OpenSSL.aes256gcmOpen(key: key, nonce: nonce, sealed: data, aad: Self.aad(id))
         else { return nil }
         return String(validating: plain, as: UTF8.self)
     }

@@ -76,8 +76,10 @@ public struct CertificateRequest: Sendable {
     /// PEM certificate and key of the issuer; nil = self-signed.
     public var issuer: (certificate: String, key: String)?
 
-    public init(commonName: String, dnsNames: [String] = [], notBefore: Int64, notAfter: Int64, isCA: Bool = false,
-                key: KeyKind = .ecP256, issuer: (certificate: String, key: String)? = nil) {
+    public init(
+        commonName: String, dnsNames: [String] = [], notBefore: Int64, notAfter: Int64, isCA: Bool = false,
+        key: KeyKind = .ecP256, issuer: (certificate: String, key: String)? = nil
+    ) {
         self.commonName = commonName
         self.dnsNames = dnsNames
         self.notBefore = notBefore
@@ -101,7 +103,9 @@ public enum OpenSSL {
     public static func readCertificate(chain: String, key: String) -> Result<CertificateMaterial, CertificateReadError> {
         ERR_clear_error()
         defer { ERR_clear_error() }
-        func fail(_ field: String, _ code: CertificateReadError.Code, _ message: String) -> Result<CertificateMaterial, CertificateReadError> {
+        func fail(_ field: String, _ code: CertificateReadError.Code, _ message: String) -> Result<
+            CertificateMaterial, CertificateReadError
+        > {
             .failure(CertificateReadError(field: field, code: code, message: message))
         }
 
@@ -133,8 +137,9 @@ public enum OpenSSL {
         }
 
         if key.contains("ENCRYPTED") {
-            return fail("key", .encryptedKey,
-                        "is protected by a passphrase; store it decrypted (openssl pkey -in key.pem -out plain.pem)")
+            return fail(
+                "key", .encryptedKey,
+                "is protected by a passphrase; store it decrypted (openssl pkey -in key.pem -out plain.pem)")
         }
         if count(of: "PRIVATE KEY-----", in: key) == 0 {
             if key.contains("-----BEGIN CERTIFICATE-----") {
@@ -143,11 +148,13 @@ public enum OpenSSL {
             return fail("key", .unparsable, "no PEM private key (-----BEGIN PRIVATE KEY-----) found")
         }
         let keyBytes = Array(key.utf8)
-        guard let pkey: OpaquePointer = keyBytes.withUnsafeBytes({ raw in
-            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
-            defer { BIO_free(bio) }
-            return sy_read_private_key(bio)
-        }) else {
+        guard
+            let pkey: OpaquePointer = keyBytes.withUnsafeBytes({ raw in
+                guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return nil }
+                defer { BIO_free(bio) }
+                return sy_read_private_key(bio)
+            })
+        else {
             return fail("key", .unparsable, "the private key does not parse (\(lastError()))")
         }
         defer { EVP_PKEY_free(pkey) }
@@ -156,15 +163,17 @@ public enum OpenSSL {
         if X509_check_private_key(leaf, pkey) != 1 {
             ERR_clear_error()
             if let i = certs.indices.dropFirst().first(where: { X509_check_private_key(certs[$0], pkey) == 1 }) {
-                return fail("cert", .chainOrder,
-                            "the key belongs to certificate \(i + 1) of the chain: put the server certificate first")
+                return fail(
+                    "cert", .chainOrder,
+                    "the key belongs to certificate \(i + 1) of the chain: put the server certificate first")
             }
             ERR_clear_error()
             return fail("key", .keyMismatch, "does not belong to the certificate (the first one of the chain)")
         }
         for i in 0..<(certs.count - 1) where sy_x509_is_issued_by(certs[i + 1], certs[i]) == 0 {
-            return fail("cert", .chainOrder,
-                        "certificate \(i + 2) did not issue certificate \(i + 1): order the chain leaf first, then each issuer")
+            return fail(
+                "cert", .chainOrder,
+                "certificate \(i + 2) did not issue certificate \(i + 1): order the chain leaf first, then each issuer")
         }
 
         var ok: Int32 = 0
@@ -174,15 +183,16 @@ public enum OpenSSL {
         guard ok == 1 else { return fail("cert", .unparsable, "unreadable notAfter") }
 
         guard let chainPEM = pem({ bio in certs.allSatisfy { PEM_write_bio_X509(bio, $0) == 1 } }),
-              let keyPEM = pem({ bio in sy_write_private_key(bio, pkey) == 1 })
+            let keyPEM = pem({ bio in sy_write_private_key(bio, pkey) == 1 })
         else {
             return fail("cert", .unparsable, "cannot re-encode (\(lastError()))")
         }
-        return .success(CertificateMaterial(
-            chainPEM: chainPEM, keyPEM: keyPEM, chainLength: certs.count, dnsNames: dnsNames(leaf),
-            subject: name(X509_get_subject_name(leaf)), issuer: name(X509_get_issuer_name(leaf)),
-            commonName: commonName(X509_get_subject_name(leaf)), notBefore: Int64(notBefore), notAfter: Int64(notAfter),
-            fingerprintSHA256: fingerprint(leaf), serial: serial(leaf), keyType: keyType(pkey)))
+        return .success(
+            CertificateMaterial(
+                chainPEM: chainPEM, keyPEM: keyPEM, chainLength: certs.count, dnsNames: dnsNames(leaf),
+                subject: name(X509_get_subject_name(leaf)), issuer: name(X509_get_issuer_name(leaf)),
+                commonName: commonName(X509_get_subject_name(leaf)), notBefore: Int64(notBefore), notAfter: Int64(notAfter),
+                fingerprintSHA256: fingerprint(leaf), serial: serial(leaf), keyType: keyType(pkey)))
     }
 
     private static func count(of needle: String, in text: String) -> Int {
@@ -210,7 +220,9 @@ public enum OpenSSL {
         var data: UnsafeMutablePointer<CChar>?
         let n = sy_bio_mem_data(bio, &data)
         guard n >= 0, let data else { return n == 0 ? "" : nil }
-        return data.withMemoryRebound(to: UInt8.self, capacity: n) { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) }
+        return data.withMemoryRebound(to: UInt8.self, capacity: n) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self)
+        }
     }
 
     private static func dnsNames(_ x: OpaquePointer) -> [String] {
@@ -305,7 +317,7 @@ public enum OpenSSL {
         ERR_clear_error()
         defer { ERR_clear_error() }
         guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1, sy_gcm_set_ivlen(ctx, Int32(nonce.count)) == 1,
-              EVP_EncryptInit_ex(ctx, nil, nil, key, nonce) == 1
+            EVP_EncryptInit_ex(ctx, nil, nil, key, nonce) == 1
         else { return nil }
         var outLength: Int32 = 0
         if !aad.isEmpty, EVP_EncryptUpdate(ctx, nil, &outLength, aad, Int32(aad.count)) != 1 { return nil }
@@ -330,7 +342,7 @@ public enum OpenSSL {
         ERR_clear_error()
         defer { ERR_clear_error() }
         guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1, sy_gcm_set_ivlen(ctx, Int32(nonce.count)) == 1,
-              EVP_DecryptInit_ex(ctx, nil, nil, key, nonce) == 1
+            EVP_DecryptInit_ex(ctx, nil, nil, key, nonce) == 1
         else { return nil }
         var outLength: Int32 = 0
         if !aad.isEmpty, EVP_DecryptUpdate(ctx, nil, &outLength, aad, Int32(aad.count)) != 1 { return nil }
@@ -402,12 +414,12 @@ public enum OpenSSL {
         serialBytes[0] &= 0x7F
         let serialValue = serialBytes.reduce(Int64(0)) { $0 << 8 | Int64($1) }
         guard X509_set_version(x, 2) == 1,
-              ASN1_INTEGER_set_int64(X509_get_serialNumber(x), max(1, serialValue)) == 1,
-              ASN1_TIME_set(X509_getm_notBefore(x), time_t(request.notBefore)) != nil,
-              ASN1_TIME_set(X509_getm_notAfter(x), time_t(request.notAfter)) != nil,
-              X509_set_pubkey(x, key) == 1,
-              sy_name_add_cn(X509_get_subject_name(x), request.commonName) == 1,
-              X509_set_issuer_name(x, issuerCert.map { X509_get_subject_name($0) } ?? X509_get_subject_name(x)) == 1
+            ASN1_INTEGER_set_int64(X509_get_serialNumber(x), max(1, serialValue)) == 1,
+            ASN1_TIME_set(X509_getm_notBefore(x), time_t(request.notBefore)) != nil,
+            ASN1_TIME_set(X509_getm_notAfter(x), time_t(request.notAfter)) != nil,
+            X509_set_pubkey(x, key) == 1,
+            sy_name_add_cn(X509_get_subject_name(x), request.commonName) == 1,
+            X509_set_issuer_name(x, issuerCert.map { X509_get_subject_name($0) } ?? X509_get_subject_name(x)) == 1
         else { return nil }
         let signer = issuerCert ?? x
         var extensions: [(Int32, String)] = [(sy_nid_subject_key_identifier(), "hash")]
@@ -422,8 +434,8 @@ public enum OpenSSL {
         }
         for (nid, value) in extensions where sy_x509_add_ext(signer, x, nid, value) != 1 { return nil }
         guard X509_sign(x, issuerKey ?? key, EVP_sha256()) > 0,
-              let certificate = pem({ PEM_write_bio_X509($0, x) == 1 }),
-              let keyPEM = pem({ sy_write_private_key($0, key) == 1 })
+            let certificate = pem({ PEM_write_bio_X509($0, x) == 1 }),
+            let keyPEM = pem({ sy_write_private_key($0, key) == 1 })
         else { return nil }
         return (certificate, keyPEM)
     }

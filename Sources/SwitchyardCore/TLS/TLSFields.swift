@@ -78,8 +78,9 @@ public struct RouteTLS: Sendable, Hashable {
                 let preload = reader.bool(value, "preload", default: false, at: at)
                 if let maxAge, let include, let preload {
                     if preload && (maxAge < HSTS.defaultMaxAge || !include) && reader.strict {
-                        reader.add(join(at, "preload"), .invalid,
-                                     "preload needs max_age_s of at least \(HSTS.defaultMaxAge) and include_subdomains: true")
+                        reader.add(
+                            join(at, "preload"), .invalid,
+                            "preload needs max_age_s of at least \(HSTS.defaultMaxAge) and include_subdomains: true")
                     } else {
                         tls.hsts = HSTS(maxAgeSeconds: maxAge, includeSubdomains: include, preload: preload)
                     }
@@ -129,7 +130,8 @@ public struct UpstreamTLS: Sendable, Hashable {
             if case .string(let s) = value, let scheme = UpstreamScheme(rawValue: s) {
                 tls.scheme = scheme
             } else {
-                reader.add(join(prefix, "scheme"), .invalid, "must be one of \(UpstreamScheme.allCases.map(\.rawValue).joined(separator: ", "))")
+                reader.add(
+                    join(prefix, "scheme"), .invalid, "must be one of \(UpstreamScheme.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
         let httpsOnly = "only applies with \"scheme\": \"https\""
@@ -156,9 +158,10 @@ public struct UpstreamTLS: Sendable, Hashable {
             }
         }
         if reader.strict, json["ca_file"] != nil {
-            reader.add(join(prefix, "ca_file"), .invalid,
-                         "per-upstream CA files are not supported: edges verify against one CA bundle, "
-                            + "given by `switchyard edge --upstream-ca PATH` (add your CA to it)")
+            reader.add(
+                join(prefix, "ca_file"), .invalid,
+                "per-upstream CA files are not supported: edges verify against one CA bundle, "
+                    + "given by `switchyard edge --upstream-ca PATH` (add your CA to it)")
         }
         if tls.scheme != .https { tls = UpstreamTLS() }  // lenient reads: http ignores the rest
         return reader.count == before ? tls : nil

@@ -121,13 +121,16 @@ extension Validator {
         let deleted = Set(batch.deleteUpstreams)
         for route in batch.routes {
             for ref in route.upstreamReferences where deleted.contains(ref.upstream) {
-                reader.add(join(batch.routeField(route.id), ref.field), .missingUpstream, "upstream '\(ref.upstream)' is deleted in this batch")
+                reader.add(
+                    join(batch.routeField(route.id), ref.field), .missingUpstream, "upstream '\(ref.upstream)' is deleted in this batch")
             }
         }
         return (batch, reader.problems)
     }
 
-    func names(_ json: JSONValue, _ key: String, kind: String, at prefix: String, seen: inout [String: String], into reader: inout FieldReader) -> [String] {
+    func names(
+        _ json: JSONValue, _ key: String, kind: String, at prefix: String, seen: inout [String: String], into reader: inout FieldReader
+    ) -> [String] {
         var out: [String] = []
         for (i, item) in reader.array(json, key, at: prefix).enumerated() {
             let field = join(prefix, "\(key)[\(i)]")

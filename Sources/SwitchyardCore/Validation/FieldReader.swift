@@ -31,7 +31,8 @@ struct FieldReader: Sendable {
     mutating func rejectUnknown(_ members: [(key: String, value: JSONValue)], allowed: Set<String>, at prefix: String) {
         guard strict else { return }
         for member in members where !allowed.contains(member.key) {
-            add(join(prefix, member.key), .unknownField,
+            add(
+                join(prefix, member.key), .unknownField,
                 "unknown field '\(member.key)' (known: \(allowed.sorted().joined(separator: ", ")))")
         }
     }

@@ -30,8 +30,10 @@ public struct Validator: Sendable {
             return nil
         }
         let before = reader.count
-        reader.rejectUnknown(members, allowed: Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields)
-                        .union(RoutePolicies.fields), at: prefix)
+        reader.rejectUnknown(
+            members,
+            allowed: Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields)
+                .union(RoutePolicies.fields), at: prefix)
         let id = identity(json, key: "id", pathValue: pathID, at: prefix, into: &reader)
 
         var host: String?
@@ -80,8 +82,9 @@ public struct Validator: Sendable {
 
         let priority = reader.integer(json, "priority", in: Route.priorityRange, default: 0, at: prefix)
         let tls = RouteTLS.parse(json, at: prefix, into: &reader)
-        let policies = RoutePolicies.parse(json, match: match, hasUpstream: present(json, "upstream") != nil, regex: regex,
-                                           at: prefix, into: &reader)
+        let policies = RoutePolicies.parse(
+            json, match: match, hasUpstream: present(json, "upstream") != nil, regex: regex,
+            at: prefix, into: &reader)
 
         guard reader.count == before, let id, let host, let path, let match, let priority, let tls, let policies else {
             return nil
@@ -109,8 +112,10 @@ public struct Validator: Sendable {
             return nil
         }
         let before = reader.count
-        reader.rejectUnknown(members, allowed: Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
-                        .union(UpstreamBalanceFields.fields), at: prefix)
+        reader.rejectUnknown(
+            members,
+            allowed: Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
+                .union(UpstreamBalanceFields.fields), at: prefix)
         let name = identity(json, key: "name", pathValue: pathName, at: prefix, into: &reader)
 
         var balance: Balance? = .roundRobin
@@ -133,8 +138,9 @@ public struct Validator: Sendable {
                 let at = join(prefix, "endpoints[\(i)]")
                 guard let endpoint = endpoint(item, address: nil, at: at, into: &reader) else { continue }
                 if let first = firstIndex[endpoint.address] {
-                    reader.add(join(at, "address"), .duplicate,
-                                 "duplicate endpoint \(endpoint.address) (also endpoints[\(first)])")
+                    reader.add(
+                        join(at, "address"), .duplicate,
+                        "duplicate endpoint \(endpoint.address) (also endpoints[\(first)])")
                 } else {
                     firstIndex[endpoint.address] = i
                     endpoints.append(endpoint)
@@ -149,8 +155,9 @@ public struct Validator: Sendable {
         let balancing = UpstreamBalanceFields.parse(json, balance: balance, at: prefix, into: &reader)
 
         guard reader.count == before, let name, let balance, let policy, let tls, let balancing else { return nil }
-        var upstream = Upstream(name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck,
-                                passive: policy.passive, retries: policy.retries, onAllDown: policy.onAllDown)
+        var upstream = Upstream(
+            name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck,
+            passive: policy.passive, retries: policy.retries, onAllDown: policy.onAllDown)
         upstream.tls = tls
         upstream.hashOn = balancing.hashOn
         upstream.sticky = balancing.sticky
@@ -171,7 +178,8 @@ public struct Validator: Sendable {
         return .failure(ValidationFailure(reader.problems))
     }
 
-    func endpoint(_ json: JSONValue, address pathAddress: EndpointAddress?, at prefix: String, into reader: inout FieldReader) -> Endpoint? {
+    func endpoint(_ json: JSONValue, address pathAddress: EndpointAddress?, at prefix: String, into reader: inout FieldReader) -> Endpoint?
+    {
         guard case .object(let members) = json else {
             reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
             return nil

@@ -179,7 +179,8 @@ final class CurlProbes {
 
     /// Options of this probe: every one is set each time, so a pooled handle keeps nothing
     /// from its previous probe.
-    private func configureRequest(_ easy: UnsafeMutableRawPointer, _ request: ProbeRequest, lists: inout [UnsafeMutablePointer<curl_slist>]) {
+    private func configureRequest(_ easy: UnsafeMutableRawPointer, _ request: ProbeRequest, lists: inout [UnsafeMutablePointer<curl_slist>])
+    {
         let port = request.address.port
         let scheme = request.kind == .https ? "https" : "http"
         var url = "\(scheme)://\(request.ipText):\(port)\(request.kind == .tcp ? "/" : request.path)"

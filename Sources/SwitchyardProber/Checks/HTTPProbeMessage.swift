@@ -10,7 +10,8 @@
 func httpProbeRequest(path: String, host: String, keepAlive: Bool) -> [UInt8]? {
     func safe(_ text: String) -> Bool { !text.isEmpty && text.utf8.allSatisfy { $0 > 0x20 && $0 != 0x7F } }
     guard safe(path), safe(host), path.utf8.first == UInt8(ascii: "/") else { return nil }
-    let text = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: switchyard-prober/1\r\nAccept: */*\r\n"
+    let text =
+        "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: switchyard-prober/1\r\nAccept: */*\r\n"
         + "Connection: \(keepAlive ? "keep-alive" : "close")\r\n\r\n"
     return Array(text.utf8)
 }
@@ -70,7 +71,8 @@ enum HTTPAnswerReader {
         }
         let after = b[start + 12]
         guard after == UInt8(ascii: " ") || after == UInt8(ascii: "\r") || after == UInt8(ascii: "\n"),
-              (100...599).contains(code) else { return (.invalid, nil) }
+            (100...599).contains(code)
+        else { return (.invalid, nil) }
         guard let lineStop = lineEnd(b, from: start, to: min(count, start + maxStatusLine)) else {
             return (count - start >= maxStatusLine ? .invalid : .incomplete, nil)
         }
@@ -146,7 +148,8 @@ enum HTTPAnswerReader {
     }
 
     private static func trimmed(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Range<Int> {
-        var s = from, e = to
+        var s = from
+        var e = to
         while s < e, b[s] == 0x20 || b[s] == 0x09 { s += 1 }
         while e > s, b[e - 1] == 0x20 || b[e - 1] == 0x09 { e -= 1 }
         return s..<e

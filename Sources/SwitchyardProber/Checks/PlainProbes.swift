@@ -22,8 +22,8 @@
 // Every probe has one deadline (`timeoutMs`, connect included); answers are read into a
 // fixed buffer (`maxAnswer` bytes at most): a status line must arrive within it.
 
-import SwitchyardCore
 internal import CCurl
+import SwitchyardCore
 
 #if canImport(Glibc)
 import Glibc
@@ -178,7 +178,8 @@ final class PlainProbes {
         let family = address.isIPv6 ? AF_INET6 : AF_INET
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
-            return finish(index, .failure(reason: errno == EMFILE || errno == ENFILE ? "error: too many open files" : "connect failed"), keep: false)
+            return finish(
+                index, .failure(reason: errno == EMFILE || errno == ENFILE ? "error: too many open files" : "connect failed"), keep: false)
         }
         slots[index].fd = fd
         slots[index].generation = (slots[index].generation &+ 1) & 0x3FFF_FFFF
@@ -278,7 +279,9 @@ final class PlainProbes {
         case .status(let code, let reusable):
             let reason = "status \(code)"
             let ok = slots[index].expect.contains { $0.contains(code) }
-            finish(index, ok ? .success(reason: reason) : .failure(reason: reason), keep: keepAlive && reusable && !eof && have < Self.maxAnswer)
+            finish(
+                index, ok ? .success(reason: reason) : .failure(reason: reason),
+                keep: keepAlive && reusable && !eof && have < Self.maxAnswer)
         case .invalid:
             finish(index, .failure(reason: "bad response"), keep: false)
         case .incomplete:
@@ -364,7 +367,6 @@ final class PlainProbes {
         }
     }
 }
-
 
 extension EndpointAddress {
     var isIPv6: Bool {

@@ -17,8 +17,8 @@
 
 import Foundation
 import Logging
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// One upstream's targets: its health check and endpoint addresses.
 public struct UpstreamTargets: Sendable, Equatable {
@@ -150,7 +150,7 @@ private final class EngineLoop {
     let probes: Probes
     let logger: Logger
     var mode = Mode.idle
-    var targets: [Int: Target] = [:]       // by token
+    var targets: [Int: Target] = [:]  // by token
     var tokens: [TargetKey: Int] = [:]
     var byUpstream: [String: Set<Int>] = [:]
     var schedule = Schedule()  // stale entries: an older generation of the target
@@ -203,7 +203,9 @@ private final class EngineLoop {
         guard let update else {
             for token in existing { remove(token) }
             byUpstream[upstream] = nil
-            engine.board.withLedger { $0.uncheck(upstream); $0.targets = targets.count }
+            engine.board.withLedger {
+                $0.uncheck(upstream); $0.targets = targets.count
+            }
             return
         }
         let wanted = Dictionary(update.addresses.map { ($0.description, $0) }, uniquingKeysWith: { a, _ in a })
@@ -231,14 +233,17 @@ private final class EngineLoop {
             let key = TargetKey(upstream: upstream, address: text)
             let token = nextToken
             nextToken += 1
-            targets[token] = Target(key: key, check: update.check, request: ProbeRequest(target: address, check: update.check),
-                                    health: HealthHysteresis(rise: update.check.rise, fall: update.check.fall))
+            targets[token] = Target(
+                key: key, check: update.check, request: ProbeRequest(target: address, check: update.check),
+                health: HealthHysteresis(rise: update.check.rise, fall: update.check.fall))
             tokens[key] = token
             kept.insert(token)
             if mode != .idle { reschedule(token, randomPhase: true) }
         }
         byUpstream[upstream] = kept
-        engine.board.withLedger { $0.check(upstream); $0.targets = targets.count }
+        engine.board.withLedger {
+            $0.check(upstream); $0.targets = targets.count
+        }
     }
 
     func remove(_ token: Int) {
@@ -277,9 +282,11 @@ private final class EngineLoop {
             }
             let checked = Set(byUpstream.keys)
             engine.board.withLedger { $0.activate(snapshot: snapshot, desired: desired, checked: checked) }
-            logger.info("probing as the active prober", metadata: [
-                "prober.targets": "\(targets.count)", "prober.kept_local_state": "\(keepLocal)",
-            ])
+            logger.info(
+                "probing as the active prober",
+                metadata: [
+                    "prober.targets": "\(targets.count)", "prober.kept_local_state": "\(keepLocal)",
+                ])
         case .pause:
             if mode == .active { mode = .paused }
             engine.board.withLedger { $0.pause() }
@@ -343,10 +350,12 @@ private final class EngineLoop {
         targets[token] = target
         engine.board.withLedger { $0.set(target.key.upstream, target.key.address, record) }
         let level: Logger.Level = transition.to == .down || transition.from == .down ? .notice : .info
-        logger.log(level: level, "endpoint \(transition.to.rawValue)", metadata: [
-            "upstream.name": "\(target.key.upstream)", "endpoint.address": "\(target.key.address)",
-            "health.from": "\(transition.from.rawValue)", "health.reason": "\(transition.reason)",
-        ])
+        logger.log(
+            level: level, "endpoint \(transition.to.rawValue)",
+            metadata: [
+                "upstream.name": "\(target.key.upstream)", "endpoint.address": "\(target.key.address)",
+                "health.from": "\(transition.from.rawValue)", "health.reason": "\(transition.reason)",
+            ])
     }
 }
 
@@ -364,7 +373,6 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
-
 
 func monotonicMilliseconds() -> Int64 {
     var ts = timespec()

@@ -11,9 +11,9 @@
 
 import Logging
 import ServiceLifecycle
-import Synchronization
 import SwitchyardCore
 import SwitchyardRedis
+import Synchronization
 
 /// Set once the first full load has reached the engine: only then may the prober take
 /// the lease (an engine without targets would reconcile Redis into deleting everything).
@@ -105,9 +105,11 @@ struct ConfigFollower: Service, CustomStringConvertible {
             state.failures += 1
             let delay = Backoff(initial: .milliseconds(200), maximum: .seconds(5)).delay(afterFailures: state.failures)
             state.retryAt = ContinuousClock.now + delay
-            logger.log(level: state.failures == 1 ? .warning : .debug, "cannot read the configuration; retrying", metadata: [
-                "error": "\(error.message)", "redis.failures": "\(state.failures)",
-            ])
+            logger.log(
+                level: state.failures == 1 ? .warning : .debug, "cannot read the configuration; retrying",
+                metadata: [
+                    "error": "\(error.message)", "redis.failures": "\(state.failures)",
+                ])
         }
     }
 
@@ -131,9 +133,11 @@ struct ConfigFollower: Service, CustomStringConvertible {
         }
         let targets = fresh.values.reduce(0) { $0 + $1.addresses.count }
         if state.applied == nil || state.known.count != fresh.count {
-            logger.info("configuration loaded", metadata: [
-                "config.version": "\(version)", "prober.upstreams": "\(fresh.count)", "prober.targets": "\(targets)",
-            ])
+            logger.info(
+                "configuration loaded",
+                metadata: [
+                    "config.version": "\(version)", "prober.upstreams": "\(fresh.count)", "prober.targets": "\(targets)",
+                ])
         }
         state.known = fresh
         state.applied = version
@@ -158,7 +162,7 @@ struct ConfigFollower: Service, CustomStringConvertible {
         var last = applied
         for (i, entry) in entries.enumerated() {
             guard let parts = entry.array, parts.count == 2, let id = parts[0].text, let fields = parts[1].array,
-                  let entryVersion = Int64(id.prefix(while: { $0 != "-" }))
+                let entryVersion = Int64(id.prefix(while: { $0 != "-" }))
             else { throw ProberError(.unexpected, "unexpected change stream entry") }
             if i == 0, entryVersion != applied + 1 {
                 state.applied = nil  // trimmed past what we have

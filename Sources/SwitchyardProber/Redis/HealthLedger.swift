@@ -9,8 +9,8 @@
 // `HealthLedger` is a pure value (tested without Redis); `HealthBoard` shares one between
 // the prober thread and the async writer under a lock.
 
-import Synchronization
 import SwitchyardCore
+import Synchronization
 
 /// Endpoint health per upstream: upstream name -> address -> record.
 public typealias HealthMap = [String: [String: HealthRecord]]

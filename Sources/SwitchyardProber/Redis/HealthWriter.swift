@@ -46,9 +46,11 @@ struct HealthWriter: Service, CustomStringConvertible {
                     start += chunk.count
                     if failures > 0 { logger.info("health writes resumed") }
                     failures = 0
-                    logger.debug("health written", metadata: [
-                        "health.operations": "\(chunk.count)", "health.version": "\(reply.array?.first?.integer ?? -1)",
-                    ])
+                    logger.debug(
+                        "health written",
+                        metadata: [
+                            "health.operations": "\(chunk.count)", "health.version": "\(reply.array?.first?.integer ?? -1)",
+                        ])
                 } catch {
                     let rest = Array(operations[start...])
                     board.withLedger { $0.requeue(rest, epoch: epoch) }
@@ -59,9 +61,11 @@ struct HealthWriter: Service, CustomStringConvertible {
                         return
                     }
                     failures += 1
-                    logger.log(level: failures == 1 ? .warning : .debug, "health write failed; will retry", metadata: [
-                        "error": "\(error.message)", "redis.failures": "\(failures)",
-                    ])
+                    logger.log(
+                        level: failures == 1 ? .warning : .debug, "health write failed; will retry",
+                        metadata: [
+                            "error": "\(error.message)", "redis.failures": "\(failures)",
+                        ])
                     if !retry { return }
                     let delay = Backoff(initial: .milliseconds(100), maximum: .seconds(2)).delay(afterFailures: failures)
                     try? await Task.sleep(for: delay)

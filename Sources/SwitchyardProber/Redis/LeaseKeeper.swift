@@ -15,15 +15,19 @@
 
 import Logging
 import ServiceLifecycle
-import Synchronization
 import SwitchyardCore
 import SwitchyardRedis
+import Synchronization
 
 /// What the writer tells the lease keeper: a write was refused with not_leader.
 final class LeaseSignals: Sendable {
     private let refused = Mutex(false)
     func writeRefused() { refused.withLock { $0 = true } }
-    func takeRefused() -> Bool { refused.withLock { r in defer { r = false }; return r } }
+    func takeRefused() -> Bool {
+        refused.withLock { r in
+            defer { r = false }; return r
+        }
+    }
 }
 
 struct LeaseKeeper: Service, CustomStringConvertible {
@@ -60,9 +64,11 @@ struct LeaseKeeper: Service, CustomStringConvertible {
                         case .holding(let acquired):
                             if local != .active {
                                 try await reconcile(keepLocal: local == .paused)
-                                logger.notice(acquired ? "acquired the prober lease" : "holding the prober lease again", metadata: [
-                                    "prober.id": "\(proberID)", "prober.lease_ms": "\(leaseMs)",
-                                ])
+                                logger.notice(
+                                    acquired ? "acquired the prober lease" : "holding the prober lease again",
+                                    metadata: [
+                                        "prober.id": "\(proberID)", "prober.lease_ms": "\(leaseMs)",
+                                    ])
                                 local = .active
                             }
                             lastRenewed = .now
@@ -81,9 +87,11 @@ struct LeaseKeeper: Service, CustomStringConvertible {
                         failures = 0
                     } catch {
                         failures += 1
-                        logger.log(level: failures == 1 ? .warning : .debug, "lease attempt failed", metadata: [
-                            "error": "\(error.message)", "redis.failures": "\(failures)",
-                        ])
+                        logger.log(
+                            level: failures == 1 ? .warning : .debug, "lease attempt failed",
+                            metadata: [
+                                "error": "\(error.message)", "redis.failures": "\(failures)",
+                            ])
                         // after a whole lease without renewal another prober may be active
                         if local == .active, ContinuousClock.now - lastRenewed >= .milliseconds(leaseMs) - renewInterval {
                             logger.warning("cannot renew the lease; pausing health writes (probing goes on)")
@@ -140,7 +148,8 @@ struct LeaseKeeper: Service, CustomStringConvertible {
             while i + 1 < items.count {
                 if let address = items[i].text, let bytes = items[i + 1].bytes {
                     // an unreadable value is kept as "unknown", so the writer replaces or deletes it
-                    snapshot[name, default: [:]][address] = HealthRecord(json: bytes)
+                    snapshot[name, default: [:]][address] =
+                        HealthRecord(json: bytes)
                         ?? HealthRecord(state: .unknown, since: 0, reason: "unreadable", prober: "")
                 }
                 i += 2

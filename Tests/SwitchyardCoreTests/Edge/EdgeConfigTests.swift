@@ -1,10 +1,12 @@
 import Testing
+
 @testable import SwitchyardCore
 
 @Suite("Edge nginx.conf rendering")
 struct EdgeConfigTests {
-    let settings = EdgeSettings(prefix: "/var/lib/sy", listen: "127.0.0.1:8080", luaDir: "/opt/sy/lua", redisHost: "10.0.0.5",
-                                redisPort: 6380, edgeID: "host-8080")
+    let settings = EdgeSettings(
+        prefix: "/var/lib/sy", listen: "127.0.0.1:8080", luaDir: "/opt/sy/lua", redisHost: "10.0.0.5",
+        redisPort: 6380, edgeID: "host-8080")
 
     @Test func replacesEveryPlaceholder() throws {
         let template = """
@@ -20,18 +22,19 @@ struct EdgeConfigTests {
             }
             """
         let out = try EdgeTemplate.render(template, settings: settings)
-        #expect(out == """
-            worker_processes auto;
-            error_log stderr notice;
-            pid /var/lib/sy/logs/nginx.pid;
-            http {
-              lua_package_path "/opt/sy/lua/?.lua;;";
-              lua_shared_dict switchyard_config 64m;
-              access_log /var/lib/sy/logs/access.log switchyard buffer=64k flush=1s;
-              init_by_lua_block { local t = {{1, 2}}; require("switchyard.phases").init({redis_host = "10.0.0.5", redis_port = 6380, id = "host-8080"}) }
-              server { listen 127.0.0.1:8080; }
-            }
-            """)
+        #expect(
+            out == """
+                worker_processes auto;
+                error_log stderr notice;
+                pid /var/lib/sy/logs/nginx.pid;
+                http {
+                  lua_package_path "/opt/sy/lua/?.lua;;";
+                  lua_shared_dict switchyard_config 64m;
+                  access_log /var/lib/sy/logs/access.log switchyard buffer=64k flush=1s;
+                  init_by_lua_block { local t = {{1, 2}}; require("switchyard.phases").init({redis_host = "10.0.0.5", redis_port = 6380, id = "host-8080"}) }
+                  server { listen 127.0.0.1:8080; }
+                }
+                """)
         #expect(!out.contains("{{w"))
     }
 

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 private func json(_ text: String) throws -> JSONValue { try JSONValue.parse(text) }
@@ -20,19 +21,23 @@ struct HealthCheckValidationTests {
 
     @Test func theIssueExampleIsStoredWithEveryField() throws {
         let body = #"""
-        {"endpoints":[{"address":"10.0.0.1:80"}],
-         "health_check":{"type":"http","path":"/healthz","host":"Web.Example.com","interval_ms":1000,"timeout_ms":500,
-                         "rise":2,"fall":3,"expect_status":["200-399"]},
-         "passive":{"max_fails":3,"fail_timeout_ms":10000},"retries":2,"on_all_down":"503"}
-        """#
+            {"endpoints":[{"address":"10.0.0.1:80"}],
+             "health_check":{"type":"http","path":"/healthz","host":"Web.Example.com","interval_ms":1000,"timeout_ms":500,
+                             "rise":2,"fall":3,"expect_status":["200-399"]},
+             "passive":{"max_fails":3,"fail_timeout_ms":10000},"retries":2,"on_all_down":"503"}
+            """#
         let u = try upstream(body).get()
-        #expect(u.healthCheck == HealthCheck(type: .http, path: "/healthz", host: "web.example.com", intervalMs: 1000, timeoutMs: 500,
-                                             rise: 2, fall: 3, expectStatus: [StatusRange(200, 399)]))
+        #expect(
+            u.healthCheck
+                == HealthCheck(
+                    type: .http, path: "/healthz", host: "web.example.com", intervalMs: 1000, timeoutMs: 500,
+                    rise: 2, fall: 3, expectStatus: [StatusRange(200, 399)]))
         #expect(u.onAllDown == .unavailable)
-        #expect(u.canonicalDocument == #"{"balance":"round_robin","endpoints":[{"address":"10.0.0.1:80","weight":1}],"#
-            + #""health_check":{"expect_status":["200-399"],"fall":3,"host":"web.example.com","interval_ms":1000,"path":"/healthz","#
-            + #""rise":2,"timeout_ms":500,"type":"http"},"name":"web","on_all_down":"503","#
-            + #""passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#)
+        #expect(
+            u.canonicalDocument == #"{"balance":"round_robin","endpoints":[{"address":"10.0.0.1:80","weight":1}],"#
+                + #""health_check":{"expect_status":["200-399"],"fall":3,"host":"web.example.com","interval_ms":1000,"path":"/healthz","#
+                + #""rise":2,"timeout_ms":500,"type":"http"},"name":"web","on_all_down":"503","#
+                + #""passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#)
     }
 
     @Test func defaultsAreFilledIn() throws {
@@ -51,8 +56,10 @@ struct HealthCheckValidationTests {
         // no health_check (or null): no active checks, the other policies still default
         #expect(try upstream("{}").get().healthCheck == nil)
         #expect(try upstream(#"{"health_check":null}"#).get().healthCheck == nil)
-        #expect(try upstream("{}").get().canonicalDocument
-            == #"{"balance":"round_robin","endpoints":[],"name":"web","on_all_down":"fail_open","passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#)
+        #expect(
+            try upstream("{}").get().canonicalDocument
+                == #"{"balance":"round_robin","endpoints":[],"name":"web","on_all_down":"fail_open","passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#
+        )
     }
 
     @Test func kubernetesPhysicalEndpointMapping() throws {
@@ -71,7 +78,8 @@ struct HealthCheckValidationTests {
 
     @Test func tcpChecksTakeNoHTTPFields() throws {
         let tcp = try upstream(#"{"health_check":{"type":"tcp","interval_ms":2000,"port":9000}}"#).get()
-        #expect(tcp.healthCheck?.document.canonical == #"{"fall":3,"interval_ms":2000,"port":9000,"rise":2,"timeout_ms":1000,"type":"tcp"}"#)
+        #expect(
+            tcp.healthCheck?.document.canonical == #"{"fall":3,"interval_ms":2000,"port":9000,"rise":2,"timeout_ms":1000,"type":"tcp"}"#)
         let bad = try upstream(#"{"health_check":{"type":"tcp","path":"/x","host":"a.com","expect_status":["200"]}}"#)
         #expect(fields(bad) == ["health_check.path", "health_check.host", "health_check.expect_status"])
         #expect(problems(bad).allSatisfy { $0.message.contains("http and https") })
@@ -79,19 +87,20 @@ struct HealthCheckValidationTests {
 
     @Test func everyProblemIsListedWithItsFieldPath() throws {
         let body = #"""
-        {"health_check":{"type":"icmp","path":"healthz","host":"*.a.com","interval_ms":50,"timeout_ms":0,"rise":0,"fall":11,
-                         "expect_status":["200-","600","399-200","abc",99,"2000"],"intervall":1},
-         "passive":{"max_fails":-1,"fail_timeout_ms":"10s","extra":true},
-         "retries":11,"on_all_down":"drop"}
-        """#
+            {"health_check":{"type":"icmp","path":"healthz","host":"*.a.com","interval_ms":50,"timeout_ms":0,"rise":0,"fall":11,
+                             "expect_status":["200-","600","399-200","abc",99,"2000"],"intervall":1},
+             "passive":{"max_fails":-1,"fail_timeout_ms":"10s","extra":true},
+             "retries":11,"on_all_down":"drop"}
+            """#
         let result = try upstream(body)
-        #expect(fields(result) == [
-            "health_check.type", "health_check.path", "health_check.host", "health_check.interval_ms", "health_check.timeout_ms",
-            "health_check.rise", "health_check.fall", "health_check.expect_status[0]", "health_check.expect_status[1]",
-            "health_check.expect_status[2]", "health_check.expect_status[3]", "health_check.expect_status[4]",
-            "health_check.expect_status[5]", "health_check.intervall", "passive.max_fails", "passive.fail_timeout_ms",
-            "passive.extra", "retries", "on_all_down",
-        ])
+        #expect(
+            fields(result) == [
+                "health_check.type", "health_check.path", "health_check.host", "health_check.interval_ms", "health_check.timeout_ms",
+                "health_check.rise", "health_check.fall", "health_check.expect_status[0]", "health_check.expect_status[1]",
+                "health_check.expect_status[2]", "health_check.expect_status[3]", "health_check.expect_status[4]",
+                "health_check.expect_status[5]", "health_check.intervall", "passive.max_fails", "passive.fail_timeout_ms",
+                "passive.extra", "retries", "on_all_down",
+            ])
         #expect(problems(result).first { $0.field == "health_check.intervall" }?.code == .unknownField)
         #expect(problems(result).first { $0.field == "passive.extra" }?.code == .unknownField)
     }
@@ -149,8 +158,9 @@ struct HealthDocumentTests {
     @Test func roundTrip() throws {
         let upstream = Upstream(
             name: "web", endpoints: [Endpoint(address: try EndpointAddress.parse("10.0.0.1:80").get())],
-            healthCheck: HealthCheck(type: .https, path: "/h?x=1", host: "a.example", port: 8443, intervalMs: 2000, timeoutMs: 300,
-                                     rise: 1, fall: 5, expectStatus: [StatusRange(200, 200), StatusRange(204, 204)]),
+            healthCheck: HealthCheck(
+                type: .https, path: "/h?x=1", host: "a.example", port: 8443, intervalMs: 2000, timeoutMs: 300,
+                rise: 1, fall: 5, expectStatus: [StatusRange(200, 200), StatusRange(204, 204)]),
             passive: PassiveHealth(maxFails: 0, failTimeoutMs: 500), retries: 0, onAllDown: .unavailable)
         let stored = Array(("{\"version\":4," + upstream.canonicalDocument.dropFirst()).utf8)
         #expect(try StoredDocument.upstream(stored) == Stored(value: upstream, version: 4))
@@ -253,11 +263,19 @@ struct HealthRecordTests {
 
     @Test func calls() {
         let r = HealthRecord(state: .up, since: 5, reason: "connected", prober: "p1")
-        #expect(HealthCall.health(prober: "p1", [.set(upstream: "u", address: "10.0.0.1:80", record: r), .delete(upstream: "u", address: "10.0.0.2:80"),
-                                                 .drop(upstream: "v")])
-            == ["FCALL", "sy_health", "1", "switchyard:{cfg}:health_version", "p1", "set", "u", "10.0.0.1:80", r.json,
-                "del", "u", "10.0.0.2:80", "", "drop", "v", "*", ""])
-        #expect(HealthCall.lease(prober: "p1", leaseMs: 3000, heartbeatMs: 3000, heartbeat: "{}")
-            == ["FCALL", "sy_lease", "1", "switchyard:{cfg}:prober:lease", "p1", "3000", "3000", "{}"])
+        #expect(
+            HealthCall.health(
+                prober: "p1",
+                [
+                    .set(upstream: "u", address: "10.0.0.1:80", record: r), .delete(upstream: "u", address: "10.0.0.2:80"),
+                    .drop(upstream: "v"),
+                ])
+                == [
+                    "FCALL", "sy_health", "1", "switchyard:{cfg}:health_version", "p1", "set", "u", "10.0.0.1:80", r.json,
+                    "del", "u", "10.0.0.2:80", "", "drop", "v", "*", "",
+                ])
+        #expect(
+            HealthCall.lease(prober: "p1", leaseMs: 3000, heartbeatMs: 3000, heartbeat: "{}")
+                == ["FCALL", "sy_lease", "1", "switchyard:{cfg}:prober:lease", "p1", "3000", "3000", "{}"])
     }
 }

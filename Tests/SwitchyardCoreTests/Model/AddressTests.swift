@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 @Suite("Endpoint addresses and host names")
@@ -60,9 +61,11 @@ struct AddressTests {
         #expect(throws: HostNameError.self) { try HostNames.canonical(ok + "b").get() }
     }
 
-    @Test(arguments: [("backend", true), ("a.b_c-d9", true), (String(repeating: "x", count: 63), true),
-                      ("", false), ("Backend", false), ("a/b", false), ("a b", false), (String(repeating: "x", count: 64), false),
-                      ("ünï", false), ("a:b", false)])
+    @Test(arguments: [
+        ("backend", true), ("a.b_c-d9", true), (String(repeating: "x", count: 63), true),
+        ("", false), ("Backend", false), ("a/b", false), ("a b", false), (String(repeating: "x", count: 64), false),
+        ("ünï", false), ("a:b", false),
+    ])
     func names(_ name: String, _ valid: Bool) {
         #expect(Names.isValid(name) == valid)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardCore
 
 /// Tests/Fixtures/policy-documents.json is the agreement between the controller and the
@@ -45,13 +46,15 @@ struct PolicyFixtureTests {
         #expect(Self.valid("upstreams").count >= 8)
         #expect(Self.invalid("upstreams").count >= 10)
         // every route option and upstream member appears in some valid document
-        let routeKeys = Set(Self.valid("routes").flatMap { doc -> [String] in
-            if case .object(let members) = doc { return members.map(\.key) } else { return [] }
-        })
+        let routeKeys = Set(
+            Self.valid("routes").flatMap { doc -> [String] in
+                if case .object(let members) = doc { return members.map(\.key) } else { return [] }
+            })
         #expect(RoutePolicies.fields.isSubset(of: routeKeys), "missing: \(RoutePolicies.fields.subtracting(routeKeys))")
-        let balances = Set(Self.valid("upstreams").compactMap { doc -> String? in
-            if case .string(let b)? = doc["balance"] { return b } else { return nil }
-        })
+        let balances = Set(
+            Self.valid("upstreams").compactMap { doc -> String? in
+                if case .string(let b)? = doc["balance"] { return b } else { return nil }
+            })
         #expect(balances == Set(Balance.allCases.map(\.rawValue)))
     }
 

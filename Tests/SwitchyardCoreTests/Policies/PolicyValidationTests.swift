@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 private func json(_ text: String) throws -> JSONValue { try JSONValue.parse(text) }
@@ -31,8 +32,10 @@ struct CIDRTests {
         #expect((try? CIDR.parse("10.0.0.129/25").get()) == nil)
     }
 
-    @Test(arguments: ["", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/08", "10.0.0.0/-1", "010.0.0.0/8", "10.0.0/8", "::1/129",
-                      "[::1]", "::1%eth0", "10.0.0.0/8/8", "example.com", "10.0.0.0 /8"])
+    @Test(arguments: [
+        "", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/08", "10.0.0.0/-1", "010.0.0.0/8", "10.0.0/8", "::1/129",
+        "[::1]", "::1%eth0", "10.0.0.0/8/8", "example.com", "10.0.0.0 /8",
+    ])
     func refusesMalformedRanges(_ text: String) {
         guard case .failure = CIDR.parse(text) else { Issue.record("accepted '\(text)'"); return }
     }
@@ -51,15 +54,19 @@ struct PolicyValidationTests {
     let validator = Validator()
 
     @Test func unknownMembersOfEveryPolicyObjectAreNamed() throws {
-        let body = try routeBody("""
+        let body = try routeBody(
+            """
             "split":[{"upstream":"a","weight":1,"w":2},{"upstream":"b"}],"split_sticky":{"cookie":"c","ttl":1},
             "canary":{"upstream":"c","header":"X-C","colour":1},"rewrite":{"strip_prefix":true,"x":1},
             "request_headers":{"set":{"X-A":"1"},"add":{}},"response_headers":{"remove":["X-B"],"del":[]},
             "timeouts":{"read_ms":5,"idle_ms":1},"rate_limit":{"rps":1,"per":"s"}
             """)
         let fields = problems(validator.route(body, id: "r")).filter { $0.code == .unknownField }.map(\.field)
-        #expect(fields == ["split[0].w", "split_sticky.ttl", "canary.colour", "rewrite.x", "request_headers.add",
-                           "response_headers.del", "timeouts.idle_ms", "rate_limit.per"])
+        #expect(
+            fields == [
+                "split[0].w", "split_sticky.ttl", "canary.colour", "rewrite.x", "request_headers.add",
+                "response_headers.del", "timeouts.idle_ms", "rate_limit.per",
+            ])
         let redirect = try routeBody(#""redirect":{"to":"/x","code":301}"#)
         #expect(problems(validator.route(redirect, id: "r")).map(\.field) == ["redirect.code"])
         let sticky = try json(#"{"balance":"sticky","sticky":{"cookie":"s","max_age":1}}"#)
@@ -67,19 +74,24 @@ struct PolicyValidationTests {
     }
 
     @Test func defaultsAreWrittenOut() throws {
-        let route = try validator.route(routeBody("""
-            "split":[{"upstream":"a"},{"upstream":"b","weight":3}],"split_sticky":{},
-            "rate_limit":{"rps":5},"allow":[],"canary":null
-            """), id: "r").get()
-        #expect(route.canonicalDocument == #"{"host":"a.test","id":"r","match":"prefix","path":"/","priority":0,"#
-            + #""rate_limit":{"burst":0,"key":"ip","rps":5},"split":[{"upstream":"a","weight":1},{"upstream":"b","weight":3}],"#
-            + #""split_sticky":{"cookie":"sy_split","ttl_s":3600}}"#)
+        let route = try validator.route(
+            routeBody(
+                """
+                "split":[{"upstream":"a"},{"upstream":"b","weight":3}],"split_sticky":{},
+                "rate_limit":{"rps":5},"allow":[],"canary":null
+                """), id: "r"
+        ).get()
+        #expect(
+            route.canonicalDocument == #"{"host":"a.test","id":"r","match":"prefix","path":"/","priority":0,"#
+                + #""rate_limit":{"burst":0,"key":"ip","rps":5},"split":[{"upstream":"a","weight":1},{"upstream":"b","weight":3}],"#
+                + #""split_sticky":{"cookie":"sy_split","ttl_s":3600}}"#)
         let redirect = try validator.route(routeBody(#""redirect":{"to":"https://example.com"}"#), id: "r").get()
         #expect(redirect.upstream == nil)
         #expect(redirect.upstreams.isEmpty)
         #expect(redirect.canonicalDocument.hasSuffix(#""redirect":{"keep_path":false,"status":301,"to":"https://example.com"}}"#))
         let sticky = try validator.upstream(json(#"{"balance":"sticky"}"#), name: "u").get()
-        #expect(sticky.canonicalDocument.contains(#""sticky":{"cookie":"sy_sticky","httponly":true,"path":"/","secure":false,"ttl_s":3600}"#))
+        #expect(
+            sticky.canonicalDocument.contains(#""sticky":{"cookie":"sy_sticky","httponly":true,"path":"/","secure":false,"ttl_s":3600}"#))
         let domain = try validator.upstream(json(#"{"balance":"sticky","sticky":{"domain":"Example.COM"}}"#), name: "u").get()
         #expect(domain.sticky?.domain == "example.com")
     }
@@ -93,9 +105,12 @@ struct PolicyValidationTests {
     }
 
     @Test func referencesListEveryUpstreamOnceWithItsField() throws {
-        let route = try validator.route(routeBody("""
-            "split":[{"upstream":"blue","weight":1},{"upstream":"green","weight":1}],"canary":{"upstream":"blue","cookie":"c"}
-            """), id: "r").get()
+        let route = try validator.route(
+            routeBody(
+                """
+                "split":[{"upstream":"blue","weight":1},{"upstream":"green","weight":1}],"canary":{"upstream":"blue","cookie":"c"}
+                """), id: "r"
+        ).get()
         #expect(route.upstreams == ["blue", "green"])
         #expect(route.upstreamReferences.map(\.field) == ["split[0].upstream", "split[1].upstream", "canary.upstream"])
         #expect(ApplyOperation.put(route).refs == ["blue", "green"])
@@ -104,7 +119,8 @@ struct PolicyValidationTests {
     }
 
     @Test func batchesNameSplitAndCanaryReferences() throws {
-        let body = try json("""
+        let body = try json(
+            """
             {"upstreams":[{"name":"blue"}],"routes":[
               {"id":"plain","host":"a.test","path":"/","upstream":"blue"},
               {"id":"ab","host":"a.test","path":"/ab","split":[{"upstream":"blue","weight":1},{"upstream":"ghost","weight":1}]},
@@ -148,8 +164,9 @@ struct PolicyValidationTests {
         // Host may be set; Trailer is only refused in responses
         let ok = try validator.route(routeBody(#""upstream":"b","request_headers":{"set":{"Host":"x","Trailer":"y"}}"#), id: "r").get()
         #expect(ok.policies.requestHeaders?.set.map(\.name) == ["Host", "Trailer"])
-        #expect(problems(validator.route(try routeBody(#""upstream":"b","response_headers":{"set":{"Trailer":"y"}}"#), id: "r"))
-            .map(\.field) == ["response_headers.set.Trailer"])
+        #expect(
+            problems(validator.route(try routeBody(#""upstream":"b","response_headers":{"set":{"Trailer":"y"}}"#), id: "r"))
+                .map(\.field) == ["response_headers.set.Trailer"])
     }
 
     @Test func redirectTargets() throws {
@@ -169,17 +186,20 @@ struct PolicyValidationTests {
     }
 
     @Test func redirectRoutesRefuseEveryProxyMember() throws {
-        let body = try routeBody("""
+        let body = try routeBody(
+            """
             "redirect":{"to":"/x"},"upstream":"b","split":[],"split_sticky":{},"canary":{},"rewrite":{},
             "request_headers":{},"timeouts":{},"max_body_bytes":1,
             "response_headers":{"set":{"X-A":"1"}},"allow":["10.0.0.0/8"],"deny":["10.1.0.0/16"],"rate_limit":{"rps":1}
             """)
-        #expect(problems(validator.route(body, id: "r")).map(\.field)
-            == ["upstream", "split", "split_sticky", "canary", "rewrite", "request_headers", "timeouts", "max_body_bytes"])
+        #expect(
+            problems(validator.route(body, id: "r")).map(\.field)
+                == ["upstream", "split", "split_sticky", "canary", "rewrite", "request_headers", "timeouts", "max_body_bytes"])
     }
 
     @Test func storedRedirectRoutesDecode() throws {
-        let doc = #"{"version":4,"host":"a.test","id":"r","match":"prefix","path":"/","priority":0,"redirect":{"keep_path":true,"status":308,"to":"/n"}}"#
+        let doc =
+            #"{"version":4,"host":"a.test","id":"r","match":"prefix","path":"/","priority":0,"redirect":{"keep_path":true,"status":308,"to":"/n"}}"#
         let stored = try StoredDocument.route(Array(doc.utf8))
         #expect(stored.value.policies.redirect == Redirect(to: "/n", status: 308, keepPath: true))
         #expect(stored.value.upstream == nil)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 @Suite("JSON")
@@ -22,7 +23,9 @@ struct JSONTests {
 
     @Test func rejectsInvalidUTF8AndDeepNesting() {
         #expect(throws: JSONParseError.self) { try JSONValue.parse([0x22, 0xFF, 0x22]) }
-        #expect(throws: JSONParseError.self) { try JSONValue.parse(String(repeating: "[", count: 100) + String(repeating: "]", count: 100)) }
+        #expect(throws: JSONParseError.self) {
+            try JSONValue.parse(String(repeating: "[", count: 100) + String(repeating: "]", count: 100))
+        }
     }
 
     @Test func decodesSurrogatePairs() throws {

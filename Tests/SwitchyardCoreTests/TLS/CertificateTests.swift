@@ -1,18 +1,23 @@
 import Testing
+
 @testable import SwitchyardCore
 
 /// The OpenSSL wrapper and the certificate rules, with certificates generated here by the
 /// same wrapper (no files, no openssl CLI).
 @Suite("Certificates: OpenSSL wrapper, validation, documents, keys at rest")
 struct CertificateTests {
-    static let now: Int64 = 1_800_000_000   // 2027-01-15
+    static let now: Int64 = 1_800_000_000  // 2027-01-15
     static let day: Int64 = 86400
 
-    static func make(_ names: [String], cn: String = "leaf", from: Int64 = now - day, until: Int64 = now + 90 * day,
-                     isCA: Bool = false, key: CertificateRequest.KeyKind = .ecP256,
-                     issuer: (certificate: String, key: String)? = nil) -> (certificate: String, key: String) {
-        OpenSSL.generate(CertificateRequest(commonName: cn, dnsNames: names, notBefore: from, notAfter: until, isCA: isCA,
-                                            key: key, issuer: issuer))!
+    static func make(
+        _ names: [String], cn: String = "leaf", from: Int64 = now - day, until: Int64 = now + 90 * day,
+        isCA: Bool = false, key: CertificateRequest.KeyKind = .ecP256,
+        issuer: (certificate: String, key: String)? = nil
+    ) -> (certificate: String, key: String) {
+        OpenSSL.generate(
+            CertificateRequest(
+                commonName: cn, dnsNames: names, notBefore: from, notAfter: until, isCA: isCA,
+                key: key, issuer: issuer))!
     }
 
     static let ca = make([], cn: "Test CA", from: now - 10 * day, until: now + 3650 * day, isCA: true)
@@ -23,7 +28,9 @@ struct CertificateTests {
         return .object(members)
     }
 
-    func validate(_ json: JSONValue, id: String = "site", now: Int64 = CertificateTests.now) -> Result<Certificate, CertificateValidator.Failure> {
+    func validate(_ json: JSONValue, id: String = "site", now: Int64 = CertificateTests.now) -> Result<
+        Certificate, CertificateValidator.Failure
+    > {
         CertificateValidator().certificate(json, id: id, now: now)
     }
 
@@ -71,7 +78,8 @@ struct CertificateTests {
 
     @Test func rejectsAPassphraseProtectedKey() {
         let leaf = Self.make(["a.example.com"])
-        let encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        let encrypted =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0wQTApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"
         #expect(codes(validate(body(leaf.certificate, encrypted))) == ["key:encrypted_key"])
     }
 
@@ -187,7 +195,7 @@ struct CertificateTests {
         }
         let old = cert("old", ["a.example.com", "b.example.com"], until: 100)
         let renewed = cert("renewed", ["a.example.com"], until: 200)
-        let twin = cert("twin", ["b.example.com"], until: 100)   // same not_after as old: the smaller id wins
+        let twin = cert("twin", ["b.example.com"], until: 100)  // same not_after as old: the smaller id wins
         let d1 = cert("d1", [], until: 50, isDefault: true)
         let d2 = cert("d2", [], until: 60, isDefault: true)
         let shadowed = CertificateSelection.shadowed([old, renewed, twin, d1, d2])

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 @Suite("TLS members of routes and upstreams; TLS in the edge template")
@@ -19,11 +20,13 @@ struct TLSFieldsTests {
     }
 
     @Test func routesTakeARedirectAndHSTS() throws {
-        let route = try validator.route(routeBody(#""https_redirect":true,"hsts":{"max_age_s":600,"include_subdomains":true}"#), id: "r").get()
+        let route = try validator.route(routeBody(#""https_redirect":true,"hsts":{"max_age_s":600,"include_subdomains":true}"#), id: "r")
+            .get()
         #expect(route.tls.httpsRedirect)
         #expect(route.tls.hsts == HSTS(maxAgeSeconds: 600, includeSubdomains: true))
         #expect(route.tls.hsts?.headerValue == "max-age=600; includeSubDomains")
-        #expect(route.canonicalDocument.contains(#""hsts":{"include_subdomains":true,"max_age_s":600,"preload":false},"https_redirect":true"#))
+        #expect(
+            route.canonicalDocument.contains(#""hsts":{"include_subdomains":true,"max_age_s":600,"preload":false},"https_redirect":true"#))
         // round trip through the stored form
         let stored = try StoredDocument.route(Array(("{\"version\":4," + route.canonicalDocument.dropFirst()).utf8))
         #expect(stored.value == route)
@@ -46,7 +49,9 @@ struct TLSFieldsTests {
     }
 
     @Test func upstreamsTakeTheHTTPSScheme() throws {
-        let up = try validator.upstream(upstreamBody(#""scheme":"https","tls_server_name":"Backend.Internal","tls_verify":true"#), name: "u").get()
+        let up = try validator.upstream(
+            upstreamBody(#""scheme":"https","tls_server_name":"Backend.Internal","tls_verify":true"#), name: "u"
+        ).get()
         #expect(up.tls == UpstreamTLS(scheme: .https, serverName: "backend.internal", verify: true))
         #expect(up.canonicalDocument.hasSuffix(#""scheme":"https","tls_server_name":"backend.internal","tls_verify":true}"#))
         let stored = try StoredDocument.upstream(Array(("{\"version\":2," + up.canonicalDocument.dropFirst()).utf8))
@@ -59,7 +64,8 @@ struct TLSFieldsTests {
         #expect(fields(validator.upstream(upstreamBody(#""scheme":"ftp""#), name: "u")) == ["scheme"])
         #expect(fields(validator.upstream(upstreamBody(#""tls_verify":true"#), name: "u")) == ["tls_verify"])
         #expect(fields(validator.upstream(upstreamBody(#""tls_server_name":"a.internal""#), name: "u")) == ["tls_server_name"])
-        #expect(fields(validator.upstream(upstreamBody(#""scheme":"https","tls_server_name":"*.internal""#), name: "u")) == ["tls_server_name"])
+        #expect(
+            fields(validator.upstream(upstreamBody(#""scheme":"https","tls_server_name":"*.internal""#), name: "u")) == ["tls_server_name"])
         #expect(fields(validator.upstream(upstreamBody(#""scheme":"https","ca_file":"/ca.pem""#), name: "u")) == ["ca_file"])
     }
 
@@ -70,12 +76,13 @@ struct TLSFieldsTests {
 
     @Test func withoutTLSListenersTheTLSLinesAreComments() throws {
         let out = try EdgeTemplate.render(template, settings: settings)
-        #expect(out == """
-            # no TLS listener (switchyard edge --listen-tls ADDR)
-            # ssl_certificate /var/lib/sy/tls/placeholder.crt;
-            port=443 ca=/etc/ssl/certs/ca-certificates.crt
+        #expect(
+            out == """
+                # no TLS listener (switchyard edge --listen-tls ADDR)
+                # ssl_certificate /var/lib/sy/tls/placeholder.crt;
+                port=443 ca=/etc/ssl/certs/ca-certificates.crt
 
-            """)
+                """)
     }
 
     @Test func tlsListenersRenderAsListenDirectives() throws {
@@ -83,12 +90,13 @@ struct TLSFieldsTests {
         s.tlsListen = ["127.0.0.1:8443", "[::1]:8443"]
         s.httpsPort = 8443
         let out = try EdgeTemplate.render(template, settings: s)
-        #expect(out == """
-            listen 127.0.0.1:8443 ssl http2 reuseport backlog=4096; listen [::1]:8443 ssl http2 reuseport backlog=4096;
-            ssl_certificate /var/lib/sy/tls/placeholder.crt;
-            port=8443 ca=/etc/ssl/certs/ca-certificates.crt
+        #expect(
+            out == """
+                listen 127.0.0.1:8443 ssl http2 reuseport backlog=4096; listen [::1]:8443 ssl http2 reuseport backlog=4096;
+                ssl_certificate /var/lib/sy/tls/placeholder.crt;
+                port=8443 ca=/etc/ssl/certs/ca-certificates.crt
 
-            """)
+                """)
         s.tlsListen = ["127.0.0.1:8443;", "127.0.0.1:8080"]
         #expect(s.problems().count == 2)
         s.tlsListen = ["1.2.3.4:1", "1.2.3.4:1"]

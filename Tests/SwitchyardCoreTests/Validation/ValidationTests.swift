@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 /// A regex checker that rejects patterns containing "BAD": lets route validation be tested
@@ -58,7 +59,10 @@ struct RouteValidationTests {
     @Test func typesAreChecked() throws {
         let result = validator.route(try json(#"{"host":1,"path":["/"],"upstream":null,"priority":"1","match":true}"#), id: "r1")
         #expect(Set(fields(result)) == ["host", "path", "upstream", "priority", "match"])
-        #expect(problems(validator.route(try json(#"{"host":"a.com","path":"/","upstream":"b","priority":1.5}"#), id: "r")).map(\.field) == ["priority"])
+        #expect(
+            problems(validator.route(try json(#"{"host":"a.com","path":"/","upstream":"b","priority":1.5}"#), id: "r")).map(\.field) == [
+                "priority"
+            ])
     }
 
     @Test func notAnObject() throws {
@@ -140,12 +144,14 @@ struct UpstreamValidationTests {
     }
 
     @Test func listsEveryProblem() throws {
-        let body = #"{"name":"other","balance":"random","endpoints":[{"address":"10.0.0.1"},{"address":"1.2.3.4:5","weight":0},{"adress":"x"},7],"extra":1}"#
+        let body =
+            #"{"name":"other","balance":"random","endpoints":[{"address":"10.0.0.1"},{"address":"1.2.3.4:5","weight":0},{"adress":"x"},7],"extra":1}"#
         let result = validator.upstream(try json(body), name: "u")
-        #expect(Set(fields(result)) == [
-            "name", "balance", "endpoints[0].address", "endpoints[1].weight", "endpoints[2].adress", "endpoints[2].address",
-            "endpoints[3]", "extra",
-        ])
+        #expect(
+            Set(fields(result)) == [
+                "name", "balance", "endpoints[0].address", "endpoints[1].weight", "endpoints[2].adress", "endpoints[2].address",
+                "endpoints[3]", "extra",
+            ])
     }
 
     @Test(arguments: [(1, true), (1000, true), (0, false), (1001, false), (-1, false)])
@@ -164,7 +170,9 @@ struct EndpointValidationTests {
     let validator = Validator(regex: FakeRegexChecker())
 
     @Test func addressFromURLAndOptionalBody() throws {
-        #expect(try validator.endpoint(nil, address: "[::1]:8080").get() == Endpoint(address: try EndpointAddress.parse("[::1]:8080").get(), weight: 1))
+        #expect(
+            try validator.endpoint(nil, address: "[::1]:8080").get()
+                == Endpoint(address: try EndpointAddress.parse("[::1]:8080").get(), weight: 1))
         #expect(try validator.endpoint(["weight": 5], address: "10.0.0.1:80").get().weight == 5)
         #expect(try validator.endpoint(["address": "10.0.0.1:80"], address: "10.0.0.1:80").get().weight == 1)
     }
@@ -183,33 +191,37 @@ struct BatchValidationTests {
 
     @Test func validBatchAndOperationOrder() throws {
         let body = #"""
-        {"routes":[{"id":"r1","host":"a.com","path":"/","upstream":"u1"}],
-         "upstreams":[{"name":"u1","endpoints":[{"address":"10.0.0.1:80"}]}],
-         "delete":{"routes":["old"],"upstreams":["gone"]}}
-        """#
+            {"routes":[{"id":"r1","host":"a.com","path":"/","upstream":"u1"}],
+             "upstreams":[{"name":"u1","endpoints":[{"address":"10.0.0.1:80"}]}],
+             "delete":{"routes":["old"],"upstreams":["gone"]}}
+            """#
         let batch = try validator.batch(json(body)).get()
         #expect(batch.routes.map(\.id) == ["r1"])
         #expect(batch.upstreams.map(\.name) == ["u1"])
         #expect(batch.externalReferences.isEmpty)
         let ops = batch.operations()
-        #expect(ops.map { "\($0.op.rawValue) \($0.kind.rawValue) \($0.id)" } == ["put upstream u1", "put route r1", "del route old", "del upstream gone"])
+        #expect(
+            ops.map { "\($0.op.rawValue) \($0.kind.rawValue) \($0.id)" } == [
+                "put upstream u1", "put route r1", "del route old", "del upstream gone",
+            ])
     }
 
     @Test func everyProblemIsListedWithItsIndex() throws {
         let body = #"""
-        {"upstreams":[{"name":"u1"},{"name":"BAD!"},{"name":"u1"}],
-         "routes":[{"id":"r0","host":"a.com","path":"/","upstream":"u1"},
-                   {"id":"r1","host":"a..com","path":"/","upstream":"u1"},
-                   {"id":"r2","hots":"a.com","path":"/","upstream":"u1"},
-                   {"id":"r0","host":"a.com","path":"/","upstream":"u1"}],
-         "delete":{"routes":["r1", 5],"upstreams":["u1"]},
-         "extra":true}
-        """#
+            {"upstreams":[{"name":"u1"},{"name":"BAD!"},{"name":"u1"}],
+             "routes":[{"id":"r0","host":"a.com","path":"/","upstream":"u1"},
+                       {"id":"r1","host":"a..com","path":"/","upstream":"u1"},
+                       {"id":"r2","hots":"a.com","path":"/","upstream":"u1"},
+                       {"id":"r0","host":"a.com","path":"/","upstream":"u1"}],
+             "delete":{"routes":["r1", 5],"upstreams":["u1"]},
+             "extra":true}
+            """#
         let (_, found) = validator.batchCollectingProblems(try json(body))
-        #expect(Set(found.map(\.field)) == [
-            "upstreams[1].name", "upstreams[2].name", "routes[1].host", "routes[2].hots", "routes[2].host",
-            "routes[3].id", "delete.routes[1]", "delete.upstreams[0]", "extra",
-        ])
+        #expect(
+            Set(found.map(\.field)) == [
+                "upstreams[1].name", "upstreams[2].name", "routes[1].host", "routes[2].hots", "routes[2].host",
+                "routes[3].id", "delete.routes[1]", "delete.upstreams[0]", "extra",
+            ])
         #expect(found.first { $0.field == "upstreams[2].name" }?.code == .duplicate)
         #expect(found.first { $0.field == "delete.upstreams[0]" }?.code == .duplicate)
     }
@@ -224,11 +236,11 @@ struct BatchValidationTests {
 
     @Test func externalReferencesSkipUpstreamsOfTheBatch() throws {
         let body = #"""
-        {"upstreams":[{"name":"u1"},{"name":"u2","balance":"nope"}],
-         "routes":[{"id":"a","host":"a.com","path":"/","upstream":"u1"},
-                   {"id":"b","host":"a.com","path":"/","upstream":"u2"},
-                   {"id":"c","host":"a.com","path":"/","upstream":"elsewhere"}]}
-        """#
+            {"upstreams":[{"name":"u1"},{"name":"u2","balance":"nope"}],
+             "routes":[{"id":"a","host":"a.com","path":"/","upstream":"u1"},
+                       {"id":"b","host":"a.com","path":"/","upstream":"u2"},
+                       {"id":"c","host":"a.com","path":"/","upstream":"elsewhere"}]}
+            """#
         let (batch, found) = validator.batchCollectingProblems(try json(body))
         #expect(found.map(\.field) == ["upstreams[1].balance"])
         #expect(batch.externalReferences.map(\.field) == ["routes[2].upstream"])

@@ -11,6 +11,9 @@ import Testing
 struct CertificatesAPITests {
     static let key = String(repeating: "5a", count: 32)
 
+    /// The controller under test encrypts keys with `key`.
+    static func encryptingKeys(_ configuration: inout Configuration) { configuration.certificateKey = key }
+
     static func pair(_ names: [String], days: Int64 = 90, fromDays: Int64 = -1) -> (certificate: String, key: String) {
         let now = Int64(Date().timeIntervalSince1970)
         return OpenSSL.generate(
@@ -27,7 +30,7 @@ struct CertificatesAPITests {
     }
 
     @Test func storesEncryptedAnswersWithoutTheKeyAndDeletes() async throws {
-        try await withController(configure: { $0.certificateKey = Self.key }) { h async throws in
+        try await withController(configure: Self.encryptingKeys) { h async throws in
             let p = Self.pair(["shop.example.com"])
             let created = try await h.request(.put, "/api/v1/certificates/shop", Self.body(p))
             #expect(created.status == 201)
@@ -80,7 +83,7 @@ struct CertificatesAPITests {
     }
 
     @Test func refusalsNameFieldAndCodeAndWriteNothing() async throws {
-        try await withController(configure: { $0.certificateKey = Self.key }) { h async throws in
+        try await withController(configure: Self.encryptingKeys) { h async throws in
             let good = Self.pair(["a.example.com"])
             let other = Self.pair(["b.example.com"])
             let cases: [(String, String, String)] = [

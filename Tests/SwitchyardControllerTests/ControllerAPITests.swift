@@ -476,7 +476,8 @@ struct ControllerAPITests {
     }
 
     @Test func wrongRedisPasswordIsUnavailableNotAnInternalError() async throws {
-        try await withController(password: "right", configure: { $0.redisPassword = nil }) { h async throws in
+        let withoutPassword: (inout Configuration) -> Void = { $0.redisPassword = nil }
+        try await withController(password: "right", configure: withoutPassword) { h async throws in
             let put = try await h.request(.put, "/api/v1/upstreams/backend", backendBody)
             #expect(put.status == 503)
             #expect((put.json["error"]?["message"]).map { "\($0)".contains("password") } == true)
@@ -485,7 +486,8 @@ struct ControllerAPITests {
     }
 
     @Test func oversizedBodiesAre413() async throws {
-        try await withController(configure: { $0.maxBodySize = 1024 }) { h async throws in
+        let smallBodies: (inout Configuration) -> Void = { $0.maxBodySize = 1024 }
+        try await withController(configure: smallBodies) { h async throws in
             let body = #"{"endpoints":[],"x":""# + String(repeating: "a", count: 2000) + "\"}"
             let answer = try await h.request(.put, "/api/v1/upstreams/backend", body)
             #expect(answer.status == 413)

@@ -303,8 +303,6 @@ public struct CertificateKeyCipher: Sendable {
                 message: "\(environmentVariable) must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)"))
     }
 
-    init(key: [UInt8]) { self.key = key }
-
     static func aad(_ id: String) -> [UInt8] { Array("switchyard:certificate:\(id)".utf8) }
 
     public func seal(_ keyPEM: String, id: String) -> String {

@@ -120,7 +120,7 @@ public enum OpenSSL {
             return fail("cert", .unparsable, "\(blocks) certificates: a chain has at most \(maxChainLength) (leaf first, then its issuers)")
         }
         var certs: [OpaquePointer] = []
-        defer { certs.forEach { X509_free($0) } }
+        defer { for cert in certs { X509_free(cert) } }
         let certBytes = Array(chain.utf8)
         let parsed: Bool = certBytes.withUnsafeBytes { raw in
             guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return false }

@@ -116,9 +116,9 @@ final class CurlProbes {
         for (easy, transfer) in transfers {
             curl_multi_remove_handle(shards[transfer.shard].multi, easy)
             curl_easy_cleanup(easy)
-            transfer.lists.forEach { curl_slist_free_all($0) }
+            for list in transfer.lists { curl_slist_free_all(list) }
         }
-        idle.forEach { curl_easy_cleanup($0) }
+        for easy in idle { curl_easy_cleanup(easy) }
         shards.removeAll()
     }
 
@@ -147,7 +147,7 @@ final class CurlProbes {
         let index = token % shards.count
         if curl_multi_add_handle(shards[index].multi, easy) != CURLM_OK {
             curl_easy_cleanup(easy)
-            lists.forEach { curl_slist_free_all($0) }
+            for list in lists { curl_slist_free_all(list) }
             return .failure(reason: "error: cannot start probe")
         }
         shards[index].active = true
@@ -219,7 +219,7 @@ final class CurlProbes {
                 guard let transfer = transfers.removeValue(forKey: easy) else { continue }
                 let outcome = classify(code, easy, transfer.request)
                 curl_multi_remove_handle(shard.multi, easy)
-                transfer.lists.forEach { curl_slist_free_all($0) }
+                for list in transfer.lists { curl_slist_free_all(list) }
                 // a CONNECT_ONLY handle owns its socket: cleanup closes it
                 if transfer.request.kind != .tcp, idle.count < maxIdle {
                     idle.append(easy)

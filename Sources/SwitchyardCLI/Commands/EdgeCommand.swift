@@ -23,8 +23,9 @@ struct EdgeCommand: ParsableCommand {
 
     @OptionGroup var redis: RedisAddressOptions
 
-    @Option(name: .customLong("listen-tls"),
-            help: "A TLS (HTTPS, HTTP/2) listener: 8443, 127.0.0.1:8443 or [::1]:8443. Repeatable; none: no TLS.")
+    @Option(
+        name: .customLong("listen-tls"),
+        help: "A TLS (HTTPS, HTTP/2) listener: 8443, 127.0.0.1:8443 or [::1]:8443. Repeatable; none: no TLS.")
     var listenTLS: [String] = []
 
     @Option(help: "The port clients use for HTTPS, in https_redirect Locations (default: the first --listen-tls port, else 443).")
@@ -88,7 +89,8 @@ struct EdgeCommand: ParsableCommand {
         // the edge decrypts certificate keys with it: a malformed value must stop it here,
         // not make every encrypted certificate fail later
         if let text = ProcessInfo.processInfo.environment[CertificateKeyCipher.environmentVariable], !text.isEmpty,
-           case .failure(let error) = CertificateKeyCipher.parse(text) {
+            case .failure(let error) = CertificateKeyCipher.parse(text)
+        {
             throw ValidationError(error.message)
         }
 
@@ -109,7 +111,7 @@ struct EdgeCommand: ParsableCommand {
             throw ValidationError("cannot find deploy/edge.nginx.conf; pass --template or set SWITCHYARD_HOME")
         }
         guard let templateData = FileManager.default.contents(atPath: templatePath),
-              let templateText = String(data: templateData, encoding: .utf8)
+            let templateText = String(data: templateData, encoding: .utf8)
         else {
             throw ValidationError("cannot read the template \(templatePath)")
         }
@@ -128,8 +130,9 @@ struct EdgeCommand: ParsableCommand {
             }
         } else if !FileManager.default.isReadableFile(atPath: settings.upstreamCA) {
             // nginx needs a file; with the placeholder every tls_verify upstream fails (502), as it should
-            FileHandle.standardError.write(Data(
-                "warning: \(settings.upstreamCA) does not exist: upstreams with tls_verify will fail; pass --upstream-ca\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "warning: \(settings.upstreamCA) does not exist: upstreams with tls_verify will fail; pass --upstream-ca\n".utf8))
             settings.upstreamCA = EdgeTLSFiles.paths(prefix: prefixDir).certificate
         }
         let rendered: String
@@ -173,7 +176,9 @@ struct EdgeCommand: ParsableCommand {
     }
 
     private func absolute(_ path: String) -> String {
-        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
+        let url =
+            path.hasPrefix("/")
+            ? URL(fileURLWithPath: path) : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(path)
         var result = url.standardizedFileURL.path
         while result.count > 1, result.hasSuffix("/") { result.removeLast() }
         return result
@@ -182,7 +187,8 @@ struct EdgeCommand: ParsableCommand {
     /// `<hostname>-<port>`, reduced to the characters an edge id may have.
     static func defaultID(port: Int) -> String {
         var buffer = [CChar](repeating: 0, count: 256)
-        let host = gethostname(&buffer, buffer.count) == 0
+        let host =
+            gethostname(&buffer, buffer.count) == 0
             ? String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "edge"
         let cleaned = String(host.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") ? $0 : "-" })
         let suffix = "-\(port)"
@@ -209,15 +215,18 @@ enum EdgeTLSFiles {
         let dir = prefix + "/tls"
         let (certificate, key) = paths(prefix: prefix)
         if let c = fm.contents(atPath: certificate), let k = fm.contents(atPath: key),
-           case .success = OpenSSL.readCertificate(chain: String(decoding: c, as: UTF8.self), key: String(decoding: k, as: UTF8.self)) {
+            case .success = OpenSSL.readCertificate(chain: String(decoding: c, as: UTF8.self), key: String(decoding: k, as: UTF8.self))
+        {
             return
         }
         if !fm.fileExists(atPath: dir) {
             try fm.createDirectory(atPath: dir, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         }
         let now = Int64(Date().timeIntervalSince1970)
-        guard let pair = OpenSSL.generate(CertificateRequest(
-            commonName: "switchyard placeholder (never served)", notBefore: now - 86400, notAfter: now + 3650 * 86400))
+        guard
+            let pair = OpenSSL.generate(
+                CertificateRequest(
+                    commonName: "switchyard placeholder (never served)", notBefore: now - 86400, notAfter: now + 3650 * 86400))
         else {
             throw Failure(description: "cannot generate the placeholder certificate in \(dir)")
         }

@@ -108,7 +108,9 @@ public struct EdgeSettings: Sendable, Equatable {
         if !Self.isSize(configDictSize) { out.append("config dict size must look like 64m, 512k or 1g, not '\(configDictSize)'") }
         for (name, value) in rawValues.sorted(by: { $0.key < $1.key }) {
             if value.isEmpty { out.append("\(name) must not be empty") }
-            if value.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || "\";'{}\\$#".unicodeScalars.contains($0) }) {
+            if value.unicodeScalars.contains(where: {
+                $0.properties.isWhitespace || $0.value < 0x20 || "\";'{}\\$#".unicodeScalars.contains($0)
+            }) {
                 out.append("\(name) '\(value)' contains characters nginx would misread (spaces, quotes, ; { } $ #)")
             }
         }
@@ -116,9 +118,10 @@ public struct EdgeSettings: Sendable, Equatable {
     }
 
     static func isValidEdgeID(_ id: String) -> Bool {
-        (1...63).contains(id.utf8.count) && id.utf8.allSatisfy { b in
-            (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x5F || b == 0x2D
-        }
+        (1...63).contains(id.utf8.count)
+            && id.utf8.allSatisfy { b in
+                (b >= 0x61 && b <= 0x7A) || (b >= 0x41 && b <= 0x5A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x5F || b == 0x2D
+            }
     }
 
     static func isSize(_ s: String) -> Bool {
@@ -177,8 +180,9 @@ public enum EdgeTemplate {
         var i = start + 2
         while i < bytes.count, bytes[i] == 0x20 { i += 1 }
         let nameStart = i
-        while i < bytes.count, bytes[i] == 0x5F || (bytes[i] >= 0x30 && bytes[i] <= 0x39)
-            || (bytes[i] | 0x20 >= 0x61 && bytes[i] | 0x20 <= 0x7A)
+        while i < bytes.count,
+            bytes[i] == 0x5F || (bytes[i] >= 0x30 && bytes[i] <= 0x39)
+                || (bytes[i] | 0x20 >= 0x61 && bytes[i] | 0x20 <= 0x7A)
         {
             i += 1
         }

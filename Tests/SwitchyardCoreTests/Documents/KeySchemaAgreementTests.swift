@@ -1,6 +1,7 @@
 import Foundation
 import SwitchyardTestSupport
 import Testing
+
 @testable import SwitchyardCore
 
 /// KeySchema.swift and lua/switchyard/keys.lua describe the same keys; this runs the Lua
@@ -18,7 +19,8 @@ struct KeySchemaAgreementTests {
         var lines = [
             "base=\(KeySchema.base)", "version=\(KeySchema.version)", "digest=\(KeySchema.digest)",
             "routes=\(KeySchema.routes)",
-            "upstreams=\(KeySchema.upstreams)", "certificates=\(KeySchema.certificates)", "uses=\(KeySchema.uses)", "changes=\(KeySchema.changes)",
+            "upstreams=\(KeySchema.upstreams)", "certificates=\(KeySchema.certificates)", "uses=\(KeySchema.uses)",
+            "changes=\(KeySchema.changes)",
             "events=\(KeySchema.events)", "edges=\(KeySchema.edges)", "edge_ttl_s=\(KeySchema.edgeTTLSeconds)",
             "health_version=\(KeySchema.healthVersion)", "health_events=\(KeySchema.healthEvents)",
             "health_upstreams=\(KeySchema.healthUpstreams)", "prober_lease=\(KeySchema.proberLease)",
@@ -87,9 +89,11 @@ struct KeySchemaAgreementTests {
         #expect(KeySchema.version.hasSuffix("version"))
         let base = String(KeySchema.version.dropLast("version".count))
         #expect(base == KeySchema.base)
-        for (name, key) in [("routes", KeySchema.routes), ("upstreams", KeySchema.upstreams), ("uses", KeySchema.uses),
-                            ("changes", KeySchema.changes), ("events", KeySchema.events),
-                            ("certificates", KeySchema.certificates)] {
+        for (name, key) in [
+            ("routes", KeySchema.routes), ("upstreams", KeySchema.upstreams), ("uses", KeySchema.uses),
+            ("changes", KeySchema.changes), ("events", KeySchema.events),
+            ("certificates", KeySchema.certificates),
+        ] {
             #expect(source.contains("\(name) = base .. '\(name)'"))
             #expect(key == base + name)
         }

@@ -165,12 +165,8 @@ extension HealthCheck {
     ]
 
     static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> HealthCheck? {
-        guard case .object(let members) = json else {
-            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
-            return nil
-        }
         let before = reader.count
-        reader.rejectUnknown(members, allowed: Self.fields, at: prefix)
+        guard reader.object(json, fields: Self.fields, at: prefix) != nil else { return nil }
 
         var type: HealthCheck.Kind? = .http
         if let value = json["type"] {
@@ -269,11 +265,7 @@ extension PassiveHealth {
     static let fields: Set<String> = ["max_fails", "fail_timeout_ms"]
 
     static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> PassiveHealth? {
-        guard case .object(let members) = json else {
-            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
-            return nil
-        }
-        reader.rejectUnknown(members, allowed: Self.fields, at: prefix)
+        guard reader.object(json, fields: Self.fields, at: prefix) != nil else { return nil }
         let maxFails = reader.integer(
             json, "max_fails", in: PassiveHealth.maxFailsRange, default: PassiveHealth.defaultMaxFails, at: prefix)
         let failTimeout = reader.integer(

@@ -109,14 +109,9 @@ extension Validator {
                 batch.routes.append(route)
             }
         }
-        if let delete = json["delete"] {
-            if case .object(let deleteMembers) = delete {
-                reader.rejectUnknown(deleteMembers, allowed: ["routes", "upstreams"], at: "delete")
-                batch.deleteRoutes = names(delete, "routes", kind: "route", at: "delete", seen: &seenRoutes, into: &reader)
-                batch.deleteUpstreams = names(delete, "upstreams", kind: "upstream", at: "delete", seen: &seenUpstreams, into: &reader)
-            } else {
-                reader.add("delete", .invalid, "must be a JSON object, not \(delete.typeName)")
-            }
+        if let delete = json["delete"], reader.object(delete, fields: ["routes", "upstreams"], at: "delete") != nil {
+            batch.deleteRoutes = names(delete, "routes", kind: "route", at: "delete", seen: &seenRoutes, into: &reader)
+            batch.deleteUpstreams = names(delete, "upstreams", kind: "upstream", at: "delete", seen: &seenUpstreams, into: &reader)
         }
         let deleted = Set(batch.deleteUpstreams)
         for route in batch.routes {

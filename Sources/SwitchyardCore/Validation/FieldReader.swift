@@ -37,13 +37,13 @@ struct FieldReader: Sendable {
         }
     }
 
-    /// The members of `json`; nil, with a problem showing `example`, when it is not an
-    /// object. Members not in `fields` are reported (strict readers only).
-    mutating func object(_ json: JSONValue, fields: Set<String>, example: String, at prefix: String)
+    /// The members of `json`; nil, with a problem (showing `example` when given), when it is
+    /// not an object. Members not in `fields` are reported (strict readers only).
+    mutating func object(_ json: JSONValue, fields: Set<String>, example: String? = nil, at prefix: String)
         -> [(key: String, value: JSONValue)]?
     {
         guard case .object(let members) = json else {
-            add(prefix, .invalid, "must be a JSON object such as \(example), not \(json.typeName)")
+            add(prefix, .invalid, "must be a JSON object\(example.map { " such as \($0)" } ?? ""), not \(json.typeName)")
             return nil
         }
         rejectUnknown(members, allowed: fields, at: prefix)

@@ -18,22 +18,13 @@ public struct Validator: Sendable {
     /// A route from a request body. `id` is the id from the URL (the body may repeat it);
     /// nil in a batch, where the body must carry it.
     public func route(_ json: JSONValue, id pathID: String?, at prefix: String = "") -> Result<Route, ValidationFailure> {
-        var reader = FieldReader(strict: true)
-        let route = route(json, id: pathID, at: prefix, into: &reader)
-        if let route, reader.isEmpty { return .success(route) }
-        return .failure(ValidationFailure(reader.problems))
+        validating { reader in route(json, id: pathID, at: prefix, into: &reader) }
     }
 
     func route(_ json: JSONValue, id pathID: String?, at prefix: String, into reader: inout FieldReader) -> Route? {
-        guard case .object(let members) = json else {
-            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
-            return nil
-        }
         let before = reader.count
-        reader.rejectUnknown(
-            members,
-            allowed: Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields)
-                .union(RoutePolicies.fields), at: prefix)
+        let fields = Set(["id", "host", "path", "match", "upstream", "priority"]).union(RouteTLS.fields).union(RoutePolicies.fields)
+        guard reader.object(json, fields: fields, at: prefix) != nil else { return nil }
         let id = identity(json, key: "id", pathValue: pathID, at: prefix, into: &reader)
 
         var host: String?
@@ -100,22 +91,14 @@ public struct Validator: Sendable {
     /// An upstream from a request body. `name` is the name from the URL (the body may repeat
     /// it); nil in a batch, where the body must carry it.
     public func upstream(_ json: JSONValue, name pathName: String?, at prefix: String = "") -> Result<Upstream, ValidationFailure> {
-        var reader = FieldReader(strict: true)
-        let upstream = upstream(json, name: pathName, at: prefix, into: &reader)
-        if let upstream, reader.isEmpty { return .success(upstream) }
-        return .failure(ValidationFailure(reader.problems))
+        validating { reader in upstream(json, name: pathName, at: prefix, into: &reader) }
     }
 
     func upstream(_ json: JSONValue, name pathName: String?, at prefix: String, into reader: inout FieldReader) -> Upstream? {
-        guard case .object(let members) = json else {
-            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
-            return nil
-        }
         let before = reader.count
-        reader.rejectUnknown(
-            members,
-            allowed: Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
-                .union(UpstreamBalanceFields.fields), at: prefix)
+        let fields = Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
+            .union(UpstreamBalanceFields.fields)
+        guard reader.object(json, fields: fields, at: prefix) != nil else { return nil }
         let name = identity(json, key: "name", pathValue: pathName, at: prefix, into: &reader)
 
         var balance: Balance? = .roundRobin
@@ -169,23 +152,16 @@ public struct Validator: Sendable {
     /// An endpoint from `PUT .../endpoints/{address}`: the address comes from the URL, the
     /// optional body may give `weight` (and repeat `address`).
     public func endpoint(_ json: JSONValue?, address pathAddress: String) -> Result<Endpoint, ValidationFailure> {
-        var reader = FieldReader(strict: true)
-        guard let address = endpointAddress(pathAddress, field: "address", into: &reader) else {
-            return .failure(ValidationFailure(reader.problems))
+        validating { reader in
+            guard let address = endpointAddress(pathAddress, field: "address", into: &reader) else { return nil }
+            return endpoint(json ?? .object([]), address: address, at: "", into: &reader)
         }
-        let endpoint = endpoint(json ?? .object([]), address: address, at: "", into: &reader)
-        if let endpoint, reader.isEmpty { return .success(endpoint) }
-        return .failure(ValidationFailure(reader.problems))
     }
 
     func endpoint(_ json: JSONValue, address pathAddress: EndpointAddress?, at prefix: String, into reader: inout FieldReader) -> Endpoint?
     {
-        guard case .object(let members) = json else {
-            reader.add(prefix, .invalid, "must be a JSON object, not \(json.typeName)")
-            return nil
-        }
         let before = reader.count
-        reader.rejectUnknown(members, allowed: ["address", "weight"], at: prefix)
+        guard reader.object(json, fields: ["address", "weight"], at: prefix) != nil else { return nil }
         var address = pathAddress
         if let pathAddress {
             if let value = json["address"] {
@@ -213,6 +189,15 @@ public struct Validator: Sendable {
     }
 
     // MARK: Field helpers
+
+    /// Runs `read` with a strict reader: the value it returns when nothing was wrong,
+    /// otherwise every problem found.
+    func validating<T>(_ read: (inout FieldReader) -> T?) -> Result<T, ValidationFailure> {
+        var reader = FieldReader(strict: true)
+        let value = read(&reader)
+        if let value, reader.isEmpty { return .success(value) }
+        return .failure(ValidationFailure(reader.problems))
+    }
 
     /// The object's id/name: from the URL when given (a body copy must agree), else required in the body.
     func identity(_ json: JSONValue, key: String, pathValue: String?, at prefix: String, into reader: inout FieldReader) -> String? {

@@ -313,6 +313,10 @@ class KubeAPIServer:
             self.drop_watches()
             return 200, {"dropped": True}
         if path == "/_kubeapi/fail" and method == "POST":
+            if args.get("clear"):
+                with self.requests_lock:
+                    self.failures.clear()
+                return 200, {"cleared": True}
             self.fail_next(int(args.get("count", 1)), int(args.get("code", 503)), args.get("pathPrefix", "/"), args.get("method"))
             return 200, {"armed": True}
         if path == "/_kubeapi/requests" and method == "GET":

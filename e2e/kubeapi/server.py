@@ -9,6 +9,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -110,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(url.path)
         q = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         body = self._body()
-        entry = {"method": self.command, "path": path, "query": q}
+        entry = {"method": self.command, "path": path, "query": q, "at": time.monotonic()}
         if path in ("/healthz", "/readyz", "/livez"):
             data = b"ok"
             self.send_response(200)

@@ -507,3 +507,54 @@ def test_injected_failures_and_status_codes(api, ns):
         "reason": "NotFound", "code": 404, "details": {"name": "missing", "group": "", "kind": "services"}}
     assert raw(api, "GET", "/apis/nothing.io/v1/things").status_code == 404
     assert raw(api, "POST", f"/api/v1/namespaces/{ns}/services", data="{not json").status_code == 400
+
+
+# --- kubectl's typed generators send protobuf ----------------------------------------------------
+
+def _strip_server_fields(obj):
+    meta = {k: v for k, v in obj["metadata"].items()
+            if k not in ("uid", "resourceVersion", "creationTimestamp", "generation")}
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+
+
+def test_protobuf_bodies_from_kubectl_generators(api, kubectl, ns, tmp_path):
+    crt, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(crt), "-days", "1", "-subj", "/CN=a.test"],
+                   check=True, capture_output=True, timeout=30)
+    generators = [
+        ("namespace", [f"gen-{ns}"]),
+        ("secret", ["tls", "tls1", "-n", ns, f"--cert={crt}", f"--key={key}"]),
+        ("secret", ["generic", "gen1", "-n", ns, "--from-literal=a=b", "--type=Opaque"]),
+        ("service", ["clusterip", "svc1", "-n", ns, "--tcp=80:8080", "--tcp=443:http"]),
+        ("service", ["externalname", "ext1", "-n", ns, "--external-name=example.test"]),
+        ("ingress", ["ing1", "-n", ns, "--class=switchyard", "--rule=a.test/api*=svc1:80,tls=tls1",
+                     "--rule=b.test/=svc1:http", "--default-backend=svc1:80", "--annotation=x=y"]),
+    ]
+    before = len(api.request_log())
+    for kind, args in generators:
+        expected = json.loads(kubectl("create", kind, *args, "--dry-run=client", "-o", "json"))
+        created = json.loads(kubectl("create", kind, *args, "-o", "json"))
+        got = _strip_server_fields(created)
+        want = _strip_server_fields(expected)
+        # what the server defaults is not in kubectl's dry run
+        if kind == "service":
+            for k in ("sessionAffinity", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"):
+                got["spec"].pop(k, None)
+            if got["spec"].get("clusterIP", "").startswith("127.96."):
+                got["spec"].pop("clusterIP")
+        if kind == "namespace":
+            got["spec"].pop("finalizers", None)
+            got["metadata"]["labels"].pop("kubernetes.io/metadata.name", None)
+            if not got["metadata"]["labels"]:
+                del got["metadata"]["labels"]
+            if not got["spec"]:
+                del got["spec"]
+            want.pop("spec", None)
+        want.get("spec", {}).pop("clusterIP", None) if kind == "service" and not want["spec"].get("clusterIP") else None
+        assert got == want, (kind, args)
+    posts = [e for e in api.request_log()[before:] if e["method"] == "POST"]
+    assert len(posts) == len(generators) and all(e["code"] == 201 for e in posts)
+    r = raw(api, "POST", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", data=b"k8s\x00\x0a\x00",
+            headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
+    assert r.status_code == 415

@@ -60,22 +60,21 @@ private func describe(_ changes: [CacheChange<Service>]) -> [String] {
     }
 }
 
-/// A deterministic generator (SplitMix64) for backoff tests.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
+/// A deterministic "random" source for backoff tests: cycles through fixed values spread over
+/// the whole range.
+struct CyclingRandom: RandomNumberGenerator {
+    var values: [UInt64] = [0, .max / 4, .max / 2, .max / 4 * 3, .max, .max / 3, .max / 5 * 4]
+    var index = 0
     mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        defer { index = (index + 1) % values.count }
+        return values[index]
     }
 }
 
 @Suite struct BackoffTests {
     @Test func growsWithJitterWithinBoundsAndResets() {
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), multiplier: 2, jitter: 0.5)
-        var rng = SeededRandom(state: 42)
+        var rng = CyclingRandom()
         var delays: [Duration] = []
         for _ in 0..<10 { delays.append(backoff.next(using: &rng)) }
         let bases: [Duration] = [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
@@ -91,7 +90,7 @@ struct SeededRandom: RandomNumberGenerator {
 
     @Test func neverZero() {
         var backoff = Backoff(initial: .milliseconds(10), maximum: .milliseconds(10), jitter: 0.9)
-        var rng = SeededRandom(state: 1)
+        var rng = CyclingRandom()
         for _ in 0..<1000 { #expect(backoff.next(using: &rng) >= .milliseconds(1)) }
     }
 }

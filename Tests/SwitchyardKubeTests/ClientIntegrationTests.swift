@@ -117,7 +117,7 @@ final class Recorder<Object: KubeObject>: Sendable {
 
             var wrongCA = try api.connection()
             wrongCA.certificateAuthority = Array(try Data(contentsOf: URL(fileURLWithPath: api.info.wrongCA)))
-            let refused = await apiError { _ = try await withKubeClient(wrongCA) { try await $0.list(Service.self) } }
+            let refused = await apiError { _ = try await withKubeClient(wrongCA, connectTimeout: .seconds(2)) { try await $0.list(Service.self) } }
             guard case .transport(_, let underlying)? = refused else {
                 Issue.record("a server certificate from another CA was accepted: \(String(describing: refused))")
                 return
@@ -136,6 +136,20 @@ final class Recorder<Object: KubeObject>: Sendable {
                                                                                      kind: "Namespace", namespaced: false)).items
             }
             #expect(namespaces.map { $0.metadata.name! }.contains("default"))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aCertificateThatDoesNotNameTheServerIsRefused() async throws {
+        // The double's certificate names 127.0.0.1, ::1 and localhost; this one listens on 127.0.0.2.
+        try await withTemporaryKubeAPI(host: "127.0.0.2") { api in
+            let connection = try api.connection()
+            #expect(connection.server.hasPrefix("https://127.0.0.2:"))
+            let refused = await apiError { _ = try await withKubeClient(connection, connectTimeout: .seconds(2)) { try await $0.list(Service.self) } }
+            guard case .transport(_, let underlying)? = refused else {
+                Issue.record("a certificate for another address was accepted: \(String(describing: refused))")
+                return
+            }
+            #expect(underlying.contains("Hostname") || underlying.contains("hostname") || underlying.contains("127.0.0.2"), "\(underlying)")
         }
     }
 

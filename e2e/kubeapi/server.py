@@ -365,6 +365,12 @@ def _decode(body, content_type):
     if not body:
         return None
     ct = (content_type or "application/json").split(";")[0].strip().lower()
+    if ct == "application/vnd.kubernetes.protobuf":
+        from .protobuf import ProtobufError, decode
+        try:
+            return decode(body)
+        except ProtobufError as e:
+            raise APIError(415, "UnsupportedMediaType", str(e)) from None
     try:
         if ct in ("application/yaml", "application/x-yaml"):
             import yaml

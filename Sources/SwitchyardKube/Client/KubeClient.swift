@@ -60,8 +60,10 @@ public final class KubeClient: Sendable {
     private let token: TokenSource
     public let requestTimeout: Duration
 
+    /// `connectTimeout` bounds connection set-up, TLS included: a refused certificate surfaces
+    /// after it (AsyncHTTPClient retries the connection until then).
     public init(connection: KubeConnection, logger: Logger = Logger(label: "switchyard.kube"),
-                requestTimeout: Duration = .seconds(30)) throws {
+                requestTimeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10)) throws {
         self.connection = connection
         self.logger = logger
         self.requestTimeout = requestTimeout
@@ -77,7 +79,7 @@ public final class KubeClient: Sendable {
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
         }
         var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .seconds(10)))
+                                                     timeout: .init(connect: .milliseconds(Int64(connectTimeout / .milliseconds(1)))))
         configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
@@ -239,8 +241,9 @@ public final class KubeClient: Sendable {
 
 /// Starts a client, runs body, shuts the client down whatever happens.
 public func withKubeClient<R: Sendable>(_ connection: KubeConnection, logger: Logger = Logger(label: "switchyard.kube"),
+                                        connectTimeout: Duration = .seconds(10),
                                         _ body: (KubeClient) async throws -> R) async throws -> R {
-    let client = try KubeClient(connection: connection, logger: logger)
+    let client = try KubeClient(connection: connection, logger: logger, connectTimeout: connectTimeout)
     do {
         let result = try await body(client)
         try await client.shutdown()

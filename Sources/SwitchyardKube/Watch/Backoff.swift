@@ -24,7 +24,7 @@ public struct Backoff: Sendable {
         attempt = min(attempt + 1, 64)
         let random = Double.random(in: 0..<1, using: &rng)
         let seconds = base * (1 - jitter) + base * jitter * random
-        return .nanoseconds(Int64(seconds * 1_000_000_000))
+        return .nanoseconds(Int64((seconds * 1_000_000_000).rounded()))
     }
 
     public mutating func next() -> Duration {

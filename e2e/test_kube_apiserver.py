@@ -558,3 +558,29 @@ def test_protobuf_bodies_from_kubectl_generators(api, kubectl, ns, tmp_path):
     r = raw(api, "POST", f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", data=b"k8s\x00\x0a\x00",
             headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
     assert r.status_code == 415
+
+
+def test_patch_formats_directly():
+    from kubeapi.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+    smp = {"spec.ports": {"strategy": "merge", "key": "port"}, "metadata.finalizers": {"strategy": "merge"}}
+    live = {"metadata": {"finalizers": ["a", "b"], "labels": {"x": "1"}},
+            "spec": {"ports": [{"port": 80, "name": "http"}, {"port": 443, "name": "https"}], "ips": ["1", "2"]}}
+    assert merge_patch(live, {"spec": {"ips": None}, "metadata": {"labels": {"y": "2"}}}) == {
+        "metadata": {"finalizers": ["a", "b"], "labels": {"x": "1", "y": "2"}},
+        "spec": {"ports": live["spec"]["ports"]}}
+    out = strategic_merge_patch(live, {
+        "metadata": {"finalizers": ["c"], "$deleteFromPrimitiveList/finalizers": ["a"]},
+        "spec": {"$setElementOrder/ports": [{"port": 443}, {"port": 8080}, {"port": 80}],
+                 "ports": [{"port": 8080, "name": "alt"}, {"port": 80, "name": "web"}], "ips": ["3"]}}, smp)
+    assert out["metadata"]["finalizers"] == ["b", "c"]
+    assert out["spec"]["ports"] == [{"port": 443, "name": "https"}, {"port": 8080, "name": "alt"}, {"port": 80, "name": "web"}]
+    assert out["spec"]["ips"] == ["3"]  # no strategy: replaced
+    assert strategic_merge_patch(live, {"spec": {"$patch": "replace", "ips": []}}, smp)["spec"] == {"ips": []}
+    assert strategic_merge_patch(live, {"spec": {"$retainKeys": ["ips"], "ips": ["9"]}}, smp)["spec"] == {"ips": ["9"]}
+    assert json_patch(live, [{"op": "move", "from": "/spec/ips", "path": "/ips"},
+                             {"op": "test", "path": "/ips/0", "value": "1"}])["ips"] == ["1", "2"]
+    with pytest.raises(PatchError) as failed:
+        json_patch(live, [{"op": "test", "path": "/spec/ips/0", "value": "9"}])
+    assert failed.value.conflict
+    with pytest.raises(PatchError):
+        json_patch(live, [{"op": "remove", "path": "/spec/nothing"}])

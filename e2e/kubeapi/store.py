@@ -36,7 +36,7 @@ class Store:
         self.rev = 1
         self.compacted = 0
         self.objects = {}  # skey -> {(ns, name): obj}
-        self.history = {}  # (skey, ns, name) -> [(rev, obj or None)]
+        self.history = {}  # skey -> {(ns, name): [(rev, obj or None)]}
         self.events = []  # Event, ordered by rev
         self.max_events = max_events
         self.generation = 0  # bumped when watches must end (drop-watches, shutdown)
@@ -59,8 +59,8 @@ class Store:
             if at < self.compacted:
                 raise Expired(at, self.compacted)
             out = []
-            for (sk, n, _), versions in self.history.items():
-                if sk != skey or (ns is not None and n != ns):
+            for (n, _), versions in self.history.get(skey, {}).items():
+                if ns is not None and n != ns:
                     continue
                 i = bisect.bisect_right(versions, at, key=lambda v: v[0])
                 if i and versions[i - 1][1] is not None:
@@ -88,10 +88,10 @@ class Store:
             stored.setdefault("metadata", {})["resourceVersion"] = str(rev)
             if etype == "DELETED":
                 bucket.pop((ns, name), None)
-                self.history.setdefault((skey, ns, name), []).append((rev, None))
+                self.history.setdefault(skey, {}).setdefault((ns, name), []).append((rev, None))
             else:
                 bucket[(ns, name)] = stored
-                self.history.setdefault((skey, ns, name), []).append((rev, stored))
+                self.history.setdefault(skey, {}).setdefault((ns, name), []).append((rev, stored))
             self.events.append(Event(rev, etype, skey, ns, name, stored, prev))
             if len(self.events) > self.max_events:
                 self.compact(self.events[len(self.events) - self.max_events].rev - 1)
@@ -112,16 +112,17 @@ class Store:
             if rev <= self.compacted:
                 return self.compacted
             self.compacted = rev
-            for key in list(self.history):
-                versions = self.history[key]
-                i = bisect.bisect_right(versions, rev, key=lambda v: v[0])
-                kept = versions[max(i - 1, 0):] if i else versions
-                if kept and kept[0][0] <= rev and kept[0][1] is None:
-                    kept = kept[1:]
-                if kept:
-                    self.history[key] = kept
-                else:
-                    del self.history[key]
+            for keys in self.history.values():
+                for key in list(keys):
+                    versions = keys[key]
+                    i = bisect.bisect_right(versions, rev, key=lambda v: v[0])
+                    kept = versions[max(i - 1, 0):] if i else versions
+                    if kept and kept[0][0] <= rev and kept[0][1] is None:
+                        kept = kept[1:]
+                    if kept:
+                        keys[key] = kept
+                    else:
+                        del keys[key]
             i = bisect.bisect_right(self.events, rev, key=lambda e: e.rev)
             del self.events[:i]
             self.changed.notify_all()

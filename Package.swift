@@ -10,6 +10,7 @@
 //   CSSL                  libcrypto (OpenSSL 3), wrapped by SwitchyardCore/OpenSSL.swift only
 //   SwitchyardProber      active health checks (own http/tcp checker + curl for https, one thread), results to Redis
 //   SwitchyardCLI         the `switchyard` executable (controller, edge, prober)
+//   SwitchyardKube        small Kubernetes client (kubeconfig, list/watch, reflector, leases); no Switchyard types
 
 import PackageDescription
 
@@ -25,6 +26,7 @@ let package = Package(
         .library(name: "SwitchyardRedis", targets: ["SwitchyardRedis"]),
         .library(name: "SwitchyardController", targets: ["SwitchyardController"]),
         .library(name: "SwitchyardProber", targets: ["SwitchyardProber"]),
+        .library(name: "SwitchyardKube", targets: ["SwitchyardKube"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -32,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
@@ -86,6 +91,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "SwitchyardKube",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Test helpers (withTemporaryRedis, repo paths); used by the test targets only.
         .target(
             name: "SwitchyardTestSupport",
@@ -123,6 +139,12 @@ let package = Package(
                 "SwitchyardTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Pure unit tests, plus tests against the Kubernetes API-server double (e2e/kubeapi).
+        .testTarget(
+            name: "SwitchyardKubeTests",
+            dependencies: ["SwitchyardKube"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -38,13 +38,26 @@ if ((${#missing[@]})); then
     done
 fi
 
-# The integration tests are pytest + requests (present on this machine kind; install if not).
-if ! python3 -c 'import pytest, requests' 2>/dev/null; then
-    echo "switchyard: installing pytest and requests for the integration tests" >&2
-    python3 -m pip install --quiet pytest requests || {
-        echo "switchyard: could not install pytest/requests: python3 -m pip install pytest requests" >&2
+# The integration tests are pytest + requests, and the Kubernetes API-server double (e2e/kubeapi)
+# reads YAML with PyYAML (all present on this machine kind; install if not).
+if ! python3 -c 'import pytest, requests, yaml' 2>/dev/null; then
+    echo "switchyard: installing pytest, requests and PyYAML for the integration tests" >&2
+    python3 -m pip install --quiet pytest requests pyyaml || {
+        echo "switchyard: could not install them: python3 -m pip install pytest requests pyyaml" >&2
         exit 1
     }
+fi
+
+# The Kubernetes tests drive the API-server double with a real kubectl: the image's Google Cloud
+# SDK ships kubectl.1.27 to 1.33; without any kubectl, Debian's kubernetes-client is the fallback.
+if ! ls /usr/lib/google-cloud-sdk/bin/kubectl.1.* >/dev/null 2>&1 && ! command -v kubectl >/dev/null; then
+    if [[ $(id -u) -eq 0 ]]; then
+        echo "switchyard: installing kubernetes-client (kubectl) for the Kubernetes tests" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends kubernetes-client >&2
+    else
+        echo "switchyard: no kubectl; the Kubernetes tests need one (apt-get install kubernetes-client)" >&2
+    fi
 fi
 
 if ! command -v swift >/dev/null; then

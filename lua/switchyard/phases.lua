@@ -3,13 +3,13 @@
 --
 --   init(conf)     init_by_lua (master): configuration. On a fresh start (empty shared
 --                  dicts, not a HUP reload) it loads the snapshot on disk
---                  (switchyard.snapshot, blocking file I/O, fine in the master) so the
+--                  (switchyard.sync.snapshot, blocking file I/O, fine in the master) so the
 --                  edge serves its last good configuration even if Redis is unreachable;
 --                  the syncer checks it against Redis as soon as Redis answers.
 --   init_worker()  each worker builds its tables from the shared dicts (a respawned or
 --                  late worker starts from there, not from zero) and checks for changes
 --                  every second in a timer; worker 0 starts the syncer
---                  (switchyard.syncer), the only code that talks to Redis.
+--                  (switchyard.sync.syncer), the only code that talks to Redis.
 --   access()       access_by_lua of location /: picks the route and upstream; never
 --                  yields, never calls Redis. Reads ONE shared-dict key (sy_meta
 --                  "serial") per request; when it moved, the worker applies the logged
@@ -28,11 +28,11 @@
 --   access_named() access_by_lua of @sy_full and @sy_https_verified: the same route again
 --                  (by $sy_route), its options not run twice when $sy_done is set.
 --   balance()      balancer_by_lua: the upstream (a plain route's by $sy_route, others'
---                  from ngx.ctx.sy_up); the upstream's algorithm (switchyard.balancer:
+--                  from ngx.ctx.sy_up); the upstream's algorithm (switchyard.balancer.algorithm:
 --                  round_robin, least_conn, ip_hash, hash, sticky) picks among the
---                  endpoints in rotation (switchyard.health) + set_current_peer;
+--                  endpoints in rotation (switchyard.health.rotation) + set_current_peer;
 --                  the route's timeouts (ngx.ctx.sy_timeouts); set_more_tries for retries;
---                  a retry counts the failed attempt (switchyard.passive) and picks an
+--                  a retry counts the failed attempt (switchyard.health.passive) and picks an
 --                  endpoint this request has not tried (those in $upstream_addr). Table
 --                  lookups only (a retry adds one shared-dict incr).
 --   log()          log_by_lua of the named locations: least_conn's count of the last
@@ -40,9 +40,9 @@
 --   failed()       error_page 502 504 (@sy_failed): nginx's own 502/504 after the last
 --                  attempt failed; it counts for passive health (as nginx's max_fails).
 --   ssl_certificate()  ssl_certificate_by_lua: the certificate for the SNI name from this
---                  worker's table (switchyard.tls; brought to the current serial first, like
+--                  worker's table (switchyard.tls.certificates; brought to the current serial first, like
 --                  access()); none and no default: the handshake fails. No parsing here.
---   access() also: route options (route.plan, docs/traffic-policies.md; switchyard.route_exec):
+--   access() also: route options (route.plan, docs/traffic-policies.md; switchyard.route.exec):
 --                  deny/allow 403 and rate_limit 429 before https_redirect; then redirect,
 --                  max_body_bytes 413, canary, split, rewrite, request_headers, timeouts
 --                  (ngx.ctx.sy_timeouts); response_headers via ngx.ctx.sy_resp. A route
@@ -53,15 +53,15 @@
 --   status()       content handler of /_switchyard/status (JSON, loopback clients only).
 
 local state_mod = require "switchyard.state"
-local store_mod = require "switchyard.store"
-local digest_mod = require "switchyard.digest"
-local snapshot_mod = require "switchyard.snapshot"
+local store_mod = require "switchyard.shm.store"
+local digest_mod = require "switchyard.shm.digest"
+local snapshot_mod = require "switchyard.sync.snapshot"
 local ngx_balancer = require "ngx.balancer"
-local tls_mod = require "switchyard.tls"
-local health_mod = require "switchyard.health"
-local passive_mod = require "switchyard.passive"
+local tls_mod = require "switchyard.tls.certificates"
+local health_mod = require "switchyard.health.rotation"
+local passive_mod = require "switchyard.health.passive"
 local cjson = require "cjson.safe"
-local route_exec = require "switchyard.route_exec"
+local route_exec = require "switchyard.route.exec"
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -83,7 +83,7 @@ local retry_pick = health_mod.retry_pick
 local set_timeouts = ngx_balancer.set_timeouts
 -- proxy_connect/send/read_timeout of edge.nginx.conf: what a route without them gets
 local DEFAULT_CONNECT_S, DEFAULT_SEND_S, DEFAULT_READ_S = 5, 60, 60
-local balancer_finish = require("switchyard.balancer").finish
+local balancer_finish = require("switchyard.balancer.algorithm").finish
 local exec_guard = route_exec.guard
 local exec_apply = route_exec.apply
 local exec_response_headers = route_exec.response_headers
@@ -106,15 +106,15 @@ local router        -- state.router (same object for the worker's lifetime)
 local upstreams     -- state.upstreams (same table for the worker's lifetime)
 local serial        -- state.serial, cached
 local warned = {}   -- route id -> time of the last "missing upstream" log
-local certs         -- this worker's certificate table (switchyard.tls), fed by state
+local certs         -- this worker's certificate table (switchyard.tls.certificates), fed by state
 local cert_key      -- the 32-byte SWITCHYARD_CERT_KEY, nil without one; never logged
 local https_suffix = ""   -- ":<port>" of https_redirect Locations ("" for 443)
 local sni_warned = 0      -- time of the last "no certificate for" log
 local tls_pools           -- up -> upstream{} block for HTTPS upstreams (tls.plan_pools)
 local tls_pools_serial    -- the serial tls_pools was planned at
 local ngx_ssl             -- require "ngx.ssl" (loaded in init_worker)
-local hctx                -- this worker's switchyard.health context (sy_health, passive marks)
-local passive             -- this worker's switchyard.passive (sy_passive accounting)
+local hctx                -- this worker's switchyard.health.rotation context (sy_health, passive marks)
+local passive             -- this worker's switchyard.health.passive (sy_passive accounting)
 
 local BODY_NO_ROUTE = "no route\n"
 local BODY_NO_ENDPOINTS = "no endpoints\n"
@@ -158,7 +158,7 @@ end
 
 -- Fills the empty shared dicts from the snapshot file, if there is a usable one.
 local function load_snapshot(path)
-    local hash = require("switchyard.sha1hash").hasher(ngx.sha1_bin)
+    local hash = require("switchyard.shm.sha1hash").hasher(ngx.sha1_bin)
     ngx_update_time()
     local started = ngx_now()
     local snap, err, missing = snapshot_mod.read(path, cjson.decode, hash)
@@ -232,7 +232,7 @@ function _M.init(c)
     local key_text = os.getenv("SWITCHYARD_CERT_KEY")
     if key_text and key_text ~= "" then
         local err
-        cert_key, err = require("switchyard.aesgcm").parse_key(key_text)
+        cert_key, err = require("switchyard.tls.aesgcm").parse_key(key_text)
         if not cert_key then
             ngx_log(ERR, "[switchyard] ", err,
                     ": certificates with encrypted keys will not be served")
@@ -253,8 +253,8 @@ function _M.init(c)
         load_snapshot(config.snapshot_path)
     end
     -- load everything in the master so workers share the compiled modules
-    require "switchyard.syncer"
-    require "switchyard.doc"
+    require "switchyard.sync.syncer"
+    require "switchyard.route.decode"
 end
 
 local function refresh(target)
@@ -288,7 +288,7 @@ local function refresh_tick(premature)
     end
 end
 
--- passive marks of `name` changed (switchyard.passive): rebuild its balancer in place
+-- passive marks of `name` changed (switchyard.health.passive): rebuild its balancer in place
 local function passive_changed(name)
     local up = upstreams and upstreams[name]
     if up then
@@ -313,12 +313,12 @@ function _M.init_worker()
     certs = tls_mod.new_table({
         parse_cert = ngx_ssl.parse_pem_cert,
         parse_key = ngx_ssl.parse_pem_priv_key,
-        decrypt = cert_key and require("switchyard.aesgcm").decrypter(cert_key) or nil,
+        decrypt = cert_key and require("switchyard.tls.aesgcm").decrypter(cert_key) or nil,
         log = log_fn,
     })
     -- endpoint health: the prober's verdicts (sy_health, via the serial) and this edge's
     -- passive marks (sy_passive, via passive_tick); both rebuild only the balancer of the
-    -- upstream that changed (switchyard.health)
+    -- upstream that changed (switchyard.health.rotation)
     passive = passive_mod.new({
         dict = ngx.shared.sy_passive,
         now = ngx_now,
@@ -330,7 +330,7 @@ function _M.init_worker()
         passive = passive.down,
         now = ngx_now,
         log = log_fn,
-        -- what balancers read per request (switchyard.balancer)
+        -- what balancers read per request (switchyard.balancer.algorithm)
         env = {var = ngx.var, crc32 = ngx.crc32_long, conns = ngx.shared.sy_conns},
     })
     state = state_mod.new({
@@ -346,7 +346,7 @@ function _M.init_worker()
     upstreams = state.upstreams
     -- tables already in the shm (a HUP reload, a respawned worker, a snapshot): every
     -- worker builds at once while the others (old ones) serve, so with the collector
-    -- running; a cold edge's first build (after its first load) stops it (switchyard.bulk)
+    -- running; a cold edge's first build (after its first load) stops it (switchyard.util.bulk)
     state.no_bulk = true
     refresh(meta:get("serial"))
     state.no_bulk = nil
@@ -368,7 +368,7 @@ function _M.init_worker()
             c[k] = v
         end
         c.pid = process.get_master_pid() or pid
-        require("switchyard.syncer").start(c)
+        require("switchyard.sync.syncer").start(c)
     end
 end
 
@@ -389,7 +389,7 @@ end
 -- comes from $sy_pick.
 local function serve(route, var, named, again)
     local id = route.id
-    -- route options (switchyard.route_exec), in the order of docs/traffic-policies.md;
+    -- route options (switchyard.route.exec), in the order of docs/traffic-policies.md;
     -- a route without any costs the two `plan` checks
     local plan = route.plan
     if plan then
@@ -608,7 +608,7 @@ function _M.balance()
     local peer
     local failure = get_last_failure()
     if failure == nil then
-        -- the upstream's algorithm (switchyard.balancer); state it keeps goes in ctx
+        -- the upstream's algorithm (switchyard.balancer.algorithm); state it keeps goes in ctx
         peer = up.balancer:pick(ctx)
         if not peer then
             ngx_log(ERR, "[switchyard] upstream:", up.name, ": no endpoint in rotation")

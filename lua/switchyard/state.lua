@@ -1,5 +1,5 @@
 -- A worker's compiled view of the configuration: the router and one balancer per upstream,
--- stamped with the sy_meta serial they reflect (layout: switchyard.store).
+-- stamped with the sy_meta serial they reflect (layout: switchyard.shm.store).
 --
 -- Pure: dicts, regex engine and logger are injected; works on Lua 5.2 and LuaJIT. Never
 -- yields; called from init_worker and from the access phase when the serial moved.
@@ -14,17 +14,17 @@
 -- A document that fails to decode is logged with its key and left out; the rest of the
 -- configuration keeps working. Everything runs under pcall: a bad document never raises.
 --
--- Endpoint health (switchyard.health) is not in sy_config: the syncer logs "health:<name>"
+-- Endpoint health (switchyard.health.rotation) is not in sy_config: the syncer logs "health:<name>"
 -- and "prober:fresh" tokens like keys, and they rebuild only balancers (in place).
 --
 -- A route naming an upstream that does not exist stays routable and answers 503 (like an
 -- upstream without endpoints); the condition is logged when the route is built.
 
-local doc = require "switchyard.doc"
-local router_mod = require "switchyard.router"
-local store = require "switchyard.store"
-local health = require "switchyard.health"
-local bulk = require "switchyard.bulk"
+local doc = require "switchyard.route.decode"
+local router_mod = require "switchyard.route.router"
+local store = require "switchyard.shm.store"
+local health = require "switchyard.health.rotation"
+local bulk = require "switchyard.util.bulk"
 
 local pairs = pairs
 local pcall = pcall
@@ -44,15 +44,15 @@ local mt = {__index = _M}
 _M.MAX_GAP = 1000   -- serials to replay before a full rebuild is cheaper
 
 -- opts: cfg, meta (dicts), find(subject, re) and check(re) (regex engine),
--- log(level, msg), certificates (switchyard.tls table fed with certificate:<id> keys)
+-- log(level, msg), certificates (switchyard.tls.certificates table fed with certificate:<id> keys)
 function _M.new(opts)
     return setmetatable({
         cfg = opts.cfg,
         meta = opts.meta,
         check = opts.check,
         log = opts.log or function() end,
-        certificates = opts.certificates,   -- switchyard.tls table, or nil (busted)
-        health = opts.health,   -- switchyard.health context (sy_health, passive marks), or nil
+        certificates = opts.certificates,   -- switchyard.tls.certificates table, or nil (busted)
+        health = opts.health,   -- switchyard.health.rotation context (sy_health, passive marks), or nil
         router = router_mod.new(opts.find),
         upstreams = {},     -- name -> {name, balancer, n, endpoints, version}
         n_upstreams = 0,
@@ -70,7 +70,7 @@ local function build_upstream(self, name, raw)
     if warning then
         self.log("warn", "upstream:" .. name .. ": " .. warning)
     end
-    -- the balancer covers the endpoints in rotation (switchyard.health)
+    -- the balancer covers the endpoints in rotation (switchyard.health.rotation)
     return health.build(self.health, {
         name = name,
         n = #up.endpoints,
@@ -83,7 +83,7 @@ local function build_upstream(self, name, raw)
         full = (up.tls ~= nil or (up.balancing ~= nil and (up.balancing.balance == "sticky"
                or up.balancing.balance == "least_conn"))) or nil,
         policy = up.policy,
-        balancing = up.balancing,   -- balance, hash_on, sticky (switchyard.balancer)
+        balancing = up.balancing,   -- balance, hash_on, sticky (switchyard.balancer.algorithm)
     })
 end
 
@@ -135,7 +135,7 @@ local function apply_key(self, key)
         set_upstream(self, id, up)
         return nil
     elseif kind == "certificate" then
-        -- the TLS table decodes, decrypts and parses it once per version (switchyard.tls)
+        -- the TLS table decodes, decrypts and parses it once per version (switchyard.tls.certificates)
         if self.certificates then
             self.certificates:apply(id, raw)
         end
@@ -226,7 +226,7 @@ function _M.refresh(self, target)
     end
     local cur = self.serial
     if cur == nil and not self.no_bulk then
-        -- this worker's first build: it serves nothing until it is done (switchyard.bulk)
+        -- this worker's first build: it serves nothing until it is done (switchyard.util.bulk)
         return bulk.run(true, self.rebuild, self, target)
     end
     if cur == nil then

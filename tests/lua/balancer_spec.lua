@@ -1,17 +1,17 @@
--- busted spec for the balancing algorithms: switchyard.balancer (decoding of balance,
--- hash_on, sticky; the factory), switchyard.chash (the ring), switchyard.least_conn,
--- switchyard.sticky, and their wiring through switchyard.health (endpoints in rotation,
--- retries) and switchyard.doc. Fake dict, fake request variables.
+-- busted spec for the balancing algorithms: switchyard.balancer.algorithm (decoding of balance,
+-- hash_on, sticky; the factory), switchyard.balancer.chash (the ring), switchyard.balancer.least_conn,
+-- switchyard.balancer.sticky, and their wiring through switchyard.health.rotation (endpoints in rotation,
+-- retries) and switchyard.route.decode. Fake dict, fake request variables.
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
-local balancer = require "switchyard.balancer"
-local chash = require "switchyard.chash"
-local least_conn = require "switchyard.least_conn"
-local sticky = require "switchyard.sticky"
-local health = require "switchyard.health"
-local doc = require "switchyard.doc"
+local balancer = require "switchyard.balancer.algorithm"
+local chash = require "switchyard.balancer.chash"
+local least_conn = require "switchyard.balancer.least_conn"
+local sticky = require "switchyard.balancer.sticky"
+local health = require "switchyard.health.rotation"
+local doc = require "switchyard.route.decode"
 
 local function fake_dict()
     local d = {data = {}}
@@ -345,7 +345,7 @@ describe("least_conn", function()
         for _ = 1, 4 do seen[up.balancer:pick({}).address] = true end
         assert.is_true(seen["10.0.0.1:80"])
         local rr = build(settings_of({balance = "least_conn"}), eps_of(2), {})
-        assert.equal(require("switchyard.wrr").pick, rr.balancer.pick)
+        assert.equal(require("switchyard.balancer.wrr").pick, rr.balancer.pick)
     end)
 end)
 

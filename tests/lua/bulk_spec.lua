@@ -1,8 +1,8 @@
--- busted spec for switchyard.bulk (bulk builds with the garbage collector stopped)
+-- busted spec for switchyard.util.bulk (bulk builds with the garbage collector stopped)
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local bulk = require "switchyard.bulk"
+local bulk = require "switchyard.util.bulk"
 
 describe("bulk.run", function()
     it("stops the collector for the build and restarts it after", function()

@@ -1,8 +1,8 @@
--- busted spec for switchyard.cidr (allow/deny address sets)
+-- busted spec for switchyard.route.cidr (allow/deny address sets)
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local cidr = require "switchyard.cidr"
+local cidr = require "switchyard.route.cidr"
 
 local function ip(text)
     return assert(cidr.parse_ip(text))

@@ -1,11 +1,11 @@
--- busted spec for switchyard.digest, the digest kept by switchyard.store, and
--- switchyard.snapshot (the file an edge boots from when Redis is unreachable).
+-- busted spec for switchyard.shm.digest, the digest kept by switchyard.shm.store, and
+-- switchyard.sync.snapshot (the file an edge boots from when Redis is unreachable).
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local digest = require "switchyard.digest"
-local store_mod = require "switchyard.store"
-local snapshot = require "switchyard.snapshot"
+local digest = require "switchyard.shm.digest"
+local store_mod = require "switchyard.shm.store"
+local snapshot = require "switchyard.sync.snapshot"
 local cjson = require "cjson"
 
 local bit = bit32

@@ -1,8 +1,8 @@
--- busted spec for switchyard.doc (decoding and validation of Redis documents)
+-- busted spec for switchyard.route.decode (decoding and validation of Redis documents)
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local doc = require "switchyard.doc"
+local doc = require "switchyard.route.decode"
 
 -- stands in for the ngx.re compile check: rejects unbalanced parentheses
 local function check(re)

@@ -1,15 +1,15 @@
--- busted spec for endpoint health at the edge: switchyard.health (policy decoding, which
+-- busted spec for endpoint health at the edge: switchyard.health.rotation (policy decoding, which
 -- endpoints are in rotation, all-down policies, retry choice), its wiring into
--- switchyard.state (log tokens rebuild only one balancer) and switchyard.passive (failure
+-- switchyard.state (log tokens rebuild only one balancer) and switchyard.health.passive (failure
 -- accounting shared through a dict), over fake dicts and a fake clock.
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
-local health = require "switchyard.health"
-local passive_mod = require "switchyard.passive"
-local doc = require "switchyard.doc"
-local store_mod = require "switchyard.store"
+local health = require "switchyard.health.rotation"
+local passive_mod = require "switchyard.health.passive"
+local doc = require "switchyard.route.decode"
+local store_mod = require "switchyard.shm.store"
 local state_mod = require "switchyard.state"
 
 -- a clock the tests move by hand
@@ -258,7 +258,7 @@ describe("health.retry_pick", function()
     it("falls back to an untried endpoint out of rotation, then to a repeat", function()
         local endpoints = eps("a:1", "b:1")
         local up = health.build(nil, up_of("u", endpoints))
-        up.balancer = require("switchyard.wrr").new({endpoints[1]})   -- b went out meanwhile
+        up.balancer = require("switchyard.balancer.wrr").new({endpoints[1]})   -- b went out meanwhile
         assert.equal(endpoints[2], health.retry_pick(up, {[endpoints[1]] = true}))
         local all = {[endpoints[1]] = true, [endpoints[2]] = true}
         assert.equal(endpoints[1], health.retry_pick(up, all))

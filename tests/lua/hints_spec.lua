@@ -1,8 +1,8 @@
--- busted spec for switchyard.hints (the objects named by configuration events)
+-- busted spec for switchyard.sync.hints (the objects named by configuration events)
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local hints = require "switchyard.hints"
+local hints = require "switchyard.sync.hints"
 
 local KINDS = {route = true, upstream = true, certificate = true}
 

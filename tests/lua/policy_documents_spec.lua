@@ -6,7 +6,7 @@ local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./
 package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
-local doc = require "switchyard.doc"
+local doc = require "switchyard.route.decode"
 
 -- stands in for ngx.re's compile check: PCRE syntax the fixture uses that Lua patterns
 -- lack is not an issue as long as balanced parentheses and brackets are checked
@@ -78,7 +78,7 @@ describe("policy-documents.json", function()
         end
     end)
 
-    -- upstream policies (balance, hash_on, sticky) are switchyard.balancer's. One deliberate
+    -- upstream policies (balance, hash_on, sticky) are switchyard.balancer.algorithm's. One deliberate
     -- difference: an unknown `balance` is served as round_robin with a warning (newer
     -- controllers may add algorithms), not refused; anything else invalid is refused.
     describe("upstreams", function()

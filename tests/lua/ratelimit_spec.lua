@@ -1,8 +1,8 @@
--- busted spec for switchyard.ratelimit (GCRA over a shared dict) with an in-memory dict
+-- busted spec for switchyard.route.ratelimit (GCRA over a shared dict) with an in-memory dict
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local ratelimit = require "switchyard.ratelimit"
+local ratelimit = require "switchyard.route.ratelimit"
 
 -- get/set with expiry, like ngx.shared.DICT, on a clock the test moves
 local function dict(clock)

@@ -1,8 +1,8 @@
--- busted spec for switchyard.resp (RESP2 encoder and parser, with a fake reader)
+-- busted spec for switchyard.sync.resp (RESP2 encoder and parser, with a fake reader)
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local resp = require "switchyard.resp"
+local resp = require "switchyard.sync.resp"
 
 -- A reader with the ngx.socket.tcp receive API over a fixed byte string; `chunks` limits
 -- how much each receive may return to prove the parser asks for exact sizes.

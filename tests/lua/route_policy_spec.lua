@@ -1,11 +1,11 @@
--- busted spec for switchyard.route_policy: route actions and options, decoded through
+-- busted spec for switchyard.route.policy: route actions and options, decoded through
 -- doc.decode_route (the way the edge meets them) and compiled into route.plan
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
-local doc = require "switchyard.doc"
-local cidr = require "switchyard.cidr"
+local doc = require "switchyard.route.decode"
+local cidr = require "switchyard.route.cidr"
 
 local function check(re)
     local ok = pcall(string.find, "", re)

@@ -1,8 +1,8 @@
--- busted spec for switchyard.router (run from the repo root: busted tests/lua)
+-- busted spec for switchyard.route.router (run from the repo root: busted tests/lua)
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local router_mod = require "switchyard.router"
+local router_mod = require "switchyard.route.router"
 
 -- Lua patterns stand in for PCRE here (unanchored find, like ngx.re.find)
 local function find(subject, re)

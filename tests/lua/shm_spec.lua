@@ -1,9 +1,9 @@
--- busted spec for switchyard.store (syncer writes) and switchyard.state (worker view),
+-- busted spec for switchyard.shm.store (syncer writes) and switchyard.state (worker view),
 -- over fake shared dicts.
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local store_mod = require "switchyard.store"
+local store_mod = require "switchyard.shm.store"
 local state_mod = require "switchyard.state"
 
 -- Fake ngx.shared.DICT: get/set/safe_set/add/delete/incr/get_keys; `capacity` limits the

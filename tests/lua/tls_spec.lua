@@ -1,13 +1,13 @@
--- busted spec for switchyard.tls: certificate documents, the per-worker certificate table
+-- busted spec for switchyard.tls.certificates: certificate documents, the per-worker certificate table
 -- (SNI selection, the later-not_after rule, failures), route/upstream TLS members and the
 -- choice of connection pools. PEM parsing and key decryption are injected fakes here (the
--- real ones are ngx.ssl and switchyard.aesgcm, exercised by e2e/test_tls.py).
+-- real ones are ngx.ssl and switchyard.tls.aesgcm, exercised by e2e/test_tls.py).
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
-local tls = require "switchyard.tls"
-local doc = require "switchyard.doc"
+local tls = require "switchyard.tls.certificates"
+local doc = require "switchyard.route.decode"
 
 local PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 local NONE = {}   -- a field left out of the document

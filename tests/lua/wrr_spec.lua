@@ -1,8 +1,8 @@
--- busted spec for switchyard.wrr
+-- busted spec for switchyard.balancer.wrr
 local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
 package.path = root .. "lua/?.lua;" .. package.path
 
-local wrr = require "switchyard.wrr"
+local wrr = require "switchyard.balancer.wrr"
 
 local function names(b, n)
     local out = {}

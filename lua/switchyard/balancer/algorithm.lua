@@ -1,31 +1,31 @@
 -- Balancing algorithms of an upstream (docs/traffic-policies.md, "Upstream fields"):
 -- decoding of `balance`, `hash_on` and `sticky`, and the factory that builds the
--- balancer of an upstream over its endpoints in rotation (called by switchyard.health
+-- balancer of an upstream over its endpoints in rotation (called by switchyard.health.rotation
 -- whenever the upstream's document or health changes; never per request).
 --
--- Pure: no ngx; works on Lua 5.2 and LuaJIT. The edge injects env (switchyard.health
+-- Pure: no ngx; works on Lua 5.2 and LuaJIT. The edge injects env (switchyard.health.rotation
 -- context field `env`): var (ngx.var), crc32 (ngx.crc32_long), conns (ngx.shared.sy_conns).
 --
 -- Every balancer has: n, pick(ctx) -> peer (nil when it has none), retry(ctx, tried) ->
 -- a peer not in `tried` (peer -> true) or nil, count(). ctx is the request's ngx.ctx (a
 -- plain table in specs); balancers keep what a retry needs there:
---   round_robin  switchyard.wrr (smooth WRR, per worker)
---   least_conn   switchyard.least_conn (sy_conns; ctx.sy_conn = the counted key)
+--   round_robin  switchyard.balancer.wrr (smooth WRR, per worker)
+--   least_conn   switchyard.balancer.least_conn (sy_conns; ctx.sy_conn = the counted key)
 --   ip_hash      hash on $remote_addr, the whole address
---   hash         switchyard.chash ring; the key is ONE variable read, chosen when the
+--   hash         switchyard.balancer.chash ring; the key is ONE variable read, chosen when the
 --                document is decoded: header:NAME -> $http_<name> (lowercase, "-" -> "_",
 --                the first such header), cookie:NAME -> $cookie_<NAME>, uri ->
 --                $request_uri (path and query as the client sent them), ip ->
 --                $remote_addr. Missing: the empty string. ctx.sy_ring_i = ring index; a
 --                retry walks the ring clockwise to the next untried endpoint (where the
 --                key goes once the failed endpoint is out of rotation)
---   sticky       switchyard.sticky (cookie; ctx.sy_cookies, ctx.sy_sticky_i)
+--   sticky       switchyard.balancer.sticky (cookie; ctx.sy_cookies, ctx.sy_sticky_i)
 
-local chash = require "switchyard.chash"
-local wrr = require "switchyard.wrr"
-local least_conn = require "switchyard.least_conn"
+local chash = require "switchyard.balancer.chash"
+local wrr = require "switchyard.balancer.wrr"
+local least_conn = require "switchyard.balancer.least_conn"
 local mix = chash.mix
-local sticky = require "switchyard.sticky"
+local sticky = require "switchyard.balancer.sticky"
 
 local type = type
 local setmetatable = setmetatable

@@ -1,16 +1,16 @@
--- The digest's per-document hash (switchyard.digest: the first 52 bits of
+-- The digest's per-document hash (switchyard.shm.digest: the first 52 bits of
 -- sha1(key .. "\n" .. doc)) computed with libcrypto's SHA1_Init/Update/Final through LuaJIT's
 -- FFI: the key, "\n" and the document are fed in turn, so no concatenated copy is made and
 -- no result string is interned. A 100k-route load hashes every document once; with
 -- ngx.sha1_bin over the concatenation that was a quarter of the reload (jit.p).
--- nginx links OpenSSL, so the symbols are in the process (ffi.C), as for switchyard.aesgcm.
+-- nginx links OpenSSL, so the symbols are in the process (ffi.C), as for switchyard.tls.aesgcm.
 --
 -- LuaJIT + nginx only. Any phase; never yields. Same results as
 -- digest.hasher(ngx.sha1_bin), which the edge falls back to if libcrypto's SHA1 is missing.
 
 local ffi = require "ffi"
 
-local digest = require "switchyard.digest"
+local digest = require "switchyard.shm.digest"
 
 local C = ffi.C
 local pcall = pcall

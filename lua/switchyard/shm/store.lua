@@ -17,19 +17,19 @@
 --     log:<serial>        space-separated shm keys that commit changed ("route:a
 --                         upstream:b"), or "*" = rebuild everything; expires after LOG_TTL
 --     version             the Redis configuration version sy_config reflects
---     digest              digest of sy_config (switchyard.digest; a number < 2^52), kept
+--     digest              digest of sy_config (switchyard.shm.digest; a number < 2^52), kept
 --                         per commit: it always describes exactly the documents in
 --                         sy_config, failed writes included, and is written with version
 --     started             ms epoch the edge (master) started; survives HUP reloads
 --     syncer              pid of the worker running the syncer (a lock with a short TTL)
---     sync:*              syncer status for /_switchyard/status (see switchyard.syncer)
+--     sync:*              syncer status for /_switchyard/status (see switchyard.sync.syncer)
 --
 -- Write order in one commit: documents first (upstream puts, route puts, route deletes,
 -- upstream deletes), then log:<serial>, then digest and version, then serial last, so a
 -- worker that sees a serial finds its documents. Documents use safe_set: a full sy_config never evicts
 -- another route silently; the write fails loudly instead (size guidance in lua/README.md).
 
-local digest_mod = require "switchyard.digest"
+local digest_mod = require "switchyard.shm.digest"
 
 local type = type
 local setmetatable = setmetatable

@@ -7,7 +7,7 @@
 -- prefetch: the stream decides what is applied, a lost or garbled message costs one more
 -- round trip, never a wrong document.
 --
--- Pure: no ngx. Used by switchyard.syncer.
+-- Pure: no ngx. Used by switchyard.sync.syncer.
 
 local tonumber = tonumber
 local str_match = string.match

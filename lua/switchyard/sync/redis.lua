@@ -1,4 +1,4 @@
--- Minimal Redis client over ngx.socket.tcp (the codec is switchyard.resp).
+-- Minimal Redis client over ngx.socket.tcp (the codec is switchyard.sync.resp).
 --
 -- Yields: use only where cosockets are allowed (timers, access/content phases); the edge
 -- uses it only from the syncer timer in worker 0, never on the request path.
@@ -14,7 +14,7 @@
 --     (resp.is_error(v)), the connection stays usable.
 -- The password is never logged or put in an error message.
 
-local resp = require "switchyard.resp"
+local resp = require "switchyard.sync.resp"
 
 local ngx_socket_tcp = ngx.socket.tcp
 local setmetatable = setmetatable

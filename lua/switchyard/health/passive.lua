@@ -51,7 +51,7 @@ function _M.new(opts)
         now = opts.now,
         log = opts.log or function() end,
         on_change = opts.on_change or function() end,
-        down = {},        -- upstream -> address -> until; shared with switchyard.health
+        down = {},        -- upstream -> address -> until; shared with switchyard.health.rotation
         serial = nil,     -- the sy_passive serial replayed so far; nil: scan first
         scans = 0,
     }, mt)
@@ -116,7 +116,7 @@ function _M.failed(self, up, peer)
     end
 end
 
--- Rebuilds self.down from the out: keys (in place: switchyard.health holds the table).
+-- Rebuilds self.down from the out: keys (in place: switchyard.health.rotation holds the table).
 local function scan(self, dirty)
     local dict = self.dict
     local fresh = {}

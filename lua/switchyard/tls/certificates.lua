@@ -3,7 +3,7 @@
 -- documents (redis/README.md, "Certificates"; Sources/SwitchyardCore/Certificate.swift).
 --
 -- Pure: no ngx. The PEM parsers (ngx.ssl.parse_pem_cert / parse_pem_priv_key) and the key
--- decrypter (switchyard.aesgcm) are injected, so busted runs this on Lua 5.2. Never yields.
+-- decrypter (switchyard.tls.aesgcm) are injected, so busted runs this on Lua 5.2. Never yields.
 --
 -- Certificate table (one per worker, fed by switchyard.state as `certificate:<id>` keys
 -- change, so it follows the same serial as the routes):
@@ -20,14 +20,14 @@
 -- then the smaller id — the rule the controller shows as "shadowed". A name's winner is
 -- recomputed only for the names a change touches.
 --
--- Route and upstream members (decoded here, called from switchyard.doc):
+-- Route and upstream members (decoded here, called from switchyard.route.decode):
 --   route     https_redirect (bool), hsts {max_age_s, include_subdomains, preload}
 --             -> route.https_redirect, route.hsts (the header value, precomputed)
 --   upstream  scheme "https", tls_server_name, tls_verify
 --             -> up.tls = {name = <sni or nil>, verify = bool} for https, nil for http
 
 local cjson = require "cjson"
-local check = require "switchyard.check"
+local check = require "switchyard.util.check"
 
 local type = type
 local pairs = pairs

@@ -1,6 +1,6 @@
 -- A route's action and options (docs/traffic-policies.md, "Route fields"), decoded and
 -- compiled ONCE, when the route document is decoded, into a per-route plan that the
--- request path (switchyard.route_exec) only reads.
+-- request path (switchyard.route.exec) only reads.
 --
 -- Pure: no ngx; works on Lua 5.2 and LuaJIT. The regex compile check is injected (the
 -- same regex_check doc.decode_route receives). Never yields; never raises on bad input.
@@ -12,7 +12,7 @@
 --     refs       upstream names the route uses (upstream, split, canary), for warnings
 --     resp       {remove = {names}, set = {{name, value}...}}  response_headers
 --     guard      true when deny, allow or rate_limit is set (checked before https_redirect)
---     deny, allow   switchyard.cidr sets
+--     deny, allow   switchyard.route.cidr sets
 --     rate       {interval, tolerance, var, prefix}: var is the ngx.var holding the key
 --                ("binary_remote_addr" or "http_<name>"), prefix the dict key prefix
 --     redirect   {location, status, keep_path}: location without a trailing "/" when
@@ -30,8 +30,8 @@
 -- Errors name the field ("split[2].weight must be an integer 0-1000").
 
 local cjson = require "cjson"
-local check = require "switchyard.check"
-local cidr = require "switchyard.cidr"
+local check = require "switchyard.util.check"
+local cidr = require "switchyard.route.cidr"
 
 local type = type
 local pairs = pairs

@@ -1,5 +1,5 @@
 -- The syncer: copies the configuration from Redis into the shared dicts (layout:
--- switchyard.store) and registers the edge in Redis. One per edge: started by worker 0's
+-- switchyard.shm.store) and registers the edge in Redis. One per edge: started by worker 0's
 -- init_worker (nginx respawns a crashed worker 0 with the same id; Debian's lua module has
 -- no privileged agent: its nginx core lacks the patch). A lock in sy_meta ("syncer", pid,
 -- short TTL) keeps the old worker 0 of a HUP reload and the new one from writing at the
@@ -11,11 +11,11 @@
 -- check ngx.worker.exiting().
 --
 -- Three connections, three light threads (the third, endpoint health, is
--- switchyard.healthsync: its own connection, fed by the subscriber):
+-- switchyard.sync.health_follower: its own connection, fed by the subscriber):
 --   subscriber  SUBSCRIBE switchyard:{cfg}:events switchyard:{cfg}:health_events (one
 --               command). An events message (just the new version) posts the semaphore;
 --               so does every (re)subscribe, to catch up on what was missed. health_events
---               messages and every (re)subscribe go to switchyard.healthsync.
+--               messages and every (re)subscribe go to switchyard.sync.health_follower.
 --               PINGs when idle and reconnects when Redis goes silent.
 --   applier     owns the command connection. Waits on the semaphore for at most 1 s (the
 --               safety net: a cheap MGET version digest every second), then:
@@ -43,7 +43,7 @@
 --               hash carries applied_version and digest, read together (nothing else
 --               writes them, and nothing yields between the commit and the read).
 --               Each catch-up commit is appended to the snapshot's journal (one line, see
---               switchyard.snapshot), so the disk follows every change for the price of
+--               switchyard.sync.snapshot), so the disk follows every change for the price of
 --               one small write. The whole snapshot is written (and the journal emptied)
 --               when the journal cannot continue the file on disk (after a start, a full
 --               reload, a failed write) or has grown past the snapshot's size (at least
@@ -58,19 +58,19 @@
 -- limit (subscriber). None of this touches the request path: workers keep serving the
 -- last applied configuration however long Redis is gone.
 
-local redis = require "switchyard.redis"
-local keys = require "switchyard.keys"
-local store_mod = require "switchyard.store"
-local digest_mod = require "switchyard.digest"
-local snapshot_mod = require "switchyard.snapshot"
-local bulk = require "switchyard.bulk"
-local healthsync = require "switchyard.healthsync"
-local hints_mod = require "switchyard.hints"
+local redis = require "switchyard.sync.redis"
+local keys = require "switchyard.sync.keys"
+local store_mod = require "switchyard.shm.store"
+local digest_mod = require "switchyard.shm.digest"
+local snapshot_mod = require "switchyard.sync.snapshot"
+local bulk = require "switchyard.util.bulk"
+local healthsync = require "switchyard.sync.health_follower"
+local hints_mod = require "switchyard.sync.hints"
 local cjson = require "cjson.safe"
 local semaphore = require "ngx.semaphore"
 local ffi = require "ffi"
 
-local pairs_to_table = require("switchyard.resp").pairs_to_table
+local pairs_to_table = require("switchyard.sync.resp").pairs_to_table
 
 local ngx = ngx
 local ngx_log = ngx.log
@@ -121,13 +121,13 @@ local SNAPSHOT_COST_FACTOR = 10   -- ...or per 10x the time the last write took
 local EMPTY_LOG_S = 60            -- "Redis has no configuration" at most this often
 local DIGEST_KEY = keys.digest   -- kept by sy_apply (redis/README.md)
 local KINDS = {route = true, upstream = true, certificate = true}   -- of the change stream
--- the objects the events since the last catch-up named (switchyard.hints), fetched with
+-- the objects the events since the last catch-up named (switchyard.sync.hints), fetched with
 -- the stream page; at most one MGET chunk
 local hinted = hints_mod.new(KINDS, MGET_CHUNK)
 
 local conf        -- set by start()
 local meta        -- ngx.shared.sy_meta
-local store       -- switchyard.store over sy_config / sy_meta
+local store       -- switchyard.shm.store over sy_config / sy_meta
 local sema        -- posted by the subscriber, waited on by the applier
 local running = false
 local snap = {interval = SNAPSHOT_MIN_S, last_at = 0}   -- snapshot debounce state
@@ -371,7 +371,7 @@ local function full_reload_now(cmd, why)
 end
 
 -- A full reload; the edge's first one (nothing is served yet) with the collector stopped
--- (switchyard.bulk; the worker's first build, right after, collects).
+-- (switchyard.util.bulk; the worker's first build, right after, collects).
 local function full_reload(cmd, why)
     if meta:get("serial") == nil then
         return bulk.run(true, full_reload_now, cmd, why)
@@ -820,7 +820,7 @@ local function subscriber_loop()
                 local res
                 if cok then
                     -- one command, two channels: the prober's verdicts come on the same
-                    -- connection (switchyard.healthsync); Redis answers one confirmation
+                    -- connection (switchyard.sync.health_follower); Redis answers one confirmation
                     -- per channel, the second is read (and ignored) by the loop below
                     res, cerr = sub:call("SUBSCRIBE", keys.events, keys.health_events)
                     if res and (is_error(res) or type(res) ~= "table"
@@ -934,7 +934,7 @@ end
 function _M.start(c)
     conf = c
     meta = ngx.shared.sy_meta
-    local hash, hash_name = require("switchyard.sha1hash").hasher(ngx.sha1_bin)
+    local hash, hash_name = require("switchyard.shm.sha1hash").hasher(ngx.sha1_bin)
     ngx_log(INFO, "[switchyard] document digest hashed with ", hash_name)
     store = store_mod.new(ngx.shared.sy_config, meta, log_fn, hash)
     sema = semaphore.new()

@@ -1,5 +1,5 @@
 -- A route's options on the request path (docs/traffic-policies.md, "Request order"): reads
--- the plan switchyard.route_policy compiled when the route was decoded. Only routes WITH
+-- the plan switchyard.route.policy compiled when the route was decoded. Only routes WITH
 -- options come here (route.plan ~= nil); phases.access() calls:
 --
 --   guard(plan, var)          1-2: deny, allow (403), rate_limit (429 + Retry-After);
@@ -20,8 +20,8 @@
 -- split's sticky cookie, $sy_pick_cookie) instead of choosing again, so a request stays on
 -- the upstream it was sent on for.
 
-local cidr = require "switchyard.cidr"
-local ratelimit = require "switchyard.ratelimit"
+local cidr = require "switchyard.route.cidr"
+local ratelimit = require "switchyard.route.ratelimit"
 
 local ngx = ngx
 local ngx_req = ngx.req

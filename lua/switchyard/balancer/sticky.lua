@@ -17,8 +17,8 @@
 -- replaces the queued cookie (or queues one) so the client follows the endpoint that
 -- actually answered.
 
-local wrr = require "switchyard.wrr"
-local check = require "switchyard.check"
+local wrr = require "switchyard.balancer.wrr"
+local check = require "switchyard.util.check"
 
 local type = type
 local setmetatable = setmetatable
@@ -153,7 +153,7 @@ local function hex_id(hash, s)
 end
 
 -- Gives every endpoint of the document its id and cookie string (once per document:
--- the caller (switchyard.balancer) does it once per upstream object). eps: every
+-- the caller (switchyard.balancer.algorithm) does it once per upstream object). eps: every
 -- endpoint of the upstream, in order.
 function _M.prepare(eps, settings, hash)
     local used = {}

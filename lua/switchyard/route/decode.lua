@@ -10,13 +10,13 @@
 --
 -- Unknown fields are ignored (newer controllers may add fields). TLS members (route
 -- https_redirect/hsts, upstream scheme/tls_server_name/tls_verify) are decoded by
--- switchyard.tls.
+-- switchyard.tls.certificates.
 
-local check = require "switchyard.check"
-local tls = require "switchyard.tls"
-local health = require "switchyard.health"
-local balancer = require "switchyard.balancer"
-local route_policy = require "switchyard.route_policy"
+local check = require "switchyard.util.check"
+local tls = require "switchyard.tls.certificates"
+local health = require "switchyard.health.rotation"
+local balancer = require "switchyard.balancer.algorithm"
+local route_policy = require "switchyard.route.policy"
 
 local type = type
 local pairs = pairs
@@ -140,7 +140,7 @@ local MATCH_KINDS = {exact = true, prefix = true, regex = true}
 -- Returns {id, host, path, match, priority, upstream, version, plan, https_redirect,
 -- hsts, full} or nil, err:
 -- upstream is nil for split and redirect routes, plan is nil for a plain upstream without
--- options (switchyard.route_policy: every option is decoded and compiled there).
+-- options (switchyard.route.policy: every option is decoded and compiled there).
 function _M.decode_route(raw, id, regex_check)
     local obj, err = decode_object(raw)
     if not obj then
@@ -193,7 +193,7 @@ function _M.decode_route(raw, id, regex_check)
         end
     end
     -- the action (upstream, split or redirect) and the options, compiled into route.plan
-    -- (nil for a plain upstream without options; switchyard.route_policy)
+    -- (nil for a plain upstream without options; switchyard.route.policy)
     local upstream, plan
     upstream, plan = route_policy.decode(obj, match, path, doc_id, regex_check)
     if upstream == nil then
@@ -248,7 +248,7 @@ function _M.decode_upstream(raw, name)
     if name ~= nil and doc_name ~= name then
         return nil, "name \"" .. doc_name .. "\" does not match its key"
     end
-    -- balance, hash_on, sticky (switchyard.balancer; unknown balance: a warning)
+    -- balance, hash_on, sticky (switchyard.balancer.algorithm; unknown balance: a warning)
     local balancing, warning
     balancing, err, warning = balancer.decode(obj)
     if not balancing then
@@ -306,7 +306,7 @@ function _M.decode_upstream(raw, name)
     return {
         name = doc_name,
         balance = balance,
-        balancing = balancing,   -- {balance, var, hash_on, sticky} (switchyard.balancer)
+        balancing = balancing,   -- {balance, var, hash_on, sticky} (switchyard.balancer.algorithm)
         endpoints = endpoints,
         version = version,
         tls = up_tls or nil,

@@ -3,11 +3,11 @@
 -- serial and log:<serial> entries the configuration uses (token "health:<upstream>", or
 -- "prober:fresh"), so a worker rebuilds only the balancer of the upstream that changed.
 --
--- Runs in worker 0's syncer timer (switchyard.syncer), as a light thread of its own with
+-- Runs in worker 0's syncer timer (switchyard.sync.syncer), as a light thread of its own with
 -- its own Redis connection: a long configuration reload never delays a health change.
 -- Yields; never on the request path. Writes only while this worker holds the syncer lock.
 --
---   subscriber (switchyard.syncer) SUBSCRIBEs events and health_events in one command;
+--   subscriber (switchyard.sync.syncer) SUBSCRIBEs events and health_events in one command;
 --       health_events messages are queued here (on_message) and every (re)subscribe asks
 --       for a load (on_subscribed).
 --   loop  waits for a message or at most CHECK_S, then
@@ -30,7 +30,7 @@
 --   is alive, so after the same grace its verdicts are treated as stale too (passive
 --   health decides) until Redis answers again.
 --
--- sy_health (written here only; read by workers through switchyard.health):
+-- sy_health (written here only; read by workers through switchyard.health.rotation):
 --   health:<upstream>   addresses the prober has marked down, sorted, space-separated
 --                       ("" = none); absent = no health hash in Redis
 --   prober:fresh        true while the prober's heartbeat key exists
@@ -39,10 +39,10 @@
 -- records) and happens only at (re)subscribe, after lost messages, or when the versions
 -- disagree.
 
-local keys = require "switchyard.keys"
-local store_mod = require "switchyard.store"
-local health = require "switchyard.health"
-local resp = require "switchyard.resp"
+local keys = require "switchyard.sync.keys"
+local store_mod = require "switchyard.shm.store"
+local health = require "switchyard.health.rotation"
+local resp = require "switchyard.sync.resp"
 local semaphore = require "ngx.semaphore"
 local cjson = require "cjson.safe"
 
@@ -481,7 +481,7 @@ function _M.loop()
     cmd:close()
 end
 
--- c: new_client(read_timeout_ms) -> switchyard.redis client; holds_lock() -> bool
+-- c: new_client(read_timeout_ms) -> switchyard.sync.redis client; holds_lock() -> bool
 function _M.start(c)
     conf = c
     hdict = ngx.shared.sy_health

@@ -8,7 +8,7 @@
 -- cycle of sum(weights) picks every peer is chosen exactly `weight` times, and picks of
 -- one peer are spread out (weights 5,1,1 give a a b a c a a, not a a a a a b c).
 --
--- Interface shared by balancers (switchyard.balancer): new(peers), pick(ctx) -> peer,
+-- Interface shared by balancers (switchyard.balancer.algorithm): new(peers), pick(ctx) -> peer,
 -- retry(ctx, tried) -> a peer not in tried, count(), n, peers. Round robin ignores ctx.
 -- peers: array of tables with a positive integer `weight`; pick returns the table itself.
 

@@ -1,4 +1,4 @@
--- RESP2 codec: the pure half of the Redis client (switchyard.redis is the socket half).
+-- RESP2 codec: the pure half of the Redis client (switchyard.sync.redis is the socket half).
 --
 -- Pure: no ngx, no I/O of its own; works on Lua 5.2 and LuaJIT. Reading goes through a
 -- "reader", any object with the ngx.socket.tcp receive API:

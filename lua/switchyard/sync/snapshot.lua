@@ -6,7 +6,7 @@
 --    "docs":{"route:a":"<raw document as stored in Redis>", ...},
 --    "count":N,"version":V,"digest":"<13 hex>","edge_id":"...","written_at":<ms>}
 -- The documents are the raw bytes of sy_config (garbage included), so "digest" (see
--- switchyard.digest) checks the file: documents that do not add up to it are corrupt.
+-- switchyard.shm.digest) checks the file: documents that do not add up to it are corrupt.
 --
 -- write(): streams the documents to <path>.tmp.<pid>, one per line (100k routes never
 -- become one huge Lua string), closes it and renames it over <path>: a reader sees the old
@@ -29,9 +29,9 @@
 --
 -- Pure Lua (io, os); JSON codec and hash injected. Blocking file I/O, never yields: call
 -- from init_by_lua (read, in the master) or the syncer's timer (write), never from the
--- request path. Debouncing is the caller's job (switchyard.syncer).
+-- request path. Debouncing is the caller's job (switchyard.sync.syncer).
 
-local digest = require "switchyard.digest"
+local digest = require "switchyard.shm.digest"
 
 local io_open = io.open
 local os_rename = os.rename

@@ -8,11 +8,11 @@
 -- Three inputs decide whether an endpoint is in rotation (README.md, "Endpoint health"):
 --   active   the prober's verdicts: sy_health "health:<upstream>" holds the addresses the
 --            prober has marked down, space-separated and sorted ("" = none down); written
---            by the syncer (switchyard.healthsync) from switchyard:{cfg}:health:<upstream>.
+--            by the syncer (switchyard.sync.health_follower) from switchyard:{cfg}:health:<upstream>.
 --            They count only for an upstream that has a health_check, and only while the
 --            prober is fresh (sy_health "prober:fresh" = true: its heartbeat key exists).
 --            An endpoint without a verdict ("unknown") is in rotation.
---   passive  this edge's own failure accounting (switchyard.passive): addresses taken out
+--   passive  this edge's own failure accounting (switchyard.health.passive): addresses taken out
 --            for fail_timeout_ms after max_fails failures, per worker in hctx.passive
 --            (upstream -> address -> until, seconds). Ignored when max_fails is 0.
 --   policy   when nothing is left: on_all_down "fail_open" puts every endpoint back (and
@@ -21,11 +21,11 @@
 -- Workers learn of active changes through the serial: the syncer logs "health:<upstream>"
 -- (or "prober:fresh") in log:<serial> like a document, and the worker rebuilds only that
 -- upstream's balancer (prober:fresh: every upstream with a health check). Passive changes
--- come from switchyard.passive, which calls rebuild() for the upstream it changed.
+-- come from switchyard.health.passive, which calls rebuild() for the upstream it changed.
 --
 -- The upstream object (switchyard.state) gains:
 --   policy       {check, max_fails, fail_timeout (s), retries, all_down_503}
---   balancer     the upstream's algorithm (switchyard.balancer: round_robin, least_conn,
+--   balancer     the upstream's algorithm (switchyard.balancer.algorithm: round_robin, least_conn,
 --                ip_hash, hash, sticky) over the endpoints in rotation (all of them when
 --                fail_open applies), rebuilt in place (the object stays the same for ngx.ctx)
 --   available    endpoints in that balancer
@@ -34,7 +34,7 @@
 --   unavailable  true when all_down and on_all_down is "503"
 --   health_raw, fresh   the inputs it was built from (nothing to do when unchanged)
 
-local balancer_mod = require "switchyard.balancer"
+local balancer_mod = require "switchyard.balancer.algorithm"
 
 local type = type
 local pairs = pairs
@@ -72,7 +72,7 @@ local DEFAULT_POLICY = {
 }
 _M.DEFAULT_POLICY = DEFAULT_POLICY
 
-local is_integer = require("switchyard.check").is_integer
+local is_integer = require("switchyard.util.check").is_integer
 
 -- absent: default; present: an integer within range (null and fractions are errors, as
 -- the controller's Validator.integer has it)
@@ -149,7 +149,7 @@ local function check_fields(hc)
     return true
 end
 
--- The health members of an upstream document (decoded by switchyard.doc):
+-- The health members of an upstream document (decoded by switchyard.route.decode):
 -- health_check (optional; null = none), passive {max_fails, fail_timeout_ms},
 -- retries, on_all_down ("fail_open" | "503"; the integer 503 too, as the controller reads
 -- it). Missing members get the defaults. Returns the policy table, or nil, err.
@@ -234,11 +234,11 @@ end
 
 -- hctx (one per worker; nil in specs that do not care): {
 --   dict     sy_health (get)
---   passive  upstream name -> address -> until (s); switchyard.passive keeps it
+--   passive  upstream name -> address -> until (s); switchyard.health.passive keeps it
 --   now()    seconds (ngx.now)
 --   log(level, msg)
 --   logged   upstream name -> time of the last all-down log (rate limit)
---   env      what balancers read per request (switchyard.balancer): var (ngx.var),
+--   env      what balancers read per request (switchyard.balancer.algorithm): var (ngx.var),
 --            crc32 (ngx.crc32_long), conns (sy_conns); nil: none (specs)
 -- }
 function _M.new_context(opts)
@@ -400,7 +400,7 @@ function _M.retry_pick(up, tried, ctx)
 end
 
 -- For /_switchyard/status: sy_health (the edge) and the answering worker's view.
--- hdict: sy_health; passive_outs: switchyard.passive outs(); upstreams: the worker's.
+-- hdict: sy_health; passive_outs: switchyard.health.passive outs(); upstreams: the worker's.
 -- At most `max` upstreams are listed; O(upstreams) (a status request, never a proxied one).
 function _M.status(hdict, passive_outs, upstreams, max)
     local down = {}

@@ -30,8 +30,9 @@ test: build test-unit test-lua test-e2e bench-smoke
 test-unit:
 	$(SWIFT) test -j $(SWIFT_JOBS) --skip-build
 
+## make test-lua: every busted spec (lua/**/*_spec.lua, beside the module it tests; .busted)
 test-lua:
-	busted --pattern=_spec tests/lua
+	busted
 
 test-e2e:
 	SWITCHYARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q -p no:cacheprovider e2e

@@ -7,7 +7,8 @@
 -- for i = 0 .. points-1. A key goes to the owner of the first position at or after
 -- mix(crc32(key)), wrapping around. CRC-32 is linear: strings that differ in their last
 -- characters (user-1, user-2; addr-0, addr-1) land in clusters, so a finalizer (the
--- one of MurmurHash3, a bijection) spreads them; measured in tests/lua/balancer_spec.lua. Positions depend only on the endpoint's address and its
+-- one of MurmurHash3, a bijection) spreads them; measured in algorithm_spec.lua beside
+-- this file. Positions depend only on the endpoint's address and its
 -- number of points, so a ring built over fewer endpoints (one taken out of rotation, one
 -- removed from the upstream) keeps every other endpoint's positions: only the keys that
 -- landed on the missing endpoint's positions move, each to the next position clockwise.

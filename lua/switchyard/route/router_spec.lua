@@ -1,6 +1,4 @@
--- busted spec for switchyard.route.router (run from the repo root: busted tests/lua)
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
+-- busted spec for switchyard.route.router (run from the repo root: busted)
 
 local router_mod = require "switchyard.route.router"
 

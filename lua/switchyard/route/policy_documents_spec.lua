@@ -2,10 +2,9 @@
 -- Tests/Fixtures/policy-documents.json (written from the controller's side): every valid
 -- route/upstream document decodes, every invalid one is refused (and the error names the
 -- field the controller names, where the edge can).
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
+local repo = require "spec_support.repo"
 local doc = require "switchyard.route.decode"
 
 -- stands in for ngx.re's compile check: PCRE syntax the fixture uses that Lua patterns
@@ -39,12 +38,7 @@ local function check(re)
     return true
 end
 
-local path = root .. "Tests/Fixtures/policy-documents.json"
-local f = io.open(path, "rb")
-local fixture = f and cjson.decode(f:read("*a"))
-if f then
-    f:close()
-end
+local fixture = cjson.decode(repo.read("Tests/Fixtures/policy-documents.json"))
 
 local function label(case, i)
     local why = case.why or ""
@@ -52,11 +46,6 @@ local function label(case, i)
 end
 
 describe("policy-documents.json", function()
-    if not fixture then
-        pending("Tests/Fixtures/policy-documents.json is not there yet")
-        return
-    end
-
     -- valid: the documents themselves; invalid: {doc, field, why}
     describe("routes", function()
         for i, d in ipairs(fixture.routes.valid) do

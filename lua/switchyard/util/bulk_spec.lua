@@ -1,6 +1,4 @@
 -- busted spec for switchyard.util.bulk (bulk builds with the garbage collector stopped)
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local bulk = require "switchyard.util.bulk"
 

@@ -1,7 +1,5 @@
 -- busted spec for switchyard.shm.store (syncer writes) and switchyard.state (worker view),
 -- over fake shared dicts.
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local store_mod = require "switchyard.shm.store"
 local state_mod = require "switchyard.state"

@@ -1,7 +1,5 @@
 -- busted spec for switchyard.shm.digest, the digest kept by switchyard.shm.store, and
 -- switchyard.sync.snapshot (the file an edge boots from when Redis is unreachable).
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local digest = require "switchyard.shm.digest"
 local store_mod = require "switchyard.shm.store"

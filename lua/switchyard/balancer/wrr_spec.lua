@@ -1,6 +1,4 @@
 -- busted spec for switchyard.balancer.wrr
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local wrr = require "switchyard.balancer.wrr"
 

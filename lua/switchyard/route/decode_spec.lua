@@ -1,6 +1,4 @@
 -- busted spec for switchyard.route.decode (decoding and validation of Redis documents)
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local doc = require "switchyard.route.decode"
 

@@ -2,8 +2,6 @@
 -- (SNI selection, the later-not_after rule, failures), route/upstream TLS members and the
 -- choice of connection pools. PEM parsing and key decryption are injected fakes here (the
 -- real ones are ngx.ssl and switchyard.tls.aesgcm, exercised by e2e/test_tls.py).
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
 local tls = require "switchyard.tls.certificates"

@@ -2,10 +2,9 @@
 -- hash_on, sticky; the factory), switchyard.balancer.chash (the ring), switchyard.balancer.least_conn,
 -- switchyard.balancer.sticky, and their wiring through switchyard.health.rotation (endpoints in rotation,
 -- retries) and switchyard.route.decode. Fake dict, fake request variables.
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
+local repo = require "spec_support.repo"
 local balancer = require "switchyard.balancer.algorithm"
 local chash = require "switchyard.balancer.chash"
 local least_conn = require "switchyard.balancer.least_conn"
@@ -501,13 +500,7 @@ end)
 -- name, which the edge serves as round_robin with a warning (forward compatible: an edge
 -- older than the controller keeps routing; the controller refuses it with a 422)
 describe("policy-documents.json upstreams", function()
-    local f = io.open(root .. "Tests/Fixtures/policy-documents.json", "rb")
-    if not f then
-        pending("Tests/Fixtures/policy-documents.json is not there")
-        return
-    end
-    local fixture = cjson.decode(f:read("*a"))
-    f:close()
+    local fixture = cjson.decode(repo.read("Tests/Fixtures/policy-documents.json"))
     for i, d in ipairs(fixture.upstreams.valid) do
         it("decodes valid upstream " .. i .. " (" .. d.name .. ")", function()
             local up, err, warning = doc.decode_upstream(cjson.encode(d), d.name)

@@ -1,7 +1,5 @@
 -- busted spec for switchyard.route.policy: route actions and options, decoded through
 -- doc.decode_route (the way the edge meets them) and compiled into route.plan
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
 local doc = require "switchyard.route.decode"

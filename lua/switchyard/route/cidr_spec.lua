@@ -1,6 +1,4 @@
 -- busted spec for switchyard.route.cidr (allow/deny address sets)
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local cidr = require "switchyard.route.cidr"
 

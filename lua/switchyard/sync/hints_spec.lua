@@ -1,6 +1,4 @@
 -- busted spec for switchyard.sync.hints (the objects named by configuration events)
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local hints = require "switchyard.sync.hints"
 

@@ -1,6 +1,4 @@
 -- busted spec for switchyard.route.ratelimit (GCRA over a shared dict) with an in-memory dict
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local ratelimit = require "switchyard.route.ratelimit"
 

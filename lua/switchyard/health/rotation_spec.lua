@@ -2,8 +2,6 @@
 -- endpoints are in rotation, all-down policies, retry choice), its wiring into
 -- switchyard.state (log tokens rebuild only one balancer) and switchyard.health.passive (failure
 -- accounting shared through a dict), over fake dicts and a fake clock.
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local cjson = require "cjson"
 local health = require "switchyard.health.rotation"

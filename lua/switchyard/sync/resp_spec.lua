@@ -1,6 +1,4 @@
 -- busted spec for switchyard.sync.resp (RESP2 encoder and parser, with a fake reader)
-local root = debug.getinfo(1, "S").source:match("^@(.*)tests/lua/[^/]*$") or "./"
-package.path = root .. "lua/?.lua;" .. package.path
 
 local resp = require "switchyard.sync.resp"
 

@@ -5,6 +5,7 @@
 
 local cjson = require "cjson"
 local repo = require "spec_support.repo"
+local shared_dict = require "spec_support.shared_dict"
 local balancer = require "switchyard.balancer.algorithm"
 local chash = require "switchyard.balancer.chash"
 local least_conn = require "switchyard.balancer.least_conn"
@@ -12,20 +13,6 @@ local sticky = require "switchyard.balancer.sticky"
 local health = require "switchyard.health.rotation"
 local doc = require "switchyard.route.decode"
 
-local function fake_dict()
-    local d = {data = {}}
-    function d:get(k) return self.data[k] end
-    function d:incr(k, by, init)
-        local v = self.data[k]
-        if v == nil then
-            if init == nil then return nil, "not found" end
-            v = init
-        end
-        self.data[k] = v + by
-        return v + by
-    end
-    return d
-end
 
 local function eps_of(n, weights)
     local out = {}
@@ -287,26 +274,26 @@ end)
 
 describe("least_conn", function()
     it("picks the fewest active per unit of weight, counting in the dict", function()
-        local dict = fake_dict()
+        local dict = shared_dict.new()
         local up = build(settings_of({balance = "least_conn"}), eps_of(3, {1, 2, 1}),
                          {conns = dict})
         local b = up.balancer
-        dict.data["u 10.0.0.1:80"] = 2
-        dict.data["u 10.0.0.2:80"] = 3   -- 1.5 per unit
-        dict.data["u 10.0.0.3:80"] = 1
+        dict:set("u 10.0.0.1:80", 2)
+        dict:set("u 10.0.0.2:80", 3)   -- 1.5 per unit
+        dict:set("u 10.0.0.3:80", 1)
         local ctx = {}
         assert.equal("10.0.0.3:80", b:pick(ctx).address)
         assert.equal("u 10.0.0.3:80", ctx.sy_conn)
-        assert.equal(2, dict.data["u 10.0.0.3:80"])
+        assert.equal(2, dict:get("u 10.0.0.3:80"))
         -- now 2, 1.5, 2: the weighted one
         assert.equal("10.0.0.2:80", b:pick({}).address)
         balancer.finish({conns = dict}, ctx)
         assert.is_nil(ctx.sy_conn)
-        assert.equal(1, dict.data["u 10.0.0.3:80"])
+        assert.equal(1, dict:get("u 10.0.0.3:80"))
     end)
 
     it("breaks ties by weighted round robin", function()
-        local dict = fake_dict()
+        local dict = shared_dict.new()
         local up = build(settings_of({balance = "least_conn"}), eps_of(3, {2, 1, 1}), {conns = dict})
         local seq = {}
         for i = 1, 8 do
@@ -315,30 +302,30 @@ describe("least_conn", function()
             balancer.finish({conns = dict}, ctx)   -- idle again: always a tie
         end
         assert.equal("12311231", table.concat(seq))   -- smooth WRR 2,1,1
-        for _, v in pairs(dict.data) do assert.equal(0, v) end
+        for _, v in pairs(dict:contents()) do assert.equal(0, v) end
     end)
 
     it("retries the least loaded untried endpoint and moves the count", function()
-        local dict = fake_dict()
+        local dict = shared_dict.new()
         local up = build(settings_of({balance = "least_conn"}), eps_of(3), {conns = dict})
         local ctx = {}
         local first = up.balancer:pick(ctx)
         local tried = {[first] = true}
         local second = health.retry_pick(up, tried, ctx)
         assert.are_not.equal(first, second)
-        assert.equal(0, dict.data[first.conn_key])
-        assert.equal(1, dict.data[second.conn_key])
+        assert.equal(0, dict:get(first.conn_key))
+        assert.equal(1, dict:get(second.conn_key))
         tried[second] = true
         local third = health.retry_pick(up, tried, ctx)
         assert.is_nil(tried[third])
         balancer.finish({conns = dict}, ctx)
-        for _, v in pairs(dict.data) do assert.equal(0, v) end
+        for _, v in pairs(dict:contents()) do assert.equal(0, v) end
     end)
 
     it("counts a negative reading as 0 and falls back to round robin without sy_conns", function()
-        local dict = fake_dict()
-        dict.data["u 10.0.0.1:80"] = -5
-        dict.data["u 10.0.0.2:80"] = 0
+        local dict = shared_dict.new()
+        dict:set("u 10.0.0.1:80", -5)
+        dict:set("u 10.0.0.2:80", 0)
         local up = build(settings_of({balance = "least_conn"}), eps_of(2), {conns = dict})
         local seen = {}
         for _ = 1, 4 do seen[up.balancer:pick({}).address] = true end
@@ -454,7 +441,7 @@ describe("retries of every algorithm", function()
             for trial = 1, 20 do
                 local var = {remote_addr = "10.1.1." .. trial, request_uri = "/p" .. trial}
                 local up = build(settings_of(fields), eps_of(4, {1, 2, 3, 4}),
-                                 {var = var, conns = fake_dict()})
+                                 {var = var, conns = shared_dict.new()})
                 local ctx = {}
                 local tried = {}
                 local p = up.balancer:pick(ctx)
@@ -489,9 +476,9 @@ end)
 
 describe("least_conn.release", function()
     it("does not create a key that is gone", function()
-        local dict = fake_dict()
+        local dict = shared_dict.new()
         least_conn.release(dict, {sy_conn = "u x"})
-        assert.is_nil(dict.data["u x"])
+        assert.is_nil(dict:get("u x"))
     end)
 end)
 

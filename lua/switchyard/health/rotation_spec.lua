@@ -4,6 +4,7 @@
 -- accounting shared through a dict), over fake dicts and a fake clock.
 
 local cjson = require "cjson"
+local shared_dict = require "spec_support.shared_dict"
 local health = require "switchyard.health.rotation"
 local passive_mod = require "switchyard.health.passive"
 local doc = require "switchyard.route.decode"
@@ -14,48 +15,9 @@ local state_mod = require "switchyard.state"
 local clock = {t = 1000}
 local function now() return clock.t end
 
--- Fake ngx.shared.DICT with TTLs on the fake clock: get/set/safe_set/add/delete/incr
--- (with init and init_ttl)/get_keys.
+-- the shared dict, on the fake clock
 local function fake_dict()
-    local d = {data = {}, exp = {}}
-    local function live(self, key)
-        local e = self.exp[key]
-        if e and e <= clock.t then
-            self.data[key], self.exp[key] = nil, nil
-        end
-        return self.data[key]
-    end
-    function d:get(key) return live(self, key) end
-    function d:set(key, value, ttl)
-        self.data[key] = value
-        self.exp[key] = (ttl and ttl > 0) and clock.t + ttl or nil
-        return true, nil, false
-    end
-    d.safe_set = d.set
-    function d:add(key, value, ttl)
-        if live(self, key) ~= nil then return false, "exists" end
-        return self:set(key, value, ttl)
-    end
-    function d:delete(key) self.data[key], self.exp[key] = nil, nil end
-    function d:incr(key, by, init, init_ttl)
-        local v = live(self, key)
-        if v == nil then
-            if init == nil then return nil, "not found" end
-            self:set(key, init + by, init_ttl)
-            return init + by
-        end
-        self.data[key] = v + by
-        return v + by
-    end
-    function d:get_keys()
-        local out = {}
-        for k in pairs(self.data) do
-            if live(self, k) ~= nil then out[#out + 1] = k end
-        end
-        table.sort(out)
-        return out
-    end
-    return d
+    return shared_dict.new({now = now})
 end
 
 local function eps(...)

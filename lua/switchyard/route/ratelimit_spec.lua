@@ -1,32 +1,11 @@
 -- busted spec for switchyard.route.ratelimit (GCRA over a shared dict) with an in-memory dict
 
 local ratelimit = require "switchyard.route.ratelimit"
+local shared_dict = require "spec_support.shared_dict"
 
--- get/set with expiry, like ngx.shared.DICT, on a clock the test moves
+-- the shared dict on a clock the test moves
 local function dict(clock)
-    local data = {}
-    return {
-        get = function(_, k)
-            local e = data[k]
-            if e and (e.exp == 0 or e.exp > clock.now) then
-                return e.v
-            end
-            return nil
-        end,
-        set = function(_, k, v, ttl)
-            data[k] = {v = v, exp = ttl and ttl > 0 and clock.now + ttl or 0}
-            return true
-        end,
-        size = function()
-            local n = 0
-            for k in pairs(data) do
-                if data[k].exp == 0 or data[k].exp > clock.now then
-                    n = n + 1
-                end
-            end
-            return n
-        end,
-    }
+    return shared_dict.new({now = function() return clock.now end})
 end
 
 local function run(rps, burst, times, clock, d, key)
@@ -86,7 +65,7 @@ describe("ratelimit.check", function()
         assert.equal(1, (run(1, 0, 3, clock, d, "a")))
         assert.equal(1, (run(1, 0, 3, clock, d, "b")))
         clock.now = 10
-        assert.equal(0, d.size())
+        assert.equal(0, #d:get_keys(0))
         assert.equal(1, (run(1, 0, 3, clock, d, "a")))
     end)
 end)

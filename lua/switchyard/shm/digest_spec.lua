@@ -5,6 +5,7 @@ local digest = require "switchyard.shm.digest"
 local store_mod = require "switchyard.shm.store"
 local snapshot = require "switchyard.sync.snapshot"
 local cjson = require "cjson"
+local shared_dict = require "spec_support.shared_dict"
 
 local bit = bit32
 
@@ -56,40 +57,10 @@ local function to_hex(bin)
     return (bin:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
--- the same fake shared dict as shm_spec (capacity in keys; safe_set fails when full)
+-- the shared dict; capacity: room for about that many documents of this spec's size
 local function fake_dict(capacity)
-    local d = {data = {}, n = 0}
-    function d:get(key) return self.data[key] end
-    function d:safe_set(key, value)
-        if self.data[key] == nil and capacity and self.n >= capacity then
-            return false, "no memory"
-        end
-        if self.data[key] == nil then self.n = self.n + 1 end
-        self.data[key] = value
-        return true
-    end
-    function d:set(key, value)
-        if self.data[key] == nil then self.n = self.n + 1 end
-        self.data[key] = value
-        return true, nil, false
-    end
-    function d:delete(key)
-        if self.data[key] ~= nil then
-            self.n = self.n - 1
-            self.data[key] = nil
-        end
-    end
-    function d:incr(key, by, init)
-        self:set(key, (self.data[key] or init) + by)
-        return self.data[key]
-    end
-    function d:get_keys()
-        local out = {}
-        for k in pairs(self.data) do out[#out + 1] = k end
-        table.sort(out)
-        return out
-    end
-    return d
+    return shared_dict.new({capacity = capacity
+        and capacity * shared_dict.entry_size("route:r10", "doc 100 route:r10")})
 end
 
 local hash = digest.hasher(sha1_bin)
@@ -231,7 +202,7 @@ describe("snapshot", function()
 
     it("writes atomically and reads back the same documents, version and digest", function()
         local cfg = filled()
-        local d = digest.of(cfg.data, hash)
+        local d = digest.of(cfg:contents(), hash)
         local n = assert(snapshot.write(path, cfg, {version = 9, digest = digest.hex(d),
                                                     edge_id = "e1", written_at = 1234}, cjson.encode, 77))
         assert.equal(3, n)
@@ -241,7 +212,7 @@ describe("snapshot", function()
         assert.equal(d, snap.digest)
         assert.equal(3, snap.count)
         assert.equal("e1", snap.edge_id)
-        assert.same(cfg.data, snap.docs)
+        assert.same(cfg:contents(), snap.docs)
         -- it is one JSON document an operator can read with jq
         local f = io.open(path, "rb")
         local decoded = cjson.decode(f:read("*a"))
@@ -254,7 +225,7 @@ describe("snapshot", function()
         local n = 2 * snapshot.PAUSE_EVERY + 100
         for i = 1, n do cfg:safe_set("route:r" .. i, "doc " .. i) end
         local pauses = 0
-        assert.equal(n, snapshot.write(path, cfg, {version = 1, digest = digest.hex(digest.of(cfg.data, hash))},
+        assert.equal(n, snapshot.write(path, cfg, {version = 1, digest = digest.hex(digest.of(cfg:contents(), hash))},
                                           cjson.encode, 1, function() pauses = pauses + 1 end))
         assert.equal(2, pauses)
         assert.equal(n, assert(snapshot.read(path, cjson.decode, hash)).count)
@@ -280,7 +251,7 @@ describe("snapshot", function()
         assert.is_true(missing)
 
         local cfg = filled()
-        local hex = digest.hex(digest.of(cfg.data, hash))
+        local hex = digest.hex(digest.of(cfg:contents(), hash))
         assert(snapshot.write(path, cfg, {version = 4, digest = hex}, cjson.encode))
         local f = io.open(path, "rb")
         local good = f:read("*a")
@@ -322,7 +293,7 @@ describe("snapshot", function()
 
     it("leaves the old file in place when the new one cannot be written", function()
         local cfg = filled()
-        local hex = digest.hex(digest.of(cfg.data, hash))
+        local hex = digest.hex(digest.of(cfg:contents(), hash))
         assert(snapshot.write(path, cfg, {version = 4, digest = hex}, cjson.encode))
         local ok, err = snapshot.write("/nonexistent-dir/snapshot.json", cfg,
                                        {version = 5, digest = hex}, cjson.encode)
@@ -386,7 +357,7 @@ describe("snapshot journal", function()
         assert.equal(3, snap.journal_records)
         assert.is_nil(snap.journal_stop)
         assert.equal(4, snap.version)
-        assert.same(cfg.data, snap.docs)
+        assert.same(cfg:contents(), snap.docs)
         assert.equal(meta:get("digest"), snap.digest)
         assert.equal(3, snap.count)
     end)
@@ -457,6 +428,6 @@ describe("snapshot journal", function()
         local snap = assert(snapshot.read(path, safe_decode, hash))
         assert.equal(1, snap.journal_records)
         assert.equal(3, snap.version)
-        assert.same(cfg.data, snap.docs)
+        assert.same(cfg:contents(), snap.docs)
     end)
 end)

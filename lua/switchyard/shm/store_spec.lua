@@ -3,65 +3,12 @@
 
 local store_mod = require "switchyard.shm.store"
 local state_mod = require "switchyard.state"
+local shared_dict = require "spec_support.shared_dict"
 
--- Fake ngx.shared.DICT: get/set/safe_set/add/delete/incr/get_keys; `capacity` limits the
--- number of keys (safe_set fails, set evicts the oldest and reports forcible); expiry is
--- ignored. Records the order of writes.
+-- the shared dict; capacity: room for that many one-letter documents ("route:a" = "A")
 local function fake_dict(capacity)
-    local d = {data = {}, order = {}, writes = {}, n = 0}
-    local function put(key, value)
-        if d.data[key] == nil then
-            d.n = d.n + 1
-            d.order[#d.order + 1] = key
-        end
-        d.data[key] = value
-        d.writes[#d.writes + 1] = key
-    end
-    function d:get(key) return self.data[key] end
-    function d:safe_set(key, value)
-        if self.data[key] == nil and capacity and self.n >= capacity then
-            return false, "no memory"
-        end
-        put(key, value)
-        return true
-    end
-    function d:set(key, value)
-        local forcible = false
-        if self.data[key] == nil and capacity and self.n >= capacity then
-            for i, k in ipairs(self.order) do
-                if self.data[k] ~= nil then
-                    self:delete(k)
-                    table.remove(self.order, i)
-                    forcible = true
-                    break
-                end
-            end
-        end
-        put(key, value)
-        return true, nil, forcible
-    end
-    function d:add(key, value)
-        if self.data[key] ~= nil then return false, "exists" end
-        return self:set(key, value)
-    end
-    function d:delete(key)
-        if self.data[key] ~= nil then
-            self.n = self.n - 1
-            self.data[key] = nil
-            self.writes[#self.writes + 1] = "-" .. key
-        end
-    end
-    function d:incr(key, by, init)
-        local v = (self.data[key] or init) + by
-        put(key, v)
-        return v
-    end
-    function d:get_keys()
-        local out = {}
-        for k in pairs(self.data) do out[#out + 1] = k end
-        return out
-    end
-    return d
+    return shared_dict.new({capacity = capacity
+        and capacity * shared_dict.entry_size("route:a", "A")})
 end
 
 local function find(s, re) return s:find(re) ~= nil end

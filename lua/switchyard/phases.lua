@@ -62,6 +62,7 @@ local health_mod = require "switchyard.health.rotation"
 local passive_mod = require "switchyard.health.passive"
 local cjson = require "cjson.safe"
 local route_exec = require "switchyard.route.exec"
+local log_fn = require("switchyard.util.log").to_nginx
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -124,16 +125,6 @@ local BODY_ALL_DOWN = "all endpoints down\n"
 local BODY_BAD_GATEWAY = "bad gateway\n"
 local BODY_TIMEOUT = "gateway timeout\n"
 local ROUTE_HEADER = "X-Switchyard-Route"
-
-local function log_fn(level, msg)
-    if level == "err" then
-        ngx_log(ERR, "[switchyard] ", msg)
-    elseif level == "warn" then
-        ngx_log(WARN, "[switchyard] ", msg)
-    else
-        ngx_log(NOTICE, "[switchyard] ", msg)
-    end
-end
 
 local function regex_find(subject, re)
     return ngx_re_find(subject, re, "jo")

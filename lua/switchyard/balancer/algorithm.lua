@@ -26,12 +26,14 @@ local wrr = require "switchyard.balancer.wrr"
 local least_conn = require "switchyard.balancer.least_conn"
 local mix = chash.mix
 local sticky = require "switchyard.balancer.sticky"
+local check = require "switchyard.util.check"
 
 local type = type
 local setmetatable = setmetatable
-local str_lower = string.lower
-local str_gsub = string.gsub
 local str_sub = string.sub
+
+local is_null = check.is_null
+local is_token = check.is_token
 
 local _M = {}
 
@@ -39,10 +41,6 @@ _M.KINDS = {round_robin = true, least_conn = true, ip_hash = true, hash = true, 
 
 local ROUND_ROBIN = {balance = "round_robin"}
 _M.ROUND_ROBIN = ROUND_ROBIN
-
-local function is_null(v)
-    return type(v) == "userdata"   -- cjson.null
-end
 
 -- "header:NAME" | "cookie:NAME" | "uri" | "ip" -> the nginx variable to read, or nil, err
 function _M.hash_var(hash_on)
@@ -57,12 +55,12 @@ function _M.hash_var(hash_on)
     local prefix = str_sub(hash_on, 1, 7)
     local name = str_sub(hash_on, 8)
     if prefix == "header:" then
-        if not sticky.is_token(name) then
+        if not is_token(name) then
             return nil, "field \"hash_on\": \"header:NAME\" needs a header name (a token)"
         end
-        return "http_" .. str_gsub(str_lower(name), "-", "_")
+        return check.header_var(name)
     elseif prefix == "cookie:" then
-        if not sticky.is_token(name) then
+        if not is_token(name) then
             return nil, "field \"hash_on\": \"cookie:NAME\" needs a cookie name (a token)"
         end
         return "cookie_" .. name

@@ -27,6 +27,9 @@ local str_find = string.find
 local str_sub = string.sub
 local tbl_concat = table.concat
 
+local is_null = check.is_null
+local is_token = check.is_token   -- RFC 6265: a cookie name is a token
+
 local _M = {}
 local mt = {__index = _M}
 
@@ -34,15 +37,6 @@ _M.DEFAULT_COOKIE = "sy_sticky"
 _M.DEFAULT_TTL_S = 3600
 _M.MAX_TTL_S = 31536000
 _M.MAX_COOKIE_LEN = 64
-
--- RFC 6265 cookie-name = token (RFC 7230 tchar): ! # $ % & ' * + - . ^ _ ` | ~ DIGIT ALPHA
-function _M.is_token(s)
-    return type(s) == "string" and s ~= "" and not str_find(s, "[^%w!#%$%%&'%*%+%-%.%^_`|~]")
-end
-
-local function is_null(v)
-    return type(v) == "userdata"   -- cjson.null
-end
 
 -- A host name for the Domain attribute: labels of letters, digits and hyphens (not at
 -- either end), 1-63 characters each, at most 253 in all.
@@ -87,7 +81,7 @@ function _M.decode(v)
     local cookie = v.cookie
     if cookie == nil then
         cookie = DEFAULTS.cookie
-    elseif not _M.is_token(cookie) or #cookie > _M.MAX_COOKIE_LEN then
+    elseif not is_token(cookie) or #cookie > _M.MAX_COOKIE_LEN then
         return nil, "field \"sticky.cookie\" must be 1-64 characters of a cookie name (a token)"
     end
     out.cookie = cookie

@@ -72,7 +72,9 @@ local DEFAULT_POLICY = {
 }
 _M.DEFAULT_POLICY = DEFAULT_POLICY
 
-local is_integer = require("switchyard.util.check").is_integer
+local check = require "switchyard.util.check"
+local is_integer = check.is_integer
+local is_null = check.is_null
 
 -- absent: default; present: an integer within range (null and fractions are errors, as
 -- the controller's Validator.integer has it)
@@ -89,11 +91,6 @@ local function int_field(obj, field, range, default, prefix)
             .. " and " .. range[2]
     end
     return v
-end
-
-local function is_null(v)
-    -- cjson.null is a lightuserdata; nothing else in a decoded document is
-    return type(v) == "userdata"
 end
 
 -- The active check is the prober's business; the edge only needs to know there is one,

@@ -29,7 +29,6 @@
 --     timeouts   {connect, send, read} in seconds (absent ones nil)
 -- Errors name the field ("split[2].weight must be an integer 0-1000").
 
-local cjson = require "cjson"
 local check = require "switchyard.util.check"
 local cidr = require "switchyard.route.cidr"
 
@@ -43,11 +42,13 @@ local str_sub = string.sub
 local str_format = string.format
 
 local is_integer = check.is_integer
-local null = cjson.null
+local is_null = check.is_null
+local header_var = check.header_var
 
 local _M = {}
 
 local MAX_HEADERS = 32
+local MAX_TOKEN = 256
 local MAX_CIDRS = 256
 local MAX_TTL = 31536000
 local MAX_BODY = 104857600
@@ -71,18 +72,16 @@ local NEEDS_UPSTREAM = {"upstream", "split", "split_sticky", "canary", "rewrite"
 -- JSON null counts as absent
 local function field(obj, name)
     local v = obj[name]
-    if v == null then
+    if is_null(v) then
         return nil
     end
     return v
 end
 
--- RFC 7230 token (header names, cookie names)
+-- header and cookie names: tokens of at most 256 bytes unless said otherwise
 local function is_token(s, max)
-    return type(s) == "string" and s ~= "" and #s <= (max or 256)
-        and not str_find(s, "[^%w!#%$%%&'%*%+%-%.%^_`|~]")
+    return check.is_token(s, max or MAX_TOKEN)
 end
-_M.is_token = is_token
 
 local function is_array(v)
     if type(v) ~= "table" then
@@ -116,11 +115,6 @@ end
 
 local function int_in(v, lo, hi)
     return is_integer(v) and v >= lo and v <= hi
-end
-
--- "X-Canary" -> "http_x_canary" (how ngx.var names a request header)
-local function header_var(name)
-    return "http_" .. str_gsub(str_lower(name), "-", "_")
 end
 
 local function headers(v, what, refused)

@@ -43,6 +43,8 @@ local keys = require "switchyard.sync.keys"
 local store_mod = require "switchyard.shm.store"
 local health = require "switchyard.health.rotation"
 local resp = require "switchyard.sync.resp"
+local redis_reply = require "switchyard.sync.reply"
+local backoff = require("switchyard.util.backoff").delay
 local semaphore = require "ngx.semaphore"
 local cjson = require "cjson.safe"
 
@@ -73,6 +75,8 @@ local tbl_concat = table.concat
 local is_error = resp.is_error
 local null = resp.null
 local pairs_to_table = resp.pairs_to_table
+local first_error = redis_reply.first_error
+local parse_version = redis_reply.parse_version
 
 local HEALTH_PREFIX = health.HEALTH_PREFIX
 local FRESH_KEY = health.FRESH_KEY
@@ -83,8 +87,6 @@ local CHECK_S = 1
 local DEFAULT_LEASE_S = 3   -- the prober's default lease, until a heartbeat tells its own
 local CHUNK = 200
 local MAX_QUEUE = 10000
-local BACKOFF_MIN = 0.1
-local BACKOFF_MAX = 1
 
 local conf          -- {new_client(read_timeout_ms), holds_lock()}
 local hdict         -- ngx.shared.sy_health
@@ -102,11 +104,6 @@ local grace = DEFAULT_LEASE_S + CHECK_S   -- the last heartbeat's lease (TTL) + 
 local function now()
     ngx_update_time()
     return ngx_now()
-end
-
-local function backoff(attempt)
-    local d = math_min(BACKOFF_MIN * 2 ^ attempt, BACKOFF_MAX)
-    return d * (0.5 + math_random() * 0.5)
 end
 
 -- subscriber thread: a health_events payload
@@ -289,13 +286,6 @@ local function drain()
     end
 end
 
-local function parse_version(v)
-    if v == null then
-        return 0
-    end
-    return tonumber(v)
-end
-
 local function load(cmd)
     local wanted = load_wanted
     local replies, err = cmd:pipeline({
@@ -305,10 +295,9 @@ local function load(cmd)
     if not replies then
         return nil, "health load: " .. tostring(err)
     end
-    for i = 1, 2 do
-        if is_error(replies[i]) then
-            return nil, "health load: " .. replies[i].message
-        end
+    local rerr = first_error(replies, 2)
+    if rerr then
+        return nil, "health load: " .. rerr
     end
     local version = parse_version(replies[1])
     if not version then
@@ -387,10 +376,9 @@ local function check(cmd)
     if not replies then
         return nil, "health check: " .. tostring(err)
     end
-    for i = 1, 2 do
-        if is_error(replies[i]) then
-            return nil, "health check: " .. replies[i].message
-        end
+    local rerr = first_error(replies, 2)
+    if rerr then
+        return nil, "health check: " .. rerr
     end
     local t = now()
     last_check = t

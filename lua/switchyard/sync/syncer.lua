@@ -71,6 +71,14 @@ local semaphore = require "ngx.semaphore"
 local ffi = require "ffi"
 
 local pairs_to_table = require("switchyard.sync.resp").pairs_to_table
+local redis_reply = require "switchyard.sync.reply"
+local log_fn = require("switchyard.util.log").to_nginx
+local backoff = require("switchyard.util.backoff").delay
+
+local checked = redis_reply.checked
+local checked_array = redis_reply.checked_array
+local first_error = redis_reply.first_error
+local parse_version = redis_reply.parse_version
 
 local ngx = ngx
 local ngx_log = ngx.log
@@ -114,8 +122,6 @@ local HEARTBEAT_S = 1
 local BEAT_GAP_S = 0.05           -- a new version is reported at once, but at most this often
 local SUB_PING_S = 10             -- PING an idle subscription this often
 local SUB_DEAD_S = 25             -- nothing at all for this long: reconnect
-local BACKOFF_MIN = 0.1
-local BACKOFF_MAX = 1
 local SNAPSHOT_MIN_S = 1          -- at most one snapshot write per this many seconds...
 local SNAPSHOT_COST_FACTOR = 10   -- ...or per 10x the time the last write took
 local EMPTY_LOG_S = 60            -- "Redis has no configuration" at most this often
@@ -137,23 +143,8 @@ local JOURNAL_MIN_BYTES = 4 * 1024 * 1024   -- journal size that always allows a
 local journal = {ok = false, bytes = 0, records = 0, limit = JOURNAL_MIN_BYTES}
 local empty_logged = 0
 
-local function log_fn(level, msg)
-    if level == "err" then
-        ngx_log(ERR, "[switchyard] ", msg)
-    elseif level == "warn" then
-        ngx_log(WARN, "[switchyard] ", msg)
-    else
-        ngx_log(NOTICE, "[switchyard] ", msg)
-    end
-end
-
 local function now_ms()
     return math_floor(ngx_now() * 1000)
-end
-
-local function backoff(attempt)
-    local d = math_min(BACKOFF_MIN * 2 ^ attempt, BACKOFF_MAX)
-    return d * (0.5 + math_random() * 0.5)
 end
 
 local function set_status(key, value)
@@ -214,38 +205,6 @@ local function new_client(read_timeout)
         send_timeout = 2000,
         read_timeout = read_timeout,
     })
-end
-
--- checked(what, client:call(...)): the reply when it is neither a transport failure nor a
--- Redis error reply, else nil, err.
-local function checked(what, res, err)
-    if res == nil then
-        return nil, what .. ": " .. tostring(err)
-    end
-    if is_error(res) then
-        return nil, what .. ": " .. res.message
-    end
-    return res
-end
-
--- checked(), for a reply that must be an array
-local function checked_array(what, res, err)
-    res, err = checked(what, res, err)
-    if res ~= nil and type(res) ~= "table" then
-        return nil, what .. ": unexpected reply"
-    end
-    return res, err
-end
-
-local function parse_version(v)
-    if v == null then
-        return 0
-    end
-    local n = tonumber(v)
-    if not n or n < 0 or n % 1 ~= 0 then
-        return nil
-    end
-    return n
 end
 
 -- MGET of shm_keys[first..last] (as Redis keys).
@@ -321,10 +280,9 @@ local function full_reload_now(cmd, why)
     if not replies then
         return nil, "full reload: " .. tostring(err)
     end
-    for i = 1, 4 do
-        if is_error(replies[i]) then
-            return nil, "full reload: " .. replies[i].message
-        end
+    local rerr = first_error(replies, 4)
+    if rerr then
+        return nil, "full reload: " .. rerr
     end
     local version = parse_version(replies[1])
     if not version then
@@ -634,10 +592,9 @@ local function heartbeat(cmd)
     if not replies then
         return nil, "heartbeat: " .. tostring(err)
     end
-    for i = 1, #replies do
-        if is_error(replies[i]) then
-            return nil, "heartbeat: " .. replies[i].message
-        end
+    local rerr = first_error(replies, #replies)
+    if rerr then
+        return nil, "heartbeat: " .. rerr
     end
     return true
 end

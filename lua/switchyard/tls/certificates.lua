@@ -327,7 +327,7 @@ function _M.route_fields(obj)
         return nil, "field \"https_redirect\" must be true or false"
     end
     local hsts = obj.hsts
-    if hsts == nil or hsts == cjson.null then
+    if hsts == nil or check.is_null(hsts) then
         return redirect, nil
     end
     if type(hsts) ~= "table" then

@@ -1,4 +1,4 @@
--- Small checks shared by the document decoders (doc.lua, tls.lua, health.lua).
+-- Small checks shared by the document decoders (route/, balancer/, health/, tls/).
 -- Pure: no ngx; works on Lua 5.2 and LuaJIT. Any phase may call it; never yields.
 
 local cjson = require "cjson"
@@ -8,6 +8,10 @@ local pcall = pcall
 local tostring = tostring
 local math_floor = math.floor
 local json_decode = cjson.decode
+local str_find = string.find
+local str_gsub = string.gsub
+local str_lower = string.lower
+local null = cjson.null
 
 local _M = {}
 
@@ -17,6 +21,23 @@ local MAX_INT = 2 ^ 53
 function _M.is_integer(v)
     return type(v) == "number" and v == v and v > -MAX_INT and v < MAX_INT
         and math_floor(v) == v
+end
+
+-- JSON null as lua-cjson decodes it (cjson.null; the same value for cjson.safe).
+function _M.is_null(v)
+    return v == null
+end
+
+-- An RFC 7230 token (header names; RFC 6265 cookie names are tokens too): ! # $ % & ' * +
+-- - . ^ _ ` | ~ DIGIT ALPHA, at least one. max: at most that many bytes (nil: any length).
+function _M.is_token(s, max)
+    return type(s) == "string" and s ~= "" and (max == nil or #s <= max)
+        and not str_find(s, "[^%w!#%$%%&'%*%+%-%.%^_`|~]")
+end
+
+-- "X-Canary" -> "http_x_canary": how ngx.var names a request header.
+function _M.header_var(name)
+    return "http_" .. (str_gsub(str_lower(name), "-", "_"))
 end
 
 -- Decodes a stored document that must be a JSON object. Returns the table or nil, err.

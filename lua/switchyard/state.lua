@@ -25,6 +25,7 @@ local router_mod = require "switchyard.route.router"
 local store = require "switchyard.shm.store"
 local health = require "switchyard.health.rotation"
 local bulk = require "switchyard.util.bulk"
+local changelog = require "switchyard.shm.changelog"
 
 local pairs = pairs
 local pcall = pcall
@@ -36,7 +37,6 @@ local str_sub = string.sub
 local BYTE_U = str_byte("u")
 
 local split_key = store.split_key
-local log_key = store.log_key
 
 local _M = {}
 local mt = {__index = _M}
@@ -232,17 +232,10 @@ function _M.refresh(self, target)
     if cur == nil then
         return self:rebuild(target)
     end
-    if target < cur or target - cur > _M.MAX_GAP then
+    -- the logged changes since cur (switchyard.shm.changelog); nil: rebuild everything
+    local entries = changelog.entries(self.meta, cur, target, _M.MAX_GAP, "*")
+    if not entries then
         return self:rebuild(target)
-    end
-    local meta = self.meta
-    local entries = {}
-    for s = cur + 1, target do
-        local entry = meta:get(log_key(s))
-        if entry == nil or entry == "*" then
-            return self:rebuild(target)
-        end
-        entries[#entries + 1] = entry
     end
     local seen = {}
     local keys = {}

@@ -28,6 +28,8 @@
 -- O(endpoints of that upstream)). The worker that takes an endpoint out applies it at
 -- once; the others within TICK_S.
 
+local changelog = require "switchyard.shm.changelog"
+
 local setmetatable = setmetatable
 local pairs = pairs
 local next = next
@@ -96,13 +98,8 @@ function _M.failed(self, up, peer)
     end
     if ok then
         dict:delete(fkey)
-        local s
-        s, err = dict:incr("serial", 1, 0)
-        if s then
-            dict:set("log:" .. s, id .. " " .. until_, _M.LOG_TTL)
-        else
-            self.log("err", "sy_passive: cannot bump the serial: " .. tostring(err))
-        end
+        -- every worker writes: the serial is an atomic incr (switchyard.shm.changelog)
+        changelog.append_shared(dict, "sy_passive", id .. " " .. until_, _M.LOG_TTL, self.log)
         local ms = math_floor(ttl * 1000 + 0.5)
         self.log("warn", "upstream:" .. up.name .. ": endpoint " .. peer.address .. " failed "
                  .. n .. " times within " .. ms .. " ms: out of rotation for " .. ms
@@ -157,26 +154,20 @@ end
 -- upstreams rebuilt.
 function _M.tick(self)
     local dict = self.dict
-    local s = dict:get("serial")
+    local s = changelog.serial(dict)
     local dirty = {}
     if s ~= self.serial then
-        local cur = self.serial
-        local full = cur == nil or s == nil or s < cur or s - cur > _M.MAX_REPLAY
-        if not full then
-            for i = cur + 1, s do
-                local entry = dict:get("log:" .. i)
-                if not entry then
-                    full = true
-                    break
-                end
-                local name, addr, until_ = str_match(entry, "^(%S+) (%S+) (%S+)$")
+        -- the marks taken since (switchyard.shm.changelog); nil: scan the out: keys instead
+        local entries = changelog.entries(dict, self.serial, s, _M.MAX_REPLAY)
+        if entries then
+            for i = 1, #entries do
+                local name, addr, until_ = str_match(entries[i], "^(%S+) (%S+) (%S+)$")
                 until_ = tonumber(until_)
                 if name and until_ and mark(self, name, addr, until_) then
                     dirty[name] = true
                 end
             end
-        end
-        if full then
+        else
             scan(self, dirty)
         end
         self.serial = s

@@ -10,6 +10,7 @@ local passive_mod = require "switchyard.health.passive"
 local doc = require "switchyard.route.decode"
 local store_mod = require "switchyard.shm.store"
 local state_mod = require "switchyard.state"
+local changelog = require "switchyard.shm.changelog"
 
 -- a clock the tests move by hand
 local clock = {t = 1000}
@@ -236,11 +237,9 @@ describe("state follows health tokens", function()
         return cjson.encode(t)
     end
 
-    -- what healthsync does: write sy_health, then log:<serial> + serial
+    -- what the health follower does: write sy_health, then log:<serial> + serial
     local function announce(...)
-        local serial = meta:get("serial") + 1
-        meta:set("log:" .. serial, table.concat({...}, " "))
-        meta:set("serial", serial)
+        changelog.append(meta, "sy_meta", table.concat({...}, " "), 600, function() end)
     end
 
     before_each(function()

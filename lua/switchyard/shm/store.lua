@@ -30,6 +30,7 @@
 -- another route silently; the write fails loudly instead (size guidance in lua/README.md).
 
 local digest_mod = require "switchyard.shm.digest"
+local changelog = require "switchyard.shm.changelog"
 
 local type = type
 local setmetatable = setmetatable
@@ -45,6 +46,7 @@ local digest_sub = digest_mod.sub
 local _M = {}
 local mt = {__index = _M}
 
+-- sy_meta's change log (switchyard.shm.changelog)
 _M.LOG_TTL = 600          -- seconds a log:<serial> entry lives
 _M.LOG_MAX_KEYS = 1000    -- a commit changing more keys logs "*"
 
@@ -60,10 +62,6 @@ function _M.split_key(key)
         return nil
     end
     return str_sub(key, 1, colon - 1), str_sub(key, colon + 1)
-end
-
-function _M.log_key(serial)
-    return "log:" .. serial
 end
 
 -- cfg, meta: shared dicts; log(level, msg): "err", "warn", "notice", "info";
@@ -93,7 +91,7 @@ function _M.digest(self)
 end
 
 function _M.serial(self)
-    return self.meta:get("serial")
+    return changelog.serial(self.meta)
 end
 
 function _M.version(self)
@@ -215,27 +213,10 @@ local function commit(self, changes, version, all, all_digest)
         meta:set("digest", digest)
     end
 
-    local serial = meta:get("serial")
-    if n > 0 or serial == nil then
-        serial = (serial or 0) + 1
-        local entry
-        if n > _M.LOG_MAX_KEYS or spaces then
-            entry = "*"
-        else
-            entry = tbl_concat(order, " ")
-        end
-        local ok, err, forcible = meta:set(_M.log_key(serial), entry, _M.LOG_TTL)
-        if not ok then
-            -- workers find the entry missing and rebuild everything: slower, still right
-            log("err", "sy_meta: cannot store log entry " .. serial .. ": " .. tostring(err))
-        elseif forcible then
-            log("warn", "sy_meta is full: older log entries were evicted")
-        end
-        meta:set("version", version)
-        ok, err = meta:set("serial", serial)
-        if not ok then
-            log("err", "sy_meta: cannot store serial: " .. tostring(err))
-        end
+    if n > 0 or changelog.serial(meta) == nil then
+        -- the workers replay this commit's keys (switchyard.state): version goes with it
+        local entry = (n > _M.LOG_MAX_KEYS or spaces) and "*" or tbl_concat(order, " ")
+        changelog.append(meta, "sy_meta", entry, _M.LOG_TTL, log, "version", version)
     else
         meta:set("version", version)
     end

@@ -41,6 +41,8 @@
 
 local keys = require "switchyard.sync.keys"
 local store_mod = require "switchyard.shm.store"
+local changelog = require "switchyard.shm.changelog"
+local log_fn = require("switchyard.util.log").to_nginx
 local health = require "switchyard.health.rotation"
 local resp = require "switchyard.sync.resp"
 local redis_reply = require "switchyard.sync.reply"
@@ -128,31 +130,19 @@ function _M.on_subscribed()
     end
 end
 
--- Announces changed sy_health keys to the workers: log:<serial> + serial, as store.commit
--- does (no yield in between; the applier thread of this worker is the only other writer
--- and does not yield inside a commit either). Before anything is loaded (no serial) the
--- workers will read sy_health when they first build.
+-- Announces changed sy_health keys to the workers in sy_meta's change log, as store.commit
+-- does (switchyard.shm.changelog; this worker's applier is the only other writer and does
+-- not yield inside a commit either), LOG_MAX_KEYS tokens per entry. Before anything is
+-- loaded (no serial) the workers will read sy_health when they first build.
 local function announce(changed)
     local n = #changed
-    if n == 0 then
-        return
-    end
-    local serial = meta:get("serial")
-    if serial == nil then
+    if n == 0 or changelog.serial(meta) == nil then
         return
     end
     local max = store_mod.LOG_MAX_KEYS
     for i = 1, n, max do
-        serial = serial + 1
-        local ok, err, forcible = meta:set(store_mod.log_key(serial),
-                                           tbl_concat(changed, " ", i, math_min(n, i + max - 1)),
-                                           store_mod.LOG_TTL)
-        if not ok then
-            ngx_log(ERR, "[switchyard] sy_meta: cannot store log entry ", serial, ": ", err)
-        elseif forcible then
-            ngx_log(WARN, "[switchyard] sy_meta is full: older log entries were evicted")
-        end
-        meta:set("serial", serial)
+        changelog.append(meta, "sy_meta", tbl_concat(changed, " ", i, math_min(n, i + max - 1)),
+                         store_mod.LOG_TTL, log_fn)
     end
 end
 

@@ -6,10 +6,12 @@
 -- Runs in worker 0's syncer timer (switchyard.sync.syncer), as a light thread of its own with
 -- its own Redis connection: a long configuration reload never delays a health change.
 -- Yields; never on the request path. Writes only while this worker holds the syncer lock.
+-- One follower per worker (new(ctx), kept in the syncer's context as ctx.health): its
+-- state outlives the syncer timer's restarts.
 --
---   subscriber (switchyard.sync.syncer) SUBSCRIBEs events and health_events in one command;
---       health_events messages are queued here (on_message) and every (re)subscribe asks
---       for a load (on_subscribed).
+--   subscriber (switchyard.sync.subscriber) SUBSCRIBEs events and health_events in one
+--       command; health_events messages are queued here (on_message) and every
+--       (re)subscribe asks for a load (on_subscribed).
 --   loop  waits for a message or at most CHECK_S, then
 --     * applies queued messages "<v> <upstream> <address> <state>": v <= applied:
 --       ignore; v = applied + 1: apply (up/down/unknown set the state, removed forgets the
@@ -42,10 +44,12 @@
 local keys = require "switchyard.sync.keys"
 local store_mod = require "switchyard.shm.store"
 local changelog = require "switchyard.shm.changelog"
-local log_fn = require("switchyard.util.log").to_nginx
 local health = require "switchyard.health.rotation"
+local context = require "switchyard.sync.context"
+local lock = require "switchyard.sync.lock"
 local resp = require "switchyard.sync.resp"
 local redis_reply = require "switchyard.sync.reply"
+local log_fn = require("switchyard.util.log").to_nginx
 local backoff = require("switchyard.util.backoff").delay
 local semaphore = require "ngx.semaphore"
 local cjson = require "cjson.safe"
@@ -60,22 +64,20 @@ local ngx_now = ngx.now
 local ngx_sleep = ngx.sleep
 local ngx_update_time = ngx.update_time
 local worker_exiting = ngx.worker.exiting
+local setmetatable = setmetatable
 local pcall = pcall
 local pairs = pairs
-local ipairs = ipairs
 local next = next
 local type = type
 local tonumber = tonumber
 local tostring = tostring
 local math_min = math.min
 local math_floor = math.floor
-local math_random = math.random
 local str_match = string.match
 local str_sub = string.sub
 local tbl_concat = table.concat
 
 local is_error = resp.is_error
-local null = resp.null
 local pairs_to_table = resp.pairs_to_table
 local first_error = redis_reply.first_error
 local parse_version = redis_reply.parse_version
@@ -84,24 +86,30 @@ local HEALTH_PREFIX = health.HEALTH_PREFIX
 local FRESH_KEY = health.FRESH_KEY
 
 local _M = {}
+local mt = {__index = _M}
 
 local CHECK_S = 1
 local DEFAULT_LEASE_S = 3   -- the prober's default lease, until a heartbeat tells its own
 local CHUNK = 200
 local MAX_QUEUE = 10000
 
-local conf          -- {new_client(read_timeout_ms), holds_lock()}
-local hdict         -- ngx.shared.sy_health
-local meta          -- ngx.shared.sy_meta
-local sema
-local queue = {}    -- health_events payloads, in arrival order
-local load_wanted = 1   -- bumped by whoever wants a load; loaded = the value a load served
-local loaded = 0
-local applied       -- health_version applied; nil before the first load
-local states = {}   -- upstream -> address -> "up" | "down" | "unknown" (Redis's records)
-local last_check = 0
-local hb_seen = 0       -- when the heartbeat key was last seen (0: never)
-local grace = DEFAULT_LEASE_S + CHECK_S   -- the last heartbeat's lease (TTL) + CHECK_S
+-- ctx: switchyard.sync.context (its meta, its lock, its Redis settings).
+function _M.new(ctx)
+    return setmetatable({
+        ctx = ctx,
+        hdict = ngx.shared.sy_health,
+        meta = ctx.meta,
+        sema = semaphore.new(),
+        queue = {},         -- health_events payloads, in arrival order
+        load_wanted = 1,    -- bumped by whoever wants a load; loaded = the value a load served
+        loaded = 0,
+        applied = nil,      -- health_version applied; nil before the first load
+        states = {},        -- upstream -> address -> "up" | "down" | "unknown" (Redis's records)
+        last_check = 0,
+        hb_seen = 0,        -- when the heartbeat key was last seen (0: never)
+        grace = DEFAULT_LEASE_S + CHECK_S,   -- the last heartbeat's lease (TTL) + CHECK_S
+    }, mt)
+end
 
 local function now()
     ngx_update_time()
@@ -109,32 +117,30 @@ local function now()
 end
 
 -- subscriber thread: a health_events payload
-function _M.on_message(payload)
+function _M.on_message(self, payload)
+    local queue = self.queue
     local n = #queue
     if n >= MAX_QUEUE then
-        queue = {}
-        load_wanted = load_wanted + 1
+        self.queue = {}
+        self.load_wanted = self.load_wanted + 1
     else
         queue[n + 1] = payload
     end
-    if sema then
-        sema:post(1)
-    end
+    self.sema:post(1)
 end
 
 -- subscriber thread: (re)subscribed; whatever happened meanwhile is unknown
-function _M.on_subscribed()
-    load_wanted = load_wanted + 1
-    if sema then
-        sema:post(1)
-    end
+function _M.on_subscribed(self)
+    self.load_wanted = self.load_wanted + 1
+    self.sema:post(1)
 end
 
 -- Announces changed sy_health keys to the workers in sy_meta's change log, as store.commit
 -- does (switchyard.shm.changelog; this worker's applier is the only other writer and does
 -- not yield inside a commit either), LOG_MAX_KEYS tokens per entry. Before anything is
 -- loaded (no serial) the workers will read sy_health when they first build.
-local function announce(changed)
+local function announce(self, changed)
+    local meta = self.meta
     local n = #changed
     if n == 0 or changelog.serial(meta) == nil then
         return
@@ -147,7 +153,8 @@ local function announce(changed)
 end
 
 -- Writes sy_health for the touched upstreams (name -> true); returns the changed keys.
-local function write(touched, changed)
+local function write(self, touched, changed)
+    local hdict, states = self.hdict, self.states
     for name in pairs(touched) do
         local key = HEALTH_PREFIX .. name
         local value
@@ -177,7 +184,8 @@ local function write(touched, changed)
     return changed
 end
 
-local function set_fresh(fresh, why, changed)
+local function set_fresh(self, fresh, why, changed)
+    local hdict = self.hdict
     if (hdict:get(FRESH_KEY) == true) == fresh then
         return
     end
@@ -197,21 +205,22 @@ end
 -- before the key expired and a standby writes it again within a third of a lease after
 -- that, so a failover (or a short Redis blip) does not flap the edges; a dead prober is
 -- ignored at most 2 leases + 2 CHECK_S after its last renewal (8 s with the defaults).
-local function not_seen(why)
-    if hdict:get(FRESH_KEY) == true and now() - hb_seen > grace then
+local function not_seen(self, why)
+    if self.hdict:get(FRESH_KEY) == true and now() - self.hb_seen > self.grace then
         local changed = {}
-        set_fresh(false, why, changed)
-        announce(changed)
+        set_fresh(self, false, why, changed)
+        announce(self, changed)
     end
 end
 
-local function unreachable()
-    if conf.holds_lock() then
-        not_seen("Redis unreachable: the prober's heartbeat cannot be checked")
+local function unreachable(self)
+    if lock.held(self.ctx) then
+        not_seen(self, "Redis unreachable: the prober's heartbeat cannot be checked")
     end
 end
 
-local function apply(name, addr, state, touched)
+local function apply(self, name, addr, state, touched)
+    local states = self.states
     if state == "removed" then
         if addr == "*" then
             states[name] = nil
@@ -238,13 +247,13 @@ local function apply(name, addr, state, touched)
     touched[name] = true
 end
 
-local function drain()
-    if #queue == 0 then
+local function drain(self)
+    if #self.queue == 0 then
         return
     end
-    local q = queue
-    queue = {}
-    if loaded < load_wanted or applied == nil then
+    local q = self.queue
+    self.queue = {}
+    if self.loaded < self.load_wanted or self.applied == nil then
         return   -- a load is due: it reads everything these say (they were published earlier)
     end
     local touched = {}
@@ -252,32 +261,34 @@ local function drain()
     for i = 1, #q do
         local v, name, addr, state = str_match(q[i], "^(%d+) (%S+) (%S+) (%S+)$")
         v = tonumber(v)
+        local applied = self.applied
         if not v then
             ngx_log(WARN, "[switchyard] unreadable health message ignored: ",
                     str_sub(q[i], 1, 200))
         elseif v == applied + 1 then
-            apply(name, addr, state, touched)
-            applied = v
+            apply(self, name, addr, state, touched)
+            self.applied = v
             any = true
         elseif v > applied + 1 then
             ngx_log(NOTICE, "[switchyard] health messages lost (got ", v, ", applied ", applied,
                     "): loading the health records again")
-            load_wanted = load_wanted + 1
+            self.load_wanted = self.load_wanted + 1
             break
         end
     end
     if any then
-        if not conf.holds_lock() then
-            load_wanted = load_wanted + 1
+        if not lock.held(self.ctx) then
+            self.load_wanted = self.load_wanted + 1
             return
         end
-        announce(write(touched, {}))
-        hdict:set("status:version", applied)
+        announce(self, write(self, touched, {}))
+        self.hdict:set("status:version", self.applied)
     end
 end
 
-local function load(cmd)
-    local wanted = load_wanted
+local function load(self, cmd)
+    local hdict = self.hdict
+    local wanted = self.load_wanted
     local replies, err = cmd:pipeline({
         {"GET", keys.health_version},
         {"SMEMBERS", keys.health_upstreams},
@@ -327,11 +338,11 @@ local function load(cmd)
             end
         end
     end
-    if not conf.holds_lock() then
+    if not lock.held(self.ctx) then
         return nil, "lost the syncer lock"
     end
     local touched = {}
-    for name in pairs(states) do
+    for name in pairs(self.states) do
         touched[name] = true
     end
     for name in pairs(fresh) do
@@ -344,12 +355,12 @@ local function load(cmd)
             touched[str_sub(key, #HEALTH_PREFIX + 1)] = true
         end
     end
-    states = fresh
-    local changed = write(touched, {})
-    announce(changed)
-    local before = applied
-    applied = version
-    loaded = wanted
+    self.states = fresh
+    local changed = write(self, touched, {})
+    announce(self, changed)
+    local before = self.applied
+    self.applied = version
+    self.loaded = wanted
     hdict:set("status:version", version)
     hdict:incr("status:loads", 1, 0)
     hdict:set("status:last_load", math_floor(ngx_now() * 1000))
@@ -358,7 +369,7 @@ local function load(cmd)
     return true
 end
 
-local function check(cmd)
+local function check(self, cmd)
     local replies, err = cmd:pipeline({
         {"GET", keys.health_version},
         {"GET", keys.prober_heartbeat},
@@ -371,52 +382,53 @@ local function check(cmd)
         return nil, "health check: " .. rerr
     end
     local t = now()
-    last_check = t
-    if not conf.holds_lock() then
+    self.last_check = t
+    if not lock.held(self.ctx) then
         return true
     end
     local hb = replies[2]
     if type(hb) == "string" then
-        hb_seen = t
+        self.hb_seen = t
         local decoded = cjson.decode(hb)
         local lease = type(decoded) == "table" and tonumber(decoded.lease_ms)
-        grace = (lease and lease >= 100 and lease / 1000 or DEFAULT_LEASE_S) + CHECK_S
+        self.grace = (lease and lease >= 100 and lease / 1000 or DEFAULT_LEASE_S) + CHECK_S
         local changed = {}
-        set_fresh(true, nil, changed)
-        announce(changed)
+        set_fresh(self, true, nil, changed)
+        announce(self, changed)
     else
-        not_seen("the prober's heartbeat (" .. keys.prober_heartbeat .. ") has been"
+        not_seen(self, "the prober's heartbeat (" .. keys.prober_heartbeat .. ") has been"
                  .. " missing for over a lease")
     end
     -- messages published before this GET are usually queued by now
-    drain()
+    drain(self)
     local version = parse_version(replies[1])
-    if loaded < load_wanted or applied == nil then
-        return load(cmd)
+    if self.loaded < self.load_wanted or self.applied == nil then
+        return load(self, cmd)
     end
-    if version ~= applied then
+    if version ~= self.applied then
         ngx_log(INFO, "[switchyard] health_version is ", tostring(version), ", applied ",
-                applied, ": loading the health records again")
-        return load(cmd)
+                self.applied, ": loading the health records again")
+        return load(self, cmd)
     end
     return true
 end
 
 -- The health thread (spawned by the syncer's timer next to the applier and subscriber).
-function _M.loop()
-    local cmd = conf.new_client(2000)
+function _M.loop(self)
+    local sema = self.sema
+    local cmd = context.new_client(self.ctx, 2000)
     local attempt = 0
     while not worker_exiting() do
         local ok, err = pcall(function()
-            if not conf.holds_lock() then
-                load_wanted = load_wanted + 1   -- someone else may write meanwhile
+            if not lock.held(self.ctx) then
+                self.load_wanted = self.load_wanted + 1   -- someone else may write meanwhile
                 sema:wait(0.5)
                 return
             end
             if not cmd:connected() then
                 local cok, cerr = cmd:connect()
                 if not cok then
-                    unreachable()
+                    unreachable(self)
                     ngx_log(WARN, "[switchyard] Redis health connection: ", cerr)
                     sema:wait(backoff(attempt))
                     attempt = attempt + 1
@@ -424,8 +436,8 @@ function _M.loop()
                 end
                 attempt = 0
             end
-            local wait = CHECK_S - (now() - last_check)
-            if wait > 0 and #queue == 0 and loaded >= load_wanted then
+            local wait = CHECK_S - (now() - self.last_check)
+            if wait > 0 and #self.queue == 0 and self.loaded >= self.load_wanted then
                 sema:wait(wait)
             end
             for _ = 1, 10000 do   -- wake-ups already counted are in the queue
@@ -437,12 +449,12 @@ function _M.loop()
             if worker_exiting() then
                 return
             end
-            drain()
-            if loaded < load_wanted or now() - last_check >= CHECK_S then
-                local cok, cerr = check(cmd)
+            drain(self)
+            if self.loaded < self.load_wanted or now() - self.last_check >= CHECK_S then
+                local cok, cerr = check(self, cmd)
                 if not cok then
                     cmd:close()
-                    unreachable()
+                    unreachable(self)
                     ngx_log(ERR, "[switchyard] ", cerr)
                     sema:wait(backoff(attempt))
                     attempt = attempt + 1
@@ -457,14 +469,6 @@ function _M.loop()
         end
     end
     cmd:close()
-end
-
--- c: new_client(read_timeout_ms) -> switchyard.sync.redis client; holds_lock() -> bool
-function _M.start(c)
-    conf = c
-    hdict = ngx.shared.sy_health
-    meta = ngx.shared.sy_meta
-    sema = semaphore.new()
 end
 
 return _M

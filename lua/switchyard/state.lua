@@ -25,6 +25,7 @@ local router_mod = require "switchyard.route.router"
 local store = require "switchyard.shm.store"
 local health = require "switchyard.health.rotation"
 local bulk = require "switchyard.util.bulk"
+local locations = require "switchyard.request.locations"
 local changelog = require "switchyard.shm.changelog"
 
 local pairs = pairs
@@ -77,11 +78,8 @@ local function build_upstream(self, name, raw)
         endpoints = up.endpoints,
         version = up.version,
         tls = up.tls,   -- {name, verify} for "scheme": "https", else nil
-        -- served from the edge's @sy_full location (switchyard.phases): an HTTPS upstream
-        -- (proxy_pass to a variable upstream block), sticky (its Set-Cookie), least_conn
-        -- (a log phase ends each attempt's count)
-        full = (up.tls ~= nil or (up.balancing ~= nil and (up.balancing.balance == "sticky"
-               or up.balancing.balance == "least_conn"))) or nil,
+        -- served from the edge's @sy_full location (switchyard.request.locations)
+        full = locations.upstream_full(up.tls, up.balancing) or nil,
         policy = up.policy,
         balancing = up.balancing,   -- balance, hash_on, sticky (switchyard.balancer.algorithm)
     })

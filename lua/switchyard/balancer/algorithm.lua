@@ -11,29 +11,24 @@
 -- plain table in specs); balancers keep what a retry needs there:
 --   round_robin  switchyard.balancer.wrr (smooth WRR, per worker)
 --   least_conn   switchyard.balancer.least_conn (sy_conns; ctx.sy_conn = the counted key)
---   ip_hash      hash on $remote_addr, the whole address
---   hash         switchyard.balancer.chash ring; the key is ONE variable read, chosen when the
---                document is decoded: header:NAME -> $http_<name> (lowercase, "-" -> "_",
---                the first such header), cookie:NAME -> $cookie_<NAME>, uri ->
---                $request_uri (path and query as the client sent them), ip ->
---                $remote_addr. Missing: the empty string. ctx.sy_ring_i = ring index; a
---                retry walks the ring clockwise to the next untried endpoint (where the
---                key goes once the failed endpoint is out of rotation)
+--   ip_hash      switchyard.balancer.hash on $remote_addr, the whole address
+--   hash         switchyard.balancer.hash: a consistent-hash ring over one request
+--                variable chosen when the document is decoded (hash_on)
 --   sticky       switchyard.balancer.sticky (cookie; ctx.sy_cookies, ctx.sy_sticky_i)
+-- (the ctx keys: switchyard.request.vars)
 
 local chash = require "switchyard.balancer.chash"
 local wrr = require "switchyard.balancer.wrr"
+local hash = require "switchyard.balancer.hash"
 local least_conn = require "switchyard.balancer.least_conn"
-local mix = chash.mix
 local sticky = require "switchyard.balancer.sticky"
 local check = require "switchyard.util.check"
+local vars = require "switchyard.request.vars"
 
 local type = type
-local setmetatable = setmetatable
-local str_sub = string.sub
 
 local is_null = check.is_null
-local is_token = check.is_token
+local C_CONN = vars.ctx.conn
 
 local _M = {}
 
@@ -41,32 +36,6 @@ _M.KINDS = {round_robin = true, least_conn = true, ip_hash = true, hash = true, 
 
 local ROUND_ROBIN = {balance = "round_robin"}
 _M.ROUND_ROBIN = ROUND_ROBIN
-
--- "header:NAME" | "cookie:NAME" | "uri" | "ip" -> the nginx variable to read, or nil, err
-function _M.hash_var(hash_on)
-    if type(hash_on) ~= "string" then
-        return nil, "field \"hash_on\" must be a string"
-    end
-    if hash_on == "uri" then
-        return "request_uri"
-    elseif hash_on == "ip" then
-        return "remote_addr"
-    end
-    local prefix = str_sub(hash_on, 1, 7)
-    local name = str_sub(hash_on, 8)
-    if prefix == "header:" then
-        if not is_token(name) then
-            return nil, "field \"hash_on\": \"header:NAME\" needs a header name (a token)"
-        end
-        return check.header_var(name)
-    elseif prefix == "cookie:" then
-        if not is_token(name) then
-            return nil, "field \"hash_on\": \"cookie:NAME\" needs a cookie name (a token)"
-        end
-        return "cookie_" .. name
-    end
-    return nil, "field \"hash_on\" must be \"header:NAME\", \"cookie:NAME\", \"uri\" or \"ip\""
-end
 
 -- The balancing members of a decoded upstream document. Returns settings, nil, warning
 -- or nil, err (the document is invalid). An unknown `balance` name is a warning and
@@ -105,7 +74,7 @@ function _M.decode(obj)
     elseif balance == "ip_hash" then
         return {balance = balance, var = "remote_addr"}
     elseif balance == "hash" then
-        local var, err = _M.hash_var(hash_on)
+        local var, err = hash.var_of(hash_on)
         if not var then
             return nil, err
         end
@@ -116,73 +85,6 @@ function _M.decode(obj)
         return nil, err
     end
     return {balance = balance, sticky = s}
-end
-
--- hash / ip_hash ------------------------------------------------------------------------
-
-local Hash = {}
-local hash_mt = {__index = Hash}
-
-function Hash.count(self)
-    return self.n
-end
-
--- The owner of the request's key on the ring, and its ring index (for walk).
-local function key_owner(self)
-    return self.ring:lookup(mix(self.hash(self.var[self.var_name] or "")))
-end
-
-function Hash.pick(self, ctx)
-    local n = self.n
-    if n <= 1 then
-        return self.peers[1]
-    end
-    local p, i = key_owner(self)
-    if ctx then
-        ctx.sy_ring_i = i
-    end
-    return p
-end
-
--- Walks on from the first pick's ring index; a request whose first pick kept none (the
--- balancer had no ctx then, switchyard.phases) walks on from its key's own index.
-function Hash.retry(self, ctx, tried)
-    local start = ctx and ctx.sy_ring_i
-    if not start then
-        if self.n <= 1 then
-            start = 0
-        else
-            local _
-            _, start = key_owner(self)
-            start = start or 0
-        end
-    end
-    local p, i = self.ring:walk(start, tried)
-    if p and ctx then
-        ctx.sy_ring_i = i
-    end
-    return p
-end
-
-local function new_hash(up, peers, settings, env)
-    local cache = up.lb_cache
-    if not cache or cache.kind ~= "hash" then
-        local eps = up.endpoints or peers
-        local order = {}
-        for i = 1, #eps do
-            order[eps[i]] = i
-        end
-        cache = {kind = "hash", points = chash.points(eps, env.crc32), order = order}
-        up.lb_cache = cache
-    end
-    return setmetatable({
-        ring = chash.new(peers, cache.points, cache.order),
-        peers = peers,
-        n = #peers,
-        var = env.var,
-        var_name = settings.var,
-        hash = env.crc32,
-    }, hash_mt)
 end
 
 -- factory --------------------------------------------------------------------------------
@@ -200,7 +102,7 @@ function _M.new(up, peers, env)
     local settings = up.balancing or ROUND_ROBIN
     local kind = settings.balance
     if kind == "hash" or kind == "ip_hash" then
-        return new_hash(up, peers, settings, env)
+        return hash.new(up, peers, settings, env)
     elseif kind == "least_conn" and env.conns then
         return least_conn.new(peers, up.name, env)
     elseif kind == "sticky" then
@@ -217,7 +119,7 @@ end
 -- log phase: the end of the last attempt (least_conn's -1). Cheap for the others: one
 -- ctx field read.
 function _M.finish(env, ctx)
-    if ctx.sy_conn then
+    if ctx[C_CONN] then
         least_conn.release(env.conns, ctx)
     end
 end

@@ -16,6 +16,8 @@
 -- +1 behind until the edge restarts; the endpoint then looks a little busier than it is.
 
 local setmetatable = setmetatable
+local vars = require "switchyard.request.vars"
+local C_CONN = vars.ctx.conn
 
 local _M = {}
 local mt = {__index = _M}
@@ -96,7 +98,7 @@ local function take(self, ctx, i)
     local key = self.keys[i]
     self.dict:incr(key, 1, 0)
     if ctx then
-        ctx.sy_conn = key
+        ctx[C_CONN] = key
     end
     return self.peers[i]
 end
@@ -110,9 +112,9 @@ end
 
 -- -1 for the attempt that ended (ctx.sy_conn), if any.
 function _M.release(dict, ctx)
-    local key = ctx.sy_conn
+    local key = ctx[C_CONN]
     if key then
-        ctx.sy_conn = nil
+        ctx[C_CONN] = nil
         dict:incr(key, -1)   -- no init: a key gone from the dict stays gone
     end
 end

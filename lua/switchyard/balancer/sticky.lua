@@ -19,6 +19,9 @@
 
 local wrr = require "switchyard.balancer.wrr"
 local check = require "switchyard.util.check"
+local vars = require "switchyard.request.vars"
+local C_COOKIES = vars.ctx.cookies
+local C_STICKY_I = vars.ctx.sticky_i
 
 local type = type
 local setmetatable = setmetatable
@@ -186,15 +189,15 @@ function _M.count(self)
 end
 
 local function queue_cookie(ctx, peer)
-    local cookies = ctx.sy_cookies
+    local cookies = ctx[C_COOKIES]
     if not cookies then
         cookies = {}
-        ctx.sy_cookies = cookies
+        ctx[C_COOKIES] = cookies
     end
-    local i = ctx.sy_sticky_i
+    local i = ctx[C_STICKY_I]
     if not i then
         i = #cookies + 1
-        ctx.sy_sticky_i = i
+        ctx[C_STICKY_I] = i
     end
     cookies[i] = peer.sticky_cookie
 end

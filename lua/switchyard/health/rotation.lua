@@ -72,9 +72,9 @@ local DEFAULT_POLICY = {
 }
 _M.DEFAULT_POLICY = DEFAULT_POLICY
 
-local check = require "switchyard.util.check"
-local is_integer = check.is_integer
-local is_null = check.is_null
+local checks = require "switchyard.util.check"
+local is_integer = checks.is_integer
+local is_null = checks.is_null
 
 -- absent: default; present: an integer within range (null and fractions are errors, as
 -- the controller's Validator.integer has it)

@@ -17,6 +17,7 @@ local tls = require "switchyard.tls.certificates"
 local health = require "switchyard.health.rotation"
 local balancer = require "switchyard.balancer.algorithm"
 local route_policy = require "switchyard.route.policy"
+local locations = require "switchyard.request.locations"
 
 local type = type
 local pairs = pairs
@@ -213,8 +214,8 @@ function _M.decode_route(raw, id, regex_check)
     if https_redirect == nil then
         return nil, hsts
     end
-    -- full: the route is served from the edge's @sy_full location (switchyard.phases)
-    local full = (hsts ~= nil or route_policy.needs_full(plan)) or nil
+    -- full: the route is served from the edge's @sy_full location (switchyard.request.locations)
+    local full = locations.route_full(hsts, plan) or nil
     return {
         id = doc_id,
         host = host,

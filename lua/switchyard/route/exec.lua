@@ -22,6 +22,12 @@
 
 local cidr = require "switchyard.route.cidr"
 local ratelimit = require "switchyard.route.ratelimit"
+local vars = require "switchyard.request.vars"
+local C_COOKIES = vars.ctx.cookies
+local C_TIMEOUTS = vars.ctx.timeouts
+local V_PICK = vars.var.pick
+local V_PICK_COOKIE = vars.var.pick_cookie
+local V_HOST_SET = vars.var.host_set
 
 local ngx = ngx
 local ngx_req = ngx.req
@@ -153,11 +159,11 @@ function _M.apply(plan, var, ctx, again)
     local name
     if again then
         -- the first pass's choice ($sy_pick, set below): a split is not drawn twice
-        name = var.sy_pick   -- nil when nothing was chosen (never set: edge.nginx.conf)
+        name = var[V_PICK]   -- nil when nothing was chosen (never set: edge.nginx.conf)
         if name and name ~= "" then
             local s = plan.split
-            if s and s.sticky and var.sy_pick_cookie == "1" then
-                ctx.sy_cookies = {s.sticky.cookies[name]}
+            if s and s.sticky and var[V_PICK_COOKIE] == "1" then
+                ctx[C_COOKIES] = {s.sticky.cookies[name]}
             end
         else
             name = nil
@@ -181,7 +187,7 @@ function _M.apply(plan, var, ctx, again)
         end
         if name and not again then
             -- kept for a later pass: request_headers (below) may change what it read
-            var.sy_pick = name
+            var[V_PICK] = name
         end
     end
     if not name then
@@ -206,11 +212,11 @@ function _M.apply(plan, var, ctx, again)
                 end
                 chosen = chosen or names[s.n]
                 if sticky then
-                    local cookies = ctx.sy_cookies
+                    local cookies = ctx[C_COOKIES]
                     if cookies then
                         cookies[#cookies + 1] = sticky.cookies[chosen]
                     else
-                        ctx.sy_cookies = {sticky.cookies[chosen]}
+                        ctx[C_COOKIES] = {sticky.cookies[chosen]}
                     end
                 end
             end
@@ -218,9 +224,9 @@ function _M.apply(plan, var, ctx, again)
             if not again then
                 -- kept for a later pass in @sy_full or @sy_https_verified (ngx.ctx does
                 -- not survive ngx.exec; variables do)
-                var.sy_pick = chosen
-                if sticky and ctx.sy_cookies then
-                    var.sy_pick_cookie = "1"
+                var[V_PICK] = chosen
+                if sticky and ctx[C_COOKIES] then
+                    var[V_PICK_COOKIE] = "1"
                 end
             end
         end
@@ -241,13 +247,13 @@ function _M.apply(plan, var, ctx, again)
                 ngx_req.set_header(kv[1], kv[2])
             end
             if h.host then
-                var.sy_host_set = h.host
+                var[V_HOST_SET] = h.host
             end
         end
     end
     local t = plan.timeouts
     if t then
-        ctx.sy_timeouts = t
+        ctx[C_TIMEOUTS] = t
     end
     return name
 end

@@ -37,7 +37,6 @@ local pairs = pairs
 local tostring = tostring
 local str_lower = string.lower
 local str_find = string.find
-local str_gsub = string.gsub
 local str_sub = string.sub
 local str_format = string.format
 
@@ -627,18 +626,6 @@ function _M.decode(obj, match, path, id, regex_check)
         return upstream, nil
     end
     return upstream or false, plan
-end
-
--- True when a compiled plan needs the edge's @sy_full location (edge.nginx.conf): response
--- headers or split_sticky cookies (a header filter), or a Host sent upstream in place of
--- the client's ($sy_host_set). Plans without these are served from location /.
-function _M.needs_full(plan)
-    if not plan then
-        return false
-    end
-    local split = plan.split
-    local req = plan.req
-    return (plan.resp or (split and split.sticky) or (req and req.host)) and true or false
 end
 
 return _M

@@ -32,7 +32,6 @@
 local digest_mod = require "switchyard.shm.digest"
 local changelog = require "switchyard.shm.changelog"
 
-local type = type
 local setmetatable = setmetatable
 local pairs = pairs
 local tostring = tostring

@@ -26,7 +26,6 @@
 --   upstream  scheme "https", tls_server_name, tls_verify
 --             -> up.tls = {name = <sni or nil>, verify = bool} for https, nil for http
 
-local cjson = require "cjson"
 local check = require "switchyard.util.check"
 
 local type = type

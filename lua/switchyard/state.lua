@@ -21,11 +21,11 @@
 -- upstream without endpoints); the condition is logged when the route is built.
 
 local doc = require "switchyard.route.decode"
+local upstream_mod = require "switchyard.balancer.upstream"
 local router_mod = require "switchyard.route.router"
 local store = require "switchyard.shm.store"
 local health = require "switchyard.health.rotation"
 local bulk = require "switchyard.util.bulk"
-local locations = require "switchyard.request.locations"
 local changelog = require "switchyard.shm.changelog"
 
 local pairs = pairs
@@ -55,7 +55,7 @@ function _M.new(opts)
         certificates = opts.certificates,   -- switchyard.tls.certificates table, or nil (busted)
         health = opts.health,   -- switchyard.health.rotation context (sy_health, passive marks), or nil
         router = router_mod.new(opts.find),
-        upstreams = {},     -- name -> {name, balancer, n, endpoints, version}
+        upstreams = {},     -- name -> upstream object (switchyard.balancer.upstream)
         n_upstreams = 0,
         raw = {},           -- shm key -> raw JSON the current object was built from
         serial = nil,       -- nil: nothing loaded yet
@@ -64,25 +64,11 @@ function _M.new(opts)
 end
 
 local function build_upstream(self, name, raw)
-    local up, err, warning = doc.decode_upstream(raw, name)
-    if not up then
-        return nil, err
-    end
+    local up, err, warning = upstream_mod.new(self.health, raw, name)
     if warning then
         self.log("warn", "upstream:" .. name .. ": " .. warning)
     end
-    -- the balancer covers the endpoints in rotation (switchyard.health.rotation)
-    return health.build(self.health, {
-        name = name,
-        n = #up.endpoints,
-        endpoints = up.endpoints,
-        version = up.version,
-        tls = up.tls,   -- {name, verify} for "scheme": "https", else nil
-        -- served from the edge's @sy_full location (switchyard.request.locations)
-        full = locations.upstream_full(up.tls, up.balancing) or nil,
-        policy = up.policy,
-        balancing = up.balancing,   -- balance, hash_on, sticky (switchyard.balancer.algorithm)
-    })
+    return up, err
 end
 
 local function set_upstream(self, name, up)

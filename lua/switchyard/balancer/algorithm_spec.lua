@@ -12,6 +12,7 @@ local least_conn = require "switchyard.balancer.least_conn"
 local sticky = require "switchyard.balancer.sticky"
 local health = require "switchyard.health.rotation"
 local doc = require "switchyard.route.decode"
+local upstream_mod = require "switchyard.balancer.upstream"
 
 
 local function eps_of(n, weights)
@@ -104,18 +105,18 @@ describe("balancer.decode", function()
         assert.equal("sy_sticky", settings_of({balance = "sticky", sticky = cjson.null}).sticky.cookie)
     end)
 
-    it("makes doc.decode_upstream refuse bad parameters and carry the settings", function()
+    it("makes upstream.decode refuse bad parameters and carry the settings", function()
         local raw = cjson.encode({name = "u", endpoints = {{address = "10.0.0.1:80"}},
                                   balance = "hash", hash_on = "header:X-A"})
-        local up = assert(doc.decode_upstream(raw, "u"))
+        local up = assert(upstream_mod.decode(raw, "u"))
         assert.equal("hash", up.balance)
         assert.equal("http_x_a", up.balancing.var)
         local bad_raw = cjson.encode({name = "u", endpoints = {{address = "10.0.0.1:80"}},
                                       balance = "hash"})
-        local none, err = doc.decode_upstream(bad_raw, "u")
+        local none, err = upstream_mod.decode(bad_raw, "u")
         assert.is_nil(none)
         assert.matches("hash_on", err)
-        local _, _, warning = doc.decode_upstream(cjson.encode({name = "u", endpoints = {},
+        local _, _, warning = upstream_mod.decode(cjson.encode({name = "u", endpoints = {},
                                                                balance = "fastest"}), "u")
         assert.matches("unknown balance", warning)
     end)
@@ -490,7 +491,7 @@ describe("policy-documents.json upstreams", function()
     local fixture = cjson.decode(repo.read("Tests/Fixtures/policy-documents.json"))
     for i, d in ipairs(fixture.upstreams.valid) do
         it("decodes valid upstream " .. i .. " (" .. d.name .. ")", function()
-            local up, err, warning = doc.decode_upstream(cjson.encode(d), d.name)
+            local up, err, warning = upstream_mod.decode(cjson.encode(d), d.name)
             assert(up, tostring(err))
             assert.is_nil(warning)
             assert.equal(d.balance or "round_robin", up.balancing.balance)
@@ -498,7 +499,7 @@ describe("policy-documents.json upstreams", function()
     end
     for i, case in ipairs(fixture.upstreams.invalid) do
         it("handles invalid upstream " .. i .. " (" .. case.field .. ": " .. case.why .. ")", function()
-            local up, err, warning = doc.decode_upstream(cjson.encode(case.doc), case.doc.name)
+            local up, err, warning = upstream_mod.decode(cjson.encode(case.doc), case.doc.name)
             if case.field == "balance" and type(case.doc.balance) == "string" then
                 assert.equal("round_robin", up.balancing.balance)
                 assert.matches("unknown balance", warning)

@@ -7,7 +7,7 @@ local cjson = require "cjson"
 local shared_dict = require "spec_support.shared_dict"
 local health = require "switchyard.health.rotation"
 local passive_mod = require "switchyard.health.passive"
-local doc = require "switchyard.route.decode"
+local upstream_mod = require "switchyard.balancer.upstream"
 local store_mod = require "switchyard.shm.store"
 local state_mod = require "switchyard.state"
 local changelog = require "switchyard.shm.changelog"
@@ -92,10 +92,10 @@ describe("health.upstream_fields", function()
         end)
     end
 
-    it("makes doc.decode_upstream skip a malformed upstream, and carries the policy", function()
-        local up = assert(doc.decode_upstream('{"name":"u","endpoints":[],"retries":4}', "u"))
+    it("makes upstream.decode skip a malformed upstream, and carries the policy", function()
+        local up = assert(upstream_mod.decode('{"name":"u","endpoints":[],"retries":4}', "u"))
         assert.equal(4, up.policy.retries)
-        local none, err = doc.decode_upstream('{"name":"u","endpoints":[],"retries":40}', "u")
+        local none, err = upstream_mod.decode('{"name":"u","endpoints":[],"retries":40}', "u")
         assert.is_nil(none)
         assert.truthy(err:find("retries", 1, true))
     end)

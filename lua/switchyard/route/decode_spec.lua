@@ -1,4 +1,4 @@
--- busted spec for switchyard.route.decode (decoding and validation of Redis documents)
+-- busted spec for switchyard.route.decode (decoding and validation of route documents)
 
 local doc = require "switchyard.route.decode"
 
@@ -13,8 +13,6 @@ end
 
 local ROUTE = '{"version":7,"host":"bbs.test.com","id":"bbs-api","match":"prefix",'
     .. '"path":"/api","priority":0,"upstream":"backend"}'
-local UPSTREAM = '{"version":5,"balance":"round_robin","endpoints":[{"address":'
-    .. '"127.0.0.1:9101","weight":1},{"address":"[::1]:9102","weight":3}],"name":"backend"}'
 
 describe("doc.decode_route", function()
     it("decodes the documented example", function()
@@ -102,72 +100,6 @@ describe("doc.decode_route", function()
     it("rejects a non-string document without raising", function()
         assert.is_nil(doc.decode_route(nil, "a", check))
         assert.is_nil(doc.decode_route({}, "a", check))
-    end)
-end)
-
-describe("doc.decode_upstream", function()
-    it("decodes endpoints and parses addresses once", function()
-        local u = assert(doc.decode_upstream(UPSTREAM, "backend"))
-        assert.equal("backend", u.name)
-        assert.equal("round_robin", u.balance)
-        assert.same({address = "127.0.0.1:9101", host = "127.0.0.1", port = 9101, weight = 1},
-                    u.endpoints[1])
-        assert.same({address = "[::1]:9102", host = "[::1]", port = 9102, weight = 3},
-                    u.endpoints[2])
-    end)
-
-    it("accepts no endpoints (the edge answers 503)", function()
-        local u = assert(doc.decode_upstream('{"name":"e","endpoints":[]}', "e"))
-        assert.same({}, u.endpoints)
-        u = assert(doc.decode_upstream('{"name":"e","endpoints":{}}', "e"))
-        assert.same({}, u.endpoints)
-    end)
-
-    it("serves an unknown balance as round_robin with a warning", function()
-        local u, err, warning = doc.decode_upstream(
-            '{"name":"e","balance":"ewma","endpoints":[]}', "e")
-        assert.truthy(u)
-        assert.is_nil(err)
-        assert.truthy(warning:find("ewma", 1, true))
-    end)
-
-    local bad = {
-        {"{not json", "invalid JSON"},
-        {'{"name":"x","endpoints":[]}', "does not match"},
-        {'{"name":"e"}', "missing field \"endpoints\""},
-        {'{"name":"e","endpoints":"a"}', "must be an array"},
-        {'{"name":"e","endpoints":{"a":1}}', "must be an array"},
-        {'{"name":"e","endpoints":[1]}', "not an object"},
-        {'{"name":"e","endpoints":[{"weight":1}]}', "address"},
-        {'{"name":"e","endpoints":[{"address":"localhost:80"}]}', "invalid address"},
-        {'{"name":"e","endpoints":[{"address":"1.2.3.4"}]}', "invalid address"},
-        {'{"name":"e","endpoints":[{"address":"1.2.3.256:80"}]}', "invalid address"},
-        {'{"name":"e","endpoints":[{"address":"1.2.3.4:0"}]}', "invalid port"},
-        {'{"name":"e","endpoints":[{"address":"1.2.3.4:65536"}]}', "invalid port"},
-        {'{"name":"e","endpoints":[{"address":"::1:80"}]}', "invalid address"},
-        {'{"name":"e","endpoints":[{"address":"[1::2::3]:80"}]}', "invalid address"},
-        {'{"name":"e","endpoints":[{"address":"[zz]:80"}]}', "invalid address"},
-        {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","weight":0}]}', "weight"},
-        {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","weight":1001}]}', "weight"},
-        {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","weight":"2"}]}', "weight"},
-        {'{"name":"e","balance":3,"endpoints":[]}', "balance"},
-    }
-    for _, case in ipairs(bad) do
-        it("rejects " .. case[1], function()
-            local u, err = doc.decode_upstream(case[1], "e")
-            assert.is_nil(u)
-            assert.is_string(err)
-            assert.truthy(err:find(case[2], 1, true), err)
-        end)
-    end
-end)
-
-describe("doc.parse_address", function()
-    it("parses IPv4 and bracketed IPv6", function()
-        assert.same({"10.0.0.1", 80}, {doc.parse_address("10.0.0.1:80")})
-        assert.same({"[::1]", 8080}, {doc.parse_address("[::1]:8080")})
-        assert.same({"[fe80::1:2]", 1}, {doc.parse_address("[fe80::1:2]:1")})
-        assert.same({"[::ffff:10.0.0.1]", 443}, {doc.parse_address("[::ffff:10.0.0.1]:443")})
     end)
 end)
 

@@ -6,6 +6,7 @@
 local cjson = require "cjson"
 local repo = require "spec_support.repo"
 local doc = require "switchyard.route.decode"
+local upstream_mod = require "switchyard.balancer.upstream"
 
 -- stands in for ngx.re's compile check: PCRE syntax the fixture uses that Lua patterns
 -- lack is not an issue as long as balanced parentheses and brackets are checked
@@ -74,14 +75,14 @@ describe("policy-documents.json", function()
         for i, d in ipairs(fixture.upstreams.valid) do
             it("accepts valid upstream " .. i .. " (" .. tostring(d.name) .. ")", function()
                 local raw = cjson.encode(d)
-                local u, err = doc.decode_upstream(raw, d.name)
+                local u, err = upstream_mod.decode(raw, d.name)
                 assert(u, "refused: " .. tostring(err) .. "\n" .. raw)
             end)
         end
         for i, case in ipairs(fixture.upstreams.invalid) do
             it("refuses invalid upstream " .. label(case, i), function()
                 local raw = cjson.encode(case.doc)
-                local u, err, warning = doc.decode_upstream(raw, case.doc.name)
+                local u, err, warning = upstream_mod.decode(raw, case.doc.name)
                 if case.field == "balance" and u then
                     assert.equal("round_robin", u.balance)
                     assert.matches("unknown balance", warning)

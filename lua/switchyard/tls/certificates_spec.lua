@@ -6,6 +6,7 @@
 local cjson = require "cjson"
 local tls = require "switchyard.tls.certificates"
 local doc = require "switchyard.route.decode"
+local upstream_mod = require "switchyard.balancer.upstream"
 
 local PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 local NONE = {}   -- a field left out of the document
@@ -198,7 +199,7 @@ describe("route and upstream members", function()
             for k, v in pairs(fields) do
                 d[k] = v
             end
-            return doc.decode_upstream(cjson.encode(d), "u")
+            return upstream_mod.decode(cjson.encode(d), "u")
         end
         assert.is_nil(assert(upstream({})).tls)
         assert.is_nil(assert(upstream({scheme = "http"})).tls)

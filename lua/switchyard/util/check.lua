@@ -40,6 +40,21 @@ function _M.header_var(name)
     return "http_" .. (str_gsub(str_lower(name), "-", "_"))
 end
 
+-- obj[field] when it is a non-empty string, else nil, err naming the field.
+function _M.non_empty_string(obj, field)
+    local v = obj[field]
+    if v == nil then
+        return nil, "missing field \"" .. field .. "\""
+    end
+    if type(v) ~= "string" then
+        return nil, "field \"" .. field .. "\" must be a string"
+    end
+    if v == "" then
+        return nil, "field \"" .. field .. "\" must not be empty"
+    end
+    return v
+end
+
 -- Decodes a stored document that must be a JSON object. Returns the table or nil, err.
 function _M.decode_object(raw)
     if type(raw) ~= "string" then

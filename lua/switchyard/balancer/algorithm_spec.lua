@@ -29,7 +29,7 @@ local function build(settings, endpoints, env, hctx_opts)
     local hctx = health.new_context(hctx_opts or {})
     hctx.env = env
     return health.build(hctx, {name = "u", n = #endpoints, endpoints = endpoints,
-                               policy = health.DEFAULT_POLICY, balancing = settings}), hctx
+                               policy = require("switchyard.health.policy").DEFAULT, balancing = settings}), hctx
 end
 
 local function settings_of(fields)

@@ -11,9 +11,9 @@
 --   balance      the algorithm's name; balancing: its settings {balance, var, hash_on,
 --                sticky} (switchyard.balancer.algorithm)
 --   policy       endpoint health {check, max_fails, fail_timeout, retries, all_down_503}
---                (switchyard.health.rotation.upstream_fields; defaults filled in)
+--                (switchyard.health.policy; defaults filled in)
 --   tls          {name, verify} for "scheme": "https", else nil
---                (switchyard.tls.certificates.upstream_fields)
+--                (switchyard.tls.fields.upstream_fields)
 --   full         true when @sy_full serves it (switchyard.request.locations)
 -- and, kept in step with endpoint health by switchyard.health.rotation.build (in place: the
 -- object stays the same while the document does, so ngx.ctx may hold it):
@@ -27,7 +27,8 @@
 local check = require "switchyard.util.check"
 local algorithm = require "switchyard.balancer.algorithm"
 local health = require "switchyard.health.rotation"
-local tls = require "switchyard.tls.certificates"
+local health_policy = require "switchyard.health.policy"
+local tls = require "switchyard.tls.fields"
 local locations = require "switchyard.request.locations"
 
 local type = type
@@ -152,7 +153,7 @@ function _M.decode(raw, name)
         return nil, "field \"version\" must be an integer"
     end
     -- health_check, passive, retries, on_all_down (defaults when missing)
-    local policy, policy_err = health.upstream_fields(obj)
+    local policy, policy_err = health_policy.decode(obj)
     if not policy then
         return nil, policy_err
     end

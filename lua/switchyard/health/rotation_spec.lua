@@ -6,6 +6,7 @@
 local cjson = require "cjson"
 local shared_dict = require "spec_support.shared_dict"
 local health = require "switchyard.health.rotation"
+local health_policy = require "switchyard.health.policy"
 local passive_mod = require "switchyard.health.passive"
 local upstream_mod = require "switchyard.balancer.upstream"
 local store_mod = require "switchyard.shm.store"
@@ -32,7 +33,7 @@ local function eps(...)
 end
 
 local function policy(fields)
-    local p = assert(health.upstream_fields(fields or {}))
+    local p = assert(health_policy.decode(fields or {}))
     return p
 end
 
@@ -47,59 +48,6 @@ local function picks(up, n)
 end
 
 local CHECKED = {health_check = {type = "http", path = "/healthz", interval_ms = 1000}}
-
-describe("health.upstream_fields", function()
-    it("fills the controller's defaults", function()
-        local p = policy()
-        assert.same({check = false, max_fails = 3, fail_timeout = 10, retries = 2,
-                     all_down_503 = false}, p)
-        assert.equal(health.DEFAULT_POLICY, p)   -- shared by every default upstream
-    end)
-
-    it("reads what the controller stores", function()
-        local p = policy(cjson.decode('{"health_check":{"type":"tcp","interval_ms":500,'
-            .. '"timeout_ms":100,"rise":1,"fall":2},"passive":{"max_fails":0,'
-            .. '"fail_timeout_ms":250},"retries":0,"on_all_down":"503"}'))
-        assert.same({check = true, max_fails = 0, fail_timeout = 0.25, retries = 0,
-                     all_down_503 = true}, p)
-        -- 503 as a number (the controller accepts it) and null as "no check"
-        p = policy(cjson.decode('{"on_all_down":503,"health_check":null,"passive":null}'))
-        assert.is_true(p.all_down_503)
-        assert.is_false(p.check)
-    end)
-
-    local bad = {
-        {'{"retries":11}', "retries"}, {'{"retries":-1}', "retries"},
-        {'{"retries":1.5}', "retries"}, {'{"retries":null}', "retries"},
-        {'{"retries":"2"}', "retries"},
-        {'{"passive":{"max_fails":101}}', "max_fails"},
-        {'{"passive":{"fail_timeout_ms":99}}', "fail_timeout_ms"},
-        {'{"passive":[1]}', "passive"}, {'{"health_check":[1]}', "health_check"},
-        {'{"passive":3}', "passive"},
-        {'{"on_all_down":"closed"}', "on_all_down"}, {'{"on_all_down":null}', "on_all_down"},
-        {'{"health_check":true}', "health_check"},
-        {'{"health_check":{"interval_ms":1}}', "interval_ms"},
-        {'{"health_check":{"interval_ms":1000,"timeout_ms":1000}}', "timeout_ms"},
-        {'{"health_check":{"type":"udp"}}', "type"},
-        {'{"health_check":{"rise":0}}', "rise"},
-        {'{"health_check":{"path":"healthz"}}', "path"},
-    }
-    for _, case in ipairs(bad) do
-        it("rejects " .. case[1], function()
-            local p, err = health.upstream_fields(cjson.decode(case[1]))
-            assert.is_nil(p)
-            assert.truthy(err:find(case[2], 1, true), err)
-        end)
-    end
-
-    it("makes upstream.decode skip a malformed upstream, and carries the policy", function()
-        local up = assert(upstream_mod.decode('{"name":"u","endpoints":[],"retries":4}', "u"))
-        assert.equal(4, up.policy.retries)
-        local none, err = upstream_mod.decode('{"name":"u","endpoints":[],"retries":40}', "u")
-        assert.is_nil(none)
-        assert.truthy(err:find("retries", 1, true))
-    end)
-end)
 
 describe("health.build", function()
     local hdict, hctx
@@ -311,7 +259,7 @@ end)
 
 describe("passive", function()
     local dict, changed, logs, p1, p2
-    local up = {name = "u", policy = health.upstream_fields({passive = {max_fails = 2,
+    local up = {name = "u", policy = health_policy.decode({passive = {max_fails = 2,
                                                                         fail_timeout_ms = 5000}})}
     local a = {address = "10.0.0.1:80"}
 
@@ -357,7 +305,7 @@ describe("passive", function()
     end)
 
     it("does nothing when max_fails is 0", function()
-        local off = {name = "o", policy = health.upstream_fields({passive = {max_fails = 0}})}
+        local off = {name = "o", policy = health_policy.decode({passive = {max_fails = 0}})}
         for _ = 1, 10 do p1:failed(off, a) end
         assert.same({}, p1.down)
         assert.same({}, dict:get_keys(0))

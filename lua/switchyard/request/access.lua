@@ -27,7 +27,8 @@ local locations = require "switchyard.request.locations"
 local reply = require "switchyard.request.reply"
 local route_exec = require "switchyard.route.exec"
 local health_mod = require "switchyard.health.rotation"
-local tls_mod = require "switchyard.tls.certificates"
+local tls_fields = require "switchyard.tls.fields"
+local tls_pools_mod = require "switchyard.tls.pools"
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -94,7 +95,7 @@ local function serve(route, var, pass)
     end
     if route.https_redirect and var.https ~= "on" then
         local header = ngx.header
-        header["Location"] = tls_mod.redirect_location(var.host, https_suffix, var.request_uri)
+        header["Location"] = tls_fields.redirect_location(var.host, https_suffix, var.request_uri)
         return respond(308, id, reply.REDIRECT)
     end
     if route.hsts then
@@ -141,11 +142,11 @@ local function serve(route, var, pass)
     if tls then
         local serial = worker.state.serial
         if tls_pools_serial ~= serial then
-            tls_pools = tls_mod.plan_pools(upstreams)
+            tls_pools = tls_pools_mod.plan_pools(upstreams)
             tls_pools_serial = serial
         end
         var[V_SCHEME] = "https"
-        var[V_POOL] = tls_pools[up] or tls_mod.POOL_FRESH
+        var[V_POOL] = tls_pools[up] or tls_pools_mod.POOL_FRESH
         var[V_TLS_NAME] = tls.name or var.host
         if tls.verify and var[V_TLS_VERIFIED] ~= "1" then
             -- nginx cannot turn proxy_ssl_verify on per request: the location does it

@@ -11,10 +11,10 @@
 --
 -- Unknown fields are ignored (newer controllers may add fields). The action and options
 -- are compiled by switchyard.route.policy, the TLS members (https_redirect, hsts) decoded
--- by switchyard.tls.certificates.
+-- by switchyard.tls.fields.
 
 local check = require "switchyard.util.check"
-local tls = require "switchyard.tls.certificates"
+local tls = require "switchyard.tls.fields"
 local route_policy = require "switchyard.route.policy"
 local locations = require "switchyard.request.locations"
 

@@ -1,6 +1,6 @@
--- TLS at the edge: the per-worker certificate table that ssl_certificate_by_lua picks from,
--- the certificate documents it is built from, and the TLS members of route and upstream
--- documents (redis/README.md, "Certificates"; Sources/SwitchyardCore/Certificate.swift).
+-- TLS at the edge: the per-worker certificate table that ssl_certificate_by_lua picks from
+-- (switchyard.tls.handshake), and the certificate documents it is built from
+-- (redis/README.md, "Certificates"; Sources/SwitchyardCore/Certificate.swift).
 --
 -- Pure: no ngx. The PEM parsers (ngx.ssl.parse_pem_cert / parse_pem_priv_key) and the key
 -- decrypter (switchyard.tls.aesgcm) are injected, so busted runs this on Lua 5.2. Never yields.
@@ -20,13 +20,11 @@
 -- then the smaller id — the rule the controller shows as "shadowed". A name's winner is
 -- recomputed only for the names a change touches.
 --
--- Route and upstream members (decoded here, called from switchyard.route.decode):
---   route     https_redirect (bool), hsts {max_age_s, include_subdomains, preload}
---             -> route.https_redirect, route.hsts (the header value, precomputed)
---   upstream  scheme "https", tls_server_name, tls_verify
---             -> up.tls = {name = <sni or nil>, verify = bool} for https, nil for http
+-- The TLS members of route and upstream documents: switchyard.tls.fields; the connection
+-- pools of HTTPS upstreams: switchyard.tls.pools.
 
 local check = require "switchyard.util.check"
+local fields = require "switchyard.tls.fields"
 
 local type = type
 local pairs = pairs
@@ -43,19 +41,7 @@ local DEFAULT = "\0default"   -- the default role, as a claimed "name" (cannot b
 _M.DEFAULT = DEFAULT
 
 local is_integer = check.is_integer
-
--- A SAN as the controller stores it: lowercase host name or *.suffix.
-local function valid_name(name)
-    if type(name) ~= "string" or name == "" or #name > 253 then
-        return false
-    end
-    local rest = name
-    if str_sub(name, 1, 2) == "*." then
-        rest = str_sub(name, 3)
-    end
-    return rest ~= "" and not str_find(rest, "[^a-z0-9%-%.]") and not str_find(rest, "..", 1, true)
-        and str_sub(rest, 1, 1) ~= "." and str_sub(rest, -1) ~= "."
-end
+local valid_name = fields.valid_name
 
 -- Decodes a certificate document. Returns {id, cert, key | key_enc, names, default,
 -- not_after, version, fingerprint} or nil, err.
@@ -315,123 +301,6 @@ function table_mt.summary(self)
         default = default and default.id or nil,
         not_served = self.n_failed > 0 and failed or nil,
     }
-end
-
--- Route members. Returns https_redirect (bool), hsts (header value or nil); or nil, err.
-function _M.route_fields(obj)
-    local redirect = obj.https_redirect
-    if redirect == nil then
-        redirect = false
-    elseif type(redirect) ~= "boolean" then
-        return nil, "field \"https_redirect\" must be true or false"
-    end
-    local hsts = obj.hsts
-    if hsts == nil or check.is_null(hsts) then
-        return redirect, nil
-    end
-    if type(hsts) ~= "table" then
-        return nil, "field \"hsts\" must be an object"
-    end
-    local max_age = hsts.max_age_s
-    if max_age == nil then
-        max_age = 31536000
-    elseif not is_integer(max_age) or max_age < 0 then
-        return nil, "hsts.max_age_s must be a non-negative integer"
-    end
-    local value = "max-age=" .. string.format("%d", max_age)
-    if hsts.include_subdomains == true then
-        value = value .. "; includeSubDomains"
-    end
-    if hsts.preload == true then
-        value = value .. "; preload"
-    end
-    return redirect, value
-end
-
--- Upstream members. Returns the tls table ({name, verify}) for "scheme": "https", false for
--- http; or nil, err.
-function _M.upstream_fields(obj)
-    local scheme = obj.scheme
-    if scheme == nil or scheme == "http" then
-        return false
-    end
-    if scheme ~= "https" then
-        return nil, "unknown scheme \"" .. tostring(scheme) .. "\" (want http or https)"
-    end
-    local name = obj.tls_server_name
-    if name ~= nil and (type(name) ~= "string" or not valid_name(name)
-                        or str_sub(name, 1, 2) == "*.") then
-        return nil, "invalid tls_server_name"
-    end
-    local verify = obj.tls_verify
-    if verify ~= nil and type(verify) ~= "boolean" then
-        return nil, "field \"tls_verify\" must be true or false"
-    end
-    return {name = name, verify = verify == true}
-end
-
--- Connection pools for HTTPS upstreams. nginx keeps idle upstream connections per
--- upstream{} block and endpoint address, whatever SNI or verification they were opened
--- with. So a pooled TLS connection may only be reused for requests that want the same
--- name: the pool is chosen per request ($sy_pool, an upstream{} block name):
---   POOL_MAIN      http, and https with a fixed tls_server_name, unverified (keepalive)
---   POOL_VERIFIED  https with a fixed tls_server_name and tls_verify (keepalive, apart
---                  from unverified connections)
---   POOL_FRESH     no keepalive: https whose SNI is the request's host (no
---                  tls_server_name), and https upstreams sharing an endpoint address with
---                  another upstream of the same kind that uses another name
--- plan_pools(upstreams) decides for every upstream with tls (name -> up, as switchyard.
--- state keeps them; up.tls = {name, verify}, up.endpoints[i].address); returns a table
--- up -> pool. O(endpoints of HTTPS upstreams); callers redo it when the configuration
--- changed (keyed by the worker's serial).
-_M.POOL_MAIN = "switchyard_upstream"
-_M.POOL_VERIFIED = "switchyard_upstream_verified"
-_M.POOL_FRESH = "switchyard_upstream_fresh"
-
-function _M.plan_pools(upstreams)
-    local seen, conflict = {}, {}
-    for _, up in pairs(upstreams) do
-        local t = up.tls
-        if t and t.name then
-            local family = t.verify and "v|" or "m|"
-            local eps = up.endpoints or {}
-            for i = 1, #eps do
-                local k = family .. eps[i].address
-                local prev = seen[k]
-                if prev == nil then
-                    seen[k] = t.name
-                elseif prev ~= t.name then
-                    conflict[k] = true
-                end
-            end
-        end
-    end
-    local pools = {}
-    for _, up in pairs(upstreams) do
-        local t = up.tls
-        if t then
-            local pool = _M.POOL_FRESH
-            if t.name then
-                pool = t.verify and _M.POOL_VERIFIED or _M.POOL_MAIN
-                local family = t.verify and "v|" or "m|"
-                local eps = up.endpoints or {}
-                for i = 1, #eps do
-                    if conflict[family .. eps[i].address] then
-                        pool = _M.POOL_FRESH
-                        break
-                    end
-                end
-            end
-            pools[up] = pool
-        end
-    end
-    return pools
-end
-
--- The Location of an https_redirect: https://<host><port suffix><request uri>.
--- port_suffix: "" for 443, else ":<port>".
-function _M.redirect_location(host, port_suffix, request_uri)
-    return "https://" .. host .. port_suffix .. request_uri
 end
 
 return _M

@@ -1,12 +1,10 @@
--- busted spec for switchyard.tls.certificates: certificate documents, the per-worker certificate table
--- (SNI selection, the later-not_after rule, failures), route/upstream TLS members and the
--- choice of connection pools. PEM parsing and key decryption are injected fakes here (the
--- real ones are ngx.ssl and switchyard.tls.aesgcm, exercised by e2e/test_tls.py).
+-- busted spec for switchyard.tls.certificates: certificate documents and the per-worker
+-- certificate table (SNI selection, the later-not_after rule, failures). PEM parsing and
+-- key decryption are injected fakes here (the real ones are ngx.ssl and
+-- switchyard.tls.aesgcm, exercised by e2e/test_tls.py).
 
 local cjson = require "cjson"
 local tls = require "switchyard.tls.certificates"
-local doc = require "switchyard.route.decode"
-local upstream_mod = require "switchyard.balancer.upstream"
 
 local PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 local NONE = {}   -- a field left out of the document
@@ -163,84 +161,5 @@ describe("the certificate table", function()
         assert.is_true(t:apply("a", cert_doc("a", {"a.example.com"})))
         assert.equal("a", id_of(t:select("a.example.com")))
         assert.is_nil(t:summary().not_served)
-    end)
-end)
-
-describe("route and upstream members", function()
-    local function route(fields)
-        local d = {id = "r", host = "a.example.com", path = "/", match = "prefix", upstream = "u"}
-        for k, v in pairs(fields) do
-            d[k] = v
-        end
-        return doc.decode_route(cjson.encode(d), "r")
-    end
-
-    it("precompute the HSTS header and the redirect flag", function()
-        local r = assert(route({https_redirect = true, hsts = {max_age_s = 600, include_subdomains = true}}))
-        assert.is_true(r.https_redirect)
-        assert.equal("max-age=600; includeSubDomains", r.hsts)
-        r = assert(route({hsts = {max_age_s = 31536000, include_subdomains = true, preload = true}}))
-        assert.is_nil(r.https_redirect)
-        assert.equal("max-age=31536000; includeSubDomains; preload", r.hsts)
-        r = assert(route({}))
-        assert.is_nil(r.https_redirect)
-        assert.is_nil(r.hsts)
-        local bad, err = route({https_redirect = "yes"})
-        assert.is_nil(bad)
-        assert.truthy(err:find("https_redirect", 1, true))
-        bad, err = route({hsts = {max_age_s = -1}})
-        assert.is_nil(bad)
-        assert.truthy(err:find("max_age_s", 1, true))
-    end)
-
-    it("give https upstreams their SNI name and verification", function()
-        local function upstream(fields)
-            local d = {name = "u", endpoints = {{address = "127.0.0.1:9443"}}}
-            for k, v in pairs(fields) do
-                d[k] = v
-            end
-            return upstream_mod.decode(cjson.encode(d), "u")
-        end
-        assert.is_nil(assert(upstream({})).tls)
-        assert.is_nil(assert(upstream({scheme = "http"})).tls)
-        assert.same({verify = false}, assert(upstream({scheme = "https"})).tls)
-        assert.same({name = "backend.internal", verify = true},
-                    assert(upstream({scheme = "https", tls_server_name = "backend.internal",
-                                     tls_verify = true})).tls)
-        assert.is_nil(upstream({scheme = "ftp"}))
-        assert.is_nil(upstream({scheme = "https", tls_server_name = "*.x.internal"}))
-        assert.is_nil(upstream({scheme = "https", tls_verify = "yes"}))
-    end)
-end)
-
-describe("connection pools", function()
-    local function up(name, verify, ...)
-        local eps = {}
-        for i, a in ipairs({...}) do
-            eps[i] = {address = a}
-        end
-        return {tls = {name = name, verify = verify}, endpoints = eps}
-    end
-
-    it("pool fixed names, never per-host SNI, and never two names on one address", function()
-        local ups = {
-            plain = {endpoints = {{address = "10.0.0.1:80"}}},                 -- http: no plan
-            named = up("a.internal", false, "10.0.0.2:443", "10.0.0.3:443"),
-            per_host = up(nil, false, "10.0.0.2:443"),                          -- SNI = $host
-            verified = up("a.internal", true, "10.0.0.2:443"),
-            verified_other = up("b.internal", true, "10.0.0.4:443"),
-            clash_1 = up("c.internal", false, "10.0.0.5:443"),
-            clash_2 = up("d.internal", false, "10.0.0.6:443", "10.0.0.5:443"),
-            same_name = up("a.internal", false, "10.0.0.3:443"),
-        }
-        local pools = tls.plan_pools(ups)
-        assert.is_nil(pools[ups.plain])
-        assert.equal(tls.POOL_MAIN, pools[ups.named])
-        assert.equal(tls.POOL_MAIN, pools[ups.same_name])     -- same name, same address: fine
-        assert.equal(tls.POOL_FRESH, pools[ups.per_host])
-        assert.equal(tls.POOL_VERIFIED, pools[ups.verified])  -- verified and not: other pools
-        assert.equal(tls.POOL_VERIFIED, pools[ups.verified_other])
-        assert.equal(tls.POOL_FRESH, pools[ups.clash_1])
-        assert.equal(tls.POOL_FRESH, pools[ups.clash_2])
     end)
 end)

@@ -6,7 +6,7 @@ PYTHON       ?= python3
 BIN_DEBUG    := .build/debug/switchyard
 BIN_RELEASE  := .build/release/switchyard
 
-.PHONY: all deps build release run test test-unit test-lua test-e2e bench bench-smoke clean
+.PHONY: all deps build release run test test-unit test-lua test-e2e lint-lua bench bench-smoke clean
 
 all: build
 
@@ -33,6 +33,11 @@ test-unit:
 ## make test-lua: every busted spec (lua/**/*_spec.lua, beside the module it tests; .busted)
 test-lua:
 	busted
+
+## make lint-lua: luacheck over the edge's Lua, its specs and the Redis Function library
+## (.luacheckrc)
+lint-lua:
+	luacheck lua redis
 
 test-e2e:
 	SWITCHYARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q -p no:cacheprovider e2e

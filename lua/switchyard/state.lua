@@ -53,7 +53,8 @@ function _M.new(opts)
         check = opts.check,
         log = opts.log or function() end,
         certificates = opts.certificates,   -- switchyard.tls.certificates table, or nil (busted)
-        health = opts.health,   -- switchyard.health.rotation context (sy_health, passive marks), or nil
+        -- switchyard.health.rotation context (sy_health, passive marks), or nil
+        health = opts.health,
         router = router_mod.new(opts.find),
         upstreams = {},     -- name -> upstream object (switchyard.balancer.upstream)
         n_upstreams = 0,
@@ -119,7 +120,8 @@ local function apply_key(self, key)
         set_upstream(self, id, up)
         return nil
     elseif kind == "certificate" then
-        -- the TLS table decodes, decrypts and parses it once per version (switchyard.tls.certificates)
+        -- the TLS table decodes, decrypts and parses it once per version
+        -- (switchyard.tls.certificates)
         if self.certificates then
             self.certificates:apply(id, raw)
         end

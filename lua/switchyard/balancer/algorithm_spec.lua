@@ -11,7 +11,6 @@ local chash = require "switchyard.balancer.chash"
 local least_conn = require "switchyard.balancer.least_conn"
 local sticky = require "switchyard.balancer.sticky"
 local health = require "switchyard.health.rotation"
-local doc = require "switchyard.route.decode"
 local upstream_mod = require "switchyard.balancer.upstream"
 
 

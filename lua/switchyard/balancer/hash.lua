@@ -75,7 +75,8 @@ function Hash.pick(self, ctx)
 end
 
 -- Walks on from the first pick's ring index; a request whose first pick kept none (the
--- balancer had no ctx then: a plain route, switchyard.request.balance) walks on from its key's own index.
+-- balancer had no ctx then: a plain route, switchyard.request.balance) walks on from its
+-- key's own index.
 function Hash.retry(self, ctx, tried)
     local start = ctx and ctx[C_RING_I]
     if not start then

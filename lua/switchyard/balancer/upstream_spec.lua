@@ -1,7 +1,6 @@
 -- busted spec for switchyard.balancer.upstream (the upstream object, from its document)
 
 local upstream = require "switchyard.balancer.upstream"
-local health = require "switchyard.health.rotation"
 
 local UPSTREAM = '{"version":5,"balance":"round_robin","endpoints":[{"address":'
     .. '"127.0.0.1:9101","weight":1},{"address":"[::1]:9102","weight":3}],"name":"backend"}'

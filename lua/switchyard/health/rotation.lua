@@ -8,7 +8,8 @@
 -- Three inputs decide whether an endpoint is in rotation (README.md, "Endpoint health"):
 --   active   the prober's verdicts: sy_health "health:<upstream>" holds the addresses the
 --            prober has marked down, space-separated and sorted ("" = none down); written
---            by the syncer (switchyard.sync.health_follower) from switchyard:{cfg}:health:<upstream>.
+--            by the syncer (switchyard.sync.health_follower) from
+--            switchyard:{cfg}:health:<upstream>.
 --            They count only for an upstream that has a health_check, and only while the
 --            prober is fresh (sy_health "prober:fresh" = true: its heartbeat key exists).
 --            An endpoint without a verdict ("unknown") is in rotation.

@@ -142,7 +142,8 @@ local function headers(v, what, refused)
             end
             local low = str_lower(name)
             if refused[low] then
-                return nil, what .. ".remove[" .. (i - 1) .. "]: \"" .. name .. "\" is owned by the edge"
+                return nil, what .. ".remove[" .. (i - 1) .. "]: \"" .. name
+                    .. "\" is owned by the edge"
             end
             if seen[low] then
                 return nil, what .. ".remove[" .. (i - 1) .. "]: \"" .. name .. "\" is listed twice"

@@ -25,9 +25,10 @@
 --     sync:*              syncer status for /_switchyard/status (see switchyard.sync.syncer)
 --
 -- Write order in one commit: documents first (upstream puts, route puts, route deletes,
--- upstream deletes), then log:<serial>, then digest and version, then serial last, so a
--- worker that sees a serial finds its documents. Documents use safe_set: a full sy_config never evicts
--- another route silently; the write fails loudly instead (size guidance in lua/README.md).
+-- upstream deletes), then digest, then log:<serial> and version, then serial last
+-- (switchyard.shm.changelog), so a worker that sees a serial finds its documents.
+-- Documents use safe_set: a full sy_config never evicts another route silently; the write
+-- fails loudly instead (size guidance in lua/README.md).
 
 local digest_mod = require "switchyard.shm.digest"
 local changelog = require "switchyard.shm.changelog"

@@ -202,7 +202,8 @@ function _M.loop(ctx)
             ngx_update_time()
             local since = ngx_now() - last_beat
             -- changes a few ms apart (a deploy script, churn) share a heartbeat
-            if since >= heartbeat.EVERY_S or (v ~= beat_version and since >= heartbeat.BEAT_GAP_S) then
+            if since >= heartbeat.EVERY_S
+                or (v ~= beat_version and since >= heartbeat.BEAT_GAP_S) then
                 local hok, herr = heartbeat.beat(ctx, cmd)
                 if hok then
                     last_beat = ngx_now()

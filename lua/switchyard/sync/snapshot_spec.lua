@@ -87,6 +87,7 @@ describe("snapshot", function()
     it("rejects malformed, truncated, tampered and foreign files", function()
         local snap, err, missing = snapshot.read(path, safe_decode, hash)
         assert.is_nil(snap)
+        assert.truthy(err)
         assert.is_true(missing)
 
         local cfg = filled()

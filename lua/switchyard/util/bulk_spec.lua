@@ -21,6 +21,7 @@ describe("bulk.run", function()
         bulk.run(true, function()
             local t = {}
             for i = 1, 20000 do t[i] = {i, tostring(i)} end
+            assert.equal(20000, #t)
             assert.is_true(collectgarbage("count") > before + 500)
         end)
         assert.is_true(collectgarbage("count") < before + 100)

@@ -13,9 +13,9 @@
 -- pick: a cookie naming an endpoint in rotation -> that endpoint, nothing else to do;
 -- otherwise (no cookie, unknown id, endpoint out of rotation or gone) smooth WRR over the
 -- endpoints in rotation and the cookie for the chosen one is queued on ctx.sy_cookies
--- (phases.header_filter emits it). A retry picks an untried endpoint round robin and
--- replaces the queued cookie (or queues one) so the client follows the endpoint that
--- actually answered.
+-- (switchyard.request.response's header_filter emits it). A retry picks an untried
+-- endpoint round robin and replaces the queued cookie (or queues one) so the client
+-- follows the endpoint that actually answered.
 
 local wrr = require "switchyard.balancer.wrr"
 local check = require "switchyard.util.check"

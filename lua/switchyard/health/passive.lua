@@ -4,8 +4,9 @@
 -- reads no shared dict for it.
 --
 -- Pure*: the dict, clock, logger and the rebuild callback are injected (busted runs it
--- with fakes). Never yields. failed() runs in the balancer phase (a retry) and in the
--- header filter (the last attempt); tick() in a per-worker ngx.timer.every(TICK_S).
+-- with fakes). Never yields. failed() runs in the balancer phase (a retry) and in
+-- @sy_failed (the last attempt; switchyard.request.response); tick() in a per-worker
+-- ngx.timer.every(TICK_S).
 --
 -- Semantics (per upstream and endpoint address; policy from the upstream document):
 --   * a failure is an attempt that ended in a connect error, a timeout, or a 502, 503 or

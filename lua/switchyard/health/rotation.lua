@@ -1,7 +1,7 @@
 -- Endpoint health at the edge: which endpoints of an upstream are in rotation.
 --
 -- Pure: no ngx; works on Lua 5.2 and LuaJIT. The dicts, the clock and the logger are
--- injected (switchyard.phases in nginx, fakes in busted). Never yields; called from
+-- injected (switchyard.worker in nginx, fakes in busted). Never yields; called from
 -- init_worker, the access phase (when the serial moved), the worker timers, and — for
 -- retry_pick — the balancer phase (table lookups only).
 --

@@ -1,6 +1,6 @@
 -- A route's options on the request path (docs/traffic-policies.md, "Request order"): reads
 -- the plan switchyard.route.policy compiled when the route was decoded. Only routes WITH
--- options come here (route.plan ~= nil); phases.access() calls:
+-- options come here (route.plan ~= nil); switchyard.request.access calls:
 --
 --   guard(plan, var)          1-2: deny, allow (403), rate_limit (429 + Retry-After);
 --                             before https_redirect. Returns nil, or status, body.

@@ -100,7 +100,7 @@ local function list_remove(list, route)
     end
 end
 
--- Adds or replaces a decoded route (switchyard.doc.decode_route).
+-- Adds or replaces a decoded route (switchyard.route.decode).
 function _M.put(self, route)
     if self.by_id[route.id] then
         self:remove(route.id)

@@ -9,11 +9,8 @@ local function fake_dict()
     return shared_dict.new()
 end
 
-local function find(s, re) return s:find(re) ~= nil end
-local function check(re)
-    if pcall(string.find, "", re) then return true end
-    return nil, "bad pattern"
-end
+local regex = require "spec_support.regex"
+local find, check = regex.find, regex.check
 
 local function route_doc(id, host, path, upstream, extra)
     return '{"version":1,"id":"' .. id .. '","host":"' .. host .. '","path":"' .. path

@@ -2,14 +2,7 @@
 
 local doc = require "switchyard.route.decode"
 
--- stands in for the ngx.re compile check: rejects unbalanced parentheses
-local function check(re)
-    local ok = pcall(string.find, "", re)
-    if not ok then
-        return nil, "bad pattern"
-    end
-    return true
-end
+local check = require("spec_support.regex").check
 
 local ROUTE = '{"version":7,"host":"bbs.test.com","id":"bbs-api","match":"prefix",'
     .. '"path":"/api","priority":0,"upstream":"backend"}'

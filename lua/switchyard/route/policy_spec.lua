@@ -5,13 +5,7 @@ local cjson = require "cjson"
 local doc = require "switchyard.route.decode"
 local cidr = require "switchyard.route.cidr"
 
-local function check(re)
-    local ok = pcall(string.find, "", re)
-    if not ok then
-        return nil, "bad pattern"
-    end
-    return true
-end
+local check = require("spec_support.regex").check
 
 -- a route document with `extra` fields merged in (false removes a field)
 local function route(extra, match)

@@ -2,10 +2,7 @@
 
 local router_mod = require "switchyard.route.router"
 
--- Lua patterns stand in for PCRE here (unanchored find, like ngx.re.find)
-local function find(subject, re)
-    return subject:find(re) ~= nil
-end
+local find = require("spec_support.regex").find
 
 local function route(id, host, path, match, priority, upstream)
     return {id = id, host = host, path = path, match = match or "prefix",

@@ -34,7 +34,8 @@ from harness import Controller, Edge, Prober, Redis, free_port, wait_until  # no
 PLAIN_BALANCE = '''
 -- bench/health_cost.py: the balancer as it was before endpoint health
 function _M.balance()
-    local up = ngx.ctx.sy_up
+    local route = router:recent(ngx.var.sy_route)
+    local up = ngx.ctx.sy_up or upstreams[route.upstream]
     local peer = up.balancer:pick()
     set_current_peer(peer.host, peer.port)
 end
@@ -47,18 +48,23 @@ def without_health(base):
     """A copy of lua/ and the template with the health hooks taken out of the request path."""
     lua = os.path.join(base, "lua-nohealth")
     shutil.copytree(os.path.join(ROOT, "lua"), lua)
-    phases = os.path.join(lua, "switchyard", "phases.lua")
-    with open(phases) as f:
+    balance = os.path.join(lua, "switchyard", "request", "balance.lua")
+    with open(balance) as f:
         text = f.read()
     cut = text.rstrip().rfind("return _M")
-    with open(phases, "w") as f:
+    with open(balance, "w") as f:
         f.write(text[:cut] + PLAIN_BALANCE)
-    with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
-        conf = f.read()
-    conf = re.sub(r"^\s*log_by_lua_block .*\n", "", conf, flags=re.M)
     template = os.path.join(base, "edge-nohealth.nginx.conf")
-    with open(template, "w") as f:
-        f.write(conf)
+    shutil.copyfile(os.path.join(ROOT, "deploy", "edge.nginx.conf"), template)
+    # the snippets beside it (deploy/edge.d), without the log phase
+    snippets = os.path.join(base, "edge.d")
+    shutil.copytree(os.path.join(ROOT, "deploy", "edge.d"), snippets)
+    for name in os.listdir(snippets):
+        path = os.path.join(snippets, name)
+        with open(path) as f:
+            conf = f.read()
+        with open(path, "w") as f:
+            f.write(re.sub(r"^\s*log_by_lua_block .*\n", "", conf, flags=re.M))
     return lua, template
 
 

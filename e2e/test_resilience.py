@@ -528,6 +528,9 @@ def test_periodic_check_reloads_only_when_the_digest_differs(redis, controller, 
     assert marker in text
     with open(template, "w") as f:
         f.write(text.replace(marker, "https_port = [==[{{https_port}}]==], full_resync_s = 1 })"))
+    # the snippets it names sit beside it (deploy/edge.d)
+    shutil.copytree(os.path.join(ROOT, "deploy", "edge.d"), os.path.join(workdir, "edge.d"),
+                    dirs_exist_ok=True)
     controller.upstream("checked", backends["b1"].port)
     controller.route("checked", "checked.example.com", "/", "checked")
     edge = Edge(redis, workdir, "edge-check", workers=1, extra=("--template", template))

@@ -6,7 +6,7 @@
 -- written or none of it is, and an edge never sees half a change.
 --
 -- The key schema is documented in redis/README.md (and mirrored in
--- Sources/SwitchyardCore/KeySchema.swift and lua/switchyard/keys.lua).
+-- Sources/SwitchyardCore/KeySchema.swift and lua/switchyard/sync/keys.lua).
 --
 -- FCALL sy_apply 1 <base>version  op kind id doc refs expect  [op kind id doc refs expect ...]
 --
@@ -39,39 +39,60 @@
 --                      doc not a JSON object)
 -- Nothing is written when an error is returned: the batch is checked completely before
 -- the first write.
+--
+-- Style as the edge's Lua (lua/README.md): the Redis API and Lua's libraries in locals,
+-- snake_case, double quotes. Redis runs a library's top level with almost nothing in scope
+-- (redis.register_function and redis.log; naming string, cjson or redis.call there fails
+-- with "Script attempted to access nonexistent global variable"), so the locals are bound
+-- by bind() when a function first runs, not when the library loads.
 
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
 local BIG_BATCH = 1000       -- larger batches log one "resync" entry instead of one per object
 local HINT_KEYS = 32         -- batches up to this size name their objects in the event
 
+-- The Redis API and Lua's libraries, bound by bind() (see the header).
+local call, sha1hex, error_reply
+local json_encode, json_decode, json_null
+local type, pairs, ipairs, pcall, tonumber, tostring
+local str_format, math_floor, tbl_concat, tbl_sort
+
+local function bind()
+    call, sha1hex, error_reply = redis.call, redis.sha1hex, redis.error_reply
+    json_encode, json_decode, json_null = cjson.encode, cjson.decode, cjson.null
+    type, pairs, ipairs, pcall = _G.type, _G.pairs, _G.ipairs, _G.pcall
+    tonumber, tostring = _G.tonumber, _G.tostring
+    str_format, math_floor = string.format, math.floor
+    tbl_concat, tbl_sort = table.concat, table.sort
+end
+
 -- DIGEST. h(kind, id, doc) = the first 13 hex digits (52 bits) of
--- sha1(kind .. ':' .. id .. '\n' .. doc), doc being the stored bytes (with "version"); the
+-- sha1(kind .. ":" .. id .. "\n" .. doc), doc being the stored bytes (with "version"); the
 -- digest is the sum of h over every document listed in the index sets, modulo 2^52,
 -- written as 13 lowercase hex digits. A sum is order-independent and can be updated per
 -- change (subtract the old document's h, add the new one's); the edges keep the same sum
--- over their shared dict (lua/switchyard/digest.lua), so comparing two 13-digit strings
--- tells whether an edge holds exactly what Redis holds. All arithmetic stays below 2^53,
--- exact in Lua's doubles.
+-- over their shared dict (lua/switchyard/shm/digest.lua), so comparing two 13-digit
+-- strings tells whether an edge holds exactly what Redis holds. All arithmetic stays below
+-- 2^53, exact in Lua's doubles.
 local DIGEST_MOD = 2 ^ 52
 local DIGEST_SPLIT = 2 ^ 28
 
 local function digest_h(kind, id, doc)
-    return tonumber(redis.sha1hex(kind .. ':' .. id .. '\n' .. doc):sub(1, 13), 16)
+    return tonumber(sha1hex(kind .. ":" .. id .. "\n" .. doc):sub(1, 13), 16)
 end
 
 local function digest_hex(d)
-    return string.format('%06x%07x', math.floor(d / DIGEST_SPLIT), d % DIGEST_SPLIT)
+    return str_format("%06x%07x", math_floor(d / DIGEST_SPLIT), d % DIGEST_SPLIT)
 end
 
 -- The digest from scratch: every id in both index sets whose document exists. O(objects);
 -- used when the digest key is missing (first write after an upgrade, or after it was
 -- deleted by hand) and by sy_digest.
-local function digest_recompute(K)
+local function digest_recompute(schema)
     local d = 0
-    for _, kind in ipairs({'upstream', 'route', 'certificate'}) do
-        local index = K.index[kind]
-        for _, id in ipairs(redis.call('SMEMBERS', index)) do
-            local doc = redis.call('GET', K.object(kind, id))
+    for _, kind in ipairs({"upstream", "route", "certificate"}) do
+        local index = schema.index[kind]
+        for _, id in ipairs(call("SMEMBERS", index)) do
+            local doc = call("GET", schema.object(kind, id))
             if doc then
                 d = (d + digest_h(kind, id, doc)) % DIGEST_MOD
             end
@@ -83,53 +104,67 @@ end
 local function fail(code, fields)
     fields = fields or {}
     fields.code = code
-    return redis.error_reply('SYERR ' .. cjson.encode(fields))
+    return error_reply("SYERR " .. json_encode(fields))
 end
 
-local function keys_for(version_key)
-    local suffix = 'version'
+-- The keys of one call, all derived from the version key (one hash tag, one slot).
+local function schema_for(version_key)
+    local suffix = "version"
     if #version_key <= #suffix or version_key:sub(-#suffix) ~= suffix then
         return nil
     end
     local base = version_key:sub(1, #version_key - #suffix)
-    local K = {
+    local schema = {
         base = base,
         version = version_key,
-        routes = base .. 'routes',
-        upstreams = base .. 'upstreams',
-        uses = base .. 'uses',
-        changes = base .. 'changes',
-        events = base .. 'events',
-        digest = base .. 'digest',
-        certificates = base .. 'certificates',
-        object = function(kind, id) return base .. kind .. ':' .. id end,
-        used_by = function(name) return base .. 'used_by:' .. name end,
+        routes = base .. "routes",
+        upstreams = base .. "upstreams",
+        uses = base .. "uses",
+        changes = base .. "changes",
+        events = base .. "events",
+        digest = base .. "digest",
+        certificates = base .. "certificates",
+        object = function(kind, id) return base .. kind .. ":" .. id end,
+        used_by = function(name) return base .. "used_by:" .. name end,
     }
     -- kind -> its index set; also the list of kinds sy_apply accepts
-    K.index = {route = K.routes, upstream = K.upstreams, certificate = K.certificates}
-    return K
+    schema.index = {route = schema.routes, upstream = schema.upstreams,
+                    certificate = schema.certificates}
+    return schema
 end
 
 -- The stored document is '{"version":N,' .. rest. Returns N and rest, or nil for a
 -- document that was not written by this library (someone typed it into redis-cli).
 local function split_stored(stored)
     local v, rest_at = stored:match('^{"version":(%d+),()')
-    if not v then return nil end
+    if not v then
+        return nil
+    end
     return tonumber(v), stored:sub(rest_at)
 end
 
 local function split_refs(s)
     local out = {}
-    if s == nil or s == '' then return out end
-    for name in s:gmatch('[^,]+') do out[#out + 1] = name end
+    if s == nil or s == "" then
+        return out
+    end
+    for name in s:gmatch("[^,]+") do
+        out[#out + 1] = name
+    end
     return out
 end
 
 local function sy_apply(keys, args)
-    local K = keys_for(keys[1] or '')
-    if not K then return fail('bad_request', {message = 'KEYS[1] must be the version key'}) end
+    if not call then
+        bind()
+    end
+    local schema = schema_for(keys[1] or "")
+    if not schema then
+        return fail("bad_request", {message = "KEYS[1] must be the version key"})
+    end
     if #args == 0 or #args % 6 ~= 0 then
-        return fail('bad_request', {message = 'arguments come in groups of 6: op kind id doc refs expect'})
+        return fail("bad_request",
+                    {message = "arguments come in groups of 6: op kind id doc refs expect"})
     end
 
     -- Pass 1: check every operation against the state the batch would produce.
@@ -139,15 +174,21 @@ local function sy_apply(keys, args)
     local users = {}                              -- upstream -> {route id -> true/false} overlay
     local new_uses = {}                           -- route id -> refs list after the batch
 
-    local function index_key(kind) return K.index[kind] end
+    local function index_key(kind)
+        return schema.index[kind]
+    end
     local function object_exists(kind, id)
         local o = exists[kind][id]
-        if o ~= nil then return o end
-        return redis.call('SISMEMBER', index_key(kind), id) == 1
+        if o ~= nil then
+            return o
+        end
+        return call("SISMEMBER", index_key(kind), id) == 1
     end
     local function current_uses(route_id)
-        if new_uses[route_id] then return new_uses[route_id] end
-        return split_refs(redis.call('HGET', K.uses, route_id) or '')
+        if new_uses[route_id] then
+            return new_uses[route_id]
+        end
+        return split_refs(call("HGET", schema.uses, route_id) or "")
     end
     local function note_user(upstream, route_id, using)
         users[upstream] = users[upstream] or {}
@@ -157,81 +198,103 @@ local function sy_apply(keys, args)
     for i = 1, #args, 6 do
         local op = {op = args[i], kind = args[i + 1], id = args[i + 2], doc = args[i + 3],
                     refs = split_refs(args[i + 4]), expect = args[i + 5]}
-        if op.op ~= 'put' and op.op ~= 'del' then
-            return fail('bad_request', {message = 'unknown op', op = op.op})
+        if op.op ~= "put" and op.op ~= "del" then
+            return fail("bad_request", {message = "unknown op", op = op.op})
         end
-        if not K.index[op.kind] then
-            return fail('bad_request', {message = 'unknown kind', kind = op.kind})
+        if not schema.index[op.kind] then
+            return fail("bad_request", {message = "unknown kind", kind = op.kind})
         end
-        if op.id == '' then return fail('bad_request', {message = 'empty id', kind = op.kind}) end
-        local seen_key = op.kind .. ':' .. op.id
+        if op.id == "" then
+            return fail("bad_request", {message = "empty id", kind = op.kind})
+        end
+        local seen_key = op.kind .. ":" .. op.id
         if seen[seen_key] then
-            return fail('bad_request', {message = 'object appears twice in one batch',
+            return fail("bad_request", {message = "object appears twice in one batch",
                                         kind = op.kind, id = op.id})
         end
         seen[seen_key] = true
 
-        op.key = K.object(op.kind, op.id)
-        op.stored = redis.call('GET', op.key)
-        if op.stored == false then op.stored = nil end
+        op.key = schema.object(op.kind, op.id)
+        op.stored = call("GET", op.key)
+        if op.stored == false then
+            op.stored = nil
+        end
 
-        if op.expect ~= '' then
+        if op.expect ~= "" then
             local actual = 0
-            if op.stored then actual = split_stored(op.stored) or -1 end
+            if op.stored then
+                actual = split_stored(op.stored) or -1
+            end
             if tostring(actual) ~= op.expect then
-                return fail('version_mismatch', {kind = op.kind, id = op.id,
+                return fail("version_mismatch", {kind = op.kind, id = op.id,
                                                  expected = tonumber(op.expect), actual = actual})
             end
         end
 
-        if op.op == 'put' then
-            if op.doc:sub(1, 1) ~= '{' or op.doc:sub(-1) ~= '}' or #op.doc < 3 then
-                return fail('bad_request', {message = 'doc must be a non-empty JSON object',
+        if op.op == "put" then
+            if op.doc:sub(1, 1) ~= "{" or op.doc:sub(-1) ~= "}" or #op.doc < 3 then
+                return fail("bad_request", {message = "doc must be a non-empty JSON object",
                                             kind = op.kind, id = op.id})
             end
-            local ok = pcall(cjson.decode, op.doc)
+            local ok = pcall(json_decode, op.doc)
             if not ok then
-                return fail('bad_request', {message = 'doc is not valid JSON', kind = op.kind, id = op.id})
+                return fail("bad_request", {message = "doc is not valid JSON",
+                                            kind = op.kind, id = op.id})
             end
-            if op.kind == 'route' then
+            if op.kind == "route" then
                 for _, name in ipairs(op.refs) do
-                    if not object_exists('upstream', name) then
-                        return fail('missing_upstream', {kind = 'route', id = op.id, upstream = name})
+                    if not object_exists("upstream", name) then
+                        return fail("missing_upstream",
+                                    {kind = "route", id = op.id, upstream = name})
                     end
                 end
-                for _, old in ipairs(current_uses(op.id)) do note_user(old, op.id, false) end
-                for _, name in ipairs(op.refs) do note_user(name, op.id, true) end
+                for _, old in ipairs(current_uses(op.id)) do
+                    note_user(old, op.id, false)
+                end
+                for _, name in ipairs(op.refs) do
+                    note_user(name, op.id, true)
+                end
                 new_uses[op.id] = op.refs
             end
             -- unchanged: the same document, already in its index, with the same uses
             local _, rest = nil, nil
-            if op.stored then _, rest = split_stored(op.stored) end
+            if op.stored then
+                _, rest = split_stored(op.stored)
+            end
             op.unchanged = rest ~= nil and rest == op.doc:sub(2)
-                and redis.call('SISMEMBER', index_key(op.kind), op.id) == 1
-                and (op.kind ~= 'route'
-                     or (redis.call('HGET', K.uses, op.id) or '') == args[i + 4])
+                and call("SISMEMBER", index_key(op.kind), op.id) == 1
+                and (op.kind ~= "route"
+                     or (call("HGET", schema.uses, op.id) or "") == args[i + 4])
             exists[op.kind][op.id] = true
         else
             if not object_exists(op.kind, op.id) then
-                return fail('not_found', {kind = op.kind, id = op.id})
+                return fail("not_found", {kind = op.kind, id = op.id})
             end
-            if op.kind == 'route' then
-                for _, old in ipairs(current_uses(op.id)) do note_user(old, op.id, false) end
+            if op.kind == "route" then
+                for _, old in ipairs(current_uses(op.id)) do
+                    note_user(old, op.id, false)
+                end
                 new_uses[op.id] = {}
             else
                 local still = {}
                 local overlay = users[op.id] or {}
-                for _, rid in ipairs(redis.call('SMEMBERS', K.used_by(op.id))) do
-                    if overlay[rid] ~= false then still[rid] = true end
+                for _, rid in ipairs(call("SMEMBERS", schema.used_by(op.id))) do
+                    if overlay[rid] ~= false then
+                        still[rid] = true
+                    end
                 end
                 for rid, using in pairs(overlay) do
-                    if using then still[rid] = true end
+                    if using then
+                        still[rid] = true
+                    end
                 end
                 local names = {}
-                for rid in pairs(still) do names[#names + 1] = rid end
+                for rid in pairs(still) do
+                    names[#names + 1] = rid
+                end
                 if #names > 0 then
-                    table.sort(names)
-                    return fail('in_use', {kind = 'upstream', id = op.id, routes = names})
+                    tbl_sort(names)
+                    return fail("in_use", {kind = "upstream", id = op.id, routes = names})
                 end
             end
             exists[op.kind][op.id] = false
@@ -241,81 +304,91 @@ local function sy_apply(keys, args)
 
     local changed = {}
     for _, op in ipairs(ops) do
-        if not op.unchanged then changed[#changed + 1] = op end
+        if not op.unchanged then
+            changed[#changed + 1] = op
+        end
     end
     if #changed == 0 then
-        return {tonumber(redis.call('GET', K.version) or '0'), 0}
+        return {tonumber(call("GET", schema.version) or "0"), 0}
     end
 
     -- Pass 2: write. The version first, so every document carries it.
-    local version = redis.call('INCR', K.version)
-    local last = redis.call('XREVRANGE', K.changes, '+', '-', 'COUNT', 1)[1]
+    local version = call("INCR", schema.version)
+    local last = call("XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
     if last then
-        local last_version = tonumber(last[1]:match('^(%d+)-'))
+        local last_version = tonumber(last[1]:match("^(%d+)-"))
         if last_version and last_version >= version then
             -- the version key was lost or reset by hand: move past the stream
             version = last_version + 1
-            redis.call('SET', K.version, version)
+            call("SET", schema.version, version)
         end
     end
 
     -- the digest before this batch (from scratch when the key is missing or unreadable)
-    local digest = redis.call('GET', K.digest)
+    local digest = call("GET", schema.digest)
     digest = digest and #digest == 13 and tonumber(digest, 16) or nil
-    if not digest then digest = digest_recompute(K) end
+    if not digest then
+        digest = digest_recompute(schema)
+    end
 
     for _, op in ipairs(changed) do
         -- the old document counts only if it was listed in its index (what edges load)
-        if op.stored and redis.call('SISMEMBER', index_key(op.kind), op.id) == 1 then
+        if op.stored and call("SISMEMBER", index_key(op.kind), op.id) == 1 then
             digest = (digest - digest_h(op.kind, op.id, op.stored)) % DIGEST_MOD
         end
-        if op.op == 'put' then
-            local stored = '{"version":' .. version .. ',' .. op.doc:sub(2)
-            redis.call('SET', op.key, stored)
-            redis.call('SADD', index_key(op.kind), op.id)
+        if op.op == "put" then
+            local stored = '{"version":' .. version .. "," .. op.doc:sub(2)
+            call("SET", op.key, stored)
+            call("SADD", index_key(op.kind), op.id)
             digest = (digest + digest_h(op.kind, op.id, stored)) % DIGEST_MOD
         else
-            redis.call('DEL', op.key)
-            redis.call('SREM', index_key(op.kind), op.id)
-            if op.kind == 'upstream' then redis.call('DEL', K.used_by(op.id)) end
+            call("DEL", op.key)
+            call("SREM", index_key(op.kind), op.id)
+            if op.kind == "upstream" then
+                call("DEL", schema.used_by(op.id))
+            end
         end
-        if op.kind == 'route' then
-            for _, old in ipairs(split_refs(redis.call('HGET', K.uses, op.id) or '')) do
-                redis.call('SREM', K.used_by(old), op.id)
+        if op.kind == "route" then
+            for _, old in ipairs(split_refs(call("HGET", schema.uses, op.id) or "")) do
+                call("SREM", schema.used_by(old), op.id)
             end
             local refs = new_uses[op.id]
             if refs and #refs > 0 then
-                redis.call('HSET', K.uses, op.id, table.concat(refs, ','))
-                for _, name in ipairs(refs) do redis.call('SADD', K.used_by(name), op.id) end
+                call("HSET", schema.uses, op.id, tbl_concat(refs, ","))
+                for _, name in ipairs(refs) do
+                    call("SADD", schema.used_by(name), op.id)
+                end
             else
-                redis.call('HDEL', K.uses, op.id)
+                call("HDEL", schema.uses, op.id)
             end
         end
     end
 
     if #changed > BIG_BATCH then
-        redis.call('XADD', K.changes, 'MAXLEN', '~', STREAM_MAXLEN, version .. '-0',
-                   'version', version, 'kind', '*', 'id', '*', 'op', 'resync')
+        call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-0",
+             "version", version, "kind", "*", "id", "*", "op", "resync")
     else
         for n, op in ipairs(changed) do
-            redis.call('XADD', K.changes, 'MAXLEN', '~', STREAM_MAXLEN, version .. '-' .. (n - 1),
-                       'version', version, 'kind', op.kind, 'id', op.id, 'op', op.op)
+            call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-" .. (n - 1),
+                 "version", version, "kind", op.kind, "id", op.id, "op", op.op)
         end
     end
-    redis.call('SET', K.digest, digest_hex(digest))
+    call("SET", schema.digest, digest_hex(digest))
     -- the new version, then for a small batch the objects it changed: a subscriber may
     -- fetch them in the same round trip as the stream page (a hint; the stream decides)
     local message = tostring(version)
     if #changed <= HINT_KEYS then
         local parts = {message}
-        for _, op in ipairs(changed) do parts[#parts + 1] = op.kind .. ':' .. op.id end
-        message = table.concat(parts, ' ')
+        for _, op in ipairs(changed) do
+            parts[#parts + 1] = op.kind .. ":" .. op.id
+        end
+        message = tbl_concat(parts, " ")
     end
-    redis.call('PUBLISH', K.events, message)
+    call("PUBLISH", schema.events, message)
     return {version, #changed}
 end
 
-redis.register_function('sy_apply', sy_apply)
+redis.register_function("sy_apply", sy_apply)
 
 -- FCALL sy_digest 1 <base>version
 --
@@ -323,14 +396,19 @@ redis.register_function('sy_apply', sy_apply)
 --   after documents were written by hand with SET, which sy_apply cannot see) and stores
 --   it. Does not bump the version or publish. Reply: { version, digest }.
 local function sy_digest(keys)
-    local K = keys_for(keys[1] or '')
-    if not K then return fail('bad_request', {message = 'KEYS[1] must be the version key'}) end
-    local digest = digest_hex(digest_recompute(K))
-    redis.call('SET', K.digest, digest)
-    return {tonumber(redis.call('GET', K.version) or '0'), digest}
+    if not call then
+        bind()
+    end
+    local schema = schema_for(keys[1] or "")
+    if not schema then
+        return fail("bad_request", {message = "KEYS[1] must be the version key"})
+    end
+    local digest = digest_hex(digest_recompute(schema))
+    call("SET", schema.digest, digest)
+    return {tonumber(call("GET", schema.version) or "0"), digest}
 end
 
-redis.register_function('sy_digest', sy_digest)
+redis.register_function("sy_digest", sy_digest)
 
 -- ---------------------------------------------------------------------------------------
 -- Endpoint health, written only by the active prober (`switchyard prober`). See
@@ -363,70 +441,93 @@ redis.register_function('sy_digest', sy_digest)
 --   Errors (nothing written): not_leader, bad_request.
 
 local function base_of(key, suffix)
-    if #key <= #suffix or key:sub(-#suffix) ~= suffix then return nil end
+    if #key <= #suffix or key:sub(-#suffix) ~= suffix then
+        return nil
+    end
     return key:sub(1, #key - #suffix)
 end
 
 local function sy_lease(keys, args)
-    local base = base_of(keys[1] or '', 'prober:lease')
-    if not base then return fail('bad_request', {message = 'KEYS[1] must be the prober lease key'}) end
-    local lease, heartbeat = keys[1], base .. 'prober:heartbeat'
-    local id, lease_ms, heartbeat_ms, heartbeat_value = args[1], tonumber(args[2]), tonumber(args[3]), args[4]
-    if not id or id == '' or not lease_ms or lease_ms < 0 or lease_ms ~= math.floor(lease_ms)
-        or (lease_ms > 0 and (not heartbeat_ms or heartbeat_ms <= 0 or heartbeat_value == nil)) then
-        return fail('bad_request', {message = 'arguments: id lease_ms heartbeat_ms heartbeat_value'})
+    if not call then
+        bind()
     end
-    local holder = redis.call('GET', lease)
+    local base = base_of(keys[1] or "", "prober:lease")
+    if not base then
+        return fail("bad_request", {message = "KEYS[1] must be the prober lease key"})
+    end
+    local lease, heartbeat = keys[1], base .. "prober:heartbeat"
+    local id, lease_ms = args[1], tonumber(args[2])
+    local heartbeat_ms, heartbeat_value = tonumber(args[3]), args[4]
+    if not id or id == "" or not lease_ms or lease_ms < 0 or lease_ms ~= math_floor(lease_ms)
+        or (lease_ms > 0 and (not heartbeat_ms or heartbeat_ms <= 0
+                              or heartbeat_value == nil)) then
+        return fail("bad_request",
+                    {message = "arguments: id lease_ms heartbeat_ms heartbeat_value"})
+    end
+    local holder = call("GET", lease)
     if lease_ms == 0 then
-        if holder ~= id then return {0, 'not_holder'} end
-        redis.call('DEL', lease, heartbeat)
-        return {0, 'released'}
+        if holder ~= id then
+            return {0, "not_holder"}
+        end
+        call("DEL", lease, heartbeat)
+        return {0, "released"}
     end
     local status
     if holder == id then
-        redis.call('PEXPIRE', lease, lease_ms)
-        status = 'renewed'
+        call("PEXPIRE", lease, lease_ms)
+        status = "renewed"
     elseif not holder then
-        redis.call('SET', lease, id, 'NX', 'PX', lease_ms)
-        status = 'acquired'
+        call("SET", lease, id, "NX", "PX", lease_ms)
+        status = "acquired"
     else
-        return {0, holder, redis.call('PTTL', lease)}
+        return {0, holder, call("PTTL", lease)}
     end
-    redis.call('SET', heartbeat, heartbeat_value, 'PX', heartbeat_ms)
+    call("SET", heartbeat, heartbeat_value, "PX", heartbeat_ms)
     return {1, status}
 end
 
 local HEALTH_STATES = {up = true, down = true, unknown = true}
 
 local function sy_health(keys, args)
-    local base = base_of(keys[1] or '', 'health_version')
-    if not base then return fail('bad_request', {message = 'KEYS[1] must be the health_version key'}) end
-    local version_key, events, index = keys[1], base .. 'health_events', base .. 'health_upstreams'
-    local prober = args[1]
-    if not prober or prober == '' or (#args - 1) % 4 ~= 0 then
-        return fail('bad_request', {message = 'arguments: prober, then groups of 4: op upstream address value'})
+    if not call then
+        bind()
     end
-    local holder = redis.call('GET', base .. 'prober:lease')
+    local base = base_of(keys[1] or "", "health_version")
+    if not base then
+        return fail("bad_request", {message = "KEYS[1] must be the health_version key"})
+    end
+    local version_key, events = keys[1], base .. "health_events"
+    local index = base .. "health_upstreams"
+    local prober = args[1]
+    if not prober or prober == "" or (#args - 1) % 4 ~= 0 then
+        return fail("bad_request", {
+            message = "arguments: prober, then groups of 4: op upstream address value"})
+    end
+    local holder = call("GET", base .. "prober:lease")
     if holder ~= prober then
-        return fail('not_leader', {prober = prober, holder = holder or cjson.null})
+        return fail("not_leader", {prober = prober, holder = holder or json_null})
     end
 
     -- Pass 1: check everything, so an error writes nothing.
     local ops = {}
     for i = 2, #args, 4 do
-        local op = {op = args[i], upstream = args[i + 1], address = args[i + 2], value = args[i + 3]}
-        if op.upstream == '' or op.upstream:find('[%s]') or op.address == '' or op.address:find('[%s]') then
-            return fail('bad_request', {message = 'upstream and address must be non-empty without spaces'})
+        local op = {op = args[i], upstream = args[i + 1], address = args[i + 2],
+                    value = args[i + 3]}
+        if op.upstream == "" or op.upstream:find("[%s]") or op.address == ""
+            or op.address:find("[%s]") then
+            return fail("bad_request",
+                        {message = "upstream and address must be non-empty without spaces"})
         end
-        if op.op == 'set' then
-            local ok, record = pcall(cjson.decode, op.value)
-            if not ok or type(record) ~= 'table' or not HEALTH_STATES[record.state] then
-                return fail('bad_request', {message = 'value must be a JSON record with state up, down or unknown',
-                                            upstream = op.upstream, address = op.address})
+        if op.op == "set" then
+            local ok, record = pcall(json_decode, op.value)
+            if not ok or type(record) ~= "table" or not HEALTH_STATES[record.state] then
+                return fail("bad_request", {
+                    message = "value must be a JSON record with state up, down or unknown",
+                    upstream = op.upstream, address = op.address})
             end
             op.state = record.state
-        elseif op.op ~= 'del' and op.op ~= 'drop' then
-            return fail('bad_request', {message = 'unknown op', op = op.op})
+        elseif op.op ~= "del" and op.op ~= "drop" then
+            return fail("bad_request", {message = "unknown op", op = op.op})
         end
         ops[#ops + 1] = op
     end
@@ -435,36 +536,40 @@ local function sy_health(keys, args)
     local changed = 0
     local version
     local function announce(op, state)
-        version = redis.call('INCR', version_key)
-        redis.call('PUBLISH', events, version .. ' ' .. op.upstream .. ' ' .. op.address .. ' ' .. state)
+        version = call("INCR", version_key)
+        call("PUBLISH", events, version .. " " .. op.upstream .. " " .. op.address .. " " .. state)
         changed = changed + 1
     end
     for _, op in ipairs(ops) do
-        local key = base .. 'health:' .. op.upstream
-        if op.op == 'set' then
-            local stored = redis.call('HGET', key, op.address)
+        local key = base .. "health:" .. op.upstream
+        if op.op == "set" then
+            local stored = call("HGET", key, op.address)
             local same = false
             if stored then
-                local ok, record = pcall(cjson.decode, stored)
-                same = ok and type(record) == 'table' and record.state == op.state
+                local ok, record = pcall(json_decode, stored)
+                same = ok and type(record) == "table" and record.state == op.state
             end
             if not same then
-                redis.call('HSET', key, op.address, op.value)
-                redis.call('SADD', index, op.upstream)
+                call("HSET", key, op.address, op.value)
+                call("SADD", index, op.upstream)
                 announce(op, op.state)
             end
-        elseif op.op == 'del' then
-            if redis.call('HDEL', key, op.address) == 1 then
-                if redis.call('EXISTS', key) == 0 then redis.call('SREM', index, op.upstream) end
-                announce(op, 'removed')
+        elseif op.op == "del" then
+            if call("HDEL", key, op.address) == 1 then
+                if call("EXISTS", key) == 0 then
+                    call("SREM", index, op.upstream)
+                end
+                announce(op, "removed")
             end
         else
-            redis.call('SREM', index, op.upstream)
-            if redis.call('DEL', key) == 1 then announce(op, 'removed') end
+            call("SREM", index, op.upstream)
+            if call("DEL", key) == 1 then
+                announce(op, "removed")
+            end
         end
     end
-    return {tonumber(version or redis.call('GET', version_key) or '0'), changed}
+    return {tonumber(version or call("GET", version_key) or "0"), changed}
 end
 
-redis.register_function('sy_lease', sy_lease)
-redis.register_function('sy_health', sy_health)
+redis.register_function("sy_lease", sy_lease)
+redis.register_function("sy_health", sy_health)

@@ -12,6 +12,7 @@ packages=(
     pkg-config libhiredis-dev libpcre2-dev libssl-dev libcurl4-openssl-dev
     # tests and benchmarks
     lua-busted lua5.2 openssl curl wrk hyperfine python3 python3-pip procps iproute2
+    lua-check  # make lint-lua: luacheck
     valgrind   # bench/instructions.py counts instructions per request with callgrind
 )
 

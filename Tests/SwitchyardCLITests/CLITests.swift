@@ -154,6 +154,37 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("p/nginx.conf").path))
     }
 
+    @Test func edgeRendersTheSnippetsBesideTheTemplate() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let snippets = dir.appendingPathComponent("edge.d")
+        try FileManager.default.createDirectory(at: snippets, withIntermediateDirectories: true)
+        let template = dir.appendingPathComponent("t.conf")
+        try "worker_processes {{workers}};\nhttp {\n    {{part}}\n}\n".write(to: template, atomically: true, encoding: .utf8)
+        try "# what part is\nerror_log {{prefix}}/logs/part.log;\nfoo bar;\n"
+            .write(to: snippets.appendingPathComponent("part.conf"), atomically: true, encoding: .utf8)
+        try "not a snippet {{nope}}\n".write(to: snippets.appendingPathComponent("README"), atomically: true, encoding: .utf8)
+        let prefix = dir.appendingPathComponent("p")
+        let result = try await Executable.run([
+            "edge", "--prefix", prefix.path, "--template", template.path, "--lua-dir", "/x",
+            "--render-only",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let conf = try String(contentsOf: prefix.appendingPathComponent("nginx.conf"), encoding: .utf8)
+        #expect(conf == "worker_processes auto;\nhttp {\n    error_log \(prefix.path)/logs/part.log;\n    foo bar;\n}\n")
+        // a snippet with an unknown placeholder fails, naming it, and nothing is written
+        try "x {{nope}};\n".write(to: snippets.appendingPathComponent("bad.conf"), atomically: true, encoding: .utf8)
+        let other = dir.appendingPathComponent("q")
+        let failed = try await Executable.run([
+            "edge", "--prefix", other.path, "--template", template.path, "--lua-dir", "/x",
+            "--render-only",
+        ])
+        #expect(failed.status != 0)
+        #expect(failed.stderr.contains("snippet 'bad'"))
+        #expect(failed.stderr.contains("{{nope}}"))
+        #expect(!FileManager.default.fileExists(atPath: other.appendingPathComponent("nginx.conf").path))
+    }
+
     @Test func edgeExecsNginxInTheForeground() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -63,6 +63,10 @@ struct EdgeTLSTests {
         let conf = try String(contentsOf: prefix.appendingPathComponent("nginx.conf"), encoding: .utf8)
         #expect(conf.contains("# ssl_certificate_by_lua_block"))
         #expect(!conf.contains(" ssl http2"))
+        // the snippets it names are written out where it names them: one flat file
+        #expect(conf.components(separatedBy: "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;").count == 4)
+        #expect(!conf.contains("{{"))
+        #expect(!conf.contains("include "))
         if FileManager.default.isExecutableFile(atPath: Self.nginx) {
             let (ok, text) = try nginxAccepts(prefix)
             #expect(ok, "\(text)")

@@ -98,8 +98,9 @@ struct HealthFunctionsTests {
         #expect(KeySchema.healthVersion == base + "health_version")
         #expect(KeySchema.proberLease == base + "prober:lease")
         for fragment in [
-            "base .. 'health_events'", "base .. 'health_upstreams'", "base .. 'prober:lease'", "base .. 'prober:heartbeat'",
-            "base .. 'health:' .. op.upstream", "base_of(keys[1] or '', 'health_version')", "base_of(keys[1] or '', 'prober:lease')",
+            #"base .. "health_events""#, #"base .. "health_upstreams""#, #"base .. "prober:lease""#,
+            #"base .. "prober:heartbeat""#, #"base .. "health:" .. op.upstream"#,
+            #"base_of(keys[1] or "", "health_version")"#, #"base_of(keys[1] or "", "prober:lease")"#,
         ] {
             #expect(Self.library.contains(fragment), "\(fragment)")
         }

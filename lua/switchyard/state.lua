@@ -1,5 +1,5 @@
 -- A worker's compiled view of the configuration: the router and one balancer per upstream,
--- stamped with the sy_meta serial they reflect (layout: switchyard.store).
+-- stamped with the sy_meta serial they reflect (layout: switchyard.shm.store).
 --
 -- Pure: dicts, regex engine and logger are injected; works on Lua 5.2 and LuaJIT. Never
 -- yields; called from init_worker and from the access phase when the serial moved.
@@ -14,17 +14,19 @@
 -- A document that fails to decode is logged with its key and left out; the rest of the
 -- configuration keeps working. Everything runs under pcall: a bad document never raises.
 --
--- Endpoint health (switchyard.health) is not in sy_config: the syncer logs "health:<name>"
+-- Endpoint health (switchyard.health.rotation) is not in sy_config: the syncer logs "health:<name>"
 -- and "prober:fresh" tokens like keys, and they rebuild only balancers (in place).
 --
 -- A route naming an upstream that does not exist stays routable and answers 503 (like an
 -- upstream without endpoints); the condition is logged when the route is built.
 
-local doc = require "switchyard.doc"
-local router_mod = require "switchyard.router"
-local store = require "switchyard.store"
-local health = require "switchyard.health"
-local bulk = require "switchyard.bulk"
+local doc = require "switchyard.route.decode"
+local upstream_mod = require "switchyard.balancer.upstream"
+local router_mod = require "switchyard.route.router"
+local store = require "switchyard.shm.store"
+local health = require "switchyard.health.rotation"
+local bulk = require "switchyard.util.bulk"
+local changelog = require "switchyard.shm.changelog"
 
 local pairs = pairs
 local pcall = pcall
@@ -36,7 +38,6 @@ local str_sub = string.sub
 local BYTE_U = str_byte("u")
 
 local split_key = store.split_key
-local log_key = store.log_key
 
 local _M = {}
 local mt = {__index = _M}
@@ -44,17 +45,18 @@ local mt = {__index = _M}
 _M.MAX_GAP = 1000   -- serials to replay before a full rebuild is cheaper
 
 -- opts: cfg, meta (dicts), find(subject, re) and check(re) (regex engine),
--- log(level, msg), certificates (switchyard.tls table fed with certificate:<id> keys)
+-- log(level, msg), certificates (switchyard.tls.certificates table fed with certificate:<id> keys)
 function _M.new(opts)
     return setmetatable({
         cfg = opts.cfg,
         meta = opts.meta,
         check = opts.check,
         log = opts.log or function() end,
-        certificates = opts.certificates,   -- switchyard.tls table, or nil (busted)
-        health = opts.health,   -- switchyard.health context (sy_health, passive marks), or nil
+        certificates = opts.certificates,   -- switchyard.tls.certificates table, or nil (busted)
+        -- switchyard.health.rotation context (sy_health, passive marks), or nil
+        health = opts.health,
         router = router_mod.new(opts.find),
-        upstreams = {},     -- name -> {name, balancer, n, endpoints, version}
+        upstreams = {},     -- name -> upstream object (switchyard.balancer.upstream)
         n_upstreams = 0,
         raw = {},           -- shm key -> raw JSON the current object was built from
         serial = nil,       -- nil: nothing loaded yet
@@ -63,28 +65,11 @@ function _M.new(opts)
 end
 
 local function build_upstream(self, name, raw)
-    local up, err, warning = doc.decode_upstream(raw, name)
-    if not up then
-        return nil, err
-    end
+    local up, err, warning = upstream_mod.new(self.health, raw, name)
     if warning then
         self.log("warn", "upstream:" .. name .. ": " .. warning)
     end
-    -- the balancer covers the endpoints in rotation (switchyard.health)
-    return health.build(self.health, {
-        name = name,
-        n = #up.endpoints,
-        endpoints = up.endpoints,
-        version = up.version,
-        tls = up.tls,   -- {name, verify} for "scheme": "https", else nil
-        -- served from the edge's @sy_full location (switchyard.phases): an HTTPS upstream
-        -- (proxy_pass to a variable upstream block), sticky (its Set-Cookie), least_conn
-        -- (a log phase ends each attempt's count)
-        full = (up.tls ~= nil or (up.balancing ~= nil and (up.balancing.balance == "sticky"
-               or up.balancing.balance == "least_conn"))) or nil,
-        policy = up.policy,
-        balancing = up.balancing,   -- balance, hash_on, sticky (switchyard.balancer)
-    })
+    return up, err
 end
 
 local function set_upstream(self, name, up)
@@ -135,7 +120,8 @@ local function apply_key(self, key)
         set_upstream(self, id, up)
         return nil
     elseif kind == "certificate" then
-        -- the TLS table decodes, decrypts and parses it once per version (switchyard.tls)
+        -- the TLS table decodes, decrypts and parses it once per version
+        -- (switchyard.tls.certificates)
         if self.certificates then
             self.certificates:apply(id, raw)
         end
@@ -226,23 +212,16 @@ function _M.refresh(self, target)
     end
     local cur = self.serial
     if cur == nil and not self.no_bulk then
-        -- this worker's first build: it serves nothing until it is done (switchyard.bulk)
+        -- this worker's first build: it serves nothing until it is done (switchyard.util.bulk)
         return bulk.run(true, self.rebuild, self, target)
     end
     if cur == nil then
         return self:rebuild(target)
     end
-    if target < cur or target - cur > _M.MAX_GAP then
+    -- the logged changes since cur (switchyard.shm.changelog); nil: rebuild everything
+    local entries = changelog.entries(self.meta, cur, target, _M.MAX_GAP, "*")
+    if not entries then
         return self:rebuild(target)
-    end
-    local meta = self.meta
-    local entries = {}
-    for s = cur + 1, target do
-        local entry = meta:get(log_key(s))
-        if entry == nil or entry == "*" then
-            return self:rebuild(target)
-        end
-        entries[#entries + 1] = entry
     end
     local seen = {}
     local keys = {}

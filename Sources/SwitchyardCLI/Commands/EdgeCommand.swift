@@ -1,4 +1,5 @@
-// `switchyard edge`: render deploy/edge.nginx.conf into <prefix>/nginx.conf and exec nginx
+// `switchyard edge`: render deploy/edge.nginx.conf (with the snippets of deploy/edge.d/ it
+// names) into <prefix>/nginx.conf and exec nginx
 // in the foreground, so nginx is the process that systemd/containers/shells signal.
 
 import ArgumentParser
@@ -135,9 +136,21 @@ struct EdgeCommand: ParsableCommand {
                     "warning: \(settings.upstreamCA) does not exist: upstreams with tls_verify will fail; pass --upstream-ca\n".utf8))
             settings.upstreamCA = EdgeTLSFiles.paths(prefix: prefixDir).certificate
         }
+        // the snippets the template names ({{name}}): every name.conf in edge.d/ beside it
+        let snippetSource = ((templatePath as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent(EdgeTemplate.snippetDirectory)
+        var snippets: [String: String] = [:]
+        let snippetNames = (try? FileManager.default.contentsOfDirectory(atPath: snippetSource)) ?? []
+        for name in snippetNames where name.hasSuffix(".conf") {
+            let path = (snippetSource as NSString).appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw ValidationError("cannot read the template snippet \(path)")
+            }
+            snippets[String(name.dropLast(".conf".count))] = text
+        }
         let rendered: String
         do {
-            rendered = try EdgeTemplate.render(templateText, settings: settings)
+            rendered = try EdgeTemplate.render(templateText, settings: settings, snippets: snippets)
         } catch {
             throw ValidationError("cannot render \(templatePath): \(error)")
         }

@@ -1,5 +1,5 @@
 // Redis key schema, controller side. The one description is redis/README.md; the edge's
-// copy is lua/switchyard/keys.lua, and KeySchemaAgreementTests runs that file with lua to
+// copy is lua/switchyard/sync/keys.lua, and KeySchemaAgreementTests runs that file with lua to
 // keep the two identical.
 
 /// Every Redis key Switchyard uses. All share the `{cfg}` hash tag (one cluster slot).

@@ -1,4 +1,5 @@
-// Rendering the edge's nginx.conf from deploy/edge.nginx.conf (pure: text in, text out).
+// Rendering the edge's nginx.conf from deploy/edge.nginx.conf and the snippets it names
+// (deploy/edge.d/*.conf) (pure: text in, text out).
 //
 // Placeholders are `{{name}}` with name from `EdgeSettings.placeholders`. Rendering fails
 // on any `{{identifier}}` it does not know, and on values that could break out of an
@@ -138,12 +139,46 @@ public struct TemplateError: Error, Sendable, Equatable, CustomStringConvertible
 }
 
 public enum EdgeTemplate {
-    /// Replaces every `{{name}}` in `template` with `values[name]`. Throws listing every
-    /// unknown placeholder (with its line) and every bad setting.
-    public static func render(_ template: String, settings: EdgeSettings) throws(TemplateError) -> String {
+    /// The directory beside the template holding its snippets: each `<name>.conf` in it is the
+    /// placeholder `{{<name>}}`, what several blocks of the template share, said once. A
+    /// snippet is rendered with the settings' placeholders (its comment lines left out) and
+    /// put where the template names it, so nginx reads one flat nginx.conf, as if the lines
+    /// were written out in each place (an nginx `include` instead made every request's pool
+    /// allocation dearer: bench/instructions.py).
+    public static let snippetDirectory = "edge.d"
+
+    /// Replaces every `{{name}}` in `template` with the settings' value or the snippet of that
+    /// name (`snippets`: name -> text). Throws listing every unknown placeholder (with its
+    /// line), every bad setting and every bad snippet.
+    public static func render(_ template: String, settings: EdgeSettings, snippets: [String: String] = [:])
+        throws(TemplateError) -> String
+    {
         let problems = settings.problems()
         if !problems.isEmpty { throw TemplateError(problems: problems) }
-        return try render(template, values: settings.placeholders)
+        var values = settings.placeholders
+        var snippetProblems: [String] = []
+        for (name, text) in snippets.sorted(by: { $0.key < $1.key }) {
+            let bytes = Array("{{\(name)}}".utf8)
+            guard let (parsed, _) = placeholder(in: bytes, at: 0), parsed == name else {
+                snippetProblems.append("snippet '\(name)' is not a placeholder name (letters, digits, _)")
+                continue
+            }
+            if values[name] != nil {
+                snippetProblems.append("snippet '\(name)' has the name of a setting")
+                continue
+            }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("#") }
+            var body = lines.joined(separator: "\n")
+            while body.hasSuffix("\n") { body.removeLast() }
+            do throws(TemplateError) {
+                values[name] = try render(body, values: settings.placeholders)
+            } catch {
+                snippetProblems += error.problems.map { "snippet '\(name)': \($0)" }
+            }
+        }
+        if !snippetProblems.isEmpty { throw TemplateError(problems: snippetProblems) }
+        return try render(template, values: values)
     }
 
     /// Replaces every `{{name}}` (name: letters, digits, `_`; spaces inside the braces
@@ -154,14 +189,26 @@ public enum EdgeTemplate {
         out.reserveCapacity(bytes.count + 256)
         var unknown: [String] = []
         var line = 1
+        var lineStart = 0  // where the current line starts in out
         var i = 0
         while i < bytes.count {
-            if bytes[i] == 0x0A { line += 1 }
+            if bytes[i] == 0x0A {
+                line += 1
+                lineStart = out.count + 1
+            }
             if bytes[i] == UInt8(ascii: "{"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "{"),
                 let (name, end) = placeholder(in: bytes, at: i)
             {
                 if let value = values[name] {
-                    out.append(contentsOf: Array(value.utf8))
+                    // a value of several lines keeps the indentation of the line it starts on
+                    let indent = out[lineStart...].allSatisfy { $0 == 0x20 || $0 == 0x09 } ? Array(out[lineStart...]) : []
+                    for (n, piece) in value.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                        if n > 0 {
+                            out.append(0x0A)
+                            if !piece.isEmpty { out.append(contentsOf: indent) }
+                        }
+                        out.append(contentsOf: Array(piece.utf8))
+                    }
                 } else {
                     unknown.append("unknown placeholder {{\(name)}} on line \(line)")
                 }

@@ -286,7 +286,7 @@ public struct StoredCertificate: Sendable, Equatable {
 /// Stored form: `aes-256-gcm:<base64 nonce (12 bytes)>:<base64 ciphertext + 16-byte tag>`;
 /// the additional authenticated data is `switchyard:certificate:<id>`, so a `key_enc` copied
 /// to another certificate does not decrypt. The edge decrypts the same way
-/// (lua/switchyard/aesgcm.lua, libcrypto through LuaJIT's FFI).
+/// (lua/switchyard/tls/aesgcm.lua, libcrypto through LuaJIT's FFI).
 public struct CertificateKeyCipher: Sendable {
     let key: [UInt8]
 
@@ -420,7 +420,7 @@ public enum Base64 {
 
 // MARK: - Which certificate serves a name
 
-/// The edges' choice among certificates claiming the same name (lua/switchyard/tls.lua does
+/// The edges' choice among certificates claiming the same name (lua/switchyard/tls/certificates.lua does
 /// the same): the later not_after wins, then the smaller id. Used by the API to show which
 /// names a certificate does not serve because another one wins them.
 public enum CertificateSelection {

@@ -4,9 +4,9 @@ import Testing
 
 @testable import SwitchyardCore
 
-/// KeySchema.swift and lua/switchyard/keys.lua describe the same keys; this runs the Lua
+/// KeySchema.swift and lua/switchyard/sync/keys.lua describe the same keys; this runs the Lua
 /// file and compares, so changing either side alone fails here.
-@Suite("Key schema agreement with lua/switchyard/keys.lua")
+@Suite("Key schema agreement with lua/switchyard/sync/keys.lua")
 struct KeySchemaAgreementTests {
     static let ids = ["bbs-api", "backend", "edge-1", "a.b_c-d"]
 
@@ -65,7 +65,7 @@ struct KeySchemaAgreementTests {
 
     @Test func luaAndSwiftProduceTheSameKeys() throws {
         let lua = try #require(luaInterpreter(), "no Lua interpreter installed")
-        let keysFile = repositoryRoot().appendingPathComponent("lua/switchyard/keys.lua").path
+        let keysFile = repositoryRoot().appendingPathComponent("lua/switchyard/sync/keys.lua").path
         #expect(FileManager.default.fileExists(atPath: keysFile))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: lua)
@@ -94,10 +94,10 @@ struct KeySchemaAgreementTests {
             ("changes", KeySchema.changes), ("events", KeySchema.events),
             ("certificates", KeySchema.certificates),
         ] {
-            #expect(source.contains("\(name) = base .. '\(name)'"))
+            #expect(source.contains(#"\#(name) = base .. "\#(name)""#))
             #expect(key == base + name)
         }
-        #expect(source.contains("base .. 'used_by:' .. name"))
+        #expect(source.contains(#"base .. "used_by:" .. name"#))
         #expect(KeySchema.usedBy("x") == base + "used_by:x")
     }
 }

@@ -58,6 +58,45 @@ struct EdgeConfigTests {
         #expect(settings.problems().isEmpty)
     }
 
+    @Test func snippetsAreWrittenOutWhereTheTemplateNamesThem() throws {
+        let snippets = [
+            "headers": "# the headers\nproxy_set_header A $a;\n\nproxy_set_header B {{edge_id}};\n",
+            "peer": "server 0.0.0.1;",
+        ]
+        let out = try EdgeTemplate.render(
+            "upstream u {\n    {{peer}}\n}\nlocation / {\n        {{headers}}\n    x {{peer}}\n}\n",
+            settings: settings, snippets: snippets)
+        #expect(
+            out == """
+                upstream u {
+                    server 0.0.0.1;
+                }
+                location / {
+                        proxy_set_header A $a;
+
+                        proxy_set_header B host-8080;
+                    x server 0.0.0.1;
+                }
+
+                """)
+    }
+
+    @Test func badSnippetsAreRefused() {
+        #expect(throws: TemplateError(problems: ["snippet 'part': unknown placeholder {{nope}} on line 1"])) {
+            try EdgeTemplate.render("{{part}}", settings: settings, snippets: ["part": "x {{nope}};"])
+        }
+        #expect(throws: TemplateError(problems: ["snippet 'workers' has the name of a setting"])) {
+            try EdgeTemplate.render("{{workers}}", settings: settings, snippets: ["workers": "x;"])
+        }
+        #expect(throws: TemplateError(problems: ["snippet 'a-b' is not a placeholder name (letters, digits, _)"])) {
+            try EdgeTemplate.render("x", settings: settings, snippets: ["a-b": "x;"])
+        }
+        // a snippet cannot name another one: snippets are rendered with the settings only
+        #expect(throws: TemplateError.self) {
+            try EdgeTemplate.render("{{a}}", settings: settings, snippets: ["a": "{{b}}", "b": "x;"])
+        }
+    }
+
     @Test func accessLogCanBeOff() throws {
         var s = settings
         s.accessLog = "off"

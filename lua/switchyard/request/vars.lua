@@ -1,0 +1,69 @@
+-- Everything a request carries from one phase to the next, named in one place: every
+-- ngx.ctx key and every $sy_* variable the edge uses, who sets it and who reads it. Code
+-- uses these names (request/vars_spec.lua fails on a literal sy_ name elsewhere, and on
+-- a $sy_ variable of deploy/edge.nginx.conf that is not listed here).
+--
+-- ngx.ctx is the request's Lua table: cheap to read, but creating it costs ~900
+-- instructions (a plain route's request never does), and it does not survive ngx.exec (a
+-- named location starts with a new one). $sy_* variables survive ngx.exec; the ones Lua
+-- sets are declared in @sy_vars of edge.nginx.conf (never entered), so no `set` runs per
+-- request.
+--
+-- Pure: names only; any phase.
+
+local _M = {}
+
+-- ngx.ctx keys
+_M.ctx = {
+    -- the upstream object (switchyard.balancer.upstream). set: access (route with options,
+    -- or an upstream a named location serves); read: balance
+    up = "sy_up",
+    -- the route's response_headers ({remove, set}). set: access; read: header_filter
+    resp = "sy_resp",
+    -- Set-Cookie values to send. set: route/exec (split_sticky), balancer/sticky; read:
+    -- header_filter
+    cookies = "sy_cookies",
+    -- the route's timeouts ({connect, send, read} in s). set: route/exec; read: balance
+    timeouts = "sy_timeouts",
+    -- least_conn: the sy_conns key this attempt counts. set: balancer/least_conn (pick,
+    -- retry); read: balancer/least_conn release (log, failed)
+    conn = "sy_conn",
+    -- hash: the ring index of the first pick. set and read: balancer/hash (retries)
+    ring_i = "sy_ring_i",
+    -- sticky: where in ctx.sy_cookies its cookie is. set and read: balancer/sticky
+    sticky_i = "sy_sticky_i",
+}
+
+-- $sy_* variables Lua sets or reads
+_M.var = {
+    -- the route id. set: access; read: access_named, balance, failed, the access log
+    route = "sy_route",
+    -- "1": the route's options ran before ngx.exec. set: access; read: access_named
+    done = "sy_done",
+    -- the canary/split choice (an upstream name). set: route/exec; read: route/exec (a
+    -- later pass), failed
+    pick = "sy_pick",
+    -- "1" when that choice issued a split_sticky cookie. set and read: route/exec
+    pick_cookie = "sy_pick_cookie",
+    -- a request_headers "Host" to send upstream. set: route/exec; read: nginx
+    -- (map $sy_host_set $sy_upstream_host)
+    host_set = "sy_host_set",
+    -- the route's HSTS value, "-" over plain HTTP. set: access; read: nginx
+    -- (map $sy_hsts $sy_hsts_header)
+    hsts = "sy_hsts",
+    -- "1" in @sy_https_verified. set: nginx; read: access_named
+    tls_verified = "sy_tls_verified",
+    -- "https" for an HTTPS upstream. set: access_named (nginx sets "http"); read: nginx
+    -- (proxy_pass $sy_scheme://$sy_pool)
+    scheme = "sy_scheme",
+    -- the upstream{} block (tls/pools). set: access_named; read: nginx (proxy_pass)
+    pool = "sy_pool",
+    -- SNI and verified name. set: access_named; read: nginx (proxy_ssl_name)
+    tls_name = "sy_tls_name",
+}
+
+-- $sy_* variables only nginx uses (maps of edge.nginx.conf): the WebSocket Connection
+-- header, the Strict-Transport-Security header, the client's Host, the Host sent upstream
+_M.nginx_only = {"sy_connection", "sy_hsts_header", "sy_host", "sy_upstream_host"}
+
+return _M

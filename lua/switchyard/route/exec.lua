@@ -1,0 +1,273 @@
+-- A route's options on the request path (docs/traffic-policies.md, "Request order"): reads
+-- the plan switchyard.route.policy compiled when the route was decoded. Only routes WITH
+-- options come here (route.plan ~= nil); switchyard.request.access calls:
+--
+--   guard(plan, var)          1-2: deny, allow (403), rate_limit (429 + Retry-After);
+--                             before https_redirect. Returns nil, or status, body.
+--   apply(plan, var, ctx, again)  3-8: redirect, max_body_bytes (413), canary, split (+
+--                             sticky cookie), rewrite, request_headers, timeouts
+--                             (ctx.sy_timeouts for balance()). Returns the upstream name,
+--                             or nil, status, body when the edge answers itself.
+--                             again: a later pass after ngx.exec to @sy_full or
+--                             @sy_https_verified ($sy_done; ngx.ctx is new, $uri already
+--                             rewritten, headers already set, the request already
+--                             counted and admitted).
+--   response_headers(resp)    9: header_filter: remove, then set.
+--
+-- Table lookups, ngx.var reads and at most a few short strings per request; a body without
+-- Content-Length is read (ngx.req.read_body) only for routes with max_body_bytes.
+-- A later pass takes the canary's or split's choice from $sy_pick (and re-queues the
+-- split's sticky cookie, $sy_pick_cookie) instead of choosing again, so a request stays on
+-- the upstream it was sent on for.
+
+local cidr = require "switchyard.route.cidr"
+local ratelimit = require "switchyard.route.ratelimit"
+local vars = require "switchyard.request.vars"
+local C_COOKIES = vars.ctx.cookies
+local C_TIMEOUTS = vars.ctx.timeouts
+local V_PICK = vars.var.pick
+local V_PICK_COOKIE = vars.var.pick_cookie
+local V_HOST_SET = vars.var.host_set
+
+local ngx = ngx
+local ngx_req = ngx.req
+local ngx_now = ngx.now
+local ngx_re_sub = ngx.re.sub
+local ngx_log = ngx.log
+local ERR = ngx.ERR
+local tonumber = tonumber
+local math_random = math.random
+local str_sub = string.sub
+local contains = cidr.contains
+local rate_check = ratelimit.check
+
+local _M = {}
+
+local BODY_FORBIDDEN = "forbidden\n"
+local BODY_TOO_MANY = "too many requests\n"
+local BODY_REDIRECT = "redirecting\n"
+local BODY_TOO_LARGE = "request body too large\n"
+local MAX_KEY = 256
+
+local limits   -- ngx.shared.sy_ratelimit
+
+function _M.guard(plan, var)
+    local deny, allow = plan.deny, plan.allow
+    if deny or allow then
+        local addr = var.binary_remote_addr
+        if deny and contains(deny, addr) then
+            return 403, BODY_FORBIDDEN
+        end
+        if allow and not contains(allow, addr) then
+            return 403, BODY_FORBIDDEN
+        end
+    end
+    local rate = plan.rate
+    if rate then
+        if not limits then
+            limits = ngx.shared.sy_ratelimit
+            if not limits then
+                ngx_log(ERR, "[switchyard] lua_shared_dict sy_ratelimit is missing: "
+                        .. "rate limits are not enforced")
+                return nil
+            end
+        end
+        local key = var[rate.var] or ""
+        if #key > MAX_KEY then
+            key = ngx.md5(key)
+        end
+        local ok, retry = rate_check(limits, rate.prefix .. key, ngx_now(), rate.interval,
+                                     rate.tolerance)
+        if not ok then
+            ngx.header["Retry-After"] = retry
+            return 429, BODY_TOO_MANY
+        end
+    end
+    return nil
+end
+
+-- the body's size: Content-Length, else read and measured (chunked HTTP/1.1, or HTTP/2
+-- without content-length; read_body returns at once when there is no body)
+local function body_size(var)
+    local len = var.http_content_length
+    if len then
+        return tonumber(len) or 0
+    end
+    ngx_req.read_body()
+    local data = ngx_req.get_body_data()
+    if data then
+        return #data
+    end
+    local path = ngx_req.get_body_file()
+    if not path then
+        return 0
+    end
+    local f = io.open(path, "rb")
+    if not f then
+        return 0
+    end
+    local size = f:seek("end")
+    f:close()
+    return size or 0
+end
+
+local function rewrite(rw, var)
+    local uri = var.uri
+    local new
+    local kind = rw.kind
+    if kind == "strip" then
+        new = str_sub(uri, rw.len + 1)
+        if str_sub(new, 1, 1) ~= "/" then
+            new = "/" .. new
+        end
+    elseif kind == "replace" then
+        local rest = str_sub(uri, rw.len + 1)
+        if rw.slash and str_sub(rest, 1, 1) == "/" then
+            rest = str_sub(rest, 2)
+        end
+        new = rw.to .. rest
+    else
+        local n, err
+        new, n, err = ngx_re_sub(uri, rw.regex, rw.replacement, "jo")
+        if not new then
+            ngx_log(ERR, "[switchyard] rewrite of ", uri, " failed: ", err)
+            return
+        end
+        if n == 0 then
+            return
+        end
+    end
+    if new ~= uri then
+        ngx_req.set_uri(new, false)
+    end
+end
+
+function _M.apply(plan, var, ctx, again)
+    local r = plan.redirect
+    if r then
+        local location = r.location
+        if r.keep_path then
+            location = location .. var.request_uri
+        end
+        ngx.header["Location"] = location
+        return nil, r.status, BODY_REDIRECT
+    end
+    local max = plan.max_body
+    if max and not again and body_size(var) > max then
+        return nil, 413, BODY_TOO_LARGE
+    end
+    local name
+    if again then
+        -- the first pass's choice ($sy_pick, set below): a split is not drawn twice
+        name = var[V_PICK]   -- nil when nothing was chosen (never set: edge.nginx.conf)
+        if name and name ~= "" then
+            local s = plan.split
+            if s and s.sticky and var[V_PICK_COOKIE] == "1" then
+                ctx[C_COOKIES] = {s.sticky.cookies[name]}
+            end
+        else
+            name = nil
+        end
+    end
+    local c = not name and plan.canary
+    if c then
+        local want = c.value
+        local v
+        if c.header_var then
+            v = var[c.header_var]
+            if v and (want and v == want or not want and v ~= "") then
+                name = c.upstream
+            end
+        end
+        if not name and c.cookie_var then
+            v = var[c.cookie_var]
+            if v and (want and v == want or not want and v ~= "") then
+                name = c.upstream
+            end
+        end
+        if name and not again then
+            -- kept for a later pass: request_headers (below) may change what it read
+            var[V_PICK] = name
+        end
+    end
+    if not name then
+        local s = plan.split
+        if s then
+            local sticky = s.sticky
+            local chosen
+            if sticky then
+                chosen = var[sticky.cookie_var]
+                if chosen and not sticky.live[chosen] then
+                    chosen = nil
+                end
+            end
+            if not chosen then
+                local x = math_random() * s.total
+                local cum, names = s.cum, s.names
+                for i = 1, s.n do
+                    if x < cum[i] then
+                        chosen = names[i]
+                        break
+                    end
+                end
+                chosen = chosen or names[s.n]
+                if sticky then
+                    local cookies = ctx[C_COOKIES]
+                    if cookies then
+                        cookies[#cookies + 1] = sticky.cookies[chosen]
+                    else
+                        ctx[C_COOKIES] = {sticky.cookies[chosen]}
+                    end
+                end
+            end
+            name = chosen
+            if not again then
+                -- kept for a later pass in @sy_full or @sy_https_verified (ngx.ctx does
+                -- not survive ngx.exec; variables do)
+                var[V_PICK] = chosen
+                if sticky and ctx[C_COOKIES] then
+                    var[V_PICK_COOKIE] = "1"
+                end
+            end
+        end
+    end
+    if not again then
+        local rw = plan.rewrite
+        if rw then
+            rewrite(rw, var)
+        end
+        local h = plan.req
+        if h then
+            local remove, set = h.remove, h.set
+            for i = 1, #remove do
+                ngx_req.clear_header(remove[i])
+            end
+            for i = 1, #set do
+                local kv = set[i]
+                ngx_req.set_header(kv[1], kv[2])
+            end
+            if h.host then
+                var[V_HOST_SET] = h.host
+            end
+        end
+    end
+    local t = plan.timeouts
+    if t then
+        ctx[C_TIMEOUTS] = t
+    end
+    return name
+end
+
+function _M.response_headers(resp)
+    local header = ngx.header
+    local remove, set = resp.remove, resp.set
+    for i = 1, #remove do
+        header[remove[i]] = nil
+    end
+    for i = 1, #set do
+        local kv = set[i]
+        header[kv[1]] = kv[2]
+    end
+end
+
+return _M

@@ -1,0 +1,191 @@
+-- busted spec for switchyard.route.router (run from the repo root: busted)
+
+local router_mod = require "switchyard.route.router"
+
+local find = require("spec_support.regex").find
+
+local function route(id, host, path, match, priority, upstream)
+    return {id = id, host = host, path = path, match = match or "prefix",
+            priority = priority or 0, upstream = upstream or "u"}
+end
+
+local function id_of(r, host, uri)
+    local m = r:match(host, uri)
+    return m and m.id
+end
+
+describe("router", function()
+    local r
+    before_each(function()
+        r = router_mod.new(find)
+    end)
+
+    it("returns nil on an empty table", function()
+        assert.is_nil(r:match("a.test", "/"))
+        assert.is_nil(r:match("", "/"))
+    end)
+
+    it("prefers exact over prefix over regex", function()
+        r:put(route("re", "h", "^/api", "regex"))
+        r:put(route("pre", "h", "/api", "prefix"))
+        r:put(route("ex", "h", "/api", "exact"))
+        assert.equal("ex", id_of(r, "h", "/api"))
+        assert.equal("pre", id_of(r, "h", "/api/x"))
+        r:remove("pre")
+        assert.equal("re", id_of(r, "h", "/api/x"))
+        assert.equal("ex", id_of(r, "h", "/api"))
+    end)
+
+    it("exact does not match longer paths", function()
+        r:put(route("ex", "h", "/a", "exact"))
+        assert.is_nil(id_of(r, "h", "/a/"))
+        assert.is_nil(id_of(r, "h", "/ab"))
+    end)
+
+    it("takes the longest prefix on any character boundary", function()
+        r:put(route("root", "h", "/"))
+        r:put(route("api", "h", "/api"))
+        r:put(route("apiv1", "h", "/api/v1"))
+        assert.equal("apiv1", id_of(r, "h", "/api/v1/users"))
+        assert.equal("apiv1", id_of(r, "h", "/api/v1"))
+        assert.equal("api", id_of(r, "h", "/api/v2"))
+        assert.equal("api", id_of(r, "h", "/apix"))   -- like nginx: no segment boundary
+        assert.equal("api", id_of(r, "h", "/api"))
+        assert.equal("root", id_of(r, "h", "/ap"))
+        assert.equal("root", id_of(r, "h", "/"))
+    end)
+
+    it("keeps prefix lengths right when routes share a length", function()
+        r:put(route("a", "h", "/aa"))
+        r:put(route("b", "h", "/bb"))
+        r:remove("a")
+        assert.equal("b", id_of(r, "h", "/bbx"))
+        assert.is_nil(id_of(r, "h", "/aax"))
+        r:remove("b")
+        assert.is_nil(id_of(r, "h", "/bbx"))
+    end)
+
+    it("tries regexes by priority, then id", function()
+        r:put(route("b", "h", "^/x", "regex", 0))
+        r:put(route("a", "h", "/x", "regex", 0))
+        r:put(route("c", "h", "x", "regex", 5))
+        assert.equal("c", id_of(r, "h", "/x"))
+        r:remove("c")
+        assert.equal("a", id_of(r, "h", "/x"))    -- tie: id ascending
+        assert.equal("a", id_of(r, "h", "/y/x"))  -- unanchored
+        assert.is_nil(id_of(r, "h", "/y"))
+    end)
+
+    it("is case-sensitive on paths", function()
+        r:put(route("p", "h", "/API"))
+        assert.is_nil(id_of(r, "h", "/api"))
+        assert.equal("p", id_of(r, "h", "/API/x"))
+    end)
+
+    it("breaks ties on the same host/path/match by priority then id", function()
+        r:put(route("b", "h", "/p", "prefix", 1))
+        r:put(route("a", "h", "/p", "prefix", 1))
+        r:put(route("z", "h", "/p", "prefix", 0))
+        assert.equal("a", id_of(r, "h", "/p"))
+        r:put(route("z", "h", "/p", "prefix", 2))   -- replace with a higher priority
+        assert.equal("z", id_of(r, "h", "/p"))
+        r:remove("z")
+        r:remove("a")
+        assert.equal("b", id_of(r, "h", "/p"))
+        r:put(route("e2", "h", "/q", "exact", -1))
+        r:put(route("e1", "h", "/q", "exact", -1))
+        assert.equal("e1", id_of(r, "h", "/q"))
+    end)
+
+    it("prefers the exact host, then the most specific wildcard", function()
+        r:put(route("wx", "*.apps.x", "/"))
+        r:put(route("weu", "*.eu.apps.x", "/"))
+        r:put(route("exact", "a.eu.apps.x", "/"))
+        assert.equal("exact", id_of(r, "a.eu.apps.x", "/"))
+        assert.equal("weu", id_of(r, "b.eu.apps.x", "/"))
+        assert.equal("weu", id_of(r, "c.b.eu.apps.x", "/"))  -- multi-label, like nginx
+        assert.equal("wx", id_of(r, "b.us.apps.x", "/"))
+        assert.equal("wx", id_of(r, "b.apps.x", "/"))
+    end)
+
+    it("never matches the bare parent with a wildcard", function()
+        r:put(route("w", "*.apps.x", "/"))
+        assert.is_nil(id_of(r, "apps.x", "/"))
+        assert.is_nil(id_of(r, ".apps.x", "/"))
+        assert.is_nil(id_of(r, "x", "/"))
+        assert.is_nil(id_of(r, "appsapps.x", "/"))
+        assert.equal("w", id_of(r, "a.apps.x", "/"))
+    end)
+
+    it("does not fall through to a less specific host", function()
+        r:put(route("wide", "*.apps.x", "/"))
+        r:put(route("narrow", "*.eu.apps.x", "/only"))
+        r:put(route("exact", "e.apps.x", "/only"))
+        assert.is_nil(id_of(r, "a.eu.apps.x", "/other"))
+        assert.equal("narrow", id_of(r, "a.eu.apps.x", "/only/x"))
+        assert.is_nil(id_of(r, "e.apps.x", "/other"))
+        -- once the narrower host has no routes left, the wider one takes over
+        r:remove("narrow")
+        assert.equal("wide", id_of(r, "a.eu.apps.x", "/other"))
+        r:remove("exact")
+        assert.equal("wide", id_of(r, "e.apps.x", "/other"))
+    end)
+
+    it("moves a route that changes host or match kind", function()
+        r:put(route("r", "a", "/p"))
+        r:put(route("r", "b", "/p", "exact"))
+        assert.is_nil(id_of(r, "a", "/p"))
+        assert.is_nil(id_of(r, "b", "/p/x"))
+        assert.equal("r", id_of(r, "b", "/p"))
+        assert.equal(1, r.n)
+        r:remove("r")
+        assert.equal(0, r.n)
+        assert.is_nil(next(r.exact_hosts))
+        r:remove("r")   -- idempotent
+        assert.equal(0, r.n)
+    end)
+
+    it("counts wildcard hosts so plain lookups skip the suffix walk", function()
+        r:put(route("w", "*.a", "/"))
+        assert.equal(1, r.n_wild)
+        r:remove("w")
+        assert.equal(0, r.n_wild)
+    end)
+
+    it("finds a removed or replaced route by id for a while, not for matching", function()
+        local old = route("a", "h", "/x", "prefix", 0, "u1")
+        r:put(old)
+        r:remove("a")
+        assert.is_nil(r:match("h", "/x"))
+        assert.is_nil(r:get("a"))
+        assert.equal(old, r:recent("a"))
+        local new = route("a", "h", "/y", "prefix", 0, "u2")
+        r:put(new)
+        assert.equal(new, r:recent("a"))      -- the current one first
+        r:put(route("a", "h", "/z"))         -- replaced again: the one before is retired
+        r:remove("a")
+        assert.equal("/z", r:recent("a").path)
+        assert.is_nil(r:recent("never"))
+    end)
+
+    it("keeps at most two generations of retired routes", function()
+        local max = router_mod.RETIRED_MAX
+        r:put(route("first", "h", "/first"))
+        r:remove("first")
+        for i = 1, max - 1 do
+            r:put(route("r" .. i, "h", "/" .. i))
+            r:remove("r" .. i)
+        end
+        assert.is_not_nil(r:recent("first"))   -- still in the first generation
+        for i = max, 2 * max do
+            r:put(route("r" .. i, "h", "/" .. i))
+            r:remove("r" .. i)
+        end
+        assert.is_nil(r:recent("first"))       -- two generations later: gone
+        assert.is_not_nil(r:recent("r" .. 2 * max))
+        local kept = 0
+        for _ in pairs(r.retired) do kept = kept + 1 end
+        for _ in pairs(r.retired_old) do kept = kept + 1 end
+        assert.is_true(kept <= 2 * max, "kept " .. kept)
+    end)
+end)

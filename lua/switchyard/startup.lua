@@ -1,0 +1,192 @@
+-- Starting the edge: init_by_lua (the master) and init_worker_by_lua (each worker).
+--
+--   init(conf)     the configuration (Redis host/port, edge id, listen, prefix, https_port;
+--                  the Redis password from SWITCHYARD_REDIS_PASSWORD, the certificate key
+--                  from SWITCHYARD_CERT_KEY, neither ever logged). On a fresh start (empty
+--                  shared dicts, not a HUP reload) it loads the snapshot on disk
+--                  (switchyard.sync.snapshot; blocking file I/O, fine in the master) so the
+--                  edge serves its last good configuration even if Redis is unreachable;
+--                  the syncer checks it against Redis as soon as Redis answers. Loads the
+--                  modules in the master, so the workers share them.
+--   init_worker()  each worker builds its tables from the shared dicts
+--                  (switchyard.worker.setup: a respawned or late worker starts from there,
+--                  not from zero), hands them to the request handlers, and checks for
+--                  changes every second and for passive health marks every 100 ms in
+--                  timers; worker 0 starts the syncer (switchyard.sync.syncer), the only
+--                  code that talks to Redis.
+
+local worker = require "switchyard.worker"
+local store_mod = require "switchyard.shm.store"
+local digest_mod = require "switchyard.shm.digest"
+local passive_mod = require "switchyard.health.passive"
+local snapshot_mod = require "switchyard.sync.snapshot"
+local access = require "switchyard.request.access"
+local balance = require "switchyard.request.balance"
+local response = require "switchyard.request.response"
+local handshake = require "switchyard.tls.handshake"
+local log_fn = require("switchyard.util.log").to_nginx
+local cjson = require "cjson.safe"
+
+local ngx = ngx
+local ngx_log = ngx.log
+local ngx_now = ngx.now
+local ngx_update_time = ngx.update_time
+local ERR = ngx.ERR
+local WARN = ngx.WARN
+local NOTICE = ngx.NOTICE
+local pairs = pairs
+local tostring = tostring
+local tonumber = tonumber
+local math_floor = math.floor
+
+local _M = {}
+
+local config        -- from init()
+local cert_key      -- the 32-byte SWITCHYARD_CERT_KEY, nil without one; never logged
+
+local function required(c, name)
+    local v = c[name]
+    if v == nil or v == "" then
+        error("switchyard: init() needs " .. name, 3)
+    end
+    return v
+end
+
+-- Fills the empty shared dicts from the snapshot file, if there is a usable one.
+local function load_snapshot(path)
+    local meta = ngx.shared.sy_meta
+    local hash = require("switchyard.shm.sha1hash").hasher(ngx.sha1_bin)
+    ngx_update_time()
+    local started = ngx_now()
+    local snap, err, missing = snapshot_mod.read(path, cjson.decode, hash)
+    if not snap then
+        if missing then
+            ngx_log(NOTICE, "[switchyard] no snapshot at ", path, ": waiting for Redis")
+        else
+            ngx_log(ERR, "[switchyard] ignoring the snapshot: ", err)
+        end
+        return
+    end
+    local store = store_mod.new(ngx.shared.sy_config, meta, log_fn, hash)
+    local changed, failed = store:full(snap.docs, snap.version, snap.digest)
+    local hex = digest_mod.hex(snap.digest)
+    meta:set("sync:verify", true)               -- the syncer checks it against Redis
+    meta:set("snapshot:loaded_version", snap.version)
+    meta:set("snapshot:loaded_journal_records", snap.journal_records)
+    meta:set("snapshot:version", snap.version)  -- already on disk: not written again
+    meta:set("snapshot:digest", hex)
+    ngx_update_time()
+    if snap.journal_stop then
+        ngx_log(WARN, "[switchyard] snapshot journal: ", snap.journal_stop, "; using the ",
+                snap.journal_records, " records before it")
+    end
+    ngx_log(NOTICE, "[switchyard] loaded ", changed, " objects from the snapshot ", path,
+            " and ", snap.journal_records, " journal records",
+            " (version ", snap.version, ", digest ", hex, ", written at ",
+            tostring(snap.written_at), ") in ", math_floor((ngx_now() - started) * 1000),
+            " ms; serving them until Redis answers",
+            failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")
+end
+
+-- conf: redis_host, redis_port, edge_id, listen; optional lua_dir, prefix, full_resync_s,
+-- https_port, snapshot (path of the snapshot file, or "off"; default
+-- <prefix>/state/snapshot.json). The Redis password comes from the environment
+-- (SWITCHYARD_REDIS_PASSWORD; nginx.conf must say `env SWITCHYARD_REDIS_PASSWORD;`) and
+-- is never logged.
+function _M.init(c)
+    local host = required(c, "redis_host")
+    if host == "localhost" then
+        host = "127.0.0.1"   -- cosockets do not read /etc/hosts
+    end
+    local port = tonumber(required(c, "redis_port"))
+    if not port then
+        error("switchyard: redis_port must be a number", 2)
+    end
+    local password = os.getenv("SWITCHYARD_REDIS_PASSWORD")
+    if password == "" then
+        password = nil
+    end
+    config = {
+        redis_host = host,
+        redis_port = port,
+        redis_password = password,
+        edge_id = required(c, "edge_id"),
+        listen = tostring(c.listen or ""),
+        lua_dir = c.lua_dir,
+        prefix = c.prefix,
+        full_resync_s = tonumber(c.full_resync_s) or 300,
+        https_port = tonumber(c.https_port) or 443,
+    }
+    local snapshot = c.snapshot
+    if snapshot == nil or snapshot == "" then
+        local prefix = c.prefix or ngx.config.prefix()
+        -- <prefix>/state is created by nginx for the worker user (edge.nginx.conf)
+        snapshot = (prefix:sub(-1) == "/" and prefix or prefix .. "/") .. "state/snapshot.json"
+    end
+    if snapshot ~= "off" then
+        config.snapshot_path = snapshot
+    end
+    local key_text = os.getenv("SWITCHYARD_CERT_KEY")
+    if key_text and key_text ~= "" then
+        local err
+        cert_key, err = require("switchyard.tls.aesgcm").parse_key(key_text)
+        if not cert_key then
+            ngx_log(ERR, "[switchyard] ", err,
+                    ": certificates with encrypted keys will not be served")
+        end
+    end
+    local meta = ngx.shared.sy_meta
+    if not meta or not ngx.shared.sy_config then
+        error("switchyard: lua_shared_dict sy_config and sy_meta are required", 2)
+    end
+    if not ngx.shared.sy_health or not ngx.shared.sy_passive then
+        error("switchyard: lua_shared_dict sy_health and sy_passive are required", 2)
+    end
+    -- when the edge (master) started; a HUP reload keeps the shared dict and the value
+    meta:add("started", math_floor(ngx_now() * 1000))
+    -- a fresh start (a HUP reload keeps the filled dicts): the last good configuration
+    if config.snapshot_path and meta:get("serial") == nil then
+        load_snapshot(config.snapshot_path)
+    end
+    -- load everything in the master so workers share the compiled modules
+    require "switchyard.sync.syncer"
+    require "switchyard.route.decode"
+end
+
+function _M.init_worker()
+    local pid = ngx.worker.pid()
+    math.randomseed(math_floor(ngx_now() * 1000) + pid)
+    local ngx_ssl = require "ngx.ssl"
+    worker.setup({
+        config = config,
+        ssl = ngx_ssl,
+        decrypt = cert_key and require("switchyard.tls.aesgcm").decrypter(cert_key) or nil,
+    })
+    -- the request handlers keep this worker's objects (the same for its lifetime)
+    access.attach(worker)
+    balance.attach(worker)
+    response.attach(worker)
+    handshake.attach(worker, ngx_ssl)
+    worker.passive_tick(false)
+    local pok, perr = ngx.timer.every(passive_mod.TICK_S, worker.passive_tick)
+    if not pok then
+        ngx_log(ERR, "[switchyard] cannot start the passive health timer: ", perr)
+    end
+    -- apply changes in the background too, so idle workers stay current and requests
+    -- rarely pay for a rebuild (the access phase still checks on every request)
+    local ok, err = ngx.timer.every(1, worker.refresh_tick)
+    if not ok then
+        ngx_log(ERR, "[switchyard] cannot start the refresh timer: ", err)
+    end
+    if ngx.worker.id() == 0 then
+        local process = require "ngx.process"
+        local c = {}
+        for k, v in pairs(config) do
+            c[k] = v
+        end
+        c.pid = process.get_master_pid() or pid
+        require("switchyard.sync.syncer").start(c)
+    end
+end
+
+return _M

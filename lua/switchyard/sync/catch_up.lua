@@ -1,0 +1,93 @@
+-- The catch-up: the changes after the applied version, read from the stream
+-- (switchyard.sync.stream decides whether its pages are usable), their documents fetched
+-- (those the events' hints brought already are not fetched again), committed to the shm
+-- and appended to the snapshot's journal. A stream that cannot be used brings a full
+-- reload (switchyard.sync.full_reload) instead.
+--
+-- Yields; worker 0's syncer timer only. ctx: switchyard.sync.context.
+
+local stream = require "switchyard.sync.stream"
+local documents = require "switchyard.sync.documents"
+local full_reload = require "switchyard.sync.full_reload"
+local snapshot_writer = require "switchyard.sync.snapshot_writer"
+local lock = require "switchyard.sync.lock"
+local checked_array = require("switchyard.sync.reply").checked_array
+
+local ngx = ngx
+local ngx_log = ngx.log
+local ERR = ngx.ERR
+local INFO = ngx.INFO
+local unpack = table.unpack or unpack   -- luacheck: compat
+
+local _M = {}
+
+-- Catch up from the stream after `applied`. page1: the reply to the first XRANGE when the
+-- caller pipelined it with its version check (one round trip less per change);
+-- prefetched: documents fetched in that round trip too (the hinted objects), key -> raw or
+-- false. Returns true, or nil, err; a situation that needs a full reload does it.
+function _M.run(ctx, cmd, applied, page1, prefetched)
+    local walk = stream.new_walk(applied)
+    local from = stream.first_id(applied)
+    local done = false
+    for _ = 1, stream.MAX_PAGES do
+        local reply = page1
+        page1 = nil
+        if reply == nil then
+            reply = cmd:call(unpack(stream.xrange(from)))
+        end
+        local entries, err = checked_array("XRANGE", reply)
+        if not entries then
+            return nil, err
+        end
+        local why = stream.page(walk, entries)
+        if why then
+            return full_reload.run(ctx, cmd, why)
+        end
+        from = stream.next_from(entries)
+        if not from then
+            done = true
+            break
+        end
+    end
+    local why = stream.finish(walk, done)
+    if why then
+        return full_reload.run(ctx, cmd, why)
+    end
+    local meta, order, last_version = ctx.meta, walk.order, walk.last_version
+    -- the documents the hints brought; the others (lost or big-batch events) fetched now
+    local docs, missing = {}, order
+    if prefetched then
+        missing = {}
+        for i = 1, #order do
+            local key = order[i]
+            local raw = prefetched[key]
+            if raw == nil then
+                missing[#missing + 1] = key
+            else
+                docs[key] = raw
+            end
+        end
+        meta:incr(#missing == 0 and "sync:prefetch_hits" or "sync:prefetch_misses", 1, 0)
+    end
+    if #missing > 0 then
+        local err
+        docs, err = documents.fetch(cmd, missing, docs)
+        if not docs then
+            return nil, err
+        end
+    end
+    if not lock.hold(ctx) then
+        return nil, "lost the syncer lock"
+    end
+    local changed, failed = ctx.store:commit(docs, last_version)
+    ngx_log(INFO, "[switchyard] applied versions ", applied + 1, "-", last_version, ": ",
+            #order, " objects, ", changed, " changed")
+    if failed > 0 then
+        ngx_log(ERR, "[switchyard] ", failed, " objects could not be stored")
+        ctx.journal.ok = false   -- sy_config is not what the changes say
+    end
+    snapshot_writer.append(ctx, docs, last_version)
+    return true
+end
+
+return _M

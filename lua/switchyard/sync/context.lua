@@ -1,0 +1,90 @@
+-- The syncer's one context table: everything its pieces share, made once by
+-- switchyard.sync.syncer.start() and handed to each of them (no piece keeps state of its
+-- own at module level).
+--
+--   conf          redis_host, redis_port, redis_password, edge_id, listen, pid,
+--                 full_resync_s, snapshot_path (nil: no snapshot)
+--   meta          ngx.shared.sy_meta (the syncer's status keys are "sync:<name>")
+--   store         switchyard.shm.store over sy_config and sy_meta, with the digest's hash
+--   sema          the applier's wake-up: posted by the subscriber on every change event
+--                 and (re)subscribe
+--   hinted        switchyard.sync.hints: the objects the events named since the last
+--                 catch-up, fetched with the next stream page
+--   snap          snapshot writes: interval (s), last_at, logged_at (sync/snapshot_writer)
+--   journal       the snapshot's journal: ok (appends may continue the file on disk),
+--                 bytes, records, limit (bytes that bring a rewrite), file (open handle)
+--   empty_logged  when "Redis has no configuration" was last logged
+--   health        the health follower (switchyard.sync.health_follower)
+--   running       a run of the syncer timer is in progress
+--
+-- Runs in worker 0's syncer timer; the helpers below never yield.
+
+local redis = require "switchyard.sync.redis"
+local digest_mod = require "switchyard.shm.digest"
+
+local ngx = ngx
+local ngx_now = ngx.now
+local math_floor = math.floor
+local tostring = tostring
+
+local _M = {}
+
+_M.JOURNAL_MIN_BYTES = 4 * 1024 * 1024   -- journal size that always allows a rewrite
+_M.SNAPSHOT_MIN_S = 1                    -- at most one snapshot write per this many s
+
+-- conf: see above; store: the shm store; sema: an ngx.semaphore.
+function _M.new(conf, meta, store, sema, hinted)
+    return {
+        conf = conf,
+        meta = meta,
+        store = store,
+        sema = sema,
+        hinted = hinted,
+        snap = {interval = _M.SNAPSHOT_MIN_S, last_at = 0},
+        journal = {ok = false, bytes = 0, records = 0, limit = _M.JOURNAL_MIN_BYTES},
+        empty_logged = 0,
+        health = nil,
+        running = false,
+    }
+end
+
+function _M.now_ms()
+    return math_floor(ngx_now() * 1000)
+end
+
+-- A syncer status key (sync:<key> in sy_meta, shown by /_switchyard/status).
+function _M.set_status(ctx, key, value)
+    ctx.meta:set("sync:" .. key, value)
+end
+
+function _M.note_error(ctx, err)
+    _M.set_status(ctx, "last_error", tostring(err))
+    _M.set_status(ctx, "last_error_at", _M.now_ms())
+end
+
+-- A Redis client (one connection) with the syncer's timeouts.
+function _M.new_client(ctx, read_timeout)
+    local conf = ctx.conf
+    return redis.new({
+        host = conf.redis_host,
+        port = conf.redis_port,
+        password = conf.redis_password,
+        connect_timeout = 1000,
+        send_timeout = 2000,
+        read_timeout = read_timeout,
+    })
+end
+
+-- The digest of sy_config as 13 hex digits (nil before the first commit).
+function _M.local_digest(ctx)
+    local d = ctx.meta:get("digest")
+    return d and digest_mod.hex(d)
+end
+
+-- Lets the worker serve requests between slices of a long computation (timer context).
+-- Not ngx.sleep(0): that resumes before nginx looks at the network again.
+function _M.yield_slice()
+    ngx.sleep(0.001)
+end
+
+return _M

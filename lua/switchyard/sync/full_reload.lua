@@ -1,0 +1,108 @@
+-- The full reload: every document Redis has, committed as the difference to sy_config
+-- (deleting what Redis no longer has).
+--
+-- Reads the version FIRST, then SMEMBERS of the indexes (upstreams, routes, certificates),
+-- then MGETs the documents (switchyard.sync.documents); changes made meanwhile are replayed
+-- from the stream on top by the next catch-up. The digest of what Redis has is computed in
+-- slices while the edge serves a configuration. The edge's first load (nothing served
+-- yet) runs with the Lua collector stopped (switchyard.util.bulk; the workers' first
+-- build, right after, collects).
+--
+-- Yields; worker 0's syncer timer only. ctx: switchyard.sync.context.
+
+local keys = require "switchyard.sync.keys"
+local store_mod = require "switchyard.shm.store"
+local digest_mod = require "switchyard.shm.digest"
+local bulk = require "switchyard.util.bulk"
+local context = require "switchyard.sync.context"
+local documents = require "switchyard.sync.documents"
+local lock = require "switchyard.sync.lock"
+local redis_reply = require "switchyard.sync.reply"
+
+local ngx = ngx
+local ngx_log = ngx.log
+local NOTICE = ngx.NOTICE
+local ngx_now = ngx.now
+local ngx_update_time = ngx.update_time
+local math_floor = math.floor
+local tostring = tostring
+local pairs = pairs
+local ipairs = ipairs
+
+local first_error = redis_reply.first_error
+local parse_version = redis_reply.parse_version
+
+local _M = {}
+
+local function reload(ctx, cmd, why)
+    local meta, store = ctx.meta, ctx.store
+    ngx_log(NOTICE, "[switchyard] full reload from Redis: ", why)
+    ngx_update_time()
+    local started = ngx_now()
+    local replies, err = cmd:pipeline({
+        {"GET", keys.version},            -- first: later changes are replayed on top
+        {"SMEMBERS", keys.upstreams},
+        {"SMEMBERS", keys.routes},
+        {"SMEMBERS", keys.certificates},
+    })
+    if not replies then
+        return nil, "full reload: " .. tostring(err)
+    end
+    local rerr = first_error(replies, 4)
+    if rerr then
+        return nil, "full reload: " .. rerr
+    end
+    local version = parse_version(replies[1])
+    if not version then
+        return nil, "full reload: version key is not an integer"
+    end
+    local shm_keys = {}
+    for _, name in ipairs(replies[2]) do
+        shm_keys[#shm_keys + 1] = store_mod.key("upstream", name)
+    end
+    for _, id in ipairs(replies[3]) do
+        shm_keys[#shm_keys + 1] = store_mod.key("route", id)
+    end
+    for _, id in ipairs(replies[4]) do
+        shm_keys[#shm_keys + 1] = store_mod.key("certificate", id)
+    end
+    local docs
+    docs, err = documents.fetch(cmd, shm_keys)
+    if not docs then
+        return nil, "full reload: " .. err
+    end
+    local present = {}
+    for key, raw in pairs(docs) do
+        if raw then
+            present[key] = raw
+        end
+    end
+    -- the digest of what Redis has, in slices (100k documents take ~0.3 s of CPU) while
+    -- this worker serves a configuration; at a cold start nothing is served yet, and the
+    -- pauses (100 x at least 1 ms) would only delay the first one
+    local serving = meta:get("serial") ~= nil
+    local docs_digest = digest_mod.of(present, store.hash,
+                                      serving and context.yield_slice or nil)
+    if not lock.hold(ctx) then
+        return nil, "lost the syncer lock"
+    end
+    local changed, failed = store:full(present, version, docs_digest)
+    ctx.journal.ok = false   -- the journal holds changes, not this: the next write is whole
+    meta:incr("sync:full_reloads", 1, 0)
+    context.set_status(ctx, "last_full_reload", context.now_ms())
+    ngx_update_time()
+    ngx_log(NOTICE, "[switchyard] full reload done: version ", version, ", ", #shm_keys,
+            " objects, ", changed, " changed in ", math_floor((ngx_now() - started) * 1000),
+            " ms", failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")
+    return true
+end
+
+-- A full reload, `why` said in the log. Returns true, or nil, err.
+function _M.run(ctx, cmd, why)
+    if ctx.meta:get("serial") == nil then
+        return bulk.run(true, reload, ctx, cmd, why)
+    end
+    return reload(ctx, cmd, why)
+end
+
+return _M

@@ -1,0 +1,46 @@
+-- busted spec for switchyard.util.check (the checks the document decoders share)
+
+local cjson = require "cjson"
+local check = require "switchyard.util.check"
+
+describe("util.check", function()
+    it("is_integer: finite integers a double holds exactly", function()
+        assert.is_true(check.is_integer(3))
+        assert.is_true(check.is_integer(-2 ^ 52))
+        assert.is_false(check.is_integer(1.5))
+        assert.is_false(check.is_integer(2 ^ 53))
+        assert.is_false(check.is_integer(0 / 0))
+        assert.is_false(check.is_integer("3"))
+    end)
+
+    it("is_null: JSON null as cjson decodes it, and nothing else", function()
+        assert.is_true(check.is_null(cjson.decode('{"a":null}').a))
+        assert.is_false(check.is_null(nil))
+        assert.is_false(check.is_null(false))
+        assert.is_false(check.is_null("null"))
+    end)
+
+    it("is_token: RFC 7230 tokens, with an optional length limit", function()
+        assert.is_true(check.is_token("X-Canary"))
+        assert.is_true(check.is_token("!#$%&'*+-.^_`|~09aZ"))
+        assert.is_false(check.is_token(""))
+        assert.is_false(check.is_token("a b"))
+        assert.is_false(check.is_token("a;b"))
+        assert.is_false(check.is_token(7))
+        assert.is_true(check.is_token(string.rep("a", 300)))
+        assert.is_false(check.is_token(string.rep("a", 65), 64))
+        assert.is_true(check.is_token(string.rep("a", 64), 64))
+    end)
+
+    it("header_var: how ngx.var names a request header", function()
+        assert.equal("http_x_canary", check.header_var("X-Canary"))
+        assert.equal("http_a_b_c", check.header_var("a-B-c"))
+    end)
+
+    it("decode_object: a JSON object or an error", function()
+        assert.same({a = 1}, check.decode_object('{"a":1}'))
+        assert.same({nil, "document is not a JSON object"}, {check.decode_object("1")})
+        assert.truthy(select(2, check.decode_object("{")):find("^invalid JSON"))
+        assert.same({nil, "document is not a string"}, {check.decode_object(nil)})
+    end)
+end)

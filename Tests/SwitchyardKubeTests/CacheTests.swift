@@ -1,6 +1,7 @@
 // The reflector's cache, backoff and the leader-election state machine: pure, no server.
 
 import Testing
+
 @testable import SwitchyardKube
 
 private func svc(_ name: String, _ rv: String, namespace: String = "n") -> Service {
@@ -21,7 +22,8 @@ private func describe(_ changes: [CacheChange<Service>]) -> [String] {
     @Test func resyncReportsAddsUpdatesAndWhatVanished() {
         var cache = ObjectCache<Service>()
         #expect(!cache.synced)
-        #expect(describe(cache.apply(.resync([svc("a", "1"), svc("b", "2"), svc("c", "3")], resourceVersion: "3"))) == ["+a@1", "+b@2", "+c@3"])
+        #expect(
+            describe(cache.apply(.resync([svc("a", "1"), svc("b", "2"), svc("c", "3")], resourceVersion: "3"))) == ["+a@1", "+b@2", "+c@3"])
         #expect(cache.synced && cache.resourceVersion == "3" && cache.count == 3)
         // after a 410: the relist no longer has b, a is unchanged, c changed, d is new
         let changes = cache.apply(.resync([svc("a", "1"), svc("c", "9"), svc("d", "8")], resourceVersion: "9"))
@@ -77,8 +79,10 @@ struct CyclingRandom: RandomNumberGenerator {
         var rng = CyclingRandom()
         var delays: [Duration] = []
         for _ in 0..<10 { delays.append(backoff.next(using: &rng)) }
-        let bases: [Duration] = [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
-                                 .milliseconds(1600), .seconds(2), .seconds(2), .seconds(2), .seconds(2), .seconds(2)]
+        let bases: [Duration] = [
+            .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+            .milliseconds(1600), .seconds(2), .seconds(2), .seconds(2), .seconds(2), .seconds(2),
+        ]
         for (delay, base) in zip(delays, bases) {
             #expect(delay >= base / 2 && delay <= base, "\(delay) outside [\(base / 2), \(base)]")
         }
@@ -105,7 +109,10 @@ struct CyclingRandom: RandomNumberGenerator {
     @Test func createsAMissingLease() {
         var state = LeaderElectionState(config: config)
         let decision = state.decide(current: nil, now: .zero, wallClock: "t1")
-        #expect(decision == .create(LeaseRecord(holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: "t1", renewTime: "t1", leaseTransitions: 0)))
+        #expect(
+            decision
+                == .create(
+                    LeaseRecord(holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: "t1", renewTime: "t1", leaseTransitions: 0)))
         #expect(!state.isLeader)
         if case .create(let r) = decision { state.succeeded(r, now: .zero) }
         #expect(state.isLeader)
@@ -121,8 +128,10 @@ struct CyclingRandom: RandomNumberGenerator {
         let takeover = state.decide(current: record("other", transitions: 3, renew: "r1"), now: .seconds(130), wallClock: "t9")
         // (a changed transitions count is a new version: the clock restarted at 130)
         #expect(takeover == .wait)
-        #expect(state.decide(current: record("other", transitions: 3, renew: "r1"), now: .seconds(145), wallClock: "t9")
-                == .update(LeaseRecord(holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: "t9", renewTime: "t9", leaseTransitions: 4)))
+        #expect(
+            state.decide(current: record("other", transitions: 3, renew: "r1"), now: .seconds(145), wallClock: "t9")
+                == .update(
+                    LeaseRecord(holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: "t9", renewTime: "t9", leaseTransitions: 4)))
     }
 
     @Test func aReleasedLeaseIsTakenAtOnce() {
@@ -138,8 +147,10 @@ struct CyclingRandom: RandomNumberGenerator {
         var state = LeaderElectionState(config: config)
         let mine = LeaseRecord(holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: "a0", renewTime: "r0", leaseTransitions: 2)
         state.succeeded(mine, now: .seconds(5))
-        #expect(state.decide(current: mine, now: .seconds(7), wallClock: "r1")
-                == .update(LeaseRecord(holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: "a0", renewTime: "r1", leaseTransitions: 2)))
+        #expect(
+            state.decide(current: mine, now: .seconds(7), wallClock: "r1")
+                == .update(
+                    LeaseRecord(holderIdentity: "me", leaseDurationSeconds: 15, acquireTime: "a0", renewTime: "r1", leaseTransitions: 2)))
     }
 
     @Test func losesLeadershipWhenRenewalFailsPastTheDeadline() {

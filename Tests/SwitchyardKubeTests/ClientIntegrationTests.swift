@@ -3,11 +3,13 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import SwitchyardKube
 
 private func service(_ name: String, labels: [String: String]? = nil) -> Service {
-    Service(metadata: ObjectMeta(name: name, namespace: "default", labels: labels),
-            spec: ServiceSpec(selector: ["app": name], ports: [ServicePort(name: "http", port: 80, targetPort: .int(8080))]))
+    Service(
+        metadata: ObjectMeta(name: name, namespace: "default", labels: labels),
+        spec: ServiceSpec(selector: ["app": name], ports: [ServicePort(name: "http", port: 80, targetPort: .int(8080))]))
 }
 
 private func apiError(_ body: () async throws -> Void) async -> KubeError? {
@@ -65,25 +67,42 @@ final class Recorder<Object: KubeObject>: Sendable {
                 #expect(lists.map { $0.query["continue"] != nil } == [false, true, true])
                 #expect(Int(all.resourceVersion)! >= Int(created.metadata.resourceVersion!)!)
 
-                let patched = try await client.patch(Service.self, namespace: "default", name: "s1",
-                                                     merge: ["metadata": ["labels": ["tier": "web"]]])
+                let patched = try await client.patch(
+                    Service.self, namespace: "default", name: "s1",
+                    merge: ["metadata": ["labels": ["tier": "web"]]])
                 #expect(patched.metadata.labels?["tier"] == "web")
                 #expect(try await client.listAll(Service.self, labelSelector: "tier=web").items.map(\.metadata.name) == ["s1"])
 
                 // Ingress status through the subresource
-                let ingress = Ingress(metadata: ObjectMeta(name: "web", namespace: "default"), spec: IngressSpec(
-                    ingressClassName: "switchyard", rules: [IngressRule(host: "a.test", http: HTTPIngressRuleValue(paths: [
-                        HTTPIngressPath(path: "/", pathType: "Prefix", backend: IngressBackend(service: IngressServiceBackend(
-                            name: "s1", port: ServiceBackendPort(number: 80))))]))]))
+                let ingress = Ingress(
+                    metadata: ObjectMeta(name: "web", namespace: "default"),
+                    spec: IngressSpec(
+                        ingressClassName: "switchyard",
+                        rules: [
+                            IngressRule(
+                                host: "a.test",
+                                http: HTTPIngressRuleValue(paths: [
+                                    HTTPIngressPath(
+                                        path: "/", pathType: "Prefix",
+                                        backend: IngressBackend(
+                                            service: IngressServiceBackend(
+                                                name: "s1", port: ServiceBackendPort(number: 80))))
+                                ]))
+                        ]))
                 _ = try await client.create(ingress)
-                let withStatus = try await client.patch(Ingress.self, namespace: "default", name: "web", merge: [
-                    "status": ["loadBalancer": ["ingress": [["ip": "127.0.0.1"]]]]], subresource: "status")
+                let withStatus = try await client.patch(
+                    Ingress.self, namespace: "default", name: "web",
+                    merge: [
+                        "status": ["loadBalancer": ["ingress": [["ip": "127.0.0.1"]]]]
+                    ], subresource: "status")
                 #expect(withStatus.status?.loadBalancer?.ingress == [IngressLoadBalancerIngress(ip: "127.0.0.1")])
                 #expect(withStatus.metadata.generation == 1)
 
                 // optimistic concurrency on update
-                let lease = try await client.create(Lease(metadata: ObjectMeta(name: "l", namespace: "default"),
-                                                          spec: LeaseSpec(holderIdentity: "a", leaseDurationSeconds: 5)))
+                let lease = try await client.create(
+                    Lease(
+                        metadata: ObjectMeta(name: "l", namespace: "default"),
+                        spec: LeaseSpec(holderIdentity: "a", leaseDurationSeconds: 5)))
                 var next = lease
                 next.spec?.holderIdentity = "b"
                 let updated = try await client.update(next)
@@ -94,15 +113,22 @@ final class Recorder<Object: KubeObject>: Sendable {
                 #expect(exists?.isAlreadyExists == true)
 
                 // an Event on the Ingress
-                let event = try await client.create(Event(
-                    metadata: ObjectMeta(namespace: "default", generateName: "web."), involvedObject: ObjectReference(Ingress.resource, withStatus.metadata),
-                    reason: "UnknownAnnotation", message: "x is not supported", type: "Warning", component: "switchyard-kube", time: "2026-01-01T00:00:00Z"))
+                let event = try await client.create(
+                    Event(
+                        metadata: ObjectMeta(namespace: "default", generateName: "web."),
+                        involvedObject: ObjectReference(Ingress.resource, withStatus.metadata),
+                        reason: "UnknownAnnotation", message: "x is not supported", type: "Warning", component: "switchyard-kube",
+                        time: "2026-01-01T00:00:00Z"))
                 #expect(event.metadata.name?.hasPrefix("web.") == true && event.involvedObject.kind == "Ingress")
 
                 try await client.delete(Service.resource, namespace: "default", name: "s5")
                 #expect(await apiError { _ = try await client.get(Service.self, namespace: "default", name: "s5") }?.isNotFound == true)
-                let invalid = await apiError { _ = try await client.create(Service(metadata: ObjectMeta(name: "Bad_Name", namespace: "default"),
-                                                                                    spec: ServiceSpec(ports: [ServicePort(port: 1)]))) }
+                let invalid = await apiError {
+                    _ = try await client.create(
+                        Service(
+                            metadata: ObjectMeta(name: "Bad_Name", namespace: "default"),
+                            spec: ServiceSpec(ports: [ServicePort(port: 1)])))
+                }
                 #expect(invalid?.code == 422 && invalid?.description.contains("metadata.name") == true)
             }
         }
@@ -117,7 +143,9 @@ final class Recorder<Object: KubeObject>: Sendable {
 
             var wrongCA = try api.connection()
             wrongCA.certificateAuthority = Array(try Data(contentsOf: URL(fileURLWithPath: api.info.wrongCA)))
-            let refused = await apiError { _ = try await withKubeClient(wrongCA, connectTimeout: .seconds(2)) { try await $0.list(Service.self) } }
+            let refused = await apiError {
+                _ = try await withKubeClient(wrongCA, connectTimeout: .seconds(2)) { try await $0.list(Service.self) }
+            }
             guard case .transport(_, let underlying)? = refused else {
                 Issue.record("a server certificate from another CA was accepted: \(String(describing: refused))")
                 return
@@ -132,8 +160,12 @@ final class Recorder<Object: KubeObject>: Sendable {
             let clientCert = try KubeConnection.kubeconfig(path: api.info.kubeconfigClientCert)
             #expect(clientCert.credentials.token == nil && clientCert.credentials.clientCertificate != nil)
             let namespaces = try await withKubeClient(clientCert) { client in
-                try await client.listAll(GenericObject.self, resource: ResourceType(group: "", version: "v1", plural: "namespaces",
-                                                                                     kind: "Namespace", namespaced: false)).items
+                try await client.listAll(
+                    GenericObject.self,
+                    resource: ResourceType(
+                        group: "", version: "v1", plural: "namespaces",
+                        kind: "Namespace", namespaced: false)
+                ).items
             }
             #expect(namespaces.map { $0.metadata.name! }.contains("default"))
         }
@@ -144,7 +176,9 @@ final class Recorder<Object: KubeObject>: Sendable {
         try await withTemporaryKubeAPI(host: "127.0.0.2") { api in
             let connection = try api.connection()
             #expect(connection.server.hasPrefix("https://127.0.0.2:"))
-            let refused = await apiError { _ = try await withKubeClient(connection, connectTimeout: .seconds(2)) { try await $0.list(Service.self) } }
+            let refused = await apiError {
+                _ = try await withKubeClient(connection, connectTimeout: .seconds(2)) { try await $0.list(Service.self) }
+            }
             guard case .transport(_, let underlying)? = refused else {
                 Issue.record("a certificate for another address was accepted: \(String(describing: refused))")
                 return
@@ -158,9 +192,11 @@ final class Recorder<Object: KubeObject>: Sendable {
             try await withKubeClient(try api.connection()) { client in
                 for name in ["a", "b"] { _ = try await client.create(service(name)) }
                 let recorder = Recorder<Service>()
-                let reflector = Reflector<Service>(client: client, configuration: ReflectorConfiguration(
-                    namespace: "default", pageSize: 1, watchTimeoutSeconds: 20...30,
-                    backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(400))))
+                let reflector = Reflector<Service>(
+                    client: client,
+                    configuration: ReflectorConfiguration(
+                        namespace: "default", pageSize: 1, watchTimeoutSeconds: 20...30,
+                        backoff: Backoff(initial: .milliseconds(50), maximum: .milliseconds(400))))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         try await Informer(reflector).run { cache, changes in
@@ -184,11 +220,15 @@ final class Recorder<Object: KubeObject>: Sendable {
                     let relisted = resumed.contains { $0.query["watch"] == nil }
                     #expect(!relisted, "no relist after a clean end: \(resumed.map { "\($0.method) \($0.query) \($0.code ?? 0)" })")
                     _ = try await client.patch(Service.self, namespace: "default", name: "a", merge: ["metadata": ["labels": ["x": "1"]]])
-                    try await eventually("the change after resuming") { recorder.cache[ObjectKey(namespace: "default", name: "a")]?.metadata.labels?["x"] == "1" }
+                    try await eventually("the change after resuming") {
+                        recorder.cache[ObjectKey(namespace: "default", name: "a")]?.metadata.labels?["x"] == "1"
+                    }
 
                     // b is deleted while the reflector cannot watch, and history is compacted:
                     // it gets 410, lists again, and the resync reports b as deleted.
-                    try await api.admin(client, .post, "fail", ["count": 1000, "code": 503, "pathPrefix": "/api/v1/namespaces/default/services", "method": "GET"])
+                    try await api.admin(
+                        client, .post, "fail",
+                        ["count": 1000, "code": 503, "pathPrefix": "/api/v1/namespaces/default/services", "method": "GET"])
                     try await api.admin(client, .post, "drop-watches")
                     try await client.delete(Service.resource, namespace: "default", name: "b")
                     try await api.admin(client, .post, "compact", ["advance": true])
@@ -198,7 +238,8 @@ final class Recorder<Object: KubeObject>: Sendable {
                     #expect(recorder.changes.last == "-b")
                     let after = try await api.requests(client).filter { $0.path == "/api/v1/namespaces/default/services" && $0.code == 200 }
                     let firstList = after.firstIndex { $0.query["watch"] == nil }
-                    #expect(firstList != nil && after[..<firstList!].contains { $0.query["watch"] == "1" }, "a watch answered 410, then a list")
+                    #expect(
+                        firstList != nil && after[..<firstList!].contains { $0.query["watch"] == "1" }, "a watch answered 410, then a list")
 
                     group.cancelAll()
                     let stopped = ContinuousClock.now
@@ -216,8 +257,10 @@ final class Recorder<Object: KubeObject>: Sendable {
                 try await api.admin(client, .delete, "requests")
                 try await api.admin(client, .post, "fail", ["count": 5, "code": 503, "pathPrefix": "/api/v1/services", "method": "GET"])
                 let recorder = Recorder<Service>()
-                let reflector = Reflector<Service>(client: client, configuration: ReflectorConfiguration(
-                    backoff: Backoff(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0.5)))
+                let reflector = Reflector<Service>(
+                    client: client,
+                    configuration: ReflectorConfiguration(
+                        backoff: Backoff(initial: .milliseconds(100), maximum: .seconds(1), jitter: 0.5)))
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await Informer(reflector).run { cache, changes in recorder.record(cache, changes, resync: false) } }
                     try await eventually("the list after five failures") { recorder.names() == ["a"] }
@@ -251,10 +294,15 @@ final class Recorder<Object: KubeObject>: Sendable {
                     while true { try await Task.sleep(for: .seconds(1)) }
                 }
                 func elector(_ id: String, release: Bool) -> LeaderElector {
-                    LeaderElector(client: client, namespace: "default", name: "switchyard-kube", config: LeaderElectionConfig(
-                        identity: id, leaseDuration: .seconds(3), renewDeadline: .seconds(2), retryPeriod: .milliseconds(300), releaseOnCancel: release))
+                    LeaderElector(
+                        client: client, namespace: "default", name: "switchyard-kube",
+                        config: LeaderElectionConfig(
+                            identity: id, leaseDuration: .seconds(3), renewDeadline: .seconds(2), retryPeriod: .milliseconds(300),
+                            releaseOnCancel: release))
                 }
-                let a = elector("a", release: false), b = elector("b", release: true), c = elector("c", release: true)
+                let a = elector("a", release: false)
+                let b = elector("b", release: true)
+                let c = elector("c", release: true)
                 try await withThrowingTaskGroup(of: Void.self) { outer in
                     // a leads; b waits
                     let taskA = Task { try await a.run { try await lead("a") } }
@@ -274,8 +322,12 @@ final class Recorder<Object: KubeObject>: Sendable {
                     #expect(lease.spec?.holderIdentity == "b" && lease.spec?.leaseTransitions == 1)
 
                     // b loses leadership when it cannot renew within the renew deadline
-                    try await api.admin(client, .post, "fail", ["count": 10000, "code": 503, "method": "PUT",
-                                                                "pathPrefix": "/apis/coordination.k8s.io/v1/namespaces/default/leases/"])
+                    try await api.admin(
+                        client, .post, "fail",
+                        [
+                            "count": 10000, "code": 503, "method": "PUT",
+                            "pathPrefix": "/apis/coordination.k8s.io/v1/namespaces/default/leases/",
+                        ])
                     let failing = ContinuousClock.now
                     try await eventually("b steps down", timeout: .seconds(6)) { leading.withLock { $0.isEmpty } }
                     #expect(ContinuousClock.now - failing < .seconds(3), "stepped down after \(ContinuousClock.now - failing)")

@@ -2,29 +2,30 @@
 
 import Foundation
 import Testing
+
 @testable import SwitchyardKube
 
 /// A throwaway self-signed certificate and its key, made for these tests only.
 let testCertificatePEM = """
------BEGIN CERTIFICATE-----
-MIIBljCCATugAwIBAgIUHnyQG9CJ4iT3i/39FHHNAo3wITwwCgYIKoZIzj0EAwIw
-HzEdMBsGA1UEAwwUc3dpdGNoeWFyZC1rdWJlLXRlc3QwIBcNMjYxMjAzMTQwNDQx
-WhgPMjEyNjExMDkxNDA0NDFaMB8xHTAbBgNVBAMMFHN3aXRjaHlhcmQta3ViZS10
-ZXN0MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE6GQaLyhc+Byt/w5loGmJqa19
-PyNg+O23U0VHE5+Ildu1EOpROTXfoiOAni7T4nPNKQNA+eiMTzHvyD7EZDmIbqNT
-MFEwHQYDVR0OBBYEFCj6uk2WGdAkGzJFo62I/FaEyTFlMB8GA1UdIwQYMBaAFCj6
-uk2WGdAkGzJFo62I/FaEyTFlMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID
-SQAwRgIhAKbPYmboQmdEc61u3PDrYHq0K7LZhTtcsARssXorWokJAiEAgdRIP5s5
-v+7fh8b5bM22Ygx6w+7hWtQwf4Vti0Y09Gs=
------END CERTIFICATE-----
-"""
+    -----BEGIN CERTIFICATE-----
+    MIIBljCCATugAwIBAgIUHnyQG9CJ4iT3i/39FHHNAo3wITwwCgYIKoZIzj0EAwIw
+    HzEdMBsGA1UEAwwUc3dpdGNoeWFyZC1rdWJlLXRlc3QwIBcNMjYxMjAzMTQwNDQx
+    WhgPMjEyNjExMDkxNDA0NDFaMB8xHTAbBgNVBAMMFHN3aXRjaHlhcmQta3ViZS10
+    ZXN0MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE6GQaLyhc+Byt/w5loGmJqa19
+    PyNg+O23U0VHE5+Ildu1EOpROTXfoiOAni7T4nPNKQNA+eiMTzHvyD7EZDmIbqNT
+    MFEwHQYDVR0OBBYEFCj6uk2WGdAkGzJFo62I/FaEyTFlMB8GA1UdIwQYMBaAFCj6
+    uk2WGdAkGzJFo62I/FaEyTFlMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID
+    SQAwRgIhAKbPYmboQmdEc61u3PDrYHq0K7LZhTtcsARssXorWokJAiEAgdRIP5s5
+    v+7fh8b5bM22Ygx6w+7hWtQwf4Vti0Y09Gs=
+    -----END CERTIFICATE-----
+    """
 let testKeyPEM = """
------BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgVIDSEm0qFehrEHSz
-RI5uV9Bbz+6tX/jnwseQ7+yXtfihRANCAAToZBovKFz4HK3/DmWgaYmprX0/I2D4
-7bdTRUcTn4iV27UQ6lE5Nd+iI4CeLtPic80pA0D56IxPMe/IPsRkOYhu
------END PRIVATE KEY-----
-"""
+    -----BEGIN PRIVATE KEY-----
+    MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgVIDSEm0qFehrEHSz
+    RI5uV9Bbz+6tX/jnwseQ7+yXtfihRANCAAToZBovKFz4HK3/DmWgaYmprX0/I2D4
+    7bdTRUcTn4iV27UQ6lE5Nd+iI4CeLtPic80pA0D56IxPMe/IPsRkOYhu
+    -----END PRIVATE KEY-----
+    """
 
 func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
 
@@ -122,12 +123,13 @@ private func configError(_ body: () throws -> Void) -> KubeConfigError? {
             try write(testCertificatePEM, dir + "/pki/client.crt")
             try write(testKeyPEM, dir + "/pki/client.key")
             try write("file-token\n", dir + "/token")
-            try write("""
-            current-context: x
-            clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", certificate-authority: pki/ca.crt}}]
-            users: [{name: u, user: {tokenFile: token, client-certificate: pki/client.crt, client-key: \(dir)/pki/client.key}}]
-            contexts: [{name: x, context: {cluster: c, user: u}}]
-            """, dir + "/config")
+            try write(
+                """
+                current-context: x
+                clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", certificate-authority: pki/ca.crt}}]
+                users: [{name: u, user: {tokenFile: token, client-certificate: pki/client.crt, client-key: \(dir)/pki/client.key}}]
+                contexts: [{name: x, context: {cluster: c, user: u}}]
+                """, dir + "/config")
             let c = try KubeConnection.kubeconfig(path: dir + "/config")
             #expect(c.certificateAuthority == Array(testCertificatePEM.utf8))
             #expect(c.credentials.tokenFile == dir + "/token")
@@ -137,37 +139,54 @@ private func configError(_ body: () throws -> Void) -> KubeConfigError? {
     }
 
     @Test func errorsNameTheFileAndTheField() throws {
-        #expect(configError { _ = try resolve(kubeconfig(), context: "nope") }
+        #expect(
+            configError { _ = try resolve(kubeconfig(), context: "nope") }
                 == KubeConfigError(file: "/k/config", field: "context", "names context 'nope', which is not in contexts"))
         #expect(configError { _ = try resolve(kubeconfig(current: "")) }?.field == "current-context")
-        #expect(configError { _ = try resolve(kubeconfig(context: "- {name: bad, context: {cluster: c9, user: u1}}"), context: "bad") }
-                == KubeConfigError(file: "/k/config", field: "contexts[name=bad].context.cluster", "names cluster 'c9', which is not in clusters"))
-        #expect(configError { _ = try resolve(kubeconfig(context: "- {name: bad, context: {cluster: c1, user: u9}}"), context: "bad") }?.field
+        #expect(
+            configError { _ = try resolve(kubeconfig(context: "- {name: bad, context: {cluster: c9, user: u1}}"), context: "bad") }
+                == KubeConfigError(
+                    file: "/k/config", field: "contexts[name=bad].context.cluster", "names cluster 'c9', which is not in clusters"))
+        #expect(
+            configError { _ = try resolve(kubeconfig(context: "- {name: bad, context: {cluster: c1, user: u9}}"), context: "bad") }?.field
                 == "contexts[name=bad].context.user")
         let badServer = kubeconfig(cluster: "- {name: c3, cluster: {server: 'ftp://x'}}", context: "- {name: s, context: {cluster: c3}}")
         #expect(configError { _ = try resolve(badServer, context: "s") }?.field == "clusters[name=c3].cluster.server")
-        let badCA = kubeconfig(cluster: "- {name: c3, cluster: {server: 'https://127.0.0.1', certificate-authority-data: '%%'}}",
-                               context: "- {name: s, context: {cluster: c3}}")
-        #expect(configError { _ = try resolve(badCA, context: "s") }
+        let badCA = kubeconfig(
+            cluster: "- {name: c3, cluster: {server: 'https://127.0.0.1', certificate-authority-data: '%%'}}",
+            context: "- {name: s, context: {cluster: c3}}")
+        #expect(
+            configError { _ = try resolve(badCA, context: "s") }
                 == KubeConfigError(file: "/k/config", field: "clusters[name=c3].cluster.certificate-authority-data", "is not valid base64"))
-        let notPEM = kubeconfig(cluster: "- {name: c3, cluster: {server: 'https://127.0.0.1', certificate-authority-data: \(b64("hello"))}}",
-                                context: "- {name: s, context: {cluster: c3}}")
+        let notPEM = kubeconfig(
+            cluster: "- {name: c3, cluster: {server: 'https://127.0.0.1', certificate-authority-data: \(b64("hello"))}}",
+            context: "- {name: s, context: {cluster: c3}}")
         #expect(configError { _ = try resolve(notPEM, context: "s") }?.message.contains("PEM") == true)
-        let missingFile = kubeconfig(cluster: "- {name: c3, cluster: {server: 'https://127.0.0.1', certificate-authority: ca.pem}}",
-                                     context: "- {name: s, context: {cluster: c3}}")
-        #expect(configError { _ = try resolve(missingFile, context: "s", dir: "/nonexistent") }
-                == KubeConfigError(file: "/k/config", field: "clusters[name=c3].cluster.certificate-authority", "cannot read /nonexistent/ca.pem"))
+        let missingFile = kubeconfig(
+            cluster: "- {name: c3, cluster: {server: 'https://127.0.0.1', certificate-authority: ca.pem}}",
+            context: "- {name: s, context: {cluster: c3}}")
+        #expect(
+            configError { _ = try resolve(missingFile, context: "s", dir: "/nonexistent") }
+                == KubeConfigError(
+                    file: "/k/config", field: "clusters[name=c3].cluster.certificate-authority", "cannot read /nonexistent/ca.pem"))
         let exec = kubeconfig(user: "- {name: u3, user: {exec: {command: aws}}}", context: "- {name: e, context: {cluster: c1, user: u3}}")
         #expect(configError { _ = try resolve(exec, context: "e") }?.field == "users[name=u3].user.exec")
-        let halfCert = kubeconfig(user: "- {name: u3, user: {client-certificate-data: \(b64(testCertificatePEM))}}",
-                                  context: "- {name: e, context: {cluster: c1, user: u3}}")
+        let halfCert = kubeconfig(
+            user: "- {name: u3, user: {client-certificate-data: \(b64(testCertificatePEM))}}",
+            context: "- {name: e, context: {cluster: c1, user: u3}}")
         #expect(configError { _ = try resolve(halfCert, context: "e") }?.field == "users[name=u3].user.client-key")
-        let both = kubeconfig(cluster: "- {name: c3, cluster: {server: 'https://127.0.0.1', insecure-skip-tls-verify: true, certificate-authority-data: \(b64(testCertificatePEM))}}",
-                              context: "- {name: s, context: {cluster: c3}}")
+        let both = kubeconfig(
+            cluster:
+                "- {name: c3, cluster: {server: 'https://127.0.0.1', insecure-skip-tls-verify: true, certificate-authority-data: \(b64(testCertificatePEM))}}",
+            context: "- {name: s, context: {cluster: c3}}")
         #expect(configError { _ = try resolve(both, context: "s") }?.field == "clusters[name=c3].cluster.insecure-skip-tls-verify")
-        #expect(configError { _ = try KubeConfig.parse("clusters: [{name: c, cluster: {insecure-skip-tls-verify: maybe}}]", file: "/k/config") }?.field
+        #expect(
+            configError {
+                _ = try KubeConfig.parse("clusters: [{name: c, cluster: {insecure-skip-tls-verify: maybe}}]", file: "/k/config")
+            }?.field
                 == "clusters[0].cluster.insecure-skip-tls-verify")
-        #expect(configError { _ = try KubeConnection.kubeconfig(path: "/nonexistent/kubeconfig") }
+        #expect(
+            configError { _ = try KubeConnection.kubeconfig(path: "/nonexistent/kubeconfig") }
                 == KubeConfigError(file: "/nonexistent/kubeconfig", field: "", "cannot read the file"))
     }
 
@@ -177,18 +196,28 @@ private func configError(_ body: () throws -> Void) -> KubeConfigError? {
             try write(testCertificatePEM, dir + "/ca.crt")
             try write("switchyard\n", dir + "/namespace")
             let paths = InClusterPaths(directory: dir)
-            let c = try KubeConnection.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "443"], paths: paths)
+            let c = try KubeConnection.inCluster(
+                environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "443"], paths: paths)
             #expect(c.server == "https://127.0.0.1:443")
             #expect(c.namespace == "switchyard")
             #expect(c.credentials.tokenFile == dir + "/token" && c.credentials.token == nil)
             #expect(c.certificateAuthority == Array(testCertificatePEM.utf8))
-            let v6 = try KubeConnection.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "::1", "KUBERNETES_SERVICE_PORT": "6443"], paths: paths)
+            let v6 = try KubeConnection.inCluster(
+                environment: ["KUBERNETES_SERVICE_HOST": "::1", "KUBERNETES_SERVICE_PORT": "6443"], paths: paths)
             #expect(v6.server == "https://[::1]:6443")
             #expect(configError { _ = try KubeConnection.inCluster(environment: [:], paths: paths) }?.field == "KUBERNETES_SERVICE_HOST")
-            #expect(configError { _ = try KubeConnection.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "http"], paths: paths) }?.field
+            #expect(
+                configError {
+                    _ = try KubeConnection.inCluster(
+                        environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "http"], paths: paths)
+                }?.field
                     == "KUBERNETES_SERVICE_PORT")
-            #expect(configError { _ = try KubeConnection.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "443"],
-                                                                   paths: InClusterPaths(directory: dir + "/missing")) }?.file == dir + "/missing/token")
+            #expect(
+                configError {
+                    _ = try KubeConnection.inCluster(
+                        environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+                        paths: InClusterPaths(directory: dir + "/missing"))
+                }?.file == dir + "/missing/token")
         }
     }
 }

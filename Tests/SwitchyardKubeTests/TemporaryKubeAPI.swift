@@ -2,8 +2,10 @@
 // and stopped (SIGKILL, directory removed) whatever happens.
 
 import Foundation
+import NIOHTTP1
 import Synchronization
 import Testing
+
 @testable import SwitchyardKube
 
 #if canImport(Glibc)
@@ -48,9 +50,15 @@ struct TemporaryKubeAPI: Sendable {
     }
 }
 
-import NIOHTTP1
-enum HTTPMethodName { case get, post, delete
-    var nio: HTTPMethod { switch self { case .get: .GET; case .post: .POST; case .delete: .DELETE } }
+enum HTTPMethodName {
+    case get, post, delete
+    var nio: HTTPMethod {
+        switch self {
+        case .get: .GET;
+        case .post: .POST;
+        case .delete: .DELETE
+        }
+    }
 }
 
 private final class Flag: Sendable {
@@ -76,13 +84,17 @@ func repositoryRoot(file: StaticString = #filePath) -> String {
     return FileManager.default.currentDirectoryPath
 }
 
-func withTemporaryKubeAPI<T>(bookmarkInterval: Double = 0.2, host: String = "127.0.0.1", _ body: (TemporaryKubeAPI) async throws -> T) async throws -> T {
+func withTemporaryKubeAPI<T>(bookmarkInterval: Double = 0.2, host: String = "127.0.0.1", _ body: (TemporaryKubeAPI) async throws -> T)
+    async throws -> T
+{
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kubeapi-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-m", "kubeapi", "--host", host, "--port", "0", "--dir", dir, "--bookmark-interval", String(bookmarkInterval)]
+    process.arguments = [
+        "python3", "-m", "kubeapi", "--host", host, "--port", "0", "--dir", dir, "--bookmark-interval", String(bookmarkInterval),
+    ]
     process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot() + "/e2e")
     let stdout = Pipe()
     let output = Output()

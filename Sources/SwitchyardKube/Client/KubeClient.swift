@@ -16,8 +16,10 @@ public struct ListOptions: Sendable {
     public var `continue`: String?
     public var resourceVersion: String?
     public var resourceVersionMatch: String?
-    public init(labelSelector: String? = nil, fieldSelector: String? = nil, limit: Int? = nil,
-                continue: String? = nil, resourceVersion: String? = nil, resourceVersionMatch: String? = nil) {
+    public init(
+        labelSelector: String? = nil, fieldSelector: String? = nil, limit: Int? = nil,
+        continue: String? = nil, resourceVersion: String? = nil, resourceVersionMatch: String? = nil
+    ) {
         self.labelSelector = labelSelector
         self.fieldSelector = fieldSelector
         self.limit = limit
@@ -62,8 +64,10 @@ public final class KubeClient: Sendable {
 
     /// `connectTimeout` bounds connection set-up, TLS included: a refused certificate surfaces
     /// after it (AsyncHTTPClient retries the connection until then).
-    public init(connection: KubeConnection, logger: Logger = Logger(label: "switchyard.kube"),
-                requestTimeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10)) throws {
+    public init(
+        connection: KubeConnection, logger: Logger = Logger(label: "switchyard.kube"),
+        requestTimeout: Duration = .seconds(30), connectTimeout: Duration = .seconds(10)
+    ) throws {
         self.connection = connection
         self.logger = logger
         self.requestTimeout = requestTimeout
@@ -78,8 +82,9 @@ public final class KubeClient: Sendable {
             tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
         }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .milliseconds(Int64(connectTimeout / .milliseconds(1)))))
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: .milliseconds(Int64(connectTimeout / .milliseconds(1)))))
         configuration.httpVersion = .http1Only
         http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
@@ -95,8 +100,10 @@ public final class KubeClient: Sendable {
     }
 
     /// One request; an HTTP error becomes KubeError.api with the server's Status.
-    public func request(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil,
-                        contentType: String = "application/json") async throws -> Response {
+    public func request(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: Data? = nil,
+        contentType: String = "application/json"
+    ) async throws -> Response {
         let label = "\(method.rawValue) \(path)"
         let request = try makeRequest(method, path, query: query, body: body, contentType: contentType)
         let response: HTTPClientResponse
@@ -115,8 +122,10 @@ public final class KubeClient: Sendable {
         return Response(code: code, body: data)
     }
 
-    func makeRequest(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: Data?,
-                     contentType: String, accept: String = "application/json") throws -> HTTPClientRequest {
+    func makeRequest(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)], body: Data?,
+        contentType: String, accept: String = "application/json"
+    ) throws -> HTTPClientRequest {
         var url = connection.server + path
         if !query.isEmpty {
             url += "?" + query.map { "\(escape($0.0))=\(escape($0.1))" }.joined(separator: "&")
@@ -136,26 +145,31 @@ public final class KubeClient: Sendable {
     }
 
     func apiError(_ code: Int, _ data: Data, _ label: String) -> KubeError {
-        let status = (try? JSONDecoder().decode(KubeStatus.self, from: data))
+        let status =
+            (try? JSONDecoder().decode(KubeStatus.self, from: data))
             ?? KubeStatus(status: "Failure", message: String(decoding: data.prefix(200), as: UTF8.self), code: code)
         return .api(code: code, status: status, request: label)
     }
 
     // MARK: typed verbs
 
-    public func get<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, resource: ResourceType = T.resource) async throws -> T {
+    public func get<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, resource: ResourceType = T.resource) async throws -> T
+    {
         let path = resource.objectPath(namespace: namespace, name: name)
         return try decode(T.self, try await request(.GET, path).body, "GET \(path)")
     }
 
     /// One page.
-    public func list<T: KubeObject>(_ type: T.Type, namespace: String? = nil, options: ListOptions = ListOptions(),
-                                    resource: ResourceType = T.resource) async throws -> ListPage<T> {
+    public func list<T: KubeObject>(
+        _ type: T.Type, namespace: String? = nil, options: ListOptions = ListOptions(),
+        resource: ResourceType = T.resource
+    ) async throws -> ListPage<T> {
         let path = resource.collectionPath(namespace: namespace)
         let data = try await request(.GET, path, query: options.query).body
         let list = try decode(LenientList<T>.self, data, "GET \(path)")
-        var page = ListPage<T>(items: [], failures: [], resourceVersion: list.metadata?.resourceVersion ?? "",
-                               continue: list.metadata?.continue.flatMap { $0.isEmpty ? nil : $0 })
+        var page = ListPage<T>(
+            items: [], failures: [], resourceVersion: list.metadata?.resourceVersion ?? "",
+            continue: list.metadata?.continue.flatMap { $0.isEmpty ? nil : $0 })
         for item in list.items ?? [] {
             switch item.result {
             case .success(let object): page.items.append(object)
@@ -167,9 +181,11 @@ public final class KubeClient: Sendable {
 
     /// Every page (`pageSize` items a request), at one consistent resourceVersion. When a
     /// continue token expires (410) the list starts over once without paging.
-    public func listAll<T: KubeObject>(_ type: T.Type, namespace: String? = nil, labelSelector: String? = nil,
-                                       fieldSelector: String? = nil, pageSize: Int? = 500,
-                                       resource: ResourceType = T.resource) async throws -> ListPage<T> {
+    public func listAll<T: KubeObject>(
+        _ type: T.Type, namespace: String? = nil, labelSelector: String? = nil,
+        fieldSelector: String? = nil, pageSize: Int? = 500,
+        resource: ResourceType = T.resource
+    ) async throws -> ListPage<T> {
         var options = ListOptions(labelSelector: labelSelector, fieldSelector: fieldSelector, limit: pageSize)
         var all = ListPage<T>(items: [], failures: [], resourceVersion: "", continue: nil)
         var restarted = false
@@ -208,8 +224,10 @@ public final class KubeClient: Sendable {
 
     /// A JSON merge patch (RFC 7386), e.g. `["status": ...]` with subresource "status".
     /// A metadata.resourceVersion in the patch makes it conditional (409 when stale).
-    public func patch<T: KubeObject>(_ type: T.Type, namespace: String?, name: String, merge patch: JSONValue,
-                                     subresource: String? = nil, resource: ResourceType = T.resource) async throws -> T {
+    public func patch<T: KubeObject>(
+        _ type: T.Type, namespace: String?, name: String, merge patch: JSONValue,
+        subresource: String? = nil, resource: ResourceType = T.resource
+    ) async throws -> T {
         let path = resource.objectPath(namespace: namespace, name: name, subresource: subresource)
         let data = try await request(.PATCH, path, body: try patch.jsonData(), contentType: "application/merge-patch+json").body
         return try decode(T.self, data, "PATCH \(path)")
@@ -240,9 +258,11 @@ public final class KubeClient: Sendable {
 }
 
 /// Starts a client, runs body, shuts the client down whatever happens.
-public func withKubeClient<R: Sendable>(_ connection: KubeConnection, logger: Logger = Logger(label: "switchyard.kube"),
-                                        connectTimeout: Duration = .seconds(10),
-                                        _ body: (KubeClient) async throws -> R) async throws -> R {
+public func withKubeClient<R: Sendable>(
+    _ connection: KubeConnection, logger: Logger = Logger(label: "switchyard.kube"),
+    connectTimeout: Duration = .seconds(10),
+    _ body: (KubeClient) async throws -> R
+) async throws -> R {
     let client = try KubeClient(connection: connection, logger: logger, connectTimeout: connectTimeout)
     do {
         let result = try await body(client)
@@ -272,7 +292,8 @@ final class TokenSource: Sendable {
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0 }), now - cached.read < .seconds(60) { return cached.token }
         guard let data = FileManager.default.contents(atPath: file),
-              let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines) else {
+            let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines)
+        else {
             throw KubeConfigError(file: file, field: "", "cannot read the token file")
         }
         cache.withLock { $0 = (text, now) }
@@ -293,7 +314,8 @@ struct Lenient<T: Decodable & Sendable>: Decodable, Sendable {
         do { result = .success(try T(from: decoder)) } catch { result = .failure(error) }
     }
     func failure(_ error: any Error) -> DecodeFailure {
-        DecodeFailure(key: metadata.map { $0.key }, resourceVersion: metadata?.resourceVersion, message: describeDecoding(error, dropping: depth))
+        DecodeFailure(
+            key: metadata.map { $0.key }, resourceVersion: metadata?.resourceVersion, message: describeDecoding(error, dropping: depth))
     }
 }
 

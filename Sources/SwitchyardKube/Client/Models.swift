@@ -4,8 +4,11 @@
 
 // MARK: networking.k8s.io/v1 Ingress, IngressClass
 
+import Foundation
+
 public struct Ingress: KubeObject, Hashable {
-    public static let resource = ResourceType(group: "networking.k8s.io", version: "v1", plural: "ingresses", kind: "Ingress", namespaced: true)
+    public static let resource = ResourceType(
+        group: "networking.k8s.io", version: "v1", plural: "ingresses", kind: "Ingress", namespaced: true)
     public var metadata: ObjectMeta
     public var spec: IngressSpec?
     public var status: IngressStatus?
@@ -20,7 +23,9 @@ public struct IngressSpec: Codable, Sendable, Hashable {
     public var defaultBackend: IngressBackend?
     public var tls: [IngressTLS]?
     public var rules: [IngressRule]?
-    public init(ingressClassName: String? = nil, defaultBackend: IngressBackend? = nil, tls: [IngressTLS]? = nil, rules: [IngressRule]? = nil) {
+    public init(
+        ingressClassName: String? = nil, defaultBackend: IngressBackend? = nil, tls: [IngressTLS]? = nil, rules: [IngressRule]? = nil
+    ) {
         self.ingressClassName = ingressClassName
         self.defaultBackend = defaultBackend
         self.tls = tls
@@ -113,7 +118,8 @@ public struct IngressLoadBalancerIngress: Codable, Sendable, Hashable {
 }
 
 public struct IngressClass: KubeObject, Hashable {
-    public static let resource = ResourceType(group: "networking.k8s.io", version: "v1", plural: "ingressclasses", kind: "IngressClass", namespaced: false)
+    public static let resource = ResourceType(
+        group: "networking.k8s.io", version: "v1", plural: "ingressclasses", kind: "IngressClass", namespaced: false)
     public static let defaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class"
     public var metadata: ObjectMeta
     public var spec: IngressClassSpec?
@@ -254,7 +260,8 @@ public struct Secret: KubeObject, Hashable {
     /// tls.crt and tls.key of a kubernetes.io/tls Secret, as PEM text.
     public var tlsPair: (certificate: String, key: String)? {
         guard let c = value(for: "tls.crt"), let k = value(for: "tls.key"),
-              let cert = String(bytes: c, encoding: .utf8), let key = String(bytes: k, encoding: .utf8) else { return nil }
+            let cert = String(bytes: c, encoding: .utf8), let key = String(bytes: k, encoding: .utf8)
+        else { return nil }
         return (cert, key)
     }
 }
@@ -262,7 +269,8 @@ public struct Secret: KubeObject, Hashable {
 // MARK: discovery.k8s.io/v1 EndpointSlice
 
 public struct EndpointSlice: KubeObject, Hashable {
-    public static let resource = ResourceType(group: "discovery.k8s.io", version: "v1", plural: "endpointslices", kind: "EndpointSlice", namespaced: true)
+    public static let resource = ResourceType(
+        group: "discovery.k8s.io", version: "v1", plural: "endpointslices", kind: "EndpointSlice", namespaced: true)
     public static let serviceNameLabel = "kubernetes.io/service-name"
     public var metadata: ObjectMeta
     /// IPv4, IPv6 or FQDN.
@@ -370,8 +378,10 @@ public struct Event: KubeObject, Hashable {
     public var reportingComponent: String?
     public var reportingInstance: String?
 
-    public init(metadata: ObjectMeta, involvedObject: ObjectReference, reason: String, message: String, type: String,
-                component: String, instance: String? = nil, time: String) {
+    public init(
+        metadata: ObjectMeta, involvedObject: ObjectReference, reason: String, message: String, type: String,
+        component: String, instance: String? = nil, time: String
+    ) {
         self.metadata = metadata
         self.involvedObject = involvedObject
         self.reason = reason
@@ -413,7 +423,8 @@ public struct EventSource: Codable, Sendable, Hashable {
 }
 
 public struct Lease: KubeObject, Hashable {
-    public static let resource = ResourceType(group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true)
+    public static let resource = ResourceType(
+        group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true)
     public var metadata: ObjectMeta
     public var spec: LeaseSpec?
     public init(metadata: ObjectMeta, spec: LeaseSpec? = nil) {
@@ -432,8 +443,10 @@ public struct LeaseSpec: Codable, Sendable, Hashable {
     public var leaseTransitions: Int?
     public var strategy: String?
     public var preferredHolder: String?
-    public init(holderIdentity: String? = nil, leaseDurationSeconds: Int? = nil, acquireTime: String? = nil,
-                renewTime: String? = nil, leaseTransitions: Int? = nil) {
+    public init(
+        holderIdentity: String? = nil, leaseDurationSeconds: Int? = nil, acquireTime: String? = nil,
+        renewTime: String? = nil, leaseTransitions: Int? = nil
+    ) {
         self.holderIdentity = holderIdentity
         self.leaseDurationSeconds = leaseDurationSeconds
         self.acquireTime = acquireTime
@@ -441,5 +454,3 @@ public struct LeaseSpec: Codable, Sendable, Hashable {
         self.leaseTransitions = leaseTransitions
     }
 }
-
-import Foundation

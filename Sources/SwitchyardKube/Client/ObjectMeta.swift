@@ -14,9 +14,11 @@ public struct ObjectMeta: Codable, Sendable, Hashable {
     public var ownerReferences: [OwnerReference]?
     public var finalizers: [String]?
 
-    public init(name: String? = nil, namespace: String? = nil, generateName: String? = nil,
-                labels: [String: String]? = nil, annotations: [String: String]? = nil,
-                resourceVersion: String? = nil) {
+    public init(
+        name: String? = nil, namespace: String? = nil, generateName: String? = nil,
+        labels: [String: String]? = nil, annotations: [String: String]? = nil,
+        resourceVersion: String? = nil
+    ) {
         self.name = name
         self.namespace = namespace
         self.generateName = generateName

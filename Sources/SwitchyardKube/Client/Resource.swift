@@ -1,5 +1,7 @@
 // Which REST collection an object lives in, and the protocol typed objects conform to.
 
+import Foundation
+
 /// A resource of the Kubernetes API: group/version/plural, the kind, and the scope.
 public struct ResourceType: Sendable, Hashable, CustomStringConvertible {
     public var group: String
@@ -36,8 +38,6 @@ public struct ResourceType: Sendable, Hashable, CustomStringConvertible {
         segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(.init(charactersIn: "/"))) ?? segment
     }
 }
-
-import Foundation
 
 /// A typed Kubernetes object. Typed models decode only what Switchyard reads; writes that must
 /// not lose fields the model does not know go through patches (KubeClient.patch).

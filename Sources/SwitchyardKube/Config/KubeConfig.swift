@@ -124,9 +124,11 @@ extension KubeConnection {
         let clusterField = "clusters[name=\(clusterName)].cluster"
         guard let cluster = clusterEntry.value else { throw KubeConfigError(file: file, field: clusterField, "is missing") }
         guard let server = cluster.server, let url = URL(string: server), let scheme = url.scheme?.lowercased(),
-              scheme == "https" || scheme == "http", url.host != nil else {
-            throw KubeConfigError(file: file, field: clusterField + ".server",
-                                  "must be an http(s) URL, got \(cluster.server.map { "'\($0)'" } ?? "nothing")")
+            scheme == "https" || scheme == "http", url.host != nil
+        else {
+            throw KubeConfigError(
+                file: file, field: clusterField + ".server",
+                "must be an http(s) URL, got \(cluster.server.map { "'\($0)'" } ?? "nothing")")
         }
         if cluster.proxyURL != nil {
             throw KubeConfigError(file: file, field: clusterField + ".proxy-url", "is not supported")
@@ -141,8 +143,9 @@ extension KubeConnection {
         }
         let insecure = cluster.insecureSkipTLSVerify ?? false
         if insecure && ca != nil {
-            throw KubeConfigError(file: file, field: clusterField + ".insecure-skip-tls-verify",
-                                  "cannot be combined with a certificate authority")
+            throw KubeConfigError(
+                file: file, field: clusterField + ".insecure-skip-tls-verify",
+                "cannot be combined with a certificate authority")
         }
 
         var credentials = Credentials()
@@ -154,7 +157,9 @@ extension KubeConnection {
             let user = userEntry.value ?? KubeConfig.User()
             if user.exec != nil { throw KubeConfigError(file: file, field: userField + ".exec", "credential plugins are not supported") }
             if user.authProvider != nil { throw KubeConfigError(file: file, field: userField + ".auth-provider", "is not supported") }
-            if user.username != nil { throw KubeConfigError(file: file, field: userField + ".username", "basic authentication is not supported") }
+            if user.username != nil {
+                throw KubeConfigError(file: file, field: userField + ".username", "basic authentication is not supported")
+            }
             credentials.token = user.token
             if user.token == nil, let tokenFile = user.tokenFile {
                 let path = absolute(tokenFile, directory)
@@ -189,9 +194,10 @@ extension KubeConnection {
             }
         }
         let namespace = (ctx.namespace?.isEmpty == false) ? ctx.namespace! : "default"
-        return KubeConnection(server: server.hasSuffix("/") ? String(server.dropLast()) : server, certificateAuthority: ca,
-                              insecureSkipTLSVerify: insecure, credentials: credentials, namespace: namespace,
-                              source: "kubeconfig \(file) (context \(contextName))")
+        return KubeConnection(
+            server: server.hasSuffix("/") ? String(server.dropLast()) : server, certificateAuthority: ca,
+            insecureSkipTLSVerify: insecure, credentials: credentials, namespace: namespace,
+            source: "kubeconfig \(file) (context \(contextName))")
     }
 }
 

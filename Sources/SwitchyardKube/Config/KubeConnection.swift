@@ -15,8 +15,10 @@ public struct KubeConnection: Sendable {
     /// Where this came from, for messages: "kubeconfig /path (context x)" or "in-cluster".
     public var source: String
 
-    public init(server: String, certificateAuthority: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
-                credentials: Credentials = Credentials(), namespace: String = "default", source: String = "explicit") {
+    public init(
+        server: String, certificateAuthority: [UInt8]? = nil, insecureSkipTLSVerify: Bool = false,
+        credentials: Credentials = Credentials(), namespace: String = "default", source: String = "explicit"
+    ) {
         self.server = server
         self.certificateAuthority = certificateAuthority
         self.insecureSkipTLSVerify = insecureSkipTLSVerify
@@ -72,14 +74,17 @@ public struct InClusterPaths: Sendable {
 extension KubeConnection {
     /// The connection a pod has: KUBERNETES_SERVICE_HOST/PORT and the service account's token,
     /// CA and namespace files.
-    public static func inCluster(environment: [String: String] = ProcessInfo.processInfo.environment,
-                                 paths: InClusterPaths = .standard) throws -> KubeConnection {
+    public static func inCluster(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        paths: InClusterPaths = .standard
+    ) throws -> KubeConnection {
         guard let host = environment["KUBERNETES_SERVICE_HOST"], !host.isEmpty else {
             throw KubeConfigError(file: "in-cluster", field: "KUBERNETES_SERVICE_HOST", "is not set (not running in a pod?)")
         }
         guard let port = environment["KUBERNETES_SERVICE_PORT"], let portNumber = Int(port), (1...65535).contains(portNumber) else {
-            throw KubeConfigError(file: "in-cluster", field: "KUBERNETES_SERVICE_PORT",
-                                  "must be a port number, got \(environment["KUBERNETES_SERVICE_PORT"].map { "'\($0)'" } ?? "nothing")")
+            throw KubeConfigError(
+                file: "in-cluster", field: "KUBERNETES_SERVICE_PORT",
+                "must be a port number, got \(environment["KUBERNETES_SERVICE_PORT"].map { "'\($0)'" } ?? "nothing")")
         }
         guard FileManager.default.isReadableFile(atPath: paths.token) else {
             throw KubeConfigError(file: paths.token, field: "", "the service-account token is not readable")
@@ -88,12 +93,14 @@ extension KubeConnection {
         try checkCertificates(ca, file: paths.certificateAuthority, field: "")
         var namespace = "default"
         if let data = FileManager.default.contents(atPath: paths.namespace),
-           let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
+            let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty
+        {
             namespace = text
         }
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        return KubeConnection(server: "https://\(hostPart):\(portNumber)", certificateAuthority: ca,
-                              credentials: Credentials(tokenFile: paths.token), namespace: namespace, source: "in-cluster")
+        return KubeConnection(
+            server: "https://\(hostPart):\(portNumber)", certificateAuthority: ca,
+            credentials: Credentials(tokenFile: paths.token), namespace: namespace, source: "in-cluster")
     }
 }
 

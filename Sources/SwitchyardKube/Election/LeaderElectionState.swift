@@ -12,10 +12,13 @@ public struct LeaderElectionConfig: Sendable {
     /// Give the lease up (holder "") when stopped, so a successor need not wait for it to expire.
     public var releaseOnCancel: Bool
 
-    public init(identity: String, leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10),
-                retryPeriod: Duration = .seconds(2), releaseOnCancel: Bool = true) {
-        precondition(!identity.isEmpty && leaseDuration > renewDeadline && renewDeadline > retryPeriod && retryPeriod > .zero,
-                     "leader election needs leaseDuration > renewDeadline > retryPeriod > 0")
+    public init(
+        identity: String, leaseDuration: Duration = .seconds(15), renewDeadline: Duration = .seconds(10),
+        retryPeriod: Duration = .seconds(2), releaseOnCancel: Bool = true
+    ) {
+        precondition(
+            !identity.isEmpty && leaseDuration > renewDeadline && renewDeadline > retryPeriod && retryPeriod > .zero,
+            "leader election needs leaseDuration > renewDeadline > retryPeriod > 0")
         self.identity = identity
         self.leaseDuration = leaseDuration
         self.renewDeadline = renewDeadline
@@ -41,8 +44,9 @@ public struct LeaseRecord: Sendable, Hashable {
     }
 
     public init(_ spec: LeaseSpec?) {
-        self.init(holderIdentity: spec?.holderIdentity, leaseDurationSeconds: spec?.leaseDurationSeconds,
-                  acquireTime: spec?.acquireTime, renewTime: spec?.renewTime, leaseTransitions: spec?.leaseTransitions ?? 0)
+        self.init(
+            holderIdentity: spec?.holderIdentity, leaseDurationSeconds: spec?.leaseDurationSeconds,
+            acquireTime: spec?.acquireTime, renewTime: spec?.renewTime, leaseTransitions: spec?.leaseTransitions ?? 0)
     }
 
     /// spec with this record's fields (fields the record does not know are kept).
@@ -82,8 +86,10 @@ public struct LeaderElectionState: Sendable {
     public mutating func decide(current: LeaseRecord?, now: Duration, wallClock: String) -> Decision {
         let seconds = Int(config.leaseDuration.components.seconds)
         guard let current else {
-            return .create(LeaseRecord(holderIdentity: config.identity, leaseDurationSeconds: seconds, acquireTime: wallClock,
-                                       renewTime: wallClock, leaseTransitions: 0))
+            return .create(
+                LeaseRecord(
+                    holderIdentity: config.identity, leaseDurationSeconds: seconds, acquireTime: wallClock,
+                    renewTime: wallClock, leaseTransitions: 0))
         }
         if current != observed {
             observed = current
@@ -98,9 +104,11 @@ public struct LeaderElectionState: Sendable {
                 return .wait
             }
         }
-        return .update(LeaseRecord(holderIdentity: config.identity, leaseDurationSeconds: seconds,
-                                   acquireTime: mine ? current.acquireTime : wallClock, renewTime: wallClock,
-                                   leaseTransitions: mine ? current.leaseTransitions : current.leaseTransitions + 1))
+        return .update(
+            LeaseRecord(
+                holderIdentity: config.identity, leaseDurationSeconds: seconds,
+                acquireTime: mine ? current.acquireTime : wallClock, renewTime: wallClock,
+                leaseTransitions: mine ? current.leaseTransitions : current.leaseTransitions + 1))
     }
 
     /// Our create/update of `record` succeeded at `now`.

@@ -13,8 +13,10 @@ public struct LeaderElector: Sendable {
     private let state: StateBox
     private let origin = ContinuousClock.now
 
-    public init(client: KubeClient, namespace: String, name: String, config: LeaderElectionConfig,
-                logger: Logger = Logger(label: "switchyard.kube.election")) {
+    public init(
+        client: KubeClient, namespace: String, name: String, config: LeaderElectionConfig,
+        logger: Logger = Logger(label: "switchyard.kube.election")
+    ) {
         self.client = client
         self.namespace = namespace
         self.name = name
@@ -116,7 +118,10 @@ public struct LeaderElector: Sendable {
             state.update { $0.released() }
             return
         }
-        let client = self.client, namespace = self.namespace, name = self.name, identity = config.identity
+        let client = self.client
+        let namespace = self.namespace
+        let name = self.name
+        let identity = config.identity
         let logger = self.logger
         await Task {
             do {
@@ -135,7 +140,9 @@ public struct LeaderElector: Sendable {
     }
 
     private func jittered(_ d: Duration) -> Duration {
-        d + .nanoseconds(Int64(Double.random(in: 0..<0.2) * Double(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)))
+        d
+            + .nanoseconds(
+                Int64(Double.random(in: 0..<0.2) * Double(d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)))
     }
 }
 

@@ -9,8 +9,10 @@ public struct Backoff: Sendable {
     public var jitter: Double
     public private(set) var attempt = 0
 
-    public init(initial: Duration = .milliseconds(200), maximum: Duration = .seconds(30), multiplier: Double = 2,
-                jitter: Double = 0.5) {
+    public init(
+        initial: Duration = .milliseconds(200), maximum: Duration = .seconds(30), multiplier: Double = 2,
+        jitter: Double = 0.5
+    ) {
         precondition(initial > .zero && maximum >= initial && multiplier >= 1 && (0..<1).contains(jitter))
         self.initial = initial
         self.maximum = maximum

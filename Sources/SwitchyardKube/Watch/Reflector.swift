@@ -20,10 +20,12 @@ public struct ReflectorConfiguration: Sendable {
     public var minimumWatchDuration: Duration
     public var backoff: Backoff
 
-    public init(namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
-                pageSize: Int? = 500, watchTimeoutSeconds: ClosedRange<Int> = 300...600,
-                watchGrace: Duration = .seconds(30), minimumWatchDuration: Duration = .seconds(1),
-                backoff: Backoff = Backoff()) {
+    public init(
+        namespace: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+        pageSize: Int? = 500, watchTimeoutSeconds: ClosedRange<Int> = 300...600,
+        watchGrace: Duration = .seconds(30), minimumWatchDuration: Duration = .seconds(1),
+        backoff: Backoff = Backoff()
+    ) {
         self.namespace = namespace
         self.labelSelector = labelSelector
         self.fieldSelector = fieldSelector
@@ -41,9 +43,11 @@ public struct Reflector<Object: KubeObject>: Sendable {
     public let configuration: ReflectorConfiguration
     let logger: Logger
 
-    public init(client: KubeClient, resource: ResourceType = Object.resource,
-                configuration: ReflectorConfiguration = ReflectorConfiguration(),
-                logger: Logger = Logger(label: "switchyard.kube.reflector")) {
+    public init(
+        client: KubeClient, resource: ResourceType = Object.resource,
+        configuration: ReflectorConfiguration = ReflectorConfiguration(),
+        logger: Logger = Logger(label: "switchyard.kube.reflector")
+    ) {
         self.client = client
         self.resource = resource
         self.configuration = configuration
@@ -62,10 +66,11 @@ public struct Reflector<Object: KubeObject>: Sendable {
             try Task.checkCancellation()
             if resourceVersion == nil {
                 do {
-                    let page = try await client.listAll(Object.self, namespace: configuration.namespace,
-                                                        labelSelector: configuration.labelSelector,
-                                                        fieldSelector: configuration.fieldSelector,
-                                                        pageSize: configuration.pageSize, resource: resource)
+                    let page = try await client.listAll(
+                        Object.self, namespace: configuration.namespace,
+                        labelSelector: configuration.labelSelector,
+                        fieldSelector: configuration.fieldSelector,
+                        pageSize: configuration.pageSize, resource: resource)
                     for failure in page.failures {
                         logger.warning("skipping an object that does not decode", metadata: ["object": "\(failure)"])
                     }
@@ -109,8 +114,12 @@ public struct Reflector<Object: KubeObject>: Sendable {
             } catch {
                 resourceVersion = latest.value
                 let delay = backoff.next()
-                logger.warning("watch failed; resuming", metadata: ["error": "\(error)", "delay": "\(delay)",
-                                                                     "resourceVersion": "\(latest.value)"])
+                logger.warning(
+                    "watch failed; resuming",
+                    metadata: [
+                        "error": "\(error)", "delay": "\(delay)",
+                        "resourceVersion": "\(latest.value)",
+                    ])
                 try await Task.sleep(for: delay)
             }
         }
@@ -123,12 +132,16 @@ public struct Reflector<Object: KubeObject>: Sendable {
     }
 
     /// One watch stream; returns how many events it delivered.
-    func watchOnce(from version: String, latest: LatestVersion,
-                   _ handler: @escaping @Sendable (ReflectorEvent<Object>) async throws -> Void) async throws -> Int {
+    func watchOnce(
+        from version: String, latest: LatestVersion,
+        _ handler: @escaping @Sendable (ReflectorEvent<Object>) async throws -> Void
+    ) async throws -> Int {
         let timeout = Int.random(in: configuration.watchTimeoutSeconds)
-        let stream = try await client.watch(Object.self, namespace: configuration.namespace, options: WatchOptions(
-            resourceVersion: version, labelSelector: configuration.labelSelector, fieldSelector: configuration.fieldSelector,
-            timeoutSeconds: timeout, allowWatchBookmarks: true), resource: resource)
+        let stream = try await client.watch(
+            Object.self, namespace: configuration.namespace,
+            options: WatchOptions(
+                resourceVersion: version, labelSelector: configuration.labelSelector, fieldSelector: configuration.fieldSelector,
+                timeoutSeconds: timeout, allowWatchBookmarks: true), resource: resource)
         let logger = self.logger
         let limit = Duration.seconds(timeout) + configuration.watchGrace
         return try await withThrowingTaskGroup(of: Int?.self) { group in
@@ -168,8 +181,10 @@ public struct Reflector<Object: KubeObject>: Sendable {
     }
 }
 
-private func deliver<Object>(_ handler: @Sendable (ReflectorEvent<Object>) async throws -> Void,
-                             _ event: ReflectorEvent<Object>) async throws {
+private func deliver<Object>(
+    _ handler: @Sendable (ReflectorEvent<Object>) async throws -> Void,
+    _ event: ReflectorEvent<Object>
+) async throws {
     do {
         try await handler(event)
     } catch is CancellationError {
@@ -202,7 +217,11 @@ public struct Informer<Object: KubeObject>: Sendable {
                 let changes = cache.apply(event)
                 return (cache, changes)
             }
-            if !changes.isEmpty || { if case .resync = event { return true }; return false }() {
+            if !changes.isEmpty
+                || {
+                    if case .resync = event { return true }; return false
+                }()
+            {
                 try await onChange(snapshot, changes)
             }
         }

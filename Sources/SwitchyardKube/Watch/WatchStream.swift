@@ -12,8 +12,10 @@ public struct WatchOptions: Sendable {
     /// The server ends the stream after this many seconds.
     public var timeoutSeconds: Int
     public var allowWatchBookmarks: Bool
-    public init(resourceVersion: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
-                timeoutSeconds: Int = 300, allowWatchBookmarks: Bool = true) {
+    public init(
+        resourceVersion: String? = nil, labelSelector: String? = nil, fieldSelector: String? = nil,
+        timeoutSeconds: Int = 300, allowWatchBookmarks: Bool = true
+    ) {
         self.resourceVersion = resourceVersion
         self.labelSelector = labelSelector
         self.fieldSelector = fieldSelector
@@ -48,8 +50,10 @@ extension WatchEvent where Object: KubeObject {
 
 extension KubeClient {
     /// Opens a watch; iterate the stream until it ends (server timeout) or throws.
-    public func watch<T: KubeObject>(_ type: T.Type, namespace: String? = nil, options: WatchOptions = WatchOptions(),
-                                     resource: ResourceType = T.resource) async throws -> WatchStream<T> {
+    public func watch<T: KubeObject>(
+        _ type: T.Type, namespace: String? = nil, options: WatchOptions = WatchOptions(),
+        resource: ResourceType = T.resource
+    ) async throws -> WatchStream<T> {
         let path = resource.collectionPath(namespace: namespace)
         var query: [(String, String)] = [("watch", "1"), ("timeoutSeconds", String(options.timeoutSeconds))]
         if options.allowWatchBookmarks { query.append(("allowWatchBookmarks", "true")) }
@@ -134,7 +138,8 @@ public struct WatchStream<Object: KubeObject>: AsyncSequence, Sendable {
             case "BOOKMARK":
                 return .bookmark(resourceVersion: event.object.metadata?.resourceVersion ?? "")
             case "ERROR":
-                let status = (try? JSONDecoder().decode(WatchLine<KubeStatus>.self, from: data).object.result.get())
+                let status =
+                    (try? JSONDecoder().decode(WatchLine<KubeStatus>.self, from: data).object.result.get())
                     ?? KubeStatus(status: "Failure", message: "unreadable ERROR event")
                 return .error(status)
             case "ADDED", "MODIFIED", "DELETED":

@@ -6,7 +6,7 @@ PYTHON       ?= python3
 BIN_DEBUG    := .build/debug/switchyard
 BIN_RELEASE  := .build/release/switchyard
 
-.PHONY: all deps build release run test test-unit test-lua test-e2e bench bench-smoke clean
+.PHONY: all deps build release run test test-unit test-lua test-e2e lint lint-lua lint-swift bench bench-smoke clean
 
 all: build
 
@@ -23,15 +23,25 @@ release: deps
 run: release
 	$(PYTHON) scripts/run.py --bin $(BIN_RELEASE)
 
-## make test: every test — Swift unit and Redis-backed tests, Lua unit tests, and
-## end-to-end tests with real redis-server and nginx edges on free loopback ports.
-test: build test-unit test-lua test-e2e bench-smoke
+## make test: lint, then every test — Swift unit and Redis-backed tests, Lua unit tests,
+## end-to-end tests with real redis-server and nginx edges on free loopback ports, and a
+## smoke pass of the benchmark harness.
+test: lint build test-unit test-lua test-e2e bench-smoke
+
+## make lint: luacheck (Lua) and swift format (Swift); both configurations are checked in.
+lint: lint-lua lint-swift
 
 test-unit:
 	$(SWIFT) test -j $(SWIFT_JOBS) --skip-build
 
+## make test-lua: every busted spec (lua/**/*_spec.lua, beside the module it tests; .busted)
 test-lua:
-	busted --pattern=_spec tests/lua
+	busted
+
+## make lint-lua: luacheck over the edge's Lua, its specs and the Redis Function library
+## (.luacheckrc)
+lint-lua:
+	luacheck lua redis
 
 test-e2e:
 	SWITCHYARD_BIN=$(BIN_DEBUG) $(PYTHON) -m pytest -q -p no:cacheprovider e2e
@@ -44,7 +54,6 @@ bench-smoke:
 
 ## make lint-swift: the toolchain's formatter (swift format) checks Sources/, Tests/ and
 ## Package.swift against .swift-format; `swift format --in-place --recursive ...` fixes most.
-.PHONY: lint-swift
 lint-swift:
 	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Package.swift
 

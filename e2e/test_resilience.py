@@ -245,9 +245,9 @@ def test_edge_boots_from_its_snapshot_while_redis_is_down(redis, controller, wor
 
         edge = Edge(redis, workdir, "edge-snap", workers=2)
         # serving at once, from the snapshot, with Redis unreachable
-        loop = RequestLoop([(edge, snap_host, "/")], max_requests=200, max_seconds=10,
+        loop = RequestLoop([(edge, snap_host, "/")], max_requests=200, max_seconds=60,
                            pause=0.001).start()
-        loop._thread.join(timeout=15)
+        loop._thread.join(timeout=65)
         assert loop.sent == 200 and loop.failures == [], loop.failures[:5]
         st = edge_status(edge)
         assert st["version"] == version and st["syncer"]["verifying_snapshot"] is True, st

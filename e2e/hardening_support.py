@@ -7,7 +7,6 @@ import copy
 import json
 import os
 import socket
-import ssl
 import subprocess
 import time
 

@@ -8,7 +8,6 @@ The controller and the edges run THIS checkout's Lua and Function library whatev
 SWITCHYARD_BIN names (hardening_support.use_worktree_files)."""
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess

@@ -5,10 +5,14 @@ import tempfile
 
 import pytest
 
-from harness import BIN, Controller, Edge, Redis, start_backends
+from harness import BIN, ROOT, Controller, Edge, Redis, start_backends
 
 
 def pytest_sessionstart(session):
+    # The controller and the edges look for redis/, lua/ and deploy/ in SWITCHYARD_HOME
+    # first, then beside the binary: point it at this checkout, so a SWITCHYARD_BIN built
+    # in another checkout still runs THIS tree's Lua and Function library.
+    os.environ.setdefault("SWITCHYARD_HOME", ROOT)
     if not os.access(BIN, os.X_OK):
         raise pytest.UsageError(f"{BIN} is not built (run `make build` or set SWITCHYARD_BIN)")
 

@@ -7,10 +7,20 @@
 
 /// Decodes and validates request bodies.
 public struct Validator: Sendable {
+    /// Compiles regex paths and rewrite patterns: by default with PCRE1, the engine the
+    /// edges' `ngx.re` runs (RegexCheck.swift).
     public var regex: any RegexChecker
+    /// Accept link-local endpoints (169.254.0.0/16, fe80::/10), where cloud metadata
+    /// services answer (`--allow-link-local-endpoints`).
+    public var allowLinkLocalEndpoints: Bool
+    /// Read `owner` and `source` from the body. Admin API requests may not set them (the
+    /// writer does: Ownership); writers such as the Kubernetes source validate with this set.
+    public var acceptsOwnership: Bool
 
-    public init(regex: any RegexChecker = PCRE2RegexChecker()) {
+    public init(regex: any RegexChecker = PCRE1RegexChecker(), allowLinkLocalEndpoints: Bool = false, acceptsOwnership: Bool = false) {
         self.regex = regex
+        self.allowLinkLocalEndpoints = allowLinkLocalEndpoints
+        self.acceptsOwnership = acceptsOwnership
     }
 
     // MARK: Routes

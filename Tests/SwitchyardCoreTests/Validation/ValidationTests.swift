@@ -70,9 +70,11 @@ struct RouteValidationTests {
     }
 
     @Test(arguments: [
-        ("/", true), ("/api/v1", true), ("/a%20b", true), (String(repeating: "/", count: 2048), true),
+        ("/", true), ("/api/v1", true), ("/a%b", true), ("/" + String(repeating: "a", count: 2047), true),
         ("", false), ("api", false), ("/a b", false), ("/a\tb", false), ("/a\u{7f}", false), ("/a\u{85}", false),
-        ("/\u{2028}", false), (String(repeating: "/", count: 2049), false),
+        ("/\u{2028}", false), ("/" + String(repeating: "a", count: 2048), false),
+        // not the form of nginx's $uri, which the edge matches (issue 16): never routed as written
+        ("/a%20b", false), ("//", false),
     ])
     func prefixPaths(_ path: String, _ valid: Bool) throws {
         let body: JSONValue = ["host": "a.com", "path": .string(path), "upstream": "b"]

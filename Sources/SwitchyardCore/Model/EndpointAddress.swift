@@ -138,7 +138,10 @@ extension EndpointAddress {
             } else if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 {
                 return allowLinkLocal ? nil : "fe80::/10 \(linkLocal)"
             } else if bytes == [0xFD, 0, 0x0E, 0xC2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54] {
-                return allowLinkLocal ? nil : "fd00:ec2::254 (a cloud metadata address) \(linkLocal)"
+                return allowLinkLocal
+                    ? nil
+                    : "fd00:ec2::254 is a cloud metadata address: start the controller with "
+                        + "--allow-link-local-endpoints to allow it"
             }
         }
         guard let v4 else { return nil }

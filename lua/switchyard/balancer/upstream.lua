@@ -91,6 +91,7 @@ function _M.parse_address(addr)
 end
 
 local MAPPED = string.rep("\0", 10) .. "\255\255"
+local METADATA_V6 = "\253\0\14\194" .. string.rep("\0", 10) .. "\2\84"   -- fd00:ec2::254
 
 -- Why the controller would refuse an endpoint at this binary address (EndpointAddress
 -- usabilityProblem), or nil. The edge serves it anyway (a hand-typed document, or a
@@ -118,6 +119,8 @@ function _M.unusable(bin)
         return "multicast"
     elseif a == 254 and b >= 128 and b < 192 then
         return "link-local"
+    elseif bin == METADATA_V6 then
+        return "a cloud metadata address"
     end
     return nil
 end

@@ -27,7 +27,7 @@ describe("upstream.decode", function()
     it("serves unusable and link-local endpoints of a hand-typed document, with a warning", function()
         for _, address in ipairs({"0.0.0.0:80", "[::]:80", "255.255.255.255:80", "224.0.0.1:80",
                                   "[ff02::1]:80", "169.254.169.254:80", "[fe80::1]:80",
-                                  "[::ffff:169.254.169.254]:80"}) do
+                                  "[::ffff:169.254.169.254]:80", "[fd00:ec2::254]:80"}) do
             local u, err, warning = upstream.decode('{"name":"w","endpoints":[{"address":"'
                 .. address .. '"}]}', "w")
             assert(u, address .. ": " .. tostring(err))

@@ -6,7 +6,7 @@ PYTHON       ?= python3
 BIN_DEBUG    := .build/debug/switchyard
 BIN_RELEASE  := .build/release/switchyard
 
-.PHONY: all deps build release run test test-unit test-lua test-e2e lint lint-lua lint-swift bench bench-smoke clean
+.PHONY: all deps build release run test test-unit test-lua test-e2e lint lint-lua lint-swift bench bench-smoke corpus clean
 
 all: build
 
@@ -56,6 +56,12 @@ bench-smoke:
 ## Package.swift against .swift-format; `swift format --in-place --recursive ...` fixes most.
 lint-swift:
 	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Package.swift
+
+## make corpus: regenerate Tests/Fixtures/document-corpus.json, the generated document
+## contract the controller and the edges' decoders must judge the same way (after changing a
+## validation rule or a Lua decoder; commit the result). Real redis, controller and nginx.
+corpus: build
+	SWITCHYARD_BIN=$(BIN_DEBUG) $(PYTHON) scripts/gen_doc_corpus.py
 
 clean:
 	rm -rf .build .run

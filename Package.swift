@@ -3,7 +3,8 @@
 // Switchyard's controller, Redis client and CLI (Linux only: the prober runs on epoll).
 // One job per target:
 //   SwitchyardCore        pure model, validation, key schema, encoding (no I/O)
-//   CPCRE2 / CHiredis     system libraries, wrapped by exactly one Swift module each
+//   CPCRE1 / CPCRE2 / CHiredis  system libraries, wrapped by exactly one Swift module each
+//                         (PCRE1 is what the edges' lua module links for ngx.re; PCRE2 for --regex-engine pcre2)
 //   SwitchyardRedis       small blocking-hiredis client, bridged off the cooperative pool
 //   SwitchyardController  the Hummingbird 2 admin API
 //   CCurl                 libcurl (https checks) and epoll helpers, wrapped by SwitchyardProber only
@@ -39,13 +40,14 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
+        .systemLibrary(name: "CPCRE1", pkgConfig: "libpcre", providers: [.apt(["libpcre3-dev"])]),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "SwitchyardCore",
-            dependencies: ["CPCRE2", "CSSL"],
+            dependencies: ["CPCRE1", "CPCRE2", "CSSL"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SwitchyardCore
 
 // Issue 16 (hardening): the validation holes the adversarial pass found, as pure tests of
@@ -35,8 +36,10 @@ struct HardeningRegexTests {
     }
 
     func rewrite(_ pattern: String) -> JSONValue {
-        .object([("host", "a.test"), ("path", "/x"), ("upstream", "u"),
-                 ("rewrite", .object([("regex", .string(pattern)), ("replacement", "/y")]))])
+        .object([
+            ("host", "a.test"), ("path", "/x"), ("upstream", "u"),
+            ("rewrite", .object([("regex", .string(pattern)), ("replacement", "/y")])),
+        ])
     }
 
     @Test(arguments: edgeRefuses)
@@ -76,8 +79,10 @@ struct HardeningValidationTests {
     /// Addresses no proxy can send to (unspecified, broadcast, multicast) and the
     /// link-local range (cloud metadata services live at 169.254.169.254): refused unless
     /// the link-local range is explicitly allowed (opt-in, not tested here).
-    @Test(arguments: ["0.0.0.0:80", "[::]:80", "255.255.255.255:80", "224.0.0.1:80", "239.255.255.250:1900",
-                      "[ff02::1]:80", "169.254.169.254:80", "[fe80::1]:80"])
+    @Test(arguments: [
+        "0.0.0.0:80", "[::]:80", "255.255.255.255:80", "224.0.0.1:80", "239.255.255.250:1900",
+        "[ff02::1]:80", "169.254.169.254:80", "[fe80::1]:80",
+    ])
     func unusableEndpointsAreRefused(_ address: String) throws {
         let upstream = #"{"name":"u","endpoints":[{"address":"\#(address)"}]}"#
         #expect(fields(validator.upstream(try json(upstream), name: nil)) == ["endpoints[0].address"], "accepted: \(address)")
@@ -102,8 +107,9 @@ struct HardeningValidationTests {
             case .failure(let failure):
                 #expect(failure.problems.map(\.field) == ["path"])
             case .success(let route):
-                #expect(!route.path.contains("%") && !route.path.contains("//") && !route.path.contains("/./")
-                            && !route.path.contains("/../"), "\(match) \(path) stored as \(route.path)")
+                #expect(
+                    !route.path.contains("%") && !route.path.contains("//") && !route.path.contains("/./")
+                        && !route.path.contains("/../"), "\(match) \(path) stored as \(route.path)")
             }
         }
     }

@@ -42,12 +42,22 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Redis connections in the pool.")
     var redisConnections: Int = 4
 
+    @Option(
+        help: ArgumentHelp(
+            "Regex engine the edges' ngx.re runs, which route and rewrite regexes are compiled with: pcre1 (Debian 12's nginx lua module) or pcre2 (OpenResty, Debian 13).",
+            valueName: "pcre1|pcre2"))
+    var regexEngine: String = RegexEngine.pcre1.rawValue
+
+    @Flag(help: "Accept link-local endpoints (169.254.0.0/16, fe80::/10), where cloud metadata services answer.")
+    var allowLinkLocalEndpoints = false
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         if listen != nil, host != nil || port != nil { throw ValidationError("use --listen or --host/--port, not both") }
         if redisTimeout <= 0 || requestTimeout <= 0 { throw ValidationError("timeouts must be positive") }
         if !(1...64).contains(redisConnections) { throw ValidationError("--redis-connections must be 1-64") }
+        if RegexEngine(rawValue: regexEngine) == nil { throw ValidationError("--regex-engine must be pcre1 or pcre2") }
     }
 
     func run() async throws {
@@ -73,6 +83,8 @@ struct ControllerCommand: AsyncParsableCommand {
         configuration.requestTimeout = .milliseconds(Int64(requestTimeout * 1000))
         configuration.redisConnections = redisConnections
         configuration.logLevel = logging.level
+        configuration.regexEngine = RegexEngine(rawValue: regexEngine) ?? .pcre1
+        configuration.allowLinkLocalEndpoints = allowLinkLocalEndpoints
 
         let app: any ApplicationProtocol
         do {

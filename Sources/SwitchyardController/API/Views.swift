@@ -20,13 +20,18 @@ enum UpstreamHealthView {
     /// The upstream's API object with, per endpoint, `health` (`up`, `down` or `unknown`)
     /// and, when a record exists, `health_since` (ISO 8601), `health_since_ms`,
     /// `health_reason` and `health_prober`; and `health_stale: true` at the top when no
-    /// prober heartbeat exists (the records may be outdated). Upstreams without a health
-    /// check are answered unchanged.
+    /// prober heartbeat exists (the records may be outdated). An endpoint exempt from the
+    /// check (`"health_check": false`) shows `health: "unchecked"` and no record (edges ignore
+    /// any). Upstreams without a health check are answered unchanged.
     static func json(_ stored: Stored<Upstream>, records: [String: HealthRecord], proberAlive: Bool) -> JSONValue {
         let base = stored.value.document.adding(version: stored.version)
         guard stored.value.healthCheck != nil, case .object(var members) = base else { return base }
         let endpoints: [JSONValue] = stored.value.endpoints.map { endpoint in
             guard case .object(var fields) = endpoint.document else { return endpoint.document }
+            guard endpoint.activeCheck else {
+                fields.append(("health", "unchecked"))
+                return .object(fields)
+            }
             let record = records[endpoint.address.description]
             fields.append(("health", .string((record?.state ?? .unknown).rawValue)))
             if let record {

@@ -80,23 +80,43 @@ func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logge
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: JSONErrorMiddleware(logger: logger))
 
+    // no token needed: it says whether Redis answers, never where Redis is or what it said
+    // (the reason goes to the log, at most once a minute, and to the authenticated
+    // /api/v1/status, which answers 503 naming it)
+    let healthLog = RateLimitedLog(interval: .seconds(60))
     router.get("healthz") { _, _ -> Response in
         let problem = await store.ping()
-        var body: [(key: String, value: JSONValue)] = [("status", "ok"), ("redis", .bool(problem == nil))]
-        if let problem { body.append(("redis_error", .string(problem))) }
-        return jsonResponse(.object(body))
+        if let problem, await healthLog.due() {
+            logger.warning("healthz: redis does not answer", metadata: ["error": "\(problem)"])
+        }
+        return jsonResponse(["status": "ok", "redis": .bool(problem == nil)])
     }
 
     let api = router.group("api/v1")
     if let token = configuration.adminToken {
         api.add(middleware: BearerTokenMiddleware(token: token))
     }
-    AdminAPI<BasicRequestContext>(store: store, validator: Validator(), maxBodySize: configuration.maxBodySize, logger: logger)
+    AdminAPI<BasicRequestContext>(store: store, validator: configuration.validator, maxBodySize: configuration.maxBodySize, logger: logger)
         .addRoutes(to: api)
     let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }
     CertificatesAPI<BasicRequestContext>(store: store, cipher: cipher, maxBodySize: configuration.maxBodySize, logger: logger)
         .addRoutes(to: api)
     return router
+}
+
+/// Says whether a repeated message is due again: at most once per `interval`.
+actor RateLimitedLog {
+    let interval: Duration
+    private var last: ContinuousClock.Instant?
+
+    init(interval: Duration) { self.interval = interval }
+
+    func due() -> Bool {
+        let now = ContinuousClock.now
+        if let last, now - last < interval { return false }
+        last = now
+        return true
+    }
 }
 
 /// Closes the Redis pool after the server has drained (services stop in reverse order).

@@ -1,6 +1,7 @@
 // Settings of the controller, with defaults that are safe on a developer machine.
 
 import Logging
+import SwitchyardCore
 
 public struct Configuration: Sendable {
     /// Address the admin API binds to; loopback by default because the API can rewrite all routing.
@@ -35,6 +36,13 @@ public struct Configuration: Sendable {
     /// private keys in Redis (AES-256-GCM); the edges need the same value. nil stores keys
     /// in plaintext (with a warning at start). Never logged.
     public var certificateKey: String?
+    /// The regex library the edges' `ngx.re` links, which the controller compiles route and
+    /// rewrite regexes with (`--regex-engine`): PCRE1 for Debian 12's nginx lua module (the
+    /// default), PCRE2 for OpenResty and Debian 13.
+    public var regexEngine: RegexEngine
+    /// Accept link-local endpoints (169.254.0.0/16, fe80::/10), where cloud metadata
+    /// services answer (`--allow-link-local-endpoints`); refused by default.
+    public var allowLinkLocalEndpoints: Bool
 
     public init(
         host: String = "127.0.0.1",
@@ -51,7 +59,9 @@ public struct Configuration: Sendable {
         functionsPath: String? = nil,
         maxBodySize: Int = 16 << 20,
         logLevel: Logger.Level = .info,
-        certificateKey: String? = nil
+        certificateKey: String? = nil,
+        regexEngine: RegexEngine = .pcre1,
+        allowLinkLocalEndpoints: Bool = false
     ) {
         self.host = host
         self.port = port
@@ -68,6 +78,13 @@ public struct Configuration: Sendable {
         self.maxBodySize = maxBodySize
         self.logLevel = logLevel
         self.certificateKey = certificateKey
+        self.regexEngine = regexEngine
+        self.allowLinkLocalEndpoints = allowLinkLocalEndpoints
+    }
+
+    /// The validator of admin API requests these settings ask for.
+    public var validator: Validator {
+        Validator(regex: regexEngine.checker, allowLinkLocalEndpoints: allowLinkLocalEndpoints)
     }
 
     /// Whether `host` only accepts connections from this machine.
@@ -80,9 +97,12 @@ public struct Configuration: Sendable {
 extension Configuration: CustomStringConvertible, CustomReflectable {
     /// Safe to log: the token and the Redis password are redacted.
     public var description: String {
-        "Configuration(listen: \(host):\(port), redis: \(redisHost):\(redisPort), "
-            + "redisPassword: \(redisPassword == nil ? "none" : "<redacted>"), adminToken: \(adminToken == nil ? "none" : "<redacted>"), "
-            + "certificateKey: \(certificateKey == nil ? "none" : "<redacted>"))"
+        func redacted(_ set: Bool) -> String { set ? "<redacted>" : "none" }
+        let secrets =
+            "redisPassword: \(redacted(redisPassword != nil)), adminToken: \(redacted(adminToken != nil)), "
+            + "certificateKey: \(redacted(certificateKey != nil))"
+        let contract = "regexEngine: \(regexEngine.rawValue), allowLinkLocalEndpoints: \(allowLinkLocalEndpoints)"
+        return "Configuration(listen: \(host):\(port), redis: \(redisHost):\(redisPort), \(secrets), \(contract))"
     }
 
     public var customMirror: Mirror {
@@ -91,7 +111,8 @@ extension Configuration: CustomStringConvertible, CustomReflectable {
             children: [
                 "host": host, "port": port, "redisHost": redisHost, "redisPort": redisPort,
                 "redisPassword": redisPassword == nil ? "none" : "<redacted>", "adminToken": adminToken == nil ? "none" : "<redacted>",
-                "certificateKey": certificateKey == nil ? "none" : "<redacted>",
+                "certificateKey": certificateKey == nil ? "none" : "<redacted>", "regexEngine": regexEngine.rawValue,
+                "allowLinkLocalEndpoints": allowLinkLocalEndpoints,
             ])
     }
 }

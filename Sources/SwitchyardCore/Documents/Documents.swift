@@ -4,12 +4,34 @@
 // version; sy_apply splices `{"version":N,` in front when it stores the document. Reading
 // back, `StoredDocument` splits the version off again. Stored documents are decoded
 // leniently (unknown fields ignored, so a newer controller's fields do not break an older
-// one), unlike request bodies.
+// one), unlike request bodies. Members added later (`health_check` of an endpoint,
+// `wildcard`, `owner`, `source`) are written only when set, so documents that do not use
+// them stay byte-identical to those written before they existed.
 
 extension Endpoint {
     public var document: JSONValue {
-        ["address": .string(address.description), "weight": .integer(Int64(weight))]
+        var members: [(key: String, value: JSONValue)] = [("address", .string(address.description)), ("weight", .integer(Int64(weight)))]
+        if !activeCheck { members.append(("health_check", false)) }
+        return .object(members)
     }
+}
+
+/// `owner` and `source` of a stored document, read leniently: a value that is not a valid
+/// one is ignored (edges ignore both members anyway).
+func storedOwnership(_ json: JSONValue) -> (owner: String?, source: String?) {
+    func value(_ key: String) -> String? {
+        guard case .string(let text)? = json[key], Ownership.problem(text) == nil else { return nil }
+        return text
+    }
+    return (value("owner"), value("source"))
+}
+
+/// The `owner` and `source` members to write (none when unset).
+func ownershipMembers(owner: String?, source: String?) -> [(key: String, value: JSONValue)] {
+    var out: [(key: String, value: JSONValue)] = []
+    if let owner { out.append(("owner", .string(owner))) }
+    if let source { out.append(("source", .string(source))) }
+    return out
 }
 
 extension Upstream {
@@ -23,6 +45,7 @@ extension Upstream {
         if balance == .hash, let hashOn { members.append(("hash_on", .string(hashOn.description))) }
         if balance == .sticky { members.append(("sticky", (sticky ?? StickyCookie()).document)) }
         members += tls.members
+        members += ownershipMembers(owner: owner, source: source)
         return .object(members)
     }
 
@@ -49,7 +72,12 @@ extension Upstream {
                     guard case .integer(let v) = w, v >= 1, v <= 1000 else { throw DocumentError("endpoints[\(i)].weight") }
                     weight = Int(v)
                 }
-                endpoints.append(Endpoint(address: address, weight: weight))
+                var activeCheck = true
+                if let value = present(item, "health_check") {
+                    guard case .bool(let b) = value else { throw DocumentError("endpoints[\(i)].health_check") }
+                    activeCheck = b
+                }
+                endpoints.append(Endpoint(address: address, weight: weight, activeCheck: activeCheck))
             }
         }
         // documents written before these fields existed get the defaults
@@ -69,6 +97,7 @@ extension Upstream {
         }
         self.hashOn = balancing.hashOn
         self.sticky = balancing.sticky
+        (self.owner, self.source) = storedOwnership(json)
     }
 }
 
@@ -80,14 +109,16 @@ extension Route {
             ("priority", .integer(Int64(priority))),
         ]
         if let upstream { members.append(("upstream", .string(upstream))) }
-        return .object(members + tls.members + policies.members)
+        if let wildcard { members.append(("wildcard", .string(wildcard.rawValue))) }
+        return .object(members + tls.members + policies.members + ownershipMembers(owner: owner, source: source))
     }
 
     /// The `doc` argument of sy_apply.
     public var canonicalDocument: String { document.canonical }
 
     /// Decodes a stored route document (version already removed or ignored). Policy members
-    /// get the request rules; `regex` (nil: not checked) compiles a rewrite's pattern.
+    /// get the request rules; `regex` (nil: not checked) compiles a regex path and a
+    /// rewrite's pattern.
     public init(document json: JSONValue, regex: (any RegexChecker)? = nil) throws(DocumentError) {
         guard case .string(let id)? = json["id"], Names.isValid(id) else { throw DocumentError("id") }
         guard case .string(let host)? = json["host"] else { throw DocumentError("host") }
@@ -107,7 +138,19 @@ extension Route {
             guard case .integer(let p) = value, p >= -1000, p <= 1000 else { throw DocumentError("priority") }
             priority = Int(p)
         }
-        self.init(id: id, host: host, path: path, match: match, upstream: upstream, priority: priority)
+        // the edge skips a route whose path it could never match or compile: so does this
+        if match.isLiteral, !path.hasPrefix("/") || Paths.normalFormProblem(path) != nil { throw DocumentError("path") }
+        if match == .regex, let regex, regex.problem(in: path) != nil { throw DocumentError("path") }
+        self.init(
+            id: id, host: host, path: match == .segmentPrefix ? Paths.segmentPrefix(path) : path, match: match, upstream: upstream,
+            priority: priority)
+        if let value = present(json, "wildcard") {
+            guard case .string(let text) = value, let wildcard = HostWildcard(rawValue: text), host.hasPrefix("*.") else {
+                throw DocumentError("wildcard")
+            }
+            self.wildcard = wildcard
+        }
+        (self.owner, self.source) = storedOwnership(json)
         var reader = FieldReader(strict: false)
         guard let tls = RouteTLS.parse(json, at: "", into: &reader) else {
             throw DocumentError(reader.problems.first?.field ?? "hsts")

@@ -5,7 +5,9 @@
 // leading zeros in IPv4 octets, IPv6 through inet_pton) and printed canonically (IPv6 by
 // inet_ntop), so one range has one spelling in stored documents. A prefix with host bits
 // set (`10.0.0.1/8`) is refused: it is almost always a typo, and the hint names the range
-// the operator probably meant.
+// the operator probably meant. An IPv4-mapped range (`::ffff:127.0.0.0/104`, at least /96)
+// is stored as the IPv4 range it names (`127.0.0.0/8`): edges match an IPv4-mapped client
+// as its IPv4 address, so the IPv6 spelling would never match anything.
 
 /// An IPv4 or IPv6 address range.
 public struct CIDR: Sendable, Hashable, CustomStringConvertible {
@@ -51,7 +53,9 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
             bytes = [v4.0, v4.1, v4.2, v4.3]
         }
         let maxLength = bytes.count * 8
-        guard parts.count == 2 else { return .success(CIDR(bytes: bytes, prefixLength: maxLength, isBareAddress: true)) }
+        guard parts.count == 2 else {
+            return .success(CIDR(bytes: bytes, prefixLength: maxLength, isBareAddress: true).unmapped)
+        }
         let lengthText = parts[1]
         guard !lengthText.isEmpty, lengthText.utf8.count <= 3, lengthText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
             lengthText == "0" || !lengthText.hasPrefix("0"), let length = Int(lengthText), length <= maxLength
@@ -64,7 +68,16 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
             return .failure(.init("host bits are set after the first \(length) bits (did you mean \(meant))"))
         }
         bytes = network
-        return .success(CIDR(bytes: bytes, prefixLength: length, isBareAddress: false))
+        return .success(CIDR(bytes: bytes, prefixLength: length, isBareAddress: false).unmapped)
+    }
+
+    /// An IPv4-mapped range of at least /96 (`::ffff:a.b.c.d/n`) as the IPv4 range it names;
+    /// anything else unchanged.
+    var unmapped: CIDR {
+        guard isIPv6, prefixLength >= 96, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF else {
+            return self
+        }
+        return CIDR(bytes: Array(bytes[12..<16]), prefixLength: prefixLength - 96, isBareAddress: isBareAddress)
     }
 
     static func masked(_ bytes: [UInt8], _ length: Int) -> [UInt8] {

@@ -112,6 +112,48 @@ public struct EndpointAddress: Sendable, Hashable, CustomStringConvertible, Comp
     }
 }
 
+extension EndpointAddress {
+    /// Why a proxy cannot (or should not) send requests to this address; nil when it can.
+    /// Unspecified (`0.0.0.0/8`, `::`), broadcast, multicast (`224.0.0.0/4`, `ff00::/8`) and
+    /// reserved (`240.0.0.0/4`) addresses, also written IPv4-mapped (`::ffff:0.0.0.0`), are
+    /// never endpoints. Link-local ones (`169.254.0.0/16`, `fe80::/10`, and the cloud metadata
+    /// address `fd00:ec2::254`) are where metadata services answer: refused unless
+    /// `allowLinkLocal` (`switchyard controller --allow-link-local-endpoints`). Loopback is
+    /// allowed (sidecars, tests).
+    public func usabilityProblem(allowLinkLocal: Bool) -> String? {
+        let linkLocal =
+            "is link-local, where cloud metadata services answer: start the controller with "
+            + "--allow-link-local-endpoints to allow it"
+        var v4: [UInt8]?
+        switch host {
+        case .ipv4(let a, let b, let c, let d):
+            v4 = [a, b, c, d]
+        case .ipv6(let bytes):
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                v4 = Array(bytes[12..<16])
+            } else if bytes.allSatisfy({ $0 == 0 }) {
+                return "cannot be an upstream endpoint: :: is the unspecified address"
+            } else if bytes[0] == 0xFF {
+                return "cannot be an upstream endpoint: ff00::/8 is multicast"
+            } else if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 {
+                return allowLinkLocal ? nil : "fe80::/10 \(linkLocal)"
+            } else if bytes == [0xFD, 0, 0x0E, 0xC2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54] {
+                return allowLinkLocal
+                    ? nil
+                    : "fd00:ec2::254 is a cloud metadata address: start the controller with "
+                        + "--allow-link-local-endpoints to allow it"
+            }
+        }
+        guard let v4 else { return nil }
+        if v4[0] == 0 { return "cannot be an upstream endpoint: 0.0.0.0/8 is the unspecified network" }
+        if v4 == [255, 255, 255, 255] { return "cannot be an upstream endpoint: 255.255.255.255 is the broadcast address" }
+        if v4[0] & 0xF0 == 0xE0 { return "cannot be an upstream endpoint: 224.0.0.0/4 is multicast" }
+        if v4[0] & 0xF0 == 0xF0 { return "cannot be an upstream endpoint: 240.0.0.0/4 is reserved" }
+        if v4[0] == 169 && v4[1] == 254 { return allowLinkLocal ? nil : "169.254.0.0/16 \(linkLocal)" }
+        return nil
+    }
+}
+
 public struct AddressError: Error, Sendable, Equatable {
     public var message: String
     init(_ message: String) { self.message = message }

@@ -11,6 +11,35 @@ public enum MatchKind: String, Sendable, CaseIterable, Codable {
     case prefix
     /// `path` is a PCRE pattern searched in the request path.
     case regex
+    /// The request path is `path` or continues it after a `/`: `/foo` matches `/foo`, `/foo/`
+    /// and `/foo/bar`, not `/foobar` (Kubernetes' Prefix). Stored without a trailing `/`.
+    case segmentPrefix = "segment_prefix"
+
+    /// Whether `path` is a literal path (exact, prefix, segment_prefix), not a regex.
+    public var isLiteral: Bool { self != .regex }
+}
+
+/// How far a wildcard host (`*.example.com`) reaches.
+public enum HostWildcard: String, Sendable, CaseIterable {
+    /// Exactly one label in front of the suffix: `*.foo.com` matches `bar.foo.com`, not
+    /// `a.bar.foo.com` (Kubernetes Ingress wildcards). Without it a wildcard matches any depth.
+    case oneLabel = "one_label"
+}
+
+/// Who wrote an object and where it came from (docs: "Ownership"). Set by writers such as
+/// the Kubernetes source, never by an admin API request; edges ignore both.
+public enum Ownership {
+    /// `owner` and `source`: printable ASCII, 1-253 bytes.
+    public static let maxLength = 253
+    public static let fields: Set<String> = ["owner", "source"]
+
+    /// nil when `value` may be an owner or source.
+    public static func problem(_ value: String) -> String? {
+        let bytes = value.utf8
+        guard (1...maxLength).contains(bytes.count) else { return "must be 1-\(maxLength) bytes" }
+        guard bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return "must be printable ASCII" }
+        return nil
+    }
 }
 
 /// How an upstream spreads requests over its endpoints. An enum so new strategies can be
@@ -34,10 +63,15 @@ public struct Endpoint: Sendable, Hashable {
     public var address: EndpointAddress
     /// Relative share of requests, 1-1000.
     public var weight: Int
+    /// Whether the upstream's active health check applies (`"health_check": false` exempts
+    /// the endpoint: the prober skips it and edges ignore any verdict for it; passive
+    /// health still applies).
+    public var activeCheck: Bool
 
-    public init(address: EndpointAddress, weight: Int = Endpoint.defaultWeight) {
+    public init(address: EndpointAddress, weight: Int = Endpoint.defaultWeight, activeCheck: Bool = true) {
         self.address = address
         self.weight = weight
+        self.activeCheck = activeCheck
     }
 
     public static let defaultWeight = 1
@@ -64,6 +98,10 @@ public struct Upstream: Sendable, Hashable {
     public var hashOn: HashKey?
     /// The affinity cookie; set exactly when `balance` is `sticky`.
     public var sticky: StickyCookie?
+    /// Who may change the object (e.g. `k8s/switchyard`) and where it came from (e.g.
+    /// `k8s:default/bbs`); nil when not set (Ownership).
+    public var owner: String?
+    public var source: String?
 
     public init(
         name: String, balance: Balance = .roundRobin, endpoints: [Endpoint] = [], healthCheck: HealthCheck? = nil,
@@ -85,6 +123,8 @@ public struct Route: Sendable, Hashable {
     public var id: String
     /// Lowercase host name, or `*.suffix` for any name under suffix.
     public var host: String
+    /// Only with a `*.` host: how many labels the wildcard stands for (nil: any number).
+    public var wildcard: HostWildcard?
     public var path: String
     public var match: MatchKind
     /// The route's upstream; nil when the route's action is `policies.split` or `policies.redirect`.
@@ -95,6 +135,9 @@ public struct Route: Sendable, Hashable {
     public var tls = RouteTLS()
     /// Split, canary, rewrite, headers, limits, address lists, redirect (Policies/).
     public var policies = RoutePolicies()
+    /// Who may change the object and where it came from; nil when not set (Ownership).
+    public var owner: String?
+    public var source: String?
 
     public init(id: String, host: String, path: String, match: MatchKind = .prefix, upstream: String?, priority: Int = 0) {
         self.id = id

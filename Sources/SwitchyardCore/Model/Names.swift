@@ -1,19 +1,21 @@
 // Syntax rules for names, host names and paths (pure functions; no I/O).
 
-/// Route ids and upstream names: `^[a-z0-9._-]{1,63}$`. They appear in Redis keys, the
-/// change stream and log lines, so the alphabet is deliberately small.
+/// Route ids and upstream names: `^[a-z0-9._-]{1,63}$`, except `.` and `..`. They appear
+/// in Redis keys, the change stream, log lines and API URLs (where `.` and `..` are path
+/// segments clients normalize away: such an object could not be read or deleted), so the
+/// alphabet is deliberately small.
 public enum Names {
     public static let maxLength = 63
 
     public static func isValid(_ name: String) -> Bool {
         let bytes = name.utf8
-        guard (1...maxLength).contains(bytes.count) else { return false }
+        guard (1...maxLength).contains(bytes.count), name != ".", name != ".." else { return false }
         return bytes.allSatisfy { b in
             (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2E || b == 0x5F || b == 0x2D
         }
     }
 
-    public static let rule = "1-63 characters from a-z 0-9 . _ -"
+    public static let rule = "1-63 characters from a-z 0-9 . _ -, not . or .."
 }
 
 /// Host names per RFC 1123, lowercased, with an optional leading `*.` wildcard label.
@@ -52,6 +54,38 @@ public enum HostNames {
     }
 }
 
+extension HostNames {
+    /// nil when `value` may be sent as a request's `Host`: `host` or `host:port` with a host
+    /// name (not a wildcard; case kept) or `[ipv6]`, and a port 1-65535 without leading zeros.
+    public static func hostHeaderProblem(_ value: String) -> String? {
+        let rule = "must be host or host:port (a host name or [IPv6 address], port 1-65535)"
+        var host = Substring(value)
+        var port: Substring?
+        if value.hasPrefix("[") {
+            guard let close = value.firstIndex(of: "]") else { return rule }
+            let inner = String(value[value.index(after: value.startIndex)..<close])
+            guard EndpointAddress.parseIPv6(inner) != nil else { return "'\(inner)' is not an IPv6 address: \(rule)" }
+            let rest = value[value.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else { return rule }
+                port = rest.dropFirst()
+            }
+        } else {
+            if let colon = value.firstIndex(of: ":") {
+                host = value[..<colon]
+                port = value[value.index(after: colon)...]
+            }
+            switch canonical(String(host)) {
+            case .success(let name) where name.hasPrefix("*."): return "must not be a wildcard: \(rule)"
+            case .success: break
+            case .failure(let error): return "'\(host)' \(error.message): \(rule)"
+            }
+        }
+        if let port, case .failure = EndpointAddress.parsePort(port) { return "has an invalid port: \(rule)" }
+        return nil
+    }
+}
+
 public struct HostNameError: Error, Sendable, Equatable {
     public var message: String
     init(_ message: String) { self.message = message }
@@ -69,6 +103,31 @@ public enum Paths {
                 return "must not contain spaces or control characters"
             }
             if scalar.properties.isWhitespace { return "must not contain spaces or control characters" }
+        }
+        return nil
+    }
+
+    /// A segment_prefix path as stored: without a trailing `/` (except `/` itself), since
+    /// `/foo/` and `/foo` both stand for `/foo`, `/foo/` and everything under `/foo/`.
+    public static func segmentPrefix(_ path: String) -> String {
+        path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    }
+
+    /// nil when a literal route path (exact, prefix, segment_prefix) is in the form the edge
+    /// compares: nginx's `$uri` is percent-decoded, has `//` merged and `.`/`..` segments
+    /// resolved, so a path with `%XX`, `//`, `/./` or `/../` (or ending in `/.` or `/..`)
+    /// could never match as written.
+    public static func normalFormProblem(_ path: String) -> String? {
+        let hint = "write the path as the edge sees it, decoded and normalized (e.g. /café, not /caf%C3%A9)"
+        let bytes = Array(path.utf8)
+        func isHex(_ b: UInt8) -> Bool { (0x30...0x39).contains(b) || (0x41...0x46).contains(b) || (0x61...0x66).contains(b) }
+        for i in bytes.indices where bytes[i] == UInt8(ascii: "%") && i + 2 < bytes.count && isHex(bytes[i + 1]) && isHex(bytes[i + 2]) {
+            return "must not be percent-encoded (\(String(decoding: bytes[i...(i + 2)], as: UTF8.self))): \(hint)"
+        }
+        if path.contains("//") { return "must not contain // (the edge merges slashes): \(hint)" }
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        if segments.contains(where: { $0 == "." || $0 == ".." }) {
+            return "must not contain . or .. segments (the edge resolves them): \(hint)"
         }
         return nil
     }

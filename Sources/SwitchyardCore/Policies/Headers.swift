@@ -72,6 +72,13 @@ extension HeaderEdits {
                     continue
                 }
                 if let problem = Tokens.headerValueProblem(value) { reader.add(at, .invalid, problem); continue }
+                // the Host sent upstream: a host or host:port (the edge refuses anything else)
+                if refused == HeaderEdits.refusedInRequest, member.key.lowercased() == "host",
+                    let problem = HostNames.hostHeaderProblem(value)
+                {
+                    reader.add(at, .invalid, "'\(value)' \(problem)")
+                    continue
+                }
                 guard setNames.insert(member.key.lowercased()).inserted else {
                     reader.add(at, .duplicate, "header \(member.key) appears twice (names are case-insensitive)")
                     continue

@@ -42,6 +42,9 @@ public struct Certificate: Sendable, Equatable {
     public var fingerprintSHA256: String
     public var serial: String
     public var keyType: String
+    /// Who may change the object and where it came from; nil when not set (Ownership).
+    public var owner: String?
+    public var source: String?
 
     public init(
         id: String, chainPEM: String, keyPEM: String, names: [String], isDefault: Bool = false, subject: String = "",
@@ -73,9 +76,13 @@ public struct Certificate: Sendable, Equatable {
 /// Checks a `PUT /api/v1/certificates/{id}` body: `{"cert":"<PEM chain>","key":"<PEM>",
 /// "default":false}`.
 public struct CertificateValidator: Sendable {
-    public init() {}
+    /// Read `owner` and `source` (writers such as the Kubernetes source); the admin API
+    /// refuses them (Ownership).
+    public var acceptsOwnership: Bool
 
-    public static let fields: Set<String> = ["id", "cert", "key", "default"]
+    public init(acceptsOwnership: Bool = false) { self.acceptsOwnership = acceptsOwnership }
+
+    public static let fields: Set<String> = ["id", "cert", "key", "default", "owner", "source"]
 
     /// Codes of certificate problems beyond `FieldError.Code` (they go in the same `code`
     /// member of a 422's details).
@@ -134,7 +141,10 @@ public struct CertificateValidator: Sendable {
         case .bool(let b)?: isDefault = b
         case let other?: add("default", FieldError.Code.invalid.rawValue, "must be true or false, not \(other.typeName)")
         }
-        guard problems.isEmpty, let cert, let key else { return .failure(Failure(problems: problems)) }
+        var reader = FieldReader(strict: true)
+        let ownership = Validator(acceptsOwnership: acceptsOwnership).ownership(json, at: "", into: &reader)
+        for problem in reader.problems { add(problem.field, problem.code.rawValue, problem.message) }
+        guard problems.isEmpty, let cert, let key, let ownership else { return .failure(Failure(problems: problems)) }
 
         let material: CertificateMaterial
         switch OpenSSL.readCertificate(chain: cert, key: key) {
@@ -153,11 +163,12 @@ public struct CertificateValidator: Sendable {
             add("cert", Problem.noNames.rawValue, "has no DNS name in its subjectAltName\(cn); only a default certificate may have none")
         }
         guard problems.isEmpty else { return .failure(Failure(problems: problems)) }
-        return .success(
-            Certificate(
-                id: pathID, chainPEM: material.chainPEM, keyPEM: material.keyPEM, names: names, isDefault: isDefault,
-                subject: material.subject, issuer: material.issuer, notBefore: material.notBefore, notAfter: material.notAfter,
-                fingerprintSHA256: material.fingerprintSHA256, serial: material.serial, keyType: material.keyType))
+        var certificate = Certificate(
+            id: pathID, chainPEM: material.chainPEM, keyPEM: material.keyPEM, names: names, isDefault: isDefault,
+            subject: material.subject, issuer: material.issuer, notBefore: material.notBefore, notAfter: material.notAfter,
+            fingerprintSHA256: material.fingerprintSHA256, serial: material.serial, keyType: material.keyType)
+        (certificate.owner, certificate.source) = ownership
+        return .success(certificate)
     }
 
     /// The SAN DNS entries an edge can match SNI against: lowercased, valid host names or
@@ -189,7 +200,7 @@ extension Certificate {
             ("id", .string(id)), ("issuer", .string(issuer)), ("key_type", .string(keyType)),
             ("names", .array(names.map { .string($0) })), ("not_after", .string(Self.timestamp(notAfter))),
             ("not_before", .string(Self.timestamp(notBefore))), ("serial", .string(serial)), ("subject", .string(subject)),
-        ]
+        ] + ownershipMembers(owner: owner, source: source)
     }
 
     /// The `doc` argument of sy_apply: the public members plus the key, as `key_enc` (from
@@ -246,6 +257,7 @@ public struct StoredCertificate: Sendable, Equatable {
             issuer: optionalString("issuer"), notBefore: notBefore, notAfter: notAfter,
             fingerprintSHA256: optionalString("fingerprint_sha256"), serial: optionalString("serial"),
             keyType: optionalString("key_type"))
+        (self.certificate.owner, self.certificate.source) = storedOwnership(json)
         self.version = version
         self.sealedKey = sealed
     }

@@ -3,6 +3,8 @@
 // Route:    "https_redirect": true      plain-HTTP requests get 308 to https://<host><uri>
 //           "hsts": {"max_age_s":31536000,"include_subdomains":false,"preload":false}
 //                                        Strict-Transport-Security on HTTPS responses only
+//           "require_sni_match": true   over HTTPS, a request whose Host differs from the
+//                                        TLS SNI name gets 421 (no domain fronting)
 // Upstream: "scheme": "https"           the edge connects to the endpoints over TLS
 //           "tls_server_name": "name"   SNI (and verified name); default: the request's host
 //           "tls_verify": true          verify the endpoint's certificate against the edge's
@@ -44,19 +46,24 @@ public struct RouteTLS: Sendable, Hashable {
     /// Requests that arrived over plain HTTP are redirected (308) to HTTPS.
     public var httpsRedirect: Bool
     public var hsts: HSTS?
+    /// Over HTTPS, requests whose Host is not the TLS SNI name are answered 421 Misdirected
+    /// Request (routing is by Host otherwise, whatever the SNI: domain fronting).
+    public var requireSNIMatch: Bool
 
-    public init(httpsRedirect: Bool = false, hsts: HSTS? = nil) {
+    public init(httpsRedirect: Bool = false, hsts: HSTS? = nil, requireSNIMatch: Bool = false) {
         self.httpsRedirect = httpsRedirect
         self.hsts = hsts
+        self.requireSNIMatch = requireSNIMatch
     }
 
-    public static let fields: Set<String> = ["https_redirect", "hsts"]
+    public static let fields: Set<String> = ["https_redirect", "hsts", "require_sni_match"]
 
     /// The members to add to the route's document (none when everything is default).
     public var members: [(key: String, value: JSONValue)] {
         var out: [(key: String, value: JSONValue)] = []
         if httpsRedirect { out.append(("https_redirect", true)) }
         if let hsts { out.append(("hsts", hsts.document)) }
+        if requireSNIMatch { out.append(("require_sni_match", true)) }
         return out
     }
 
@@ -68,6 +75,9 @@ public struct RouteTLS: Sendable, Hashable {
         case nil, .null?: break
         case .bool(let b)?: tls.httpsRedirect = b
         case let other?: reader.add(join(prefix, "https_redirect"), .invalid, "must be true or false, not \(other.typeName)")
+        }
+        if let requireSNIMatch = reader.bool(json, "require_sni_match", default: false, at: prefix) {
+            tls.requireSNIMatch = requireSNIMatch
         }
         if let value = json["hsts"], value != .null {
             let at = join(prefix, "hsts")

@@ -10,10 +10,32 @@ describe("upstream.decode", function()
         local u = assert(upstream.decode(UPSTREAM, "backend"))
         assert.equal("backend", u.name)
         assert.equal("round_robin", u.balance)
-        assert.same({address = "127.0.0.1:9101", host = "127.0.0.1", port = 9101, weight = 1},
-                    u.endpoints[1])
-        assert.same({address = "[::1]:9102", host = "[::1]", port = 9102, weight = 3},
-                    u.endpoints[2])
+        assert.same({address = "127.0.0.1:9101", host = "127.0.0.1", port = 9101, weight = 1,
+                     checked = true}, u.endpoints[1])
+        assert.same({address = "[::1]:9102", host = "[::1]", port = 9102, weight = 3,
+                     checked = true}, u.endpoints[2])
+    end)
+
+    it("marks endpoints exempt from the active health check (checked == false)", function()
+        local u = assert(upstream.decode('{"name":"m","endpoints":[{"address":"10.0.0.1:80"},'
+            .. '{"address":"10.0.0.2:80","health_check":false},'
+            .. '{"address":"10.0.0.3:80","health_check":true}],"owner":"k8s/x"}', "m"))
+        assert.same({true, false, true}, {u.endpoints[1].checked, u.endpoints[2].checked,
+                                          u.endpoints[3].checked})
+    end)
+
+    it("serves unusable and link-local endpoints of a hand-typed document, with a warning", function()
+        for _, address in ipairs({"0.0.0.0:80", "[::]:80", "255.255.255.255:80", "224.0.0.1:80",
+                                  "[ff02::1]:80", "169.254.169.254:80", "[fe80::1]:80",
+                                  "[::ffff:169.254.169.254]:80", "[fd00:ec2::254]:80"}) do
+            local u, err, warning = upstream.decode('{"name":"w","endpoints":[{"address":"'
+                .. address .. '"}]}', "w")
+            assert(u, address .. ": " .. tostring(err))
+            assert.matches(address, warning, 1, true)
+        end
+        local _, _, none = upstream.decode('{"name":"w","endpoints":[{"address":"127.0.0.1:80"}]}',
+                                           "w")
+        assert.is_nil(none)
     end)
 
     it("accepts no endpoints (the edge answers 503)", function()
@@ -51,6 +73,15 @@ describe("upstream.decode", function()
         {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","weight":1001}]}', "weight"},
         {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","weight":"2"}]}', "weight"},
         {'{"name":"e","balance":3,"endpoints":[]}', "balance"},
+        -- as strict as the controller (issue 16): what nginx's inet_pton refuses would fail
+        -- every request; leading zeros are ambiguous
+        {'{"name":"e","endpoints":[{"address":"[1:2:3:4:5:6::7:8]:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"[fe80::1%eth0]:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"127.000.0.1:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"[::ffff:01.2.3.4]:80"}]}', "invalid address"},
+        {'{"name":"e","endpoints":[{"address":"127.0.0.1:08"}]}', "invalid port"},
+        {'{"name":"e","endpoints":[{"address":"1.2.3.4:80","health_check":"no"}]}',
+         "health_check"},
     }
     for _, case in ipairs(bad) do
         it("rejects " .. case[1], function()
@@ -60,6 +91,14 @@ describe("upstream.decode", function()
             assert.truthy(err:find(case[2], 1, true), err)
         end)
     end
+
+    it("rejects the names . and .. (API URLs cannot name them)", function()
+        for _, name in ipairs({".", ".."}) do
+            local u, err = upstream.decode('{"name":"' .. name .. '","endpoints":[]}', name)
+            assert.is_nil(u)
+            assert.matches("\"name\" must not be", err)
+        end
+    end)
 end)
 
 describe("upstream.parse_address", function()

@@ -2,11 +2,17 @@
 --
 -- Pure: no ngx; works on Lua 5.2 and LuaJIT. Never yields.
 --
---   parse_ip(text)      "10.0.0.1" / "2001:db8::1" / "::ffff:1.2.3.4" -> the binary address
---                       (4 or 16 bytes, what $binary_remote_addr gives) or nil, err
+--   parse_ip(text, strict)  "10.0.0.1" / "2001:db8::1" / "::ffff:1.2.3.4" -> the binary
+--                       address (4 or 16 bytes, what $binary_remote_addr gives) or nil, err.
+--                       IPv6 by the rules of inet_pton; `strict` also refuses IPv4 octets
+--                       with leading zeros ("010" reads as 8 in some parsers, as 10 in others:
+--                       the controller refuses them, and so does inet_pton inside IPv6).
+--   parse_v6(text, strict)  the same for IPv6 text only.
 --   new_set(list, what) list of CIDRs or bare addresses -> set, or nil, err (err names the
 --                       entry, counted from 0 like the controller: `what[2]: ...`). Host
---                       bits must be zero.
+--                       bits must be zero. An IPv4-mapped range of at least /96
+--                       (::ffff:127.0.0.0/104) is the IPv4 range it names (127.0.0.0/8), as
+--                       the controller stores it: clients are matched by their IPv4 address.
 --   contains(set, bin)  is the binary address (4 or 16 bytes) in the set?
 --
 -- Everything is precomputed when the route is decoded. A lookup costs, per distinct prefix
@@ -15,6 +21,7 @@
 -- on a dual-stack listener) is matched as the IPv4 address.
 
 local type = type
+local tostring = tostring
 local tonumber = tonumber
 local str_byte = string.byte
 local str_char = string.char
@@ -29,19 +36,20 @@ local math_floor = math.floor
 local _M = {}
 
 local ZERO10 = str_rep("\0", 10)
+local MAPPED = ZERO10 .. "\255\255"
 local POW2 = {}
 for i = 0, 32 do
     POW2[i] = 2 ^ i
 end
 
-local function parse_v4(s)
+local function parse_v4(s, strict)
     local a, b, c, d = str_match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
     if not a then
         return nil
     end
     local o = {a, b, c, d}
     for i = 1, 4 do
-        if #o[i] > 3 then
+        if #o[i] > 3 or (strict and #o[i] > 1 and str_sub(o[i], 1, 1) == "0") then
             return nil
         end
         local n = tonumber(o[i])
@@ -53,15 +61,17 @@ local function parse_v4(s)
     return str_char(o[1], o[2], o[3], o[4])
 end
 
-local function parse_v6(s)
-    if not str_find(s, ":", 1, true) or str_find(s, ":::", 1, true) then
+local function parse_v6(s, strict)
+    if type(s) ~= "string" or #s > 45 or not str_find(s, ":", 1, true)
+        or str_find(s, ":::", 1, true) then
         return nil
     end
-    -- an embedded IPv4 address at the end becomes two groups
+    -- an embedded IPv4 address at the end becomes two groups (inet_pton refuses leading
+    -- zeros there; lenient readers of hand-typed lists accept them)
     local tail4 = ""
     local head, v4 = str_match(s, "^(.*:)(%d+%.%d+%.%d+%.%d+)$")
     if head then
-        local bin = parse_v4(v4)
+        local bin = parse_v4(v4, strict)
         if not bin then
             return nil
         end
@@ -125,13 +135,21 @@ local function parse_v6(s)
     return tbl_concat(bytes) .. tail4
 end
 
-function _M.parse_ip(text)
+function _M.parse_ip(text, strict)
     if type(text) ~= "string" or text == "" or #text > 45 then
         return nil, "not an IP address"
     end
-    local bin = parse_v4(text) or parse_v6(text)
+    local bin = parse_v4(text, strict) or parse_v6(text, strict)
     if not bin then
         return nil, "\"" .. text .. "\" is not an IPv4 or IPv6 address"
+    end
+    return bin
+end
+
+function _M.parse_v6(text, strict)
+    local bin = parse_v6(text, strict)
+    if not bin then
+        return nil, "\"" .. tostring(text) .. "\" is not an IPv6 address"
     end
     return bin
 end
@@ -199,6 +217,9 @@ function _M.new_set(list, what)
             end
         else
             len = bits
+        end
+        if #bin == 16 and len >= 96 and str_sub(bin, 1, 12) == MAPPED then
+            bin, len = str_sub(bin, 13), len - 96   -- ::ffff:a.b.c.d/n is a.b.c.d/(n-96)
         end
         if #bin == 4 then
             local n = v4_number(bin)

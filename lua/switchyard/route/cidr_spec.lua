@@ -68,6 +68,27 @@ describe("cidr sets", function()
         assert.is_false(cidr.contains(v6, ip("1.2.3.4")))
     end)
 
+    it("reads IPv4-mapped ranges of /96 or longer as the IPv4 range they name", function()
+        local mapped = assert(cidr.new_set({"::ffff:10.0.0.0/104", "::ffff:192.0.2.7"}))
+        assert.is_nil(mapped.v6)
+        assert.is_true(cidr.contains(mapped, ip("10.9.8.7")))
+        assert.is_true(cidr.contains(mapped, ip("::ffff:192.0.2.7")))
+        assert.is_false(cidr.contains(mapped, ip("192.0.2.8")))
+        -- shorter than /96: an IPv6 range, which IPv4 clients never match (documented)
+        local wide = assert(cidr.new_set({"::/80"}))
+        assert.is_nil(wide.v4)
+        assert.is_false(cidr.contains(wide, ip("10.0.0.1")))
+    end)
+
+    it("parses strictly when asked (endpoints): no leading zeros in IPv4 octets", function()
+        assert.truthy(cidr.parse_ip("010.0.0.1"))
+        assert.is_nil(cidr.parse_ip("010.0.0.1", true))
+        assert.is_nil(cidr.parse_ip("::ffff:01.2.3.4", true))
+        assert.truthy(cidr.parse_ip("::ffff:1.2.3.4", true))
+        assert.is_nil(cidr.parse_v6("1.2.3.4"))
+        assert.is_nil(cidr.parse_v6("1:2:3:4:5:6::7:8"))
+    end)
+
     local bad = {
         {{"10.0.0.1/8"}, "host bits"}, {{"2001:db8::1/32"}, "host bits"},
         {{"10.0.0.0/33"}, "prefix length"}, {{"::/129"}, "prefix length"},

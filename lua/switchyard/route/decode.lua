@@ -9,9 +9,10 @@
 -- key and skip the object. Strict enough that an accepted document cannot throw at
 -- request time: regexes are compiled once here through the injected checker.
 --
--- Unknown fields are ignored (newer controllers may add fields). The action and options
--- are compiled by switchyard.route.policy, the TLS members (https_redirect, hsts) decoded
--- by switchyard.tls.fields.
+-- Unknown fields are ignored (newer controllers may add fields; `owner` and `source` are
+-- the writer's, for humans and the controller). The action and options are compiled by
+-- switchyard.route.policy, the TLS members (https_redirect, hsts, require_sni_match)
+-- decoded by switchyard.tls.fields.
 
 local check = require "switchyard.util.check"
 local tls = require "switchyard.tls.fields"
@@ -72,12 +73,38 @@ function _M.normalize_host(host)
     return host
 end
 
-local MATCH_KINDS = {exact = true, prefix = true, regex = true}
+local MATCH_KINDS = {exact = true, prefix = true, regex = true, segment_prefix = true}
+
+-- A literal route path (exact, prefix, segment_prefix) as the controller accepts it: "/"
+-- first, no spaces or control characters, and in the form nginx's $uri has (decoded,
+-- slashes merged, dot segments resolved), or it could never match. Returns nil or err.
+local function path_problem(path)
+    if str_sub(path, 1, 1) ~= "/" then
+        return "path must start with \"/\""
+    end
+    if str_find(path, "[%c ]") then
+        return "path must not contain spaces or control characters"
+    end
+    if str_find(path, "%%%x%x") then
+        return "path must not be percent-encoded (write it decoded, as the edge sees it)"
+    end
+    if str_find(path, "//", 1, true) then
+        return "path must not contain \"//\" (the edge merges slashes)"
+    end
+    local rest = path .. "/"
+    if str_find(rest, "/./", 1, true) or str_find(rest, "/../", 1, true) then
+        return "path must not contain \".\" or \"..\" segments (the edge resolves them)"
+    end
+    return nil
+end
+_M.path_problem = path_problem
 
 -- raw: the JSON text; id: the id from the key (must agree with the document);
--- regex_check(re) -> true | nil, err: compiles a regex (ngx.re in nginx).
--- Returns {id, host, path, match, priority, upstream, version, plan, https_redirect,
--- hsts, full} or nil, err:
+-- regex_check(re) -> true[, ncaptures] | nil, err: compiles a regex (ngx.re in nginx).
+-- Returns {id, host, wildcard, path, match, priority, upstream, version, plan,
+-- https_redirect, hsts, require_sni_match, full} or nil, err:
+-- wildcard is "one_label" (a *. host standing for exactly one label) or nil (any depth);
+-- a segment_prefix path is kept without a trailing "/" (except "/");
 -- upstream is nil for split and redirect routes, plan is nil for a plain upstream without
 -- options (switchyard.route.policy: every option is decoded and compiled there).
 function _M.decode_route(raw, id, regex_check)
@@ -93,6 +120,9 @@ function _M.decode_route(raw, id, regex_check)
     if id ~= nil and doc_id ~= id then
         return nil, "id \"" .. doc_id .. "\" does not match its key"
     end
+    if doc_id == "." or doc_id == ".." then
+        return nil, "id must not be \".\" or \"..\""
+    end
     local host
     host, err = non_empty_string(obj, "host")
     if not host then
@@ -102,13 +132,25 @@ function _M.decode_route(raw, id, regex_check)
     if not host then
         return nil, err
     end
+    local wildcard = obj.wildcard
+    if wildcard ~= nil and not check.is_null(wildcard) then
+        if wildcard ~= "one_label" then
+            return nil, "field \"wildcard\" must be \"one_label\" (or absent)"
+        end
+        if str_sub(host, 1, 2) ~= "*." then
+            return nil, "field \"wildcard\" only applies to a wildcard host (*.example.com)"
+        end
+    else
+        wildcard = nil
+    end
     local match
     match, err = non_empty_string(obj, "match")
     if not match then
         return nil, err
     end
     if not MATCH_KINDS[match] then
-        return nil, "unknown match \"" .. match .. "\" (want exact, prefix or regex)"
+        return nil, "unknown match \"" .. match
+            .. "\" (want exact, prefix, segment_prefix or regex)"
     end
     local path
     path, err = non_empty_string(obj, "path")
@@ -121,14 +163,15 @@ function _M.decode_route(raw, id, regex_check)
         end
         local ok, rerr = regex_check(path)
         if not ok then
-            return nil, "invalid regex: " .. tostring(rerr)
+            return nil, "invalid regex in \"path\": " .. tostring(rerr)
         end
     else
-        if str_sub(path, 1, 1) ~= "/" then
-            return nil, "path must start with \"/\""
+        err = path_problem(path)
+        if err then
+            return nil, err
         end
-        if str_find(path, "[%c ]") then
-            return nil, "path must not contain spaces or control characters"
+        if match == "segment_prefix" and #path > 1 and str_sub(path, -1) == "/" then
+            path = str_sub(path, 1, -2)   -- "/foo/" stands for "/foo" (as stored)
         end
     end
     -- the action (upstream, split or redirect) and the options, compiled into route.plan
@@ -148,7 +191,7 @@ function _M.decode_route(raw, id, regex_check)
     if version ~= nil and not is_integer(version) then
         return nil, "field \"version\" must be an integer"
     end
-    local https_redirect, hsts = tls.route_fields(obj)
+    local https_redirect, hsts, require_sni_match = tls.route_fields(obj)
     if https_redirect == nil then
         return nil, hsts
     end
@@ -157,6 +200,7 @@ function _M.decode_route(raw, id, regex_check)
     return {
         id = doc_id,
         host = host,
+        wildcard = wildcard,
         path = path,
         match = match,
         priority = priority,
@@ -165,6 +209,7 @@ function _M.decode_route(raw, id, regex_check)
         plan = plan,
         https_redirect = https_redirect or nil,
         hsts = hsts,
+        require_sni_match = require_sni_match or nil,
         full = full,
     }
 end

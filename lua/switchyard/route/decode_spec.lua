@@ -47,6 +47,28 @@ describe("doc.decode_route", function()
         end
     end)
 
+    it("decodes segment_prefix without a trailing slash, and one-label wildcards", function()
+        local base = '{"id":"a","host":"h","match":"segment_prefix","upstream":"u","path":'
+        assert.equal("/api", assert(doc.decode_route(base .. '"/api/"}', "a", check)).path)
+        assert.equal("/api", assert(doc.decode_route(base .. '"/api"}', "a", check)).path)
+        local root = assert(doc.decode_route(base .. '"/"}', "a", check))
+        assert.equal("/", root.path)
+        assert.equal("segment_prefix", root.match)
+        local r = assert(doc.decode_route('{"id":"a","host":"*.h.test","path":"/","match":'
+            .. '"prefix","upstream":"u","wildcard":"one_label"}', "a", check))
+        assert.equal("one_label", r.wildcard)
+        assert.is_nil(assert(doc.decode_route(ROUTE, "bbs-api", check)).wildcard)
+    end)
+
+    it("decodes require_sni_match, and ignores owner and source", function()
+        local r = assert(doc.decode_route('{"id":"a","host":"h","path":"/","match":"exact",'
+            .. '"upstream":"u","require_sni_match":true,"owner":"k8s/x","source":"k8s:a/b"}',
+            "a", check))
+        assert.is_true(r.require_sni_match)
+        assert.is_nil(r.owner)
+        assert.is_nil(assert(doc.decode_route(ROUTE, "bbs-api", check)).require_sni_match)
+    end)
+
     it("ignores unknown fields", function()
         assert.truthy(doc.decode_route('{"id":"a","host":"h","path":"/","match":"exact",'
             .. '"upstream":"u","future":{"x":[1]}}', "a", check))
@@ -80,6 +102,19 @@ describe("doc.decode_route", function()
          "priority"},
         {'{"id":"a","host":"h","path":"/","match":"exact","upstream":"u","version":"x"}',
          "version"},
+        -- paths the edge's $uri never holds (decoded, slashes merged, dot segments resolved)
+        {'{"id":"a","host":"h","path":"/caf%C3%A9","match":"exact","upstream":"u"}',
+         "percent-encoded"},
+        {'{"id":"a","host":"h","path":"/x//y","match":"prefix","upstream":"u"}', "//"},
+        {'{"id":"a","host":"h","path":"/a/../b","match":"segment_prefix","upstream":"u"}',
+         "segments"},
+        {'{"id":"a","host":"h","path":"/a/.","match":"prefix","upstream":"u"}', "segments"},
+        {'{"id":"a","host":"*.h","path":"/","match":"exact","upstream":"u","wildcard":"any"}',
+         "wildcard"},
+        {'{"id":"a","host":"h","path":"/","match":"exact","upstream":"u","wildcard":"one_label"}',
+         "wildcard"},
+        {'{"id":"a","host":"h","path":"/","match":"exact","upstream":"u",'
+            .. '"require_sni_match":"yes"}', "require_sni_match"},
     }
     for _, case in ipairs(bad) do
         it("rejects " .. case[1], function()
@@ -89,6 +124,15 @@ describe("doc.decode_route", function()
             assert.truthy(err:find(case[2], 1, true), err)
         end)
     end
+
+    it("rejects the ids . and .. (API URLs cannot name them)", function()
+        for _, id in ipairs({".", ".."}) do
+            local r, err = doc.decode_route('{"id":"' .. id .. '","host":"h","path":"/",'
+                .. '"match":"exact","upstream":"u"}', id, check)
+            assert.is_nil(r)
+            assert.matches("id must not be", err)
+        end
+    end)
 
     it("rejects a non-string document without raising", function()
         assert.is_nil(doc.decode_route(nil, "a", check))

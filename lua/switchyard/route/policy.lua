@@ -25,7 +25,8 @@
 --     rewrite    {kind = "strip"|"replace"|"regex", len (route path length), to, regex,
 --                replacement}
 --     req        {remove = {names}, set = {{name, value}...}, host}  request_headers
---                (host: a "Host" to set, sent upstream via $sy_host_set, not set_header)
+--                (host: a "Host" to set, sent upstream via $sy_host_set, not set_header;
+--                host or host:port, as the controller accepts it)
 --     timeouts   {connect, send, read} in seconds (absent ones nil)
 -- Errors name the field ("split[2].weight must be an integer 0-1000").
 
@@ -35,6 +36,8 @@ local cidr = require "switchyard.route.cidr"
 local type = type
 local pairs = pairs
 local tostring = tostring
+local tonumber = tonumber
+local str_match = string.match
 local str_lower = string.lower
 local str_find = string.find
 local str_sub = string.sub
@@ -107,10 +110,63 @@ local function is_object(v)
     return true
 end
 
--- upstream names as the controller allows them (Sources/SwitchyardCore/Names.swift)
+-- upstream names as the controller allows them (Sources/SwitchyardCore/Model/Names.swift):
+-- not "." or "..", which API URLs cannot name
 local function is_name(v)
     return type(v) == "string" and v ~= "" and #v <= 63 and not str_find(v, "[^a-z0-9%._%-]")
+        and v ~= "." and v ~= ".."
 end
+_M.is_name = is_name
+
+-- A port as the controller accepts it: 1-65535, no leading zeros.
+local function is_port(p)
+    return #p <= 5 and str_find(p, "^[1-9]%d*$") ~= nil and tonumber(p) <= 65535
+end
+_M.is_port = is_port
+
+-- A host name as the controller accepts it (HostNames.canonical, no wildcard): ASCII
+-- letters, digits, hyphens and dots, at most 253 bytes, labels of 1-63 bytes that neither
+-- start nor end with a hyphen, no trailing dot.
+local function is_host_name(h)
+    if h == "" or #h > 253 or str_find(h, "[^%w%-%.]") then
+        return false
+    end
+    for label in (h .. "."):gmatch("([^.]*)%.") do
+        if label == "" or #label > 63 or str_sub(label, 1, 1) == "-"
+            or str_sub(label, -1) == "-" then
+            return false
+        end
+    end
+    return true
+end
+
+-- A Host to send upstream: host or host:port, host a name or an [IPv6 address]
+-- (Sources/SwitchyardCore/Model/Names.swift, hostHeaderProblem).
+local function is_host_header(v)
+    local host, port
+    if str_sub(v, 1, 1) == "[" then
+        local inner, rest = str_match(v, "^%[([^%]]*)%](.*)$")
+        if not inner or not cidr.parse_v6(inner, true) then
+            return false
+        end
+        if rest ~= "" then
+            port = str_match(rest, "^:(.*)$")
+            if not port then
+                return false
+            end
+        end
+    else
+        host, port = str_match(v, "^([^:]*):(.*)$")
+        if not host then
+            host = v
+        end
+        if not is_host_name(host) then
+            return false
+        end
+    end
+    return port == nil or is_port(port)
+end
+_M.is_host_header = is_host_header
 
 local function int_in(v, lo, hi)
     return is_integer(v) and v >= lo and v <= hi
@@ -188,8 +244,9 @@ local function headers(v, what, refused)
             if low == "host" and refused == REFUSED_REQUEST then
                 -- sent upstream through $sy_host_set: $host and X-Forwarded-Host keep the
                 -- client's
-                if value == "" then
-                    return nil, what .. ".set.Host must not be empty"
+                if not is_host_header(value) then
+                    return nil, what .. ".set." .. name .. " must be host or host:port (a host"
+                        .. " name or [IPv6 address], port 1-65535)"
                 end
                 out.host = value
             else
@@ -260,9 +317,14 @@ local function redirect(v)
     if type(to) ~= "string" or #to > 2048 or not url_ok(to) then
         return nil, "redirect.to must be an http(s):// URL or a path starting with \"/\""
     end
+    -- an absolute URL with a host, or a path; "//host" would be a redirect to another site
     local rest = to:match("^[Hh][Tt][Tt][Pp][Ss]?://(.*)$")
-    if not (rest and rest ~= "" and str_sub(rest, 1, 1) ~= "/") and str_sub(to, 1, 1) ~= "/" then
-        return nil, "redirect.to must be an http(s):// URL or a path starting with \"/\""
+    if rest then
+        if rest == "" or str_find(rest, "^[/?#]") then
+            return nil, "redirect.to has no host after the scheme"
+        end
+    elseif str_sub(to, 1, 1) ~= "/" or str_sub(to, 1, 2) == "//" then
+        return nil, "redirect.to must be an http(s):// URL or a path starting with a single \"/\""
     end
     local status = field(v, "status")
     if status == nil then
@@ -383,30 +445,67 @@ local function canary(v)
     return c
 end
 
--- $1..$9, ${n}, $$ as ngx.re.sub understands them; anything else after "$" is refused
-local function replacement_ok(s)
-    local i = 1
+-- $n, ${n} (n of 1-3 digits) and $$ as the controller reads an ngx.re.sub template
+-- (Rewrite.templateProblem); anything else after "$" is refused. Returns the highest group
+-- number the template refers to (0 for none), or nil.
+local function replacement_groups(s)
+    local i, highest = 1, 0
     while true do
         local d = str_find(s, "$", i, true)
         if not d then
-            return true
+            return highest
         end
-        local nxt = str_sub(s, d + 1, d + 1)
-        if nxt == "$" then
+        if str_sub(s, d + 1, d + 1) == "$" then
             i = d + 2
-        elseif nxt:match("%d") then
-            i = d + 2
-        elseif nxt == "{" then
-            local close = str_find(s, "}", d + 2, true)
-            if not close or not str_sub(s, d + 2, close - 1):match("^%d+$") then
-                return false
-            end
-            i = close + 1
         else
-            return false
+            local digits, close = str_match(s, "^{(%d+)()}", d + 1)
+            if not digits then
+                digits, close = str_match(s, "^(%d+)()", d + 1)
+            else
+                close = close + 1   -- past the "}"
+            end
+            if not digits or #digits > 3 then
+                return nil
+            end
+            local n = tonumber(digits)
+            if n > highest then
+                highest = n
+            end
+            i = close
         end
     end
 end
+
+-- An upper bound of the capture groups of a PCRE pattern, from its text: every "(" that
+-- is not escaped and not followed by "?" or "*", plus the named groups "(?<name>",
+-- "(?'name'" and "(?P<name>". Never below PCRE's count (it may count a "(" in a character
+-- class, a comment or \Q...\E, or a branch reset's groups twice), so a template it allows
+-- may still be refused by the controller, never the other way round: used when the regex
+-- engine does not say how many groups a pattern has (busted).
+local function max_captures(re)
+    local n, i, len = 0, 1, #re
+    while i <= len do
+        local c = str_sub(re, i, i)
+        if c == "\\" then
+            i = i + 1
+        elseif c == "(" then
+            local nxt = str_sub(re, i + 1, i + 1)
+            if nxt ~= "?" and nxt ~= "*" then
+                n = n + 1
+            else
+                local kind = str_sub(re, i + 2, i + 3)
+                local k1 = str_sub(kind, 1, 1)
+                if nxt == "?" and (k1 == "'" or kind == "P<"
+                                   or (k1 == "<" and kind ~= "<=" and kind ~= "<!")) then
+                    n = n + 1
+                end
+            end
+        end
+        i = i + 1
+    end
+    return n
+end
+_M.max_captures = max_captures
 
 local function rewrite(v, match, path, regex_check)
     if not is_object(v) then
@@ -451,16 +550,24 @@ local function rewrite(v, match, path, regex_check)
     if not regex_check then
         return nil, "rewrite.regex: no regex engine"
     end
-    local ok, err = regex_check(re)
+    local ok, captures = regex_check(re)
     if not ok then
-        return nil, "rewrite.regex is invalid: " .. tostring(err)
+        return nil, "rewrite.regex is invalid: " .. tostring(captures)
+    end
+    if type(captures) ~= "number" then
+        captures = max_captures(re)
     end
     local rep = v.replacement
     if type(rep) ~= "string" or str_sub(rep, 1, 1) ~= "/" or not url_ok(rep) or #rep > 2048 then
         return nil, "rewrite.replacement must be a path starting with \"/\""
     end
-    if not replacement_ok(rep) then
+    local highest = replacement_groups(rep)
+    if not highest then
         return nil, "rewrite.replacement: \"$\" must be followed by a group number, {n} or $"
+    end
+    if highest > captures then
+        return nil, "rewrite.replacement refers to group " .. highest .. ", but rewrite.regex has "
+            .. captures
     end
     return {kind = "regex", regex = re, replacement = rep}
 end

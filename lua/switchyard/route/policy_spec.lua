@@ -136,6 +136,41 @@ describe("route options", function()
     end)
 end)
 
+describe("request_headers.set.Host and rewrite groups (issue 16)", function()
+    it("accepts host and host:port as the controller does", function()
+        for _, host in ipairs({"a.test", "A.Test:8080", "1.2.3.4:80", "[::1]", "[::1]:443",
+                               "x" .. string.rep("y", 62) .. ".test"}) do
+            local r, err = decode({request_headers = {set = {Host = host}}})
+            assert(r, host .. ": " .. tostring(err))
+            assert.equal(host, r.plan.req.host)
+        end
+    end)
+
+    it("counts a pattern's groups from its text, never fewer than PCRE", function()
+        local policy = require "switchyard.route.policy"
+        local cases = {
+            {"^/a", 0}, {"^/(a)(b)", 2}, {"(?:a)(?=b)(?!c)(?<=d)(?<!e)", 0},
+            {"(?<n>a)(?'m'b)(?P<o>c)", 3}, {"\\(a\\)", 0}, {"\\\\(a)", 1},
+            {"(*UTF)(a)", 1}, {"(?|(a)|(b))", 2}, {"[(](a)", 2}, {"(?P>n)(?P=n)", 0},
+        }
+        for _, c in ipairs(cases) do
+            assert.equal(c[2], policy.max_captures(c[1]), c[1])
+        end
+    end)
+
+    it("takes the group count from the regex engine when it gives one", function()
+        local function counting(re)
+            return check(re) and true, 1
+        end
+        local raw = route({rewrite = {regex = "^/(a)(b)", replacement = "/$2"}})
+        local r, err = doc.decode_route(raw, "r", counting)
+        assert.is_nil(r)
+        assert.matches("refers to group 2", err)
+        assert.truthy(doc.decode_route(route({rewrite = {regex = "^/(a)(b)",
+                                                         replacement = "/$1"}}), "r", counting))
+    end)
+end)
+
 describe("invalid route options", function()
     local many = {}
     for i = 1, 33 do
@@ -206,6 +241,23 @@ describe("invalid route options", function()
         {{allow = {"10.0.0.1/8"}}, nil, "allow%[0%]: host bits"},
         {{deny = cidrs}, nil, "at most 256"},
         {{deny = "10.0.0.0/8"}, nil, "deny must be an array"},
+        -- issue 16: what the controller refuses and would hurt at request time
+        {{upstream = false, redirect = {to = "//evil.test"}}, nil, "redirect.to"},
+        {{upstream = false, redirect = {to = "https://?x"}}, nil, "redirect.to"},
+        {{rewrite = {regex = "^/(a)", replacement = "/$2"}}, nil, "refers to group 2"},
+        {{rewrite = {regex = "^/a", replacement = "/${1}"}}, nil, "refers to group 1"},
+        {{rewrite = {regex = "^/(a)", replacement = "/$1234"}}, nil, "rewrite.replacement"},
+        {{upstream = "."}, nil, "upstream"},
+        {{upstream = false, split = {{upstream = "..", weight = 1}, {upstream = "b", weight = 1}}},
+         nil, "split%[0%]%.upstream"},
+        {{request_headers = {set = {Host = ""}}}, nil, "request_headers.set.Host"},
+        {{request_headers = {set = {host = "a b"}}}, nil, "request_headers.set.host"},
+        {{request_headers = {set = {Host = "*.a.test"}}}, nil, "host:port"},
+        {{request_headers = {set = {Host = "a.test:08"}}}, nil, "host:port"},
+        {{request_headers = {set = {Host = "a.test:65536"}}}, nil, "host:port"},
+        {{request_headers = {set = {Host = "a_b.test"}}}, nil, "host:port"},
+        {{request_headers = {set = {Host = "a.test."}}}, nil, "host:port"},
+        {{request_headers = {set = {Host = "[1::2::3]"}}}, nil, "host:port"},
     }
     for i, c in ipairs(bad) do
         it("refuses case " .. i .. " (" .. c[3] .. ")", function()

@@ -1,7 +1,9 @@
 -- The TLS members of route and upstream documents (redis/README.md, "Documents";
 -- Sources/SwitchyardCore/TLSFields.swift), decoded once when the document is:
---   route     https_redirect (bool), hsts {max_age_s, include_subdomains, preload}
---             -> route.https_redirect, route.hsts (the header value, precomputed)
+--   route     https_redirect (bool), hsts {max_age_s, include_subdomains, preload},
+--             require_sni_match (bool)
+--             -> route.https_redirect, route.hsts (the header value, precomputed),
+--                route.require_sni_match
 --   upstream  scheme "https", tls_server_name, tls_verify
 --             -> up.tls = {name = <sni or nil>, verify = bool} for https, nil for http
 -- and the Location of an https_redirect (per request).
@@ -32,7 +34,8 @@ function _M.valid_name(name)
         and str_sub(rest, 1, 1) ~= "." and str_sub(rest, -1) ~= "."
 end
 
--- Route members. Returns https_redirect (bool), hsts (header value or nil); or nil, err.
+-- Route members. Returns https_redirect (bool), hsts (header value or nil),
+-- require_sni_match (bool); or nil, err.
 function _M.route_fields(obj)
     local redirect = obj.https_redirect
     if redirect == nil then
@@ -40,9 +43,15 @@ function _M.route_fields(obj)
     elseif type(redirect) ~= "boolean" then
         return nil, "field \"https_redirect\" must be true or false"
     end
+    local sni = obj.require_sni_match
+    if sni == nil or check.is_null(sni) then
+        sni = false
+    elseif type(sni) ~= "boolean" then
+        return nil, "field \"require_sni_match\" must be true or false"
+    end
     local hsts = obj.hsts
     if hsts == nil or check.is_null(hsts) then
-        return redirect, nil
+        return redirect, nil, sni
     end
     if type(hsts) ~= "table" then
         return nil, "field \"hsts\" must be an object"
@@ -60,14 +69,14 @@ function _M.route_fields(obj)
     if hsts.preload == true then
         value = value .. "; preload"
     end
-    return redirect, value
+    return redirect, value, sni
 end
 
 -- Upstream members. Returns the tls table ({name, verify}) for "scheme": "https", false for
 -- http; or nil, err.
 function _M.upstream_fields(obj)
     local scheme = obj.scheme
-    if scheme == nil or scheme == "http" then
+    if scheme == nil or check.is_null(scheme) or scheme == "http" then
         return false
     end
     if scheme ~= "https" then

@@ -23,6 +23,7 @@
 local cidr = require "switchyard.route.cidr"
 local ratelimit = require "switchyard.route.ratelimit"
 local vars = require "switchyard.request.vars"
+local logsafe = require "switchyard.util.logsafe"
 local C_COOKIES = vars.ctx.cookies
 local C_TIMEOUTS = vars.ctx.timeouts
 local V_PICK = vars.var.pick
@@ -130,7 +131,8 @@ local function rewrite(rw, var)
         local n, err
         new, n, err = ngx_re_sub(uri, rw.regex, rw.replacement, "jo")
         if not new then
-            ngx_log(ERR, "[switchyard] rewrite of ", uri, " failed: ", err)
+            -- the URI is the client's, decoded (%0A is a newline): escaped
+            ngx_log(ERR, "[switchyard] rewrite of \"", logsafe.escape(uri), "\" failed: ", err)
             return
         end
         if n == 0 then

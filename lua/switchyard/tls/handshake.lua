@@ -6,6 +6,7 @@
 -- refused. Never yields.
 
 local worker = require "switchyard.worker"
+local logsafe = require "switchyard.util.logsafe"
 
 local ngx = ngx
 local ngx_log = ngx.log
@@ -35,7 +36,7 @@ function _M.ssl_certificate()
         if now - warned >= 10 then
             warned = now
             ngx_log(WARN, "[switchyard] no certificate for ",
-                    name and ("\"" .. name:sub(1, 253) .. "\"") or "a handshake without SNI",
+                    name and ("\"" .. logsafe.escape(name) .. "\"") or "a handshake without SNI",
                     " and no default certificate: handshake refused (logged at most every 10 s)")
         end
         return ngx_exit(ngx.ERROR)

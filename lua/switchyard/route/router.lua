@@ -20,18 +20,23 @@
 --
 -- Cost: put/remove touch only the route's host entry (per-change cost independent of the
 -- table size; remove also keeps the route in a bounded retired set, see recent). match
--- is 1-2 hash lookups for the host (plus one per label for wildcards), one for the exact
--- path, one string.sub + hash lookup per distinct prefix
--- length of that host, then the regexes of that host.
+-- is one hash lookup for an exact host; on a miss, with wildcard routes, one backward scan
+-- over the host's last labels (as deep as the deepest wildcard) and one string.sub +
+-- lookup per distinct wildcard depth, deepest first: the cost of a wildcard lookup does
+-- not grow with the host's number of labels. Then one lookup for the exact path, one
+-- string.sub + lookup per distinct prefix length of that host, then the regexes of that
+-- host.
 
 local setmetatable = setmetatable
-local str_find = string.find
+local str_byte = string.byte
 local str_sub = string.sub
 local tbl_sort = table.sort
 local tbl_remove = table.remove
 
 local _M = {}
 local mt = {__index = _M}
+
+local DOT = 46   -- "."
 
 local function route_before(a, b)
     if a.priority ~= b.priority then
@@ -50,7 +55,10 @@ function _M.new(find)
         find = find,
         exact_hosts = {},   -- "bbs.test.com" -> host entry
         wild_hosts = {},    -- ".apps.x" (from "*.apps.x") -> host entry
-        n_wild = 0,
+        n_wild = 0,         -- entries in wild_hosts (0: no suffix scan at all)
+        wild_count = {},    -- depth (labels of the suffix) -> wildcard entries of that depth
+        wild_depths = {},   -- distinct wildcard depths, deepest first
+        dots = {},          -- scratch: positions of the last dots of the host being matched
         by_id = {},         -- route id -> route
         n = 0,
         retired = {},       -- route id -> the route removed or replaced last (see recent)
@@ -77,11 +85,49 @@ local function new_host()
     }
 end
 
-local function host_table(self, host)
+-- labels of a wildcard's suffix ".apps.x" -> 2
+local function depth_of(key)
+    local d = 0
+    for i = 1, #key do
+        if str_byte(key, i) == DOT then
+            d = d + 1
+        end
+    end
+    return d
+end
+
+-- the table a route's host entry lives in, its key there, and whether it is a wildcard
+local function host_table(self, route)
+    local host = route.host
     if str_sub(host, 1, 2) == "*." then
         return self.wild_hosts, str_sub(host, 2), true
     end
     return self.exact_hosts, host, false
+end
+
+-- a wildcard host entry appeared (delta 1) or went (delta -1): the depth index follows.
+-- O(distinct depths), on changes only.
+local function count_wildcard(self, key, delta)
+    self.n_wild = self.n_wild + delta
+    local d = depth_of(key)
+    local counts = self.wild_count
+    local c = (counts[d] or 0) + delta
+    local depths = self.wild_depths
+    if c > 0 then
+        counts[d] = c
+        if c == 1 and delta == 1 then
+            depths[#depths + 1] = d
+            tbl_sort(depths, desc)
+        end
+        return
+    end
+    counts[d] = nil
+    for i = 1, #depths do
+        if depths[i] == d then
+            tbl_remove(depths, i)
+            break
+        end
+    end
 end
 
 local function list_insert(list, route)
@@ -100,18 +146,66 @@ local function list_remove(list, route)
     end
 end
 
+-- a prefix route into its path table, with the lengths
+local function path_insert(h, paths, route)
+    local path = route.path
+    local list = paths[path]
+    if not list then
+        list = {}
+        paths[path] = list
+        local len = #path
+        local c = h.len_count[len]
+        if c then
+            h.len_count[len] = c + 1
+        else
+            h.len_count[len] = 1
+            local lens = h.lens
+            lens[#lens + 1] = len
+            tbl_sort(lens, desc)
+        end
+    end
+    list_insert(list, route)
+end
+
+local function path_remove(h, paths, route)
+    local path = route.path
+    local list = paths[path]
+    if not list then
+        return
+    end
+    list_remove(list, route)
+    if #list > 0 then
+        return
+    end
+    paths[path] = nil
+    local len = #path
+    local c = h.len_count[len] - 1
+    if c > 0 then
+        h.len_count[len] = c
+        return
+    end
+    h.len_count[len] = nil
+    local lens = h.lens
+    for i = 1, #lens do
+        if lens[i] == len then
+            tbl_remove(lens, i)
+            break
+        end
+    end
+end
+
 -- Adds or replaces a decoded route (switchyard.route.decode).
 function _M.put(self, route)
     if self.by_id[route.id] then
         self:remove(route.id)
     end
-    local hosts, key, wild = host_table(self, route.host)
+    local hosts, key, kind = host_table(self, route)
     local h = hosts[key]
     if not h then
         h = new_host()
         hosts[key] = h
-        if wild then
-            self.n_wild = self.n_wild + 1
+        if kind then
+            count_wildcard(self, key, 1)
         end
     end
     local m = route.match
@@ -123,23 +217,7 @@ function _M.put(self, route)
         end
         list_insert(list, route)
     elseif m == "prefix" then
-        local path = route.path
-        local list = h.prefix[path]
-        if not list then
-            list = {}
-            h.prefix[path] = list
-            local len = #path
-            local c = h.len_count[len]
-            if c then
-                h.len_count[len] = c + 1
-            else
-                h.len_count[len] = 1
-                local lens = h.lens
-                lens[#lens + 1] = len
-                tbl_sort(lens, desc)
-            end
-        end
-        list_insert(list, route)
+        path_insert(h, h.prefix, route)
     else
         list_insert(h.regex, route)
     end
@@ -163,7 +241,7 @@ function _M.remove(self, id)
     end
     self.retired[id] = route
     self.n_retired = self.n_retired + 1
-    local hosts, key, wild = host_table(self, route.host)
+    local hosts, key, kind = host_table(self, route)
     local h = hosts[key]
     if not h then
         return
@@ -178,36 +256,15 @@ function _M.remove(self, id)
             end
         end
     elseif m == "prefix" then
-        local path = route.path
-        local list = h.prefix[path]
-        if list then
-            list_remove(list, route)
-            if #list == 0 then
-                h.prefix[path] = nil
-                local len = #path
-                local c = h.len_count[len] - 1
-                if c > 0 then
-                    h.len_count[len] = c
-                else
-                    h.len_count[len] = nil
-                    local lens = h.lens
-                    for i = 1, #lens do
-                        if lens[i] == len then
-                            tbl_remove(lens, i)
-                            break
-                        end
-                    end
-                end
-            end
-        end
+        path_remove(h, h.prefix, route)
     else
         list_remove(h.regex, route)
     end
     h.n = h.n - 1
     if h.n <= 0 then
         hosts[key] = nil
-        if wild then
-            self.n_wild = self.n_wild - 1
+        if kind then
+            count_wildcard(self, key, -1)
         end
     end
 end
@@ -216,39 +273,65 @@ function _M.get(self, id)
     return self.by_id[id]
 end
 
--- The route with this id, else the one removed or replaced last under it, if that was
+-- The route with this id, else the one removed or replaced under it last, if that was
 -- lately (RETIRED_MAX removals at least). For a request routed before a change.
 function _M.recent(self, id)
     return self.by_id[id] or self.retired[id] or self.retired_old[id]
 end
 
+-- The wildcard host entry for a host without an exact entry, or nil. One backward scan
+-- records the positions of the host's last dots (dots[k]: the k-th dot from the end),
+-- as many as the deepest wildcard has labels, and stops there: the work is bounded by the
+-- deepest wildcard's suffix, whatever the host's number of labels. Then one lookup per
+-- wildcard depth, deepest first. A suffix must leave at least one byte before it (the
+-- first byte is never a candidate): no wildcard matches its bare parent.
+local function wildcard_entry(self, host)
+    local depths = self.wild_depths
+    local scan = depths[1]
+    local dots = self.dots
+    local nd = 0
+    for i = #host, 2, -1 do
+        if str_byte(host, i) == DOT then
+            nd = nd + 1
+            dots[nd] = i
+            if nd >= scan then
+                break
+            end
+        end
+    end
+    local wild = self.wild_hosts
+    for i = 1, #depths do
+        local d = depths[i]
+        if d <= nd then
+            local h = wild[str_sub(host, dots[d])]
+            if h then
+                return h
+            end
+        end
+    end
+    return nil
+end
+
 -- host: lowercase, no port (ngx.var.host); uri: normalized path (ngx.var.uri).
--- Returns the route or nil.
+-- Returns the route or nil, and true when the host matched a wildcard entry (the host
+-- is then not one of the configuration's names: switchyard.route.hostcheck).
 function _M.match(self, host, uri)
     local h = self.exact_hosts[host]
+    local wild = false
     if not h then
         if self.n_wild == 0 then
             return nil
         end
-        local wild = self.wild_hosts
-        -- most specific wildcard first; a dot at position 1 would make the suffix equal
-        -- to the whole name (the bare parent), so start at 2
-        local pos = str_find(host, ".", 2, true)
-        while pos do
-            h = wild[str_sub(host, pos)]
-            if h then
-                break
-            end
-            pos = str_find(host, ".", pos + 1, true)
-        end
+        h = wildcard_entry(self, host)
         if not h then
             return nil
         end
+        wild = true
     end
 
     local list = h.exact[uri]
     if list then
-        return list[1]
+        return list[1], wild
     end
 
     local lens = h.lens
@@ -265,7 +348,7 @@ function _M.match(self, host, uri)
                     list = prefix[str_sub(uri, 1, len)]
                 end
                 if list then
-                    return list[1]
+                    return list[1], wild
                 end
             end
         end
@@ -278,7 +361,7 @@ function _M.match(self, host, uri)
         for i = 1, nre do
             local route = regex[i]
             if find(uri, route.path) then
-                return route
+                return route, wild
             end
         end
     end

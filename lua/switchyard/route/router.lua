@@ -4,30 +4,38 @@
 -- (find(subject, regex) -> truthy when it matches; in nginx ngx.re.find(uri, re, "jo")),
 -- so busted can test it. Per-worker data; never yields.
 --
--- Semantics (like nginx server_name, then location):
---   1. Host. The exact name first; otherwise the most specific wildcard: for
---      "a.b.apps.x" try "*.b.apps.x", then "*.apps.x", then "*.x". A wildcard covers any
---      number of labels ("*.apps.x" matches "a.b.apps.x") but never the bare parent
---      ("*.apps.x" does not match "apps.x"). The most specific host that has ANY route is
---      chosen and only its paths are considered: no fall-through to a less specific host,
---      even when none of its paths match (the request gets a 404).
+-- Semantics (like nginx server_name, then location; Kubernetes Ingress for the one-label
+-- wildcards and segment prefixes):
+--   1. Host. The exact name first; then a one-label wildcard (route.wildcard ==
+--      "one_label": "*.foo.com" matches "bar.foo.com" only, one label more); then the
+--      most specific any-depth wildcard: for "a.b.apps.x" try "*.b.apps.x", then
+--      "*.apps.x", then "*.x". An any-depth wildcard covers any number of labels
+--      ("*.apps.x" matches "a.b.apps.x"); no wildcard matches the bare parent ("*.apps.x"
+--      does not match "apps.x"). So for "x.foo.com": exact "x.foo.com", one-label
+--      "*.foo.com", any-depth "*.foo.com", any-depth "*.com". The most specific host that
+--      has ANY route is chosen and only its paths are considered: no fall-through to a
+--      less specific host, even when none of its paths match (the request gets a 404).
 --   2. Path, within that host, against the normalized URI (no query string):
---      exact routes; else the longest prefix (plain string prefix on any character, as
---      nginx does: "/api" matches "/apix"); else regex routes in priority order, first
---      match wins (unanchored unless the regex anchors itself).
---   3. Ties (same host, path and match kind; or the order of regexes): higher priority
---      first, then id ascending.
+--      exact routes; else the LONGEST of the prefix and segment_prefix paths that match
+--      (prefix: plain string prefix on any character, as nginx does: "/api" matches
+--      "/apix"; segment_prefix: on "/" boundaries, "/foo" matches "/foo", "/foo/" and
+--      "/foo/bar" but not "/foobar"; "/" matches every path); else regex routes in
+--      priority order, first match wins (unanchored unless the regex anchors itself).
+--   3. Ties (same host, path length and kind of match, prefix and segment_prefix alike;
+--      or the order of regexes): higher priority first, then id ascending.
 --
 -- Cost: put/remove touch only the route's host entry (per-change cost independent of the
 -- table size; remove also keeps the route in a bounded retired set, see recent). match
 -- is one hash lookup for an exact host; on a miss, with wildcard routes, one backward scan
--- over the host's last labels (as deep as the deepest wildcard) and one string.sub +
--- lookup per distinct wildcard depth, deepest first: the cost of a wildcard lookup does
--- not grow with the host's number of labels. Then one lookup for the exact path, one
--- string.sub + lookup per distinct prefix length of that host, then the regexes of that
--- host.
+-- over the host's last labels (as deep as the deepest wildcard, + 1 for one-label ones),
+-- at most one lookup for a one-label wildcard, and one string.sub + lookup per distinct
+-- any-depth wildcard depth, deepest first: the cost of a wildcard lookup does not grow
+-- with the host's number of labels. Then one lookup for the exact path, one string.sub +
+-- lookup per distinct prefix length (prefix and segment_prefix) of that host (+1 lookup
+-- where the host has segment_prefix routes), then the regexes of that host.
 
 local setmetatable = setmetatable
+local pairs = pairs
 local str_byte = string.byte
 local str_sub = string.sub
 local tbl_sort = table.sort
@@ -36,7 +44,8 @@ local tbl_remove = table.remove
 local _M = {}
 local mt = {__index = _M}
 
-local DOT = 46   -- "."
+local DOT = 46     -- "."
+local SLASH = 47   -- "/"
 
 local function route_before(a, b)
     if a.priority ~= b.priority then
@@ -54,10 +63,13 @@ function _M.new(find)
     return setmetatable({
         find = find,
         exact_hosts = {},   -- "bbs.test.com" -> host entry
-        wild_hosts = {},    -- ".apps.x" (from "*.apps.x") -> host entry
-        n_wild = 0,         -- entries in wild_hosts (0: no suffix scan at all)
-        wild_count = {},    -- depth (labels of the suffix) -> wildcard entries of that depth
-        wild_depths = {},   -- distinct wildcard depths, deepest first
+        wild_hosts = {},    -- ".apps.x" (from "*.apps.x", any depth) -> host entry
+        one_hosts = {},     -- ".apps.x" (from "*.apps.x" with wildcard "one_label") -> entry
+        n_wild = 0,         -- entries in wild_hosts and one_hosts (0: no suffix scan at all)
+        wild_count = {},    -- depth (labels of the suffix) -> any-depth entries of that depth
+        wild_depths = {},   -- distinct any-depth depths, deepest first
+        one_count = {},     -- depth -> one-label entries of that depth
+        scan = 0,           -- dots a lookup needs from the end: max(any depth, one depth + 1)
         dots = {},          -- scratch: positions of the last dots of the host being matched
         by_id = {},         -- route id -> route
         n = 0,
@@ -78,9 +90,11 @@ local function new_host()
     return {
         n = 0,
         exact = {},       -- path -> sorted list of routes
-        prefix = {},      -- path -> sorted list of routes
-        len_count = {},   -- prefix length -> number of distinct prefix paths of that length
-        lens = {},        -- distinct prefix lengths, longest first
+        prefix = {},      -- path -> sorted list of prefix routes
+        seg = {},         -- path -> sorted list of segment_prefix routes
+        n_seg = 0,        -- paths in seg (0: a lookup never looks there)
+        len_count = {},   -- path length -> distinct prefix and segment_prefix paths of it
+        lens = {},        -- distinct prefix and segment_prefix lengths, longest first
         regex = {},       -- sorted list of regex routes
     }
 end
@@ -96,38 +110,56 @@ local function depth_of(key)
     return d
 end
 
--- the table a route's host entry lives in, its key there, and whether it is a wildcard
+-- the table a route's host entry lives in, its key there, and its kind:
+-- nil (exact), "wild" (any depth) or "one" (one label)
 local function host_table(self, route)
     local host = route.host
     if str_sub(host, 1, 2) == "*." then
-        return self.wild_hosts, str_sub(host, 2), true
+        if route.wildcard == "one_label" then
+            return self.one_hosts, str_sub(host, 2), "one"
+        end
+        return self.wild_hosts, str_sub(host, 2), "wild"
     end
-    return self.exact_hosts, host, false
+    return self.exact_hosts, host, nil
+end
+
+local function recompute_scan(self)
+    local scan = self.wild_depths[1] or 0
+    for d in pairs(self.one_count) do
+        if d + 1 > scan then
+            scan = d + 1
+        end
+    end
+    self.scan = scan
 end
 
 -- a wildcard host entry appeared (delta 1) or went (delta -1): the depth index follows.
 -- O(distinct depths), on changes only.
-local function count_wildcard(self, key, delta)
+local function count_wildcard(self, kind, key, delta)
     self.n_wild = self.n_wild + delta
     local d = depth_of(key)
-    local counts = self.wild_count
+    local counts = kind == "one" and self.one_count or self.wild_count
     local c = (counts[d] or 0) + delta
-    local depths = self.wild_depths
     if c > 0 then
         counts[d] = c
+    else
+        counts[d] = nil
+    end
+    if kind == "wild" then
+        local depths = self.wild_depths
         if c == 1 and delta == 1 then
             depths[#depths + 1] = d
             tbl_sort(depths, desc)
+        elseif c <= 0 then
+            for i = 1, #depths do
+                if depths[i] == d then
+                    tbl_remove(depths, i)
+                    break
+                end
+            end
         end
-        return
     end
-    counts[d] = nil
-    for i = 1, #depths do
-        if depths[i] == d then
-            tbl_remove(depths, i)
-            break
-        end
-    end
+    recompute_scan(self)
 end
 
 local function list_insert(list, route)
@@ -146,7 +178,7 @@ local function list_remove(list, route)
     end
 end
 
--- a prefix route into its path table, with the lengths
+-- a prefix or segment_prefix route into its path table (prefix or seg), with the lengths
 local function path_insert(h, paths, route)
     local path = route.path
     local list = paths[path]
@@ -163,6 +195,9 @@ local function path_insert(h, paths, route)
             lens[#lens + 1] = len
             tbl_sort(lens, desc)
         end
+        if paths == h.seg then
+            h.n_seg = h.n_seg + 1
+        end
     end
     list_insert(list, route)
 end
@@ -178,6 +213,9 @@ local function path_remove(h, paths, route)
         return
     end
     paths[path] = nil
+    if paths == h.seg then
+        h.n_seg = h.n_seg - 1
+    end
     local len = #path
     local c = h.len_count[len] - 1
     if c > 0 then
@@ -205,7 +243,7 @@ function _M.put(self, route)
         h = new_host()
         hosts[key] = h
         if kind then
-            count_wildcard(self, key, 1)
+            count_wildcard(self, kind, key, 1)
         end
     end
     local m = route.match
@@ -218,6 +256,8 @@ function _M.put(self, route)
         list_insert(list, route)
     elseif m == "prefix" then
         path_insert(h, h.prefix, route)
+    elseif m == "segment_prefix" then
+        path_insert(h, h.seg, route)
     else
         list_insert(h.regex, route)
     end
@@ -257,6 +297,8 @@ function _M.remove(self, id)
         end
     elseif m == "prefix" then
         path_remove(h, h.prefix, route)
+    elseif m == "segment_prefix" then
+        path_remove(h, h.seg, route)
     else
         list_remove(h.regex, route)
     end
@@ -264,7 +306,7 @@ function _M.remove(self, id)
     if h.n <= 0 then
         hosts[key] = nil
         if kind then
-            count_wildcard(self, key, -1)
+            count_wildcard(self, kind, key, -1)
         end
     end
 end
@@ -280,14 +322,14 @@ function _M.recent(self, id)
 end
 
 -- The wildcard host entry for a host without an exact entry, or nil. One backward scan
--- records the positions of the host's last dots (dots[k]: the k-th dot from the end),
--- as many as the deepest wildcard has labels, and stops there: the work is bounded by the
--- deepest wildcard's suffix, whatever the host's number of labels. Then one lookup per
--- wildcard depth, deepest first. A suffix must leave at least one byte before it (the
--- first byte is never a candidate): no wildcard matches its bare parent.
+-- records the positions of the host's last `scan` dots (dots[k]: the k-th dot from the
+-- end), stopping there: the work is bounded by the deepest wildcard's suffix (plus one
+-- label for one-label wildcards), whatever the host's number of labels. Then the one-label
+-- candidate (only when the host has exactly one label more than a one-label suffix), then
+-- one lookup per any-depth depth, deepest first. A suffix must leave at least one byte
+-- before it: no wildcard matches its bare parent.
 local function wildcard_entry(self, host)
-    local depths = self.wild_depths
-    local scan = depths[1]
+    local scan = self.scan
     local dots = self.dots
     local nd = 0
     for i = #host, 2, -1 do
@@ -299,6 +341,15 @@ local function wildcard_entry(self, host)
             end
         end
     end
+    -- nd < scan: the scan reached the host's start, nd is its number of dots (the first
+    -- byte is never counted: a leading dot leaves no label before the suffix)
+    if nd < scan and nd > 0 and self.one_count[nd] then
+        local h = self.one_hosts[str_sub(host, dots[nd])]
+        if h then
+            return h
+        end
+    end
+    local depths = self.wild_depths
     local wild = self.wild_hosts
     for i = 1, #depths do
         local d = depths[i]
@@ -338,14 +389,23 @@ function _M.match(self, host, uri)
     local nlens = #lens
     if nlens > 0 then
         local prefix = h.prefix
+        local seg = h.n_seg > 0 and h.seg
         local ulen = #uri
         for i = 1, nlens do
             local len = lens[i]
             if len <= ulen then
-                if len == ulen then
-                    list = prefix[uri]
-                else
-                    list = prefix[str_sub(uri, 1, len)]
+                local sub = len == ulen and uri or str_sub(uri, 1, len)
+                list = prefix[sub]
+                if seg then
+                    -- a segment prefix counts on a "/" boundary: the path ends there, goes
+                    -- on with "/", or (the path "/") ends with "/" itself
+                    local slist = seg[sub]
+                    if slist and (len == ulen or str_byte(uri, len + 1) == SLASH
+                                  or str_byte(uri, len) == SLASH) then
+                        if not list or route_before(slist[1], list[1]) then
+                            list = slist
+                        end
+                    end
                 end
                 if list then
                     return list[1], wild

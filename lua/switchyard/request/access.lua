@@ -26,6 +26,7 @@ local vars = require "switchyard.request.vars"
 local locations = require "switchyard.request.locations"
 local reply = require "switchyard.request.reply"
 local route_exec = require "switchyard.route.exec"
+local hostcheck = require "switchyard.route.hostcheck"
 local health_mod = require "switchyard.health.rotation"
 local tls_fields = require "switchyard.tls.fields"
 local tls_pools_mod = require "switchyard.tls.pools"
@@ -44,6 +45,8 @@ local exec_guard = route_exec.guard
 local exec_apply = route_exec.apply
 local all_down_hit = health_mod.all_down_hit
 local named_for = locations.named_for
+local host_too_long, host_agrees, is_host_name = hostcheck.too_long, hostcheck.agrees,
+    hostcheck.is_name
 local FULL, VERIFIED = locations.FULL, locations.VERIFIED
 
 local C_UP, C_RESP = vars.ctx.up, vars.ctx.resp
@@ -156,17 +159,30 @@ local function serve(route, var, pass)
     end
 end
 
--- access_by_lua of location /: routes by host and path. A route that needs @sy_full
--- (route.full: response-side options, hsts, a Host override) or a request without a Host
--- header (sent upstream as $host there) goes on before anything else runs.
+-- access_by_lua of location /: routes by host and path. The host is checked first
+-- (switchyard.route.hostcheck: at most 253 bytes; the request line's host, when it has
+-- an absolute URI, equal to the Host header's; only host-name bytes when a wildcard
+-- matched it): 400 otherwise. A route that needs @sy_full (route.full: response-side
+-- options, hsts, a Host override) or a request without a Host header (sent upstream as
+-- $host there) goes on before anything else runs.
 function _M.access()
     if not current() then
         return respond(503, "none", reply.NOT_READY)
     end
     local var = ngx_var
-    local route = router:match(var.host, var.uri)
+    local host = var.host
+    if host_too_long(host) then
+        return respond(400, "none", reply.HOST_TOO_LONG)
+    end
+    if not host_agrees(host, var.http_host) then
+        return respond(400, "none", reply.HOST_MISMATCH)
+    end
+    local route, wild = router:match(host, var.uri)
     if not route then
         return respond(404, "none", reply.NO_ROUTE)
+    end
+    if wild and not is_host_name(host) then
+        return respond(400, "none", reply.HOST_INVALID)
     end
     var[V_ROUTE] = route.id
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or

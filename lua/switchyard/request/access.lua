@@ -10,14 +10,15 @@
 --                   options run here (NAMED pass), unless they ran in location / before
 --                   the hop ($sy_done: AGAIN pass).
 --
--- serve(route, var, pass) does the rest, in the order of docs/traffic-policies.md: the
--- guard (deny/allow 403, rate_limit 429), https_redirect (308) and HSTS ($sy_hsts), the
--- other options (redirect, max_body_bytes 413, canary, split, rewrite, request headers,
+-- serve(route, var, pass) does the rest, in the order of docs/traffic-policies.md:
+-- require_sni_match (421 over TLS when the SNI name is not the host), the guard
+-- (deny/allow 403, rate_limit 429), https_redirect (308) and HSTS ($sy_hsts), the other
+-- options (redirect, max_body_bytes 413, canary, split, rewrite, request headers,
 -- timeouts; switchyard.route.exec), the upstream (503 without endpoints, or all down with
 -- on_all_down "503"), then: served here, or on to the named location the upstream needs
 -- (HTTPS, sticky, least_conn), or for HTTPS the pool and SNI variables. A route without
--- options costs two nil checks; a plain route's request creates no ngx.ctx (the balancer
--- finds its upstream by $sy_route).
+-- options costs three nil checks; a plain route's request creates no ngx.ctx (the
+-- balancer finds its upstream by $sy_route).
 --
 -- What the request carries to later phases: switchyard.request.vars.
 
@@ -37,6 +38,7 @@ local ngx_log = ngx.log
 local ngx_now = ngx.now
 local ngx_exec = ngx.exec
 local req_http_version = ngx.req.http_version
+local str_lower = string.lower
 local WARN = ngx.WARN
 
 local current = worker.current
@@ -81,6 +83,15 @@ end
 -- choice comes from $sy_pick.
 local function serve(route, var, pass)
     local id = route.id
+    if route.require_sni_match and pass ~= AGAIN and var.https == "on" then
+        -- routing is by Host whatever the TLS SNI name (domain fronting, as with nginx);
+        -- this route wants both to name it: 421, so a browser that coalesced connections
+        -- retries on a connection of its own
+        local sni = var.ssl_server_name
+        if not sni or str_lower(sni) ~= var.host then
+            return respond(421, id, reply.MISDIRECTED)
+        end
+    end
     -- route options (switchyard.route.exec), in the order of docs/traffic-policies.md;
     -- a route without any costs the two `plan` checks
     local plan = route.plan

@@ -9,6 +9,8 @@
 --   400 "host does not match the request target"   an absolute URI whose host is not the
 --                                   Host header's
 --   400 "invalid host name"         a Host with bytes no host name has, matched by a wildcard
+--   421 "misdirected request"       a route with require_sni_match reached over TLS with
+--                                   another SNI name
 --   502 "bad gateway", 504 "gateway timeout"   the last attempt failed (failed())
 -- Route options answer with their own bodies (switchyard.route.exec).
 --
@@ -31,6 +33,7 @@ _M.TIMEOUT = "gateway timeout\n"
 _M.HOST_TOO_LONG = "host name too long\n"
 _M.HOST_MISMATCH = "host does not match the request target\n"
 _M.HOST_INVALID = "invalid host name\n"
+_M.MISDIRECTED = "misdirected request\n"
 
 local ROUTE_HEADER = "X-Switchyard-Route"
 

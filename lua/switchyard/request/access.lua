@@ -185,7 +185,8 @@ function _M.access()
     if host_too_long(host) then
         return respond(400, "none", reply.HOST_TOO_LONG)
     end
-    if not host_agrees(host, var.http_host) then
+    local http_host = var.http_host
+    if not host_agrees(host, http_host) then
         return respond(400, "none", reply.HOST_MISMATCH)
     end
     local route, wild = router:match(host, var.uri)
@@ -198,7 +199,7 @@ function _M.access()
     var[V_ROUTE] = route.id
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
     -- HTTP/2 request may not, and @sy_full sends $host for it
-    if route.full or (req_http_version() ~= 1.1 and not var.http_host) then
+    if route.full or (req_http_version() ~= 1.1 and not http_host) then
         return ngx_exec(FULL)
     end
     return serve(route, var, FIRST)

@@ -2,9 +2,9 @@
 -- calling one of these, and each is one line here naming the module that does the work.
 --
 -- The request path (access, access_named, balance, header_filter, log, failed,
--- ssl_certificate) never yields and never talks to Redis: none of its modules reaches
--- switchyard.sync (lua/switchyard/request/boundary_spec.lua checks every require). Only
--- init_worker starts the syncer, in worker 0.
+-- ssl_client_hello, ssl_certificate) never yields and never talks to Redis: none of its
+-- modules reaches switchyard.sync (lua/switchyard/request/boundary_spec.lua checks every
+-- require). Only init_worker starts the syncer, in worker 0.
 
 local startup = require "switchyard.startup"
 local access = require "switchyard.request.access"
@@ -30,6 +30,8 @@ return {
     log = response.log,
     -- content_by_lua of @sy_failed (error_page 502 504): passive health, then the answer
     failed = response.failed,
+    -- ssl_client_hello_by_lua: sessions tied to the certificate the SNI name selects
+    ssl_client_hello = handshake.ssl_client_hello,
     -- ssl_certificate_by_lua: the certificate for the SNI name
     ssl_certificate = handshake.ssl_certificate,
     -- content_by_lua of /_switchyard/status

@@ -171,6 +171,16 @@ struct EdgeCommand: ParsableCommand {
             print(confPath)
             return
         }
+        // started as root, nginx runs its workers as nobody: they must be able to enter
+        // every directory down to <prefix>/state, or the snapshot is lost silently
+        if geteuid() == 0, let worker = Self.workerIdentity() {
+            let state = prefixDir + "/state"
+            if let blocked = EdgeWorkerAccess.firstBlocked(state, for: worker, lookup: Self.directory) {
+                FileHandle.standardError.write(
+                    Data("error: \(EdgeWorkerAccess.message(blocked, worker: worker, state: state))\n".utf8))
+                throw ExitCode(78)  // EX_CONFIG
+            }
+        }
         let args = [nginx, "-p", prefixDir + "/", "-c", confPath, "-g", "daemon off;"]
         fflush(nil)  // all C streams: print() output must not be lost by exec
         // exec keeps the signal mask: make sure nginx starts with none blocked, whatever
@@ -195,6 +205,31 @@ struct EdgeCommand: ParsableCommand {
         var result = url.standardizedFileURL.path
         while result.count > 1, result.hasSuffix("/") { result.removeLast() }
         return result
+    }
+
+    /// nginx's worker user when the master runs as root (its built-in default, `nobody`,
+    /// with its groups), or nil when the system has no such user.
+    static func workerIdentity() -> EdgeWorkerAccess.Identity? {
+        let name = EdgeWorkerAccess.defaultUser
+        guard let pw = getpwnam(name) else { return nil }
+        let uid = pw.pointee.pw_uid
+        let primary = pw.pointee.pw_gid
+        var gids: Set<UInt32> = [primary]
+        // nginx's default group: nogroup where it exists (Debian), else the user's own
+        if let group = getgrnam("nogroup") { gids.insert(group.pointee.gr_gid) }
+        var count: Int32 = 64
+        var list = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, primary, &list, &count) >= 0 {
+            for gid in list.prefix(Int(count)) { gids.insert(gid) }
+        }
+        return EdgeWorkerAccess.Identity(name: name, uid: uid, gids: gids)
+    }
+
+    /// A directory's owner, group and mode, or nil when it does not exist.
+    static func directory(_ path: String) -> EdgeWorkerAccess.Directory? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return EdgeWorkerAccess.Directory(uid: st.st_uid, gid: st.st_gid, mode: UInt32(st.st_mode) & 0o7777)
     }
 
     /// `<hostname>-<port>`, reduced to the characters an edge id may have.

@@ -10,9 +10,12 @@
 --            prober has marked down, space-separated and sorted ("" = none down); written
 --            by the syncer (switchyard.sync.health_follower) from
 --            switchyard:{cfg}:health:<upstream>.
---            They count only for an upstream that has a health_check, and only while the
---            prober is fresh (sy_health "prober:fresh" = true: its heartbeat key exists).
---            An endpoint without a verdict ("unknown") is in rotation.
+--            They count only for an upstream that has a health_check, only while the
+--            prober is fresh (sy_health "prober:fresh" = true: its heartbeat key exists),
+--            and never for an endpoint exempt from the check ("health_check": false in
+--            its document, ep.checked == false: its own readiness decides, e.g. a
+--            Kubernetes pod's; a verdict recorded before it was exempted never takes it
+--            out). An endpoint without a verdict ("unknown") is in rotation.
 --   passive  this edge's own failure accounting (switchyard.health.passive): addresses taken out
 --            for fail_timeout_ms after max_fails failures, per worker in hctx.passive
 --            (upstream -> address -> until, seconds). Ignored when max_fails is 0.
@@ -157,7 +160,7 @@ function _M.build(hctx, up)
         for i = 1, n do
             local ep = eps[i]
             local addr = ep.address
-            if down and down[addr] then
+            if down and down[addr] and ep.checked ~= false then
                 n_active = n_active + 1
             elseif pdown and (pdown[addr] or 0) > now then
                 n_passive = n_passive + 1

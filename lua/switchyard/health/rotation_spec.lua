@@ -82,6 +82,31 @@ describe("health.build", function()
         assert.equal(2, up.available)
     end)
 
+    it("never takes out an endpoint exempt from the check (ep.checked == false)", function()
+        -- decoded as switchyard.balancer.upstream gives it: "health_check": false in the
+        -- endpoint's document -> ep.checked == false (k8s-model.md)
+        hdict:set("health:u", "a:1 b:1")
+        hdict:set("prober:fresh", true)
+        local endpoints = eps("a:1", "b:1", "c:1")
+        endpoints[1].checked = false
+        endpoints[2].checked = true
+        endpoints[3].checked = true
+        local up = health.build(hctx, up_of("u", endpoints, policy(CHECKED)))
+        -- a:1's (stale) down verdict is ignored, b:1's counts
+        assert.equal(2, up.available)
+        assert.equal(1, up.down_active)
+        assert.equal("a:1 c:1 a:1 c:1", picks(up, 4))
+        -- everything checked is down: the exempt endpoint still serves, no all-down
+        hdict:set("health:u", "a:1 b:1 c:1")
+        assert.is_true(health.refresh(hctx, up))
+        assert.is_nil(up.all_down)
+        assert.equal("a:1 a:1", picks(up, 2))
+        -- passive health still applies to it
+        hctx.passive.u = {["a:1"] = 1005}
+        health.build(hctx, up)
+        assert.is_true(up.all_down)
+    end)
+
     it("leaves out passive marks until they expire, unless max_fails is 0", function()
         hctx.passive.u = {["a:1"] = 1005}
         local up = health.build(hctx, up_of("u", eps("a:1", "b:1")))

@@ -10,14 +10,15 @@
 --                   options run here (NAMED pass), unless they ran in location / before
 --                   the hop ($sy_done: AGAIN pass).
 --
--- serve(route, var, pass) does the rest, in the order of docs/traffic-policies.md: the
--- guard (deny/allow 403, rate_limit 429), https_redirect (308) and HSTS ($sy_hsts), the
--- other options (redirect, max_body_bytes 413, canary, split, rewrite, request headers,
+-- serve(route, var, pass) does the rest, in the order of docs/traffic-policies.md:
+-- require_sni_match (421 over TLS when the SNI name is not the host), the guard
+-- (deny/allow 403, rate_limit 429), https_redirect (308) and HSTS ($sy_hsts), the other
+-- options (redirect, max_body_bytes 413, canary, split, rewrite, request headers,
 -- timeouts; switchyard.route.exec), the upstream (503 without endpoints, or all down with
 -- on_all_down "503"), then: served here, or on to the named location the upstream needs
 -- (HTTPS, sticky, least_conn), or for HTTPS the pool and SNI variables. A route without
--- options costs two nil checks; a plain route's request creates no ngx.ctx (the balancer
--- finds its upstream by $sy_route).
+-- options costs three nil checks; a plain route's request creates no ngx.ctx (the
+-- balancer finds its upstream by $sy_route).
 --
 -- What the request carries to later phases: switchyard.request.vars.
 
@@ -26,6 +27,7 @@ local vars = require "switchyard.request.vars"
 local locations = require "switchyard.request.locations"
 local reply = require "switchyard.request.reply"
 local route_exec = require "switchyard.route.exec"
+local hostcheck = require "switchyard.route.hostcheck"
 local health_mod = require "switchyard.health.rotation"
 local tls_fields = require "switchyard.tls.fields"
 local tls_pools_mod = require "switchyard.tls.pools"
@@ -36,6 +38,7 @@ local ngx_log = ngx.log
 local ngx_now = ngx.now
 local ngx_exec = ngx.exec
 local req_http_version = ngx.req.http_version
+local str_lower = string.lower
 local WARN = ngx.WARN
 
 local current = worker.current
@@ -44,6 +47,8 @@ local exec_guard = route_exec.guard
 local exec_apply = route_exec.apply
 local all_down_hit = health_mod.all_down_hit
 local named_for = locations.named_for
+local host_too_long, host_agrees, is_host_name = hostcheck.too_long, hostcheck.agrees,
+    hostcheck.is_name
 local FULL, VERIFIED = locations.FULL, locations.VERIFIED
 
 local C_UP, C_RESP = vars.ctx.up, vars.ctx.resp
@@ -78,6 +83,15 @@ end
 -- choice comes from $sy_pick.
 local function serve(route, var, pass)
     local id = route.id
+    if route.require_sni_match and pass ~= AGAIN and var.https == "on" then
+        -- routing is by Host whatever the TLS SNI name (domain fronting, as with nginx);
+        -- this route wants both to name it: 421, so a browser that coalesced connections
+        -- retries on a connection of its own
+        local sni = var.ssl_server_name
+        if not sni or str_lower(sni) ~= var.host then
+            return respond(421, id, reply.MISDIRECTED)
+        end
+    end
     -- route options (switchyard.route.exec), in the order of docs/traffic-policies.md;
     -- a route without any costs the two `plan` checks
     local plan = route.plan
@@ -156,22 +170,36 @@ local function serve(route, var, pass)
     end
 end
 
--- access_by_lua of location /: routes by host and path. A route that needs @sy_full
--- (route.full: response-side options, hsts, a Host override) or a request without a Host
--- header (sent upstream as $host there) goes on before anything else runs.
+-- access_by_lua of location /: routes by host and path. The host is checked first
+-- (switchyard.route.hostcheck: at most 253 bytes; the request line's host, when it has
+-- an absolute URI, equal to the Host header's; only host-name bytes when a wildcard
+-- matched it): 400 otherwise. A route that needs @sy_full (route.full: response-side
+-- options, hsts, a Host override) or a request without a Host header (sent upstream as
+-- $host there) goes on before anything else runs.
 function _M.access()
     if not current() then
         return respond(503, "none", reply.NOT_READY)
     end
     local var = ngx_var
-    local route = router:match(var.host, var.uri)
+    local host = var.host
+    if host_too_long(host) then
+        return respond(400, "none", reply.HOST_TOO_LONG)
+    end
+    local http_host = var.http_host
+    if not host_agrees(host, http_host) then
+        return respond(400, "none", reply.HOST_MISMATCH)
+    end
+    local route, wild = router:match(host, var.uri)
     if not route then
         return respond(404, "none", reply.NO_ROUTE)
+    end
+    if wild and not is_host_name(host) then
+        return respond(400, "none", reply.HOST_INVALID)
     end
     var[V_ROUTE] = route.id
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
     -- HTTP/2 request may not, and @sy_full sends $host for it
-    if route.full or (req_http_version() ~= 1.1 and not var.http_host) then
+    if route.full or (req_http_version() ~= 1.1 and not http_host) then
         return ngx_exec(FULL)
     end
     return serve(route, var, FIRST)

@@ -5,6 +5,12 @@
 --   503 "all endpoints down"        on_all_down "503" and nothing in rotation
 --   503 "configuration not loaded"  nothing loaded yet (Redis never reached, no snapshot)
 --   308 "redirecting to https"      https_redirect over plain HTTP
+--   400 "host name too long"        a Host of more than 253 bytes (switchyard.route.hostcheck)
+--   400 "host does not match the request target"   an absolute URI whose host is not the
+--                                   Host header's
+--   400 "invalid host name"         a Host with bytes no host name has, matched by a wildcard
+--   421 "misdirected request"       a route with require_sni_match reached over TLS with
+--                                   another SNI name
 --   502 "bad gateway", 504 "gateway timeout"   the last attempt failed (failed())
 -- Route options answer with their own bodies (switchyard.route.exec).
 --
@@ -24,6 +30,10 @@ _M.REDIRECT = "redirecting to https\n"
 _M.ALL_DOWN = "all endpoints down\n"
 _M.BAD_GATEWAY = "bad gateway\n"
 _M.TIMEOUT = "gateway timeout\n"
+_M.HOST_TOO_LONG = "host name too long\n"
+_M.HOST_MISMATCH = "host does not match the request target\n"
+_M.HOST_INVALID = "invalid host name\n"
+_M.MISDIRECTED = "misdirected request\n"
 
 local ROUTE_HEADER = "X-Switchyard-Route"
 

@@ -62,8 +62,10 @@ _M.var = {
     tls_name = "sy_tls_name",
 }
 
--- $sy_* variables only nginx uses (maps of edge.nginx.conf): the WebSocket Connection
--- header, the Strict-Transport-Security header, the client's Host, the Host sent upstream
-_M.nginx_only = {"sy_connection", "sy_hsts_header", "sy_host", "sy_upstream_host"}
+-- $sy_* variables only nginx uses (maps of edge.nginx.conf): the Upgrade header sent
+-- upstream (websocket only) and its Connection header, the Strict-Transport-Security
+-- header, the client's Host, the Host sent upstream
+_M.nginx_only = {"sy_upgrade", "sy_connection", "sy_hsts_header", "sy_host",
+                 "sy_upstream_host"}
 
 return _M

@@ -22,7 +22,9 @@
 
 local cidr = require "switchyard.route.cidr"
 local ratelimit = require "switchyard.route.ratelimit"
+local redirect = require "switchyard.route.redirect"
 local vars = require "switchyard.request.vars"
+local logsafe = require "switchyard.util.logsafe"
 local C_COOKIES = vars.ctx.cookies
 local C_TIMEOUTS = vars.ctx.timeouts
 local V_PICK = vars.var.pick
@@ -40,6 +42,7 @@ local math_random = math.random
 local str_sub = string.sub
 local contains = cidr.contains
 local rate_check = ratelimit.check
+local redirect_location = redirect.location
 
 local _M = {}
 
@@ -130,7 +133,8 @@ local function rewrite(rw, var)
         local n, err
         new, n, err = ngx_re_sub(uri, rw.regex, rw.replacement, "jo")
         if not new then
-            ngx_log(ERR, "[switchyard] rewrite of ", uri, " failed: ", err)
+            -- the URI is the client's, decoded (%0A is a newline): escaped
+            ngx_log(ERR, "[switchyard] rewrite of \"", logsafe.escape(uri), "\" failed: ", err)
             return
         end
         if n == 0 then
@@ -145,11 +149,9 @@ end
 function _M.apply(plan, var, ctx, again)
     local r = plan.redirect
     if r then
-        local location = r.location
-        if r.keep_path then
-            location = location .. var.request_uri
-        end
-        ngx.header["Location"] = location
+        -- keep_path: the request's path and query after `to`, never "//host"
+        -- (switchyard.route.redirect)
+        ngx.header["Location"] = redirect_location(r, r.keep_path and var.request_uri)
         return nil, r.status, BODY_REDIRECT
     end
     local max = plan.max_body

@@ -4,34 +4,48 @@
 -- (find(subject, regex) -> truthy when it matches; in nginx ngx.re.find(uri, re, "jo")),
 -- so busted can test it. Per-worker data; never yields.
 --
--- Semantics (like nginx server_name, then location):
---   1. Host. The exact name first; otherwise the most specific wildcard: for
---      "a.b.apps.x" try "*.b.apps.x", then "*.apps.x", then "*.x". A wildcard covers any
---      number of labels ("*.apps.x" matches "a.b.apps.x") but never the bare parent
---      ("*.apps.x" does not match "apps.x"). The most specific host that has ANY route is
---      chosen and only its paths are considered: no fall-through to a less specific host,
---      even when none of its paths match (the request gets a 404).
+-- Semantics (like nginx server_name, then location; Kubernetes Ingress for the one-label
+-- wildcards and segment prefixes):
+--   1. Host. The exact name first; then a one-label wildcard (route.wildcard ==
+--      "one_label": "*.foo.com" matches "bar.foo.com" only, one label more); then the
+--      most specific any-depth wildcard: for "a.b.apps.x" try "*.b.apps.x", then
+--      "*.apps.x", then "*.x". An any-depth wildcard covers any number of labels
+--      ("*.apps.x" matches "a.b.apps.x"); no wildcard matches the bare parent ("*.apps.x"
+--      does not match "apps.x"). So for "x.foo.com": exact "x.foo.com", one-label
+--      "*.foo.com", any-depth "*.foo.com", any-depth "*.com". The most specific host that
+--      has ANY route is chosen and only its paths are considered: no fall-through to a
+--      less specific host, even when none of its paths match (the request gets a 404).
 --   2. Path, within that host, against the normalized URI (no query string):
---      exact routes; else the longest prefix (plain string prefix on any character, as
---      nginx does: "/api" matches "/apix"); else regex routes in priority order, first
---      match wins (unanchored unless the regex anchors itself).
---   3. Ties (same host, path and match kind; or the order of regexes): higher priority
---      first, then id ascending.
+--      exact routes; else the LONGEST of the prefix and segment_prefix paths that match
+--      (prefix: plain string prefix on any character, as nginx does: "/api" matches
+--      "/apix"; segment_prefix: on "/" boundaries, "/foo" matches "/foo", "/foo/" and
+--      "/foo/bar" but not "/foobar"; "/" matches every path); else regex routes in
+--      priority order, first match wins (unanchored unless the regex anchors itself).
+--   3. Ties (same host, path length and kind of match, prefix and segment_prefix alike;
+--      or the order of regexes): higher priority first, then id ascending.
 --
 -- Cost: put/remove touch only the route's host entry (per-change cost independent of the
 -- table size; remove also keeps the route in a bounded retired set, see recent). match
--- is 1-2 hash lookups for the host (plus one per label for wildcards), one for the exact
--- path, one string.sub + hash lookup per distinct prefix
--- length of that host, then the regexes of that host.
+-- is one hash lookup for an exact host; on a miss, with wildcard routes, one backward scan
+-- over the host's last labels (as deep as the deepest wildcard, + 1 for one-label ones),
+-- at most one lookup for a one-label wildcard, and one string.sub + lookup per distinct
+-- any-depth wildcard depth, deepest first: the cost of a wildcard lookup does not grow
+-- with the host's number of labels. Then one lookup for the exact path, one string.sub +
+-- lookup per distinct prefix length (prefix and segment_prefix) of that host (+1 lookup
+-- where the host has segment_prefix routes), then the regexes of that host.
 
 local setmetatable = setmetatable
-local str_find = string.find
+local pairs = pairs
+local str_byte = string.byte
 local str_sub = string.sub
 local tbl_sort = table.sort
 local tbl_remove = table.remove
 
 local _M = {}
 local mt = {__index = _M}
+
+local DOT = 46     -- "."
+local SLASH = 47   -- "/"
 
 local function route_before(a, b)
     if a.priority ~= b.priority then
@@ -49,8 +63,14 @@ function _M.new(find)
     return setmetatable({
         find = find,
         exact_hosts = {},   -- "bbs.test.com" -> host entry
-        wild_hosts = {},    -- ".apps.x" (from "*.apps.x") -> host entry
-        n_wild = 0,
+        wild_hosts = {},    -- ".apps.x" (from "*.apps.x", any depth) -> host entry
+        one_hosts = {},     -- ".apps.x" (from "*.apps.x" with wildcard "one_label") -> entry
+        n_wild = 0,         -- entries in wild_hosts and one_hosts (0: no suffix scan at all)
+        wild_count = {},    -- depth (labels of the suffix) -> any-depth entries of that depth
+        wild_depths = {},   -- distinct any-depth depths, deepest first
+        one_count = {},     -- depth -> one-label entries of that depth
+        scan = 0,           -- dots a lookup needs from the end: max(any depth, one depth + 1)
+        dots = {},          -- scratch: positions of the last dots of the host being matched
         by_id = {},         -- route id -> route
         n = 0,
         retired = {},       -- route id -> the route removed or replaced last (see recent)
@@ -70,18 +90,76 @@ local function new_host()
     return {
         n = 0,
         exact = {},       -- path -> sorted list of routes
-        prefix = {},      -- path -> sorted list of routes
-        len_count = {},   -- prefix length -> number of distinct prefix paths of that length
-        lens = {},        -- distinct prefix lengths, longest first
+        prefix = {},      -- path -> sorted list of prefix routes
+        seg = {},         -- path -> sorted list of segment_prefix routes
+        n_seg = 0,        -- paths in seg (0: a lookup never looks there)
+        len_count = {},   -- path length -> distinct prefix and segment_prefix paths of it
+        lens = {},        -- distinct prefix and segment_prefix lengths, longest first
         regex = {},       -- sorted list of regex routes
     }
 end
 
-local function host_table(self, host)
-    if str_sub(host, 1, 2) == "*." then
-        return self.wild_hosts, str_sub(host, 2), true
+-- labels of a wildcard's suffix ".apps.x" -> 2
+local function depth_of(key)
+    local d = 0
+    for i = 1, #key do
+        if str_byte(key, i) == DOT then
+            d = d + 1
+        end
     end
-    return self.exact_hosts, host, false
+    return d
+end
+
+-- the table a route's host entry lives in, its key there, and its kind:
+-- nil (exact), "wild" (any depth) or "one" (one label)
+local function host_table(self, route)
+    local host = route.host
+    if str_sub(host, 1, 2) == "*." then
+        if route.wildcard == "one_label" then
+            return self.one_hosts, str_sub(host, 2), "one"
+        end
+        return self.wild_hosts, str_sub(host, 2), "wild"
+    end
+    return self.exact_hosts, host, nil
+end
+
+local function recompute_scan(self)
+    local scan = self.wild_depths[1] or 0
+    for d in pairs(self.one_count) do
+        if d + 1 > scan then
+            scan = d + 1
+        end
+    end
+    self.scan = scan
+end
+
+-- a wildcard host entry appeared (delta 1) or went (delta -1): the depth index follows.
+-- O(distinct depths), on changes only.
+local function count_wildcard(self, kind, key, delta)
+    self.n_wild = self.n_wild + delta
+    local d = depth_of(key)
+    local counts = kind == "one" and self.one_count or self.wild_count
+    local c = (counts[d] or 0) + delta
+    if c > 0 then
+        counts[d] = c
+    else
+        counts[d] = nil
+    end
+    if kind == "wild" then
+        local depths = self.wild_depths
+        if c == 1 and delta == 1 then
+            depths[#depths + 1] = d
+            tbl_sort(depths, desc)
+        elseif c <= 0 then
+            for i = 1, #depths do
+                if depths[i] == d then
+                    tbl_remove(depths, i)
+                    break
+                end
+            end
+        end
+    end
+    recompute_scan(self)
 end
 
 local function list_insert(list, route)
@@ -100,18 +178,72 @@ local function list_remove(list, route)
     end
 end
 
+-- a prefix or segment_prefix route into its path table (prefix or seg), with the lengths
+local function path_insert(h, paths, route)
+    local path = route.path
+    local list = paths[path]
+    if not list then
+        list = {}
+        paths[path] = list
+        local len = #path
+        local c = h.len_count[len]
+        if c then
+            h.len_count[len] = c + 1
+        else
+            h.len_count[len] = 1
+            local lens = h.lens
+            lens[#lens + 1] = len
+            tbl_sort(lens, desc)
+        end
+        if paths == h.seg then
+            h.n_seg = h.n_seg + 1
+        end
+    end
+    list_insert(list, route)
+end
+
+local function path_remove(h, paths, route)
+    local path = route.path
+    local list = paths[path]
+    if not list then
+        return
+    end
+    list_remove(list, route)
+    if #list > 0 then
+        return
+    end
+    paths[path] = nil
+    if paths == h.seg then
+        h.n_seg = h.n_seg - 1
+    end
+    local len = #path
+    local c = h.len_count[len] - 1
+    if c > 0 then
+        h.len_count[len] = c
+        return
+    end
+    h.len_count[len] = nil
+    local lens = h.lens
+    for i = 1, #lens do
+        if lens[i] == len then
+            tbl_remove(lens, i)
+            break
+        end
+    end
+end
+
 -- Adds or replaces a decoded route (switchyard.route.decode).
 function _M.put(self, route)
     if self.by_id[route.id] then
         self:remove(route.id)
     end
-    local hosts, key, wild = host_table(self, route.host)
+    local hosts, key, kind = host_table(self, route)
     local h = hosts[key]
     if not h then
         h = new_host()
         hosts[key] = h
-        if wild then
-            self.n_wild = self.n_wild + 1
+        if kind then
+            count_wildcard(self, kind, key, 1)
         end
     end
     local m = route.match
@@ -123,23 +255,9 @@ function _M.put(self, route)
         end
         list_insert(list, route)
     elseif m == "prefix" then
-        local path = route.path
-        local list = h.prefix[path]
-        if not list then
-            list = {}
-            h.prefix[path] = list
-            local len = #path
-            local c = h.len_count[len]
-            if c then
-                h.len_count[len] = c + 1
-            else
-                h.len_count[len] = 1
-                local lens = h.lens
-                lens[#lens + 1] = len
-                tbl_sort(lens, desc)
-            end
-        end
-        list_insert(list, route)
+        path_insert(h, h.prefix, route)
+    elseif m == "segment_prefix" then
+        path_insert(h, h.seg, route)
     else
         list_insert(h.regex, route)
     end
@@ -163,7 +281,7 @@ function _M.remove(self, id)
     end
     self.retired[id] = route
     self.n_retired = self.n_retired + 1
-    local hosts, key, wild = host_table(self, route.host)
+    local hosts, key, kind = host_table(self, route)
     local h = hosts[key]
     if not h then
         return
@@ -178,36 +296,17 @@ function _M.remove(self, id)
             end
         end
     elseif m == "prefix" then
-        local path = route.path
-        local list = h.prefix[path]
-        if list then
-            list_remove(list, route)
-            if #list == 0 then
-                h.prefix[path] = nil
-                local len = #path
-                local c = h.len_count[len] - 1
-                if c > 0 then
-                    h.len_count[len] = c
-                else
-                    h.len_count[len] = nil
-                    local lens = h.lens
-                    for i = 1, #lens do
-                        if lens[i] == len then
-                            tbl_remove(lens, i)
-                            break
-                        end
-                    end
-                end
-            end
-        end
+        path_remove(h, h.prefix, route)
+    elseif m == "segment_prefix" then
+        path_remove(h, h.seg, route)
     else
         list_remove(h.regex, route)
     end
     h.n = h.n - 1
     if h.n <= 0 then
         hosts[key] = nil
-        if wild then
-            self.n_wild = self.n_wild - 1
+        if kind then
+            count_wildcard(self, kind, key, -1)
         end
     end
 end
@@ -216,56 +315,100 @@ function _M.get(self, id)
     return self.by_id[id]
 end
 
--- The route with this id, else the one removed or replaced last under it, if that was
+-- The route with this id, else the one removed or replaced under it last, if that was
 -- lately (RETIRED_MAX removals at least). For a request routed before a change.
 function _M.recent(self, id)
     return self.by_id[id] or self.retired[id] or self.retired_old[id]
 end
 
+-- The wildcard host entry for a host without an exact entry, or nil. One backward scan
+-- records the positions of the host's last `scan` dots (dots[k]: the k-th dot from the
+-- end), stopping there: the work is bounded by the deepest wildcard's suffix (plus one
+-- label for one-label wildcards), whatever the host's number of labels. Then the one-label
+-- candidate (only when the host has exactly one label more than a one-label suffix), then
+-- one lookup per any-depth depth, deepest first. A suffix must leave at least one byte
+-- before it: no wildcard matches its bare parent.
+local function wildcard_entry(self, host)
+    local scan = self.scan
+    local dots = self.dots
+    local nd = 0
+    for i = #host, 2, -1 do
+        if str_byte(host, i) == DOT then
+            nd = nd + 1
+            dots[nd] = i
+            if nd >= scan then
+                break
+            end
+        end
+    end
+    -- nd < scan: the scan reached the host's start, nd is its number of dots (the first
+    -- byte is never counted: a leading dot leaves no label before the suffix)
+    if nd < scan and nd > 0 and self.one_count[nd] then
+        local h = self.one_hosts[str_sub(host, dots[nd])]
+        if h then
+            return h
+        end
+    end
+    local depths = self.wild_depths
+    local wild = self.wild_hosts
+    for i = 1, #depths do
+        local d = depths[i]
+        if d <= nd then
+            local h = wild[str_sub(host, dots[d])]
+            if h then
+                return h
+            end
+        end
+    end
+    return nil
+end
+
 -- host: lowercase, no port (ngx.var.host); uri: normalized path (ngx.var.uri).
--- Returns the route or nil.
+-- Returns the route or nil, and true when the host matched a wildcard entry (the host
+-- is then not one of the configuration's names: switchyard.route.hostcheck).
 function _M.match(self, host, uri)
     local h = self.exact_hosts[host]
+    local wild = false
     if not h then
         if self.n_wild == 0 then
             return nil
         end
-        local wild = self.wild_hosts
-        -- most specific wildcard first; a dot at position 1 would make the suffix equal
-        -- to the whole name (the bare parent), so start at 2
-        local pos = str_find(host, ".", 2, true)
-        while pos do
-            h = wild[str_sub(host, pos)]
-            if h then
-                break
-            end
-            pos = str_find(host, ".", pos + 1, true)
-        end
+        h = wildcard_entry(self, host)
         if not h then
             return nil
         end
+        wild = true
     end
 
     local list = h.exact[uri]
     if list then
-        return list[1]
+        return list[1], wild
     end
 
     local lens = h.lens
     local nlens = #lens
     if nlens > 0 then
         local prefix = h.prefix
+        local seg = h.n_seg > 0 and h.seg
         local ulen = #uri
         for i = 1, nlens do
             local len = lens[i]
             if len <= ulen then
-                if len == ulen then
-                    list = prefix[uri]
-                else
-                    list = prefix[str_sub(uri, 1, len)]
+                local sub = len == ulen and uri or str_sub(uri, 1, len)
+                list = prefix[sub]
+                if seg then
+                    -- a segment prefix counts on a "/" boundary: the path ends there, goes
+                    -- on with "/", or (the path "/") ends with "/" itself
+                    local slist = seg[sub]
+                    if slist and (len == ulen or str_byte(uri, len + 1) == SLASH
+                                  or str_byte(uri, len) == SLASH) then
+                        if not list or route_before(slist[1], list[1]) then
+                            list = slist
+                        end
+                    end
                 end
                 if list then
-                    return list[1]
+                    return list[1], wild
                 end
             end
         end
@@ -278,7 +421,7 @@ function _M.match(self, host, uri)
         for i = 1, nre do
             local route = regex[i]
             if find(uri, route.path) then
-                return route
+                return route, wild
             end
         end
     end

@@ -152,6 +152,40 @@ describe("router", function()
         assert.equal(0, r.n_wild)
     end)
 
+    it("indexes wildcards by depth, kept right by put and remove", function()
+        r:put(route("w2a", "*.a.x", "/"))
+        r:put(route("w2b", "*.b.x", "/"))
+        r:put(route("w4", "*.d.c.b.x", "/"))
+        r:put(route("w4b", "*.d.c.b.x", "/other"))   -- same entry: counted once
+        assert.same({4, 2}, r.wild_depths)
+        assert.equal(3, r.n_wild)
+        assert.equal("w4", id_of(r, "q.d.c.b.x", "/"))
+        assert.equal("w2b", id_of(r, "q.c.b.x", "/"))
+        assert.equal("w4", id_of(r, string.rep("l.", 500) .. "d.c.b.x", "/"))
+        r:remove("w4")
+        assert.same({4, 2}, r.wild_depths)           -- w4b keeps the entry
+        r:remove("w4b")
+        assert.same({2}, r.wild_depths)
+        assert.equal("w2b", id_of(r, "q.d.c.b.x", "/"))
+        r:remove("w2a")
+        assert.same({2}, r.wild_depths)
+        r:remove("w2b")
+        assert.same({}, r.wild_depths)
+        assert.equal(0, r.n_wild)
+        assert.is_nil(id_of(r, "q.b.x", "/"))
+    end)
+
+    it("says whether the host matched a wildcard", function()
+        r:put(route("w", "*.x", "/"))
+        r:put(route("e", "e.x", "/"))
+        local m, wild = r:match("a.x", "/")
+        assert.equal("w", m.id)
+        assert.is_true(wild)
+        m, wild = r:match("e.x", "/")
+        assert.equal("e", m.id)
+        assert.is_false(wild)
+    end)
+
     it("finds a removed or replaced route by id for a while, not for matching", function()
         local old = route("a", "h", "/x", "prefix", 0, "u1")
         r:put(old)
@@ -187,5 +221,193 @@ describe("router", function()
         for _ in pairs(r.retired) do kept = kept + 1 end
         for _ in pairs(r.retired_old) do kept = kept + 1 end
         assert.is_true(kept <= 2 * max, "kept " .. kept)
+    end)
+end)
+
+-- The Kubernetes additions (segment_prefix, one-label wildcards): decoded route tables as
+-- switchyard.route.decode gives them (route.match == "segment_prefix" with the path
+-- stored without a trailing "/", except "/" itself; route.wildcard == "one_label").
+describe("router: segment_prefix and one-label wildcards", function()
+    local r
+    before_each(function()
+        r = router_mod.new(find)
+    end)
+
+    local function seg(id, host, path, priority)
+        return route(id, host, path, "segment_prefix", priority)
+    end
+
+    local function one(id, host, path)
+        local t = route(id, host, path or "/")
+        t.wildcard = "one_label"
+        return t
+    end
+
+    -- Kubernetes Ingress path matching (networking.k8s.io/v1 "Examples" table): pathType
+    -- Exact is "exact", Prefix is "segment_prefix" (its path given with or without a
+    -- trailing "/", stored without)
+    local cases = {
+        {"Prefix /", {seg("p", "h", "/")}, {["/"] = "p", ["/foo"] = "p", ["/foo/bar"] = "p"}},
+        {"Exact /foo", {route("e", "h", "/foo", "exact")},
+         {["/foo"] = "e", ["/bar"] = false, ["/foo/"] = false}},
+        {"Exact /foo/", {route("e", "h", "/foo/", "exact")},
+         {["/foo"] = false, ["/foo/"] = "e"}},
+        {"Prefix /foo", {seg("p", "h", "/foo")},
+         {["/foo"] = "p", ["/foo/"] = "p", ["/foo/bar"] = "p", ["/foobar"] = false,
+          ["/fo"] = false, ["/"] = false}},
+        {"Prefix /foo/ (stored /foo)", {seg("p", "h", "/foo")},
+         {["/foo"] = "p", ["/foo/"] = "p"}},
+        {"Prefix /aaa/bb does not match /aaa/bbb", {seg("p", "h", "/aaa/bb")},
+         {["/aaa/bbb"] = false, ["/aaa/bb"] = "p", ["/aaa/bb/c"] = "p"}},
+        {"Prefix /aaa/bbb matches /aaa/bbb/ and /aaa/bbb/ccc, not /aaa/bbbxyz",
+         {seg("p", "h", "/aaa/bbb")},
+         {["/aaa/bbb/"] = "p", ["/aaa/bbb/ccc"] = "p", ["/aaa/bbbxyz"] = false}},
+        {"Prefix / and /aaa: the longest", {seg("root", "h", "/"), seg("a", "h", "/aaa")},
+         {["/aaa/ccc"] = "a", ["/aaa"] = "a", ["/ccc"] = "root", ["/aaax"] = "root"}},
+        {"Prefix /, /aaa, /aaa/bbb: the longest",
+         {seg("root", "h", "/"), seg("a", "h", "/aaa"), seg("ab", "h", "/aaa/bbb")},
+         {["/aaa/bbb"] = "ab", ["/aaa/bbbxyz"] = "a", ["/aaa/ccc"] = "a", ["/ccc"] = "root"}},
+        {"Exact /foo and Prefix /foo: exact first",
+         {route("e", "h", "/foo", "exact"), seg("p", "h", "/foo")},
+         {["/foo"] = "e", ["/foo/"] = "p", ["/foo/x"] = "p"}},
+        {"Prefix /aaa and Exact /aaa/ccc", {seg("p", "h", "/aaa"), route("e", "h", "/aaa/ccc", "exact")},
+         {["/aaa/ccc"] = "e", ["/aaa/ccc/"] = "p"}},
+    }
+    for _, case in ipairs(cases) do
+        it("Kubernetes Ingress paths: " .. case[1], function()
+            for _, rt in ipairs(case[2]) do
+                r:put(rt)
+            end
+            for uri, want in pairs(case[3]) do
+                local got = id_of(r, "h", uri)
+                assert.equal(want or nil, got, case[1] .. ": " .. uri)
+            end
+        end)
+    end
+
+    it("prefix and segment_prefix compete on length; a tie goes to priority, then id", function()
+        r:put(route("pre", "h", "/foo"))          -- prefix: any character boundary
+        r:put(seg("seg", "h", "/foo/bar"))
+        assert.equal("seg", id_of(r, "h", "/foo/bar/x"))   -- longer
+        assert.equal("pre", id_of(r, "h", "/foo/barx"))    -- seg does not count there
+        assert.equal("pre", id_of(r, "h", "/foox"))
+        -- same path, both kinds: the tie-break decides, as between two prefixes
+        r:put(seg("a-seg", "h", "/foo"))
+        assert.equal("a-seg", id_of(r, "h", "/foo/x"))     -- priority 0 both: id "a-seg" < "pre"
+        assert.equal("pre", id_of(r, "h", "/foox"))        -- only the prefix matches there
+        r:put(route("pre", "h", "/foo", "prefix", 5))
+        assert.equal("pre", id_of(r, "h", "/foo/x"))       -- priority wins
+        r:put(seg("a-seg", "h", "/foo", 9))
+        assert.equal("a-seg", id_of(r, "h", "/foo"))
+        -- a regex comes after both
+        r:put(route("re", "h", "bar", "regex", 100))
+        assert.equal("a-seg", id_of(r, "h", "/foo/x"))
+        assert.equal("pre", id_of(r, "h", "/foobar"))
+        assert.equal("re", id_of(r, "h", "/xbar"))
+    end)
+
+    it("keeps the length index right across both kinds", function()
+        r:put(route("pre", "h", "/abc"))
+        r:put(seg("seg", "h", "/abc"))
+        r:put(seg("seg2", "h", "/xyz"))
+        assert.same({4}, r.exact_hosts.h.lens)
+        assert.equal(3, r.exact_hosts.h.len_count[4])
+        r:remove("pre")
+        assert.equal("seg", id_of(r, "h", "/abc/d"))
+        assert.is_nil(id_of(r, "h", "/abcd"))
+        r:remove("seg")
+        r:remove("seg2")
+        assert.is_nil(next(r.exact_hosts))
+        -- a route that changes kind moves
+        r:put(route("m", "h", "/m"))
+        r:put(seg("m", "h", "/m"))
+        assert.is_nil(id_of(r, "h", "/mx"))
+        assert.equal("m", id_of(r, "h", "/m/x"))
+        assert.equal(0, r.exact_hosts.h.prefix["/m"] and #r.exact_hosts.h.prefix["/m"] or 0)
+    end)
+
+    it("one-label wildcard: exactly one label more (Kubernetes Ingress hosts)", function()
+        r:put(one("w", "*.foo.com"))
+        assert.equal("w", id_of(r, "bar.foo.com", "/"))
+        assert.is_nil(id_of(r, "baz.bar.foo.com", "/"))
+        assert.is_nil(id_of(r, "foo.com", "/"))
+        assert.is_nil(id_of(r, ".foo.com", "/"))
+        assert.is_nil(id_of(r, "xfoo.com", "/"))
+        local m, wild = r:match("bar.foo.com", "/")
+        assert.equal("w", m.id)
+        assert.is_true(wild)
+    end)
+
+    it("host precedence: exact, one-label, any-depth of the same suffix, shorter suffixes", function()
+        r:put(route("any-com", "*.com", "/"))
+        r:put(route("any-foo", "*.foo.com", "/"))
+        r:put(one("one-foo", "*.foo.com"))
+        r:put(route("exact", "x.foo.com", "/"))
+        r:put(one("one-b", "*.b.foo.com"))
+        r:put(route("any-b", "*.b.foo.com", "/"))
+        -- x.foo.com: exact; one-label *.foo.com; any-depth *.foo.com; any-depth *.com
+        assert.equal("exact", id_of(r, "x.foo.com", "/"))
+        r:remove("exact")
+        assert.equal("one-foo", id_of(r, "x.foo.com", "/"))
+        r:remove("one-foo")
+        assert.equal("any-foo", id_of(r, "x.foo.com", "/"))
+        r:remove("any-foo")
+        assert.equal("any-com", id_of(r, "x.foo.com", "/"))
+        -- a.b.foo.com: one-label *.b.foo.com; any-depth *.b.foo.com; (not one-label
+        -- *.foo.com: two labels more) any-depth *.foo.com; any-depth *.com
+        r:put(one("one-foo", "*.foo.com"))
+        r:put(route("any-foo", "*.foo.com", "/"))
+        assert.equal("one-b", id_of(r, "a.b.foo.com", "/"))
+        r:remove("one-b")
+        assert.equal("any-b", id_of(r, "a.b.foo.com", "/"))
+        r:remove("any-b")
+        assert.equal("any-foo", id_of(r, "a.b.foo.com", "/"))
+        r:remove("any-foo")
+        assert.equal("any-com", id_of(r, "a.b.foo.com", "/"))   -- one-foo skipped
+        assert.equal("one-foo", id_of(r, "b.foo.com", "/"))
+    end)
+
+    it("no fall-through from a one-label entry that has routes", function()
+        r:put(one("one", "*.foo.com", "/only"))
+        r:put(route("any", "*.foo.com", "/"))
+        assert.is_nil(id_of(r, "x.foo.com", "/other"))
+        assert.equal("one", id_of(r, "x.foo.com", "/only"))
+        assert.equal("any", id_of(r, "a.x.foo.com", "/other"))
+    end)
+
+    it("one-label and any-depth entries of one suffix are separate; the index follows", function()
+        r:put(one("o", "*.foo.com"))
+        r:put(route("a", "*.foo.com", "/"))
+        assert.equal(2, r.n_wild)
+        assert.equal(3, r.scan)
+        -- a route switching from one-label to any-depth moves between the entries
+        r:put(route("o", "*.foo.com", "/o"))
+        assert.is_nil(next(r.one_hosts))
+        assert.equal(1, r.n_wild)
+        assert.equal(2, r.scan)
+        assert.equal("o", id_of(r, "x.foo.com", "/o"))
+        r:remove("o")
+        r:remove("a")
+        assert.equal(0, r.n_wild)
+        assert.equal(0, r.scan)
+        assert.is_nil(id_of(r, "x.foo.com", "/"))
+    end)
+
+    it("a one-label lookup of a hostile Host costs what a short one does", function()
+        r:put(one("o", "*.m4.test"))
+        r:put(route("deep", "*.a.b.c.d.m4.test", "/"))
+        local function kb(host)
+            collectgarbage("collect")
+            collectgarbage("stop")
+            local before = collectgarbage("count")
+            for _ = 1, 20 do r:match(host, "/") end
+            local grown = collectgarbage("count") - before
+            collectgarbage("restart")
+            return grown
+        end
+        local short = kb(string.rep("x.", 10) .. "m4.test")
+        local long = kb(string.rep("x.", 4000) .. "m4.test")
+        assert.is_true(long < 4 * short + 16, string.format("%.1f KB vs %.1f KB", short, long))
+        assert.equal("o", id_of(r, "x.m4.test", "/"))
     end)
 end)

@@ -16,12 +16,12 @@
 --     * applies queued messages "<v> <upstream> <address> <state>": v <= applied:
 --       ignore; v = applied + 1: apply (up/down/unknown set the state, removed forgets the
 --       address, or the whole upstream for "*"); v > applied + 1: messages were lost, load;
---     * every CHECK_S (and whenever a load is due): GET health_version + GET
+--     * every CHECK_S (and whenever a load is due): GET health_version + GET and PTTL
 --       prober:heartbeat in one round trip. The heartbeat decides "prober:fresh": fresh
---       when present; stale once it has not been seen (missing, or Redis unreachable)
---       for longer than the lease it announced (lease_ms, default 3 s) + CHECK_S, so a
---       failover, where the standby takes over within a third of a lease, does not flap
---       the edges.
+--       when present; stale once it has been missing (or Redis unreachable) for longer
+--       than a third of the lease it announced (lease_ms, default 3 s) + CHECK_S after
+--       its expiry as last seen (switchyard.health.staleness), so a failover, where the
+--       standby takes over within a third of a lease, does not flap the edges.
 --       A change is logged and announced (workers rebuild upstreams with a health
 --       check). A health_version other than the applied one (after the queue is
 --       drained) means a load;
@@ -45,6 +45,7 @@ local keys = require "switchyard.sync.keys"
 local store_mod = require "switchyard.shm.store"
 local changelog = require "switchyard.shm.changelog"
 local health = require "switchyard.health.rotation"
+local staleness = require "switchyard.health.staleness"
 local context = require "switchyard.sync.context"
 local lock = require "switchyard.sync.lock"
 local resp = require "switchyard.sync.resp"
@@ -106,8 +107,7 @@ function _M.new(ctx)
         applied = nil,      -- health_version applied; nil before the first load
         states = {},        -- upstream -> address -> "up" | "down" | "unknown" (Redis's records)
         last_check = 0,
-        hb_seen = 0,        -- when the heartbeat key was last seen (0: never)
-        grace = DEFAULT_LEASE_S + CHECK_S,   -- the last heartbeat's lease (TTL) + CHECK_S
+        stale = staleness.new(DEFAULT_LEASE_S, CHECK_S),   -- the heartbeat's expiry, seen
     }, mt)
 end
 
@@ -200,13 +200,13 @@ local function set_fresh(self, fresh, why, changed)
     end
 end
 
--- The heartbeat was not seen (missing, or Redis could not be asked): stale once the last
--- sighting is more than a lease + CHECK_S old. The last sighting is at most CHECK_S
--- before the key expired and a standby writes it again within a third of a lease after
--- that, so a failover (or a short Redis blip) does not flap the edges; a dead prober is
--- ignored at most 2 leases + 2 CHECK_S after its last renewal (8 s with the defaults).
+-- The heartbeat was not seen (missing, or Redis could not be asked): stale once its
+-- expiry as last seen is more than lease/3 + CHECK_S ago (switchyard.health.staleness):
+-- a standby writes it again within a third of a lease after the expiry, so a failover
+-- (or a short Redis blip) does not flap the edges; a dead prober is ignored at most
+-- lease + lease/3 + 2 CHECK_S after its last renewal (6 s with the defaults).
 local function not_seen(self, why)
-    if self.hdict:get(FRESH_KEY) == true and now() - self.hb_seen > self.grace then
+    if self.hdict:get(FRESH_KEY) == true and self.stale:stale(now()) then
         local changed = {}
         set_fresh(self, false, why, changed)
         announce(self, changed)
@@ -373,11 +373,12 @@ local function check(self, cmd)
     local replies, err = cmd:pipeline({
         {"GET", keys.health_version},
         {"GET", keys.prober_heartbeat},
+        {"PTTL", keys.prober_heartbeat},
     })
     if not replies then
         return nil, "health check: " .. tostring(err)
     end
-    local rerr = first_error(replies, 2)
+    local rerr = first_error(replies, 3)
     if rerr then
         return nil, "health check: " .. rerr
     end
@@ -388,10 +389,8 @@ local function check(self, cmd)
     end
     local hb = replies[2]
     if type(hb) == "string" then
-        self.hb_seen = t
         local decoded = cjson.decode(hb)
-        local lease = type(decoded) == "table" and tonumber(decoded.lease_ms)
-        self.grace = (lease and lease >= 100 and lease / 1000 or DEFAULT_LEASE_S) + CHECK_S
+        self.stale:seen(t, replies[3], type(decoded) == "table" and decoded.lease_ms)
         local changed = {}
         set_fresh(self, true, nil, changed)
         announce(self, changed)

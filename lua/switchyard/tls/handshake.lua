@@ -1,11 +1,26 @@
--- ssl_certificate_by_lua: the certificate for the handshake's SNI name from this worker's
--- table (switchyard.tls.certificates, fed by switchyard.state as certificate documents
--- change), after the one shm read a request makes too (the worker brought to the current
--- serial). One or two table lookups (exact name, *.<parent>, the default) and the three
--- ngx.ssl setters: no parsing, no decryption here. None and no default: the handshake is
--- refused. Never yields.
+-- The TLS handshake, from this worker's certificate table (switchyard.tls.certificates, fed
+-- by switchyard.state as certificate documents change), each after the one shm read a
+-- request makes too (the worker brought to the current serial). Never yields.
+--
+--   ssl_client_hello()  ssl_client_hello_by_lua, before OpenSSL decides on resumption: the
+--                       certificate the SNI name selects (or none) becomes the
+--                       connection's session-id context, sha1(id, version, fingerprint).
+--                       A session (cache or ticket, TLS 1.2 and 1.3) remembers the context
+--                       it was made in, and OpenSSL treats one whose context differs as
+--                       unknown: a session of a certificate since deleted or replaced does
+--                       not resume (the client gets a full handshake and what the edge
+--                       serves now), where it resumed for up to the session timeout
+--                       before (issue 16, L6). One table lookup and one FFI call
+--                       (SSL_set_session_id_context; libssl is in the process already).
+--   ssl_certificate()   ssl_certificate_by_lua (full handshakes only): one or two table
+--                       lookups (exact name, *.<parent>, the default) and the three
+--                       ngx.ssl setters: no parsing, no decryption here. None and no
+--                       default: the handshake is refused.
 
+local ffi = require "ffi"
+local base = require "resty.core.base"
 local worker = require "switchyard.worker"
+local logsafe = require "switchyard.util.logsafe"
 
 local ngx = ngx
 local ngx_log = ngx.log
@@ -13,17 +28,63 @@ local ngx_now = ngx.now
 local ngx_exit = ngx.exit
 local ERR = ngx.ERR
 local WARN = ngx.WARN
+local C = ffi.C
+local get_request = base.get_request
+local tostring = tostring
 
 local current = worker.current
+
+-- pcall: another module may have declared them already
+pcall(ffi.cdef, [[
+void *ngx_http_lua_ffi_get_req_ssl_pointer(void *r);
+]])
+pcall(ffi.cdef, [[
+int SSL_set_session_id_context(void *ssl, const unsigned char *sid_ctx,
+                               unsigned int sid_ctx_len);
+]])
 
 local _M = {}
 
 local certs, ssl    -- this worker's table (switchyard.worker) and ngx.ssl, set by attach()
+local hello         -- ngx.ssl.clienthello, set by attach()
 local warned = 0    -- time of the last "no certificate for" log
+local ctx_warned = 0   -- time of the last "cannot set the session context" log
+
+-- The context of handshakes that select no certificate (they fail, and make no session).
+local NO_CERTIFICATE = "switchyard: no certificate"
 
 -- ssl: require "ngx.ssl" (loaded in init_worker)
 function _M.attach(w, ngx_ssl)
     certs, ssl = w.certs, ngx_ssl
+    hello = require "ngx.ssl.clienthello"
+end
+
+-- The session-id context of a certificate entry: 20 bytes (OpenSSL takes up to 32),
+-- computed once per entry (an entry is rebuilt whenever its document changes).
+local function session_context(entry)
+    local c = entry.session_context
+    if not c then
+        c = ngx.sha1_bin("switchyard:certificate:" .. entry.id .. "\0" .. tostring(entry.version)
+                         .. "\0" .. tostring(entry.fingerprint))
+        entry.session_context = c
+    end
+    return c
+end
+
+function _M.ssl_client_hello()
+    current()
+    local entry = certs:select(hello.get_client_hello_server_name())
+    local c = entry and session_context(entry) or NO_CERTIFICATE
+    local conn = C.ngx_http_lua_ffi_get_req_ssl_pointer(get_request())
+    if conn ~= nil and C.SSL_set_session_id_context(conn, c, #c) == 1 then
+        return
+    end
+    local now = ngx_now()
+    if now - ctx_warned >= 10 then
+        ctx_warned = now
+        ngx_log(ERR, "[switchyard] cannot set the TLS session context: a session may resume",
+                " for a certificate changed since (logged at most every 10 s)")
+    end
 end
 
 function _M.ssl_certificate()
@@ -35,7 +96,7 @@ function _M.ssl_certificate()
         if now - warned >= 10 then
             warned = now
             ngx_log(WARN, "[switchyard] no certificate for ",
-                    name and ("\"" .. name:sub(1, 253) .. "\"") or "a handshake without SNI",
+                    name and ("\"" .. logsafe.escape(name) .. "\"") or "a handshake without SNI",
                     " and no default certificate: handshake refused (logged at most every 10 s)")
         end
         return ngx_exit(ngx.ERROR)

@@ -37,8 +37,11 @@
 --   version_mismatch   an expect precondition failed ("expected", "actual")
 --   bad_request        malformed call (wrong arity, unknown op/kind, duplicate object,
 --                      doc not a JSON object)
--- Nothing is written when an error is returned: the batch is checked completely before
--- the first write.
+--   wrong_type         a key the call reads or writes has the wrong Redis type (typed in
+--                      by hand): "key", "type" (what it is), "want" (what it must be)
+-- Nothing is written when an error is returned: the batch is checked completely, and
+-- every key it will write is checked for its type, before the first write (a Redis
+-- script is not rolled back when a command fails half-way).
 --
 -- Style as the edge's Lua (lua/README.md): the Redis API and Lua's libraries in locals,
 -- snake_case, double quotes. Redis runs a library's top level with almost nothing in scope
@@ -51,18 +54,67 @@ local BIG_BATCH = 1000       -- larger batches log one "resync" entry instead of
 local HINT_KEYS = 32         -- batches up to this size name their objects in the event
 
 -- The Redis API and Lua's libraries, bound by bind() (see the header).
-local call, sha1hex, error_reply
+local call, pcall_redis, sha1hex, error_reply
 local json_encode, json_decode, json_null
-local type, pairs, ipairs, pcall, tonumber, tostring
+local type, pairs, ipairs, pcall, error, tonumber, tostring
 local str_format, math_floor, tbl_concat, tbl_sort
 
 local function bind()
-    call, sha1hex, error_reply = redis.call, redis.sha1hex, redis.error_reply
+    call, pcall_redis = redis.call, redis.pcall
+    sha1hex, error_reply = redis.sha1hex, redis.error_reply
     json_encode, json_decode, json_null = cjson.encode, cjson.decode, cjson.null
-    type, pairs, ipairs, pcall = _G.type, _G.pairs, _G.ipairs, _G.pcall
+    type, pairs, ipairs, pcall, error = _G.type, _G.pairs, _G.ipairs, _G.pcall, _G.error
     tonumber, tostring = _G.tonumber, _G.tostring
     str_format, math_floor = string.format, math.floor
     tbl_concat, tbl_sort = table.concat, table.sort
+end
+
+local function fail(code, fields)
+    fields = fields or {}
+    fields.code = code
+    return error_reply("SYERR " .. json_encode(fields))
+end
+
+-- CHECKED READS. A Redis script is not rolled back when a command fails half-way, so a
+-- key of the wrong type must be found before the first write, never by the write itself
+-- (a WRONGTYPE error after INCR version would leave half a change behind). Pass 1 reads
+-- through read(), which turns WRONGTYPE into a typed abort; keys pass 2 writes without
+-- pass 1 having read them are checked with want_type(). abort() unwinds to run_checked(),
+-- which answers SYERR {"code":"wrong_type","key":...,"type":...,"want":...}.
+local ABORT = {}   -- marks an error raised by abort()
+
+local function abort(code, fields)
+    error({[ABORT] = true, code = code, fields = fields or {}}, 0)
+end
+
+local function want_type(key, want)
+    local t = call("TYPE", key)
+    t = type(t) == "table" and t.ok or t
+    if t ~= "none" and t ~= want then
+        abort("wrong_type", {key = key, type = t, want = want})
+    end
+end
+
+-- redis.call(cmd, key, ...) for a key that must be of type `want` (or absent).
+local function read(want, cmd, key, ...)
+    local r = pcall_redis(cmd, key, ...)
+    if type(r) == "table" and r.err then
+        want_type(key, want)
+        error(r.err, 0)   -- not a type problem: Redis's own error
+    end
+    return r
+end
+
+-- Runs fn(...) and turns an abort() into its SYERR reply; other errors propagate.
+local function run_checked(fn, ...)
+    local ok, res = pcall(fn, ...)
+    if ok then
+        return res
+    end
+    if type(res) == "table" and res[ABORT] then
+        return fail(res.code, res.fields)
+    end
+    error(res, 0)
 end
 
 -- DIGEST. h(kind, id, doc) = the first 13 hex digits (52 bits) of
@@ -91,20 +143,14 @@ local function digest_recompute(schema)
     local d = 0
     for _, kind in ipairs({"upstream", "route", "certificate"}) do
         local index = schema.index[kind]
-        for _, id in ipairs(call("SMEMBERS", index)) do
-            local doc = call("GET", schema.object(kind, id))
+        for _, id in ipairs(read("set", "SMEMBERS", index)) do
+            local doc = read("string", "GET", schema.object(kind, id))
             if doc then
                 d = (d + digest_h(kind, id, doc)) % DIGEST_MOD
             end
         end
     end
     return d
-end
-
-local function fail(code, fields)
-    fields = fields or {}
-    fields.code = code
-    return error_reply("SYERR " .. json_encode(fields))
 end
 
 -- The keys of one call, all derived from the version key (one hash tag, one slot).
@@ -154,43 +200,53 @@ local function split_refs(s)
     return out
 end
 
-local function sy_apply(keys, args)
-    if not call then
-        bind()
-    end
-    local schema = schema_for(keys[1] or "")
-    if not schema then
-        return fail("bad_request", {message = "KEYS[1] must be the version key"})
-    end
-    if #args == 0 or #args % 6 ~= 0 then
-        return fail("bad_request",
-                    {message = "arguments come in groups of 6: op kind id doc refs expect"})
-    end
-
-    -- Pass 1: check every operation against the state the batch would produce.
+-- Pass 1 and pass 2 of sy_apply (see the header); run under run_checked().
+local function apply_batch(schema, args)
+    -- Pass 1: check every operation against the state the batch would produce, and every
+    -- key pass 2 will write against the type it needs. Nothing is written here.
     local ops = {}
     local seen = {}
     local exists = {route = {}, upstream = {}, certificate = {}}   -- overlay: id -> true/false
     local users = {}                              -- upstream -> {route id -> true/false} overlay
     local new_uses = {}                           -- route id -> refs list after the batch
+    local used_by_checked = {}                    -- upstream -> its used_by set's type checked
+    -- the keys every batch may write, whatever it holds
+    for _, kind in ipairs({"route", "upstream", "certificate"}) do
+        want_type(schema.index[kind], "set")
+    end
+    want_type(schema.uses, "hash")
 
     local function index_key(kind)
         return schema.index[kind]
+    end
+    local function indexed(kind, id)
+        return read("set", "SISMEMBER", index_key(kind), id) == 1
     end
     local function object_exists(kind, id)
         local o = exists[kind][id]
         if o ~= nil then
             return o
         end
-        return call("SISMEMBER", index_key(kind), id) == 1
+        return indexed(kind, id)
+    end
+    local function stored_uses(route_id)
+        return read("hash", "HGET", schema.uses, route_id) or ""
     end
     local function current_uses(route_id)
         if new_uses[route_id] then
             return new_uses[route_id]
         end
-        return split_refs(call("HGET", schema.uses, route_id) or "")
+        return split_refs(stored_uses(route_id))
+    end
+    -- pass 2 SADDs and SREMs the used_by sets of every upstream a route op names, old or new
+    local function check_used_by(name)
+        if not used_by_checked[name] then
+            used_by_checked[name] = true
+            want_type(schema.used_by(name), "set")
+        end
     end
     local function note_user(upstream, route_id, using)
+        check_used_by(upstream)
         users[upstream] = users[upstream] or {}
         users[upstream][route_id] = using
     end
@@ -215,7 +271,7 @@ local function sy_apply(keys, args)
         seen[seen_key] = true
 
         op.key = schema.object(op.kind, op.id)
-        op.stored = call("GET", op.key)
+        op.stored = read("string", "GET", op.key)
         if op.stored == false then
             op.stored = nil
         end
@@ -262,9 +318,8 @@ local function sy_apply(keys, args)
                 _, rest = split_stored(op.stored)
             end
             op.unchanged = rest ~= nil and rest == op.doc:sub(2)
-                and call("SISMEMBER", index_key(op.kind), op.id) == 1
-                and (op.kind ~= "route"
-                     or (call("HGET", schema.uses, op.id) or "") == args[i + 4])
+                and indexed(op.kind, op.id)
+                and (op.kind ~= "route" or stored_uses(op.id) == args[i + 4])
             exists[op.kind][op.id] = true
         else
             if not object_exists(op.kind, op.id) then
@@ -278,7 +333,7 @@ local function sy_apply(keys, args)
             else
                 local still = {}
                 local overlay = users[op.id] or {}
-                for _, rid in ipairs(call("SMEMBERS", schema.used_by(op.id))) do
+                for _, rid in ipairs(read("set", "SMEMBERS", schema.used_by(op.id))) do
                     if overlay[rid] ~= false then
                         still[rid] = true
                     end
@@ -308,13 +363,26 @@ local function sy_apply(keys, args)
             changed[#changed + 1] = op
         end
     end
+    local current = read("string", "GET", schema.version)
+    local current_version = tonumber(current or "0")
+    if not current_version or current_version ~= math_floor(current_version) then
+        abort("wrong_type", {key = schema.version, type = "string",
+                             want = "string (an integer)"})
+    end
     if #changed == 0 then
-        return {tonumber(call("GET", schema.version) or "0"), 0}
+        return {current_version, 0}
+    end
+    -- the keys every change writes: the stream, the digest, the uses hash
+    local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
+    -- the digest before this batch (from scratch when the key is missing or unreadable)
+    local digest = read("string", "GET", schema.digest)
+    digest = digest and #digest == 13 and tonumber(digest, 16) or nil
+    if not digest then
+        digest = digest_recompute(schema)
     end
 
     -- Pass 2: write. The version first, so every document carries it.
     local version = call("INCR", schema.version)
-    local last = call("XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
     if last then
         local last_version = tonumber(last[1]:match("^(%d+)-"))
         if last_version and last_version >= version then
@@ -322,13 +390,6 @@ local function sy_apply(keys, args)
             version = last_version + 1
             call("SET", schema.version, version)
         end
-    end
-
-    -- the digest before this batch (from scratch when the key is missing or unreadable)
-    local digest = call("GET", schema.digest)
-    digest = digest and #digest == 13 and tonumber(digest, 16) or nil
-    if not digest then
-        digest = digest_recompute(schema)
     end
 
     for _, op in ipairs(changed) do
@@ -388,6 +449,21 @@ local function sy_apply(keys, args)
     return {version, #changed}
 end
 
+local function sy_apply(keys, args)
+    if not call then
+        bind()
+    end
+    local schema = schema_for(keys[1] or "")
+    if not schema then
+        return fail("bad_request", {message = "KEYS[1] must be the version key"})
+    end
+    if #args == 0 or #args % 6 ~= 0 then
+        return fail("bad_request",
+                    {message = "arguments come in groups of 6: op kind id doc refs expect"})
+    end
+    return run_checked(apply_batch, schema, args)
+end
+
 redis.register_function("sy_apply", sy_apply)
 
 -- FCALL sy_digest 1 <base>version
@@ -403,9 +479,12 @@ local function sy_digest(keys)
     if not schema then
         return fail("bad_request", {message = "KEYS[1] must be the version key"})
     end
-    local digest = digest_hex(digest_recompute(schema))
-    call("SET", schema.digest, digest)
-    return {tonumber(call("GET", schema.version) or "0"), digest}
+    return run_checked(function()
+        want_type(schema.digest, "string")
+        local digest = digest_hex(digest_recompute(schema))
+        call("SET", schema.digest, digest)
+        return {tonumber(call("GET", schema.version) or "0"), digest}
+    end)
 end
 
 redis.register_function("sy_digest", sy_digest)

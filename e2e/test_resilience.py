@@ -492,11 +492,19 @@ def test_status_waits_for_a_version_and_detects_divergence(redis, controller, ed
 
 def test_redis_back_without_its_data_does_not_wipe_the_edges(redis, controller, edges,
                                                              backends, base):
-    """Redis restarted empty (lost its data): the edges keep serving what they have instead
-    of deleting every route, until the next write, which they then follow. Runs last: it
-    throws the module's configuration away."""
+    """Redis restarted empty (lost its data): the edges keep serving what they have, the
+    controller refuses writes (a new history at version 1 would empty every edge) and says
+    how to end it, and only an explicit re-seed makes Redis's content (empty here) the
+    configuration the edges follow. Runs late: it throws the module's configuration away.
+
+    (Before issue 16, M5, this test asserted that the edges follow the first write into the
+    emptied Redis, 404 for everything they served: the hole itself. Rewritten to the new
+    contract.)"""
     for e in edges:
         assert e.backend("/", HOST) == "b1"
+    epoch = controller.status()["epoch"]
+    assert epoch and len(epoch) == 32, epoch
+    applied = {e.id: edge_status(e)["version"] for e in edges}
     redis.kill()
     shutil.rmtree(os.path.join(redis.data_dir, "appendonlydir"), ignore_errors=True)
     redis.start()
@@ -506,13 +514,45 @@ def test_redis_back_without_its_data_does_not_wipe_the_edges(redis, controller, 
                    what=f"{e.id} noticing the empty Redis")
         assert e.backend("/", HOST) == "b1"
         assert "Redis has no configuration" in e.process.output()
-    # the controller loads its function library again by itself; the edges follow the write
+    # the controller remembers the history it wrote: the write is refused and writes nothing
+    # (bounded retries while it reconnects: 503 first)
+    deadline = time.monotonic() + 5
+    while True:
+        r = controller.request("PUT", "/api/v1/upstreams/reborn",
+                               {"endpoints": [{"address": f"127.0.0.1:{backends['b2'].port}"}]})
+        if r.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "redis_data_lost", r.text
+    assert epoch in r.json()["error"]["message"] and "/api/v1/reseed" in r.json()["error"]["message"]
+    assert redis.get(BASE + "version") is None and redis.get(BASE + "upstream:reborn") is None
+    # the status says what is wrong and what to do (once the edges registered again: the
+    # restart took their heartbeats too)
+    wait_until(lambda: sum(e["live"] for e in controller.status()["edges"]) == len(edges), 3,
+               what="the edges registered in the new Redis")
+    st = controller.status()
+    assert st["epoch"] is None and not st["converged"], st
+    assert sum("reseed" in p for p in st["problems"]) == len(edges), st["problems"]
+    for e in edges:
+        assert e.backend("/", HOST) == "b1"
+    # a re-seed must name Redis's epoch as it is now ("none"): the old one is refused
+    r = controller.request("POST", "/api/v1/reseed", {"confirm": epoch})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "confirm_mismatch", r.text
+    seeded = controller.ok("POST", "/api/v1/reseed", {"confirm": "none"})
+    assert seeded["epoch"] != epoch and seeded["previous_epoch"] is None, seeded
+    assert seeded["version"] > max(applied.values()), (seeded, applied)
+    # now the edges follow Redis's (empty) configuration: everything they served is gone
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/", HOST) == 404, 5, what=f"{e.id} following the re-seed")
+        st = edge_status(e)
+        assert st["epoch"] == seeded["epoch"] and st["syncer"]["conflict"] is False, st
+    # and writes are accepted again
     write_until_ok(controller, "PUT", "/api/v1/upstreams/reborn",
                    {"endpoints": [{"address": f"127.0.0.1:{backends['b2'].port}"}]})
     controller.route("reborn", "reborn.example.com", "/", "reborn")
     for e in edges:
-        wait_until(lambda e=e: e.backend("/", "reborn.example.com") == "b2"
-                   and e.backend("/", HOST) == 404, 3, what=f"{e.id} following the new data")
+        wait_until(lambda e=e: e.backend("/", "reborn.example.com") == "b2", 3,
+                   what=f"{e.id} following the new data")
         assert edge_status(e)["syncer"]["redis_empty"] is False
     wait_converged(controller)
 

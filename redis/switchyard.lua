@@ -49,6 +49,7 @@
 -- with "Script attempted to access nonexistent global variable"), so the locals are bound
 -- by bind() when a function first runs, not when the library loads.
 
+local APPLY_OPTIONS = {epoch = true}   -- sy_apply's leading options
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
 local BIG_BATCH = 1000       -- larger batches log one "resync" entry instead of one per object
 local HINT_KEYS = 32         -- batches up to this size name their objects in the event
@@ -57,7 +58,7 @@ local HINT_KEYS = 32         -- batches up to this size name their objects in th
 local call, pcall_redis, sha1hex, error_reply
 local json_encode, json_decode, json_null
 local type, pairs, ipairs, pcall, error, tonumber, tostring
-local str_format, math_floor, tbl_concat, tbl_sort
+local str_format, math_floor, math_max, tbl_concat, tbl_sort
 
 local function bind()
     call, pcall_redis = redis.call, redis.pcall
@@ -65,7 +66,7 @@ local function bind()
     json_encode, json_decode, json_null = cjson.encode, cjson.decode, cjson.null
     type, pairs, ipairs, pcall, error = _G.type, _G.pairs, _G.ipairs, _G.pcall, _G.error
     tonumber, tostring = _G.tonumber, _G.tostring
-    str_format, math_floor = string.format, math.floor
+    str_format, math_floor, math_max = string.format, math.floor, math.max
     tbl_concat, tbl_sort = table.concat, table.sort
 end
 
@@ -170,8 +171,12 @@ local function schema_for(version_key)
         events = base .. "events",
         digest = base .. "digest",
         certificates = base .. "certificates",
+        epoch = base .. "epoch",
+        adopt = base .. "adopt",
+        edges = base .. "edges",
         object = function(kind, id) return base .. kind .. ":" .. id end,
         used_by = function(name) return base .. "used_by:" .. name end,
+        edge = function(id) return base .. "edge:" .. id end,
     }
     -- kind -> its index set; also the list of kinds sy_apply accepts
     schema.index = {route = schema.routes, upstream = schema.upstreams,
@@ -200,10 +205,85 @@ local function split_refs(s)
     return out
 end
 
--- Pass 1 and pass 2 of sy_apply (see the header); run under run_checked().
-local function apply_batch(schema, args)
+-- EPOCH. <base>epoch names one configuration history (32 hex digits). It is created with
+-- the first write into an empty Redis (or the first write after an upgrade from a library
+-- without epochs), changed only by sy_reseed, and remembered by every edge (in its shared
+-- dict and its snapshot) and by the controller. After Redis lost its data (FLUSHDB, a
+-- restart without persistence) the key is gone: a writer that passes the epoch it knows
+-- gets no_epoch instead of starting a new history at version 1, and an edge that holds a
+-- configuration does not follow a history it does not know (redis/README.md, "When Redis
+-- lost its data").
+local LIVE_MS = 5000   -- an edge whose heartbeat is older than this is not live
+
+local function redis_now_ms()
+    local t = call("TIME")
+    return tonumber(t[1]) * 1000 + math_floor(tonumber(t[2]) / 1000)
+end
+
+-- A new epoch: 32 hex digits from Redis's clock and the caller's bytes.
+local function new_epoch(schema, salt)
+    local t = call("TIME")
+    return sha1hex(schema.base .. t[1] .. "." .. t[2] .. "\n" .. (salt or "")):sub(1, 32)
+end
+
+-- The registered edges (heartbeat within `window_ms` of Redis's clock; nil: all of them)
+-- as {id, applied (number), epoch ("" for none)}. Read leniently: edges write these keys,
+-- and a damaged one must not block configuration writes.
+local function registered_edges(schema, window_ms)
+    local low = window_ms and (redis_now_ms() - window_ms) or "-inf"
+    local ids = pcall_redis("ZRANGEBYSCORE", schema.edges, low, "+inf")
+    local out = {}
+    if type(ids) ~= "table" or ids.err then
+        return out
+    end
+    for _, id in ipairs(ids) do
+        local f = pcall_redis("HMGET", schema.edge(id), "applied_version", "epoch")
+        if type(f) == "table" and not f.err and f[1] then
+            out[#out + 1] = {id = id, applied = tonumber(f[1]) or 0,
+                             epoch = type(f[2]) == "string" and f[2] or ""}
+        end
+    end
+    return out
+end
+
+local function edge_json(edge)
+    return {id = edge.id, applied_version = edge.applied,
+            epoch = edge.epoch ~= "" and edge.epoch or json_null}
+end
+
+-- Would this live edge refuse to follow Redis (epoch `epoch`, adopt key `adopt`, version
+-- `version`)? The edges' own rule (lua/switchyard/sync/plan.lua): another epoch is followed
+-- only when it was re-seeded (adopt = epoch); a version below the applied one never.
+local function edge_conflicts(edge, epoch, adopt, version)
+    if edge.epoch ~= "" and edge.epoch ~= epoch then
+        return adopt ~= epoch
+    end
+    return edge.applied > version
+end
+
+-- Pass 1 and pass 2 of sy_apply (see the header): the operations are args[first..],
+-- opts the leading options; run under run_checked().
+local function apply_batch(schema, args, first, opts)
     -- Pass 1: check every operation against the state the batch would produce, and every
     -- key pass 2 will write against the type it needs. Nothing is written here.
+    local current = read("string", "GET", schema.version)
+    local current_version = tonumber(current or "0")
+    if not current_version or current_version ~= math_floor(current_version) then
+        abort("wrong_type", {key = schema.version, type = "string",
+                             want = "string (an integer)"})
+    end
+    local epoch = read("string", "GET", schema.epoch) or nil
+    if opts.epoch and opts.epoch ~= "" then
+        -- the writer knows a history: Redis must still hold it
+        if not epoch then
+            abort("no_epoch", {expected = opts.epoch, version = current_version})
+        elseif epoch ~= opts.epoch then
+            abort("epoch_mismatch", {expected = opts.epoch, epoch = epoch,
+                                     adopt = read("string", "GET", schema.adopt) or json_null,
+                                     version = current_version})
+        end
+    end
+
     local ops = {}
     local seen = {}
     local exists = {route = {}, upstream = {}, certificate = {}}   -- overlay: id -> true/false
@@ -251,7 +331,7 @@ local function apply_batch(schema, args)
         users[upstream][route_id] = using
     end
 
-    for i = 1, #args, 6 do
+    for i = first, #args, 6 do
         local op = {op = args[i], kind = args[i + 1], id = args[i + 2], doc = args[i + 3],
                     refs = split_refs(args[i + 4]), expect = args[i + 5]}
         if op.op ~= "put" and op.op ~= "del" then
@@ -363,14 +443,40 @@ local function apply_batch(schema, args)
             changed[#changed + 1] = op
         end
     end
-    local current = read("string", "GET", schema.version)
-    local current_version = tonumber(current or "0")
-    if not current_version or current_version ~= math_floor(current_version) then
-        abort("wrong_type", {key = schema.version, type = "string",
-                             want = "string (an integer)"})
-    end
     if #changed == 0 then
-        return {current_version, 0}
+        return {current_version, 0, epoch or ""}
+    end
+    -- the history this change continues, and the live edges that would not follow it
+    local create_epoch
+    if epoch then
+        local adopt = read("string", "GET", schema.adopt) or nil
+        local conflicts = {}
+        for _, edge in ipairs(registered_edges(schema, LIVE_MS)) do
+            if edge_conflicts(edge, epoch, adopt, current_version) then
+                conflicts[#conflicts + 1] = edge_json(edge)
+            end
+        end
+        if #conflicts > 0 then
+            abort("edge_conflict", {edges = conflicts, epoch = epoch, version = current_version})
+        end
+    else
+        -- the first write of a history: into an empty Redis, or into data written by a
+        -- library without epochs. Not while live edges hold a configuration Redis lacks.
+        local fresh = not current
+        for _, kind in ipairs({"route", "upstream", "certificate"}) do
+            fresh = fresh and read("set", "SCARD", schema.index[kind]) == 0
+        end
+        local lost = {}
+        for _, edge in ipairs(registered_edges(schema, LIVE_MS)) do
+            if (fresh and edge.applied > 0)
+                or (not fresh and (edge.epoch ~= "" or edge.applied > current_version)) then
+                lost[#lost + 1] = edge_json(edge)
+            end
+        end
+        if #lost > 0 then
+            abort("data_lost", {edges = lost, version = current_version})
+        end
+        create_epoch = new_epoch(schema, #args .. ":" .. args[first + 2])
     end
     -- the keys every change writes: the stream, the digest, the uses hash
     local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
@@ -382,6 +488,10 @@ local function apply_batch(schema, args)
     end
 
     -- Pass 2: write. The version first, so every document carries it.
+    if create_epoch then
+        call("SET", schema.epoch, create_epoch)
+        epoch = create_epoch
+    end
     local version = call("INCR", schema.version)
     if last then
         local last_version = tonumber(last[1]:match("^(%d+)-"))
@@ -446,7 +556,7 @@ local function apply_batch(schema, args)
         message = tbl_concat(parts, " ")
     end
     call("PUBLISH", schema.events, message)
-    return {version, #changed}
+    return {version, #changed, epoch}
 end
 
 local function sy_apply(keys, args)
@@ -457,11 +567,19 @@ local function sy_apply(keys, args)
     if not schema then
         return fail("bad_request", {message = "KEYS[1] must be the version key"})
     end
-    if #args == 0 or #args % 6 ~= 0 then
-        return fail("bad_request",
-                    {message = "arguments come in groups of 6: op kind id doc refs expect"})
+    -- leading options: "epoch" <id>
+    local opts, first = {}, 1
+    while APPLY_OPTIONS[args[first]] do
+        opts[args[first]] = args[first + 1] or ""
+        first = first + 2
     end
-    return run_checked(apply_batch, schema, args)
+    local n = #args - first + 1
+    if n <= 0 or n % 6 ~= 0 then
+        return fail("bad_request",
+                    {message = "arguments: [epoch <id>], then groups of 6: op kind id doc "
+                               .. "refs expect"})
+    end
+    return run_checked(apply_batch, schema, args, first, opts)
 end
 
 redis.register_function("sy_apply", sy_apply)
@@ -488,6 +606,74 @@ local function sy_digest(keys)
 end
 
 redis.register_function("sy_digest", sy_digest)
+
+-- FCALL sy_reseed 1 <base>version  confirm [epoch]
+--
+--   The operator's explicit step after Redis lost its data or went back to an older state
+--   (POST /api/v1/reseed, `switchyard reseed`): what Redis holds now becomes the
+--   configuration, restored or empty. confirm must be Redis's epoch now, or "none" when it
+--   has none (so a blind retry cannot re-seed twice). Starts a new history: a new epoch
+--   (the caller's 32 hex digits, or one made here), <base>adopt = that epoch (edges follow
+--   a new epoch only when adopt names it), version = 1 + the highest of Redis's version,
+--   the change stream's last entry and every registered edge's applied version (so no edge
+--   sees it as going backwards), the digest recomputed from the stored documents, one
+--   "resync" entry in the stream and PUBLISH: every edge reloads everything.
+--   Reply: { version, epoch }. Errors: confirm_mismatch ("epoch": Redis's, or null),
+--   bad_request, wrong_type. Nothing is written on error.
+local function reseed(schema, args)
+    local confirm, wanted = args[1], args[2]
+    if type(confirm) ~= "string" or confirm == "" then
+        return fail("bad_request", {message = "arguments: confirm [epoch]"})
+    end
+    if wanted and wanted ~= "" and (#wanted ~= 32 or wanted:find("[^0-9a-f]")) then
+        return fail("bad_request", {message = "epoch must be 32 lowercase hex digits"})
+    end
+    for _, key in ipairs({schema.epoch, schema.adopt, schema.digest}) do
+        want_type(key, "string")
+    end
+    want_type(schema.changes, "stream")
+    local epoch = read("string", "GET", schema.epoch) or nil
+    if confirm ~= (epoch or "none") then
+        return fail("confirm_mismatch", {epoch = epoch or json_null, confirm = confirm})
+    end
+    local current = read("string", "GET", schema.version)
+    local version = tonumber(current or "0")
+    if not version or version ~= math_floor(version) then
+        abort("wrong_type", {key = schema.version, type = "string",
+                             want = "string (an integer)"})
+    end
+    local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
+    if last then
+        version = math_max(version, tonumber(last[1]:match("^(%d+)-")) or 0)
+    end
+    for _, edge in ipairs(registered_edges(schema, nil)) do
+        version = math_max(version, edge.applied)
+    end
+    version = version + 1
+    local digest = digest_hex(digest_recompute(schema))
+    local new = (wanted and wanted ~= "") and wanted or new_epoch(schema, confirm)
+    call("SET", schema.version, version)
+    call("SET", schema.epoch, new)
+    call("SET", schema.adopt, new)
+    call("SET", schema.digest, digest)
+    call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-0",
+         "version", version, "kind", "*", "id", "*", "op", "resync")
+    call("PUBLISH", schema.events, tostring(version))
+    return {version, new}
+end
+
+local function sy_reseed(keys, args)
+    if not call then
+        bind()
+    end
+    local schema = schema_for(keys[1] or "")
+    if not schema then
+        return fail("bad_request", {message = "KEYS[1] must be the version key"})
+    end
+    return run_checked(reseed, schema, args)
+end
+
+redis.register_function("sy_reseed", sy_reseed)
 
 -- ---------------------------------------------------------------------------------------
 -- Endpoint health, written only by the active prober (`switchyard prober`). See

@@ -76,8 +76,46 @@ struct ConvergenceVerdictTests {
         let verdicts = Convergence.evaluate(
             state: state, edges: [edge("ahead", 9, "00000000000aa"), edge("blank", nil, nil)],
             now: now, target: nil)
-        #expect(verdicts[0].problem?.contains("ahead of Redis") == true)
+        // it keeps its configuration instead of following Redis back: the problem says why and how to end it
+        #expect(verdicts[0].problem?.contains("keeps its configuration") == true, "\(verdicts[0].problem ?? "nil")")
+        #expect(verdicts[0].problem?.contains("POST /api/v1/reseed") == true)
         #expect(verdicts[1].problem == "edge blank reports no applied version")
+    }
+
+    @Test func anEdgeOfAnotherEpochIsAConflictUnlessRedisWasReseeded() {
+        func withEpoch(_ e: EdgeHeartbeat, _ epoch: String, conflict: String? = nil) -> EdgeHeartbeat {
+            var e = e
+            e.fields.append(("epoch", epoch))
+            if let conflict { e.fields.append(("conflict", conflict)) }
+            return e
+        }
+        let digest = "00000000000aa"
+        // Redis flushed, then a write started epoch e2 at version 1; the edge holds 104 of e1
+        let flushed = ConfigState(version: 1, digest: digest, epoch: "e2")
+        let held = Convergence.evaluate(
+            state: flushed, edges: [withEpoch(edge("a", 104, digest), "e1", conflict: "Redis holds epoch e2 at version 1")],
+            now: now, target: nil)[0]
+        #expect(held.problem?.contains("Redis holds epoch e2 at version 1") == true, "\(held.problem ?? "nil")")
+        #expect(held.problem?.contains(#"{"confirm":"e2"}"#) == true, "\(held.problem ?? "nil")")
+        #expect(!held.inSync)
+        // re-seeded: the edge follows (it is only behind), no conflict
+        var reseeded = flushed
+        reseeded.adopt = "e2"
+        let following = Convergence.evaluate(state: reseeded, edges: [withEpoch(edge("a", 104, digest), "e1")], now: now, target: nil)[0]
+        #expect(following.problem?.contains("keeps its configuration") != true, "\(following.problem ?? "nil")")
+        // the same epoch, Redis behind the edge (an older backup): a conflict, named by versions
+        let older = Convergence.evaluate(
+            state: ConfigState(version: 90, digest: digest, epoch: "e1"), edges: [withEpoch(edge("a", 104, digest), "e1")],
+            now: now, target: nil)[0]
+        #expect(older.problem?.contains("at version 90, behind it") == true, "\(older.problem ?? "nil")")
+        // Redis lost everything (no epoch, version 0): the edge keeps its configuration, a problem too
+        let empty = Convergence.evaluate(
+            state: ConfigState(version: 0, digest: nil), edges: [withEpoch(edge("a", 104, digest), "e1")], now: now, target: nil)[0]
+        #expect(empty.problem?.contains(#"{"confirm":"none"}"#) == true, "\(empty.problem ?? "nil")")
+        // an edge that knows no epoch yet, at Redis's version: in sync
+        let plain = Convergence.evaluate(
+            state: ConfigState(version: 7, digest: digest, epoch: "e1"), edges: [edge("a", 7, digest)], now: now, target: nil)[0]
+        #expect(plain.problem == nil && plain.inSync)
     }
 
     @Test func waitParametersAreValidated() {

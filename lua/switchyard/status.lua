@@ -23,6 +23,7 @@ function _M.serve()
         listen = config.listen,
         version = meta:get("version"),
         digest = meta:get("digest") and digest_mod.hex(meta:get("digest")) or nil,
+        epoch = meta:get("epoch"),
         serial = meta:get("serial"),
         started = meta:get("started"),
         worker = {
@@ -47,6 +48,7 @@ function _M.serve()
             prefetch_hits = meta:get("sync:prefetch_hits") or 0,
             prefetch_misses = meta:get("sync:prefetch_misses") or 0,
             redis_empty = meta:get("sync:redis_empty"),
+            conflict = meta:get("sync:conflict") or false,
             verifying_snapshot = meta:get("sync:verify") or false,
         },
         snapshot = {

@@ -6,6 +6,7 @@
 //   POST           /apply                  (all or nothing, one FCALL)
 //   GET            /status                 (version, digest, every edge, converged;
 //                                           ?wait_version=N&timeout_ms=M waits for edges)
+//   POST           /reseed                 (OperationsAPI.swift)
 
 import Hummingbird
 import Logging
@@ -31,6 +32,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         group.delete("routes/:id", use: deleteRoute)
         group.post("apply", use: apply)
         group.get("status", use: status)
+        OperationsAPI<Context>(store: store, maxBodySize: maxBodySize, logger: logger).addRoutes(to: group)
     }
 
     // MARK: Upstreams

@@ -37,6 +37,14 @@ public struct EdgeHeartbeat: Sendable {
     public var digest: String? { field("digest").flatMap { $0.isEmpty ? nil : $0 } }
 
     public var lastSeen: Int64 { field("last_seen").flatMap { Int64($0) } ?? heartbeat }
+
+    /// The configuration history of its applied version; nil when it knows none (older
+    /// edges, or an edge that has applied nothing with an epoch yet).
+    public var epoch: String? { field("epoch").flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// Why the edge holds its configuration instead of following Redis (its own words), nil
+    /// when it follows.
+    public var conflict: String? { field("conflict").flatMap { $0.isEmpty ? nil : $0 } }
 }
 
 /// The configuration version and digest in Redis, read after the edges' heartbeats.
@@ -45,10 +53,17 @@ public struct ConfigState: Sendable, Equatable {
     /// nil when Redis has none yet: data written before the digest existed, until the next
     /// write computes it (an empty configuration's digest is `Convergence.zeroDigest`).
     public var digest: String?
+    /// The configuration history (redis/README.md, "When Redis lost its data"); nil before
+    /// the first write, and after Redis lost its data.
+    public var epoch: String?
+    /// The epoch an operator re-seeded: edges of another epoch follow this one.
+    public var adopt: String?
 
-    public init(version: Int64, digest: String?) {
+    public init(version: Int64, digest: String?, epoch: String? = nil, adopt: String? = nil) {
         self.version = version
         self.digest = digest
+        self.epoch = epoch
+        self.adopt = adopt
     }
 }
 
@@ -105,11 +120,15 @@ public enum Convergence {
             let inSync = applied == state.version && digestMatches != false
             var problem: String?
             if live {
-                if let applied {
+                if let applied, let conflict = conflict(edge, applied: applied, state: state) {
+                    let confirm = state.epoch ?? "none"
+                    problem =
+                        "edge \(edge.id) keeps its configuration (version \(applied) of \(edge.epoch.map { "epoch \($0)" } ?? "no epoch")) "
+                        + "instead of following Redis: \(conflict). Writes are refused until an operator restores Redis's data, "
+                        + "or re-seeds it: POST /api/v1/reseed {\"confirm\":\"\(confirm)\"} (switchyard reseed --confirm \(confirm))"
+                } else if let applied {
                     if applied < goal {
                         problem = "edge \(edge.id) has applied version \(applied), not yet \(goal)"
-                    } else if applied > state.version {
-                        problem = "edge \(edge.id) reports version \(applied), ahead of Redis (\(state.version)): was Redis reset?"
                     } else if applied == state.version, digestMatches == false {
                         problem =
                             "edge \(edge.id) has version \(applied) but digest \(edge.digest ?? "?"), "
@@ -123,8 +142,22 @@ public enum Convergence {
         }
     }
 
-    /// The status body: version, digest, converged, problems, every edge (with `live` and
-    /// `in_sync`) and, when waiting, what was waited for.
+    /// Why a live edge will not follow Redis, nil when it follows: the edges' own rule
+    /// (lua/switchyard/sync/plan.lua), which sy_apply applies too before any write. Another
+    /// epoch is followed only when re-seeded (`adopt` names it); a version behind the
+    /// applied one never. The edge's own words when it says.
+    static func conflict(_ edge: EdgeHeartbeat, applied: Int64, state: ConfigState) -> String? {
+        let redis = "Redis has \(state.epoch.map { "epoch \($0)" } ?? "no epoch") at version \(state.version)"
+        if let epoch = edge.epoch, epoch != state.epoch {
+            if let redisEpoch = state.epoch, state.adopt == redisEpoch { return nil }  // re-seeded: it follows
+            return edge.conflict ?? redis
+        }
+        if applied > state.version { return edge.conflict ?? "\(redis), behind it" }
+        return nil
+    }
+
+    /// The status body: version, digest, epoch, converged, problems, every edge (with `live`
+    /// and `in_sync`) and, when waiting, what was waited for.
     public static func json(_ report: ConvergenceReport) -> JSONValue {
         var edges: [JSONValue] = []
         for (edge, verdict) in zip(report.edges, report.verdicts) {
@@ -141,6 +174,7 @@ public enum Convergence {
         var body: [(key: String, value: JSONValue)] = [
             ("version", .integer(report.state.version)),
             ("digest", report.state.digest.map { .string($0) } ?? (report.state.version == 0 ? .string(zeroDigest) : .null)),
+            ("epoch", report.state.epoch.map { .string($0) } ?? .null),
             ("converged", .bool(report.converged)),
             ("problems", .array(report.problems.map { .string($0) })),
             ("live_edges", .integer(Int64(report.verdicts.filter(\.live).count))),
@@ -226,8 +260,11 @@ extension ConfigStore {
             i += 2
         }
         // the hashes first, Redis's version and digest last: an edge cannot be ahead of it
-        let replies = try await pipelined(ids.map { ["HGETALL", KeySchema.edge($0.id)] } + [["MGET", KeySchema.version, Self.digestKey]])
-        guard let state = replies.last?.array, state.count == 2 else { throw StoreError(.unexpected, "unexpected MGET reply") }
+        let replies = try await pipelined(
+            ids.map { ["HGETALL", KeySchema.edge($0.id)] } + [
+                ["MGET", KeySchema.version, Self.digestKey, KeySchema.epoch, KeySchema.adopt]
+            ])
+        guard let state = replies.last?.array, state.count == 4 else { throw StoreError(.unexpected, "unexpected MGET reply") }
         let version: Int64
         switch state[0] {
         case .null: version = 0
@@ -246,7 +283,7 @@ extension ConfigStore {
             }
             edges.append(EdgeHeartbeat(id: member.id, fields: fields, heartbeat: member.score))
         }
-        return (ConfigState(version: version, digest: state[1].text), edges)
+        return (ConfigState(version: version, digest: state[1].text, epoch: state[2].text, adopt: state[3].text), edges)
     }
 
     /// The status; with `target`, waits (polling every `pollInterval`) until every live edge

@@ -25,6 +25,8 @@ public struct ConfigStore: Sendable {
     public var deadline: Duration = .seconds(10)
     /// Keys per MGET when listing.
     public var chunkSize: Int = 500
+    /// The configuration history this controller writes (shared by every copy of the store).
+    let history = HistoryMemory()
 
     public init(redis: RedisClient, library: String, logger: Logger) {
         self.redis = redis
@@ -124,29 +126,86 @@ public struct ConfigStore: Sendable {
 
     // MARK: - Writes
 
-    /// One FCALL of sy_apply. Reloads the library once if Redis has lost it (restart
-    /// without persistence, FUNCTION FLUSH).
+    /// One FCALL of sy_apply, continuing the history this controller knows (its epoch:
+    /// redis/README.md, "When Redis lost its data"). Reloads the library once if Redis has
+    /// lost it (restart without persistence, FUNCTION FLUSH). Redis without that history
+    /// (flushed, restarted empty, restored from another installation) is `.dataLost`,
+    /// unless an operator re-seeded it (its `adopt` key names its epoch), which this
+    /// controller then follows as the edges do.
     public func apply(_ operations: [ApplyOperation]) async throws(StoreError) -> ApplyResult {
-        let command = ApplyCall.command(operations)
+        var known = history.epoch
+        if known == nil { known = try await readEpoch().epoch }
+        var followedReseed = false
+        while true {
+            let command = Self.applyCommand(operations, epoch: known)
+            var reply = try await sendWrite(command)
+            if case .error(let message) = reply, message.lowercased().contains("function not found") {
+                logger.warning("sy_apply is not loaded in redis; loading the library again")
+                try await loadLibrary()
+                reply = try await sendWrite(command)
+            }
+            switch reply {
+            case .array(let items) where items.count >= 2:
+                guard let version = items[0].integer, let changed = items[1].integer else { break }
+                if items.count >= 3, let epoch = items[2].text, !epoch.isEmpty { history.remember(epoch, version: version) }
+                return ApplyResult(version: version, changed: changed)
+            case .error(let message):
+                guard let error = ApplyError.parse(message) else { throw StoreError(.unexpected, "sy_apply failed: \(message)") }
+                if case .other(let code, _) = error, code == "no_epoch" || code == "epoch_mismatch", let passed = known {
+                    let now = try await readEpoch()
+                    if !followedReseed, let epoch = now.epoch, now.adopt == epoch, epoch != passed {
+                        logger.notice("redis was re-seeded; following its new epoch", metadata: ["config.epoch": "\(epoch)"])
+                        history.remember(epoch, version: now.version)
+                        known = epoch
+                        followedReseed = true
+                        continue
+                    }
+                    throw StoreError(.dataLost, history.lostMessage(known: passed, redis: now), apply: error)
+                }
+                throw StoreError(.rejected, "sy_apply refused: \(error)", apply: error)
+            default:
+                break
+            }
+            throw StoreError(.unexpected, "unexpected reply to FCALL sy_apply")
+        }
+    }
+
+    /// Redis's epoch, adopt key and version now; remembers the epoch when it knew none.
+    func readEpoch() async throws(StoreError) -> RedisHistory {
+        let reply = try await send(["MGET", KeySchema.epoch, KeySchema.adopt, KeySchema.version])
+        guard let items = reply.array, items.count == 3 else { throw StoreError(.unexpected, "unexpected MGET reply") }
+        let now = RedisHistory(epoch: items[0].text, adopt: items[1].text, version: items[2].integer ?? 0)
+        if history.epoch == nil, let epoch = now.epoch { history.remember(epoch, version: now.version) }
+        return now
+    }
+
+    /// The operator's explicit step after Redis lost its data (POST /api/v1/reseed): what
+    /// Redis holds now becomes the configuration, under a new epoch every edge follows.
+    /// `confirm` must be Redis's epoch now, or "none" when it has none.
+    public func reseed(confirm: String) async throws(StoreError) -> (version: Int64, epoch: String, previous: String?) {
+        let previous = try await readEpoch().epoch
+        let epoch = HistoryMemory.newEpoch()
+        let command = ["FCALL", "sy_reseed", "1", KeySchema.version, confirm, epoch]
         var reply = try await sendWrite(command)
         if case .error(let message) = reply, message.lowercased().contains("function not found") {
-            logger.warning("sy_apply is not loaded in redis; loading the library again")
             try await loadLibrary()
             reply = try await sendWrite(command)
         }
         switch reply {
         case .array(let items) where items.count == 2:
-            guard let version = items[0].integer, let changed = items[1].integer else { break }
-            return ApplyResult(version: version, changed: changed)
+            guard let version = items[0].integer, let stored = items[1].text else { break }
+            history.remember(stored, version: version)
+            logger.notice(
+                "redis re-seeded: a new configuration history",
+                metadata: ["config.epoch": "\(stored)", "config.version": "\(version)", "previous.epoch": "\(previous ?? "none")"])
+            return (version, stored, previous)
         case .error(let message):
-            if let error = ApplyError.parse(message) {
-                throw StoreError(.rejected, "sy_apply refused: \(error)", apply: error)
-            }
-            throw StoreError(.unexpected, "sy_apply failed: \(message)")
+            if let error = ApplyError.parse(message) { throw StoreError(.rejected, "sy_reseed refused: \(error)", apply: error) }
+            throw StoreError(.unexpected, "sy_reseed failed: \(message)")
         default:
             break
         }
-        throw StoreError(.unexpected, "unexpected reply to FCALL sy_apply")
+        throw StoreError(.unexpected, "unexpected reply to FCALL sy_reseed")
     }
 
     /// Create-or-replace: `created` tells which happened. An identical object is not

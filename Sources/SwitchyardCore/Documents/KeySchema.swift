@@ -10,6 +10,11 @@ public enum KeySchema {
     public static let version = base + "version"
     /// Order-independent digest of every stored document (13 hex digits), kept by `sy_apply`.
     public static let digest = base + "digest"
+    /// The configuration history (32 hex digits): created by the first write, changed only by
+    /// `sy_reseed`; edges and controller remember it (redis/README.md, "When Redis lost its data").
+    public static let epoch = base + "epoch"
+    /// The epoch an operator re-seeded (`sy_reseed`): edges follow a new epoch only when this names it.
+    public static let adopt = base + "adopt"
     /// Set of all route ids.
     public static let routes = base + "routes"
     /// Set of all upstream names.

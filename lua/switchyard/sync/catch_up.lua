@@ -24,8 +24,9 @@ local _M = {}
 -- Catch up from the stream after `applied`. page1: the reply to the first XRANGE when the
 -- caller pipelined it with its version check (one round trip less per change);
 -- prefetched: documents fetched in that round trip too (the hinted objects), key -> raw or
--- false. Returns true, or nil, err; a situation that needs a full reload does it.
-function _M.run(ctx, cmd, applied, page1, prefetched)
+-- false; epoch: Redis's epoch as the caller saw it (a full reload must find it again).
+-- Returns true, or nil, err; a situation that needs a full reload does it.
+function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
     local walk = stream.new_walk(applied)
     local from = stream.first_id(applied)
     local done = false
@@ -41,7 +42,7 @@ function _M.run(ctx, cmd, applied, page1, prefetched)
         end
         local why = stream.page(walk, entries)
         if why then
-            return full_reload.run(ctx, cmd, why)
+            return full_reload.run(ctx, cmd, why, epoch)
         end
         from = stream.next_from(entries)
         if not from then
@@ -51,7 +52,7 @@ function _M.run(ctx, cmd, applied, page1, prefetched)
     end
     local why = stream.finish(walk, done)
     if why then
-        return full_reload.run(ctx, cmd, why)
+        return full_reload.run(ctx, cmd, why, epoch)
     end
     local meta, order, last_version = ctx.meta, walk.order, walk.last_version
     -- the documents the hints brought; the others (lost or big-batch events) fetched now

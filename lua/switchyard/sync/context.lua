@@ -14,6 +14,8 @@
 --   journal       the snapshot's journal: ok (appends may continue the file on disk),
 --                 bytes, records, limit (bytes that bring a rewrite), file (open handle)
 --   empty_logged  when "Redis has no configuration" was last logged
+--   conflict_logged  when a configuration conflict (switchyard.sync.plan, "hold") was
+--                 last logged
 --   health        the health follower (switchyard.sync.health_follower)
 --   running       a run of the syncer timer is in progress
 --
@@ -43,6 +45,7 @@ function _M.new(conf, meta, store, sema, hinted)
         snap = {interval = _M.SNAPSHOT_MIN_S, last_at = 0},
         journal = {ok = false, bytes = 0, records = 0, limit = _M.JOURNAL_MIN_BYTES},
         empty_logged = 0,
+        conflict_logged = 0,
         health = nil,
         running = false,
     }

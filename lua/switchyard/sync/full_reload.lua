@@ -1,12 +1,12 @@
 -- The full reload: every document Redis has, committed as the difference to sy_config
 -- (deleting what Redis no longer has).
 --
--- Reads the version FIRST, then SMEMBERS of the indexes (upstreams, routes, certificates),
--- then MGETs the documents (switchyard.sync.documents); changes made meanwhile are replayed
--- from the stream on top by the next catch-up. The digest of what Redis has is computed in
--- slices while the edge serves a configuration. The edge's first load (nothing served
--- yet) runs with the Lua collector stopped (switchyard.util.bulk; the workers' first
--- build, right after, collects).
+-- Reads the version and the epoch FIRST, then SMEMBERS of the indexes (upstreams, routes,
+-- certificates), then MGETs the documents (switchyard.sync.documents); changes made
+-- meanwhile are replayed from the stream on top by the next catch-up. The digest of what
+-- Redis has is computed in slices while the edge serves a configuration. The edge's first
+-- load (nothing served yet) runs with the Lua collector stopped (switchyard.util.bulk;
+-- the workers' first build, right after, collects).
 --
 -- Yields; worker 0's syncer timer only. ctx: switchyard.sync.context.
 
@@ -26,6 +26,7 @@ local ngx_now = ngx.now
 local ngx_update_time = ngx.update_time
 local math_floor = math.floor
 local tostring = tostring
+local type = type
 local pairs = pairs
 local ipairs = ipairs
 
@@ -34,13 +35,13 @@ local parse_version = redis_reply.parse_version
 
 local _M = {}
 
-local function reload(ctx, cmd, why)
+local function reload(ctx, cmd, why, epoch)
     local meta, store = ctx.meta, ctx.store
     ngx_log(NOTICE, "[switchyard] full reload from Redis: ", why)
     ngx_update_time()
     local started = ngx_now()
     local replies, err = cmd:pipeline({
-        {"GET", keys.version},            -- first: later changes are replayed on top
+        {"MGET", keys.version, keys.epoch},   -- first: later changes are replayed on top
         {"SMEMBERS", keys.upstreams},
         {"SMEMBERS", keys.routes},
         {"SMEMBERS", keys.certificates},
@@ -52,9 +53,16 @@ local function reload(ctx, cmd, why)
     if rerr then
         return nil, "full reload: " .. rerr
     end
-    local version = parse_version(replies[1])
+    local head = replies[1]
+    local version = type(head) == "table" and parse_version(head[1])
     if not version then
         return nil, "full reload: version key is not an integer"
+    end
+    local redis_epoch = type(head[2]) == "string" and head[2] or nil
+    if redis_epoch ~= epoch then
+        -- re-seeded or flushed since the round decided: the next round decides again
+        return nil, "full reload: the epoch changed meanwhile (" .. tostring(epoch) .. " -> "
+            .. tostring(redis_epoch) .. ")"
     end
     local shm_keys = {}
     for _, name in ipairs(replies[2]) do
@@ -87,6 +95,12 @@ local function reload(ctx, cmd, why)
         return nil, "lost the syncer lock"
     end
     local changed, failed = store:full(present, version, docs_digest)
+    -- the history this version belongs to, written with it (nothing yields in between)
+    if redis_epoch then
+        meta:set("epoch", redis_epoch)
+    else
+        meta:delete("epoch")
+    end
     ctx.journal.ok = false   -- the journal holds changes, not this: the next write is whole
     meta:incr("sync:full_reloads", 1, 0)
     context.set_status(ctx, "last_full_reload", context.now_ms())
@@ -97,12 +111,13 @@ local function reload(ctx, cmd, why)
     return true
 end
 
--- A full reload, `why` said in the log. Returns true, or nil, err.
-function _M.run(ctx, cmd, why)
+-- A full reload, `why` said in the log; epoch: Redis's epoch as the caller saw it (nil:
+-- none), which the reload must find again. Returns true, or nil, err.
+function _M.run(ctx, cmd, why, epoch)
     if ctx.meta:get("serial") == nil then
-        return bulk.run(true, reload, ctx, cmd, why)
+        return bulk.run(true, reload, ctx, cmd, why, epoch)
     end
-    return reload(ctx, cmd, why)
+    return reload(ctx, cmd, why, epoch)
 end
 
 return _M

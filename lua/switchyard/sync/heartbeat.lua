@@ -1,8 +1,9 @@
 -- The edge's registration in Redis (redis/README.md, "Edges"): HSET edge:<id> ... + EXPIRE +
 -- ZADD edges, pipelined in one round trip, every second and right after a new version (at
 -- most every BEAT_GAP_S: a burst of changes is reported together). The hash carries
--- applied_version and digest, read together: nothing else writes them, and nothing yields
--- between a commit and this read.
+-- applied_version, digest and epoch, read together: nothing else writes them, and nothing
+-- yields between a commit and this read; and conflict, why the edge holds its
+-- configuration instead of following Redis ("" when it follows; switchyard.sync.plan).
 --
 -- Yields; worker 0's syncer timer only. ctx: switchyard.sync.context.
 
@@ -24,7 +25,8 @@ function _M.beat(ctx, cmd)
     local key = keys.edge(conf.edge_id)
     local replies, err = cmd:pipeline({
         {"HSET", key, "id", conf.edge_id, "applied_version", meta:get("version") or 0,
-         "digest", context.local_digest(ctx) or "", "last_seen", now, "started",
+         "digest", context.local_digest(ctx) or "", "epoch", meta:get("epoch") or "",
+         "conflict", meta:get("sync:conflict") or "", "last_seen", now, "started",
          meta:get("started") or now, "pid", conf.pid, "listen", conf.listen},
         {"EXPIRE", key, keys.edge_ttl_s},
         {"ZADD", keys.edges, now, conf.edge_id},

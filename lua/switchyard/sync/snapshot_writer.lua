@@ -99,7 +99,8 @@ function _M.write(ctx, force)
     -- yields between slices: requests on this worker go on; nothing writes sy_config
     -- meanwhile (this thread is the only writer), so the file is one consistent version
     local count, err_or_size = snapshot_mod.write(conf.snapshot_path, ngx.shared.sy_config, {
-        version = version, digest = hex, edge_id = conf.edge_id, written_at = context.now_ms(),
+        version = version, digest = hex, epoch = meta:get("epoch"), edge_id = conf.edge_id,
+        written_at = context.now_ms(),
     }, cjson.encode, ngx.worker.pid(), not force and context.yield_slice or nil)
     ngx_update_time()
     local took = ngx_now() - started

@@ -1,0 +1,141 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import SwitchyardController
+import SwitchyardCore
+import SwitchyardRedis
+import SwitchyardTestSupport
+import Testing
+
+// Configuration integrity (issue 16, M5 and M7): keys of the wrong type, the configuration
+// history (epoch) after Redis lost its data, re-seeding. In-process API against a real
+// Redis; edges are represented by the heartbeat hashes real edges write.
+
+@Suite("Configuration integrity: wrong types, epochs, reseed")
+struct DataIntegrityTests {
+    static let upstream = #"{"endpoints":[{"address":"127.0.0.1:9"}]}"#
+
+    /// Registers a live edge the way an edge's heartbeat does (lua/switchyard/sync/heartbeat.lua).
+    func heartbeat(_ h: Harness, id: String, applied: Int64, epoch: String) async throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await h.redis.send("HSET", KeySchema.edge(id), "applied_version", "\(applied)", "epoch", epoch, "last_seen", "\(now)")
+        _ = try await h.redis.send("ZADD", KeySchema.edges, "\(now)", id)
+    }
+
+    func epoch(_ h: Harness) async throws -> String? {
+        try await h.redis.send("GET", KeySchema.epoch).text
+    }
+
+    @Test func aKeyOfTheWrongTypeIsNamedAndNothingIsWritten() async throws {
+        try await withController { h in
+            #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
+            let before = try await h.storedVersion()
+            _ = try await h.redis.send("SET", KeySchema.usedBy("u"), "typed by hand")
+            let answer = try await h.request(.put, "/api/v1/routes/r", #"{"host":"a.test","path":"/","upstream":"u"}"#)
+            #expect(answer.status == 500 && answer.errorCode == "store_corrupt", "\(answer.json)")
+            #expect("\(answer.json)".contains(KeySchema.usedBy("u")), "\(answer.json)")
+            #expect(try await h.storedVersion() == before)
+            #expect(try await h.redis.send("GET", KeySchema.route("r")).text == nil)
+        }
+    }
+
+    @Test func theFirstWriteStartsAHistoryTheStatusShows() async throws {
+        try await withController { h in
+            #expect(try await epoch(h) == nil)
+            #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
+            let stored = try #require(try await epoch(h))
+            #expect(stored.count == 32 && stored.allSatisfy(\.isHexDigit))
+            let status = try await h.request(.get, "/api/v1/status")
+            #expect(status.json["epoch"] == .string(stored), "\(status.json)")
+        }
+    }
+
+    @Test func reseedNeedsRedissEpochNowAndStartsANewHistory() async throws {
+        try await withController { h in
+            #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
+            let old = try #require(try await epoch(h))
+            let version = try await h.storedVersion()
+            // confirm is required, and must be an epoch or "none"
+            for body in ["{}", #"{"confirm":"yes"}"#, #"{"confirm":"none","force":true}"#] {
+                let answer = try await h.request(.post, "/api/v1/reseed", body)
+                #expect(answer.status == 422, "\(body): \(answer.json)")
+            }
+            // "none" while Redis has an epoch: refused, naming Redis's epoch
+            let wrong = try await h.request(.post, "/api/v1/reseed", #"{"confirm":"none"}"#)
+            #expect(wrong.status == 409 && wrong.errorCode == "confirm_mismatch", "\(wrong.json)")
+            #expect("\(wrong.json)".contains(old))
+            let (versionAfter, epochAfter) = (try await h.storedVersion(), try await epoch(h))
+            #expect(versionAfter == version && epochAfter == old)
+            // the right one: a new epoch, adopted, above every version seen
+            let seeded = try await h.request(.post, "/api/v1/reseed", #"{"confirm":"\#(old)"}"#)
+            #expect(seeded.status == 200, "\(seeded.json)")
+            guard case .string(let new)? = seeded.json["epoch"] else {
+                Issue.record("no epoch in \(seeded.json)")
+                return
+            }
+            #expect(new != old && seeded.json["previous_epoch"] == .string(old))
+            #expect(try await h.redis.send("GET", KeySchema.adopt).text == new)
+            #expect((seeded.version ?? 0) > version)
+            // one resync entry in the stream, at the new version
+            let last = try await h.redis.send("XREVRANGE", KeySchema.changes, "+", "-", "COUNT", "1")
+            let entry = last.array?.first?.array
+            #expect(entry?[0].text == "\(seeded.version ?? 0)-0")
+            #expect(entry?[1].array?.compactMap(\.text).contains("resync") == true)
+            // and this controller writes the new history
+            #expect(try await h.request(.put, "/api/v1/upstreams/v", Self.upstream).status == 201)
+            #expect(try await epoch(h) == new)
+        }
+    }
+
+    @Test func aReseedDoneElsewhereIsFollowedAFlushIsNot() async throws {
+        try await withController { h in
+            #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
+            let old = try #require(try await epoch(h))
+            // another controller (or redis-cli) re-seeded: adopt names the new epoch
+            _ = try await h.redis.send("FCALL", "sy_reseed", "1", KeySchema.version, old)
+            let new = try #require(try await epoch(h))
+            #expect(new != old)
+            #expect(try await h.request(.put, "/api/v1/upstreams/v", Self.upstream).status == 201)
+            // an epoch changed without adopt (a backup of another installation) is not followed
+            _ = try await h.redis.send("SET", KeySchema.epoch, String(repeating: "e", count: 32))
+            let refused = try await h.request(.put, "/api/v1/upstreams/w", Self.upstream)
+            #expect(refused.status == 409 && refused.errorCode == "redis_data_lost", "\(refused.json)")
+            #expect(try await h.redis.send("GET", KeySchema.upstream("w")).text == nil)
+        }
+    }
+
+    @Test func writesAreRefusedWhileALiveEdgeHoldsAnotherHistory() async throws {
+        try await withController { h in
+            #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
+            let current = try #require(try await epoch(h))
+            let version = try await h.storedVersion()
+            // an edge that applied version 104 of another epoch (Redis was replaced under it)
+            let other = String(repeating: "a", count: 32)
+            try await heartbeat(h, id: "edge-x", applied: 104, epoch: other)
+            let refused = try await h.request(.put, "/api/v1/upstreams/v", Self.upstream)
+            #expect(refused.status == 409 && refused.errorCode == "epoch_conflict", "\(refused.json)")
+            #expect("\(refused.json)".contains("edge-x") && "\(refused.json)".contains("/api/v1/reseed"), "\(refused.json)")
+            #expect(try await h.storedVersion() == version)
+            let status = try await h.request(.get, "/api/v1/status")
+            #expect("\(status.json)".contains("keeps its configuration"), "\(status.json)")
+            // the same edge back on Redis's history: writes go through
+            try await heartbeat(h, id: "edge-x", applied: version, epoch: current)
+            #expect(try await h.request(.put, "/api/v1/upstreams/v", Self.upstream).status == 201)
+        }
+    }
+
+    @Test func aControllerThatKnowsNoHistoryCannotStartOneUnderLiveEdges() async throws {
+        try await withController { h in
+            // Redis is empty, and this controller never wrote: but a live edge serves version 7
+            try await heartbeat(h, id: "edge-1", applied: 7, epoch: String(repeating: "b", count: 32))
+            let refused = try await h.request(.put, "/api/v1/upstreams/u", Self.upstream)
+            #expect(refused.status == 409 && refused.errorCode == "redis_data_lost", "\(refused.json)")
+            #expect("\(refused.json)".contains("edge-1"), "\(refused.json)")
+            let (versionAfter, epochAfter) = (try await h.storedVersion(), try await epoch(h))
+            #expect(versionAfter == 0 && epochAfter == nil)
+            // re-seeding the empty Redis starts above the edge's version
+            let seeded = try await h.request(.post, "/api/v1/reseed", #"{"confirm":"none"}"#)
+            #expect(seeded.status == 200 && (seeded.version ?? 0) == 8, "\(seeded.json)")
+        }
+    }
+}

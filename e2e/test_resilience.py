@@ -474,17 +474,33 @@ def test_status_waits_for_a_version_and_detects_divergence(redis, controller, ed
     assert body["converged"] is True and 0.25 < took < 2, (took, body)
     assert all(e["applied_version"] >= version + 1 for e in body["edges"] if e["live"])
 
-    # a document written by hand (not through sy_apply): the edges do not hear of it, so
-    # once Redis's digest is recomputed the status shows the difference...
+    # a document written by hand (not through sy_apply): Redis's digest is the sum of what
+    # sy_apply recorded, so the edges (which hold what it wrote) still agree with it...
     redis.cli("SET", BASE + "route:by-hand", "typed into redis-cli {")
     redis.cli("SADD", BASE + "routes", "by-hand")
-    redis.cli("FCALL", "sy_digest", "1", BASE + "version")
-    assert redis.get(BASE + "digest") == digest_of_redis(redis)
+    assert controller.status()["converged"] is True
+    # ...and the document check names it before any edge loads it
+    check = controller.ok("GET", "/api/v1/status?check=documents")
+    assert {"key": "route:by-hand", "problem": "unrecorded"} in check["documents"]["differ"], check
+    # edges that reload everything (a version bumped by hand: the stream does not continue
+    # theirs) load it as Redis holds it, and the status names it on every one of them
+    reloads = {e.id: edge_status(e)["syncer"]["full_reloads"] for e in edges}
+    redis.cli("INCR", BASE + "version")
+    wait_until(lambda: all(edge_status(e)["syncer"]["full_reloads"] > reloads[e.id]
+                           and edge_status(e)["syncer"]["out_of_band"] == 1 for e in edges), 5,
+               what="both edges reloading and reporting the hand-written document")
     body = controller.status()
     assert body["converged"] is False
-    assert all("digest" in p for p in body["problems"]) and len(body["problems"]) >= 2, body
+    assert (len(body["problems"]) == len(edges)
+            and all("route:by-hand" in p and "sy_digest" in p and "differ too" not in p
+                    for p in body["problems"])), body["problems"]
     assert not any(e["in_sync"] for e in body["edges"] if e["live"])
-    # ...until a change through the API replaces it everywhere
+    # adopting it (sy_digest: hashes and digest from what is stored, one resync) agrees again
+    redis.cli("FCALL", "sy_digest", "1", BASE + "version")
+    assert redis.get(BASE + "digest") == digest_of_redis(redis)
+    body = wait_converged(controller)
+    assert all(edge_status(e)["syncer"]["out_of_band"] == 0 for e in edges)
+    # and a change through the API replaces it everywhere
     controller.route("by-hand", HOST, "/by-hand", "res")
     body = wait_converged(controller)
     assert body["digest"] == digest_of_redis(redis)
@@ -560,7 +576,8 @@ def test_redis_back_without_its_data_does_not_wipe_the_edges(redis, controller, 
 def test_periodic_check_reloads_only_when_the_digest_differs(redis, controller, workdir,
                                                               backends, base):
     """Every full_resync_s the edge compares Redis's digest with its own: equal, nothing is
-    read again; a hand edit made visible with sy_digest brings a full reload."""
+    read again; a hand edit adopted with sy_digest (which now bumps the version with a resync
+    entry) brings a full reload."""
     template = os.path.join(workdir, "check-1s.nginx.conf")
     with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
         text = f.read()
@@ -582,16 +599,24 @@ def test_periodic_check_reloads_only_when_the_digest_differs(redis, controller, 
         assert later["full_reloads"] == first["full_reloads"], (first, later)
         assert later.get("last_verified", 0) > first.get("last_verified", 0), (first, later)
 
-        # the endpoint moved by hand, then the digest recomputed as redis/README.md says
+        # the endpoint moved by hand, then adopted as redis/README.md says (sy_digest bumps
+        # the version with a resync entry: every edge reloads at once)
         key = BASE + "upstream:checked"
         doc = redis.get(key)
         assert f":{backends['b1'].port}" in doc
         redis.cli("SET", key, doc.replace(f":{backends['b1'].port}", f":{backends['b2'].port}"))
         redis.cli("FCALL", "sy_digest", "1", BASE + "version")
         wait_until(lambda: edge.backend("/", "checked.example.com") == "b2", 5,
-                   what="the hand edit after the digest check")
-        assert edge_status(edge)["syncer"]["full_reloads"] > later["full_reloads"]
-        assert "periodic check: the digest in Redis" in edge.process.output()
+                   what="the hand edit after sy_digest")
+        adopted = edge_status(edge)["syncer"]
+        assert adopted["full_reloads"] > later["full_reloads"]
+        # a digest in Redis that differs from the edge's at the same version (a change the
+        # edge missed; here the key written by hand) brings a reload at the next check
+        redis.cli("SET", BASE + "digest", "0000000000001")
+        wait_until(lambda: edge_status(edge)["syncer"]["full_reloads"] > adopted["full_reloads"],
+                   5, what="the periodic check reloading")
+        assert "periodic check: the digest in Redis (0000000000001)" in edge.process.output()
+        redis.cli("FCALL", "sy_digest", "1", BASE + "version")   # the right digest again
     finally:
         edge.stop()
     controller.upstream("checked", backends["b1"].port)   # through the API again

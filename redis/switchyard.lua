@@ -57,16 +57,16 @@ local HINT_KEYS = 32         -- batches up to this size name their objects in th
 -- The Redis API and Lua's libraries, bound by bind() (see the header).
 local call, pcall_redis, sha1hex, error_reply
 local json_encode, json_decode, json_null
-local type, pairs, ipairs, pcall, error, tonumber, tostring
-local str_format, math_floor, math_max, tbl_concat, tbl_sort
+local type, pairs, ipairs, pcall, error, tonumber, tostring, unpack
+local str_format, math_floor, math_max, math_min, tbl_concat, tbl_sort
 
 local function bind()
     call, pcall_redis = redis.call, redis.pcall
     sha1hex, error_reply = redis.sha1hex, redis.error_reply
     json_encode, json_decode, json_null = cjson.encode, cjson.decode, cjson.null
     type, pairs, ipairs, pcall, error = _G.type, _G.pairs, _G.ipairs, _G.pcall, _G.error
-    tonumber, tostring = _G.tonumber, _G.tostring
-    str_format, math_floor, math_max = string.format, math.floor, math.max
+    tonumber, tostring, unpack = _G.tonumber, _G.tostring, _G.unpack
+    str_format, math_floor, math_max, math_min = string.format, math.floor, math.max, math.min
     tbl_concat, tbl_sort = table.concat, table.sort
 end
 
@@ -119,15 +119,19 @@ local function run_checked(fn, ...)
 end
 
 -- DIGEST. h(kind, id, doc) = the first 13 hex digits (52 bits) of
--- sha1(kind .. ":" .. id .. "\n" .. doc), doc being the stored bytes (with "version"); the
--- digest is the sum of h over every document listed in the index sets, modulo 2^52,
--- written as 13 lowercase hex digits. A sum is order-independent and can be updated per
--- change (subtract the old document's h, add the new one's); the edges keep the same sum
--- over their shared dict (lua/switchyard/shm/digest.lua), so comparing two 13-digit
--- strings tells whether an edge holds exactly what Redis holds. All arithmetic stays below
--- 2^53, exact in Lua's doubles.
+-- sha1(kind .. ":" .. id .. "\n" .. doc), doc being the stored bytes (with "version").
+-- sy_apply records h of every document it writes in <base>hashes (field "<kind>:<id>", 13
+-- hex digits) and keeps <base>digest = the sum of the recorded hashes, modulo 2^52, as 13
+-- lowercase hex digits: a change subtracts the RECORDED hash of the document it replaces
+-- (never a hash of what is stored now, which someone may have changed by hand) and adds
+-- the new one's. The edges keep the same sum over what they hold
+-- (lua/switchyard/shm/digest.lua), so equal digests mean the edge holds what sy_apply
+-- wrote; a document edited behind sy_apply's back shows as its stored bytes not hashing to
+-- the recorded value (sy_check, the edges' full reload), and sy_digest adopts such edits.
+-- All arithmetic stays below 2^53, exact in Lua's doubles.
 local DIGEST_MOD = 2 ^ 52
 local DIGEST_SPLIT = 2 ^ 28
+local HSET_CHUNK = 500     -- fields per HSET when hashes are written in bulk
 
 local function digest_h(kind, id, doc)
     return tonumber(sha1hex(kind .. ":" .. id .. "\n" .. doc):sub(1, 13), 16)
@@ -137,21 +141,56 @@ local function digest_hex(d)
     return str_format("%06x%07x", math_floor(d / DIGEST_SPLIT), d % DIGEST_SPLIT)
 end
 
--- The digest from scratch: every id in both index sets whose document exists. O(objects);
--- used when the digest key is missing (first write after an upgrade, or after it was
--- deleted by hand) and by sy_digest.
-local function digest_recompute(schema)
-    local d = 0
+-- 13 hex digits -> number, nil for anything else
+local function parse_hex13(v)
+    if type(v) ~= "string" or #v ~= 13 or v:find("[^0-9a-f]") then
+        return nil
+    end
+    return tonumber(v, 16)
+end
+
+-- What the hashes would be if sy_apply had written every stored document as it is now:
+-- field -> 13 hex digits for every id in the index sets whose document exists, and their
+-- sum. O(objects): an upgrade's first write (no hashes yet), sy_digest and sy_reseed.
+local function hashes_of_documents(schema)
+    local map, d = {}, 0
     for _, kind in ipairs({"upstream", "route", "certificate"}) do
-        local index = schema.index[kind]
-        for _, id in ipairs(read("set", "SMEMBERS", index)) do
+        for _, id in ipairs(read("set", "SMEMBERS", schema.index[kind])) do
             local doc = read("string", "GET", schema.object(kind, id))
             if doc then
-                d = (d + digest_h(kind, id, doc)) % DIGEST_MOD
+                local h = digest_h(kind, id, doc)
+                map[kind .. ":" .. id] = digest_hex(h)
+                d = (d + h) % DIGEST_MOD
             end
         end
     end
+    return map, d
+end
+
+-- The sum of the recorded hashes (the digest from scratch when its key is missing).
+local function recorded_sum(schema)
+    local d = 0
+    for _, hex in ipairs(read("hash", "HVALS", schema.hashes)) do
+        d = (d + (parse_hex13(hex) or 0)) % DIGEST_MOD
+    end
     return d
+end
+
+-- Replaces <base>hashes with map (field -> hex).
+local function write_hashes(schema, map)
+    call("DEL", schema.hashes)
+    local args = {}
+    for field, hex in pairs(map) do
+        args[#args + 1] = field
+        args[#args + 1] = hex
+        if #args >= 2 * HSET_CHUNK then
+            call("HSET", schema.hashes, unpack(args))
+            args = {}
+        end
+    end
+    if #args > 0 then
+        call("HSET", schema.hashes, unpack(args))
+    end
 end
 
 -- The keys of one call, all derived from the version key (one hash tag, one slot).
@@ -170,6 +209,7 @@ local function schema_for(version_key)
         changes = base .. "changes",
         events = base .. "events",
         digest = base .. "digest",
+        hashes = base .. "hashes",
         certificates = base .. "certificates",
         epoch = base .. "epoch",
         adopt = base .. "adopt",
@@ -295,6 +335,7 @@ local function apply_batch(schema, args, first, opts)
         want_type(schema.index[kind], "set")
     end
     want_type(schema.uses, "hash")
+    want_type(schema.hashes, "hash")
 
     local function index_key(kind)
         return schema.index[kind]
@@ -480,11 +521,36 @@ local function apply_batch(schema, args, first, opts)
     end
     -- the keys every change writes: the stream, the digest, the uses hash
     local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
-    -- the digest before this batch (from scratch when the key is missing or unreadable)
-    local digest = read("string", "GET", schema.digest)
-    digest = digest and #digest == 13 and tonumber(digest, 16) or nil
+    -- the recorded hashes of the documents this batch replaces or deletes, and the digest
+    -- before it. Documents without hashes (written by a library from before them, or the
+    -- key deleted by hand): recorded now from what is stored, once.
+    local digest = parse_hex13(read("string", "GET", schema.digest))
+    local rebuild
+    if call("EXISTS", schema.hashes) == 0 then
+        for _, kind in ipairs({"route", "upstream", "certificate"}) do
+            if not rebuild and call("SCARD", schema.index[kind]) > 0 then
+                rebuild, digest = hashes_of_documents(schema)
+            end
+        end
+    end
     if not digest then
-        digest = digest_recompute(schema)
+        digest = recorded_sum(schema)
+    end
+    if rebuild then
+        for _, op in ipairs(changed) do
+            op.recorded = parse_hex13(rebuild[op.kind .. ":" .. op.id])
+        end
+    else
+        for i = 1, #changed, HSET_CHUNK do
+            local fields = {}
+            for j = i, math_min(i + HSET_CHUNK - 1, #changed) do
+                fields[#fields + 1] = changed[j].kind .. ":" .. changed[j].id
+            end
+            local recorded = call("HMGET", schema.hashes, unpack(fields))
+            for j = 1, #fields do
+                changed[i + j - 1].recorded = parse_hex13(recorded[j])
+            end
+        end
     end
 
     -- Pass 2: write. The version first, so every document carries it.
@@ -502,19 +568,26 @@ local function apply_batch(schema, args, first, opts)
         end
     end
 
+    if rebuild then
+        write_hashes(schema, rebuild)
+    end
     for _, op in ipairs(changed) do
-        -- the old document counts only if it was listed in its index (what edges load)
-        if op.stored and call("SISMEMBER", index_key(op.kind), op.id) == 1 then
-            digest = (digest - digest_h(op.kind, op.id, op.stored)) % DIGEST_MOD
+        -- out goes what sy_apply recorded for the old document, whatever is stored now
+        local field = op.kind .. ":" .. op.id
+        if op.recorded then
+            digest = (digest - op.recorded) % DIGEST_MOD
         end
         if op.op == "put" then
             local stored = '{"version":' .. version .. "," .. op.doc:sub(2)
+            local h = digest_h(op.kind, op.id, stored)
             call("SET", op.key, stored)
             call("SADD", index_key(op.kind), op.id)
-            digest = (digest + digest_h(op.kind, op.id, stored)) % DIGEST_MOD
+            call("HSET", schema.hashes, field, digest_hex(h))
+            digest = (digest + h) % DIGEST_MOD
         else
             call("DEL", op.key)
             call("SREM", index_key(op.kind), op.id)
+            call("HDEL", schema.hashes, field)
             if op.kind == "upstream" then
                 call("DEL", schema.used_by(op.id))
             end
@@ -584,11 +657,73 @@ end
 
 redis.register_function("sy_apply", sy_apply)
 
+-- Redis's version as a number (a missing key is 0); wrong_type for anything else.
+local function stored_version(schema)
+    local v = tonumber(read("string", "GET", schema.version) or "0")
+    if not v or v ~= math_floor(v) then
+        abort("wrong_type", {key = schema.version, type = "string", want = "string (an integer)"})
+    end
+    return v
+end
+
+-- The version of the change stream's last entry (0: none).
+local function stream_version(schema)
+    local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
+    return last and tonumber(last[1]:match("^(%d+)-")) or 0
+end
+
+-- Sets the version to `version`, appends one "resync" entry (edges reload everything) and
+-- publishes it.
+local function announce_resync(schema, version)
+    call("SET", schema.version, version)
+    call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-0",
+         "version", version, "kind", "*", "id", "*", "op", "resync")
+    call("PUBLISH", schema.events, tostring(version))
+end
+
 -- FCALL sy_digest 1 <base>version
 --
---   Recomputes <base>digest from every indexed document (O(objects): an operator's tool
---   after documents were written by hand with SET, which sy_apply cannot see) and stores
---   it. Does not bump the version or publish. Reply: { version, digest }.
+--   Adopts documents written behind sy_apply's back (redis-cli SET): records the hash of
+--   every indexed document as it is stored now (<base>hashes), recomputes <base>digest
+--   from them and, when any recorded hash changed, bumps the version with one "resync"
+--   entry and PUBLISH, so every edge reloads what Redis holds. O(objects) (about 1 s for
+--   100,000 routes, during which Redis answers nothing else). A call that finds nothing to
+--   adopt writes the digest only. Reply: { version, digest, adopted } (adopted: documents
+--   whose recorded hash was added, changed or removed).
+local function adopt(schema)
+    want_type(schema.digest, "string")
+    want_type(schema.hashes, "hash")
+    want_type(schema.changes, "stream")
+    local version = stored_version(schema)
+    local map, sum = hashes_of_documents(schema)
+    local old = {}
+    local flat = read("hash", "HGETALL", schema.hashes)
+    for i = 1, #flat, 2 do
+        old[flat[i]] = flat[i + 1]
+    end
+    local adopted = 0
+    for field, hex in pairs(map) do
+        if old[field] ~= hex then
+            adopted = adopted + 1
+        end
+    end
+    for field in pairs(old) do
+        if not map[field] then
+            adopted = adopted + 1
+        end
+    end
+    local digest = digest_hex(sum)
+    if adopted > 0 then
+        write_hashes(schema, map)
+        version = math_max(version, stream_version(schema)) + 1
+        call("SET", schema.digest, digest)
+        announce_resync(schema, version)
+    else
+        call("SET", schema.digest, digest)
+    end
+    return {version, digest, adopted}
+end
+
 local function sy_digest(keys)
     if not call then
         bind()
@@ -597,15 +732,63 @@ local function sy_digest(keys)
     if not schema then
         return fail("bad_request", {message = "KEYS[1] must be the version key"})
     end
-    return run_checked(function()
-        want_type(schema.digest, "string")
-        local digest = digest_hex(digest_recompute(schema))
-        call("SET", schema.digest, digest)
-        return {tonumber(call("GET", schema.version) or "0"), digest}
-    end)
+    return run_checked(adopt, schema)
 end
 
 redis.register_function("sy_digest", sy_digest)
+
+-- FCALL_RO sy_check 1 <base>version  <kind>:<id> [...]
+--
+--   Read only (no-writes: runs on replicas too). For each object, whether what is stored
+--   is what sy_apply recorded: the reply lists, flat, the field and its problem for every
+--   one that differs:
+--     edited      the stored bytes do not hash to the recorded value (changed by hand)
+--     unrecorded  indexed and stored, but no hash recorded (written by hand)
+--     missing     listed in its index set, but no document
+--     unindexed   a recorded hash, but not in its index set (removed by hand)
+--   The controller calls it in chunks of 500 (GET /api/v1/status?check=documents).
+local function check(schema, args)
+    local out = {}
+    for _, field in ipairs(args) do
+        local kind, id = field:match("^(%a+):(.+)$")
+        local index = kind and schema.index[kind]
+        if not index then
+            return fail("bad_request", {message = "fields are <kind>:<id>", field = field})
+        end
+        local doc = read("string", "GET", schema.object(kind, id))
+        local recorded = read("hash", "HGET", schema.hashes, field)
+        local indexed = read("set", "SISMEMBER", index, id) == 1
+        local problem
+        if indexed and not doc then
+            problem = "missing"
+        elseif indexed and not recorded then
+            problem = "unrecorded"
+        elseif indexed and digest_hex(digest_h(kind, id, doc)) ~= recorded then
+            problem = "edited"
+        elseif not indexed and recorded then
+            problem = "unindexed"
+        end
+        if problem then
+            out[#out + 1] = field
+            out[#out + 1] = problem
+        end
+    end
+    return out
+end
+
+local function sy_check(keys, args)
+    if not call then
+        bind()
+    end
+    local schema = schema_for(keys[1] or "")
+    if not schema then
+        return fail("bad_request", {message = "KEYS[1] must be the version key"})
+    end
+    return run_checked(check, schema, args)
+end
+
+redis.register_function({function_name = "sy_check", callback = sy_check,
+                         flags = {"no-writes"}})
 
 -- FCALL sy_reseed 1 <base>version  confirm [epoch]
 --
@@ -616,8 +799,9 @@ redis.register_function("sy_digest", sy_digest)
 --   (the caller's 32 hex digits, or one made here), <base>adopt = that epoch (edges follow
 --   a new epoch only when adopt names it), version = 1 + the highest of Redis's version,
 --   the change stream's last entry and every registered edge's applied version (so no edge
---   sees it as going backwards), the digest recomputed from the stored documents, one
---   "resync" entry in the stream and PUBLISH: every edge reloads everything.
+--   sees it as going backwards), the hashes and the digest recorded from the stored
+--   documents (as sy_digest), one "resync" entry in the stream and PUBLISH: every edge
+--   reloads everything.
 --   Reply: { version, epoch }. Errors: confirm_mismatch ("epoch": Redis's, or null),
 --   bad_request, wrong_type. Nothing is written on error.
 local function reseed(schema, args)
@@ -632,33 +816,23 @@ local function reseed(schema, args)
         want_type(key, "string")
     end
     want_type(schema.changes, "stream")
+    want_type(schema.hashes, "hash")
     local epoch = read("string", "GET", schema.epoch) or nil
     if confirm ~= (epoch or "none") then
         return fail("confirm_mismatch", {epoch = epoch or json_null, confirm = confirm})
     end
-    local current = read("string", "GET", schema.version)
-    local version = tonumber(current or "0")
-    if not version or version ~= math_floor(version) then
-        abort("wrong_type", {key = schema.version, type = "string",
-                             want = "string (an integer)"})
-    end
-    local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
-    if last then
-        version = math_max(version, tonumber(last[1]:match("^(%d+)-")) or 0)
-    end
+    local version = math_max(stored_version(schema), stream_version(schema))
     for _, edge in ipairs(registered_edges(schema, nil)) do
         version = math_max(version, edge.applied)
     end
     version = version + 1
-    local digest = digest_hex(digest_recompute(schema))
+    local map, sum = hashes_of_documents(schema)
     local new = (wanted and wanted ~= "") and wanted or new_epoch(schema, confirm)
-    call("SET", schema.version, version)
+    write_hashes(schema, map)
     call("SET", schema.epoch, new)
     call("SET", schema.adopt, new)
-    call("SET", schema.digest, digest)
-    call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-0",
-         "version", version, "kind", "*", "id", "*", "op", "resync")
-    call("PUBLISH", schema.events, tostring(version))
+    call("SET", schema.digest, digest_hex(sum))
+    announce_resync(schema, version)
     return {version, new}
 end
 

@@ -118,6 +118,18 @@ struct ConvergenceVerdictTests {
         #expect(plain.problem == nil && plain.inSync)
     }
 
+    @Test func anEdgeHoldingDocumentsEditedByHandIsNamedWithThem() {
+        var e = edge("a", 7, "000000000000b")
+        e.fields += [("out_of_band", "2"), ("out_of_band_keys", "route:x,route:y"), ("recorded_digest", "00000000000aa")]
+        let verdict = Convergence.evaluate(state: ConfigState(version: 7, digest: "00000000000aa"), edges: [e], now: now, target: nil)[0]
+        #expect(verdict.problem?.contains("route:x, route:y") == true, "\(verdict.problem ?? "nil")")
+        #expect(verdict.problem?.contains("sy_digest") == true && verdict.problem?.contains("differ too") == false)
+        // and when the rest differs too, it says so
+        e.fields.removeAll { $0.0 == "recorded_digest" }
+        let worse = Convergence.evaluate(state: ConfigState(version: 7, digest: "00000000000aa"), edges: [e], now: now, target: nil)[0]
+        #expect(worse.problem?.contains("differ too") == true, "\(worse.problem ?? "nil")")
+    }
+
     @Test func waitParametersAreValidated() {
         let plain = Convergence.waitParameters([])
         #expect(plain.target == nil && plain.timeout == .zero && plain.problems.isEmpty)
@@ -183,7 +195,7 @@ struct DigestAndStatusTests {
         }
     }
 
-    @Test func aMissingDigestIsRecomputedAndSyDigestRepairsHandEdits() async throws {
+    @Test func aMissingDigestIsRecomputedAndSyDigestAdoptsHandEdits() async throws {
         try await withController { h in
             try await h.request(.put, "/api/v1/upstreams/backend", backendBody)
             try await h.request(.put, "/api/v1/routes/bbs-api", routeBody)
@@ -197,13 +209,18 @@ struct DigestAndStatusTests {
             _ = try await h.redis.send("SADD", KeySchema.routes, "by-hand")
             (stored, recomputed) = try await digests(h)
             #expect(stored != recomputed)
-            // ...until sy_digest recomputes it, which bumps nothing
+            // ...until sy_digest adopts it: the recorded hashes and the digest follow what is
+            // stored, and the version moves once (a resync entry) so the edges reload it
             let version = try await h.storedVersion()
             let reply = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
-            #expect(reply.array?.first?.integer == version)
+            #expect(reply.array?.first?.integer == version + 1)
             (stored, recomputed) = try await digests(h)
-            #expect(stored == recomputed && reply.array?.last?.text == stored)
-            #expect(try await h.storedVersion() == version)
+            #expect(stored == recomputed && reply.array?[1].text == stored)
+            #expect(reply.array?[2].integer == 1)  // one document adopted
+            #expect(try await h.storedVersion() == version + 1)
+            // nothing left to adopt: nothing moves
+            let again = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
+            #expect(again.array?.first?.integer == version + 1 && again.array?[2].integer == 0)
             // and from then on writes keep it, the garbage's replacement included
             try await h.request(.put, "/api/v1/routes/by-hand", #"{"host":"h.test","path":"/","upstream":"backend"}"#)
             (stored, recomputed) = try await digests(h)

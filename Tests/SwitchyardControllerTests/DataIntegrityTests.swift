@@ -138,4 +138,48 @@ struct DataIntegrityTests {
             #expect(seeded.status == 200 && (seeded.version ?? 0) == 8, "\(seeded.json)")
         }
     }
+
+    // MARK: M6: documents changed behind sy_apply's back
+
+    @Test func theDocumentCheckNamesEveryDocumentThatIsNotWhatSyApplyWrote() async throws {
+        try await withController { h in
+            #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
+            for id in ["edited", "kept", "unindexed"] {
+                let body = #"{"host":"\#(id).test","path":"/","upstream":"u"}"#
+                #expect(try await h.request(.put, "/api/v1/routes/\(id)", body).status == 201)
+            }
+            let clean = try await h.request(.get, "/api/v1/status?check=documents")
+            #expect(clean.status == 200 && clean.json["documents"]?["differ"]?.count == 0, "\(clean.json)")
+            #expect(clean.json["documents"]?["checked"] == .integer(4))
+            // four ways to change Redis behind sy_apply's back
+            let key = KeySchema.route("edited")
+            let stored = try #require(try await h.redis.send("GET", key).text)
+            _ = try await h.redis.send("SET", key, stored.replacingOccurrences(of: #""priority":0"#, with: #""priority":7"#))
+            _ = try await h.redis.send("SET", KeySchema.route("typed"), #"{"version":1,"id":"typed"}"#)
+            _ = try await h.redis.send("SADD", KeySchema.routes, "typed", "ghost")
+            _ = try await h.redis.send("SREM", KeySchema.routes, "unindexed")
+            let version = try await h.storedVersion()
+            let check = try await h.request(.get, "/api/v1/status?check=documents")
+            #expect(check.status == 200, "\(check.json)")
+            var found: [String: String] = [:]
+            if case .array(let items)? = check.json["documents"]?["differ"] {
+                for item in items {
+                    if case .string(let k)? = item["key"], case .string(let p)? = item["problem"] { found[k] = p }
+                }
+            }
+            #expect(
+                found == ["route:edited": "edited", "route:typed": "unrecorded", "route:ghost": "missing", "route:unindexed": "unindexed"],
+                "\(found)")
+            #expect("\(check.json["problems"] ?? .null)".contains("sy_digest"), "\(check.json)")
+            #expect(try await h.storedVersion() == version)  // a check writes nothing
+            // adopting them (sy_digest) leaves only the document without its index entry's
+            // counterpart: nothing
+            _ = try await h.redis.send("SREM", KeySchema.routes, "ghost")
+            _ = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
+            let after = try await h.request(.get, "/api/v1/status?check=documents")
+            #expect(after.json["documents"]?["differ"]?.count == 0, "\(after.json)")
+            // an unknown check is refused
+            #expect(try await h.request(.get, "/api/v1/status?check=everything").status == 422)
+        }
+    }
 }

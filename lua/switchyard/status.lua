@@ -49,6 +49,8 @@ function _M.serve()
             prefetch_misses = meta:get("sync:prefetch_misses") or 0,
             redis_empty = meta:get("sync:redis_empty"),
             conflict = meta:get("sync:conflict") or false,
+            out_of_band = meta:get("sync:out_of_band") or 0,
+            out_of_band_keys = meta:get("sync:out_of_band_keys") or "",
             verifying_snapshot = meta:get("sync:verify") or false,
         },
         snapshot = {

@@ -5,7 +5,8 @@
 //   GET|PUT|DELETE /routes/:id             GET /routes
 //   POST           /apply                  (all or nothing, one FCALL)
 //   GET            /status                 (version, digest, every edge, converged;
-//                                           ?wait_version=N&timeout_ms=M waits for edges)
+//                                           ?wait_version=N&timeout_ms=M waits for edges;
+//                                           ?check=documents: DocumentCheck.swift)
 //   POST           /reseed                 (OperationsAPI.swift)
 
 import Hummingbird
@@ -239,10 +240,12 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
 
     @Sendable func status(_ request: Request, context: Context) async throws -> Response {
         let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-        let (target, timeout, problems) = Convergence.waitParameters(query)
+        let (target, timeout, problems, checkDocuments) = Convergence.waitParameters(query)
         if !problems.isEmpty { throw APIError.invalid(problems) }
         let report = try await call { () throws(StoreError) in try await store.convergence(waitFor: target, timeout: timeout) }
-        return jsonResponse(Convergence.json(report))
+        guard checkDocuments else { return jsonResponse(Convergence.json(report)) }
+        let check = try await call { () throws(StoreError) in try await store.checkDocuments() }
+        return jsonResponse(DocumentCheck.json(Convergence.json(report), check))
     }
 
     // MARK: Helpers

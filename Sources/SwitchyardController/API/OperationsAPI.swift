@@ -53,3 +53,28 @@ struct OperationsAPI<Context: RequestContext>: APIHandlers {
         return confirm
     }
 }
+
+extension DocumentCheck {
+    /// Problems named in `problems` (the full list is under `documents.differ`).
+    static let namedProblems = 20
+
+    /// The status body with `documents` ({checked, recorded, differ: [{key, problem}]}) and
+    /// the documents' problems added to `problems`.
+    static func json(_ status: JSONValue, _ check: DocumentCheck) -> JSONValue {
+        guard case .object(var members) = status else { return status }
+        var lines = check.problems.prefix(namedProblems).map(\.description)
+        if check.problems.count > namedProblems {
+            lines.append("... and \(check.problems.count - namedProblems) more documents (documents.differ)")
+        }
+        if !check.recorded {
+            lines.append("Redis keeps no recorded document hashes yet (written by an older library): the next write records them")
+        }
+        if let i = members.firstIndex(where: { $0.key == "problems" }), case .array(let existing) = members[i].value {
+            members[i].value = .array(existing + lines.map { .string($0) })
+        }
+        let differ: [JSONValue] = check.problems.map { ["key": .string($0.key), "problem": .string($0.problem)] }
+        members.append(
+            ("documents", ["checked": .integer(Int64(check.checked)), "recorded": .bool(check.recorded), "differ": .array(differ)]))
+        return .object(members)
+    }
+}

@@ -45,6 +45,14 @@ public struct EdgeHeartbeat: Sendable {
     /// Why the edge holds its configuration instead of following Redis (its own words), nil
     /// when it follows.
     public var conflict: String? { field("conflict").flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// How many documents the edge loaded although they were changed in Redis behind
+    /// sy_apply's back (redis/README.md, "The digest"), and the first of them.
+    public var outOfBand: Int { field("out_of_band").flatMap { Int($0) } ?? 0 }
+    public var outOfBandKeys: [String] { (field("out_of_band_keys") ?? "").split(separator: ",").map(String.init) }
+
+    /// The digest Redis has if the only difference is those documents.
+    public var recordedDigest: String? { field("recorded_digest").flatMap { $0.isEmpty ? nil : $0 } }
 }
 
 /// The configuration version and digest in Redis, read after the edges' heartbeats.
@@ -132,7 +140,17 @@ public enum Convergence {
                     } else if applied == state.version, digestMatches == false {
                         problem =
                             "edge \(edge.id) has version \(applied) but digest \(edge.digest ?? "?"), "
-                            + "Redis has \(redisDigest ?? "?"): its documents differ (see its log and /_switchyard/status)"
+                            + "Redis has \(redisDigest ?? "?"): "
+                        if edge.outOfBand > 0 {
+                            let keys =
+                                edge.outOfBandKeys.joined(separator: ", ") + (edge.outOfBand > edge.outOfBandKeys.count ? ", ..." : "")
+                            problem! +=
+                                "it holds \(edge.outOfBand) document(s) changed in Redis behind sy_apply's back (\(keys)): "
+                                + "write them through the API, or adopt them with FCALL sy_digest 1 \(KeySchema.version)"
+                            if edge.recordedDigest != redisDigest { problem! += "; its other documents differ too (see its log)" }
+                        } else {
+                            problem! += "its documents differ (see its log and /_switchyard/status)"
+                        }
                     }
                 } else {
                     problem = "edge \(edge.id) reports no applied version"
@@ -194,15 +212,26 @@ public enum Convergence {
         return .object(body)
     }
 
-    /// `wait_version` and `timeout_ms` from the query string of `GET /status`: nil target
-    /// for a plain status. `problems` lists everything wrong (answered with 422); unknown
-    /// parameters are problems too, so a typo cannot turn a wait into an instant answer.
-    public static func waitParameters(_ query: [(String, String)]) -> (target: Int64?, timeout: Duration, problems: [FieldError]) {
+    /// `wait_version`, `timeout_ms` and `check` from the query string of `GET /status`: nil
+    /// target for a plain status; `checkDocuments` for `check=documents`. `problems` lists
+    /// everything wrong (answered with 422); unknown parameters are problems too, so a typo
+    /// cannot turn a wait into an instant answer.
+    public static func waitParameters(
+        _ query: [(String, String)]
+    ) -> (target: Int64?, timeout: Duration, problems: [FieldError], checkDocuments: Bool) {
         var problems: [FieldError] = []
         var target: Int64?
         var timeoutMs: Int64?
+        var checkDocuments = false
         for (key, value) in query {
             switch key {
+            case "check":
+                if value == "documents" {
+                    checkDocuments = true
+                } else {
+                    problems.append(
+                        FieldError(field: "check", code: .invalid, message: "check must be 'documents', not '\(value)'"))
+                }
             case "wait_version":
                 if let v = Int64(value), v >= 0 {
                     target = v
@@ -225,13 +254,13 @@ public enum Convergence {
                 problems.append(
                     FieldError(
                         field: key, code: .unknownField,
-                        message: "unknown parameter '\(key)' (use wait_version and timeout_ms)"))
+                        message: "unknown parameter '\(key)' (use wait_version, timeout_ms and check)"))
             }
         }
         if timeoutMs != nil, target == nil, !problems.contains(where: { $0.field == "wait_version" }) {
             problems.append(FieldError(field: "timeout_ms", code: .invalid, message: "timeout_ms needs wait_version"))
         }
-        return (target, Duration.milliseconds(timeoutMs ?? (target == nil ? 0 : defaultTimeoutMilliseconds)), problems)
+        return (target, Duration.milliseconds(timeoutMs ?? (target == nil ? 0 : defaultTimeoutMilliseconds)), problems, checkDocuments)
     }
 
     static func milliseconds(_ d: Duration) -> Int64 {

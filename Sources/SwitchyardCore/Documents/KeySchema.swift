@@ -15,6 +15,9 @@ public enum KeySchema {
     public static let epoch = base + "epoch"
     /// The epoch an operator re-seeded (`sy_reseed`): edges follow a new epoch only when this names it.
     public static let adopt = base + "adopt"
+    /// Hash: `<kind>:<id>` -> the 13-hex hash `sy_apply` computed when it wrote that document;
+    /// the digest is their sum (redis/README.md, "The digest").
+    public static let hashes = base + "hashes"
     /// Set of all route ids.
     public static let routes = base + "routes"
     /// Set of all upstream names.

@@ -97,6 +97,7 @@ local function sync_once(ctx, cmd, periodic)
         adopt = type(res[4]) == "string" and res[4] or nil,
         redis_digest = redis_digest,
         local_digest = context.local_digest(ctx),
+        recorded_digest = context.recorded_digest(ctx),
         periodic = periodic,
     })
     if action == "hold" then

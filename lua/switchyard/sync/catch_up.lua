@@ -11,6 +11,8 @@ local documents = require "switchyard.sync.documents"
 local full_reload = require "switchyard.sync.full_reload"
 local snapshot_writer = require "switchyard.sync.snapshot_writer"
 local lock = require "switchyard.sync.lock"
+local out_of_band = require "switchyard.sync.out_of_band"
+local cjson = require "cjson.safe"
 local checked_array = require("switchyard.sync.reply").checked_array
 
 local ngx = ngx
@@ -81,6 +83,13 @@ function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
         return nil, "lost the syncer lock"
     end
     local changed, failed = ctx.store:commit(docs, last_version)
+    -- documents sy_apply wrote again are no longer out of band
+    if (meta:get("sync:out_of_band") or 0) > 0 then
+        local oob = out_of_band.load(meta, cjson.decode)
+        if out_of_band.forget(oob, docs) then
+            out_of_band.save(meta, oob, cjson.encode)
+        end
+    end
     ngx_log(INFO, "[switchyard] applied versions ", applied + 1, "-", last_version, ": ",
             #order, " objects, ", changed, " changed")
     if failed > 0 then

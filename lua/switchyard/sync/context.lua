@@ -23,6 +23,8 @@
 
 local redis = require "switchyard.sync.redis"
 local digest_mod = require "switchyard.shm.digest"
+local out_of_band = require "switchyard.sync.out_of_band"
+local cjson = require "cjson.safe"
 
 local ngx = ngx
 local ngx_now = ngx.now
@@ -82,6 +84,20 @@ end
 function _M.local_digest(ctx)
     local d = ctx.meta:get("digest")
     return d and digest_mod.hex(d)
+end
+
+-- The digest Redis must have if it holds what sy_apply recorded for the documents in
+-- sy_config (13 hex digits): the local one corrected for the documents loaded although
+-- they were changed behind sy_apply's back (switchyard.sync.out_of_band); nil when there
+-- are none (then it is the local digest) or too many to tell.
+function _M.recorded_digest(ctx)
+    local meta = ctx.meta
+    local d = meta:get("digest")
+    if d == nil or (meta:get("sync:out_of_band") or 0) == 0 then
+        return nil
+    end
+    local r = out_of_band.recorded_digest(out_of_band.load(meta, cjson.decode), d)
+    return r and digest_mod.hex(r)
 end
 
 -- Lets the worker serve requests between slices of a long computation (timer context).

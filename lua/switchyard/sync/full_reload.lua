@@ -12,16 +12,18 @@
 
 local keys = require "switchyard.sync.keys"
 local store_mod = require "switchyard.shm.store"
-local digest_mod = require "switchyard.shm.digest"
+local out_of_band = require "switchyard.sync.out_of_band"
 local bulk = require "switchyard.util.bulk"
 local context = require "switchyard.sync.context"
 local documents = require "switchyard.sync.documents"
 local lock = require "switchyard.sync.lock"
 local redis_reply = require "switchyard.sync.reply"
+local cjson = require "cjson.safe"
 
 local ngx = ngx
 local ngx_log = ngx.log
 local NOTICE = ngx.NOTICE
+local WARN = ngx.WARN
 local ngx_now = ngx.now
 local ngx_update_time = ngx.update_time
 local math_floor = math.floor
@@ -45,11 +47,12 @@ local function reload(ctx, cmd, why, epoch)
         {"SMEMBERS", keys.upstreams},
         {"SMEMBERS", keys.routes},
         {"SMEMBERS", keys.certificates},
+        {"EXISTS", keys.hashes},
     })
     if not replies then
         return nil, "full reload: " .. tostring(err)
     end
-    local rerr = first_error(replies, 4)
+    local rerr = first_error(replies, 5)
     if rerr then
         return nil, "full reload: " .. rerr
     end
@@ -74,8 +77,11 @@ local function reload(ctx, cmd, why, epoch)
     for _, id in ipairs(replies[4]) do
         shm_keys[#shm_keys + 1] = store_mod.key("certificate", id)
     end
+    -- the documents and the hashes sy_apply recorded for them (none: Redis was written by
+    -- a library from before them, and nothing can be out of band)
+    local recorded = replies[5] == 1 and {} or nil
     local docs
-    docs, err = documents.fetch(cmd, shm_keys)
+    docs, err = documents.fetch(cmd, shm_keys, nil, recorded)
     if not docs then
         return nil, "full reload: " .. err
     end
@@ -85,16 +91,24 @@ local function reload(ctx, cmd, why, epoch)
             present[key] = raw
         end
     end
-    -- the digest of what Redis has, in slices (100k documents take ~0.3 s of CPU) while
-    -- this worker serves a configuration; at a cold start nothing is served yet, and the
-    -- pauses (100 x at least 1 ms) would only delay the first one
+    -- the digest of what Redis has, and which documents were changed behind sy_apply's
+    -- back, in slices (100k documents take ~0.3 s of CPU) while this worker serves a
+    -- configuration; at a cold start nothing is served yet, and the pauses (100 x at least
+    -- 1 ms) would only delay the first one
     local serving = meta:get("serial") ~= nil
-    local docs_digest = digest_mod.of(present, store.hash,
-                                      serving and context.yield_slice or nil)
+    local docs_digest, oob = out_of_band.scan(present, recorded, store.hash,
+                                              serving and context.yield_slice or nil)
     if not lock.hold(ctx) then
         return nil, "lost the syncer lock"
     end
     local changed, failed = store:full(present, version, docs_digest)
+    out_of_band.save(meta, oob, cjson.encode)
+    if oob.n > 0 then
+        ngx_log(WARN, "[switchyard] ", oob.n, " document(s) in Redis differ from what sy_apply",
+                " wrote (changed by hand): ", out_of_band.named(oob), oob.n > out_of_band.MAX_NAMED
+                and " ..." or "", "; serving them as Redis holds them (write them through the",
+                " API, or adopt them with FCALL sy_digest)")
+    end
     -- the history this version belongs to, written with it (nothing yields in between)
     if redis_epoch then
         meta:set("epoch", redis_epoch)

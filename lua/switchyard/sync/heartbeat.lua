@@ -2,8 +2,11 @@
 -- ZADD edges, pipelined in one round trip, every second and right after a new version (at
 -- most every BEAT_GAP_S: a burst of changes is reported together). The hash carries
 -- applied_version, digest and epoch, read together: nothing else writes them, and nothing
--- yields between a commit and this read; and conflict, why the edge holds its
--- configuration instead of following Redis ("" when it follows; switchyard.sync.plan).
+-- yields between a commit and this read; conflict, why the edge holds its configuration
+-- instead of following Redis ("" when it follows; switchyard.sync.plan); out_of_band, how
+-- many documents it loaded although they were changed behind sy_apply's back, the first
+-- ones (out_of_band_keys) and the digest Redis must have then (recorded_digest; ""
+-- when none: switchyard.sync.out_of_band).
 --
 -- Yields; worker 0's syncer timer only. ctx: switchyard.sync.context.
 
@@ -26,7 +29,10 @@ function _M.beat(ctx, cmd)
     local replies, err = cmd:pipeline({
         {"HSET", key, "id", conf.edge_id, "applied_version", meta:get("version") or 0,
          "digest", context.local_digest(ctx) or "", "epoch", meta:get("epoch") or "",
-         "conflict", meta:get("sync:conflict") or "", "last_seen", now, "started",
+         "conflict", meta:get("sync:conflict") or "",
+         "out_of_band", meta:get("sync:out_of_band") or 0,
+         "out_of_band_keys", meta:get("sync:out_of_band_keys") or "",
+         "recorded_digest", context.recorded_digest(ctx) or "", "last_seen", now, "started",
          meta:get("started") or now, "pid", conf.pid, "listen", conf.listen},
         {"EXPIRE", key, keys.edge_ttl_s},
         {"ZADD", keys.edges, now, conf.edge_id},

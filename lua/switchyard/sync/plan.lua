@@ -15,6 +15,10 @@
 --   adopt            Redis's adopt key: the epoch an operator re-seeded (nil: none)
 --   redis_digest     Redis's digest at that version (13 hex digits; nil: none)
 --   local_digest     the digest of sy_config (nil: none)
+--   recorded_digest  what Redis's digest must be if it holds what sy_apply recorded for
+--                    the documents we hold: local_digest corrected for the documents we
+--                    loaded although someone changed them behind sy_apply's back
+--                    (switchyard.sync.out_of_band; nil: the same as local_digest)
 --   periodic         the every-full_resync_s check is due
 -- }
 -- Returns action, why, verify:
@@ -68,7 +72,7 @@ function _M.decide(s)
     end
     if s.verifying then
         -- loaded from the snapshot on disk: trust it only if Redis says the same
-        if version == applied and s.redis_digest == s.local_digest then
+        if version == applied and s.redis_digest == (s.recorded_digest or s.local_digest) then
             return "verified", nil, true
         end
         return "full", "checking the snapshot (version " .. applied
@@ -79,7 +83,7 @@ function _M.decide(s)
     end
     if s.periodic then
         -- a different digest (a missed change, a write the shm refused) reloads
-        local expected = s.local_digest
+        local expected = s.recorded_digest or s.local_digest
         if s.redis_digest ~= nil and s.redis_digest == expected then
             return "checked"
         end

@@ -117,4 +117,18 @@ describe("plan.decide", function()
         -- a change waiting comes first: the catch-up, not the check
         assert.equal("catch_up", plan.decide(state({periodic = true, version = 6})))
     end)
+
+    it("compares Redis's digest with what sy_apply recorded when documents were edited by hand",
+       function()
+        -- the edge holds a hand-edited document: its own digest differs from Redis's, but
+        -- corrected for that document it is Redis's: no reload every full_resync_s
+        local s = {periodic = true, local_digest = "dh", recorded_digest = "d5"}
+        assert.same({"checked"}, {plan.decide(state(s))})
+        s.recorded_digest = "dx"
+        assert.equal("full", plan.decide(state(s)))
+        -- the same for a snapshot that holds such a document
+        assert.same({"verified", nil, true},
+                    {plan.decide(state({verifying = true, local_digest = "dh",
+                                        recorded_digest = "d5"}))})
+    end)
 end)

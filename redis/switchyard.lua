@@ -8,10 +8,15 @@
 -- The key schema is documented in redis/README.md (and mirrored in
 -- Sources/SwitchyardCore/KeySchema.swift and lua/switchyard/sync/keys.lua).
 --
--- FCALL sy_apply 1 <base>version  op kind id doc refs expect  [op kind id doc refs expect ...]
+-- FCALL sy_apply 1 <base>version  [epoch <id>] [owner <name>]
+--                                  op kind id doc refs expect  [op kind id doc refs expect ...]
 --
 --   KEYS[1]  the version key, e.g. "switchyard:{cfg}:version". Every other key is derived
 --            from it, so all keys share its hash tag (one cluster slot).
+--   epoch    (optional) the configuration history the writer knows (EPOCH below): Redis
+--            must hold it
+--   owner    (optional; "" = none) who writes: an existing object is changed or deleted
+--            only by its owner (<base>owners; OWNERS below), a put by an owner records it
 --   op       "put" or "del"
 --   kind     "route", "upstream" or "certificate" (a TLS certificate the edges serve by
 --            SNI; no refs, nothing refers to it)
@@ -22,8 +27,8 @@
 --   expect   "" for no precondition; "0" = the object must not exist; N = the object's
 --            stored version must be N (optimistic concurrency for read-modify-write)
 --
--- Reply: { version, changed }. A batch that changes nothing (every put identical to what
--- is stored) does not bump the version and replies { current version, 0 }.
+-- Reply: { version, changed, epoch }. A batch that changes nothing (every put identical to
+-- what is stored) does not bump the version and replies { current version, 0, epoch }.
 --
 -- Digest: every write also updates <base>digest, an order-independent digest of every
 -- stored route, upstream and certificate document (13 hex digits; see DIGEST below and
@@ -39,6 +44,9 @@
 --                      doc not a JSON object)
 --   wrong_type         a key the call reads or writes has the wrong Redis type (typed in
 --                      by hand): "key", "type" (what it is), "want" (what it must be)
+--   owned              an object owned by another writer than this one ("key", "owner":
+--                      its owner or null, "writer", "source": the document's, or null)
+--   no_epoch, epoch_mismatch, data_lost, edge_conflict   the history (EPOCH below)
 -- Nothing is written when an error is returned: the batch is checked completely, and
 -- every key it will write is checked for its type, before the first write (a Redis
 -- script is not rolled back when a command fails half-way).
@@ -49,7 +57,7 @@
 -- with "Script attempted to access nonexistent global variable"), so the locals are bound
 -- by bind() when a function first runs, not when the library loads.
 
-local APPLY_OPTIONS = {epoch = true}   -- sy_apply's leading options
+local APPLY_OPTIONS = {epoch = true, owner = true}   -- sy_apply's leading options
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
 local BIG_BATCH = 1000       -- larger batches log one "resync" entry instead of one per object
 local HINT_KEYS = 32         -- batches up to this size name their objects in the event
@@ -210,6 +218,7 @@ local function schema_for(version_key)
         events = base .. "events",
         digest = base .. "digest",
         hashes = base .. "hashes",
+        owners = base .. "owners",
         certificates = base .. "certificates",
         epoch = base .. "epoch",
         adopt = base .. "adopt",
@@ -232,6 +241,27 @@ local function split_stored(stored)
         return nil
     end
     return tonumber(v), stored:sub(rest_at)
+end
+
+-- OWNERS. <base>owners (hash) maps "<kind>:<id>" to the writer that owns the object, e.g.
+-- "k8s/switchyard" for the Kubernetes source of ingress class switchyard. sy_apply's
+-- "owner" option names the writer ("" or absent: none, the admin API). For every operation
+-- on an object that exists, the owner recorded there (absent = none) must be the writer,
+-- else the whole call fails before any write (SYERR owned); a put by an owning writer
+-- records it, a delete removes it. Documents may carry "owner" and "source" members for
+-- humans; the hash decides.
+
+-- The "source" member of a stored document (provenance for humans: "k8s:default/bbs"), or
+-- nil. Only read to explain an "owned" refusal.
+local function source_of(stored)
+    if not stored then
+        return nil
+    end
+    local ok, doc = pcall(json_decode, stored)
+    if ok and type(doc) == "table" and type(doc.source) == "string" then
+        return doc.source
+    end
+    return nil
 end
 
 local function split_refs(s)
@@ -336,6 +366,8 @@ local function apply_batch(schema, args, first, opts)
     end
     want_type(schema.uses, "hash")
     want_type(schema.hashes, "hash")
+    want_type(schema.owners, "hash")
+    local writer = opts.owner or ""
 
     local function index_key(kind)
         return schema.index[kind]
@@ -395,6 +427,15 @@ local function apply_batch(schema, args, first, opts)
         op.stored = read("string", "GET", op.key)
         if op.stored == false then
             op.stored = nil
+        end
+        -- OWNERS: an existing object is changed or deleted only by the writer that owns it
+        -- (an unowned one only by a writer without owner); anyone creates a new one
+        op.owner = read("hash", "HGET", schema.owners, seen_key) or nil
+        if (op.owner or "") ~= writer and (op.stored or indexed(op.kind, op.id)) then
+            abort("owned", {key = seen_key, kind = op.kind, id = op.id,
+                            owner = op.owner or json_null,
+                            writer = writer ~= "" and writer or json_null,
+                            source = source_of(op.stored) or json_null})
         end
 
         if op.expect ~= "" then
@@ -584,10 +625,18 @@ local function apply_batch(schema, args, first, opts)
             call("SADD", index_key(op.kind), op.id)
             call("HSET", schema.hashes, field, digest_hex(h))
             digest = (digest + h) % DIGEST_MOD
+            if writer ~= "" and op.owner ~= writer then
+                call("HSET", schema.owners, field, writer)
+            elseif writer == "" and op.owner then
+                call("HDEL", schema.owners, field)   -- left by an object deleted by hand
+            end
         else
             call("DEL", op.key)
             call("SREM", index_key(op.kind), op.id)
             call("HDEL", schema.hashes, field)
+            if op.owner then
+                call("HDEL", schema.owners, field)
+            end
             if op.kind == "upstream" then
                 call("DEL", schema.used_by(op.id))
             end
@@ -640,7 +689,7 @@ local function sy_apply(keys, args)
     if not schema then
         return fail("bad_request", {message = "KEYS[1] must be the version key"})
     end
-    -- leading options: "epoch" <id>
+    -- leading options: "epoch" <id>, "owner" <name>
     local opts, first = {}, 1
     while APPLY_OPTIONS[args[first]] do
         opts[args[first]] = args[first + 1] or ""
@@ -649,8 +698,8 @@ local function sy_apply(keys, args)
     local n = #args - first + 1
     if n <= 0 or n % 6 ~= 0 then
         return fail("bad_request",
-                    {message = "arguments: [epoch <id>], then groups of 6: op kind id doc "
-                               .. "refs expect"})
+                    {message = "arguments: [epoch <id>] [owner <name>], then groups of 6: "
+                               .. "op kind id doc refs expect"})
     end
     return run_checked(apply_batch, schema, args, first, opts)
 end

@@ -224,7 +224,9 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         do {
             result = try await store.apply(batch.operations())
         } catch {
-            throw APIError.from(error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) })
+            throw APIError.from(
+                error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) },
+                objectField: { Self.field(of: $0, $1, in: batch) })
         }
         logger.info(
             "batch applied",
@@ -262,6 +264,22 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         }
         if case .string(let name)? = body["canary"]?["upstream"] { out.append(("canary.upstream", name)) }
         return out.filter { Names.isValid($0.upstream) }
+    }
+
+    /// The request field of an object in a (valid) batch: `upstreams[2]`, `routes[0]`,
+    /// `delete.routes[1]`.
+    static func field(of kind: ObjectKind, _ id: String, in batch: Batch) -> String {
+        switch kind {
+        case .route:
+            if let i = batch.routes.firstIndex(where: { $0.id == id }) { return "routes[\(i)]" }
+            if let i = batch.deleteRoutes.firstIndex(of: id) { return "delete.routes[\(i)]" }
+        case .upstream:
+            if let i = batch.upstreams.firstIndex(where: { $0.name == id }) { return "upstreams[\(i)]" }
+            if let i = batch.deleteUpstreams.firstIndex(of: id) { return "delete.upstreams[\(i)]" }
+        case .certificate:
+            break
+        }
+        return "\(kind.rawValue):\(id)"
     }
 
     static func missingUpstream(_ field: String, _ name: String) -> FieldError {

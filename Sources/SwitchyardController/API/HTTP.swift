@@ -62,8 +62,12 @@ struct APIError: Error, HTTPResponseError {
     }
 
     /// The HTTP form of a store error. `upstreamField(route, upstream)` names the field a
-    /// missing_upstream refers to (`upstream`, or `routes[3].split[1].upstream` in a batch).
-    static func from(_ error: StoreError, upstreamField: (String, String) -> String = { _, _ in "upstream" }) -> APIError {
+    /// missing_upstream refers to (`upstream`, or `routes[3].split[1].upstream` in a batch);
+    /// `objectField(kind, id)` the field naming an object (`id`, `name`, or `routes[3]`).
+    static func from(
+        _ error: StoreError, upstreamField: (String, String) -> String = { _, _ in "upstream" },
+        objectField: (ObjectKind, String) -> String = defaultObjectField
+    ) -> APIError {
         switch error.code {
         case .unavailable:
             return APIError(.serviceUnavailable, "unavailable", error.message)
@@ -99,17 +103,37 @@ struct APIError: Error, HTTPResponseError {
         case .badRequest(let message)?:
             return APIError(.internalServerError, "internal", "sy_apply rejected the call: \(message)")
         case .other(let code, let raw)?:
-            return fromFunction(FunctionRefusal(code: code, raw: raw))
+            return fromFunction(FunctionRefusal(code: code, raw: raw), objectField: objectField)
                 ?? APIError(.internalServerError, "internal", "sy_apply error \(code): \(raw)")
         case nil:
             return APIError(.internalServerError, "internal", error.message)
         }
     }
 
+    /// The field naming an object in a single-object request: routes and certificates
+    /// have an `id`, upstreams a `name`.
+    static func defaultObjectField(_ kind: ObjectKind, _ id: String) -> String { kind == .upstream ? "name" : "id" }
+
     /// The codes of the Function library that `ApplyError` keeps as `.other`.
-    static func fromFunction(_ refusal: FunctionRefusal?) -> APIError? {
+    static func fromFunction(
+        _ refusal: FunctionRefusal?, objectField: (ObjectKind, String) -> String = defaultObjectField
+    ) -> APIError? {
         guard let refusal else { return nil }
         switch refusal.code {
+        case "owned":
+            // owned by another writer (the Kubernetes source): the admin API may not change it
+            let kind = ObjectKind(rawValue: refusal.string("kind") ?? "") ?? .route
+            let id = refusal.string("id") ?? ""
+            let owner = refusal.string("owner")
+            let source = refusal.string("source")
+            let whose = owner.map { "is owned by \($0)" } ?? "is not owned by \(refusal.string("writer") ?? "this writer")"
+            let from = source.map { " (source \($0))" } ?? ""
+            let advice =
+                owner == nil ? "only the admin API may change it" : "change it where it comes from, not through the admin API"
+            return APIError(
+                .conflict, "owned", "\(kind.rawValue) '\(id)' \(whose)\(from): \(advice); nothing was written",
+                field: objectField(kind, id),
+                extra: [("owner", owner.map { .string($0) } ?? .null), ("source", source.map { .string($0) } ?? .null)])
         case "wrong_type":
             let key = refusal.string("key") ?? "?"
             return APIError(

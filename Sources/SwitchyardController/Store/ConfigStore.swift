@@ -131,13 +131,15 @@ public struct ConfigStore: Sendable {
     /// lost it (restart without persistence, FUNCTION FLUSH). Redis without that history
     /// (flushed, restarted empty, restored from another installation) is `.dataLost`,
     /// unless an operator re-seeded it (its `adopt` key names its epoch), which this
-    /// controller then follows as the edges do.
-    public func apply(_ operations: [ApplyOperation]) async throws(StoreError) -> ApplyResult {
+    /// controller then follows as the edges do. `owner`: the writer (nil: none, the admin
+    /// API); an object owned by another writer is refused with `owned` and nothing is
+    /// written (redis/README.md, "Owners").
+    public func apply(_ operations: [ApplyOperation], owner: String? = nil) async throws(StoreError) -> ApplyResult {
         var known = history.epoch
         if known == nil { known = try await readEpoch().epoch }
         var followedReseed = false
         while true {
-            let command = Self.applyCommand(operations, epoch: known)
+            let command = Self.applyCommand(operations, epoch: known, owner: owner)
             var reply = try await sendWrite(command)
             if case .error(let message) = reply, message.lowercased().contains("function not found") {
                 logger.warning("sy_apply is not loaded in redis; loading the library again")
@@ -209,23 +211,24 @@ public struct ConfigStore: Sendable {
     }
 
     /// Create-or-replace: `created` tells which happened. An identical object is not
-    /// written again (and keeps its version).
-    public func put(_ route: Route) async throws(StoreError) -> (stored: Stored<Route>, created: Bool) {
-        let (version, created) = try await putObject(.route, route.id, document: route.canonicalDocument) { expect in
+    /// written again (and keeps its version). `owner`: the writer, as for `apply`.
+    public func put(_ route: Route, owner: String? = nil) async throws(StoreError) -> (stored: Stored<Route>, created: Bool) {
+        let (version, created) = try await putObject(.route, route.id, document: route.canonicalDocument, owner: owner) { expect in
             ApplyOperation.put(route, expect: expect)
         }
         return (Stored(value: route, version: version), created)
     }
 
-    public func put(_ upstream: Upstream) async throws(StoreError) -> (stored: Stored<Upstream>, created: Bool) {
-        let (version, created) = try await putObject(.upstream, upstream.name, document: upstream.canonicalDocument) { expect in
+    public func put(_ upstream: Upstream, owner: String? = nil) async throws(StoreError) -> (stored: Stored<Upstream>, created: Bool) {
+        let (version, created) = try await putObject(.upstream, upstream.name, document: upstream.canonicalDocument, owner: owner) {
+            expect in
             ApplyOperation.put(upstream, expect: expect)
         }
         return (Stored(value: upstream, version: version), created)
     }
 
     private func putObject(
-        _ kind: ObjectKind, _ id: String, document: String, operation: (Int64?) -> ApplyOperation
+        _ kind: ObjectKind, _ id: String, document: String, owner: String?, operation: (Int64?) -> ApplyOperation
     ) async throws(StoreError) -> (version: Int64, created: Bool) {
         let key = KeySchema.object(kind, id)
         return try await retrying(kind, id) { () throws(StoreError) -> (Int64, Bool) in
@@ -238,7 +241,7 @@ public struct ConfigStore: Sendable {
                 // a damaged document has no usable version: replace it unconditionally
                 expect = (try? StoredDocument.parse(bytes))?.version
             }
-            let result = try await apply([operation(expect)])
+            let result = try await apply([operation(expect)], owner: owner)
             return (result.version, expect == 0)
         }
     }
@@ -246,7 +249,7 @@ public struct ConfigStore: Sendable {
     /// Read-modify-write of one upstream. `change` gets the stored upstream and returns the
     /// new one, or nil when nothing needs to change (nothing is written then).
     public func modifyUpstream<Extra: Sendable>(
-        _ name: String, _ change: (Upstream) throws(StoreError) -> (Upstream, Extra)?
+        _ name: String, owner: String? = nil, _ change: (Upstream) throws(StoreError) -> (Upstream, Extra)?
     ) async throws(StoreError) -> (stored: Stored<Upstream>, extra: Extra?) {
         try await retrying(.upstream, name) { () throws(StoreError) -> (Stored<Upstream>, Extra?) in
             guard let current = try await upstream(name) else {
@@ -254,14 +257,14 @@ public struct ConfigStore: Sendable {
             }
             guard let (modified, extra) = try change(current.value) else { return (current, nil) }
             if modified.canonicalDocument == current.value.canonicalDocument { return (current, extra) }
-            let result = try await apply([ApplyOperation.put(modified, expect: current.version)])
+            let result = try await apply([ApplyOperation.put(modified, expect: current.version)], owner: owner)
             return (Stored(value: modified, version: result.version), extra)
         }
     }
 
     /// Deletes one object; answers the new version.
-    public func delete(_ kind: ObjectKind, _ id: String) async throws(StoreError) -> Int64 {
-        try await apply([ApplyOperation.delete(kind, id)]).version
+    public func delete(_ kind: ObjectKind, _ id: String, owner: String? = nil) async throws(StoreError) -> Int64 {
+        try await apply([ApplyOperation.delete(kind, id)], owner: owner).version
     }
 
     /// Runs `body` again while it fails with version_mismatch (another writer got there

@@ -54,10 +54,11 @@ struct RedisHistory: Sendable {
 }
 
 extension ConfigStore {
-    /// `FCALL sy_apply 1 <version key> [epoch E] op kind id doc refs expect ...`.
-    static func applyCommand(_ operations: [ApplyOperation], epoch: String?) -> [String] {
+    /// `FCALL sy_apply 1 <version key> [epoch E] [owner O] op kind id doc refs expect ...`.
+    static func applyCommand(_ operations: [ApplyOperation], epoch: String?, owner: String?) -> [String] {
         var command = ["FCALL", ApplyCall.functionName, "1", KeySchema.version]
         if let epoch { command += ["epoch", epoch] }
+        if let owner, !owner.isEmpty { command += ["owner", owner] }
         return command + operations.flatMap(\.arguments)
     }
 }

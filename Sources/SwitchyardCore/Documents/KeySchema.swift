@@ -18,6 +18,9 @@ public enum KeySchema {
     /// Hash: `<kind>:<id>` -> the 13-hex hash `sy_apply` computed when it wrote that document;
     /// the digest is their sum (redis/README.md, "The digest").
     public static let hashes = base + "hashes"
+    /// Hash: `<kind>:<id>` -> the writer that owns that object (e.g. `k8s/switchyard`); only
+    /// it may change or delete the object (redis/README.md, "Owners").
+    public static let owners = base + "owners"
     /// Set of all route ids.
     public static let routes = base + "routes"
     /// Set of all upstream names.

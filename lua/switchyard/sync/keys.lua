@@ -12,6 +12,7 @@ _M.digest = BASE .. "digest"
 _M.epoch = BASE .. "epoch"
 _M.adopt = BASE .. "adopt"
 _M.hashes = BASE .. "hashes"
+_M.owners = BASE .. "owners"   -- who may change an object (written by sy_apply; edges ignore it)
 _M.routes = BASE .. "routes"
 _M.upstreams = BASE .. "upstreams"
 _M.certificates = BASE .. "certificates"

@@ -207,7 +207,8 @@ def test_full_load_of_more_documents_than_one_pipelined_fetch(controller, redis,
     n = 6001
     routes = [{"id": f"bulk-{i}", "host": "bulk.example.com", "path": f"/b{i}",
                "match": "exact", "upstream": "bulk"} for i in range(n)]
-    controller.ok("POST", "/api/v1/apply", {"routes": routes})
+    # more than one atomic batch holds (1,000 objects): the controller applies it in parts
+    controller.ok("POST", "/api/v1/apply?atomic=false", {"routes": routes})
     e = Edge(redis, workdir, "edge-bulk", workers=1)
     try:
         wait_until(lambda: e.backend(f"/b{n - 1}", "bulk.example.com") == "b4", 20,

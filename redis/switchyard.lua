@@ -44,6 +44,7 @@
 --                      doc not a JSON object)
 --   wrong_type         a key the call reads or writes has the wrong Redis type (typed in
 --                      by hand): "key", "type" (what it is), "want" (what it must be)
+--   too_large          more than MAX_OPS (1,000) operations ("max", "ops")
 --   owned              an object owned by another writer than this one ("key", "owner":
 --                      its owner or null, "writer", "source": the document's, or null)
 --   no_epoch, epoch_mismatch, data_lost, edge_conflict   the history (EPOCH below)
@@ -59,7 +60,11 @@
 
 local APPLY_OPTIONS = {epoch = true, owner = true}   -- sy_apply's leading options
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
-local BIG_BATCH = 1000       -- larger batches log one "resync" entry instead of one per object
+-- Operations per sy_apply call. A Function cannot yield: its work is O(operations) in one
+-- go, during which Redis answers nobody. 1,000 keeps the longest call at about 50 ms here
+-- (1,000 upstreams of 1.9 KB: bench/apply_cost.py, README "Batches"); larger imports are
+-- several calls (POST /api/v1/apply?atomic=false). The controller's Batch.maxObjects.
+local MAX_OPS = 1000
 local HINT_KEYS = 32         -- batches up to this size name their objects in the event
 
 -- The Redis API and Lua's libraries, bound by bind() (see the header).
@@ -331,6 +336,49 @@ local function edge_conflicts(edge, epoch, adopt, version)
     return edge.applied > version
 end
 
+-- WRITES, batched. Pass 2 collects the arguments of its commands by (command, key) and
+-- sends each with as few calls as possible (one MSET of many documents, one SADD per
+-- index, one HSET of many hashes): a Redis script pays per call more than per argument.
+-- Removals go out before additions, which is all the order one batch needs: an object
+-- appears once in it, and a route that stays in a used_by set is removed, then added.
+local REMOVE, ADD = 1, 2
+local WRITE_CHUNK = 500   -- arguments per call
+
+local function new_writes()
+    return {[REMOVE] = {}, [ADD] = {}, by = {}}
+end
+
+-- key nil: a command over keys (DEL k...) or key-value pairs (MSET k v ...)
+local function add_write(w, phase, cmd, key, a, b)
+    local id = phase .. cmd .. "\0" .. (key or "")
+    local entry = w.by[id]
+    if not entry then
+        entry = {cmd = cmd, key = key}
+        w.by[id] = entry
+        local list = w[phase]
+        list[#list + 1] = entry
+    end
+    entry[#entry + 1] = a
+    if b ~= nil then
+        entry[#entry + 1] = b
+    end
+end
+
+local function flush_writes(w)
+    for _, phase in ipairs({REMOVE, ADD}) do
+        for _, entry in ipairs(w[phase]) do
+            for i = 1, #entry, WRITE_CHUNK do
+                local last = math_min(i + WRITE_CHUNK - 1, #entry)
+                if entry.key then
+                    call(entry.cmd, entry.key, unpack(entry, i, last))
+                else
+                    call(entry.cmd, unpack(entry, i, last))
+                end
+            end
+        end
+    end
+end
+
 -- Pass 1 and pass 2 of sy_apply (see the header): the operations are args[first..],
 -- opts the leading options; run under run_checked().
 local function apply_batch(schema, args, first, opts)
@@ -372,8 +420,15 @@ local function apply_batch(schema, args, first, opts)
     local function index_key(kind)
         return schema.index[kind]
     end
+    -- membership of the index sets as stored (read in bulk below; memoized)
+    local in_index = {route = {}, upstream = {}, certificate = {}}
     local function indexed(kind, id)
-        return read("set", "SISMEMBER", index_key(kind), id) == 1
+        local m = in_index[kind][id]
+        if m == nil then
+            m = call("SISMEMBER", index_key(kind), id) == 1
+            in_index[kind][id] = m
+        end
+        return m
     end
     local function object_exists(kind, id)
         local o = exists[kind][id]
@@ -382,14 +437,8 @@ local function apply_batch(schema, args, first, opts)
         end
         return indexed(kind, id)
     end
-    local function stored_uses(route_id)
-        return read("hash", "HGET", schema.uses, route_id) or ""
-    end
-    local function current_uses(route_id)
-        if new_uses[route_id] then
-            return new_uses[route_id]
-        end
-        return split_refs(stored_uses(route_id))
+    local function current_uses(op)
+        return split_refs(op.stored_uses)   -- pass 2 leaves the used_by sets of these
     end
     -- pass 2 SADDs and SREMs the used_by sets of every upstream a route op names, old or new
     local function check_used_by(name)
@@ -404,9 +453,11 @@ local function apply_batch(schema, args, first, opts)
         users[upstream][route_id] = using
     end
 
+    -- the operations' shape first, then what they read, in bulk: a script pays per call
+    local shaped = {}
     for i = first, #args, 6 do
         local op = {op = args[i], kind = args[i + 1], id = args[i + 2], doc = args[i + 3],
-                    refs = split_refs(args[i + 4]), expect = args[i + 5]}
+                    refs = split_refs(args[i + 4]), raw_refs = args[i + 4], expect = args[i + 5]}
         if op.op ~= "put" and op.op ~= "del" then
             return fail("bad_request", {message = "unknown op", op = op.op})
         end
@@ -416,13 +467,52 @@ local function apply_batch(schema, args, first, opts)
         if op.id == "" then
             return fail("bad_request", {message = "empty id", kind = op.kind})
         end
-        local seen_key = op.kind .. ":" .. op.id
-        if seen[seen_key] then
+        op.field = op.kind .. ":" .. op.id
+        if seen[op.field] then
             return fail("bad_request", {message = "object appears twice in one batch",
                                         kind = op.kind, id = op.id})
         end
-        seen[seen_key] = true
+        seen[op.field] = true
+        shaped[#shaped + 1] = op
+    end
+    for i = 1, #shaped, WRITE_CHUNK do
+        local last = math_min(i + WRITE_CHUNK - 1, #shaped)
+        local fields, routes, ids = {}, {}, {route = {}, upstream = {}, certificate = {}}
+        for j = i, last do
+            local op = shaped[j]
+            fields[#fields + 1] = op.field
+            if op.kind == "route" then
+                routes[#routes + 1] = op
+            end
+            local list = ids[op.kind]
+            list[#list + 1] = op.id
+        end
+        local owners = call("HMGET", schema.owners, unpack(fields))
+        for j = i, last do
+            shaped[j].owner = owners[j - i + 1] or nil
+        end
+        if #routes > 0 then
+            local route_ids = {}
+            for j, op in ipairs(routes) do
+                route_ids[j] = op.id
+            end
+            local uses = call("HMGET", schema.uses, unpack(route_ids))
+            for j, op in ipairs(routes) do
+                op.stored_uses = uses[j] or ""
+            end
+        end
+        for kind, list in pairs(ids) do
+            if #list > 0 then
+                local flags = call("SMISMEMBER", index_key(kind), unpack(list))
+                for j, id in ipairs(list) do
+                    in_index[kind][id] = flags[j] == 1
+                end
+            end
+        end
+    end
 
+    for _, op in ipairs(shaped) do
+        local seen_key = op.field
         op.key = schema.object(op.kind, op.id)
         op.stored = read("string", "GET", op.key)
         if op.stored == false then
@@ -430,7 +520,6 @@ local function apply_batch(schema, args, first, opts)
         end
         -- OWNERS: an existing object is changed or deleted only by the writer that owns it
         -- (an unowned one only by a writer without owner); anyone creates a new one
-        op.owner = read("hash", "HGET", schema.owners, seen_key) or nil
         if (op.owner or "") ~= writer and (op.stored or indexed(op.kind, op.id)) then
             abort("owned", {key = seen_key, kind = op.kind, id = op.id,
                             owner = op.owner or json_null,
@@ -450,13 +539,10 @@ local function apply_batch(schema, args, first, opts)
         end
 
         if op.op == "put" then
+            -- the shape only: parsing every document cost a third of the call, the
+            -- controller has validated it, and an edge skips a document it cannot decode
             if op.doc:sub(1, 1) ~= "{" or op.doc:sub(-1) ~= "}" or #op.doc < 3 then
                 return fail("bad_request", {message = "doc must be a non-empty JSON object",
-                                            kind = op.kind, id = op.id})
-            end
-            local ok = pcall(json_decode, op.doc)
-            if not ok then
-                return fail("bad_request", {message = "doc is not valid JSON",
                                             kind = op.kind, id = op.id})
             end
             if op.kind == "route" then
@@ -466,7 +552,7 @@ local function apply_batch(schema, args, first, opts)
                                     {kind = "route", id = op.id, upstream = name})
                     end
                 end
-                for _, old in ipairs(current_uses(op.id)) do
+                for _, old in ipairs(current_uses(op)) do
                     note_user(old, op.id, false)
                 end
                 for _, name in ipairs(op.refs) do
@@ -481,14 +567,14 @@ local function apply_batch(schema, args, first, opts)
             end
             op.unchanged = rest ~= nil and rest == op.doc:sub(2)
                 and indexed(op.kind, op.id)
-                and (op.kind ~= "route" or stored_uses(op.id) == args[i + 4])
+                and (op.kind ~= "route" or op.stored_uses == op.raw_refs)
             exists[op.kind][op.id] = true
         else
             if not object_exists(op.kind, op.id) then
                 return fail("not_found", {kind = op.kind, id = op.id})
             end
             if op.kind == "route" then
-                for _, old in ipairs(current_uses(op.id)) do
+                for _, old in ipairs(current_uses(op)) do
                     note_user(old, op.id, false)
                 end
                 new_uses[op.id] = {}
@@ -612,6 +698,7 @@ local function apply_batch(schema, args, first, opts)
     if rebuild then
         write_hashes(schema, rebuild)
     end
+    local w = new_writes()
     for _, op in ipairs(changed) do
         -- out goes what sy_apply recorded for the old document, whatever is stored now
         local field = op.kind .. ":" .. op.id
@@ -621,50 +708,46 @@ local function apply_batch(schema, args, first, opts)
         if op.op == "put" then
             local stored = '{"version":' .. version .. "," .. op.doc:sub(2)
             local h = digest_h(op.kind, op.id, stored)
-            call("SET", op.key, stored)
-            call("SADD", index_key(op.kind), op.id)
-            call("HSET", schema.hashes, field, digest_hex(h))
+            add_write(w, ADD, "MSET", nil, op.key, stored)
+            add_write(w, ADD, "SADD", index_key(op.kind), op.id)
+            add_write(w, ADD, "HSET", schema.hashes, field, digest_hex(h))
             digest = (digest + h) % DIGEST_MOD
             if writer ~= "" and op.owner ~= writer then
-                call("HSET", schema.owners, field, writer)
+                add_write(w, ADD, "HSET", schema.owners, field, writer)
             elseif writer == "" and op.owner then
-                call("HDEL", schema.owners, field)   -- left by an object deleted by hand
+                add_write(w, REMOVE, "HDEL", schema.owners, field)   -- left by a hand delete
             end
         else
-            call("DEL", op.key)
-            call("SREM", index_key(op.kind), op.id)
-            call("HDEL", schema.hashes, field)
+            add_write(w, REMOVE, "DEL", nil, op.key)
+            add_write(w, REMOVE, "SREM", index_key(op.kind), op.id)
+            add_write(w, REMOVE, "HDEL", schema.hashes, field)
             if op.owner then
-                call("HDEL", schema.owners, field)
+                add_write(w, REMOVE, "HDEL", schema.owners, field)
             end
             if op.kind == "upstream" then
-                call("DEL", schema.used_by(op.id))
+                add_write(w, REMOVE, "DEL", nil, schema.used_by(op.id))
             end
         end
         if op.kind == "route" then
-            for _, old in ipairs(split_refs(call("HGET", schema.uses, op.id) or "")) do
-                call("SREM", schema.used_by(old), op.id)
+            for _, old in ipairs(split_refs(op.stored_uses)) do
+                add_write(w, REMOVE, "SREM", schema.used_by(old), op.id)
             end
             local refs = new_uses[op.id]
             if refs and #refs > 0 then
-                call("HSET", schema.uses, op.id, tbl_concat(refs, ","))
+                add_write(w, ADD, "HSET", schema.uses, op.id, tbl_concat(refs, ","))
                 for _, name in ipairs(refs) do
-                    call("SADD", schema.used_by(name), op.id)
+                    add_write(w, ADD, "SADD", schema.used_by(name), op.id)
                 end
             else
-                call("HDEL", schema.uses, op.id)
+                add_write(w, REMOVE, "HDEL", schema.uses, op.id)
             end
         end
     end
+    flush_writes(w)
 
-    if #changed > BIG_BATCH then
-        call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-0",
-             "version", version, "kind", "*", "id", "*", "op", "resync")
-    else
-        for n, op in ipairs(changed) do
-            call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-" .. (n - 1),
-                 "version", version, "kind", op.kind, "id", op.id, "op", op.op)
-        end
+    for n, op in ipairs(changed) do
+        call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-" .. (n - 1),
+             "version", version, "kind", op.kind, "id", op.id, "op", op.op)
     end
     call("SET", schema.digest, digest_hex(digest))
     -- the new version, then for a small batch the objects it changed: a subscriber may
@@ -700,6 +783,10 @@ local function sy_apply(keys, args)
         return fail("bad_request",
                     {message = "arguments: [epoch <id>] [owner <name>], then groups of 6: "
                                .. "op kind id doc refs expect"})
+    end
+    if n / 6 > MAX_OPS then
+        return fail("too_large", {max = MAX_OPS, ops = n / 6,
+                                  message = "at most " .. MAX_OPS .. " operations per call"})
     end
     return run_checked(apply_batch, schema, args, first, opts)
 end

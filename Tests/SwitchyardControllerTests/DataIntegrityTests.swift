@@ -182,4 +182,61 @@ struct DataIntegrityTests {
             #expect(try await h.request(.get, "/api/v1/status?check=everything").status == 422)
         }
     }
+
+    // MARK: L4: the batch bound
+
+    static func upstreams(_ range: Range<Int>, padding: Int = 0) -> String {
+        let pad = padding > 0 ? #","health_check":{"type":"http","path":"/\#(String(repeating: "p", count: padding))"}"# : ""
+        return range.map { #"{"name":"u\#($0)","endpoints":[]\#(pad)}"# }.joined(separator: ",")
+    }
+
+    @Test func anAtomicBatchIsBoundedInObjectsAndBytesAndNamesTheBounds() async throws {
+        try await withController { h in
+            let tooMany = try await h.request(.post, "/api/v1/apply", #"{"upstreams":[\#(Self.upstreams(0..<1001))]}"#)
+            #expect(tooMany.status == 413 && tooMany.errorCode == "too_large", "\(tooMany.json)")
+            #expect("\(tooMany.json)".contains("1000") && "\(tooMany.json)".contains("\(Batch.maxBytes)"))
+            #expect("\(tooMany.json)".contains("atomic=false"))
+            // few objects, but more bytes than the bound
+            let big = try await h.request(.post, "/api/v1/apply", #"{"upstreams":[\#(Self.upstreams(0..<3, padding: 900_000))]}"#)
+            #expect(big.status == 413 && big.errorCode == "too_large", "\(big.status)")
+            #expect(try await h.storedVersion() == 0)
+            // exactly the bound is one version
+            let full = try await h.request(.post, "/api/v1/apply", #"{"upstreams":[\#(Self.upstreams(0..<1000))]}"#)
+            #expect(full.status == 200 && full.version == 1, "\(full.json)")
+            // the Function keeps the same bound for callers that bypass the controller
+            var args = ["FCALL", "sy_apply", "1", KeySchema.version]
+            for i in 0...Batch.maxObjects { args += ["put", "upstream", "raw\(i)", #"{"name":"raw\#(i)","endpoints":[]}"#, "", ""] }
+            let raw = try await h.redis.send(args)
+            guard case .error(let message) = raw else {
+                Issue.record("1,001 operations in one FCALL were accepted: \(raw)")
+                return
+            }
+            #expect(message.contains("too_large"), "\(message)")
+            // an unknown parameter or value is refused
+            #expect(try await h.request(.post, "/api/v1/apply?atomic=yes", #"{"upstreams":[]}"#).status == 422)
+            #expect(try await h.request(.post, "/api/v1/apply?atomc=false", #"{"upstreams":[]}"#).status == 422)
+        }
+    }
+
+    @Test func aNonAtomicBatchIsAppliedInPartsOfAtMostTheBound() async throws {
+        try await withController { h in
+            let body = #"{"upstreams":[\#(Self.upstreams(0..<2300))],"routes":[{"id":"r","host":"a.test","path":"/","upstream":"u2299"}]}"#
+            let answer = try await h.request(.post, "/api/v1/apply?atomic=false", body)
+            #expect(answer.status == 200, "\(answer.json)")
+            #expect(answer.json["versions"] == .array([.integer(1), .integer(2), .integer(3)]), "\(answer.json)")
+            #expect(answer.json["changed"] == .integer(2301) && answer.version == 3)
+            #expect(try await h.redis.send("SCARD", KeySchema.upstreams).integer == 2300)
+            #expect(try await h.redis.send("HGET", KeySchema.uses, "r").text == "u2299")
+            // a part refused by Redis stops there, and the answer says what was applied
+            _ = try await h.redis.send("HSET", KeySchema.owners, "upstream:v1500", "k8s/switchyard")
+            _ = try await h.redis.send("SET", KeySchema.upstream("v1500"), #"{"version":3,"name":"v1500","endpoints":[]}"#)
+            _ = try await h.redis.send("SADD", KeySchema.upstreams, "v1500")
+            let vs = (0..<2000).map { #"{"name":"v\#($0)","endpoints":[{"address":"127.0.0.1:9"}]}"# }.joined(separator: ",")
+            let refused = try await h.request(.post, "/api/v1/apply?atomic=false", #"{"upstreams":[\#(vs)]}"#)
+            #expect(refused.status == 409 && refused.errorCode == "owned", "\(refused.json)")
+            #expect(refused.json["error"]?["applied_versions"] == .array([.integer(4)]), "\(refused.json)")
+            #expect(try await h.redis.send("EXISTS", KeySchema.upstream("v999")).integer == 1)
+            #expect(try await h.redis.send("EXISTS", KeySchema.upstream("v1000")).integer == 0)
+        }
+    }
 }

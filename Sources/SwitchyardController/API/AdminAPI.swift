@@ -3,7 +3,8 @@
 //   GET|PUT|DELETE /upstreams/:name        GET /upstreams
 //   PUT|DELETE     /upstreams/:name/endpoints/:address   (one machine joins or leaves)
 //   GET|PUT|DELETE /routes/:id             GET /routes
-//   POST           /apply                  (all or nothing, one FCALL)
+//   POST           /apply                  (all or nothing, one FCALL, at most Batch.maxObjects
+//                                           objects and Batch.maxBytes; ?atomic=false: in parts)
 //   GET            /status                 (version, digest, every edge, converged;
 //                                           ?wait_version=N&timeout_ms=M waits for edges;
 //                                           ?check=documents: DocumentCheck.swift)
@@ -205,8 +206,19 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     // MARK: Batch
 
     @Sendable func apply(_ request: Request, context: Context) async throws -> Response {
-        let body = try await requiredBody(request)
-        let (batch, validationProblems) = validator.batchCollectingProblems(body)
+        let atomic = try Self.atomicParameter(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        let (parsed, size) = try await sizedBody(request)
+        guard let body = parsed else { throw APIError(.badRequest, "bad_request", "a JSON body is required") }
+        let objects = Batch.objectCount(body)
+        if atomic, objects > Batch.maxObjects || size > Batch.maxBytes {
+            throw APIError(
+                .contentTooLarge, "too_large",
+                "an atomic batch holds at most \(Batch.maxObjects) objects and \(Batch.maxBytes) bytes (one call that keeps "
+                    + "Redis busy for all of them); this one has \(objects) objects in \(size) bytes: split it, or send it with "
+                    + "POST /api/v1/apply?atomic=false (applied in parts of at most \(Batch.maxObjects), each its own version)",
+                extra: [("max_objects", .integer(Int64(Batch.maxObjects))), ("max_bytes", .integer(Int64(Batch.maxBytes)))])
+        }
+        let (batch, validationProblems) = validator.batchCollectingProblems(body, maxObjects: atomic ? Batch.maxObjects : nil)
         var problems = validationProblems
         let references = batch.externalReferences
         if !references.isEmpty {
@@ -220,6 +232,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             let version = try await call { () throws(StoreError) in try await store.version() }
             return jsonResponse(["version": .integer(version), "changed": 0])
         }
+        if !atomic { return try await applyInParts(batch) }
         let result: ApplyResult
         do {
             result = try await store.apply(batch.operations())
@@ -236,6 +249,61 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 "batch.deletes": "\(batch.deleteRoutes.count + batch.deleteUpstreams.count)",
             ])
         return jsonResponse(["version": .integer(result.version), "changed": .integer(result.changed)])
+    }
+
+    /// `?atomic=false`: the batch in consecutive parts of at most `Batch.maxObjects`, each
+    /// one sy_apply call and its own version (edges may serve the versions in between). In
+    /// the order of `Batch.operations()`, so every part is valid on top of the ones before.
+    /// A refused part stops there: the error says which parts were applied.
+    func applyInParts(_ batch: Batch) async throws -> Response {
+        let operations = batch.operations()
+        var versions: [JSONValue] = []
+        var changed: Int64 = 0
+        var version: Int64 = 0
+        var start = 0
+        while start < operations.count {
+            let part = Array(operations[start..<min(start + Batch.maxObjects, operations.count)])
+            do {
+                let result = try await store.apply(part)
+                versions.append(.integer(result.version))
+                changed += result.changed
+                version = result.version
+            } catch {
+                var refusal = APIError.from(
+                    error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) },
+                    objectField: { Self.field(of: $0, $1, in: batch) })
+                if !versions.isEmpty {
+                    refusal.message += " (objects 1-\(start) of \(operations.count) were applied before: versions in applied_versions)"
+                }
+                refusal.extra.append(("applied_versions", .array(versions)))
+                throw refusal
+            }
+            start += part.count
+        }
+        if versions.isEmpty { version = try await call { () throws(StoreError) in try await store.version() } }
+        logger.info(
+            "batch applied in parts",
+            metadata: ["config.version": "\(version)", "changed": "\(changed)", "parts": "\(versions.count)"])
+        return jsonResponse(["version": .integer(version), "changed": .integer(changed), "versions": .array(versions), "atomic": false])
+    }
+
+    /// `atomic` of POST /apply: true (default) or false; anything else, and any other
+    /// parameter, is refused.
+    static func atomicParameter(_ query: [(String, String)]) throws(APIError) -> Bool {
+        var atomic = true
+        var problems: [FieldError] = []
+        for (key, value) in query {
+            switch (key, value) {
+            case ("atomic", "true"): atomic = true
+            case ("atomic", "false"): atomic = false
+            case ("atomic", _):
+                problems.append(FieldError(field: "atomic", code: .invalid, message: "atomic must be true or false, not '\(value)'"))
+            default:
+                problems.append(FieldError(field: key, code: .unknownField, message: "unknown parameter '\(key)' (use atomic)"))
+            }
+        }
+        if !problems.isEmpty { throw APIError.invalid(problems) }
+        return atomic
     }
 
     // MARK: Status

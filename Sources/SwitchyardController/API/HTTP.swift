@@ -160,6 +160,11 @@ struct APIError: Error, HTTPResponseError {
                     + "Restore Redis's data, or re-seed it explicitly: POST /api/v1/reseed {\"confirm\":\"\(epoch)\"} "
                     + "(switchyard reseed --confirm \(epoch))",
                 extra: [("epoch", .string(epoch)), ("edges", refusal.json["edges"] ?? .array([]))])
+        case "too_large":
+            // only a caller that bypasses the batch bound sees this (the Function's own bound)
+            return APIError(
+                .contentTooLarge, "too_large",
+                "at most \(refusal.integer("max") ?? 0) objects per call, not \(refusal.integer("ops") ?? 0)")
         case "confirm_mismatch":
             let epoch = refusal.string("epoch") ?? "none"
             return APIError(

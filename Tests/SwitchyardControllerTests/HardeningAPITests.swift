@@ -64,8 +64,8 @@ struct HardeningAPITests {
             #expect("\(check.json)".contains("route:r"), "the status does not name route:r: \(check.json)")
             // the next API write of the hand-edited route leaves a digest that describes
             // exactly the documents Redis holds
-            let rewritten = try await h.request(.put, "/api/v1/routes/r", #"{"host":"a.test","path":"/","upstream":"u","priority":3}"#)
-            #expect(rewritten.status == 200)
+            #expect(
+                try await h.request(.put, "/api/v1/routes/r", #"{"host":"a.test","path":"/","upstream":"u","priority":3}"#).status == 200)
             let stats = try await h.request(.get, "/api/v1/status")
             let digest = try await h.redis.send("GET", KeySchema.digest).text
             let recomputed = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version).array?[1].text

@@ -343,6 +343,39 @@ def test_edge_boots_from_its_snapshot_and_journal(redis, controller, workdir, ba
         forget_edge(redis, "edge-journal")
 
 
+def test_a_snapshot_directory_the_workers_cannot_write_is_said_at_start(redis, workdir, base):
+    """The syncer probes the snapshot's directory once at start (issue 16, L14): a worker
+    that cannot write there would lose the boot-without-Redis guarantee silently, so it
+    logs at crit and the status says snapshot.writable: false. (switchyard edge refuses a
+    --prefix the workers cannot enter before nginx starts; this covers what it cannot see,
+    e.g. a directory made read-only, here through the template's snapshot path.)"""
+    locked = os.path.join(workdir, "read-only-state")
+    os.makedirs(locked, exist_ok=True)
+    os.chmod(locked, 0o555)
+    template = os.path.join(workdir, "locked-snapshot.nginx.conf")
+    with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
+        text = f.read()
+    marker = "https_port = [==[{{https_port}}]==] })"
+    assert marker in text
+    with open(template, "w") as f:
+        f.write(text.replace(marker, "https_port = [==[{{https_port}}]==], snapshot = [==["
+                             + os.path.join(locked, "snapshot.json") + "]==] })"))
+    shutil.copytree(os.path.join(ROOT, "deploy", "edge.d"), os.path.join(workdir, "edge.d"),
+                    dirs_exist_ok=True)
+    edge = Edge(redis, workdir, "edge-locked", workers=1, extra=("--template", template))
+    try:
+        wait_until(lambda: edge_status(edge)["snapshot"]["writable"] is False, 5,
+                   what="the snapshot probe")
+        wait_until(lambda: "[crit]" in edge.process.output(), 3, what="the crit line")
+        line = next(x for x in edge.process.output().splitlines() if "[crit]" in x)
+        assert "cannot write beside " + os.path.join(locked, "snapshot.json") in line, line
+        # it still serves (from Redis)
+        wait_until(lambda: edge.backend("/", HOST) == "b1", 5, what="the edge serving")
+    finally:
+        edge.stop()
+        os.chmod(locked, 0o755)
+
+
 def test_killed_worker_is_replaced_with_the_current_configuration(controller, edges, base):
     edge = edges[0]
     controller.route("workers", HOST, "/workers", "res")

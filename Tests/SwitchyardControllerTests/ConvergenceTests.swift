@@ -130,6 +130,27 @@ struct ConvergenceVerdictTests {
         #expect(worse.problem?.contains("differ too") == true, "\(worse.problem ?? "nil")")
     }
 
+    @Test func anEdgeRunningAnotherRegexEngineIsAProblem() {
+        var pcre2 = edge("a", 7, "00000000000aa")
+        pcre2.fields.append(("regex", "pcre2"))
+        var pcre1 = edge("b", 7, "00000000000aa")
+        pcre1.fields.append(("regex", "pcre1"))
+        let older = edge("c", 7, "00000000000aa")  // reports none: not compared
+        let verdicts = Convergence.evaluate(
+            state: ConfigState(version: 7, digest: "00000000000aa"), edges: [pcre2, pcre1, older], now: now, target: nil,
+            regexEngine: "pcre1")
+        #expect(verdicts[0].problem?.contains("--regex-engine pcre2") == true, "\(verdicts[0].problem ?? "nil")")
+        #expect(verdicts[1].problem == nil && verdicts[2].problem == nil)
+        // a stale edge is listed, never a problem
+        var gone = pcre2
+        gone.fields.removeAll { $0.0 == "last_seen" }
+        gone.heartbeat = now - 60_000
+        #expect(
+            Convergence.evaluate(
+                state: ConfigState(version: 7, digest: "00000000000aa"), edges: [gone], now: now, target: nil, regexEngine: "pcre1")[0]
+                .problem == nil)
+    }
+
     @Test func waitParametersAreValidated() {
         let plain = Convergence.waitParameters([])
         #expect(plain.target == nil && plain.timeout == .zero && plain.problems.isEmpty)

@@ -24,6 +24,7 @@ function _M.serve()
         version = meta:get("version"),
         digest = meta:get("digest") and digest_mod.hex(meta:get("digest")) or nil,
         epoch = meta:get("epoch"),
+        regex = meta:get("sync:regex"),
         serial = meta:get("serial"),
         started = meta:get("started"),
         worker = {
@@ -55,6 +56,7 @@ function _M.serve()
         },
         snapshot = {
             path = config.snapshot_path,
+            writable = meta:get("snapshot:writable"),
             loaded_version = meta:get("snapshot:loaded_version"),
             version = meta:get("snapshot:version"),
             written_at = meta:get("snapshot:written_at"),

@@ -51,6 +51,9 @@ public struct EdgeHeartbeat: Sendable {
     public var outOfBand: Int { field("out_of_band").flatMap { Int($0) } ?? 0 }
     public var outOfBandKeys: [String] { (field("out_of_band_keys") ?? "").split(separator: ",").map(String.init) }
 
+    /// The regex engine its `ngx.re` runs (`pcre1`, `pcre2`); nil for older edges.
+    public var regexEngine: String? { field("regex").flatMap { $0.isEmpty ? nil : $0 } }
+
     /// The digest Redis has if the only difference is those documents.
     public var recordedDigest: String? { field("recorded_digest").flatMap { $0.isEmpty ? nil : $0 } }
 }
@@ -114,8 +117,11 @@ public enum Convergence {
     /// `timeout_ms` when only `wait_version` is given.
     public static let defaultTimeoutMilliseconds: Int64 = 10_000
 
-    /// Judges every edge. `target`: the version waited for (nil: Redis's version).
-    public static func evaluate(state: ConfigState, edges: [EdgeHeartbeat], now: Int64, target: Int64?) -> [EdgeVerdict] {
+    /// Judges every edge. `target`: the version waited for (nil: Redis's version);
+    /// `regexEngine`: the engine the controller validates regexes with (nil: not compared).
+    public static func evaluate(
+        state: ConfigState, edges: [EdgeHeartbeat], now: Int64, target: Int64?, regexEngine: String? = nil
+    ) -> [EdgeVerdict] {
         let redisDigest = state.digest ?? (state.version == 0 ? zeroDigest : nil)
         let goal = target ?? state.version
         return edges.map { edge in
@@ -154,6 +160,13 @@ public enum Convergence {
                     }
                 } else {
                     problem = "edge \(edge.id) reports no applied version"
+                }
+                if let regexEngine, let engine = edge.regexEngine, engine != regexEngine {
+                    let mismatch =
+                        "edge \(edge.id) runs regexes with \(engine) (its ngx.re), the controller validates them with "
+                        + "\(regexEngine): a route regex one accepts may be refused by the other; start the controller with "
+                        + "--regex-engine \(engine)"
+                    problem = problem.map { "\($0); \(mismatch)" } ?? mismatch
                 }
             }
             return EdgeVerdict(id: edge.id, live: live, inSync: inSync, problem: problem)
@@ -324,7 +337,8 @@ extension ConfigStore {
         let start = clock.now
         while true {
             let (state, edges) = try await heartbeats()
-            let verdicts = Convergence.evaluate(state: state, edges: edges, now: Self.nowMilliseconds(), target: target)
+            let verdicts = Convergence.evaluate(
+                state: state, edges: edges, now: Self.nowMilliseconds(), target: target, regexEngine: regexEngine)
             let converged = verdicts.allSatisfy { $0.problem == nil }
             let waited = clock.now - start
             if target == nil || converged || waited >= timeout || Task.isCancelled {

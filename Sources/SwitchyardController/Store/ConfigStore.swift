@@ -25,6 +25,9 @@ public struct ConfigStore: Sendable {
     public var deadline: Duration = .seconds(10)
     /// Keys per MGET when listing.
     public var chunkSize: Int = 500
+    /// The regex engine the controller validates with (`pcre1` or `pcre2`): the status
+    /// names every live edge whose `ngx.re` runs another one (its heartbeat's `regex`).
+    public var regexEngine: String = "pcre1"
     /// The configuration history this controller writes (shared by every copy of the store).
     let history = HistoryMemory()
 

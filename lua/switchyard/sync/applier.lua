@@ -169,6 +169,7 @@ function _M.loop(ctx)
     local last_full = ngx_now()
     local beat_version
     local wake_now = true
+    snapshot_writer.probe(ctx)
     while not worker_exiting() do
         local ok, err = pcall(function()
             if not lock.hold(ctx) then

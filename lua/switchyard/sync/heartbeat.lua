@@ -6,7 +6,9 @@
 -- instead of following Redis ("" when it follows; switchyard.sync.plan); out_of_band, how
 -- many documents it loaded although they were changed behind sy_apply's back, the first
 -- ones (out_of_band_keys) and the digest Redis must have then (recorded_digest; ""
--- when none: switchyard.sync.out_of_band).
+-- when none: switchyard.sync.out_of_band); regex, the PCRE its ngx.re links (pcre1 or
+-- pcre2: switchyard.sync.regex_engine), which the controller compares with the one it
+-- validates with.
 --
 -- Yields; worker 0's syncer timer only. ctx: switchyard.sync.context.
 
@@ -32,7 +34,8 @@ function _M.beat(ctx, cmd)
          "conflict", meta:get("sync:conflict") or "",
          "out_of_band", meta:get("sync:out_of_band") or 0,
          "out_of_band_keys", meta:get("sync:out_of_band_keys") or "",
-         "recorded_digest", context.recorded_digest(ctx) or "", "last_seen", now, "started",
+         "recorded_digest", context.recorded_digest(ctx) or "",
+         "regex", meta:get("sync:regex") or "", "last_seen", now, "started",
          meta:get("started") or now, "pid", conf.pid, "listen", conf.listen},
         {"EXPIRE", key, keys.edge_ttl_s},
         {"ZADD", keys.edges, now, conf.edge_id},

@@ -60,6 +60,24 @@ function _M.journal_path(path)
     return path .. ".journal"
 end
 
+-- Whether files can be created beside the snapshot at `path` (by this process, i.e. the
+-- worker's user): writes and removes <dir>/.probe.<pid>. Returns true, or nil, err.
+function _M.probe(path, pid)
+    local dir = path:match("^(.*)/[^/]*$") or "."
+    local probe = dir .. "/.probe." .. tostring(pid or 0)
+    local f, err = io_open(probe, "wb")
+    if not f then
+        return nil, tostring(err)
+    end
+    local ok, werr = f:write("switchyard")
+    local closed, cerr = f:close()
+    os_remove(probe)
+    if not ok or not closed then
+        return nil, tostring(werr or cerr)
+    end
+    return true
+end
+
 -- cfg: the sy_config dict; info: version, digest (13 hex), epoch (nil: none), edge_id,
 -- written_at (ms);
 -- encode: a JSON encoder (cjson.encode); pid: makes the temporary name unique; pause

@@ -68,6 +68,14 @@ describe("snapshot", function()
         assert.equal(epoch, assert(snapshot.read(path, cjson.decode, hash)).epoch)
     end)
 
+    it("probes whether files can be created beside the snapshot", function()
+        assert.is_true(snapshot.probe(path, 42))
+        assert.is_nil(io.open(path:match("^(.*)/") .. "/.probe.42", "r"))   -- removed again
+        local ok, err = snapshot.probe("/nonexistent-switchyard-dir/state/snapshot.json", 42)
+        assert.is_nil(ok)
+        assert.is_string(err)
+    end)
+
     it("pauses between slices of a big configuration", function()
         local cfg = fake_dict()
         local n = 2 * snapshot.PAUSE_EVERY + 100

@@ -86,6 +86,21 @@ def write_until_ok(controller, method, path, body=None, within=5.0):
         time.sleep(0.05)
 
 
+def edge_template(workdir, name, extra):
+    """deploy/edge.nginx.conf with `extra` (Lua table members) added to init()'s options,
+    written to <workdir>/<name>.nginx.conf, with the snippets it names beside it."""
+    template = os.path.join(workdir, f"{name}.nginx.conf")
+    with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
+        text = f.read()
+    marker = "https_port = [==[{{https_port}}]==] })"
+    assert marker in text
+    with open(template, "w") as f:
+        f.write(text.replace(marker, f"https_port = [==[{{{{https_port}}}}]==], {extra} }})"))
+    shutil.copytree(os.path.join(ROOT, "deploy", "edge.d"), os.path.join(workdir, "edge.d"),
+                    dirs_exist_ok=True)
+    return template
+
+
 def timed_503(controller, method, path, body=None):
     t0 = time.monotonic()
     r = controller.request(method, path, body)
@@ -352,16 +367,8 @@ def test_a_snapshot_directory_the_workers_cannot_write_is_said_at_start(redis, w
     locked = os.path.join(workdir, "read-only-state")
     os.makedirs(locked, exist_ok=True)
     os.chmod(locked, 0o555)
-    template = os.path.join(workdir, "locked-snapshot.nginx.conf")
-    with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
-        text = f.read()
-    marker = "https_port = [==[{{https_port}}]==] })"
-    assert marker in text
-    with open(template, "w") as f:
-        f.write(text.replace(marker, "https_port = [==[{{https_port}}]==], snapshot = [==["
-                             + os.path.join(locked, "snapshot.json") + "]==] })"))
-    shutil.copytree(os.path.join(ROOT, "deploy", "edge.d"), os.path.join(workdir, "edge.d"),
-                    dirs_exist_ok=True)
+    template = edge_template(workdir, "locked-snapshot",
+                             "snapshot = [==[" + os.path.join(locked, "snapshot.json") + "]==]")
     edge = Edge(redis, workdir, "edge-locked", workers=1, extra=("--template", template))
     try:
         wait_until(lambda: edge_status(edge)["snapshot"]["writable"] is False, 5,
@@ -611,16 +618,7 @@ def test_periodic_check_reloads_only_when_the_digest_differs(redis, controller, 
     """Every full_resync_s the edge compares Redis's digest with its own: equal, nothing is
     read again; a hand edit adopted with sy_digest (which now bumps the version with a resync
     entry) brings a full reload."""
-    template = os.path.join(workdir, "check-1s.nginx.conf")
-    with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
-        text = f.read()
-    marker = "https_port = [==[{{https_port}}]==] })"
-    assert marker in text
-    with open(template, "w") as f:
-        f.write(text.replace(marker, "https_port = [==[{{https_port}}]==], full_resync_s = 1 })"))
-    # the snippets it names sit beside it (deploy/edge.d)
-    shutil.copytree(os.path.join(ROOT, "deploy", "edge.d"), os.path.join(workdir, "edge.d"),
-                    dirs_exist_ok=True)
+    template = edge_template(workdir, "check-1s", "full_resync_s = 1")
     controller.upstream("checked", backends["b1"].port)
     controller.route("checked", "checked.example.com", "/", "checked")
     edge = Edge(redis, workdir, "edge-check", workers=1, extra=("--template", template))

@@ -238,6 +238,21 @@ local function schema_for(version_key)
     return schema
 end
 
+-- A Function of the library: binds the locals on first use, derives the schema from
+-- KEYS[1] (the version key) and runs body(schema, args) under run_checked().
+local function library_function(body)
+    return function(keys, args)
+        if not call then
+            bind()
+        end
+        local schema = schema_for(keys[1] or "")
+        if not schema then
+            return fail("bad_request", {message = "KEYS[1] must be the version key"})
+        end
+        return run_checked(body, schema, args)
+    end
+end
+
 -- The stored document is '{"version":N,' .. rest. Returns N and rest, or nil for a
 -- document that was not written by this library (someone typed it into redis-cli).
 local function split_stored(stored)
@@ -764,14 +779,8 @@ local function apply_batch(schema, args, first, opts)
     return {version, #changed, epoch}
 end
 
-local function sy_apply(keys, args)
-    if not call then
-        bind()
-    end
-    local schema = schema_for(keys[1] or "")
-    if not schema then
-        return fail("bad_request", {message = "KEYS[1] must be the version key"})
-    end
+-- sy_apply's arguments: the leading options, then the operations (apply_batch).
+local function apply(schema, args)
     -- leading options: "epoch" <id>, "owner" <name>
     local opts, first = {}, 1
     while APPLY_OPTIONS[args[first]] do
@@ -788,10 +797,10 @@ local function sy_apply(keys, args)
         return fail("too_large", {max = MAX_OPS, ops = n / 6,
                                   message = "at most " .. MAX_OPS .. " operations per call"})
     end
-    return run_checked(apply_batch, schema, args, first, opts)
+    return apply_batch(schema, args, first, opts)
 end
 
-redis.register_function("sy_apply", sy_apply)
+redis.register_function("sy_apply", library_function(apply))
 
 -- Redis's version as a number (a missing key is 0); wrong_type for anything else.
 local function stored_version(schema)
@@ -860,16 +869,7 @@ local function adopt(schema)
     return {version, digest, adopted}
 end
 
-local function sy_digest(keys)
-    if not call then
-        bind()
-    end
-    local schema = schema_for(keys[1] or "")
-    if not schema then
-        return fail("bad_request", {message = "KEYS[1] must be the version key"})
-    end
-    return run_checked(adopt, schema)
-end
+local sy_digest = library_function(adopt)
 
 redis.register_function("sy_digest", sy_digest)
 
@@ -912,16 +912,7 @@ local function check(schema, args)
     return out
 end
 
-local function sy_check(keys, args)
-    if not call then
-        bind()
-    end
-    local schema = schema_for(keys[1] or "")
-    if not schema then
-        return fail("bad_request", {message = "KEYS[1] must be the version key"})
-    end
-    return run_checked(check, schema, args)
-end
+local sy_check = library_function(check)
 
 redis.register_function({function_name = "sy_check", callback = sy_check,
                          flags = {"no-writes"}})
@@ -972,16 +963,7 @@ local function reseed(schema, args)
     return {version, new}
 end
 
-local function sy_reseed(keys, args)
-    if not call then
-        bind()
-    end
-    local schema = schema_for(keys[1] or "")
-    if not schema then
-        return fail("bad_request", {message = "KEYS[1] must be the version key"})
-    end
-    return run_checked(reseed, schema, args)
-end
+local sy_reseed = library_function(reseed)
 
 redis.register_function("sy_reseed", sy_reseed)
 

@@ -629,18 +629,21 @@ local function apply_batch(schema, args, first, opts)
     if #changed == 0 then
         return {current_version, 0, epoch or ""}
     end
+    -- the stream's last entry: a version key lost or reset by hand continues after it
+    local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
+    local reached = math_max(current_version, last and tonumber(last[1]:match("^(%d+)-")) or 0)
     -- the history this change continues, and the live edges that would not follow it
     local create_epoch
     if epoch then
         local adopt = read("string", "GET", schema.adopt) or nil
         local conflicts = {}
         for _, edge in ipairs(registered_edges(schema, LIVE_MS)) do
-            if edge_conflicts(edge, epoch, adopt, current_version) then
+            if edge_conflicts(edge, epoch, adopt, reached) then
                 conflicts[#conflicts + 1] = edge_json(edge)
             end
         end
         if #conflicts > 0 then
-            abort("edge_conflict", {edges = conflicts, epoch = epoch, version = current_version})
+            abort("edge_conflict", {edges = conflicts, epoch = epoch, version = reached})
         end
     else
         -- the first write of a history: into an empty Redis, or into data written by a
@@ -652,7 +655,7 @@ local function apply_batch(schema, args, first, opts)
         local lost = {}
         for _, edge in ipairs(registered_edges(schema, LIVE_MS)) do
             if (fresh and edge.applied > 0)
-                or (not fresh and (edge.epoch ~= "" or edge.applied > current_version)) then
+                or (not fresh and (edge.epoch ~= "" or edge.applied > reached)) then
                 lost[#lost + 1] = edge_json(edge)
             end
         end
@@ -661,8 +664,6 @@ local function apply_batch(schema, args, first, opts)
         end
         create_epoch = new_epoch(schema, #args .. ":" .. args[first + 2])
     end
-    -- the keys every change writes: the stream, the digest, the uses hash
-    local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
     -- the recorded hashes of the documents this batch replaces or deletes, and the digest
     -- before it. Documents without hashes (written by a library from before them, or the
     -- key deleted by hand): recorded now from what is stored, once.

@@ -278,11 +278,13 @@ def routes_batch(n, upstream, start=0):
 
 
 def load_routes(controller, total, upstream, start):
-    """Loads routes r<start> .. r<start+total-1> in batches of 10,000."""
+    """Loads routes r<start> .. r<start+total-1>, 10,000 per request with ?atomic=false:
+    the controller applies them in parts of at most 1,000 (the atomic batch bound, one
+    sy_apply call and one version each; README, "Batches")."""
     done = 0
     while done < total:
         n = min(10000, total - done)
-        controller.ok("POST", "/api/v1/apply",
+        controller.ok("POST", "/api/v1/apply?atomic=false",
                       {"routes": routes_batch(n, upstream, start + done)})
         done += n
 

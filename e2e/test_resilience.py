@@ -86,6 +86,21 @@ def write_until_ok(controller, method, path, body=None, within=5.0):
         time.sleep(0.05)
 
 
+def edge_template(workdir, name, extra):
+    """deploy/edge.nginx.conf with `extra` (Lua table members) added to init()'s options,
+    written to <workdir>/<name>.nginx.conf, with the snippets it names beside it."""
+    template = os.path.join(workdir, f"{name}.nginx.conf")
+    with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
+        text = f.read()
+    marker = "https_port = [==[{{https_port}}]==] })"
+    assert marker in text
+    with open(template, "w") as f:
+        f.write(text.replace(marker, f"https_port = [==[{{{{https_port}}}}]==], {extra} }})"))
+    shutil.copytree(os.path.join(ROOT, "deploy", "edge.d"), os.path.join(workdir, "edge.d"),
+                    dirs_exist_ok=True)
+    return template
+
+
 def timed_503(controller, method, path, body=None):
     t0 = time.monotonic()
     r = controller.request(method, path, body)
@@ -343,6 +358,31 @@ def test_edge_boots_from_its_snapshot_and_journal(redis, controller, workdir, ba
         forget_edge(redis, "edge-journal")
 
 
+def test_a_snapshot_directory_the_workers_cannot_write_is_said_at_start(redis, workdir, base):
+    """The syncer probes the snapshot's directory once at start (issue 16, L14): a worker
+    that cannot write there would lose the boot-without-Redis guarantee silently, so it
+    logs at crit and the status says snapshot.writable: false. (switchyard edge refuses a
+    --prefix the workers cannot enter before nginx starts; this covers what it cannot see,
+    e.g. a directory made read-only, here through the template's snapshot path.)"""
+    locked = os.path.join(workdir, "read-only-state")
+    os.makedirs(locked, exist_ok=True)
+    os.chmod(locked, 0o555)
+    template = edge_template(workdir, "locked-snapshot",
+                             "snapshot = [==[" + os.path.join(locked, "snapshot.json") + "]==]")
+    edge = Edge(redis, workdir, "edge-locked", workers=1, extra=("--template", template))
+    try:
+        wait_until(lambda: edge_status(edge)["snapshot"]["writable"] is False, 5,
+                   what="the snapshot probe")
+        wait_until(lambda: "[crit]" in edge.process.output(), 3, what="the crit line")
+        line = next(x for x in edge.process.output().splitlines() if "[crit]" in x)
+        assert "cannot write beside " + os.path.join(locked, "snapshot.json") in line, line
+        # it still serves (from Redis)
+        wait_until(lambda: edge.backend("/", HOST) == "b1", 5, what="the edge serving")
+    finally:
+        edge.stop()
+        os.chmod(locked, 0o755)
+
+
 def test_killed_worker_is_replaced_with_the_current_configuration(controller, edges, base):
     edge = edges[0]
     controller.route("workers", HOST, "/workers", "res")
@@ -474,17 +514,33 @@ def test_status_waits_for_a_version_and_detects_divergence(redis, controller, ed
     assert body["converged"] is True and 0.25 < took < 2, (took, body)
     assert all(e["applied_version"] >= version + 1 for e in body["edges"] if e["live"])
 
-    # a document written by hand (not through sy_apply): the edges do not hear of it, so
-    # once Redis's digest is recomputed the status shows the difference...
+    # a document written by hand (not through sy_apply): Redis's digest is the sum of what
+    # sy_apply recorded, so the edges (which hold what it wrote) still agree with it...
     redis.cli("SET", BASE + "route:by-hand", "typed into redis-cli {")
     redis.cli("SADD", BASE + "routes", "by-hand")
-    redis.cli("FCALL", "sy_digest", "1", BASE + "version")
-    assert redis.get(BASE + "digest") == digest_of_redis(redis)
+    assert controller.status()["converged"] is True
+    # ...and the document check names it before any edge loads it
+    check = controller.ok("GET", "/api/v1/status?check=documents")
+    assert {"key": "route:by-hand", "problem": "unrecorded"} in check["documents"]["differ"], check
+    # edges that reload everything (a version bumped by hand: the stream does not continue
+    # theirs) load it as Redis holds it, and the status names it on every one of them
+    reloads = {e.id: edge_status(e)["syncer"]["full_reloads"] for e in edges}
+    redis.cli("INCR", BASE + "version")
+    wait_until(lambda: all(edge_status(e)["syncer"]["full_reloads"] > reloads[e.id]
+                           and edge_status(e)["syncer"]["out_of_band"] == 1 for e in edges), 5,
+               what="both edges reloading and reporting the hand-written document")
     body = controller.status()
     assert body["converged"] is False
-    assert all("digest" in p for p in body["problems"]) and len(body["problems"]) >= 2, body
+    assert (len(body["problems"]) == len(edges)
+            and all("route:by-hand" in p and "sy_digest" in p and "differ too" not in p
+                    for p in body["problems"])), body["problems"]
     assert not any(e["in_sync"] for e in body["edges"] if e["live"])
-    # ...until a change through the API replaces it everywhere
+    # adopting it (sy_digest: hashes and digest from what is stored, one resync) agrees again
+    redis.cli("FCALL", "sy_digest", "1", BASE + "version")
+    assert redis.get(BASE + "digest") == digest_of_redis(redis)
+    body = wait_converged(controller)
+    assert all(edge_status(e)["syncer"]["out_of_band"] == 0 for e in edges)
+    # and a change through the API replaces it everywhere
     controller.route("by-hand", HOST, "/by-hand", "res")
     body = wait_converged(controller)
     assert body["digest"] == digest_of_redis(redis)
@@ -492,11 +548,19 @@ def test_status_waits_for_a_version_and_detects_divergence(redis, controller, ed
 
 def test_redis_back_without_its_data_does_not_wipe_the_edges(redis, controller, edges,
                                                              backends, base):
-    """Redis restarted empty (lost its data): the edges keep serving what they have instead
-    of deleting every route, until the next write, which they then follow. Runs last: it
-    throws the module's configuration away."""
+    """Redis restarted empty (lost its data): the edges keep serving what they have, the
+    controller refuses writes (a new history at version 1 would empty every edge) and says
+    how to end it, and only an explicit re-seed makes Redis's content (empty here) the
+    configuration the edges follow. Runs late: it throws the module's configuration away.
+
+    (Before issue 16, M5, this test asserted that the edges follow the first write into the
+    emptied Redis, 404 for everything they served: the hole itself. Rewritten to the new
+    contract.)"""
     for e in edges:
         assert e.backend("/", HOST) == "b1"
+    epoch = controller.status()["epoch"]
+    assert epoch and len(epoch) == 32, epoch
+    applied = {e.id: edge_status(e)["version"] for e in edges}
     redis.kill()
     shutil.rmtree(os.path.join(redis.data_dir, "appendonlydir"), ignore_errors=True)
     redis.start()
@@ -506,13 +570,45 @@ def test_redis_back_without_its_data_does_not_wipe_the_edges(redis, controller, 
                    what=f"{e.id} noticing the empty Redis")
         assert e.backend("/", HOST) == "b1"
         assert "Redis has no configuration" in e.process.output()
-    # the controller loads its function library again by itself; the edges follow the write
+    # the controller remembers the history it wrote: the write is refused and writes nothing
+    # (bounded retries while it reconnects: 503 first)
+    deadline = time.monotonic() + 5
+    while True:
+        r = controller.request("PUT", "/api/v1/upstreams/reborn",
+                               {"endpoints": [{"address": f"127.0.0.1:{backends['b2'].port}"}]})
+        if r.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "redis_data_lost", r.text
+    assert epoch in r.json()["error"]["message"] and "/api/v1/reseed" in r.json()["error"]["message"]
+    assert redis.get(BASE + "version") is None and redis.get(BASE + "upstream:reborn") is None
+    # the status says what is wrong and what to do (once the edges registered again: the
+    # restart took their heartbeats too)
+    wait_until(lambda: sum(e["live"] for e in controller.status()["edges"]) == len(edges), 3,
+               what="the edges registered in the new Redis")
+    st = controller.status()
+    assert st["epoch"] is None and not st["converged"], st
+    assert sum("reseed" in p for p in st["problems"]) == len(edges), st["problems"]
+    for e in edges:
+        assert e.backend("/", HOST) == "b1"
+    # a re-seed must name Redis's epoch as it is now ("none"): the old one is refused
+    r = controller.request("POST", "/api/v1/reseed", {"confirm": epoch})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "confirm_mismatch", r.text
+    seeded = controller.ok("POST", "/api/v1/reseed", {"confirm": "none"})
+    assert seeded["epoch"] != epoch and seeded["previous_epoch"] is None, seeded
+    assert seeded["version"] > max(applied.values()), (seeded, applied)
+    # now the edges follow Redis's (empty) configuration: everything they served is gone
+    for e in edges:
+        wait_until(lambda e=e: e.backend("/", HOST) == 404, 5, what=f"{e.id} following the re-seed")
+        st = edge_status(e)
+        assert st["epoch"] == seeded["epoch"] and st["syncer"]["conflict"] is False, st
+    # and writes are accepted again
     write_until_ok(controller, "PUT", "/api/v1/upstreams/reborn",
                    {"endpoints": [{"address": f"127.0.0.1:{backends['b2'].port}"}]})
     controller.route("reborn", "reborn.example.com", "/", "reborn")
     for e in edges:
-        wait_until(lambda e=e: e.backend("/", "reborn.example.com") == "b2"
-                   and e.backend("/", HOST) == 404, 3, what=f"{e.id} following the new data")
+        wait_until(lambda e=e: e.backend("/", "reborn.example.com") == "b2", 3,
+                   what=f"{e.id} following the new data")
         assert edge_status(e)["syncer"]["redis_empty"] is False
     wait_converged(controller)
 
@@ -520,17 +616,9 @@ def test_redis_back_without_its_data_does_not_wipe_the_edges(redis, controller, 
 def test_periodic_check_reloads_only_when_the_digest_differs(redis, controller, workdir,
                                                               backends, base):
     """Every full_resync_s the edge compares Redis's digest with its own: equal, nothing is
-    read again; a hand edit made visible with sy_digest brings a full reload."""
-    template = os.path.join(workdir, "check-1s.nginx.conf")
-    with open(os.path.join(ROOT, "deploy", "edge.nginx.conf")) as f:
-        text = f.read()
-    marker = "https_port = [==[{{https_port}}]==] })"
-    assert marker in text
-    with open(template, "w") as f:
-        f.write(text.replace(marker, "https_port = [==[{{https_port}}]==], full_resync_s = 1 })"))
-    # the snippets it names sit beside it (deploy/edge.d)
-    shutil.copytree(os.path.join(ROOT, "deploy", "edge.d"), os.path.join(workdir, "edge.d"),
-                    dirs_exist_ok=True)
+    read again; a hand edit adopted with sy_digest (which now bumps the version with a resync
+    entry) brings a full reload."""
+    template = edge_template(workdir, "check-1s", "full_resync_s = 1")
     controller.upstream("checked", backends["b1"].port)
     controller.route("checked", "checked.example.com", "/", "checked")
     edge = Edge(redis, workdir, "edge-check", workers=1, extra=("--template", template))
@@ -542,16 +630,24 @@ def test_periodic_check_reloads_only_when_the_digest_differs(redis, controller, 
         assert later["full_reloads"] == first["full_reloads"], (first, later)
         assert later.get("last_verified", 0) > first.get("last_verified", 0), (first, later)
 
-        # the endpoint moved by hand, then the digest recomputed as redis/README.md says
+        # the endpoint moved by hand, then adopted as redis/README.md says (sy_digest bumps
+        # the version with a resync entry: every edge reloads at once)
         key = BASE + "upstream:checked"
         doc = redis.get(key)
         assert f":{backends['b1'].port}" in doc
         redis.cli("SET", key, doc.replace(f":{backends['b1'].port}", f":{backends['b2'].port}"))
         redis.cli("FCALL", "sy_digest", "1", BASE + "version")
         wait_until(lambda: edge.backend("/", "checked.example.com") == "b2", 5,
-                   what="the hand edit after the digest check")
-        assert edge_status(edge)["syncer"]["full_reloads"] > later["full_reloads"]
-        assert "periodic check: the digest in Redis" in edge.process.output()
+                   what="the hand edit after sy_digest")
+        adopted = edge_status(edge)["syncer"]
+        assert adopted["full_reloads"] > later["full_reloads"]
+        # a digest in Redis that differs from the edge's at the same version (a change the
+        # edge missed; here the key written by hand) brings a reload at the next check
+        redis.cli("SET", BASE + "digest", "0000000000001")
+        wait_until(lambda: edge_status(edge)["syncer"]["full_reloads"] > adopted["full_reloads"],
+                   5, what="the periodic check reloading")
+        assert "periodic check: the digest in Redis (0000000000001)" in edge.process.output()
+        redis.cli("FCALL", "sy_digest", "1", BASE + "version")   # the right digest again
     finally:
         edge.stop()
     controller.upstream("checked", backends["b1"].port)   # through the API again

@@ -4,7 +4,8 @@ import json
 import socket
 import time
 
-from harness import BASE, Edge, wait_until
+from harness import BASE, Edge, edge_status, wait_until
+from hardening_support import DecoderProbe
 
 
 def test_hundred_changes_reach_both_edges_without_reload(controller, edges, backends):
@@ -207,7 +208,8 @@ def test_full_load_of_more_documents_than_one_pipelined_fetch(controller, redis,
     n = 6001
     routes = [{"id": f"bulk-{i}", "host": "bulk.example.com", "path": f"/b{i}",
                "match": "exact", "upstream": "bulk"} for i in range(n)]
-    controller.ok("POST", "/api/v1/apply", {"routes": routes})
+    # more than one atomic batch holds (1,000 objects): the controller applies it in parts
+    controller.ok("POST", "/api/v1/apply?atomic=false", {"routes": routes})
     e = Edge(redis, workdir, "edge-bulk", workers=1)
     try:
         wait_until(lambda: e.backend(f"/b{n - 1}", "bulk.example.com") == "b4", 20,
@@ -218,3 +220,27 @@ def test_full_load_of_more_documents_than_one_pipelined_fetch(controller, redis,
         assert status["worker"]["routes"] >= n, status["worker"]
     finally:
         e.stop()
+
+
+def test_edges_report_their_regex_engine_and_whether_they_can_write_their_snapshot(
+        controller, edges, workdir):
+    """Each edge says which PCRE its ngx.re runs (detected once at start) and whether its
+    workers can write the snapshot directory (probed once at start); the controller's status
+    passes both on and has no regex problem while the engines agree. The engine is checked
+    here with another pattern than the edge's own probe: (*pla:a) compiles only in PCRE2."""
+    probe = DecoderProbe(workdir, name="regex-engine-probe")
+    try:
+        [(pcre2_only, _)] = probe.regex_verdicts(["(*pla:a)"])
+    finally:
+        probe.stop()
+    engine = "pcre2" if pcre2_only else "pcre1"
+    for e in edges:
+        st = edge_status(e)
+        assert st["regex"] == engine, st
+        assert st["snapshot"]["writable"] is True, st["snapshot"]
+    wait_until(lambda: all(x.get("regex") == engine for x in controller.status()["edges"]
+                           if x["live"]), 3, what="the heartbeats carrying the engine")
+    problems = controller.status()["problems"]
+    if engine == "pcre1":   # the controller's default
+        assert not any("regex" in p for p in problems), problems
+

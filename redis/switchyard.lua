@@ -8,10 +8,15 @@
 -- The key schema is documented in redis/README.md (and mirrored in
 -- Sources/SwitchyardCore/KeySchema.swift and lua/switchyard/sync/keys.lua).
 --
--- FCALL sy_apply 1 <base>version  op kind id doc refs expect  [op kind id doc refs expect ...]
+-- FCALL sy_apply 1 <base>version  [epoch <id>] [owner <name>]
+--                                  op kind id doc refs expect  [op kind id doc refs expect ...]
 --
 --   KEYS[1]  the version key, e.g. "switchyard:{cfg}:version". Every other key is derived
 --            from it, so all keys share its hash tag (one cluster slot).
+--   epoch    (optional) the configuration history the writer knows (EPOCH below): Redis
+--            must hold it
+--   owner    (optional; "" = none) who writes: an existing object is changed or deleted
+--            only by its owner (<base>owners; OWNERS below), a put by an owner records it
 --   op       "put" or "del"
 --   kind     "route", "upstream" or "certificate" (a TLS certificate the edges serve by
 --            SNI; no refs, nothing refers to it)
@@ -22,8 +27,8 @@
 --   expect   "" for no precondition; "0" = the object must not exist; N = the object's
 --            stored version must be N (optimistic concurrency for read-modify-write)
 --
--- Reply: { version, changed }. A batch that changes nothing (every put identical to what
--- is stored) does not bump the version and replies { current version, 0 }.
+-- Reply: { version, changed, epoch }. A batch that changes nothing (every put identical to
+-- what is stored) does not bump the version and replies { current version, 0, epoch }.
 --
 -- Digest: every write also updates <base>digest, an order-independent digest of every
 -- stored route, upstream and certificate document (13 hex digits; see DIGEST below and
@@ -37,8 +42,15 @@
 --   version_mismatch   an expect precondition failed ("expected", "actual")
 --   bad_request        malformed call (wrong arity, unknown op/kind, duplicate object,
 --                      doc not a JSON object)
--- Nothing is written when an error is returned: the batch is checked completely before
--- the first write.
+--   wrong_type         a key the call reads or writes has the wrong Redis type (typed in
+--                      by hand): "key", "type" (what it is), "want" (what it must be)
+--   too_large          more than MAX_OPS (1,000) operations ("max", "ops")
+--   owned              an object owned by another writer than this one ("key", "owner":
+--                      its owner or null, "writer", "source": the document's, or null)
+--   no_epoch, epoch_mismatch, data_lost, edge_conflict   the history (EPOCH below)
+-- Nothing is written when an error is returned: the batch is checked completely, and
+-- every key it will write is checked for its type, before the first write (a Redis
+-- script is not rolled back when a command fails half-way).
 --
 -- Style as the edge's Lua (lua/README.md): the Redis API and Lua's libraries in locals,
 -- snake_case, double quotes. Redis runs a library's top level with almost nothing in scope
@@ -46,35 +58,93 @@
 -- with "Script attempted to access nonexistent global variable"), so the locals are bound
 -- by bind() when a function first runs, not when the library loads.
 
+local APPLY_OPTIONS = {epoch = true, owner = true}   -- sy_apply's leading options
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
-local BIG_BATCH = 1000       -- larger batches log one "resync" entry instead of one per object
+-- Operations per sy_apply call. A Function cannot yield: its work is O(operations) in one
+-- go, during which Redis answers nobody. 1,000 keeps the longest call at about 50 ms here
+-- (1,000 upstreams of 1.9 KB: bench/apply_cost.py, README "Batches"); larger imports are
+-- several calls (POST /api/v1/apply?atomic=false). The controller's Batch.maxObjects.
+local MAX_OPS = 1000
 local HINT_KEYS = 32         -- batches up to this size name their objects in the event
 
 -- The Redis API and Lua's libraries, bound by bind() (see the header).
-local call, sha1hex, error_reply
+local call, pcall_redis, sha1hex, error_reply
 local json_encode, json_decode, json_null
-local type, pairs, ipairs, pcall, tonumber, tostring
-local str_format, math_floor, tbl_concat, tbl_sort
+local type, pairs, ipairs, pcall, error, tonumber, tostring, unpack
+local str_format, math_floor, math_max, math_min, tbl_concat, tbl_sort
 
 local function bind()
-    call, sha1hex, error_reply = redis.call, redis.sha1hex, redis.error_reply
+    call, pcall_redis = redis.call, redis.pcall
+    sha1hex, error_reply = redis.sha1hex, redis.error_reply
     json_encode, json_decode, json_null = cjson.encode, cjson.decode, cjson.null
-    type, pairs, ipairs, pcall = _G.type, _G.pairs, _G.ipairs, _G.pcall
-    tonumber, tostring = _G.tonumber, _G.tostring
-    str_format, math_floor = string.format, math.floor
+    type, pairs, ipairs, pcall, error = _G.type, _G.pairs, _G.ipairs, _G.pcall, _G.error
+    tonumber, tostring, unpack = _G.tonumber, _G.tostring, _G.unpack
+    str_format, math_floor, math_max, math_min = string.format, math.floor, math.max, math.min
     tbl_concat, tbl_sort = table.concat, table.sort
 end
 
+local function fail(code, fields)
+    fields = fields or {}
+    fields.code = code
+    return error_reply("SYERR " .. json_encode(fields))
+end
+
+-- CHECKED READS. A Redis script is not rolled back when a command fails half-way, so a
+-- key of the wrong type must be found before the first write, never by the write itself
+-- (a WRONGTYPE error after INCR version would leave half a change behind). Pass 1 reads
+-- through read(), which turns WRONGTYPE into a typed abort; keys pass 2 writes without
+-- pass 1 having read them are checked with want_type(). abort() unwinds to run_checked(),
+-- which answers SYERR {"code":"wrong_type","key":...,"type":...,"want":...}.
+local ABORT = {}   -- marks an error raised by abort()
+
+local function abort(code, fields)
+    error({[ABORT] = true, code = code, fields = fields or {}}, 0)
+end
+
+local function want_type(key, want)
+    local t = call("TYPE", key)
+    t = type(t) == "table" and t.ok or t
+    if t ~= "none" and t ~= want then
+        abort("wrong_type", {key = key, type = t, want = want})
+    end
+end
+
+-- redis.call(cmd, key, ...) for a key that must be of type `want` (or absent).
+local function read(want, cmd, key, ...)
+    local r = pcall_redis(cmd, key, ...)
+    if type(r) == "table" and r.err then
+        want_type(key, want)
+        error(r.err, 0)   -- not a type problem: Redis's own error
+    end
+    return r
+end
+
+-- Runs fn(...) and turns an abort() into its SYERR reply; other errors propagate.
+local function run_checked(fn, ...)
+    local ok, res = pcall(fn, ...)
+    if ok then
+        return res
+    end
+    if type(res) == "table" and res[ABORT] then
+        return fail(res.code, res.fields)
+    end
+    error(res, 0)
+end
+
 -- DIGEST. h(kind, id, doc) = the first 13 hex digits (52 bits) of
--- sha1(kind .. ":" .. id .. "\n" .. doc), doc being the stored bytes (with "version"); the
--- digest is the sum of h over every document listed in the index sets, modulo 2^52,
--- written as 13 lowercase hex digits. A sum is order-independent and can be updated per
--- change (subtract the old document's h, add the new one's); the edges keep the same sum
--- over their shared dict (lua/switchyard/shm/digest.lua), so comparing two 13-digit
--- strings tells whether an edge holds exactly what Redis holds. All arithmetic stays below
--- 2^53, exact in Lua's doubles.
+-- sha1(kind .. ":" .. id .. "\n" .. doc), doc being the stored bytes (with "version").
+-- sy_apply records h of every document it writes in <base>hashes (field "<kind>:<id>", 13
+-- hex digits) and keeps <base>digest = the sum of the recorded hashes, modulo 2^52, as 13
+-- lowercase hex digits: a change subtracts the RECORDED hash of the document it replaces
+-- (never a hash of what is stored now, which someone may have changed by hand) and adds
+-- the new one's. The edges keep the same sum over what they hold
+-- (lua/switchyard/shm/digest.lua), so equal digests mean the edge holds what sy_apply
+-- wrote; a document edited behind sy_apply's back shows as its stored bytes not hashing to
+-- the recorded value (sy_check, the edges' full reload), and sy_digest adopts such edits.
+-- All arithmetic stays below 2^53, exact in Lua's doubles.
 local DIGEST_MOD = 2 ^ 52
 local DIGEST_SPLIT = 2 ^ 28
+local HSET_CHUNK = 500     -- fields per HSET when hashes are written in bulk
 
 local function digest_h(kind, id, doc)
     return tonumber(sha1hex(kind .. ":" .. id .. "\n" .. doc):sub(1, 13), 16)
@@ -84,27 +154,56 @@ local function digest_hex(d)
     return str_format("%06x%07x", math_floor(d / DIGEST_SPLIT), d % DIGEST_SPLIT)
 end
 
--- The digest from scratch: every id in both index sets whose document exists. O(objects);
--- used when the digest key is missing (first write after an upgrade, or after it was
--- deleted by hand) and by sy_digest.
-local function digest_recompute(schema)
-    local d = 0
+-- 13 hex digits -> number, nil for anything else
+local function parse_hex13(v)
+    if type(v) ~= "string" or #v ~= 13 or v:find("[^0-9a-f]") then
+        return nil
+    end
+    return tonumber(v, 16)
+end
+
+-- What the hashes would be if sy_apply had written every stored document as it is now:
+-- field -> 13 hex digits for every id in the index sets whose document exists, and their
+-- sum. O(objects): an upgrade's first write (no hashes yet), sy_digest and sy_reseed.
+local function hashes_of_documents(schema)
+    local map, d = {}, 0
     for _, kind in ipairs({"upstream", "route", "certificate"}) do
-        local index = schema.index[kind]
-        for _, id in ipairs(call("SMEMBERS", index)) do
-            local doc = call("GET", schema.object(kind, id))
+        for _, id in ipairs(read("set", "SMEMBERS", schema.index[kind])) do
+            local doc = read("string", "GET", schema.object(kind, id))
             if doc then
-                d = (d + digest_h(kind, id, doc)) % DIGEST_MOD
+                local h = digest_h(kind, id, doc)
+                map[kind .. ":" .. id] = digest_hex(h)
+                d = (d + h) % DIGEST_MOD
             end
         end
+    end
+    return map, d
+end
+
+-- The sum of the recorded hashes (the digest from scratch when its key is missing).
+local function recorded_sum(schema)
+    local d = 0
+    for _, hex in ipairs(read("hash", "HVALS", schema.hashes)) do
+        d = (d + (parse_hex13(hex) or 0)) % DIGEST_MOD
     end
     return d
 end
 
-local function fail(code, fields)
-    fields = fields or {}
-    fields.code = code
-    return error_reply("SYERR " .. json_encode(fields))
+-- Replaces <base>hashes with map (field -> hex).
+local function write_hashes(schema, map)
+    call("DEL", schema.hashes)
+    local args = {}
+    for field, hex in pairs(map) do
+        args[#args + 1] = field
+        args[#args + 1] = hex
+        if #args >= 2 * HSET_CHUNK then
+            call("HSET", schema.hashes, unpack(args))
+            args = {}
+        end
+    end
+    if #args > 0 then
+        call("HSET", schema.hashes, unpack(args))
+    end
 end
 
 -- The keys of one call, all derived from the version key (one hash tag, one slot).
@@ -123,14 +222,35 @@ local function schema_for(version_key)
         changes = base .. "changes",
         events = base .. "events",
         digest = base .. "digest",
+        hashes = base .. "hashes",
+        owners = base .. "owners",
         certificates = base .. "certificates",
+        epoch = base .. "epoch",
+        adopt = base .. "adopt",
+        edges = base .. "edges",
         object = function(kind, id) return base .. kind .. ":" .. id end,
         used_by = function(name) return base .. "used_by:" .. name end,
+        edge = function(id) return base .. "edge:" .. id end,
     }
     -- kind -> its index set; also the list of kinds sy_apply accepts
     schema.index = {route = schema.routes, upstream = schema.upstreams,
                     certificate = schema.certificates}
     return schema
+end
+
+-- A Function of the library: binds the locals on first use, derives the schema from
+-- KEYS[1] (the version key) and runs body(schema, args) under run_checked().
+local function library_function(body)
+    return function(keys, args)
+        if not call then
+            bind()
+        end
+        local schema = schema_for(keys[1] or "")
+        if not schema then
+            return fail("bad_request", {message = "KEYS[1] must be the version key"})
+        end
+        return run_checked(body, schema, args)
+    end
 end
 
 -- The stored document is '{"version":N,' .. rest. Returns N and rest, or nil for a
@@ -141,6 +261,27 @@ local function split_stored(stored)
         return nil
     end
     return tonumber(v), stored:sub(rest_at)
+end
+
+-- OWNERS. <base>owners (hash) maps "<kind>:<id>" to the writer that owns the object, e.g.
+-- "k8s/switchyard" for the Kubernetes source of ingress class switchyard. sy_apply's
+-- "owner" option names the writer ("" or absent: none, the admin API). For every operation
+-- on an object that exists, the owner recorded there (absent = none) must be the writer,
+-- else the whole call fails before any write (SYERR owned); a put by an owning writer
+-- records it, a delete removes it. Documents may carry "owner" and "source" members for
+-- humans; the hash decides.
+
+-- The "source" member of a stored document (provenance for humans: "k8s:default/bbs"), or
+-- nil. Only read to explain an "owned" refusal.
+local function source_of(stored)
+    if not stored then
+        return nil
+    end
+    local ok, doc = pcall(json_decode, stored)
+    if ok and type(doc) == "table" and type(doc.source) == "string" then
+        return doc.source
+    end
+    return nil
 end
 
 local function split_refs(s)
@@ -154,50 +295,184 @@ local function split_refs(s)
     return out
 end
 
-local function sy_apply(keys, args)
-    if not call then
-        bind()
+-- EPOCH. <base>epoch names one configuration history (32 hex digits). It is created with
+-- the first write into an empty Redis (or the first write after an upgrade from a library
+-- without epochs), changed only by sy_reseed, and remembered by every edge (in its shared
+-- dict and its snapshot) and by the controller. After Redis lost its data (FLUSHDB, a
+-- restart without persistence) the key is gone: a writer that passes the epoch it knows
+-- gets no_epoch instead of starting a new history at version 1, and an edge that holds a
+-- configuration does not follow a history it does not know (redis/README.md, "When Redis
+-- lost its data").
+local LIVE_MS = 5000   -- an edge whose heartbeat is older than this is not live
+
+local function redis_now_ms()
+    local t = call("TIME")
+    return tonumber(t[1]) * 1000 + math_floor(tonumber(t[2]) / 1000)
+end
+
+-- A new epoch: 32 hex digits from Redis's clock and the caller's bytes.
+local function new_epoch(schema, salt)
+    local t = call("TIME")
+    return sha1hex(schema.base .. t[1] .. "." .. t[2] .. "\n" .. (salt or "")):sub(1, 32)
+end
+
+-- The registered edges (heartbeat within `window_ms` of Redis's clock; nil: all of them)
+-- as {id, applied (number), epoch ("" for none)}. Read leniently: edges write these keys,
+-- and a damaged one must not block configuration writes.
+local function registered_edges(schema, window_ms)
+    local low = window_ms and (redis_now_ms() - window_ms) or "-inf"
+    local ids = pcall_redis("ZRANGEBYSCORE", schema.edges, low, "+inf")
+    local out = {}
+    if type(ids) ~= "table" or ids.err then
+        return out
     end
-    local schema = schema_for(keys[1] or "")
-    if not schema then
-        return fail("bad_request", {message = "KEYS[1] must be the version key"})
+    for _, id in ipairs(ids) do
+        local f = pcall_redis("HMGET", schema.edge(id), "applied_version", "epoch")
+        if type(f) == "table" and not f.err and f[1] then
+            out[#out + 1] = {id = id, applied = tonumber(f[1]) or 0,
+                             epoch = type(f[2]) == "string" and f[2] or ""}
+        end
     end
-    if #args == 0 or #args % 6 ~= 0 then
-        return fail("bad_request",
-                    {message = "arguments come in groups of 6: op kind id doc refs expect"})
+    return out
+end
+
+local function edge_json(edge)
+    return {id = edge.id, applied_version = edge.applied,
+            epoch = edge.epoch ~= "" and edge.epoch or json_null}
+end
+
+-- Would this live edge refuse to follow Redis (epoch `epoch`, adopt key `adopt`, version
+-- `version`)? The edges' own rule (lua/switchyard/sync/plan.lua): another epoch is followed
+-- only when it was re-seeded (adopt = epoch); a version below the applied one never.
+local function edge_conflicts(edge, epoch, adopt, version)
+    if edge.epoch ~= "" and edge.epoch ~= epoch then
+        return adopt ~= epoch
+    end
+    return edge.applied > version
+end
+
+-- WRITES, batched. Pass 2 collects the arguments of its commands by (command, key) and
+-- sends each with as few calls as possible (one MSET of many documents, one SADD per
+-- index, one HSET of many hashes): a Redis script pays per call more than per argument.
+-- Removals go out before additions, which is all the order one batch needs: an object
+-- appears once in it, and a route that stays in a used_by set is removed, then added.
+local REMOVE, ADD = 1, 2
+local WRITE_CHUNK = 500   -- arguments per call
+
+local function new_writes()
+    return {[REMOVE] = {}, [ADD] = {}, by = {}}
+end
+
+-- key nil: a command over keys (DEL k...) or key-value pairs (MSET k v ...)
+local function add_write(w, phase, cmd, key, a, b)
+    local id = phase .. cmd .. "\0" .. (key or "")
+    local entry = w.by[id]
+    if not entry then
+        entry = {cmd = cmd, key = key}
+        w.by[id] = entry
+        local list = w[phase]
+        list[#list + 1] = entry
+    end
+    entry[#entry + 1] = a
+    if b ~= nil then
+        entry[#entry + 1] = b
+    end
+end
+
+local function flush_writes(w)
+    for _, phase in ipairs({REMOVE, ADD}) do
+        for _, entry in ipairs(w[phase]) do
+            for i = 1, #entry, WRITE_CHUNK do
+                local last = math_min(i + WRITE_CHUNK - 1, #entry)
+                if entry.key then
+                    call(entry.cmd, entry.key, unpack(entry, i, last))
+                else
+                    call(entry.cmd, unpack(entry, i, last))
+                end
+            end
+        end
+    end
+end
+
+-- Pass 1 and pass 2 of sy_apply (see the header): the operations are args[first..],
+-- opts the leading options; run under run_checked().
+local function apply_batch(schema, args, first, opts)
+    -- Pass 1: check every operation against the state the batch would produce, and every
+    -- key pass 2 will write against the type it needs. Nothing is written here.
+    local current = read("string", "GET", schema.version)
+    local current_version = tonumber(current or "0")
+    if not current_version or current_version ~= math_floor(current_version) then
+        abort("wrong_type", {key = schema.version, type = "string",
+                             want = "string (an integer)"})
+    end
+    local epoch = read("string", "GET", schema.epoch) or nil
+    if opts.epoch and opts.epoch ~= "" then
+        -- the writer knows a history: Redis must still hold it
+        if not epoch then
+            abort("no_epoch", {expected = opts.epoch, version = current_version})
+        elseif epoch ~= opts.epoch then
+            abort("epoch_mismatch", {expected = opts.epoch, epoch = epoch,
+                                     adopt = read("string", "GET", schema.adopt) or json_null,
+                                     version = current_version})
+        end
     end
 
-    -- Pass 1: check every operation against the state the batch would produce.
     local ops = {}
     local seen = {}
     local exists = {route = {}, upstream = {}, certificate = {}}   -- overlay: id -> true/false
     local users = {}                              -- upstream -> {route id -> true/false} overlay
     local new_uses = {}                           -- route id -> refs list after the batch
+    local used_by_checked = {}                    -- upstream -> its used_by set's type checked
+    -- the keys every batch may write, whatever it holds
+    for _, kind in ipairs({"route", "upstream", "certificate"}) do
+        want_type(schema.index[kind], "set")
+    end
+    want_type(schema.uses, "hash")
+    want_type(schema.hashes, "hash")
+    want_type(schema.owners, "hash")
+    local writer = opts.owner or ""
 
     local function index_key(kind)
         return schema.index[kind]
+    end
+    -- membership of the index sets as stored (read in bulk below; memoized)
+    local in_index = {route = {}, upstream = {}, certificate = {}}
+    local function indexed(kind, id)
+        local m = in_index[kind][id]
+        if m == nil then
+            m = call("SISMEMBER", index_key(kind), id) == 1
+            in_index[kind][id] = m
+        end
+        return m
     end
     local function object_exists(kind, id)
         local o = exists[kind][id]
         if o ~= nil then
             return o
         end
-        return call("SISMEMBER", index_key(kind), id) == 1
+        return indexed(kind, id)
     end
-    local function current_uses(route_id)
-        if new_uses[route_id] then
-            return new_uses[route_id]
+    local function current_uses(op)
+        return split_refs(op.stored_uses)   -- pass 2 leaves the used_by sets of these
+    end
+    -- pass 2 SADDs and SREMs the used_by sets of every upstream a route op names, old or new
+    local function check_used_by(name)
+        if not used_by_checked[name] then
+            used_by_checked[name] = true
+            want_type(schema.used_by(name), "set")
         end
-        return split_refs(call("HGET", schema.uses, route_id) or "")
     end
     local function note_user(upstream, route_id, using)
+        check_used_by(upstream)
         users[upstream] = users[upstream] or {}
         users[upstream][route_id] = using
     end
 
-    for i = 1, #args, 6 do
+    -- the operations' shape first, then what they read, in bulk: a script pays per call
+    local shaped = {}
+    for i = first, #args, 6 do
         local op = {op = args[i], kind = args[i + 1], id = args[i + 2], doc = args[i + 3],
-                    refs = split_refs(args[i + 4]), expect = args[i + 5]}
+                    refs = split_refs(args[i + 4]), raw_refs = args[i + 4], expect = args[i + 5]}
         if op.op ~= "put" and op.op ~= "del" then
             return fail("bad_request", {message = "unknown op", op = op.op})
         end
@@ -207,17 +482,64 @@ local function sy_apply(keys, args)
         if op.id == "" then
             return fail("bad_request", {message = "empty id", kind = op.kind})
         end
-        local seen_key = op.kind .. ":" .. op.id
-        if seen[seen_key] then
+        op.field = op.kind .. ":" .. op.id
+        if seen[op.field] then
             return fail("bad_request", {message = "object appears twice in one batch",
                                         kind = op.kind, id = op.id})
         end
-        seen[seen_key] = true
+        seen[op.field] = true
+        shaped[#shaped + 1] = op
+    end
+    for i = 1, #shaped, WRITE_CHUNK do
+        local last = math_min(i + WRITE_CHUNK - 1, #shaped)
+        local fields, routes, ids = {}, {}, {route = {}, upstream = {}, certificate = {}}
+        for j = i, last do
+            local op = shaped[j]
+            fields[#fields + 1] = op.field
+            if op.kind == "route" then
+                routes[#routes + 1] = op
+            end
+            local list = ids[op.kind]
+            list[#list + 1] = op.id
+        end
+        local owners = call("HMGET", schema.owners, unpack(fields))
+        for j = i, last do
+            shaped[j].owner = owners[j - i + 1] or nil
+        end
+        if #routes > 0 then
+            local route_ids = {}
+            for j, op in ipairs(routes) do
+                route_ids[j] = op.id
+            end
+            local uses = call("HMGET", schema.uses, unpack(route_ids))
+            for j, op in ipairs(routes) do
+                op.stored_uses = uses[j] or ""
+            end
+        end
+        for kind, list in pairs(ids) do
+            if #list > 0 then
+                local flags = call("SMISMEMBER", index_key(kind), unpack(list))
+                for j, id in ipairs(list) do
+                    in_index[kind][id] = flags[j] == 1
+                end
+            end
+        end
+    end
 
+    for _, op in ipairs(shaped) do
+        local seen_key = op.field
         op.key = schema.object(op.kind, op.id)
-        op.stored = call("GET", op.key)
+        op.stored = read("string", "GET", op.key)
         if op.stored == false then
             op.stored = nil
+        end
+        -- OWNERS: an existing object is changed or deleted only by the writer that owns it
+        -- (an unowned one only by a writer without owner); anyone creates a new one
+        if (op.owner or "") ~= writer and (op.stored or indexed(op.kind, op.id)) then
+            abort("owned", {key = seen_key, kind = op.kind, id = op.id,
+                            owner = op.owner or json_null,
+                            writer = writer ~= "" and writer or json_null,
+                            source = source_of(op.stored) or json_null})
         end
 
         if op.expect ~= "" then
@@ -232,13 +554,10 @@ local function sy_apply(keys, args)
         end
 
         if op.op == "put" then
+            -- the shape only: parsing every document cost a third of the call, the
+            -- controller has validated it, and an edge skips a document it cannot decode
             if op.doc:sub(1, 1) ~= "{" or op.doc:sub(-1) ~= "}" or #op.doc < 3 then
                 return fail("bad_request", {message = "doc must be a non-empty JSON object",
-                                            kind = op.kind, id = op.id})
-            end
-            local ok = pcall(json_decode, op.doc)
-            if not ok then
-                return fail("bad_request", {message = "doc is not valid JSON",
                                             kind = op.kind, id = op.id})
             end
             if op.kind == "route" then
@@ -248,7 +567,7 @@ local function sy_apply(keys, args)
                                     {kind = "route", id = op.id, upstream = name})
                     end
                 end
-                for _, old in ipairs(current_uses(op.id)) do
+                for _, old in ipairs(current_uses(op)) do
                     note_user(old, op.id, false)
                 end
                 for _, name in ipairs(op.refs) do
@@ -262,23 +581,22 @@ local function sy_apply(keys, args)
                 _, rest = split_stored(op.stored)
             end
             op.unchanged = rest ~= nil and rest == op.doc:sub(2)
-                and call("SISMEMBER", index_key(op.kind), op.id) == 1
-                and (op.kind ~= "route"
-                     or (call("HGET", schema.uses, op.id) or "") == args[i + 4])
+                and indexed(op.kind, op.id)
+                and (op.kind ~= "route" or op.stored_uses == op.raw_refs)
             exists[op.kind][op.id] = true
         else
             if not object_exists(op.kind, op.id) then
                 return fail("not_found", {kind = op.kind, id = op.id})
             end
             if op.kind == "route" then
-                for _, old in ipairs(current_uses(op.id)) do
+                for _, old in ipairs(current_uses(op)) do
                     note_user(old, op.id, false)
                 end
                 new_uses[op.id] = {}
             else
                 local still = {}
                 local overlay = users[op.id] or {}
-                for _, rid in ipairs(call("SMEMBERS", schema.used_by(op.id))) do
+                for _, rid in ipairs(read("set", "SMEMBERS", schema.used_by(op.id))) do
                     if overlay[rid] ~= false then
                         still[rid] = true
                     end
@@ -309,12 +627,81 @@ local function sy_apply(keys, args)
         end
     end
     if #changed == 0 then
-        return {tonumber(call("GET", schema.version) or "0"), 0}
+        return {current_version, 0, epoch or ""}
+    end
+    -- the stream's last entry: a version key lost or reset by hand continues after it
+    local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
+    local reached = math_max(current_version, last and tonumber(last[1]:match("^(%d+)-")) or 0)
+    -- the history this change continues, and the live edges that would not follow it
+    local create_epoch
+    if epoch then
+        local adopt = read("string", "GET", schema.adopt) or nil
+        local conflicts = {}
+        for _, edge in ipairs(registered_edges(schema, LIVE_MS)) do
+            if edge_conflicts(edge, epoch, adopt, reached) then
+                conflicts[#conflicts + 1] = edge_json(edge)
+            end
+        end
+        if #conflicts > 0 then
+            abort("edge_conflict", {edges = conflicts, epoch = epoch, version = reached})
+        end
+    else
+        -- the first write of a history: into an empty Redis, or into data written by a
+        -- library without epochs. Not while live edges hold a configuration Redis lacks.
+        local fresh = not current
+        for _, kind in ipairs({"route", "upstream", "certificate"}) do
+            fresh = fresh and read("set", "SCARD", schema.index[kind]) == 0
+        end
+        local lost = {}
+        for _, edge in ipairs(registered_edges(schema, LIVE_MS)) do
+            if (fresh and edge.applied > 0)
+                or (not fresh and (edge.epoch ~= "" or edge.applied > reached)) then
+                lost[#lost + 1] = edge_json(edge)
+            end
+        end
+        if #lost > 0 then
+            abort("data_lost", {edges = lost, version = current_version})
+        end
+        create_epoch = new_epoch(schema, #args .. ":" .. args[first + 2])
+    end
+    -- the recorded hashes of the documents this batch replaces or deletes, and the digest
+    -- before it. Documents without hashes (written by a library from before them, or the
+    -- key deleted by hand): recorded now from what is stored, once.
+    local digest = parse_hex13(read("string", "GET", schema.digest))
+    local rebuild
+    if call("EXISTS", schema.hashes) == 0 then
+        for _, kind in ipairs({"route", "upstream", "certificate"}) do
+            if not rebuild and call("SCARD", schema.index[kind]) > 0 then
+                rebuild, digest = hashes_of_documents(schema)
+            end
+        end
+    end
+    if not digest then
+        digest = recorded_sum(schema)
+    end
+    if rebuild then
+        for _, op in ipairs(changed) do
+            op.recorded = parse_hex13(rebuild[op.kind .. ":" .. op.id])
+        end
+    else
+        for i = 1, #changed, HSET_CHUNK do
+            local fields = {}
+            for j = i, math_min(i + HSET_CHUNK - 1, #changed) do
+                fields[#fields + 1] = changed[j].kind .. ":" .. changed[j].id
+            end
+            local recorded = call("HMGET", schema.hashes, unpack(fields))
+            for j = 1, #fields do
+                changed[i + j - 1].recorded = parse_hex13(recorded[j])
+            end
+        end
     end
 
     -- Pass 2: write. The version first, so every document carries it.
+    if create_epoch then
+        call("SET", schema.epoch, create_epoch)
+        epoch = create_epoch
+    end
     local version = call("INCR", schema.version)
-    local last = call("XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
     if last then
         local last_version = tonumber(last[1]:match("^(%d+)-"))
         if last_version and last_version >= version then
@@ -324,54 +711,59 @@ local function sy_apply(keys, args)
         end
     end
 
-    -- the digest before this batch (from scratch when the key is missing or unreadable)
-    local digest = call("GET", schema.digest)
-    digest = digest and #digest == 13 and tonumber(digest, 16) or nil
-    if not digest then
-        digest = digest_recompute(schema)
+    if rebuild then
+        write_hashes(schema, rebuild)
     end
-
+    local w = new_writes()
     for _, op in ipairs(changed) do
-        -- the old document counts only if it was listed in its index (what edges load)
-        if op.stored and call("SISMEMBER", index_key(op.kind), op.id) == 1 then
-            digest = (digest - digest_h(op.kind, op.id, op.stored)) % DIGEST_MOD
+        -- out goes what sy_apply recorded for the old document, whatever is stored now
+        local field = op.kind .. ":" .. op.id
+        if op.recorded then
+            digest = (digest - op.recorded) % DIGEST_MOD
         end
         if op.op == "put" then
             local stored = '{"version":' .. version .. "," .. op.doc:sub(2)
-            call("SET", op.key, stored)
-            call("SADD", index_key(op.kind), op.id)
-            digest = (digest + digest_h(op.kind, op.id, stored)) % DIGEST_MOD
+            local h = digest_h(op.kind, op.id, stored)
+            add_write(w, ADD, "MSET", nil, op.key, stored)
+            add_write(w, ADD, "SADD", index_key(op.kind), op.id)
+            add_write(w, ADD, "HSET", schema.hashes, field, digest_hex(h))
+            digest = (digest + h) % DIGEST_MOD
+            if writer ~= "" and op.owner ~= writer then
+                add_write(w, ADD, "HSET", schema.owners, field, writer)
+            elseif writer == "" and op.owner then
+                add_write(w, REMOVE, "HDEL", schema.owners, field)   -- left by a hand delete
+            end
         else
-            call("DEL", op.key)
-            call("SREM", index_key(op.kind), op.id)
+            add_write(w, REMOVE, "DEL", nil, op.key)
+            add_write(w, REMOVE, "SREM", index_key(op.kind), op.id)
+            add_write(w, REMOVE, "HDEL", schema.hashes, field)
+            if op.owner then
+                add_write(w, REMOVE, "HDEL", schema.owners, field)
+            end
             if op.kind == "upstream" then
-                call("DEL", schema.used_by(op.id))
+                add_write(w, REMOVE, "DEL", nil, schema.used_by(op.id))
             end
         end
         if op.kind == "route" then
-            for _, old in ipairs(split_refs(call("HGET", schema.uses, op.id) or "")) do
-                call("SREM", schema.used_by(old), op.id)
+            for _, old in ipairs(split_refs(op.stored_uses)) do
+                add_write(w, REMOVE, "SREM", schema.used_by(old), op.id)
             end
             local refs = new_uses[op.id]
             if refs and #refs > 0 then
-                call("HSET", schema.uses, op.id, tbl_concat(refs, ","))
+                add_write(w, ADD, "HSET", schema.uses, op.id, tbl_concat(refs, ","))
                 for _, name in ipairs(refs) do
-                    call("SADD", schema.used_by(name), op.id)
+                    add_write(w, ADD, "SADD", schema.used_by(name), op.id)
                 end
             else
-                call("HDEL", schema.uses, op.id)
+                add_write(w, REMOVE, "HDEL", schema.uses, op.id)
             end
         end
     end
+    flush_writes(w)
 
-    if #changed > BIG_BATCH then
-        call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-0",
-             "version", version, "kind", "*", "id", "*", "op", "resync")
-    else
-        for n, op in ipairs(changed) do
-            call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-" .. (n - 1),
-                 "version", version, "kind", op.kind, "id", op.id, "op", op.op)
-        end
+    for n, op in ipairs(changed) do
+        call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-" .. (n - 1),
+             "version", version, "kind", op.kind, "id", op.id, "op", op.op)
     end
     call("SET", schema.digest, digest_hex(digest))
     -- the new version, then for a small batch the objects it changed: a subscriber may
@@ -385,30 +777,196 @@ local function sy_apply(keys, args)
         message = tbl_concat(parts, " ")
     end
     call("PUBLISH", schema.events, message)
-    return {version, #changed}
+    return {version, #changed, epoch}
 end
 
-redis.register_function("sy_apply", sy_apply)
+-- sy_apply's arguments: the leading options, then the operations (apply_batch).
+local function apply(schema, args)
+    -- leading options: "epoch" <id>, "owner" <name>
+    local opts, first = {}, 1
+    while APPLY_OPTIONS[args[first]] do
+        opts[args[first]] = args[first + 1] or ""
+        first = first + 2
+    end
+    local n = #args - first + 1
+    if n <= 0 or n % 6 ~= 0 then
+        return fail("bad_request",
+                    {message = "arguments: [epoch <id>] [owner <name>], then groups of 6: "
+                               .. "op kind id doc refs expect"})
+    end
+    if n / 6 > MAX_OPS then
+        return fail("too_large", {max = MAX_OPS, ops = n / 6,
+                                  message = "at most " .. MAX_OPS .. " operations per call"})
+    end
+    return apply_batch(schema, args, first, opts)
+end
+
+redis.register_function("sy_apply", library_function(apply))
+
+-- Redis's version as a number (a missing key is 0); wrong_type for anything else.
+local function stored_version(schema)
+    local v = tonumber(read("string", "GET", schema.version) or "0")
+    if not v or v ~= math_floor(v) then
+        abort("wrong_type", {key = schema.version, type = "string", want = "string (an integer)"})
+    end
+    return v
+end
+
+-- The version of the change stream's last entry (0: none).
+local function stream_version(schema)
+    local last = read("stream", "XREVRANGE", schema.changes, "+", "-", "COUNT", 1)[1]
+    return last and tonumber(last[1]:match("^(%d+)-")) or 0
+end
+
+-- Sets the version to `version`, appends one "resync" entry (edges reload everything) and
+-- publishes it.
+local function announce_resync(schema, version)
+    call("SET", schema.version, version)
+    call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-0",
+         "version", version, "kind", "*", "id", "*", "op", "resync")
+    call("PUBLISH", schema.events, tostring(version))
+end
 
 -- FCALL sy_digest 1 <base>version
 --
---   Recomputes <base>digest from every indexed document (O(objects): an operator's tool
---   after documents were written by hand with SET, which sy_apply cannot see) and stores
---   it. Does not bump the version or publish. Reply: { version, digest }.
-local function sy_digest(keys)
-    if not call then
-        bind()
+--   Adopts documents written behind sy_apply's back (redis-cli SET): records the hash of
+--   every indexed document as it is stored now (<base>hashes), recomputes <base>digest
+--   from them and, when any recorded hash changed, bumps the version with one "resync"
+--   entry and PUBLISH, so every edge reloads what Redis holds. O(objects) (about 1 s for
+--   100,000 routes, during which Redis answers nothing else). A call that finds nothing to
+--   adopt writes the digest only. Reply: { version, digest, adopted } (adopted: documents
+--   whose recorded hash was added, changed or removed).
+local function adopt(schema)
+    want_type(schema.digest, "string")
+    want_type(schema.hashes, "hash")
+    want_type(schema.changes, "stream")
+    local version = stored_version(schema)
+    local map, sum = hashes_of_documents(schema)
+    local old = {}
+    local flat = read("hash", "HGETALL", schema.hashes)
+    for i = 1, #flat, 2 do
+        old[flat[i]] = flat[i + 1]
     end
-    local schema = schema_for(keys[1] or "")
-    if not schema then
-        return fail("bad_request", {message = "KEYS[1] must be the version key"})
+    local adopted = 0
+    for field, hex in pairs(map) do
+        if old[field] ~= hex then
+            adopted = adopted + 1
+        end
     end
-    local digest = digest_hex(digest_recompute(schema))
-    call("SET", schema.digest, digest)
-    return {tonumber(call("GET", schema.version) or "0"), digest}
+    for field in pairs(old) do
+        if not map[field] then
+            adopted = adopted + 1
+        end
+    end
+    local digest = digest_hex(sum)
+    if adopted > 0 then
+        write_hashes(schema, map)
+        version = math_max(version, stream_version(schema)) + 1
+        call("SET", schema.digest, digest)
+        announce_resync(schema, version)
+    else
+        call("SET", schema.digest, digest)
+    end
+    return {version, digest, adopted}
 end
 
+local sy_digest = library_function(adopt)
+
 redis.register_function("sy_digest", sy_digest)
+
+-- FCALL_RO sy_check 1 <base>version  <kind>:<id> [...]
+--
+--   Read only (no-writes: runs on replicas too). For each object, whether what is stored
+--   is what sy_apply recorded: the reply lists, flat, the field and its problem for every
+--   one that differs:
+--     edited      the stored bytes do not hash to the recorded value (changed by hand)
+--     unrecorded  indexed and stored, but no hash recorded (written by hand)
+--     missing     listed in its index set, but no document
+--     unindexed   a recorded hash, but not in its index set (removed by hand)
+--   The controller calls it in chunks of 500 (GET /api/v1/status?check=documents).
+local function check(schema, args)
+    local out = {}
+    for _, field in ipairs(args) do
+        local kind, id = field:match("^(%a+):(.+)$")
+        local index = kind and schema.index[kind]
+        if not index then
+            return fail("bad_request", {message = "fields are <kind>:<id>", field = field})
+        end
+        local doc = read("string", "GET", schema.object(kind, id))
+        local recorded = read("hash", "HGET", schema.hashes, field)
+        local indexed = read("set", "SISMEMBER", index, id) == 1
+        local problem
+        if indexed and not doc then
+            problem = "missing"
+        elseif indexed and not recorded then
+            problem = "unrecorded"
+        elseif indexed and digest_hex(digest_h(kind, id, doc)) ~= recorded then
+            problem = "edited"
+        elseif not indexed and recorded then
+            problem = "unindexed"
+        end
+        if problem then
+            out[#out + 1] = field
+            out[#out + 1] = problem
+        end
+    end
+    return out
+end
+
+local sy_check = library_function(check)
+
+redis.register_function({function_name = "sy_check", callback = sy_check,
+                         flags = {"no-writes"}})
+
+-- FCALL sy_reseed 1 <base>version  confirm [epoch]
+--
+--   The operator's explicit step after Redis lost its data or went back to an older state
+--   (POST /api/v1/reseed, `switchyard reseed`): what Redis holds now becomes the
+--   configuration, restored or empty. confirm must be Redis's epoch now, or "none" when it
+--   has none (so a blind retry cannot re-seed twice). Starts a new history: a new epoch
+--   (the caller's 32 hex digits, or one made here), <base>adopt = that epoch (edges follow
+--   a new epoch only when adopt names it), version = 1 + the highest of Redis's version,
+--   the change stream's last entry and every registered edge's applied version (so no edge
+--   sees it as going backwards), the hashes and the digest recorded from the stored
+--   documents (as sy_digest), one "resync" entry in the stream and PUBLISH: every edge
+--   reloads everything.
+--   Reply: { version, epoch }. Errors: confirm_mismatch ("epoch": Redis's, or null),
+--   bad_request, wrong_type. Nothing is written on error.
+local function reseed(schema, args)
+    local confirm, wanted = args[1], args[2]
+    if type(confirm) ~= "string" or confirm == "" then
+        return fail("bad_request", {message = "arguments: confirm [epoch]"})
+    end
+    if wanted and wanted ~= "" and (#wanted ~= 32 or wanted:find("[^0-9a-f]")) then
+        return fail("bad_request", {message = "epoch must be 32 lowercase hex digits"})
+    end
+    for _, key in ipairs({schema.epoch, schema.adopt, schema.digest}) do
+        want_type(key, "string")
+    end
+    want_type(schema.changes, "stream")
+    want_type(schema.hashes, "hash")
+    local epoch = read("string", "GET", schema.epoch) or nil
+    if confirm ~= (epoch or "none") then
+        return fail("confirm_mismatch", {epoch = epoch or json_null, confirm = confirm})
+    end
+    local version = math_max(stored_version(schema), stream_version(schema))
+    for _, edge in ipairs(registered_edges(schema, nil)) do
+        version = math_max(version, edge.applied)
+    end
+    version = version + 1
+    local map, sum = hashes_of_documents(schema)
+    local new = (wanted and wanted ~= "") and wanted or new_epoch(schema, confirm)
+    write_hashes(schema, map)
+    call("SET", schema.epoch, new)
+    call("SET", schema.adopt, new)
+    call("SET", schema.digest, digest_hex(sum))
+    announce_resync(schema, version)
+    return {version, new}
+end
+
+local sy_reseed = library_function(reseed)
+
+redis.register_function("sy_reseed", sy_reseed)
 
 -- ---------------------------------------------------------------------------------------
 -- Endpoint health, written only by the active prober (`switchyard prober`). See

@@ -85,6 +85,54 @@ def say(msg):
     print(f"switchyard: {msg}", flush=True)
 
 
+def redis_has_data():
+    """Whether .run/redis holds data a redis-server will load (an AOF or an RDB file)."""
+    d = os.path.join(RUN, "redis")
+    aof = os.path.join(d, "appendonlydir")
+    if os.path.isdir(aof) and any(os.path.getsize(os.path.join(aof, f)) > 0
+                                  for f in os.listdir(aof)):
+        return True
+    return os.path.exists(os.path.join(d, "dump.rdb"))
+
+
+def forget_stale_snapshots():
+    """An edge that starts from its snapshot serves that configuration and refuses to follow
+    a Redis that lost it (redis/README.md, "When Redis lost its data"). When the Redis this
+    script owns starts without data, the snapshots under .run/ belong to a configuration
+    that no longer exists: remove them, so the edges start from the new one."""
+    removed = []
+    for name, _, _ in EDGES:
+        state = os.path.join(RUN, name, "state")
+        for f in ("snapshot.json", "snapshot.json.journal"):
+            path = os.path.join(state, f)
+            if os.path.exists(path):
+                os.remove(path)
+                removed.append(os.path.relpath(path, ROOT))
+    if removed:
+        say("Redis starts without data (.run/redis is empty): removed the edges' snapshots of "
+            "the old configuration: " + ", ".join(removed))
+
+
+def remedies(base, token, problem, binary):
+    """What to do when Redis and the edges disagree about the configuration's history."""
+    st = http("GET", f"{base}/api/v1/status", token)
+    epoch = "none"
+    try:
+        epoch = json.loads(st[1]).get("epoch") or "none"
+    except ValueError:
+        pass
+    return f"""
+switchyard: Redis and the edges disagree about the configuration: {problem}
+switchyard: the edges keep serving what they have, and the controller refuses writes until:
+  - you restore Redis's data (stop `make run`, put the files back in .run/redis, start again), or
+  - you re-seed: what Redis holds now becomes the configuration of every edge:
+      curl -X POST -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" \\
+           -d '{{"confirm":"{epoch}"}}' {base}/api/v1/reseed
+    or: {os.path.relpath(binary, ROOT)} reseed --controller {base} --confirm {epoch}
+    (then run `make run` again, or load the demo yourself)
+"""
+
+
 def port_in_use(host, port):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -200,6 +248,8 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        if not redis_has_data():
+            forget_stale_snapshots()
         stack.start("redis", [shutil.which("redis-server") or "redis-server",
                               "--bind", REDIS[0], "--port", str(REDIS[1]),
                               "--dir", os.path.join(RUN, "redis"), "--appendonly", "yes",
@@ -229,19 +279,35 @@ def main():
             wait_for(lambda: tcp_open("127.0.0.1", port), f"edge {name}", procs=[p])
 
         status, body = http("POST", f"{base}/api/v1/apply", token, DEMO)
-        if status != 200:
+        refused = None
+        if status == 409 and json.loads(body).get("error", {}).get("code") in (
+                "redis_data_lost", "epoch_conflict"):
+            refused = json.loads(body)["error"]["message"]
+        elif status != 200:
             raise RuntimeError(f"loading the demo failed: {status} {body}")
-        status, body = http("PUT", f"{base}/api/v1/certificates/bbs-test-com", token,
-                            demo_certificate())
-        if status not in (200, 201):
-            raise RuntimeError(f"loading the demo certificate failed: {status} {body}")
-        version = json.loads(http("GET", f"{base}/api/v1/status", token)[1])["version"]
+        else:
+            status, body = http("PUT", f"{base}/api/v1/certificates/bbs-test-com", token,
+                                demo_certificate())
+            if status not in (200, 201):
+                raise RuntimeError(f"loading the demo certificate failed: {status} {body}")
+            version = json.loads(http("GET", f"{base}/api/v1/status", token)[1])["version"]
 
-        def edges_converged():
-            st = json.loads(http("GET", f"{base}/api/v1/status?wait_version={version}"
-                                 "&timeout_ms=1000", token, timeout=5)[1])
-            return st.get("converged") and len(st.get("edges", [])) >= len(EDGES)
-        wait_for(edges_converged, "edges applying the demo", timeout=15)
+            # every edge has applied the demo; whatever else /status finds (a document edited
+            # by hand, an edge of another run) is reported below, it does not stop the stack
+            def edges_applied():
+                st = json.loads(http("GET", f"{base}/api/v1/status?wait_version={version}"
+                                     "&timeout_ms=1000", token, timeout=5)[1])
+                live = [e for e in st.get("edges", []) if e.get("live")]
+                return (len(live) >= len(EDGES)
+                        and all((e.get("applied_version") or 0) >= version for e in live))
+            wait_for(edges_applied, "edges applying the demo", timeout=15)
+            st = json.loads(http("GET", f"{base}/api/v1/status", token)[1])
+            conflicts = [p for p in st.get("problems", []) if "keeps its configuration" in p]
+            if conflicts:
+                refused = conflicts[0]
+            for problem in st.get("problems", []):
+                if problem not in conflicts:
+                    say(f"warning: {problem}")
 
         print(f"""
 Switchyard is running (logs in .run/logs, Redis data in .run/redis).
@@ -266,6 +332,8 @@ Try it:
 
 Ctrl-C stops everything.
 """, flush=True)
+        if refused:
+            print(remedies(base, token, refused, binary), flush=True)
 
         while True:
             for name, p in stack.procs:

@@ -76,8 +76,79 @@ struct ConvergenceVerdictTests {
         let verdicts = Convergence.evaluate(
             state: state, edges: [edge("ahead", 9, "00000000000aa"), edge("blank", nil, nil)],
             now: now, target: nil)
-        #expect(verdicts[0].problem?.contains("ahead of Redis") == true)
+        // it keeps its configuration instead of following Redis back: the problem says why and how to end it
+        #expect(verdicts[0].problem?.contains("keeps its configuration") == true, "\(verdicts[0].problem ?? "nil")")
+        #expect(verdicts[0].problem?.contains("POST /api/v1/reseed") == true)
         #expect(verdicts[1].problem == "edge blank reports no applied version")
+    }
+
+    @Test func anEdgeOfAnotherEpochIsAConflictUnlessRedisWasReseeded() {
+        func withEpoch(_ e: EdgeHeartbeat, _ epoch: String, conflict: String? = nil) -> EdgeHeartbeat {
+            var e = e
+            e.fields.append(("epoch", epoch))
+            if let conflict { e.fields.append(("conflict", conflict)) }
+            return e
+        }
+        let digest = "00000000000aa"
+        // Redis flushed, then a write started epoch e2 at version 1; the edge holds 104 of e1
+        let flushed = ConfigState(version: 1, digest: digest, epoch: "e2")
+        let held = Convergence.evaluate(
+            state: flushed, edges: [withEpoch(edge("a", 104, digest), "e1", conflict: "Redis holds epoch e2 at version 1")],
+            now: now, target: nil)[0]
+        #expect(held.problem?.contains("Redis holds epoch e2 at version 1") == true, "\(held.problem ?? "nil")")
+        #expect(held.problem?.contains(#"{"confirm":"e2"}"#) == true, "\(held.problem ?? "nil")")
+        #expect(!held.inSync)
+        // re-seeded: the edge follows (it is only behind), no conflict
+        var reseeded = flushed
+        reseeded.adopt = "e2"
+        let following = Convergence.evaluate(state: reseeded, edges: [withEpoch(edge("a", 104, digest), "e1")], now: now, target: nil)[0]
+        #expect(following.problem?.contains("keeps its configuration") != true, "\(following.problem ?? "nil")")
+        // the same epoch, Redis behind the edge (an older backup): a conflict, named by versions
+        let older = Convergence.evaluate(
+            state: ConfigState(version: 90, digest: digest, epoch: "e1"), edges: [withEpoch(edge("a", 104, digest), "e1")],
+            now: now, target: nil)[0]
+        #expect(older.problem?.contains("at version 90, behind it") == true, "\(older.problem ?? "nil")")
+        // Redis lost everything (no epoch, version 0): the edge keeps its configuration, a problem too
+        let empty = Convergence.evaluate(
+            state: ConfigState(version: 0, digest: nil), edges: [withEpoch(edge("a", 104, digest), "e1")], now: now, target: nil)[0]
+        #expect(empty.problem?.contains(#"{"confirm":"none"}"#) == true, "\(empty.problem ?? "nil")")
+        // an edge that knows no epoch yet, at Redis's version: in sync
+        let plain = Convergence.evaluate(
+            state: ConfigState(version: 7, digest: digest, epoch: "e1"), edges: [edge("a", 7, digest)], now: now, target: nil)[0]
+        #expect(plain.problem == nil && plain.inSync)
+    }
+
+    @Test func anEdgeHoldingDocumentsEditedByHandIsNamedWithThem() {
+        var e = edge("a", 7, "000000000000b")
+        e.fields += [("out_of_band", "2"), ("out_of_band_keys", "route:x,route:y"), ("recorded_digest", "00000000000aa")]
+        let verdict = Convergence.evaluate(state: ConfigState(version: 7, digest: "00000000000aa"), edges: [e], now: now, target: nil)[0]
+        #expect(verdict.problem?.contains("route:x, route:y") == true, "\(verdict.problem ?? "nil")")
+        #expect(verdict.problem?.contains("sy_digest") == true && verdict.problem?.contains("differ too") == false)
+        // and when the rest differs too, it says so
+        e.fields.removeAll { $0.0 == "recorded_digest" }
+        let worse = Convergence.evaluate(state: ConfigState(version: 7, digest: "00000000000aa"), edges: [e], now: now, target: nil)[0]
+        #expect(worse.problem?.contains("differ too") == true, "\(worse.problem ?? "nil")")
+    }
+
+    @Test func anEdgeRunningAnotherRegexEngineIsAProblem() {
+        var pcre2 = edge("a", 7, "00000000000aa")
+        pcre2.fields.append(("regex", "pcre2"))
+        var pcre1 = edge("b", 7, "00000000000aa")
+        pcre1.fields.append(("regex", "pcre1"))
+        let older = edge("c", 7, "00000000000aa")  // reports none: not compared
+        let verdicts = Convergence.evaluate(
+            state: ConfigState(version: 7, digest: "00000000000aa"), edges: [pcre2, pcre1, older], now: now, target: nil,
+            regexEngine: "pcre1")
+        #expect(verdicts[0].problem?.contains("--regex-engine pcre2") == true, "\(verdicts[0].problem ?? "nil")")
+        #expect(verdicts[1].problem == nil && verdicts[2].problem == nil)
+        // a stale edge is listed, never a problem
+        var gone = pcre2
+        gone.fields.removeAll { $0.0 == "last_seen" }
+        gone.heartbeat = now - 60_000
+        #expect(
+            Convergence.evaluate(
+                state: ConfigState(version: 7, digest: "00000000000aa"), edges: [gone], now: now, target: nil, regexEngine: "pcre1")[0]
+                .problem == nil)
     }
 
     @Test func waitParametersAreValidated() {
@@ -145,7 +216,7 @@ struct DigestAndStatusTests {
         }
     }
 
-    @Test func aMissingDigestIsRecomputedAndSyDigestRepairsHandEdits() async throws {
+    @Test func aMissingDigestIsRecomputedAndSyDigestAdoptsHandEdits() async throws {
         try await withController { h in
             try await h.request(.put, "/api/v1/upstreams/backend", backendBody)
             try await h.request(.put, "/api/v1/routes/bbs-api", routeBody)
@@ -159,13 +230,18 @@ struct DigestAndStatusTests {
             _ = try await h.redis.send("SADD", KeySchema.routes, "by-hand")
             (stored, recomputed) = try await digests(h)
             #expect(stored != recomputed)
-            // ...until sy_digest recomputes it, which bumps nothing
+            // ...until sy_digest adopts it: the recorded hashes and the digest follow what is
+            // stored, and the version moves once (a resync entry) so the edges reload it
             let version = try await h.storedVersion()
             let reply = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
-            #expect(reply.array?.first?.integer == version)
+            #expect(reply.array?.first?.integer == version + 1)
             (stored, recomputed) = try await digests(h)
-            #expect(stored == recomputed && reply.array?.last?.text == stored)
-            #expect(try await h.storedVersion() == version)
+            #expect(stored == recomputed && reply.array?[1].text == stored)
+            #expect(reply.array?[2].integer == 1)  // one document adopted
+            #expect(try await h.storedVersion() == version + 1)
+            // nothing left to adopt: nothing moves
+            let again = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
+            #expect(again.array?.first?.integer == version + 1 && again.array?[2].integer == 0)
             // and from then on writes keep it, the garbage's replacement included
             try await h.request(.put, "/api/v1/routes/by-hand", #"{"host":"h.test","path":"/","upstream":"backend"}"#)
             (stored, recomputed) = try await digests(h)

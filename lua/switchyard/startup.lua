@@ -69,6 +69,9 @@ local function load_snapshot(path)
     end
     local store = store_mod.new(ngx.shared.sy_config, meta, log_fn, hash)
     local changed, failed = store:full(snap.docs, snap.version, snap.digest)
+    if snap.epoch then
+        meta:set("epoch", snap.epoch)           -- the history that version belongs to
+    end
     local hex = digest_mod.hex(snap.digest)
     meta:set("sync:verify", true)               -- the syncer checks it against Redis
     meta:set("snapshot:loaded_version", snap.version)
@@ -82,7 +85,8 @@ local function load_snapshot(path)
     end
     ngx_log(NOTICE, "[switchyard] loaded ", changed, " objects from the snapshot ", path,
             " and ", snap.journal_records, " journal records",
-            " (version ", snap.version, ", digest ", hex, ", written at ",
+            " (version ", snap.version, " of epoch ", snap.epoch or "none", ", digest ", hex,
+            ", written at ",
             tostring(snap.written_at), ") in ", math_floor((ngx_now() - started) * 1000),
             " ms; serving them until Redis answers",
             failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")

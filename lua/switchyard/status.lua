@@ -23,6 +23,8 @@ function _M.serve()
         listen = config.listen,
         version = meta:get("version"),
         digest = meta:get("digest") and digest_mod.hex(meta:get("digest")) or nil,
+        epoch = meta:get("epoch"),
+        regex = meta:get("sync:regex"),
         serial = meta:get("serial"),
         started = meta:get("started"),
         worker = {
@@ -47,10 +49,14 @@ function _M.serve()
             prefetch_hits = meta:get("sync:prefetch_hits") or 0,
             prefetch_misses = meta:get("sync:prefetch_misses") or 0,
             redis_empty = meta:get("sync:redis_empty"),
+            conflict = meta:get("sync:conflict") or false,
+            out_of_band = meta:get("sync:out_of_band") or 0,
+            out_of_band_keys = meta:get("sync:out_of_band_keys") or "",
             verifying_snapshot = meta:get("sync:verify") or false,
         },
         snapshot = {
             path = config.snapshot_path,
+            writable = meta:get("snapshot:writable"),
             loaded_version = meta:get("snapshot:loaded_version"),
             version = meta:get("snapshot:version"),
             written_at = meta:get("snapshot:written_at"),

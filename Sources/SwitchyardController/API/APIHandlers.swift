@@ -34,6 +34,11 @@ extension APIHandlers {
 
     /// The parsed body, nil when empty. 400 when it is not JSON or not a JSON object.
     func optionalBody(_ request: Request) async throws -> JSONValue? {
+        try await sizedBody(request).body
+    }
+
+    /// The parsed body (nil when empty) and its size in bytes.
+    func sizedBody(_ request: Request) async throws -> (body: JSONValue?, size: Int) {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: maxBodySize)
@@ -41,6 +46,10 @@ extension APIHandlers {
             throw APIError(.contentTooLarge, "too_large", "request body is larger than \(maxBodySize) bytes")
         }
         let bytes = Array(buffer.readableBytesView)
+        return (try Self.parseObject(bytes), bytes.count)
+    }
+
+    static func parseObject(_ bytes: [UInt8]) throws -> JSONValue? {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return nil }
         let value: JSONValue
         do {

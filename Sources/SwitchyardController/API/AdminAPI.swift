@@ -3,9 +3,12 @@
 //   GET|PUT|DELETE /upstreams/:name        GET /upstreams
 //   PUT|DELETE     /upstreams/:name/endpoints/:address   (one machine joins or leaves)
 //   GET|PUT|DELETE /routes/:id             GET /routes
-//   POST           /apply                  (all or nothing, one FCALL)
+//   POST           /apply                  (all or nothing, one FCALL, at most Batch.maxObjects
+//                                           objects and Batch.maxBytes; ?atomic=false: in parts)
 //   GET            /status                 (version, digest, every edge, converged;
-//                                           ?wait_version=N&timeout_ms=M waits for edges)
+//                                           ?wait_version=N&timeout_ms=M waits for edges;
+//                                           ?check=documents: DocumentCheck.swift)
+//   POST           /reseed                 (OperationsAPI.swift)
 
 import Hummingbird
 import Logging
@@ -31,6 +34,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         group.delete("routes/:id", use: deleteRoute)
         group.post("apply", use: apply)
         group.get("status", use: status)
+        OperationsAPI<Context>(store: store, maxBodySize: maxBodySize, logger: logger).addRoutes(to: group)
     }
 
     // MARK: Upstreams
@@ -202,8 +206,19 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     // MARK: Batch
 
     @Sendable func apply(_ request: Request, context: Context) async throws -> Response {
-        let body = try await requiredBody(request)
-        let (batch, validationProblems) = validator.batchCollectingProblems(body)
+        let atomic = try Self.atomicParameter(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        let (parsed, size) = try await sizedBody(request)
+        guard let body = parsed else { throw APIError(.badRequest, "bad_request", "a JSON body is required") }
+        let objects = Batch.objectCount(body)
+        if atomic, objects > Batch.maxObjects || size > Batch.maxBytes {
+            throw APIError(
+                .contentTooLarge, "too_large",
+                "an atomic batch holds at most \(Batch.maxObjects) objects and \(Batch.maxBytes) bytes (one call that keeps "
+                    + "Redis busy for all of them); this one has \(objects) objects in \(size) bytes: split it, or send it with "
+                    + "POST /api/v1/apply?atomic=false (applied in parts of at most \(Batch.maxObjects), each its own version)",
+                extra: [("max_objects", .integer(Int64(Batch.maxObjects))), ("max_bytes", .integer(Int64(Batch.maxBytes)))])
+        }
+        let (batch, validationProblems) = validator.batchCollectingProblems(body, maxObjects: atomic ? Batch.maxObjects : nil)
         var problems = validationProblems
         let references = batch.externalReferences
         if !references.isEmpty {
@@ -217,11 +232,14 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             let version = try await call { () throws(StoreError) in try await store.version() }
             return jsonResponse(["version": .integer(version), "changed": 0])
         }
+        if !atomic { return try await applyInParts(batch) }
         let result: ApplyResult
         do {
             result = try await store.apply(batch.operations())
         } catch {
-            throw APIError.from(error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) })
+            throw APIError.from(
+                error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) },
+                objectField: { Self.field(of: $0, $1, in: batch) })
         }
         logger.info(
             "batch applied",
@@ -233,14 +251,71 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         return jsonResponse(["version": .integer(result.version), "changed": .integer(result.changed)])
     }
 
+    /// `?atomic=false`: the batch in consecutive parts of at most `Batch.maxObjects`, each
+    /// one sy_apply call and its own version (edges may serve the versions in between). In
+    /// the order of `Batch.operations()`, so every part is valid on top of the ones before.
+    /// A refused part stops there: the error says which parts were applied.
+    func applyInParts(_ batch: Batch) async throws -> Response {
+        let operations = batch.operations()
+        var versions: [JSONValue] = []
+        var changed: Int64 = 0
+        var version: Int64 = 0
+        var start = 0
+        while start < operations.count {
+            let part = Array(operations[start..<min(start + Batch.maxObjects, operations.count)])
+            do {
+                let result = try await store.apply(part)
+                versions.append(.integer(result.version))
+                changed += result.changed
+                version = result.version
+            } catch {
+                var refusal = APIError.from(
+                    error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) },
+                    objectField: { Self.field(of: $0, $1, in: batch) })
+                if !versions.isEmpty {
+                    refusal.message += " (objects 1-\(start) of \(operations.count) were applied before: versions in applied_versions)"
+                }
+                refusal.extra.append(("applied_versions", .array(versions)))
+                throw refusal
+            }
+            start += part.count
+        }
+        if versions.isEmpty { version = try await call { () throws(StoreError) in try await store.version() } }
+        logger.info(
+            "batch applied in parts",
+            metadata: ["config.version": "\(version)", "changed": "\(changed)", "parts": "\(versions.count)"])
+        return jsonResponse(["version": .integer(version), "changed": .integer(changed), "versions": .array(versions), "atomic": false])
+    }
+
+    /// `atomic` of POST /apply: true (default) or false; anything else, and any other
+    /// parameter, is refused.
+    static func atomicParameter(_ query: [(String, String)]) throws(APIError) -> Bool {
+        var atomic = true
+        var problems: [FieldError] = []
+        for (key, value) in query {
+            switch (key, value) {
+            case ("atomic", "true"): atomic = true
+            case ("atomic", "false"): atomic = false
+            case ("atomic", _):
+                problems.append(FieldError(field: "atomic", code: .invalid, message: "atomic must be true or false, not '\(value)'"))
+            default:
+                problems.append(FieldError(field: key, code: .unknownField, message: "unknown parameter '\(key)' (use atomic)"))
+            }
+        }
+        if !problems.isEmpty { throw APIError.invalid(problems) }
+        return atomic
+    }
+
     // MARK: Status
 
     @Sendable func status(_ request: Request, context: Context) async throws -> Response {
         let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-        let (target, timeout, problems) = Convergence.waitParameters(query)
+        let (target, timeout, problems, checkDocuments) = Convergence.waitParameters(query)
         if !problems.isEmpty { throw APIError.invalid(problems) }
         let report = try await call { () throws(StoreError) in try await store.convergence(waitFor: target, timeout: timeout) }
-        return jsonResponse(Convergence.json(report))
+        guard checkDocuments else { return jsonResponse(Convergence.json(report)) }
+        let check = try await call { () throws(StoreError) in try await store.checkDocuments() }
+        return jsonResponse(DocumentCheck.json(Convergence.json(report), check))
     }
 
     // MARK: Helpers
@@ -257,6 +332,22 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         }
         if case .string(let name)? = body["canary"]?["upstream"] { out.append(("canary.upstream", name)) }
         return out.filter { Names.isValid($0.upstream) }
+    }
+
+    /// The request field of an object in a (valid) batch: `upstreams[2]`, `routes[0]`,
+    /// `delete.routes[1]`.
+    static func field(of kind: ObjectKind, _ id: String, in batch: Batch) -> String {
+        switch kind {
+        case .route:
+            if let i = batch.routes.firstIndex(where: { $0.id == id }) { return "routes[\(i)]" }
+            if let i = batch.deleteRoutes.firstIndex(of: id) { return "delete.routes[\(i)]" }
+        case .upstream:
+            if let i = batch.upstreams.firstIndex(where: { $0.name == id }) { return "upstreams[\(i)]" }
+            if let i = batch.deleteUpstreams.firstIndex(of: id) { return "delete.upstreams[\(i)]" }
+        case .certificate:
+            break
+        }
+        return "\(kind.rawValue):\(id)"
     }
 
     static func missingUpstream(_ field: String, _ name: String) -> FieldError {

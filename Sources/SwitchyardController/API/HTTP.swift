@@ -62,8 +62,12 @@ struct APIError: Error, HTTPResponseError {
     }
 
     /// The HTTP form of a store error. `upstreamField(route, upstream)` names the field a
-    /// missing_upstream refers to (`upstream`, or `routes[3].split[1].upstream` in a batch).
-    static func from(_ error: StoreError, upstreamField: (String, String) -> String = { _, _ in "upstream" }) -> APIError {
+    /// missing_upstream refers to (`upstream`, or `routes[3].split[1].upstream` in a batch);
+    /// `objectField(kind, id)` the field naming an object (`id`, `name`, or `routes[3]`).
+    static func from(
+        _ error: StoreError, upstreamField: (String, String) -> String = { _, _ in "upstream" },
+        objectField: (ObjectKind, String) -> String = defaultObjectField
+    ) -> APIError {
         switch error.code {
         case .unavailable:
             return APIError(.serviceUnavailable, "unavailable", error.message)
@@ -75,6 +79,8 @@ struct APIError: Error, HTTPResponseError {
             return APIError(.internalServerError, "corrupt", error.message)
         case .unexpected:
             return APIError(.internalServerError, "internal", error.message)
+        case .dataLost:
+            return APIError(.conflict, "redis_data_lost", error.message)
         case .rejected:
             break
         }
@@ -97,10 +103,101 @@ struct APIError: Error, HTTPResponseError {
         case .badRequest(let message)?:
             return APIError(.internalServerError, "internal", "sy_apply rejected the call: \(message)")
         case .other(let code, let raw)?:
-            return APIError(.internalServerError, "internal", "sy_apply error \(code): \(raw)")
+            return fromFunction(FunctionRefusal(code: code, raw: raw), objectField: objectField)
+                ?? APIError(.internalServerError, "internal", "sy_apply error \(code): \(raw)")
         case nil:
             return APIError(.internalServerError, "internal", error.message)
         }
+    }
+
+    /// The field naming an object in a single-object request: routes and certificates
+    /// have an `id`, upstreams a `name`.
+    static func defaultObjectField(_ kind: ObjectKind, _ id: String) -> String { kind == .upstream ? "name" : "id" }
+
+    /// The codes of the Function library that `ApplyError` keeps as `.other`.
+    static func fromFunction(
+        _ refusal: FunctionRefusal?, objectField: (ObjectKind, String) -> String = defaultObjectField
+    ) -> APIError? {
+        guard let refusal else { return nil }
+        switch refusal.code {
+        case "owned":
+            // owned by another writer (the Kubernetes source): the admin API may not change it
+            let kind = ObjectKind(rawValue: refusal.string("kind") ?? "") ?? .route
+            let id = refusal.string("id") ?? ""
+            let owner = refusal.string("owner")
+            let source = refusal.string("source")
+            let whose = owner.map { "is owned by \($0)" } ?? "is not owned by \(refusal.string("writer") ?? "this writer")"
+            let from = source.map { " (source \($0))" } ?? ""
+            let advice =
+                owner == nil ? "only the admin API may change it" : "change it where it comes from, not through the admin API"
+            return APIError(
+                .conflict, "owned", "\(kind.rawValue) '\(id)' \(whose)\(from): \(advice); nothing was written",
+                field: objectField(kind, id),
+                extra: [("owner", owner.map { .string($0) } ?? .null), ("source", source.map { .string($0) } ?? .null)])
+        case "wrong_type":
+            let key = refusal.string("key") ?? "?"
+            return APIError(
+                .internalServerError, "store_corrupt",
+                "Redis key \(key) has type \(refusal.string("type") ?? "?"), expected \(refusal.string("want") ?? "?"); "
+                    + "nothing was written (repair or delete the key by hand)",
+                extra: [("key", .string(key))])
+        case "data_lost":
+            // the first write of a history, while live edges hold a configuration Redis lacks
+            let edges = EdgeHistory.list(refusal.json["edges"])
+            return APIError(
+                .conflict, "redis_data_lost",
+                "Redis holds no configuration history (version \(refusal.integer("version") ?? 0), no epoch) but live edges hold "
+                    + "one: \(EdgeHistory.describe(edges)). The edges keep serving it. Restore Redis's data, or re-seed it "
+                    + "explicitly: POST /api/v1/reseed {\"confirm\":\"none\"} (switchyard reseed --confirm none)",
+                extra: [("edges", refusal.json["edges"] ?? .array([]))])
+        case "edge_conflict":
+            let epoch = refusal.string("epoch") ?? "none"
+            let edges = EdgeHistory.list(refusal.json["edges"])
+            return APIError(
+                .conflict, "epoch_conflict",
+                "live edges hold a configuration Redis's does not continue (Redis: epoch \(epoch), version "
+                    + "\(refusal.integer("version") ?? 0); \(EdgeHistory.describe(edges))): they keep it and refuse to follow. "
+                    + "Restore Redis's data, or re-seed it explicitly: POST /api/v1/reseed {\"confirm\":\"\(epoch)\"} "
+                    + "(switchyard reseed --confirm \(epoch))",
+                extra: [("epoch", .string(epoch)), ("edges", refusal.json["edges"] ?? .array([]))])
+        case "too_large":
+            // only a caller that bypasses the batch bound sees this (the Function's own bound)
+            return APIError(
+                .contentTooLarge, "too_large",
+                "at most \(refusal.integer("max") ?? 0) objects per call, not \(refusal.integer("ops") ?? 0)")
+        case "confirm_mismatch":
+            let epoch = refusal.string("epoch") ?? "none"
+            return APIError(
+                .conflict, "confirm_mismatch",
+                "confirm must be Redis's epoch now, \(epoch) (or \"none\" when it has none), not '\(refusal.string("confirm") ?? "")': "
+                    + "Redis changed since you looked; read GET /api/v1/status and repeat",
+                field: "confirm", extra: [("epoch", .string(epoch))])
+        default:
+            return nil
+        }
+    }
+}
+
+/// One edge as the Function names it in data_lost and edge_conflict.
+enum EdgeHistory {
+    static func list(_ value: JSONValue?) -> [(id: String, applied: Int64, epoch: String?)] {
+        guard case .array(let items)? = value else { return [] }
+        return items.compactMap { item in
+            guard case .string(let id)? = item["id"] else { return nil }
+            var applied: Int64 = 0
+            switch item["applied_version"] {
+            case .integer(let v)?: applied = v
+            case .number(let text)?: applied = Double(text).map { Int64($0) } ?? 0
+            default: break
+            }
+            if case .string(let epoch)? = item["epoch"] { return (id, applied, epoch) }
+            return (id, applied, nil)
+        }
+    }
+
+    static func describe(_ edges: [(id: String, applied: Int64, epoch: String?)]) -> String {
+        edges.map { "edge \($0.id) applied version \($0.applied) of \($0.epoch.map { "epoch \($0)" } ?? "no epoch")" }
+            .joined(separator: ", ")
     }
 }
 

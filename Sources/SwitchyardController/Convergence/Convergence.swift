@@ -37,6 +37,25 @@ public struct EdgeHeartbeat: Sendable {
     public var digest: String? { field("digest").flatMap { $0.isEmpty ? nil : $0 } }
 
     public var lastSeen: Int64 { field("last_seen").flatMap { Int64($0) } ?? heartbeat }
+
+    /// The configuration history of its applied version; nil when it knows none (older
+    /// edges, or an edge that has applied nothing with an epoch yet).
+    public var epoch: String? { field("epoch").flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// Why the edge holds its configuration instead of following Redis (its own words), nil
+    /// when it follows.
+    public var conflict: String? { field("conflict").flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// How many documents the edge loaded although they were changed in Redis behind
+    /// sy_apply's back (redis/README.md, "The digest"), and the first of them.
+    public var outOfBand: Int { field("out_of_band").flatMap { Int($0) } ?? 0 }
+    public var outOfBandKeys: [String] { (field("out_of_band_keys") ?? "").split(separator: ",").map(String.init) }
+
+    /// The regex engine its `ngx.re` runs (`pcre1`, `pcre2`); nil for older edges.
+    public var regexEngine: String? { field("regex").flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// The digest Redis has if the only difference is those documents.
+    public var recordedDigest: String? { field("recorded_digest").flatMap { $0.isEmpty ? nil : $0 } }
 }
 
 /// The configuration version and digest in Redis, read after the edges' heartbeats.
@@ -45,10 +64,17 @@ public struct ConfigState: Sendable, Equatable {
     /// nil when Redis has none yet: data written before the digest existed, until the next
     /// write computes it (an empty configuration's digest is `Convergence.zeroDigest`).
     public var digest: String?
+    /// The configuration history (redis/README.md, "When Redis lost its data"); nil before
+    /// the first write, and after Redis lost its data.
+    public var epoch: String?
+    /// The epoch an operator re-seeded: edges of another epoch follow this one.
+    public var adopt: String?
 
-    public init(version: Int64, digest: String?) {
+    public init(version: Int64, digest: String?, epoch: String? = nil, adopt: String? = nil) {
         self.version = version
         self.digest = digest
+        self.epoch = epoch
+        self.adopt = adopt
     }
 }
 
@@ -91,8 +117,11 @@ public enum Convergence {
     /// `timeout_ms` when only `wait_version` is given.
     public static let defaultTimeoutMilliseconds: Int64 = 10_000
 
-    /// Judges every edge. `target`: the version waited for (nil: Redis's version).
-    public static func evaluate(state: ConfigState, edges: [EdgeHeartbeat], now: Int64, target: Int64?) -> [EdgeVerdict] {
+    /// Judges every edge. `target`: the version waited for (nil: Redis's version);
+    /// `regexEngine`: the engine the controller validates regexes with (nil: not compared).
+    public static func evaluate(
+        state: ConfigState, edges: [EdgeHeartbeat], now: Int64, target: Int64?, regexEngine: String? = nil
+    ) -> [EdgeVerdict] {
         let redisDigest = state.digest ?? (state.version == 0 ? zeroDigest : nil)
         let goal = target ?? state.version
         return edges.map { edge in
@@ -105,26 +134,61 @@ public enum Convergence {
             let inSync = applied == state.version && digestMatches != false
             var problem: String?
             if live {
-                if let applied {
+                if let applied, let conflict = conflict(edge, applied: applied, state: state) {
+                    let confirm = state.epoch ?? "none"
+                    problem =
+                        "edge \(edge.id) keeps its configuration (version \(applied) of \(edge.epoch.map { "epoch \($0)" } ?? "no epoch")) "
+                        + "instead of following Redis: \(conflict). Writes are refused until an operator restores Redis's data, "
+                        + "or re-seeds it: POST /api/v1/reseed {\"confirm\":\"\(confirm)\"} (switchyard reseed --confirm \(confirm))"
+                } else if let applied {
                     if applied < goal {
                         problem = "edge \(edge.id) has applied version \(applied), not yet \(goal)"
-                    } else if applied > state.version {
-                        problem = "edge \(edge.id) reports version \(applied), ahead of Redis (\(state.version)): was Redis reset?"
                     } else if applied == state.version, digestMatches == false {
                         problem =
                             "edge \(edge.id) has version \(applied) but digest \(edge.digest ?? "?"), "
-                            + "Redis has \(redisDigest ?? "?"): its documents differ (see its log and /_switchyard/status)"
+                            + "Redis has \(redisDigest ?? "?"): "
+                        if edge.outOfBand > 0 {
+                            let keys =
+                                edge.outOfBandKeys.joined(separator: ", ") + (edge.outOfBand > edge.outOfBandKeys.count ? ", ..." : "")
+                            problem! +=
+                                "it holds \(edge.outOfBand) document(s) changed in Redis behind sy_apply's back (\(keys)): "
+                                + "write them through the API, or adopt them with FCALL sy_digest 1 \(KeySchema.version)"
+                            if edge.recordedDigest != redisDigest { problem! += "; its other documents differ too (see its log)" }
+                        } else {
+                            problem! += "its documents differ (see its log and /_switchyard/status)"
+                        }
                     }
                 } else {
                     problem = "edge \(edge.id) reports no applied version"
+                }
+                if let regexEngine, let engine = edge.regexEngine, engine != regexEngine {
+                    let mismatch =
+                        "edge \(edge.id) runs regexes with \(engine) (its ngx.re), the controller validates them with "
+                        + "\(regexEngine): a route regex one accepts may be refused by the other; start the controller with "
+                        + "--regex-engine \(engine)"
+                    problem = problem.map { "\($0); \(mismatch)" } ?? mismatch
                 }
             }
             return EdgeVerdict(id: edge.id, live: live, inSync: inSync, problem: problem)
         }
     }
 
-    /// The status body: version, digest, converged, problems, every edge (with `live` and
-    /// `in_sync`) and, when waiting, what was waited for.
+    /// Why a live edge will not follow Redis, nil when it follows: the edges' own rule
+    /// (lua/switchyard/sync/plan.lua), which sy_apply applies too before any write. Another
+    /// epoch is followed only when re-seeded (`adopt` names it); a version behind the
+    /// applied one never. The edge's own words when it says.
+    static func conflict(_ edge: EdgeHeartbeat, applied: Int64, state: ConfigState) -> String? {
+        let redis = "Redis has \(state.epoch.map { "epoch \($0)" } ?? "no epoch") at version \(state.version)"
+        if let epoch = edge.epoch, epoch != state.epoch {
+            if let redisEpoch = state.epoch, state.adopt == redisEpoch { return nil }  // re-seeded: it follows
+            return edge.conflict ?? redis
+        }
+        if applied > state.version { return edge.conflict ?? "\(redis), behind it" }
+        return nil
+    }
+
+    /// The status body: version, digest, epoch, converged, problems, every edge (with `live`
+    /// and `in_sync`) and, when waiting, what was waited for.
     public static func json(_ report: ConvergenceReport) -> JSONValue {
         var edges: [JSONValue] = []
         for (edge, verdict) in zip(report.edges, report.verdicts) {
@@ -141,6 +205,7 @@ public enum Convergence {
         var body: [(key: String, value: JSONValue)] = [
             ("version", .integer(report.state.version)),
             ("digest", report.state.digest.map { .string($0) } ?? (report.state.version == 0 ? .string(zeroDigest) : .null)),
+            ("epoch", report.state.epoch.map { .string($0) } ?? .null),
             ("converged", .bool(report.converged)),
             ("problems", .array(report.problems.map { .string($0) })),
             ("live_edges", .integer(Int64(report.verdicts.filter(\.live).count))),
@@ -160,15 +225,26 @@ public enum Convergence {
         return .object(body)
     }
 
-    /// `wait_version` and `timeout_ms` from the query string of `GET /status`: nil target
-    /// for a plain status. `problems` lists everything wrong (answered with 422); unknown
-    /// parameters are problems too, so a typo cannot turn a wait into an instant answer.
-    public static func waitParameters(_ query: [(String, String)]) -> (target: Int64?, timeout: Duration, problems: [FieldError]) {
+    /// `wait_version`, `timeout_ms` and `check` from the query string of `GET /status`: nil
+    /// target for a plain status; `checkDocuments` for `check=documents`. `problems` lists
+    /// everything wrong (answered with 422); unknown parameters are problems too, so a typo
+    /// cannot turn a wait into an instant answer.
+    public static func waitParameters(
+        _ query: [(String, String)]
+    ) -> (target: Int64?, timeout: Duration, problems: [FieldError], checkDocuments: Bool) {
         var problems: [FieldError] = []
         var target: Int64?
         var timeoutMs: Int64?
+        var checkDocuments = false
         for (key, value) in query {
             switch key {
+            case "check":
+                if value == "documents" {
+                    checkDocuments = true
+                } else {
+                    problems.append(
+                        FieldError(field: "check", code: .invalid, message: "check must be 'documents', not '\(value)'"))
+                }
             case "wait_version":
                 if let v = Int64(value), v >= 0 {
                     target = v
@@ -191,13 +267,13 @@ public enum Convergence {
                 problems.append(
                     FieldError(
                         field: key, code: .unknownField,
-                        message: "unknown parameter '\(key)' (use wait_version and timeout_ms)"))
+                        message: "unknown parameter '\(key)' (use wait_version, timeout_ms and check)"))
             }
         }
         if timeoutMs != nil, target == nil, !problems.contains(where: { $0.field == "wait_version" }) {
             problems.append(FieldError(field: "timeout_ms", code: .invalid, message: "timeout_ms needs wait_version"))
         }
-        return (target, Duration.milliseconds(timeoutMs ?? (target == nil ? 0 : defaultTimeoutMilliseconds)), problems)
+        return (target, Duration.milliseconds(timeoutMs ?? (target == nil ? 0 : defaultTimeoutMilliseconds)), problems, checkDocuments)
     }
 
     static func milliseconds(_ d: Duration) -> Int64 {
@@ -226,8 +302,11 @@ extension ConfigStore {
             i += 2
         }
         // the hashes first, Redis's version and digest last: an edge cannot be ahead of it
-        let replies = try await pipelined(ids.map { ["HGETALL", KeySchema.edge($0.id)] } + [["MGET", KeySchema.version, Self.digestKey]])
-        guard let state = replies.last?.array, state.count == 2 else { throw StoreError(.unexpected, "unexpected MGET reply") }
+        let replies = try await pipelined(
+            ids.map { ["HGETALL", KeySchema.edge($0.id)] } + [
+                ["MGET", KeySchema.version, Self.digestKey, KeySchema.epoch, KeySchema.adopt]
+            ])
+        guard let state = replies.last?.array, state.count == 4 else { throw StoreError(.unexpected, "unexpected MGET reply") }
         let version: Int64
         switch state[0] {
         case .null: version = 0
@@ -246,7 +325,7 @@ extension ConfigStore {
             }
             edges.append(EdgeHeartbeat(id: member.id, fields: fields, heartbeat: member.score))
         }
-        return (ConfigState(version: version, digest: state[1].text), edges)
+        return (ConfigState(version: version, digest: state[1].text, epoch: state[2].text, adopt: state[3].text), edges)
     }
 
     /// The status; with `target`, waits (polling every `pollInterval`) until every live edge
@@ -258,7 +337,8 @@ extension ConfigStore {
         let start = clock.now
         while true {
             let (state, edges) = try await heartbeats()
-            let verdicts = Convergence.evaluate(state: state, edges: edges, now: Self.nowMilliseconds(), target: target)
+            let verdicts = Convergence.evaluate(
+                state: state, edges: edges, now: Self.nowMilliseconds(), target: target, regexEngine: regexEngine)
             let converged = verdicts.allSatisfy { $0.problem == nil }
             let waited = clock.now - start
             if target == nil || converged || waited >= timeout || Task.isCancelled {

@@ -16,7 +16,9 @@ extension ConfigStore {
     /// Create-or-replace. With a cipher the key is stored as `key_enc`; when the stored
     /// certificate already holds the same key, its ciphertext is kept (a fresh nonce would
     /// make every identical PUT a change), so an identical PUT writes nothing.
-    public func put(_ certificate: Certificate, cipher: CertificateKeyCipher?) async throws(StoreError) -> (version: Int64, created: Bool) {
+    public func put(
+        _ certificate: Certificate, cipher: CertificateKeyCipher?, owner: String? = nil
+    ) async throws(StoreError) -> (version: Int64, created: Bool) {
         let key = KeySchema.certificate(certificate.id)
         return try await retrying(.certificate, certificate.id) { () throws(StoreError) -> (Int64, Bool) in
             let reply = try await send(["GET", key])
@@ -41,7 +43,7 @@ extension ConfigStore {
                 return (version, false)
             }
             let operation = ApplyOperation(op: .put, kind: .certificate, id: certificate.id, document: document, expect: expect)
-            let result = try await apply([operation])
+            let result = try await apply([operation], owner: owner)
             return (result.version, expect == 0)
         }
     }

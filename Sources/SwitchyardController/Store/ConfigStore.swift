@@ -25,6 +25,11 @@ public struct ConfigStore: Sendable {
     public var deadline: Duration = .seconds(10)
     /// Keys per MGET when listing.
     public var chunkSize: Int = 500
+    /// The regex engine the controller validates with (`pcre1` or `pcre2`): the status
+    /// names every live edge whose `ngx.re` runs another one (its heartbeat's `regex`).
+    public var regexEngine: String = "pcre1"
+    /// The configuration history this controller writes (shared by every copy of the store).
+    let history = HistoryMemory()
 
     public init(redis: RedisClient, library: String, logger: Logger) {
         self.redis = redis
@@ -124,49 +129,109 @@ public struct ConfigStore: Sendable {
 
     // MARK: - Writes
 
-    /// One FCALL of sy_apply. Reloads the library once if Redis has lost it (restart
-    /// without persistence, FUNCTION FLUSH).
-    public func apply(_ operations: [ApplyOperation]) async throws(StoreError) -> ApplyResult {
-        let command = ApplyCall.command(operations)
+    /// One FCALL of sy_apply, continuing the history this controller knows (its epoch:
+    /// redis/README.md, "When Redis lost its data"). Reloads the library once if Redis has
+    /// lost it (restart without persistence, FUNCTION FLUSH). Redis without that history
+    /// (flushed, restarted empty, restored from another installation) is `.dataLost`,
+    /// unless an operator re-seeded it (its `adopt` key names its epoch), which this
+    /// controller then follows as the edges do. `owner`: the writer (nil: none, the admin
+    /// API); an object owned by another writer is refused with `owned` and nothing is
+    /// written (redis/README.md, "Owners").
+    public func apply(_ operations: [ApplyOperation], owner: String? = nil) async throws(StoreError) -> ApplyResult {
+        var known = history.epoch
+        if known == nil { known = try await readEpoch().epoch }
+        var followedReseed = false
+        while true {
+            let command = Self.applyCommand(operations, epoch: known, owner: owner)
+            var reply = try await sendWrite(command)
+            if case .error(let message) = reply, message.lowercased().contains("function not found") {
+                logger.warning("sy_apply is not loaded in redis; loading the library again")
+                try await loadLibrary()
+                reply = try await sendWrite(command)
+            }
+            switch reply {
+            case .array(let items) where items.count >= 2:
+                guard let version = items[0].integer, let changed = items[1].integer else { break }
+                if items.count >= 3, let epoch = items[2].text, !epoch.isEmpty { history.remember(epoch, version: version) }
+                return ApplyResult(version: version, changed: changed)
+            case .error(let message):
+                guard let error = ApplyError.parse(message) else { throw StoreError(.unexpected, "sy_apply failed: \(message)") }
+                if case .other(let code, _) = error, code == "no_epoch" || code == "epoch_mismatch", let passed = known {
+                    let now = try await readEpoch()
+                    if !followedReseed, let epoch = now.epoch, now.adopt == epoch, epoch != passed {
+                        logger.notice("redis was re-seeded; following its new epoch", metadata: ["config.epoch": "\(epoch)"])
+                        history.remember(epoch, version: now.version)
+                        known = epoch
+                        followedReseed = true
+                        continue
+                    }
+                    throw StoreError(.dataLost, history.lostMessage(known: passed, redis: now), apply: error)
+                }
+                throw StoreError(.rejected, "sy_apply refused: \(error)", apply: error)
+            default:
+                break
+            }
+            throw StoreError(.unexpected, "unexpected reply to FCALL sy_apply")
+        }
+    }
+
+    /// Redis's epoch, adopt key and version now; remembers the epoch when it knew none.
+    func readEpoch() async throws(StoreError) -> RedisHistory {
+        let reply = try await send(["MGET", KeySchema.epoch, KeySchema.adopt, KeySchema.version])
+        guard let items = reply.array, items.count == 3 else { throw StoreError(.unexpected, "unexpected MGET reply") }
+        let now = RedisHistory(epoch: items[0].text, adopt: items[1].text, version: items[2].integer ?? 0)
+        if history.epoch == nil, let epoch = now.epoch { history.remember(epoch, version: now.version) }
+        return now
+    }
+
+    /// The operator's explicit step after Redis lost its data (POST /api/v1/reseed): what
+    /// Redis holds now becomes the configuration, under a new epoch every edge follows.
+    /// `confirm` must be Redis's epoch now, or "none" when it has none.
+    public func reseed(confirm: String) async throws(StoreError) -> (version: Int64, epoch: String, previous: String?) {
+        let previous = try await readEpoch().epoch
+        let epoch = HistoryMemory.newEpoch()
+        let command = ["FCALL", "sy_reseed", "1", KeySchema.version, confirm, epoch]
         var reply = try await sendWrite(command)
         if case .error(let message) = reply, message.lowercased().contains("function not found") {
-            logger.warning("sy_apply is not loaded in redis; loading the library again")
             try await loadLibrary()
             reply = try await sendWrite(command)
         }
         switch reply {
         case .array(let items) where items.count == 2:
-            guard let version = items[0].integer, let changed = items[1].integer else { break }
-            return ApplyResult(version: version, changed: changed)
+            guard let version = items[0].integer, let stored = items[1].text else { break }
+            history.remember(stored, version: version)
+            logger.notice(
+                "redis re-seeded: a new configuration history",
+                metadata: ["config.epoch": "\(stored)", "config.version": "\(version)", "previous.epoch": "\(previous ?? "none")"])
+            return (version, stored, previous)
         case .error(let message):
-            if let error = ApplyError.parse(message) {
-                throw StoreError(.rejected, "sy_apply refused: \(error)", apply: error)
-            }
-            throw StoreError(.unexpected, "sy_apply failed: \(message)")
+            if let error = ApplyError.parse(message) { throw StoreError(.rejected, "sy_reseed refused: \(error)", apply: error) }
+            throw StoreError(.unexpected, "sy_reseed failed: \(message)")
         default:
             break
         }
-        throw StoreError(.unexpected, "unexpected reply to FCALL sy_apply")
+        throw StoreError(.unexpected, "unexpected reply to FCALL sy_reseed")
     }
 
     /// Create-or-replace: `created` tells which happened. An identical object is not
-    /// written again (and keeps its version).
-    public func put(_ route: Route) async throws(StoreError) -> (stored: Stored<Route>, created: Bool) {
-        let (version, created) = try await putObject(.route, route.id, document: route.canonicalDocument) { expect in
+    /// written again (and keeps its version). `owner`: the writer, as for `apply`.
+    public func put(_ route: Route, owner: String? = nil) async throws(StoreError) -> (stored: Stored<Route>, created: Bool) {
+        let (version, created) = try await putObject(.route, route.id, document: route.canonicalDocument, owner: owner) { expect in
             ApplyOperation.put(route, expect: expect)
         }
         return (Stored(value: route, version: version), created)
     }
 
-    public func put(_ upstream: Upstream) async throws(StoreError) -> (stored: Stored<Upstream>, created: Bool) {
-        let (version, created) = try await putObject(.upstream, upstream.name, document: upstream.canonicalDocument) { expect in
+    public func put(_ upstream: Upstream, owner: String? = nil) async throws(StoreError) -> (stored: Stored<Upstream>, created: Bool) {
+        let (version, created) = try await putObject(.upstream, upstream.name, document: upstream.canonicalDocument, owner: owner) {
+            expect in
             ApplyOperation.put(upstream, expect: expect)
         }
         return (Stored(value: upstream, version: version), created)
     }
 
     private func putObject(
-        _ kind: ObjectKind, _ id: String, document: String, operation: (Int64?) -> ApplyOperation
+        _ kind: ObjectKind, _ id: String, document: String, owner: String?, operation: (Int64?) -> ApplyOperation
     ) async throws(StoreError) -> (version: Int64, created: Bool) {
         let key = KeySchema.object(kind, id)
         return try await retrying(kind, id) { () throws(StoreError) -> (Int64, Bool) in
@@ -179,7 +244,7 @@ public struct ConfigStore: Sendable {
                 // a damaged document has no usable version: replace it unconditionally
                 expect = (try? StoredDocument.parse(bytes))?.version
             }
-            let result = try await apply([operation(expect)])
+            let result = try await apply([operation(expect)], owner: owner)
             return (result.version, expect == 0)
         }
     }
@@ -187,7 +252,7 @@ public struct ConfigStore: Sendable {
     /// Read-modify-write of one upstream. `change` gets the stored upstream and returns the
     /// new one, or nil when nothing needs to change (nothing is written then).
     public func modifyUpstream<Extra: Sendable>(
-        _ name: String, _ change: (Upstream) throws(StoreError) -> (Upstream, Extra)?
+        _ name: String, owner: String? = nil, _ change: (Upstream) throws(StoreError) -> (Upstream, Extra)?
     ) async throws(StoreError) -> (stored: Stored<Upstream>, extra: Extra?) {
         try await retrying(.upstream, name) { () throws(StoreError) -> (Stored<Upstream>, Extra?) in
             guard let current = try await upstream(name) else {
@@ -195,14 +260,14 @@ public struct ConfigStore: Sendable {
             }
             guard let (modified, extra) = try change(current.value) else { return (current, nil) }
             if modified.canonicalDocument == current.value.canonicalDocument { return (current, extra) }
-            let result = try await apply([ApplyOperation.put(modified, expect: current.version)])
+            let result = try await apply([ApplyOperation.put(modified, expect: current.version)], owner: owner)
             return (Stored(value: modified, version: result.version), extra)
         }
     }
 
     /// Deletes one object; answers the new version.
-    public func delete(_ kind: ObjectKind, _ id: String) async throws(StoreError) -> Int64 {
-        try await apply([ApplyOperation.delete(kind, id)]).version
+    public func delete(_ kind: ObjectKind, _ id: String, owner: String? = nil) async throws(StoreError) -> Int64 {
+        try await apply([ApplyOperation.delete(kind, id)], owner: owner).version
     }
 
     /// Runs `body` again while it fails with version_mismatch (another writer got there

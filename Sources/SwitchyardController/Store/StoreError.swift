@@ -17,6 +17,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case corrupt
         /// Redis answered something this controller does not expect.
         case unexpected
+        /// Redis no longer holds the configuration history this controller wrote (flushed,
+        /// restarted without its data): restore it, or re-seed (POST /api/v1/reseed).
+        case dataLost
     }
 
     public var code: Code
@@ -40,5 +43,37 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         if let underlying { return "\(code.rawValue): \(message) (\(underlying))" }
         return "\(code.rawValue): \(message)"
+    }
+}
+
+/// The JSON members of an `SYERR {json}` reply (every code, also those `ApplyError` keeps
+/// as `.other`): the Function names keys, owners, epochs and edges there.
+struct FunctionRefusal: Sendable {
+    var code: String
+    var json: JSONValue
+
+    init?(_ error: ApplyError?) {
+        guard case .other(let code, let raw)? = error else { return nil }
+        self.init(code: code, raw: raw)
+    }
+
+    init?(code: String, raw: String) {
+        guard let start = raw.range(of: "SYERR ") else { return nil }
+        guard let json = try? JSONValue.parse(String(raw[start.upperBound...])) else { return nil }
+        self.code = code
+        self.json = json
+    }
+
+    func string(_ key: String) -> String? {
+        if case .string(let s)? = json[key] { return s }
+        return nil
+    }
+
+    func integer(_ key: String) -> Int64? {
+        switch json[key] {
+        case .integer(let v)?: return v
+        case .number(let text)?: return Double(text).map { Int64($0) }
+        default: return nil
+        }
     }
 }

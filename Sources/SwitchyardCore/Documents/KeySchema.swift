@@ -10,6 +10,17 @@ public enum KeySchema {
     public static let version = base + "version"
     /// Order-independent digest of every stored document (13 hex digits), kept by `sy_apply`.
     public static let digest = base + "digest"
+    /// The configuration history (32 hex digits): created by the first write, changed only by
+    /// `sy_reseed`; edges and controller remember it (redis/README.md, "When Redis lost its data").
+    public static let epoch = base + "epoch"
+    /// The epoch an operator re-seeded (`sy_reseed`): edges follow a new epoch only when this names it.
+    public static let adopt = base + "adopt"
+    /// Hash: `<kind>:<id>` -> the 13-hex hash `sy_apply` computed when it wrote that document;
+    /// the digest is their sum (redis/README.md, "The digest").
+    public static let hashes = base + "hashes"
+    /// Hash: `<kind>:<id>` -> the writer that owns that object (e.g. `k8s/switchyard`); only
+    /// it may change or delete the object (redis/README.md, "Owners").
+    public static let owners = base + "owners"
     /// Set of all route ids.
     public static let routes = base + "routes"
     /// Set of all upstream names.

@@ -18,6 +18,8 @@ struct KeySchemaAgreementTests {
     func swiftLines() -> [String] {
         var lines = [
             "base=\(KeySchema.base)", "version=\(KeySchema.version)", "digest=\(KeySchema.digest)",
+            "epoch=\(KeySchema.epoch)", "adopt=\(KeySchema.adopt)", "hashes=\(KeySchema.hashes)",
+            "owners=\(KeySchema.owners)",
             "routes=\(KeySchema.routes)",
             "upstreams=\(KeySchema.upstreams)", "certificates=\(KeySchema.certificates)", "uses=\(KeySchema.uses)",
             "changes=\(KeySchema.changes)",
@@ -44,7 +46,9 @@ struct KeySchemaAgreementTests {
         return """
             local K = dofile("\(keysFile)")
             local function p(k, v) io.write(k, "=", tostring(v), "\\n") end
-            p("base", K.base); p("version", K.version); p("digest", K.digest); p("routes", K.routes)
+            p("base", K.base); p("version", K.version); p("digest", K.digest)
+            p("epoch", K.epoch); p("adopt", K.adopt); p("hashes", K.hashes)
+            p("owners", K.owners); p("routes", K.routes)
             p("upstreams", K.upstreams)
             p("certificates", K.certificates)
             p("uses", K.uses); p("changes", K.changes); p("events", K.events); p("edges", K.edges)
@@ -92,7 +96,8 @@ struct KeySchemaAgreementTests {
         for (name, key) in [
             ("routes", KeySchema.routes), ("upstreams", KeySchema.upstreams), ("uses", KeySchema.uses),
             ("changes", KeySchema.changes), ("events", KeySchema.events),
-            ("certificates", KeySchema.certificates),
+            ("certificates", KeySchema.certificates), ("epoch", KeySchema.epoch), ("adopt", KeySchema.adopt),
+            ("hashes", KeySchema.hashes), ("owners", KeySchema.owners),
         ] {
             #expect(source.contains(#"\#(name) = base .. "\#(name)""#))
             #expect(key == base + name)

@@ -53,13 +53,14 @@ local now_ms = context.now_ms
 local _M = {}
 
 local EMPTY_LOG_S = 60            -- "Redis has no configuration" at most this often
+local CONFLICT_LOG_S = 60         -- a configuration conflict at most this often
 
 -- One round (see the header). Returns true, or nil, err (the connection is then closed).
 local function sync_once(ctx, cmd, periodic)
     local meta = ctx.meta
     local applied = meta:get("version")
     -- the first page of a catch-up rides along: a change costs one round trip less
-    local cmds = {{"MGET", keys.version, keys.digest}}
+    local cmds = {{"MGET", keys.version, keys.digest, keys.epoch, keys.adopt}}
     local hint_keys
     if applied ~= nil then
         cmds[2] = stream.xrange(stream.first_id(applied))
@@ -71,9 +72,9 @@ local function sync_once(ctx, cmd, periodic)
     end
     local replies, perr = cmd:pipeline(cmds)
     if not replies then
-        return nil, "MGET version digest: " .. tostring(perr)
+        return nil, "MGET version digest epoch adopt: " .. tostring(perr)
     end
-    local res, err = checked_array("MGET version digest", replies[1])
+    local res, err = checked_array("MGET version digest epoch adopt", replies[1])
     if not res then
         return nil, err
     end
@@ -82,17 +83,43 @@ local function sync_once(ctx, cmd, periodic)
         return nil, "version key is not an integer: " .. tostring(res[1])
     end
     local redis_digest = type(res[2]) == "string" and res[2] or nil
+    local redis_epoch = type(res[3]) == "string" and res[3] or nil
+    local epoch = meta:get("epoch")
     local verifying = meta:get("sync:verify") and true or false
     local action, why, verify = plan.decide({
         applied = applied,
+        epoch = epoch,
         serving = meta:get("serial") ~= nil,
         verifying = verifying,
         version = version,
         version_missing = res[1] == resp.null,
+        redis_epoch = redis_epoch,
+        adopt = type(res[4]) == "string" and res[4] or nil,
         redis_digest = redis_digest,
         local_digest = context.local_digest(ctx),
+        recorded_digest = context.recorded_digest(ctx),
         periodic = periodic,
     })
+    if action == "hold" then
+        -- another history than ours: keep serving, say why (status, heartbeat, log)
+        set_status(ctx, "redis_empty", false)
+        set_status(ctx, "conflict", why)
+        ngx_update_time()
+        if ngx_now() - ctx.conflict_logged >= CONFLICT_LOG_S then
+            ctx.conflict_logged = ngx_now()
+            ngx_log(ERR, "[switchyard] configuration conflict: ", why, "; keeping version ",
+                    applied, " until an operator restores Redis's data or re-seeds it",
+                    " (POST /api/v1/reseed)")
+        end
+        set_status(ctx, "last_sync", now_ms())
+        return true
+    end
+    if meta:get("sync:conflict") then
+        meta:delete("sync:conflict")
+        ctx.conflict_logged = 0
+        ngx_log(NOTICE, "[switchyard] configuration conflict resolved: Redis at version ",
+                version, " of ", redis_epoch or "no epoch")
+    end
     if action == "keep" then
         set_status(ctx, "redis_empty", true)
         ngx_update_time()
@@ -107,11 +134,12 @@ local function sync_once(ctx, cmd, periodic)
     set_status(ctx, "redis_empty", false)
     local ok = true
     if action == "full" then
-        ok, err = full_reload.run(ctx, cmd, why)
+        -- the reload must find the epoch this decision saw (else the next round decides)
+        ok, err = full_reload.run(ctx, cmd, why, redis_epoch)
     elseif action == "catch_up" then
         -- an unusable prefetch reply is no error: the documents are fetched again
         local prefetched = hint_keys and documents.put({}, hint_keys, 1, replies[3]) or nil
-        ok, err = catch_up.run(ctx, cmd, applied, replies[2], prefetched)
+        ok, err = catch_up.run(ctx, cmd, applied, replies[2], prefetched, redis_epoch)
     elseif action == "verified" then
         ngx_log(NOTICE, "[switchyard] the configuration loaded from the snapshot matches",
                 " Redis (version ", version, ", digest ", redis_digest, ")")
@@ -120,6 +148,11 @@ local function sync_once(ctx, cmd, periodic)
     end
     if ok and verify then
         meta:delete("sync:verify")
+    end
+    if ok and action ~= "full" and epoch == nil and redis_epoch ~= nil then
+        -- an edge that knew no epoch (a snapshot or a Redis from before epochs) now follows
+        -- Redis's history: it is ours from here on
+        meta:set("epoch", redis_epoch)
     end
     if ok then
         set_status(ctx, "last_sync", now_ms())
@@ -136,6 +169,7 @@ function _M.loop(ctx)
     local last_full = ngx_now()
     local beat_version
     local wake_now = true
+    snapshot_writer.probe(ctx)
     while not worker_exiting() do
         local ok, err = pcall(function()
             if not lock.hold(ctx) then

@@ -11,6 +11,8 @@ local documents = require "switchyard.sync.documents"
 local full_reload = require "switchyard.sync.full_reload"
 local snapshot_writer = require "switchyard.sync.snapshot_writer"
 local lock = require "switchyard.sync.lock"
+local out_of_band = require "switchyard.sync.out_of_band"
+local cjson = require "cjson.safe"
 local checked_array = require("switchyard.sync.reply").checked_array
 
 local ngx = ngx
@@ -24,8 +26,9 @@ local _M = {}
 -- Catch up from the stream after `applied`. page1: the reply to the first XRANGE when the
 -- caller pipelined it with its version check (one round trip less per change);
 -- prefetched: documents fetched in that round trip too (the hinted objects), key -> raw or
--- false. Returns true, or nil, err; a situation that needs a full reload does it.
-function _M.run(ctx, cmd, applied, page1, prefetched)
+-- false; epoch: Redis's epoch as the caller saw it (a full reload must find it again).
+-- Returns true, or nil, err; a situation that needs a full reload does it.
+function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
     local walk = stream.new_walk(applied)
     local from = stream.first_id(applied)
     local done = false
@@ -41,7 +44,7 @@ function _M.run(ctx, cmd, applied, page1, prefetched)
         end
         local why = stream.page(walk, entries)
         if why then
-            return full_reload.run(ctx, cmd, why)
+            return full_reload.run(ctx, cmd, why, epoch)
         end
         from = stream.next_from(entries)
         if not from then
@@ -51,7 +54,7 @@ function _M.run(ctx, cmd, applied, page1, prefetched)
     end
     local why = stream.finish(walk, done)
     if why then
-        return full_reload.run(ctx, cmd, why)
+        return full_reload.run(ctx, cmd, why, epoch)
     end
     local meta, order, last_version = ctx.meta, walk.order, walk.last_version
     -- the documents the hints brought; the others (lost or big-batch events) fetched now
@@ -80,6 +83,13 @@ function _M.run(ctx, cmd, applied, page1, prefetched)
         return nil, "lost the syncer lock"
     end
     local changed, failed = ctx.store:commit(docs, last_version)
+    -- documents sy_apply wrote again are no longer out of band
+    if (meta:get("sync:out_of_band") or 0) > 0 then
+        local oob = out_of_band.load(meta, cjson.decode)
+        if out_of_band.forget(oob, docs) then
+            out_of_band.save(meta, oob, cjson.encode)
+        end
+    end
     ngx_log(INFO, "[switchyard] applied versions ", applied + 1, "-", last_version, ": ",
             #order, " objects, ", changed, " changed")
     if failed > 0 then

@@ -14,6 +14,8 @@
 --   journal       the snapshot's journal: ok (appends may continue the file on disk),
 --                 bytes, records, limit (bytes that bring a rewrite), file (open handle)
 --   empty_logged  when "Redis has no configuration" was last logged
+--   conflict_logged  when a configuration conflict (switchyard.sync.plan, "hold") was
+--                 last logged
 --   health        the health follower (switchyard.sync.health_follower)
 --   running       a run of the syncer timer is in progress
 --
@@ -21,6 +23,8 @@
 
 local redis = require "switchyard.sync.redis"
 local digest_mod = require "switchyard.shm.digest"
+local out_of_band = require "switchyard.sync.out_of_band"
+local cjson = require "cjson.safe"
 
 local ngx = ngx
 local ngx_now = ngx.now
@@ -43,6 +47,7 @@ function _M.new(conf, meta, store, sema, hinted)
         snap = {interval = _M.SNAPSHOT_MIN_S, last_at = 0},
         journal = {ok = false, bytes = 0, records = 0, limit = _M.JOURNAL_MIN_BYTES},
         empty_logged = 0,
+        conflict_logged = 0,
         health = nil,
         running = false,
     }
@@ -79,6 +84,20 @@ end
 function _M.local_digest(ctx)
     local d = ctx.meta:get("digest")
     return d and digest_mod.hex(d)
+end
+
+-- The digest Redis must have if it holds what sy_apply recorded for the documents in
+-- sy_config (13 hex digits): the local one corrected for the documents loaded although
+-- they were changed behind sy_apply's back (switchyard.sync.out_of_band); nil when there
+-- are none (then it is the local digest) or too many to tell.
+function _M.recorded_digest(ctx)
+    local meta = ctx.meta
+    local d = meta:get("digest")
+    if d == nil or (meta:get("sync:out_of_band") or 0) == 0 then
+        return nil
+    end
+    local r = out_of_band.recorded_digest(out_of_band.load(meta, cjson.decode), d)
+    return r and digest_mod.hex(r)
 end
 
 -- Lets the worker serve requests between slices of a long computation (timer context).

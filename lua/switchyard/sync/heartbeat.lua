@@ -1,8 +1,14 @@
 -- The edge's registration in Redis (redis/README.md, "Edges"): HSET edge:<id> ... + EXPIRE +
 -- ZADD edges, pipelined in one round trip, every second and right after a new version (at
 -- most every BEAT_GAP_S: a burst of changes is reported together). The hash carries
--- applied_version and digest, read together: nothing else writes them, and nothing yields
--- between a commit and this read.
+-- applied_version, digest and epoch, read together: nothing else writes them, and nothing
+-- yields between a commit and this read; conflict, why the edge holds its configuration
+-- instead of following Redis ("" when it follows; switchyard.sync.plan); out_of_band, how
+-- many documents it loaded although they were changed behind sy_apply's back, the first
+-- ones (out_of_band_keys) and the digest Redis must have then (recorded_digest; ""
+-- when none: switchyard.sync.out_of_band); regex, the PCRE its ngx.re links (pcre1 or
+-- pcre2: switchyard.sync.regex_engine), which the controller compares with the one it
+-- validates with.
 --
 -- Yields; worker 0's syncer timer only. ctx: switchyard.sync.context.
 
@@ -24,7 +30,12 @@ function _M.beat(ctx, cmd)
     local key = keys.edge(conf.edge_id)
     local replies, err = cmd:pipeline({
         {"HSET", key, "id", conf.edge_id, "applied_version", meta:get("version") or 0,
-         "digest", context.local_digest(ctx) or "", "last_seen", now, "started",
+         "digest", context.local_digest(ctx) or "", "epoch", meta:get("epoch") or "",
+         "conflict", meta:get("sync:conflict") or "",
+         "out_of_band", meta:get("sync:out_of_band") or 0,
+         "out_of_band_keys", meta:get("sync:out_of_band_keys") or "",
+         "recorded_digest", context.recorded_digest(ctx) or "",
+         "regex", meta:get("sync:regex") or "", "last_seen", now, "started",
          meta:get("started") or now, "pid", conf.pid, "listen", conf.listen},
         {"EXPIRE", key, keys.edge_ttl_s},
         {"ZADD", keys.edges, now, conf.edge_id},

@@ -44,10 +44,54 @@ describe("plan.decide", function()
                                                      redis_digest = NONE})))
     end)
 
-    it("reloads when Redis went back (a reset)", function()
+    it("holds when Redis went back in its history (an older backup, a lost AOF tail)", function()
         local action, why = plan.decide(state({version = 3}))
+        assert.equal("hold", action)
+        assert.equal("Redis is at version 3 of no epoch, behind the version 5 this edge applied",
+                     why)
+        action, why = plan.decide(state({version = 3, epoch = "e1", redis_epoch = "e1"}))
+        assert.equal("hold", action)
+        assert.equal("Redis is at version 3 of epoch e1, behind the version 5 this edge applied",
+                     why)
+        -- a snapshot being checked is held too, not replaced by the older state
+        assert.equal("hold", plan.decide(state({version = 3, verifying = true})))
+    end)
+
+    it("holds when Redis holds another history nobody re-seeded", function()
+        -- a write into a flushed Redis started epoch e2 at version 1
+        local action, why = plan.decide(state({epoch = "e1", redis_epoch = "e2", version = 1}))
+        assert.equal("hold", action)
+        assert.equal("Redis holds epoch e2 at version 1, this edge applied version 5 of epoch e1",
+                     why)
+        -- also when it is ahead, and when Redis has versions but no epoch at all
+        assert.equal("hold", plan.decide(state({epoch = "e1", redis_epoch = "e2", version = 9})))
+        action, why = plan.decide(state({epoch = "e1", version = 9}))
+        assert.equal("hold", action)
+        assert.equal("Redis holds no epoch at version 9, this edge applied version 5 of epoch e1",
+                     why)
+        -- an adopt key naming another epoch does not help
+        assert.equal("hold", plan.decide(state({epoch = "e1", redis_epoch = "e2",
+                                                  adopt = "e3"})))
+    end)
+
+    it("follows a re-seeded epoch whatever its version", function()
+        local action, why, verify = plan.decide(state({epoch = "e1", redis_epoch = "e2",
+                                                        adopt = "e2", version = 2}))
         assert.equal("full", action)
-        assert.equal("version in Redis (3) is behind the applied 5: Redis was reset", why)
+        assert.equal("Redis was re-seeded: epoch e2 (version 2) replaces e1 (version 5)", why)
+        assert.is_false(verify)
+        -- a snapshot from the old epoch is checked (and replaced) the same way
+        action, why, verify = plan.decide(state({epoch = "e1", redis_epoch = "e2", adopt = "e2",
+                                                 verifying = true}))
+        assert.equal("full", action)
+        assert.equal("Redis was re-seeded: epoch e2 (version 5) replaces e1 (version 5)", why)
+        assert.is_true(verify)
+    end)
+
+    it("an edge that knows no epoch takes Redis's going forward", function()
+        assert.equal("catch_up", plan.decide(state({redis_epoch = "e1", version = 7})))
+        assert.equal("nothing", plan.decide(state({redis_epoch = "e1"})))
+        assert.equal("hold", plan.decide(state({redis_epoch = "e1", version = 4})))
     end)
 
     it("trusts a snapshot only when Redis has the same version and digest", function()
@@ -72,5 +116,19 @@ describe("plan.decide", function()
         assert.equal("full", plan.decide(state({periodic = true, redis_digest = NONE})))
         -- a change waiting comes first: the catch-up, not the check
         assert.equal("catch_up", plan.decide(state({periodic = true, version = 6})))
+    end)
+
+    it("compares Redis's digest with what sy_apply recorded when documents were edited by hand",
+       function()
+        -- the edge holds a hand-edited document: its own digest differs from Redis's, but
+        -- corrected for that document it is Redis's: no reload every full_resync_s
+        local s = {periodic = true, local_digest = "dh", recorded_digest = "d5"}
+        assert.same({"checked"}, {plan.decide(state(s))})
+        s.recorded_digest = "dx"
+        assert.equal("full", plan.decide(state(s)))
+        -- the same for a snapshot that holds such a document
+        assert.same({"verified", nil, true},
+                    {plan.decide(state({verifying = true, local_digest = "dh",
+                                        recorded_digest = "d5"}))})
     end)
 end)

@@ -4,7 +4,10 @@
 -- File (default <prefix>/state/snapshot.json), one JSON object:
 --   {"format":1,
 --    "docs":{"route:a":"<raw document as stored in Redis>", ...},
---    "count":N,"version":V,"digest":"<13 hex>","edge_id":"...","written_at":<ms>}
+--    "count":N,"version":V,"digest":"<13 hex>","epoch":"<32 hex>","edge_id":"...",
+--    "written_at":<ms>}
+-- "epoch" names the configuration history the version belongs to (redis/README.md, "When
+-- Redis lost its data"); absent when the edge knew none (files from before epochs too).
 -- The documents are the raw bytes of sy_config (garbage included), so "digest" (see
 -- switchyard.shm.digest) checks the file: documents that do not add up to it are corrupt.
 --
@@ -57,7 +60,26 @@ function _M.journal_path(path)
     return path .. ".journal"
 end
 
--- cfg: the sy_config dict; info: version, digest (13 hex), edge_id, written_at (ms);
+-- Whether files can be created beside the snapshot at `path` (by this process, i.e. the
+-- worker's user): writes and removes <dir>/.probe.<pid>. Returns true, or nil, err.
+function _M.probe(path, pid)
+    local dir = path:match("^(.*)/[^/]*$") or "."
+    local probe = dir .. "/.probe." .. tostring(pid or 0)
+    local f, err = io_open(probe, "wb")
+    if not f then
+        return nil, tostring(err)
+    end
+    local ok, werr = f:write("switchyard")
+    local closed, cerr = f:close()
+    os_remove(probe)
+    if not ok or not closed then
+        return nil, tostring(werr or cerr)
+    end
+    return true
+end
+
+-- cfg: the sy_config dict; info: version, digest (13 hex), epoch (nil: none), edge_id,
+-- written_at (ms);
 -- encode: a JSON encoder (cjson.encode); pid: makes the temporary name unique; pause
 -- (optional): called after every PAUSE_EVERY documents (the syncer yields there, so a big
 -- configuration never stalls the worker's requests for long; the caller must make sure
@@ -98,7 +120,9 @@ function _M.write(path, cfg, info, encode, pid, pause)
     end
     if ok then
         ok, werr = f:write('\n},"count":', count, ',"version":', info.version,
-                           ',"digest":', encode(info.digest), ',"edge_id":',
+                           ',"digest":', encode(info.digest),
+                           info.epoch and (',"epoch":' .. encode(info.epoch)) or "",
+                           ',"edge_id":',
                            encode(info.edge_id or ""), ',"written_at":',
                            math_floor(info.written_at or 0), "}\n")
     end
@@ -212,7 +236,7 @@ local function replay(jpath, snap, decode, hash)
 end
 
 -- decode: a JSON decoder returning nil, err on bad input (cjson.safe.decode); hash: the
--- digest's per-document hash. Returns {version, digest (number), docs, count, edge_id,
+-- digest's per-document hash. Returns {version, digest (number), docs, count, epoch, edge_id,
 -- written_at}, or nil, err, missing (missing = true when there is no file at all).
 function _M.read(path, decode, hash)
     local f, err = io_open(path, "rb")
@@ -264,6 +288,7 @@ function _M.read(path, decode, hash)
         digest = sum,
         docs = docs,
         count = count,
+        epoch = type(snap.epoch) == "string" and snap.epoch ~= "" and snap.epoch or nil,
         edge_id = snap.edge_id,
         written_at = snap.written_at,
     }

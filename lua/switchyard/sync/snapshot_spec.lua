@@ -51,12 +51,29 @@ describe("snapshot", function()
         assert.equal(d, snap.digest)
         assert.equal(3, snap.count)
         assert.equal("e1", snap.edge_id)
+        assert.is_nil(snap.epoch)   -- written without one
         assert.same(cfg:contents(), snap.docs)
         -- it is one JSON document an operator can read with jq
         local f = io.open(path, "rb")
         local decoded = cjson.decode(f:read("*a"))
         f:close()
         assert.equal(9, decoded.version)
+    end)
+
+    it("keeps the epoch the version belongs to", function()
+        local cfg = filled()
+        local hex = digest.hex(digest.of(cfg:contents(), hash))
+        local epoch = "0123456789abcdef0123456789abcdef"
+        assert(snapshot.write(path, cfg, {version = 9, digest = hex, epoch = epoch}, cjson.encode))
+        assert.equal(epoch, assert(snapshot.read(path, cjson.decode, hash)).epoch)
+    end)
+
+    it("probes whether files can be created beside the snapshot", function()
+        assert.is_true(snapshot.probe(path, 42))
+        assert.is_nil(io.open(path:match("^(.*)/") .. "/.probe.42", "r"))   -- removed again
+        local ok, err = snapshot.probe("/nonexistent-switchyard-dir/state/snapshot.json", 42)
+        assert.is_nil(ok)
+        assert.is_string(err)
     end)
 
     it("pauses between slices of a big configuration", function()

@@ -21,6 +21,7 @@ local cjson = require "cjson.safe"
 local ngx = ngx
 local ngx_log = ngx.log
 local ERR = ngx.ERR
+local CRIT = ngx.CRIT
 local INFO = ngx.INFO
 local ngx_now = ngx.now
 local ngx_update_time = ngx.update_time
@@ -31,6 +32,25 @@ local _M = {}
 
 local SNAPSHOT_COST_FACTOR = 10   -- at most one write per 10x the time the last one took
 local ERROR_LOG_S = 60            -- a failing write is said at most this often
+
+-- Once at start (L14 of issue 16): can this worker write where the snapshot goes? A
+-- directory the workers cannot enter (a --prefix under a 0700 directory of root) loses
+-- the boot-without-Redis guarantee silently otherwise. Logged at crit, status
+-- snapshot.writable (switchyard edge checks the same before nginx starts).
+function _M.probe(ctx)
+    local conf, meta = ctx.conf, ctx.meta
+    if not conf.snapshot_path then
+        return
+    end
+    local ok, err = snapshot_mod.probe(conf.snapshot_path, ngx.worker.pid())
+    meta:set("snapshot:writable", ok and true or false)
+    if not ok then
+        meta:set("snapshot:last_error", err)
+        ngx_log(CRIT, "[switchyard] snapshot: the worker cannot write beside ", conf.snapshot_path,
+                " (", err, "): this edge cannot start without Redis until its directory and every",
+                " parent let the nginx workers in")
+    end
+end
 
 -- Appends a catch-up commit (changes: shm key -> raw or false) to the snapshot's journal,
 -- which then describes sy_config as of `version`; nothing when the journal cannot continue
@@ -99,7 +119,8 @@ function _M.write(ctx, force)
     -- yields between slices: requests on this worker go on; nothing writes sy_config
     -- meanwhile (this thread is the only writer), so the file is one consistent version
     local count, err_or_size = snapshot_mod.write(conf.snapshot_path, ngx.shared.sy_config, {
-        version = version, digest = hex, edge_id = conf.edge_id, written_at = context.now_ms(),
+        version = version, digest = hex, epoch = meta:get("epoch"), edge_id = conf.edge_id,
+        written_at = context.now_ms(),
     }, cjson.encode, ngx.worker.pid(), not force and context.yield_slice or nil)
     ngx_update_time()
     local took = ngx_now() - started

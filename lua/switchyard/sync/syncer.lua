@@ -93,6 +93,8 @@ end
 -- snapshot_path (nil: no snapshot)
 function _M.start(conf)
     local meta = ngx.shared.sy_meta
+    -- the regex engine the edge runs, once: the heartbeat reports it to the controller
+    meta:set("sync:regex", require("switchyard.sync.regex_engine").detect(ngx.re.find))
     local hash, hash_name = require("switchyard.shm.sha1hash").hasher(ngx.sha1_bin)
     ngx_log(INFO, "[switchyard] document digest hashed with ", hash_name)
     local store = store_mod.new(ngx.shared.sy_config, meta, log_fn, hash)

@@ -1,0 +1,111 @@
+"""How long one FCALL sy_apply keeps Redis busy, per batch size: the evidence behind the
+batch bound of POST /api/v1/apply (README, "Admin API"; redis/README.md, "Batches").
+
+A private redis-server on loopback, the Function library of this checkout (and of git
+revisions, --rev, measured interleaved), a batch of N new routes and then the same N routes
+replaced; the time is Redis's own (SLOWLOG: microseconds spent executing the command), the
+median of --repeat runs. Prints one line per (library, N, mode) and, with --json, writes
+them to a file.
+
+    python3 bench/apply_cost.py                      # this checkout, N = 100 1000 2000 5000
+    python3 bench/apply_cost.py --rev phase2-base    # and the library of a revision, interleaved
+    python3 bench/apply_cost.py --sizes 1000 --repeat 5
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "e2e"))
+from harness import BASE, Redis, resp_command  # noqa: E402
+
+
+def library(rev):
+    if rev is None:
+        with open(os.path.join(ROOT, "redis", "switchyard.lua")) as f:
+            return f.read()
+    return subprocess.run(["git", "-C", ROOT, "show", f"{rev}:redis/switchyard.lua"],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def route_args(n, gen):
+    args = []
+    for i in range(n):
+        rid = f"r{i}"
+        doc = json.dumps({"host": f"h{i % 500}.test", "id": rid, "match": "prefix",
+                          "path": f"/p{gen}/{i}", "priority": 0, "upstream": "u"},
+                         separators=(",", ":"), sort_keys=True)
+        args += ["put", "route", rid, doc, "u", ""]
+    return args
+
+
+def fcall_us(port, args):
+    """Redis's own time for one FCALL sy_apply (SLOWLOG), in microseconds."""
+    resp_command(port, "SLOWLOG", "RESET")
+    resp_command(port, "FCALL", "sy_apply", "1", BASE + "version", *args, timeout=300)
+    log = resp_command(port, "SLOWLOG", "GET", "10")
+    return max(e[2] for e in log if e[3][0].upper() == b"FCALL")
+
+
+def measure(sizes, repeat, revs):
+    """revs: the libraries to compare (None = this checkout), measured interleaved (one
+    run of each per repetition), so a machine whose load changes treats them alike."""
+    libs = [(rev or "worktree", library(rev)) for rev in revs]
+    work = tempfile.mkdtemp(prefix="switchyard-apply-cost-")
+    redis = Redis(work)
+    rows = []
+    try:
+        port = redis.port
+        resp_command(port, "CONFIG", "SET", "slowlog-log-slower-than", "0")
+        for n in sizes:
+            for mode in ("new", "replace"):
+                times = {name: [] for name, _ in libs}
+                for _ in range(repeat):
+                    for name, lib in libs:
+                        resp_command(port, "FLUSHALL")
+                        resp_command(port, "FUNCTION", "LOAD", "REPLACE", lib)
+                        upstream = json.dumps({"balance": "round_robin", "endpoints": [],
+                                               "name": "u"}, separators=(",", ":"))
+                        resp_command(port, "FCALL", "sy_apply", "1", BASE + "version",
+                                     "put", "upstream", "u", upstream, "", "")
+                        if mode == "replace":
+                            fcall_us(port, route_args(n, 0))
+                        times[name].append(fcall_us(port, route_args(n, 1)))
+                for name, _ in libs:
+                    us = statistics.median(times[name])
+                    rows.append({"library": name, "objects": n, "mode": mode,
+                                 "ms": round(us / 1000, 2), "us_per_object": round(us / n, 1)})
+                    print(f"{name:12s} {n:6d} routes {mode:7s}: {us / 1000:8.1f} ms "
+                          f"{us / n:6.1f} us/object  (median of {repeat})", flush=True)
+    finally:
+        redis.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 2000, 5000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rev", action="append", default=[],
+                    help="measure the library of this git revision too (repeatable); "
+                         "with --only-revs, instead of this checkout's")
+    ap.add_argument("--only-revs", action="store_true")
+    ap.add_argument("--json", help="also write the rows to this file")
+    args = ap.parse_args()
+    revs = ([] if args.only_revs else [None]) + args.rev
+    rows = measure(args.sizes, args.repeat, revs)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,8 @@
 --   1. Host. The exact name first; otherwise the most specific wildcard: for
 --      "a.b.apps.x" try "*.b.apps.x", then "*.apps.x", then "*.x". A wildcard covers any
 --      number of labels ("*.apps.x" matches "a.b.apps.x") but never the bare parent
---      ("*.apps.x" does not match "apps.x"). The most specific host that has ANY route is
+--      ("*.apps.x" does not match "apps.x"). Last, the catch-all host "*", which takes
+--      every request no other host entry claims. The most specific host that has ANY route is
 --      chosen and only its paths are considered: no fall-through to a less specific host,
 --      even when none of its paths match (the request gets a 404).
 --   2. Path, within that host, against the normalized URI (no query string):
@@ -226,10 +227,7 @@ end
 -- Returns the route or nil.
 function _M.match(self, host, uri)
     local h = self.exact_hosts[host]
-    if not h then
-        if self.n_wild == 0 then
-            return nil
-        end
+    if not h and self.n_wild > 0 then
         local wild = self.wild_hosts
         -- most specific wildcard first; a dot at position 1 would make the suffix equal
         -- to the whole name (the bare parent), so start at 2
@@ -241,6 +239,11 @@ function _M.match(self, host, uri)
             end
             pos = str_find(host, ".", pos + 1, true)
         end
+    end
+    if not h then
+        -- the catch-all host "*" (a Kubernetes rule without host): every request no other
+        -- host entry claims
+        h = self.exact_hosts["*"]
         if not h then
             return nil
         end

@@ -1,6 +1,7 @@
 // The `switchyard` executable: `switchyard controller` runs the admin API;
 // `switchyard edge` renders the nginx configuration of an edge and execs nginx;
-// `switchyard prober` runs the active health checker.
+// `switchyard prober` runs the active health checker; `switchyard kube` follows a Kubernetes
+// cluster and `switchyard apply` translates Kubernetes manifests offline.
 
 import ArgumentParser
 
@@ -15,7 +16,7 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "A dynamic ingress: a controller writes routes to Redis, nginx edges follow.",
-        subcommands: [ControllerCommand.self, EdgeCommand.self, ProberCommand.self]
+        subcommands: [ControllerCommand.self, EdgeCommand.self, ProberCommand.self, ApplyCommand.self]
     )
 
     static func main() async {

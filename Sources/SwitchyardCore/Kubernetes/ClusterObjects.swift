@@ -17,6 +17,13 @@ public struct K8sKey: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     public static func < (a: K8sKey, b: K8sKey) -> Bool { (a.namespace, a.name) < (b.namespace, b.name) }
     public var description: String { namespace.isEmpty ? name : "\(namespace)/\(name)" }
+
+    /// `namespace/name` (a flag's value), or nil.
+    public static func parse(_ text: String) -> K8sKey? {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return K8sKey(String(parts[0]), String(parts[1]))
+    }
 }
 
 /// kind + namespace/name: what a problem, a route's source or an Event is about.

@@ -44,6 +44,9 @@ public enum KubeIdentity {
         hex8(hash([installation, origin.kind, origin.key.namespace, origin.key.name]))
     }
 
+    /// 8 hex digits of a stable hash of `parts` (names derived from content, e.g. Events).
+    public static func digest(_ parts: [String]) -> String { hex8(hash(parts)) }
+
     static func isHex(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x66) }
 
     /// Lowercase; every character outside a-z 0-9 . - becomes `-`; runs of `-` collapse.

@@ -400,9 +400,10 @@ public struct KubeTranslator: Sendable {
             }
             let key = K8sKey(ingress.meta.namespace, secretName)
             guard let secret = state.secrets[key] else {
+                // served without it (as ingress-nginx does): a warning, not an error
                 problems.append(
                     KubeProblem(
-                        .error, ingress.ref, field: "\(entry.field).secretName",
+                        .warning, ingress.ref, field: "\(entry.field).secretName",
                         "Secret \(key) of type \(K8sTLSSecret.type) does not exist; these hosts get no certificate (and no HTTPS redirect)",
                         reason: "MissingSecret"))
                 continue

@@ -163,6 +163,7 @@ struct KubeAnnotationTests {
         #expect(t.routes.first?.document["https_redirect"] == nil)
         #expect(t.problems.map(\.field) == ["spec.tls[0].secretName"])
         #expect(t.problems.first?.reason == "MissingSecret")
+        #expect(t.problems.first?.severity == .warning)  // served without the certificate, as ingress-nginx does
     }
 
     @Test func oneSecretTwoIngressesOneCertificate() {

@@ -16,7 +16,7 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "A dynamic ingress: a controller writes routes to Redis, nginx edges follow.",
-        subcommands: [ControllerCommand.self, EdgeCommand.self, ProberCommand.self, ApplyCommand.self]
+        subcommands: [ControllerCommand.self, EdgeCommand.self, ProberCommand.self, KubeCommand.self, ApplyCommand.self]
     )
 
     static func main() async {

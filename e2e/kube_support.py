@@ -48,10 +48,10 @@ class AddressedBackend(KillableServer):
 class KubeSource:
     """One `switchyard kube` process following the double."""
 
-    def __init__(self, api, redis, workdir, name="kube-a", extra=(), env=None, lease=(3, 2, 0.5)):
+    def __init__(self, api, redis, workdir, name="kube-a", extra=(), env=None, lease=(3, 2, 0.5), kubeconfig=None):
         self.name = name
         duration, deadline, retry = lease
-        argv = [BIN, "kube", "--kubeconfig", api.kubeconfig, "--redis", redis.address, "--id", name,
+        argv = [BIN, "kube", "--kubeconfig", kubeconfig or api.kubeconfig, "--redis", redis.address, "--id", name,
                 "--lease-duration", str(duration), "--renew-deadline", str(deadline), "--retry-period", str(retry),
                 "--debounce-ms", "20", "--status-interval", "0.5", "--log-level", "debug", *extra]
         self.argv, self.env, self.workdir = argv, dict(os.environ, **(env or {})), workdir

@@ -223,7 +223,8 @@ public struct KubeSourceService: ServiceLifecycle.Service, CustomStringConvertib
                     logger.warning("\(problem.description)", metadata: ["object": "\(problem.object)", "reason": "\(problem.reason)"])
                 }
                 logged = problems
-                latest.set(translation.upstreams)
+                let served = Set(desired.upstreams.map(\.name))
+                latest.set(translation.upstreams.filter { served.contains($0.id) })
                 statusQueue.yield(
                     StatusWork(
                         ingresses: translation.ingresses, ingressStatus: snapshot.ingressStatus,

@@ -12,6 +12,7 @@
 //   SwitchyardProber      active health checks (own http/tcp checker + curl for https, one thread), results to Redis
 //   SwitchyardCLI         the `switchyard` executable (controller, edge, prober)
 //   SwitchyardKube        small Kubernetes client (kubeconfig, list/watch, reflector, leases); no Switchyard types
+//   SwitchyardKubeSource  the `switchyard kube` role (cluster -> Redis) and `switchyard apply` (files -> admin API)
 
 import PackageDescription
 
@@ -28,6 +29,7 @@ let package = Package(
         .library(name: "SwitchyardController", targets: ["SwitchyardController"]),
         .library(name: "SwitchyardProber", targets: ["SwitchyardProber"]),
         .library(name: "SwitchyardKube", targets: ["SwitchyardKube"]),
+        .library(name: "SwitchyardKubeSource", targets: ["SwitchyardKubeSource"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -87,6 +89,7 @@ let package = Package(
                 "SwitchyardCore",
                 "SwitchyardController",
                 "SwitchyardProber",
+                "SwitchyardKubeSource",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,6 +104,22 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SwitchyardKubeSource",
+            dependencies: [
+                "SwitchyardCore",
+                "SwitchyardRedis",
+                "SwitchyardController",
+                "SwitchyardKube",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -141,6 +160,12 @@ let package = Package(
                 "SwitchyardTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The kube role's pieces: YAML, the apply plan, the writer against a real redis-server.
+        .testTarget(
+            name: "SwitchyardKubeSourceTests",
+            dependencies: ["SwitchyardKubeSource", "SwitchyardCore", "SwitchyardController", "SwitchyardRedis", "SwitchyardTestSupport"],
             swiftSettings: swiftSettings
         ),
         // Pure unit tests, plus tests against the Kubernetes API-server double (e2e/kubeapi).

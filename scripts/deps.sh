@@ -50,6 +50,15 @@ if ! python3 -c 'import pytest, requests, yaml' 2>/dev/null; then
     }
 fi
 
+# deploy/kubernetes is checked against the Kubernetes schemas offline (e2e/test_kube_manifests.py).
+if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+    echo "switchyard: installing kubernetes-validate for the deploy/kubernetes checks" >&2
+    python3 -m pip install --quiet kubernetes-validate || {
+        echo "switchyard: could not install it: python3 -m pip install kubernetes-validate" >&2
+        exit 1
+    }
+fi
+
 # The Kubernetes tests drive the API-server double with a real kubectl: the image's Google Cloud
 # SDK ships kubectl.1.27 to 1.33; without any kubectl, Debian's kubernetes-client is the fallback.
 if ! ls /usr/lib/google-cloud-sdk/bin/kubectl.1.* >/dev/null 2>&1 && ! command -v kubectl >/dev/null; then

@@ -1,7 +1,8 @@
 // The `switchyard` executable: `switchyard controller` runs the admin API;
 // `switchyard edge` renders the nginx configuration of an edge and execs nginx;
-// `switchyard prober` runs the active health checker; `switchyard reseed` is the operator's
-// step after Redis lost its data.
+// `switchyard prober` runs the active health checker; `switchyard kube` follows a Kubernetes
+// cluster and `switchyard apply` translates Kubernetes manifests offline; `switchyard reseed`
+// is the operator's step after Redis lost its data.
 
 import ArgumentParser
 
@@ -16,7 +17,10 @@ struct Switchyard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchyard",
         abstract: "A dynamic ingress: a controller writes routes to Redis, nginx edges follow.",
-        subcommands: [ControllerCommand.self, EdgeCommand.self, ProberCommand.self, ReseedCommand.self]
+        subcommands: [
+            ControllerCommand.self, EdgeCommand.self, ProberCommand.self, KubeCommand.self, ApplyCommand.self,
+            ReseedCommand.self,
+        ]
     )
 
     static func main() async {

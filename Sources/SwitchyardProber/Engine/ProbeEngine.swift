@@ -29,6 +29,15 @@ public struct UpstreamTargets: Sendable, Equatable {
         self.check = check
         self.addresses = addresses
     }
+
+    /// What the prober checks of `upstream`: nil without a health check; otherwise every
+    /// endpoint except those exempt from the check (`"health_check": false`, k8s-model.md:
+    /// pods whose readiness Kubernetes decides, next to machines the prober decides). Their
+    /// records are dropped like those of an endpoint that left.
+    public init?(_ upstream: Upstream) {
+        guard let check = upstream.healthCheck else { return nil }
+        self.init(check: check, addresses: upstream.endpoints.filter(\.isActivelyChecked).map(\.address))
+    }
 }
 
 final class ProbeEngine: @unchecked Sendable {

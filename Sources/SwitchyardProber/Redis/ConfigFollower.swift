@@ -219,11 +219,7 @@ struct ConfigFollower: Service, CustomStringConvertible {
                 }
                 do {
                     let upstream = try StoredDocument.upstream(bytes).value
-                    if let check = upstream.healthCheck {
-                        out[name] = UpstreamTargets(check: check, addresses: upstream.endpoints.map(\.address))
-                    } else {
-                        out[name] = .some(nil)
-                    }
+                    out[name] = .some(UpstreamTargets(upstream))
                 } catch {
                     logger.error("skipping undecodable upstream", metadata: ["upstream.name": "\(name)", "error": "\(error)"])
                 }

@@ -45,7 +45,7 @@ struct AddressTests {
     }
 
     @Test(arguments: [
-        "", "*", "*.", "a.*.b", "*.*.com", "a*.com", "-a.com", "a-.com", "a..b", ".a", "a.", "a_b.com", "a b.com",
+        "", "**", "*.", "a.*.b", "*.*.com", "a*.com", "-a.com", "a-.com", "a..b", ".a", "a.", "a_b.com", "a b.com",
         "exämple.com", String(repeating: "a", count: 64) + ".com",
         Array(repeating: String(repeating: "a", count: 60), count: 5).joined(separator: "."),
     ])

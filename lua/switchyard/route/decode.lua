@@ -50,6 +50,9 @@ function _M.normalize_host(host)
         return hit
     end
     local given = host
+    if host == "*" then -- the catch-all host: requests no other host entry claims
+        return host
+    end
     host = str_lower(host)
     if str_sub(host, -1) == "." then
         host = str_sub(host, 1, -2)

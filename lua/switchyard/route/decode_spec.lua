@@ -88,7 +88,7 @@ describe("doc.decode_route", function()
         {'{"id":"a","host":"h h","path":"/","match":"exact","upstream":"u"}', "invalid host"},
         {'{"id":"a","host":"a.*.b","path":"/","match":"exact","upstream":"u"}', "invalid host"},
         {'{"id":"a","host":"*.","path":"/","match":"exact","upstream":"u"}', "invalid host"},
-        {'{"id":"a","host":"*","path":"/","match":"exact","upstream":"u"}', "invalid host"},
+        {'{"id":"a","host":"**","path":"/","match":"exact","upstream":"u"}', "invalid host"},
         {'{"id":"a","host":"a..b","path":"/","match":"exact","upstream":"u"}', "invalid host"},
         {'{"id":"a","host":"h:80","path":"/","match":"exact","upstream":"u"}', "invalid host"},
         {'{"id":"a","host":"h","path":"api","match":"prefix","upstream":"u"}', "start with"},

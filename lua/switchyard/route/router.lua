@@ -15,6 +15,8 @@
 --      "*.foo.com", any-depth "*.foo.com", any-depth "*.com". The most specific host that
 --      has ANY route is chosen and only its paths are considered: no fall-through to a
 --      less specific host, even when none of its paths match (the request gets a 404).
+--      Last, the catch-all host "*" (a Kubernetes rule without host) takes every request
+--      no other host entry claims.
 --   2. Path, within that host, against the normalized URI (no query string):
 --      exact routes; else the LONGEST of the prefix and segment_prefix paths that match
 --      (prefix: plain string prefix on any character, as nginx does: "/api" matches
@@ -370,10 +372,13 @@ function _M.match(self, host, uri)
     local h = self.exact_hosts[host]
     local wild = false
     if not h then
-        if self.n_wild == 0 then
-            return nil
+        if self.n_wild > 0 then
+            h = wildcard_entry(self, host)
         end
-        h = wildcard_entry(self, host)
+        if not h then
+            -- the catch-all host "*" (a Kubernetes rule without host): every request no
+            -- other host entry claims
+            h = self.exact_hosts["*"]
         if not h then
             return nil
         end

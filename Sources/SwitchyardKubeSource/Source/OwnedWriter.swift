@@ -49,15 +49,15 @@ public struct OwnedWriter: Sendable {
         var upstreams: [(String, Upstream)] = []
         var certificates: [(String, Certificate)] = []
         for var route in desired.routes {
-            PendingContract.stamp(&route, owner: owner, source: source(desired.origin(.route, route.id)))
+            Ownership.stamp(&route, owner: owner, source: source(desired.origin(.route, route.id)))
             routes.append(("route:\(route.id)", route))
         }
         for var upstream in desired.upstreams {
-            PendingContract.stamp(&upstream, owner: owner, source: source(desired.origin(.upstream, upstream.name)))
+            Ownership.stamp(&upstream, owner: owner, source: source(desired.origin(.upstream, upstream.name)))
             upstreams.append(("upstream:\(upstream.name)", upstream))
         }
         for var certificate in desired.certificates {
-            PendingContract.stamp(&certificate, owner: owner, source: source(desired.origin(.certificate, certificate.id)))
+            Ownership.stamp(&certificate, owner: owner, source: source(desired.origin(.certificate, certificate.id)))
             certificates.append(("certificate:\(certificate.id)", certificate))
         }
         let wanted = Set(routes.map(\.0) + upstreams.map(\.0) + certificates.map(\.0))
@@ -102,7 +102,7 @@ public struct OwnedWriter: Sendable {
         var start = 0
         while start < steps.count {
             let chunk = steps[start..<min(start + chunkSize, steps.count)]
-            let result = try await PendingContract.applyOwned(store, chunk.map(\.operation), owner: owner)
+            let result = try await Ownership.applyOwned(store, chunk.map(\.operation), owner: owner)
             outcome.calls += 1
             outcome.version = result.version
             for step in chunk {
@@ -131,7 +131,7 @@ public struct OwnedWriter: Sendable {
     /// Reads what this installation owns and what it wants, as stored.
     mutating func load(_ wanted: Set<String>) async throws(StoreError) {
         var owned: Set<String> = []
-        let reply = try await send(["HGETALL", PendingContract.ownersKey])
+        let reply = try await send(["HGETALL", Ownership.ownersKey])
         if let items = reply.array {
             var i = 0
             while i + 1 < items.count {

@@ -36,7 +36,7 @@ public struct UpstreamTargets: Sendable, Equatable {
     /// records are dropped like those of an endpoint that left.
     public init?(_ upstream: Upstream) {
         guard let check = upstream.healthCheck else { return nil }
-        self.init(check: check, addresses: upstream.endpoints.filter(\.isActivelyChecked).map(\.address))
+        self.init(check: check, addresses: upstream.endpoints.filter(\.activeCheck).map(\.address))
     }
 }
 

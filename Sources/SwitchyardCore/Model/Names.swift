@@ -18,16 +18,18 @@ public enum Names {
     public static let rule = "1-63 characters from a-z 0-9 . _ -, not . or .."
 }
 
-/// Host names per RFC 1123, lowercased, with an optional leading `*.` wildcard label; or `*`,
-/// the catch-all host (requests for hosts no other route claims; a Kubernetes rule without host).
+/// Host names per RFC 1123, lowercased, with an optional leading `*.` wildcard label; for a
+/// route's host also `*`, the catch-all host (requests for hosts no other route claims; a
+/// Kubernetes rule without host).
 public enum HostNames {
     public static let maxLength = 253
     public static let maxLabelLength = 63
 
-    /// The canonical (lowercase) host, or a message saying what is wrong.
-    public static func canonical(_ host: String) -> Result<String, HostNameError> {
+    /// The canonical (lowercase) host, or a message saying what is wrong. `catchAll`: `*` is
+    /// accepted (a route's host only; every other host field names one host).
+    public static func canonical(_ host: String, catchAll: Bool = false) -> Result<String, HostNameError> {
         if host.isEmpty { return .failure(.init("must not be empty")) }
-        if host == "*" { return .success(host) }  // the catch-all: every request no other host claims
+        if catchAll && host == "*" { return .success(host) }
         guard host.utf8.allSatisfy({ $0 < 0x80 }) else {
             return .failure(.init("must be ASCII (use the punycode form of international names)"))
         }

@@ -41,7 +41,7 @@ public struct Validator: Sendable {
 
         var host: String?
         if let value = reader.requiredString(json, "host", at: prefix) {
-            switch HostNames.canonical(value) {
+            switch HostNames.canonical(value, catchAll: true) {
             case .success(let canonical): host = canonical
             case .failure(let error): reader.add(join(prefix, "host"), .invalid, "'\(value)' \(error.message)")
             }

@@ -379,8 +379,9 @@ function _M.match(self, host, uri)
             -- the catch-all host "*" (a Kubernetes rule without host): every request no
             -- other host entry claims
             h = self.exact_hosts["*"]
-        if not h then
-            return nil
+            if not h then
+                return nil
+            end
         end
         wild = true
     end

@@ -369,15 +369,22 @@ struct ControllerAPITests {
         try await withController { h async throws in
             let routes = (0..<1200).map { #"{"id":"r\#($0)","host":"h\#($0).example.com","path":"/","upstream":"u"}"# }
             let body = #"{"upstreams":[{"name":"u"}],"routes":[\#(routes.joined(separator: ","))]}"#
-            let applied = try await h.request(.post, "/api/v1/apply", body)
+            // more than 1,000 objects in one atomic call: 413, nothing written
+            let refused = try await h.request(.post, "/api/v1/apply", body)
+            #expect(refused.status == 413)
+            #expect(refused.json["error"]?["code"] == "too_large")
+            #expect(try await h.request(.get, "/api/v1/routes").json["items"]?.count == 0)
+            // the same import in parts: two atomic calls, two versions
+            let applied = try await h.request(.post, "/api/v1/apply?atomic=false", body)
             #expect(applied.status == 200)
             #expect(applied.json["changed"] == 1201)
+            #expect(applied.json["versions"] == [1, 2])
             let list = try await h.request(.get, "/api/v1/routes")
             #expect(list.json["items"]?.count == 1200)
             #expect(list.json["items"]?[0]?["id"] == "r0")
-            // more than 1,000 objects: one resync entry in the change stream
+            // one change-stream entry per object, as for every batch
             let entries = try await h.redis.send("XRANGE", KeySchema.changes, "-", "+").array ?? []
-            #expect(entries.count == 1)
+            #expect(entries.count == 1201)
         }
     }
 

@@ -58,6 +58,7 @@ def measure(sizes, repeat, revs):
     run of each per repetition), so a machine whose load changes treats them alike."""
     libs = [(rev or "worktree", library(rev)) for rev in revs]
     work = tempfile.mkdtemp(prefix="switchyard-apply-cost-")
+    os.chmod(work, 0o755)  # nginx workers (nobody, when started as root) keep the snapshot under it
     redis = Redis(work)
     rows = []
     try:

@@ -499,6 +499,7 @@ def main():
     PLACEMENT = choose_placement(args.backend_on)
 
     base = tempfile.mkdtemp(prefix="switchyard-bench-")
+    os.chmod(base, 0o755)  # nginx workers (nobody, when started as root) keep the snapshot under it
     started = []
     results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": {"cores": os.cpu_count(), "kernel": platform.release(),

@@ -52,6 +52,7 @@ public func buildApplication(configuration: Configuration, logger providedLogger
     let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger)
     var store = ConfigStore(redis: redis, library: library.source, logger: logger)
     store.deadline = configuration.requestTimeout
+    store.regexEngine = configuration.regexEngine.rawValue  // /status names edges whose ngx.re links another engine
 
     let router = buildRouter(store: store, configuration: configuration, logger: logger)
     var app = Application(

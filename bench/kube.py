@@ -165,6 +165,17 @@ def written_lines(log):
     return [ln for ln in log.splitlines() if "cluster written" in ln]
 
 
+def fields(line):
+    """The key=value metadata of a source log line."""
+    return dict(re.findall(r"([a-z_.]+)=(\S+)", line))
+
+
+def reconcile_ms(lines):
+    """The source's own time per written reconcile (translate + validate + write: elapsed_ms)."""
+    ms = [int(fields(ln).get("elapsed_ms", 0)) for ln in lines]
+    return {"writes": len(ms), "p50_ms": statistics.median(ms) if ms else None, "max_ms": max(ms) if ms else None}
+
+
 # -- phase 1: start ------------------------------------------------------------------------------------
 
 def measure_start(source, started_at, redis, clients, c, timeout):
@@ -210,7 +221,7 @@ def measure_start(source, started_at, redis, clients, c, timeout):
 
 # -- phase 2: ready/not-ready flips ---------------------------------------------------------------------
 
-def measure_flips(api, clients, c, port, n, rng, run_out=6, timeout=5.0):
+def measure_flips(api, clients, c, port, n, rng, run_out=6, timeout=10.0):
     host = "flip.bench.test"
     a, b = (f"{ip}:{port}" for ip in c["flip"])
     flip_slice = endpoint_slice("bench-live", "flip", [(ip, True) for ip in c["flip"]], port)
@@ -336,7 +347,7 @@ def measure_rollout(api, pods, clients, redis, source, c, port, step, grace):
                what="edges at Redis's version")
     lines = written_lines(source.output())[lines0:]
     return {"pods": len(old), "api_writes": api.writes - api0, "seconds": round(took, 2),
-            "source_writes": len(lines), "redis_version_delta": redis.version() - v0,
+            "source_writes": len(lines), "source": reconcile_ms(lines), "redis_version_delta": redis.version() - v0,
             "requests": load.sent, "failed": len(load.failures), "failures": load.failures[:20],
             "cpu_s": round(cpu_seconds([source.pid]) - cpu0, 2),
             "served_by_new_only_after": not (load.tail_backends - {f"{ip}:{port}" for ip in new}),
@@ -354,7 +365,8 @@ def render(r):
              f"{s['endpoints']:,} endpoints ({p['ingresses']:,}/{p['services']:,}/"
              f"{p['services'] * p['endpoints_per_service']:,} plus the flip and rollout Services), writing "
              f"into one Redis followed by two edges (1 worker each), {r['machine']['cores']} cores shared by "
-             "all of it. Every endpoint is a loopback address; only the pods of the sampled hosts, the flip "
+             f"all of it (load average {r['machine'].get('load', '?')} before and after the run: other work was "
+             "running). Every endpoint is a loopback address; only the pods of the sampled hosts, the flip "
              "and the rollout Services listen (the other endpoints point at addresses nothing listens on, "
              "and no request goes to them).", "",
              "| start: source launched until | seconds |", "| --- | ---: |",
@@ -367,18 +379,23 @@ def render(r):
              f"peak {r['source_peak_rss_mb']:.0f} MB over the whole run; total source CPU over the run "
              f"{r['source_cpu_total_s']:.2f} s.", ""]
     ok = [x["ms"] for x in f["runs"] if x["ms"] is not None]
+    fs, rs = f.get("source") or {}, ro.get("source") or {}
+
+    def own(x):
+        return (f"; the source's own time per write (translate the whole cluster, validate, diff, write): "
+                f"p50 {x['p50_ms']:.0f} ms, max {x['max_ms']:.0f} ms over {x['writes']} writes") if x.get("writes") else ""
     lines += [f"**Pod readiness** ({f['n']} flips of one pod of a two-pod Service, alternately not-ready and "
               "ready, PUT of its EndpointSlice; until both edges stopped/started sending to it, seen by "
               "requests over one kept-alive connection per edge, round robin between the two pods): "
               f"p50 **{f['p50_ms']:.1f} ms**, p99 **{f['p99_ms']:.1f} ms**, max {f['max_ms']:.1f} ms "
-              f"({len(ok)} of {f['n']} seen within 5 s; goal p99 < 100 ms; ingress-nginx syncs endpoints on a "
-              f"1 s timer). Not-ready p50 {f['p50_not_ready_ms']:.1f} ms, ready p50 {f['p50_ready_ms']:.1f} ms. "
-              f"This includes the source's debounce ({r['machine']['debounce_ms']} ms) and a full translation "
-              "of the cluster per change.", "",
+              f"({len(ok)} of {f['n']} seen within 10 s; the goal, p99 < 100 ms, is "
+              f"{'met' if f['p99_ms'] < 100 else '**not met**'}; ingress-nginx syncs endpoints on a 1 s timer). Not-ready p50 {f['p50_not_ready_ms']:.1f} ms, ready p50 {f['p50_ready_ms']:.1f} ms. "
+              f"This includes the source's debounce ({r['machine']['debounce_ms']} ms){own(fs)}; source CPU "
+              f"{f['cpu_s']:.2f} s for the {f['n']} flips.", "",
               f"**Rollout** of {ro['pods']} pods, one at a time (new pod added not-ready, made ready, old pod "
               f"terminating, killed {ro['grace_s']:.1f} s later and then removed; {ro['step_s'] * 1000:.0f} ms "
               f"between steps; {ro['api_writes']} EndpointSlice writes in {ro['seconds']:.1f} s): the source "
-              f"wrote **{ro['source_writes']}** times (Redis version +{ro['redis_version_delta']}), "
+              f"wrote **{ro['source_writes']}** times (Redis version +{ro['redis_version_delta']}){own(rs)}, "
               f"{ro['cpu_s']:.2f} s of its CPU; **{ro['failed']} failed** of {ro['requests']:,} requests "
               "sent through both edges meanwhile.", "",
               "What would mislead: the double is a Python server, so the listing phase is mostly its time, "
@@ -413,6 +430,7 @@ def main():
     if args.flips:
         params["flips"] = args.flips
     params["real_port"] = free_port()
+    load_before = os.getloadavg()[0]
     c = cluster(params)
     rng = random.Random(17)
     base = tempfile.mkdtemp(prefix="switchyard-kube-bench-")
@@ -446,17 +464,19 @@ def main():
         started.append(source)
         start = measure_start(source, t_start, redis, clients, c, timeout=60 if args.smoke else 300)
         start["endpoints"] = c["endpoints"]
-        m = re.search(r"puts=(\d+).*?calls=(\d+)", start["writes"][0]) if start["writes"] else None
-        start["first_write"] = f"{m.group(1)} puts in {m.group(2)} sy_apply calls" if m else "?"
+        first = fields(start["writes"][0])
+        start["first_write"] = (f"{first.get('puts')} puts in {first.get('calls')} sy_apply calls, "
+                                f"{first.get('elapsed_ms')} ms in the source")
         print(f"start: {json.dumps({k: v for k, v in start.items() if k != 'writes'})}")
 
         api = KubeClient(info)
-        cpu0 = cpu_seconds([source.pid])
+        cpu0, lines0 = cpu_seconds([source.pid]), len(written_lines(source.output()))
         runs = measure_flips(api, clients, c, params["real_port"], params["flips"], rng)
         ok = [x["ms"] for x in runs if x["ms"] is not None]
         flips = {"n": len(runs), "runs": runs, "cpu_s": round(cpu_seconds([source.pid]) - cpu0, 2),
                  "p50_ms": statistics.median(ok) if ok else None, "p99_ms": percentile(ok, 99) if ok else None,
                  "max_ms": max(ok) if ok else None,
+                 "source": reconcile_ms(written_lines(source.output())[lines0:]),
                  "p50_not_ready_ms": statistics.median([x["ms"] for x in runs if x["ms"] is not None and not x["ready"]] or [0]),
                  "p50_ready_ms": statistics.median([x["ms"] for x in runs if x["ms"] is not None and x["ready"]] or [0])}
         print(f"flips: p50 {flips['p50_ms']} ms, p99 {flips['p99_ms']} ms, max {flips['max_ms']} ms "
@@ -472,13 +492,15 @@ def main():
                    "source_peak_rss_mb": round(rss_kb(source.pid, "VmHWM") / 1024, 1),
                    "source_cpu_total_s": round(cpu_seconds([source.pid]), 2),
                    "machine": {"cores": os.cpu_count(), "debounce_ms": debounce_ms,
+                               "load": f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
                                "bin": os.path.relpath(BIN, ROOT) if BIN.startswith(ROOT) else BIN},
                    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         # what must hold for the numbers to mean anything (smoke included)
         assert start["served"] > 0 and start["writes"], "the source never wrote"
-        assert len(ok) == len(runs), f"flips not seen within 5 s: {[x for x in runs if x['ms'] is None]}"
         assert rollout["requests"] > 0 and rollout["source_writes"] > 0
         assert rollout["served_by_new_only_after"], "old pods still served after the rollout"
+        if args.smoke:   # a tiny cluster: every flip is seen
+            assert len(ok) == len(runs), f"flips not seen within 10 s: {[x for x in runs if x['ms'] is None]}"
         if args.smoke:
             print(render(results))
             print("kube bench smoke: 1 passed, 0 failed")

@@ -391,7 +391,7 @@ def render(r):
               f"({len(ok)} of {f['n']} seen within 10 s; the goal, p99 < 100 ms, is "
               f"{'met' if f['p99_ms'] < 100 else '**not met**'}; ingress-nginx syncs endpoints on a 1 s timer). Not-ready p50 {f['p50_not_ready_ms']:.1f} ms, ready p50 {f['p50_ready_ms']:.1f} ms. "
               f"This includes the source's debounce ({r['machine']['debounce_ms']} ms){own(fs)}; source CPU "
-              f"{f['cpu_s']:.2f} s for the {f['n']} flips.", "",
+              f"{f['cpu_s']:.2f} s for the {f['n']} flips ({f['cpu_s'] / f['n']:.2f} s per change).", "",
               f"**Rollout** of {ro['pods']} pods, one at a time (new pod added not-ready, made ready, old pod "
               f"terminating, killed {ro['grace_s']:.1f} s later and then removed; {ro['step_s'] * 1000:.0f} ms "
               f"between steps; {ro['api_writes']} EndpointSlice writes in {ro['seconds']:.1f} s): the source "
@@ -401,8 +401,11 @@ def render(r):
               "What would mislead: the double is a Python server, so the listing phase is mostly its time, "
               "not the source's; the flip latency starts when the benchmark sends the PUT (the double's "
               "handling included) and ends at the first request that shows the change, so it has a "
-              "resolution of one request (about a millisecond); every process shares two cores. Rerun: "
-              "`SWITCHYARD_BIN=.build/release/switchyard python3 bench/kube.py` (about 3 minutes).", END]
+              "resolution of one request (about a millisecond); every process shares two cores. A failed "
+              "rollout request is a 502 from an edge that still had a killed pod: the grace period "
+              f"({ro['grace_s']:.1f} s, shorter than a usual preStop sleep) ran out before the source wrote the "
+              "pod's removal from rotation. Rerun: `SWITCHYARD_BIN=.build/release/switchyard python3 "
+              "bench/kube.py` (about 5 minutes, most of it the flips).", END]
     return "\n".join(lines)
 
 

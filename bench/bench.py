@@ -732,9 +732,9 @@ def _publish(results, args):
         print("bench smoke: 1 passed, 0 failed")
         return 0
     kept = ""
-    if os.path.exists(args.out):  # sections bench/policies.py and bench/instructions.py
-        old = open(args.out).read()  # wrote stay (make bench reruns them after this)
-        for name in ("policies", "instructions"):
+    if os.path.exists(args.out):  # sections bench/policies.py, bench/instructions.py and
+        old = open(args.out).read()  # bench/kube.py wrote stay (make bench reruns them after this)
+        for name in ("policies", "instructions", "kube"):
             start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
             if start in old and end in old:
                 kept += "\n" + start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"

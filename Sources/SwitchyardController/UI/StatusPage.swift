@@ -65,4 +65,5 @@ func addStatusRoutes(
 ) {
     StatusPage.addRoutes(to: router)
     StatusFeedAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize).addRoutes(to: api)
+    ExplainAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
 }

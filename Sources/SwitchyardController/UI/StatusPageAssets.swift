@@ -121,11 +121,12 @@ enum StatusPageAssets {
             return el("span", { class: "badge " + kind, title: title }, text);
           }
 
-          function table(headers, rows, empty) {
+          // headers ending in # are numbers (right-aligned); kind names the column widths (style.css)
+          function table(headers, rows, empty, kind) {
             if (rows.length === 0) return el("p", { class: "empty" }, empty);
             const head = el("tr", {}, headers.map((h) =>
               el("th", { class: h.endsWith("#") ? "num" : null }, h.replace(/#$/, ""))));
-            return el("table", {}, el("thead", {}, head), el("tbody", {}, rows));
+            return el("table", { class: kind || null }, el("thead", {}, head), el("tbody", {}, rows));
           }
 
           function ago(ms) {
@@ -282,7 +283,7 @@ enum StatusPageAssets {
               el("td", { class: "muted" }, edge.regex || "")));
             $("edges").replaceChildren(table(
               ["edge", "listen", "applied version#", "lag#", "agreement", "state", "last seen", "regex"],
-              rows, "No edge has registered."));
+              rows, "No edge has registered.", "edges"));
           }
 
           function hostOrder(host) {
@@ -341,7 +342,7 @@ enum StatusPageAssets {
                 el("td", { class: "num" }, route.version)));
               return el("div", { class: "host", "data-host": host },
                 el("h3", {}, el("span", { class: "mono" }, host), kind ? el("span", { class: "kind" }, " " + kind) : null),
-                table(["id", "match", "path", "priority#", "upstream", "options", "version#"], rows, ""));
+                table(["id", "match", "path", "priority#", "upstream", "options", "version#"], rows, "", "routes"));
             }));
           }
 
@@ -374,18 +375,20 @@ enum StatusPageAssets {
                 el("h3", {}, el("span", { class: "mono" }, up.name),
                   el("span", { class: "kind" }, " " + (up.balance || "round_robin") + ", " + check),
                   up.health_stale ? " " : null, up.health_stale ? badge("stale", "warn", "no prober heartbeat") : null),
-                table(["endpoint", "weight#", "health", "since", "why", "prober"], rows, "No endpoints."));
+                table(["endpoint", "weight#", "health", "since", "why", "prober"], rows, "No endpoints.", "endpoints"));
             }));
           }
 
           function renderChanges(changes) {
+            // ts: Redis's clock (ms) when the change was written, where the library records it
+            const when = (c) => (Number(c.ts) > 0 ? ago(Number(c.ts)) : "");
             const rows = changes.map((c) => el("tr", { "data-change": c.entry },
               el("td", { class: "num" }, c.version),
               el("td", {}, c.op),
               el("td", {}, c.kind === "*" ? "" : c.kind),
               el("td", { class: "mono" }, c.id === "*" ? "everything" : c.id),
-              el("td", { class: "muted" }, c.time ? ago(Number(c.time)) : "")));
-            $("changes").replaceChildren(table(["version#", "op", "kind", "object", "when"], rows, "No changes yet."));
+              el("td", { class: "muted", title: Number(c.ts) > 0 ? new Date(Number(c.ts)).toISOString() : null }, when(c))));
+            $("changes").replaceChildren(table(["version#", "op", "kind", "object", "when"], rows, "No changes yet.", "changes"));
           }
 
           function renderCertificates(certificates) {
@@ -400,7 +403,7 @@ enum StatusPageAssets {
                 : c.expiring_soon ? badge("expiring soon", "warn") : badge("valid", "ok")),
               el("td", {}, c.default ? "default" : "")));
             $("certificates").replaceChildren(table(
-              ["id", "names", "not after", "days left#", "state", ""], rows, "No certificates."));
+              ["id", "names", "not after", "days left#", "state", ""], rows, "No certificates.", "certificates"));
           }
 
           // --- start ---
@@ -477,6 +480,16 @@ enum StatusPageAssets {
         .host { margin-top: .5rem; }
         .host h3 .kind { color: var(--muted); font-weight: normal; }
         .empty { color: var(--muted); font-style: italic; }
+        table.routes, table.endpoints, table.changes { table-layout: fixed; }
+        table.routes th:nth-child(1) { width: 18%; } table.routes th:nth-child(2) { width: 11%; }
+        table.routes th:nth-child(3) { width: 24%; } table.routes th:nth-child(4) { width: 7%; }
+        table.routes th:nth-child(5) { width: 20%; } table.routes th:nth-child(7) { width: 7%; }
+        table.endpoints th:nth-child(1) { width: 24%; } table.endpoints th:nth-child(2) { width: 7%; }
+        table.endpoints th:nth-child(3) { width: 11%; } table.endpoints th:nth-child(4) { width: 12%; }
+        table.endpoints th:nth-child(6) { width: 14%; }
+        table.changes th:nth-child(1) { width: 9%; } table.changes th:nth-child(2) { width: 9%; }
+        table.changes th:nth-child(3) { width: 14%; } table.changes th:nth-child(5) { width: 16%; }
+        td { overflow-wrap: anywhere; }
         [hidden] { display: none !important; }
         """#
 

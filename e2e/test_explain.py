@@ -167,7 +167,9 @@ def test_explain_reasons_and_refusals(stack, controller):
     v = controller.status()["version"]
     assert controller.ok("GET", f"/api/v1/status?wait_version={v}&timeout_ms=20000")["converged"]
 
-    answer = explain(controller, "http://fixed.test/api/x", {"X-Canary": "1"}).json()
+    r = explain(controller, "http://fixed.test/api/x", {"X-Canary": "1"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
     assert answer["route"] == "fixed-exact"
     assert answer["request"]["host"] == "fixed.test" and answer["request"]["path"] == "/api/x"
     assert answer["request"]["headers"].get("x-canary") == "1"

@@ -163,28 +163,39 @@ struct ExplainAPITests {
     }
 
     @Test func interpretsEdgeAnswers() {
-        guard case .answer(let json) = Explain.interpret(status: 200, Array(#"{"route":"r1","version":4}"#.utf8)) else {
-            Issue.record("200 with an object is an answer")
+        guard case .answer(let json) = Explain.interpret(status: 200, Array(#"{"edge_id":"e1","route":"r1"}"#.utf8), edge: "e1") else {
+            Issue.record("200 with an object naming the edge is an answer")
             return
         }
         #expect(json["route"] == "r1")
-        guard case .refused(let field, let reason) = Explain.interpret(status: 400, Array(#"{"error":"bad header","field":"header"}"#.utf8))
+        // a backend's answer (an edge without explain routed the path) is not an explanation
+        guard case .failed = Explain.interpret(status: 200, Array(#"{"backend":"b1","path":"/x"}"#.utf8), edge: "e1") else {
+            Issue.record("200 without edge_id is a failure")
+            return
+        }
+        guard case .failed = Explain.interpret(status: 200, Array(#"{"edge_id":"e2"}"#.utf8), edge: "e1") else {
+            Issue.record("another edge's id is a failure")
+            return
+        }
+        guard
+            case .refused(let field, let reason) = Explain.interpret(
+                status: 400, Array(#"{"error":"bad header","field":"header"}"#.utf8), edge: "e1")
         else {
             Issue.record("400 naming a field is a refusal")
             return
         }
         #expect(field == "header")
         #expect(reason == "bad header")
-        guard case .failed(let why) = Explain.interpret(status: 404, Array("<html>".utf8)) else {
+        guard case .failed(let why) = Explain.interpret(status: 404, Array("<html>".utf8), edge: "e1") else {
             Issue.record("404 is a failure")
             return
         }
         #expect(why.contains("no explain handler"))
-        guard case .failed = Explain.interpret(status: 200, Array("[1]".utf8)) else {
+        guard case .failed = Explain.interpret(status: 200, Array("[1]".utf8), edge: "e1") else {
             Issue.record("200 without an object is a failure")
             return
         }
-        guard case .failed(let text) = Explain.interpret(status: 500, Array("oops".utf8)) else {
+        guard case .failed(let text) = Explain.interpret(status: 500, Array("oops".utf8), edge: "e1") else {
             Issue.record("500 is a failure")
             return
         }
@@ -232,7 +243,7 @@ struct ExplainHTTPTests {
         // the stand-in answers what it was asked, as JSON (it is not a router)
         let router = Router()
         router.get("_switchyard/explain") { request, _ -> Response in
-            var members: [(key: String, value: JSONValue)] = [("edge_id", "stand-in"), ("route", "r1")]
+            var members: [(key: String, value: JSONValue)] = [("edge_id", "live"), ("route", "r1")]
             for (key, value) in request.uri.queryParameters where !members.contains(where: { $0.key == String(key) }) {
                 members.append((String(key), .string(String(value))))
             }

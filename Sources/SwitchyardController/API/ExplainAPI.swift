@@ -332,16 +332,21 @@ struct ExplainAPI<Context: RequestContext>: APIHandlers {
         } catch {
             return .failed("\(error)")
         }
-        return Self.interpret(status: status, bytes)
+        return Self.interpret(status: status, bytes, edge: target.id)
     }
 
-    /// What an edge's answer means: 200 with a JSON object is the explanation; 400 with
-    /// `{"error", "field"}` refuses the arguments; anything else is a failure.
-    static func interpret(status: UInt, _ bytes: [UInt8]) -> EdgeAnswer {
+    /// What an edge's answer means: 200 with a JSON object naming the edge (`edge_id`) is
+    /// the explanation (an edge without an explain handler may route the path to a backend,
+    /// which must not pass for one); 400 with `{"error", "field"}` refuses the arguments;
+    /// anything else is a failure.
+    static func interpret(status: UInt, _ bytes: [UInt8], edge: String) -> EdgeAnswer {
         let json = try? JSONValue.parse(bytes)
         switch status {
         case 200:
             guard let json, case .object = json else { return .failed("answered 200 without a JSON object") }
+            guard json["edge_id"] == .string(edge) else {
+                return .failed("answered 200 but not with its explain (edge_id is not '\(edge)'): an edge without explain?")
+            }
             return .answer(json)
         case 400:
             if case .string(let reason)? = json?["error"] {
@@ -349,6 +354,10 @@ struct ExplainAPI<Context: RequestContext>: APIHandlers {
                 return .refused(field: "url", reason: reason)
             }
             return .failed("answered 400: \(clipped(String(decoding: bytes, as: UTF8.self)))")
+        case 403:
+            return .failed(
+                "answered 403: its main listener answers explain to loopback clients only; give the edge a --metrics-listen "
+                    + "address the controller reaches")
         case 404:
             return .failed("answered 404: it has no explain handler (an edge older than explain?)")
         default:

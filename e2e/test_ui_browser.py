@@ -196,6 +196,27 @@ def test_status_page_in_chromium(browser, stack, controller, workdir):
     assert not browser.find_element(By.ID, "dashboard").is_displayed()
 
 
+def test_redis_down_is_shown_and_does_not_refuse_the_token(browser, stack, controller, redis):
+    """Last in this module: it stops Redis. A 503 is not a refused token: the page keeps the
+    token, shows why it cannot read the API, and keeps trying."""
+    browser.get(controller.url + "/ui")
+    wait_for(browser, "the token form", lambda d: d.find_element(By.ID, "token").is_displayed())
+    browser.get_log("browser")
+    redis.stop()
+    status = controller.request("GET", "/api/v1/status")
+    assert status.status_code == 503, status.text
+    browser.find_element(By.ID, "token").send_keys(controller.token)
+    browser.find_element(By.ID, "login-button").click()
+    banner = wait_for(browser, "the problem banner", lambda d: d.find_element(By.ID, "problem")
+                      if d.find_element(By.ID, "problem").is_displayed() else None)
+    assert "503" in banner.text and "retrying" in banner.text, banner.text
+    assert browser.execute_script("return window.sessionStorage.length") == 1
+    assert not browser.find_element(By.ID, "login-section").is_displayed()
+    # the console names the failed calls, nothing else
+    errors = severe(browser.get_log("browser"))
+    assert errors and all("503" in e["message"] for e in errors), errors
+
+
 def test_page_headers_forbid_framing_and_inline_code(controller):
     r = requests.get(controller.url + "/ui", timeout=5)
     assert r.status_code == 200

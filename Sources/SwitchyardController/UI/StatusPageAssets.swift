@@ -162,25 +162,27 @@ enum StatusPageAssets {
 
           // --- log in and out ---
 
+          // Only a 401 refuses the token: any other failure (Redis down: 503) came after the
+          // token check, or is the network's; the dashboard then shows it and keeps retrying.
           async function login(candidate) {
             token = candidate;
             $("login-button").disabled = true;
             try {
               await api("/api/v1/status");
-              sessionStorage.setItem(TOKEN_KEY, token);
-              $("login-error").hidden = true;
-              $("token").value = "";
-              start();
             } catch (e) {
-              token = null;
-              const text = e instanceof AuthError
-                ? "Token refused (401): " + e.message
-                : "Cannot reach the admin API: " + e.message;
-              $("login-error").textContent = text;
-              $("login-error").hidden = false;
+              if (e instanceof AuthError) {
+                token = null;
+                $("login-error").textContent = "Token refused (401): " + e.message;
+                $("login-error").hidden = false;
+                return;
+              }
             } finally {
               $("login-button").disabled = false;
             }
+            sessionStorage.setItem(TOKEN_KEY, token);
+            $("login-error").hidden = true;
+            $("token").value = "";
+            start();
           }
 
           function logout(reason) {
@@ -213,6 +215,10 @@ enum StatusPageAssets {
           // --- polling ---
 
           async function poll(mine) {
+            if (document.hidden) {  // a background tab asks nothing; it redraws when shown again
+              timer = setTimeout(() => poll(mine), POLL_MS);
+              return;
+            }
             try {
               const [status, health] = await Promise.all([api("/api/v1/status"), api("/api/v1/health")]);
               if (mine !== generation) return;

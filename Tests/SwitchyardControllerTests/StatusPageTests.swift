@@ -43,6 +43,25 @@ struct StatusPageTests {
         #expect(!StatusPageAssets.script.contains("innerHTML"))
     }
 
+    @Test func changeEntriesKeepTheirFieldsAndSkipWhatIsNotAnEntry() {
+        typealias Feed = StatusFeedAPI<BasicRequestContext>
+        func text(_ s: String) -> RedisReply { .string(Array(s.utf8)) }
+        let entry = RedisReply.array([
+            text("9-1"),
+            .array(["version", "9", "kind", "route", "id", "r1", "op", "put", "ts", "1764790000123", "entry", "spoof"].map(text)),
+        ])
+        let json = Feed.changeEntry(entry)
+        #expect(json?["entry"] == "9-1")
+        #expect(json?["version"] == .integer(9))
+        #expect(json?["ts"] == "1764790000123")
+        #expect(json?["op"] == "put")
+        #expect(json?.count == 6)
+        let resync = RedisReply.array([text("10-0"), .array(["version", "10", "kind", "*", "id", "*", "op", "resync"].map(text))])
+        #expect(Feed.changeEntry(resync)?["op"] == "resync")
+        #expect(Feed.changeEntry(text("nope")) == nil)
+        #expect(Feed.changeEntry(.array([text("1-0")])) == nil)
+    }
+
     @Test func changesAreNewestFirstAndBounded() async throws {
         try await withController { h async throws in
             try await h.request(.put, "/api/v1/upstreams/backend", backendBody)

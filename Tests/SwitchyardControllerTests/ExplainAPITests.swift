@@ -133,32 +133,35 @@ struct ExplainAPITests {
         Convergence.evaluate(state: ConfigState(version: 3, digest: nil), edges: edges, now: ConfigStore.nowMilliseconds(), target: nil)
     }
 
-    @Test func asksInSyncEdgesFirstAndOnlyLiveOnes() throws {
+    @Test func asksLiveInSyncEdgesFirstAndLateOnesLast() throws {
         let edges = [
-            heartbeat("behind", listen: "127.0.0.1:1001", applied: 2), heartbeat("silent", listen: "127.0.0.1:1002", ageMs: 60_000),
+            heartbeat("behind", listen: "127.0.0.1:1001", applied: 2), heartbeat("late", listen: "127.0.0.1:1002", ageMs: 8_000),
             heartbeat("current", listen: "127.0.0.1:1003"), heartbeat("nowhere", listen: ""),
         ]
         let targets = try Explain.targets(edges, verdicts(edges), named: nil, limit: 3)
-        #expect(targets.map(\.id) == ["current", "behind"])
-        #expect(targets.map(\.inSync) == [true, false])
+        #expect(targets.map(\.id) == ["current", "behind", "late"])
+        #expect(targets.map(\.inSync) == [true, false, true])
+        #expect(targets.map(\.live) == [true, true, false])
         #expect(targets[0].address == "127.0.0.1:1003")
         #expect(try Explain.targets(edges, verdicts(edges), named: nil, limit: 1).map(\.id) == ["current"])
         #expect(try Explain.targets(edges, verdicts(edges), named: "behind", limit: 3).map(\.id) == ["behind"])
+        #expect(try Explain.targets(edges, verdicts(edges), named: "late", limit: 3).map(\.id) == ["late"])
     }
 
-    @Test func noLiveEdgeIs503NamingWhy() {
-        let silent = [heartbeat("silent", listen: "127.0.0.1:1002", ageMs: 60_000)]
+    @Test func noEdgeIs503NamingWhy() {
+        let unaddressed = [heartbeat("nowhere", listen: "")]
         #expect {
-            try Explain.targets(silent, verdicts(silent), named: nil, limit: 3)
+            try Explain.targets(unaddressed, verdicts(unaddressed), named: nil, limit: 3)
         } throws: { error in
             guard let error = error as? APIError else { return false }
-            return error.status == .serviceUnavailable && error.code == "no_edge" && error.message.contains("no live edge")
+            return error.status == .serviceUnavailable && error.code == "no_edge" && error.message.contains("none is registered")
+                && error.message.contains("nowhere register no usable listen address")
         }
         #expect {
-            try Explain.targets(silent, verdicts(silent), named: "silent", limit: 3)
+            try Explain.targets([], [], named: "gone", limit: 3)
         } throws: { error in
             guard let error = error as? APIError else { return false }
-            return error.status == .serviceUnavailable && error.field == "edge" && error.message.contains("'silent' is not live")
+            return error.status == .serviceUnavailable && error.field == "edge" && error.message.contains("'gone' is not registered")
         }
     }
 
@@ -210,6 +213,7 @@ struct ExplainAPITests {
         #expect(body["answered_by"]?["address"] == "127.0.0.1:9145")
         #expect(body["answered_by"]?["applied_version"] == .integer(7))
         #expect(body["answered_by"]?["in_sync"] == true)
+        #expect(body["answered_by"]?["live"] == true)
         #expect(body["tried"] == nil)
     }
 

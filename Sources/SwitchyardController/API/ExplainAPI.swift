@@ -5,8 +5,8 @@
 //
 // The answer is the edges' own, never a second implementation of their router: the
 // controller checks the arguments (422 naming the field), picks a live edge from the
-// registry (`switchyard:{cfg}:edges` and the `edge:<id>` hashes: in-sync edges first, or
-// the one `edge` names), asks its `/_switchyard/explain` (on its `metrics_listen` address,
+// registry (`switchyard:{cfg}:edges` and the `edge:<id>` hashes: live in-sync edges first,
+// late ones last, or the one `edge` names), asks its `/_switchyard/explain` (on its `metrics_listen` address,
 // else its `listen` address; wildcard addresses become loopback) and answers the edge's JSON
 // with `answered_by` added (which edge, at which version, in sync or not). When no edge
 // answers: 503 naming each edge tried and why. The contract with the edge:
@@ -244,6 +244,8 @@ struct ExplainAPI<Context: RequestContext>: APIHandlers {
         var address: String
         var appliedVersion: Int64?
         var inSync: Bool
+        /// Its heartbeat is recent (`Convergence.liveMilliseconds`).
+        var live: Bool = true
     }
 
     /// The address of an edge's explain handler from its registration: `metrics_listen`
@@ -279,31 +281,34 @@ struct ExplainAPI<Context: RequestContext>: APIHandlers {
         return "\(host):\(p)"
     }
 
-    /// The edges to ask, in order: the named one (503 when it is not live), else the live
-    /// edges that agree with Redis, then the other live ones; at most `limit`.
+    /// The edges to ask, in order: the named one, else the live edges that agree with
+    /// Redis, the other live ones, then registered edges whose heartbeat is late (still
+    /// within the registration's TTL: an edge under load may beat late and answer well); at
+    /// most `limit`. 503 when none is registered (or the named one is not).
     static func targets(_ edges: [EdgeHeartbeat], _ verdicts: [EdgeVerdict], named: String?, limit: Int) throws(APIError) -> [Target] {
-        var live: [Target] = []
+        var registered: [Target] = []
         var unaddressed: [String] = []
-        for (edge, verdict) in zip(edges, verdicts) where verdict.live {
+        for (edge, verdict) in zip(edges, verdicts) {
             guard let address = explainAddress(listen: edge.field("listen"), metricsListen: edge.field("metrics_listen")) else {
                 unaddressed.append(edge.id)
                 continue
             }
-            live.append(Target(id: edge.id, address: address, appliedVersion: edge.appliedVersion, inSync: verdict.inSync))
+            registered.append(
+                Target(id: edge.id, address: address, appliedVersion: edge.appliedVersion, inSync: verdict.inSync, live: verdict.live))
         }
+        let names = registered.isEmpty ? "none" : registered.map(\.id).joined(separator: ", ")
         if let named {
-            if let target = live.first(where: { $0.id == named }) { return [target] }
-            let why = unaddressed.contains(named) ? "registers no usable listen address" : "is not live"
-            throw APIError(
-                .serviceUnavailable, "no_edge",
-                "edge '\(named)' \(why) (live edges: \(live.isEmpty ? "none" : live.map(\.id).joined(separator: ", ")))", field: "edge")
+            if let target = registered.first(where: { $0.id == named }) { return [target] }
+            let why = unaddressed.contains(named) ? "registers no usable listen address" : "is not registered (no heartbeat)"
+            throw APIError(.serviceUnavailable, "no_edge", "edge '\(named)' \(why) (registered edges: \(names))", field: "edge")
         }
-        if live.isEmpty {
+        if registered.isEmpty {
             let more = unaddressed.isEmpty ? "" : " (\(unaddressed.joined(separator: ", ")) register no usable listen address)"
             throw APIError(
-                .serviceUnavailable, "no_edge", "no live edge to ask: explain asks an edge's router, and none has a heartbeat\(more)")
+                .serviceUnavailable, "no_edge", "no edge to ask: explain asks an edge's router, and none is registered\(more)")
         }
-        let ordered = live.filter(\.inSync) + live.filter { !$0.inSync }
+        let ordered =
+            registered.filter { $0.live && $0.inSync } + registered.filter { $0.live && !$0.inSync } + registered.filter { !$0.live }
         return Array(ordered.prefix(limit))
     }
 
@@ -375,7 +380,7 @@ struct ExplainAPI<Context: RequestContext>: APIHandlers {
                 [
                     "id": .string(target.id), "address": .string(target.address),
                     "applied_version": target.appliedVersion.map { .integer($0) } ?? .null,
-                    "redis_version": .integer(redisVersion), "in_sync": .bool(target.inSync),
+                    "redis_version": .integer(redisVersion), "in_sync": .bool(target.inSync), "live": .bool(target.live),
                 ]
             ))
         if !tried.isEmpty { members.append(("tried", .array(tried))) }

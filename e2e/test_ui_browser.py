@@ -10,47 +10,13 @@ one in the docs); without it nothing is written to the tree.
 """
 import base64
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 import requests
+from browser_support import browser, css, explain_in_page, open_page, severe, shown, wait_for  # noqa: F401
 from harness import ROOT, Edge, Prober, start_backends
-
-from selenium import webdriver  # PyPI selenium (make deps installs it)
-from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-WAIT = 20  # seconds: the page polls every 1.5 s, the prober marks a dead endpoint in < 1 s
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
-        pytest.fail("chromium and chromium-driver are needed (make deps installs them)")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000", "--no-first-run", "--disable-extensions",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--disable-default-apps", "--hide-scrollbars"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # Debian's chromedriver, named explicitly: Selenium never looks for (or downloads) one
-    profile = tempfile.mkdtemp(prefix="switchyard-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(10)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -64,22 +30,6 @@ def stack(redis, controller, workdir):
     for b in backends.values():
         b.shutdown()
         b.server_close()
-
-
-def severe(entries):
-    return [e for e in entries if e.get("level") == "SEVERE"]
-
-
-def wait_for(driver, what, condition, timeout=WAIT):
-    """WebDriverWait with a message; stale elements (the page redraws) are retried."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.2,
-                         ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: condition(d), message=f"waiting {timeout}s for {what}")
-
-
-def css(driver, selector):
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return found[0] if found else None
 
 
 def health_of(driver, upstream, address):
@@ -169,6 +119,12 @@ def test_status_page_in_chromium(browser, stack, controller, workdir):
     reason = row.find_element(By.CSS_SELECTOR, "td.reason").text
     assert reason, row.text
     assert health_of(browser, "shop", f"127.0.0.1:{b1.port}") == "up"
+
+    # explain from the page: a bad url is refused by the controller, naming the field
+    error = explain_in_page(browser, "ftp://shop.test/")
+    assert error.get_attribute("id") == "explain-error", error.text
+    assert "422" in error.text and "field url" in error.text, error.text
+    browser.get_log("browser")  # the 422 is logged by the browser as a failed request
 
     # a reload keeps the session: no token asked again
     browser.refresh()

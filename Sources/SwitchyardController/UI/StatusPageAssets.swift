@@ -67,6 +67,21 @@ enum StatusPageAssets {
             <h2>Certificates <span id="certificate-count" class="count"></span></h2>
             <div id="certificates"></div>
           </section>
+
+          <section>
+            <h2>Explain a request</h2>
+            <p class="muted">Which route an edge would choose, and why: a live edge's own router answers.</p>
+            <form id="explain" class="explain" autocomplete="off">
+              <label for="explain-url">URL</label>
+              <input id="explain-url" type="text" spellcheck="false" placeholder="http://bbs.test.com/api/x" required>
+              <label for="explain-method">Method</label>
+              <input id="explain-method" type="text" spellcheck="false" value="GET">
+              <label for="explain-headers">Headers, one <code>Name: value</code> a line</label>
+              <textarea id="explain-headers" rows="2" spellcheck="false" placeholder="X-Canary: 1"></textarea>
+              <button id="explain-button" type="submit">Explain</button>
+            </form>
+            <div id="explain-result"></div>
+          </section>
         </div>
         </main>
         </body>
@@ -155,7 +170,8 @@ enum StatusPageAssets {
             }
             if (!response.ok) {
               const why = body && body.error ? body.error.message : response.statusText;
-              throw new Error(path.split("?")[0] + ": " + response.status + " " + why);
+              const field = body && body.error && body.error.field ? " (field " + body.error.field + ")" : "";
+              throw new Error(path.split("?")[0] + ": " + response.status + " " + why + field);
             }
             return body;
           }
@@ -412,6 +428,73 @@ enum StatusPageAssets {
               ["id", "names", "not after", "days left#", "state", ""], rows, "No certificates.", "certificates"));
           }
 
+          // --- explain ---
+
+          async function explain(event) {
+            event.preventDefault();
+            const query = [["url", $("explain-url").value.trim()], ["method", $("explain-method").value.trim() || "GET"]];
+            for (const line of $("explain-headers").value.split("\n")) {
+              const header = line.trim();
+              if (header) query.push(["header", header.replace(/^([^:]+):\s*/, "$1:")]);
+            }
+            const path = "/api/v1/explain?" + query.map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&");
+            $("explain-button").disabled = true;
+            $("explain-result").replaceChildren(el("p", { class: "muted" }, "Asking an edge..."));
+            try {
+              renderExplain(await api(path));
+            } catch (e) {
+              if (e instanceof AuthError) {
+                logout("Token refused (401): " + e.message);
+                return;
+              }
+              $("explain-result").replaceChildren(el("p", { id: "explain-error", class: "error" }, e.message));
+            } finally {
+              $("explain-button").disabled = false;
+            }
+          }
+
+          function renderExplain(a) {
+            const by = a.answered_by || {};
+            const verdict = el("div", { class: "verdict", id: "explain-verdict", "data-route": a.route || "" },
+              a.outcome === "proxy" ? badge(a.outcome, "ok") : badge(a.outcome || "?", "warn"),
+              el("span", {}, "route ", el("strong", { class: "mono" }, a.route || "none")),
+              a.status ? el("span", {}, "edge answers ", el("strong", {}, a.status)) : null,
+              el("span", { class: "muted" }, "version " + a.version + ", edge " + (by.id || a.edge_id)
+                + (by.in_sync === false ? " (not in sync with Redis)" : "")));
+            const host = a.host || {};
+            const hostLine = el("p", {}, "Host entry ", el("code", {}, host.entry || "none"),
+              host.kind ? " (" + host.kind + ")" : "", host.why ? ": " + host.why : "");
+            const candidates = (a.candidates || []).map((c) => el("tr", { "data-candidate": c.id },
+              el("td", { class: "mono" }, c.id),
+              el("td", { class: "mono" }, c.host),
+              el("td", {}, c.match),
+              el("td", { class: "mono" }, c.path),
+              el("td", { class: "num" }, c.priority),
+              el("td", {}, c.chosen ? badge("chosen", "ok") : c.reason)));
+            const parts = [verdict, hostLine,
+              table(["candidate", "host", "match", "path", "priority#", "verdict"], candidates, "No candidates.", "routes")];
+            if (a.candidates_truncated) parts.push(el("p", { class: "muted" }, "(more candidates not shown)"));
+            const options = Object.entries(a.options || {});
+            if (options.length) {
+              parts.push(el("h3", {}, "Options that apply"),
+                el("dl", { class: "options" }, options.map(([k, v]) =>
+                  [el("dt", {}, k), el("dd", { class: "mono" }, typeof v === "object" ? JSON.stringify(v) : String(v))])));
+            }
+            const upstreams = a.upstream ? [a.upstream] : (a.upstreams || []);
+            for (const up of upstreams) {
+              const rows = (up.endpoints || []).map((ep) => el("tr", {},
+                el("td", { class: "mono" }, ep.address),
+                el("td", { class: "num" }, ep.weight),
+                el("td", {}, ep.in_rotation ? badge("in rotation", "ok") : badge("out", "bad")),
+                el("td", {}, badge(ep.health || "unknown", ep.health || "unknown")),
+                el("td", { class: "muted" }, ep.why || "")));
+              parts.push(el("h3", {}, "Upstream ", el("span", { class: "mono" }, up.name),
+                el("span", { class: "kind" }, " " + (up.balance || ""))),
+                table(["endpoint", "weight#", "rotation", "health", "why"], rows, "No endpoints.", "endpoints"));
+            }
+            $("explain-result").replaceChildren(...parts);
+          }
+
           // --- start ---
 
           document.addEventListener("DOMContentLoaded", () => {
@@ -421,6 +504,7 @@ enum StatusPageAssets {
               if (value) login(value);
             });
             $("logout").addEventListener("click", () => logout(null));
+            $("explain").addEventListener("submit", explain);
             const saved = sessionStorage.getItem(TOKEN_KEY);
             if (saved) {
               token = saved;
@@ -496,6 +580,14 @@ enum StatusPageAssets {
         table.changes th:nth-child(1) { width: 9%; } table.changes th:nth-child(2) { width: 9%; }
         table.changes th:nth-child(3) { width: 14%; } table.changes th:nth-child(5) { width: 16%; }
         td { overflow-wrap: anywhere; }
+        .explain { display: grid; grid-template-columns: 10rem 1fr; gap: .35rem .8rem; align-items: center; max-width: 60rem; }
+        .explain input, .explain textarea { font: inherit; padding: .3rem .45rem; border: 1px solid var(--line); border-radius: 4px; }
+        .explain textarea { font-family: ui-monospace, Menlo, Consolas, monospace; }
+        .explain button { grid-column: 2; justify-self: start; }
+        .verdict { display: flex; gap: 1rem; flex-wrap: wrap; align-items: baseline; margin: .8rem 0 .3rem; }
+        dl.options { display: grid; grid-template-columns: 12rem 1fr; gap: .15rem .8rem; margin: .3rem 0; }
+        dl.options dt { color: var(--muted); }
+        dl.options dd { margin: 0; }
         [hidden] { display: none !important; }
         """#
 

@@ -65,6 +65,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardCore",
                 "SwitchyardRedis",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),  // explain asks an edge
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

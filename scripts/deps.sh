@@ -15,6 +15,7 @@ packages=(
     lua-busted lua5.2 openssl curl wrk hyperfine python3 python3-pip procps iproute2
     lua-check  # make lint-lua: luacheck
     valgrind   # bench/instructions.py counts instructions per request with callgrind
+    chromium chromium-driver  # e2e/test_ui_browser.py drives the status page in headless Chromium
 )
 
 missing=()
@@ -46,6 +47,16 @@ if ! python3 -c 'import pytest, requests, yaml' 2>/dev/null; then
     echo "switchyard: installing pytest, requests and PyYAML for the integration tests" >&2
     python3 -m pip install --quiet pytest requests pyyaml || {
         echo "switchyard: could not install them: python3 -m pip install pytest requests pyyaml" >&2
+        exit 1
+    }
+fi
+
+# The status page (/ui) is tested in headless Chromium driven by Selenium (e2e/test_ui_browser.py),
+# with Debian's chromedriver (never one Selenium would download).
+if ! python3 -c 'import selenium' 2>/dev/null; then
+    echo "switchyard: installing selenium for the status page's browser test" >&2
+    python3 -m pip install --quiet selenium || {
+        echo "switchyard: could not install it: python3 -m pip install selenium" >&2
         exit 1
     }
 fi

@@ -314,6 +314,7 @@ Switchyard is running (logs in .run/logs, Redis data in .run/redis).
 
   admin token      {token}{'   (generated; set SWITCHYARD_ADMIN_TOKEN to choose one)' if generated else ''}
   controller       http://127.0.0.1:9180
+  status page      http://127.0.0.1:9180/ui   (paste the admin token)
   edges            http://127.0.0.1:8080  http://127.0.0.1:8081
                    https://127.0.0.1:8443 https://127.0.0.1:8444 (self-signed bbs.test.com)
   redis            127.0.0.1:6380
@@ -324,6 +325,8 @@ Try it:
   curl -k --resolve bbs.test.com:8443:127.0.0.1 https://bbs.test.com:8443/api/posts
   export SWITCHYARD_ADMIN_TOKEN={token}
   curl -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" http://127.0.0.1:9180/api/v1/status
+  curl -G -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" http://127.0.0.1:9180/api/v1/explain \\
+       --data-urlencode url=http://bbs.test.com/api/posts                  # which route, and why
   curl -X PUT -H "Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN" \\
        -d '{{"host":"bbs.test.com","path":"/help","upstream":"frontend"}}' \\
        http://127.0.0.1:9180/api/v1/routes/bbs-help

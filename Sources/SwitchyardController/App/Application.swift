@@ -102,6 +102,7 @@ func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logge
     let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }
     CertificatesAPI<BasicRequestContext>(store: store, cipher: cipher, maxBodySize: configuration.maxBodySize, logger: logger)
         .addRoutes(to: api)
+    addStatusRoutes(to: router, api: api, store: store, configuration: configuration, logger: logger)
     return router
 }
 

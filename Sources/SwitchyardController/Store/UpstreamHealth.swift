@@ -15,8 +15,14 @@ extension ConfigStore {
         } catch {
             throw StoreError.from(error)
         }
+        return (Self.healthRecords(replies[0]), replies[1].integer == 1)
+    }
+
+    /// The records of one health hash (an HGETALL reply) by address; unreadable ones are
+    /// left out (shown as unknown).
+    static func healthRecords(_ reply: RedisReply) -> [String: HealthRecord] {
         var records: [String: HealthRecord] = [:]
-        let items = replies[0].array ?? []
+        let items = reply.array ?? []
         var i = 0
         while i + 1 < items.count {
             if let address = items[i].text, let bytes = items[i + 1].bytes, let record = HealthRecord(json: bytes) {
@@ -24,6 +30,6 @@ extension ConfigStore {
             }
             i += 2
         }
-        return (records, replies[1].integer == 1)
+        return records
     }
 }

@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from harness import ROOT, Controller, Process, Prober, free_port, wait_until
+from harness import BIN, ROOT, Controller, Edge, Process, Prober, free_port, wait_until
 
 PROMETHEUS_DIR = os.path.join(ROOT, "deploy", "prometheus")
 DASHBOARD = os.path.join(ROOT, "deploy", "grafana", "switchyard-dashboard.json")
@@ -123,11 +123,20 @@ def test_documented_names_follow_prometheus_conventions():
 # --- a real Prometheus --------------------------------------------------------------------------
 
 
+def edges_serve_metrics():
+    """Whether this build's edge has --metrics-listen (the edge half of the metrics work)."""
+    r = subprocess.run([BIN, "edge", "--help"], capture_output=True, text=True, timeout=30)
+    return "--metrics-listen" in r.stdout + r.stderr
+
+
 @pytest.fixture(scope="module")
 def prom_stack(redis, workdir):
     cport, pport = free_port(), free_port()
     controller = Controller(redis, workdir, extra=("--metrics-listen", f"127.0.0.1:{cport}"))
     prober = Prober(redis, workdir, "p-prom", lease_ms=1000, extra=("--metrics-listen", f"127.0.0.1:{pport}"))
+    # an edge too where edges serve metrics (the harness then gives each a metrics port)
+    edge = Edge(redis, workdir, "edge-prom") if edges_serve_metrics() else None
+    edge_targets = [edge.metrics_url.removeprefix("http://")] if edge is not None else []
     storage = tempfile.mkdtemp(prefix="switchyard-prom-", dir=workdir)
     port = free_port()
     config = {
@@ -136,7 +145,7 @@ def prom_stack(redis, workdir):
         "scrape_configs": [
             {"job_name": "switchyard-controller", "static_configs": [{"targets": [f"127.0.0.1:{cport}"]}]},
             {"job_name": "switchyard-prober", "static_configs": [{"targets": [f"127.0.0.1:{pport}"]}]},
-        ],
+        ] + ([{"job_name": "switchyard-edge", "static_configs": [{"targets": edge_targets}]}] if edge_targets else []),
     }
     config_path = os.path.join(workdir, "prometheus.yml")
     with open(config_path, "w") as f:
@@ -154,8 +163,10 @@ def prom_stack(redis, workdir):
         return requests.get(url + "/-/ready", timeout=1).status_code == 200
 
     wait_until(ready, 30, what=f"prometheus ready (log: {prom.log_path})")
-    yield controller, prober, url
+    yield controller, prober, edge, url
     prom.stop()
+    if edge is not None:
+        edge.stop()
     prober.stop()
     controller.stop()
 
@@ -174,14 +185,15 @@ def scalar(url, promql):
 
 
 def test_prometheus_scrapes_the_stack_and_answers_promql(prom_stack, redis):
-    controller, prober, url = prom_stack
+    controller, prober, edge, url = prom_stack
+    targets = 3 if edge is not None else 2
     controller.ok("PUT", "/api/v1/upstreams/prom-web", {"endpoints": [{"address": "127.0.0.1:9"}]})
     for _ in range(3):
         assert controller.request("PUT", "/api/v1/routes/prom-bad", {"host": "p.test"}).status_code == 422
 
-    # both targets up
-    wait_until(lambda: scalar(url, 'sum(up{job=~"switchyard-.*"})') == 2, 20, interval=0.5,
-               what="both switchyard targets up in Prometheus")
+    # every target up
+    wait_until(lambda: scalar(url, 'sum(up{job=~"switchyard-.*"})') == targets, 20, interval=0.5,
+               what=f"{targets} switchyard targets up in Prometheus")
     # the 422s, by route template, as Prometheus stored them
     wait_until(lambda: scalar(url, 'sum(switchyard_controller_requests_total{route="/api/v1/routes/{id}",status="422"})') == 3,
                20, interval=0.5, what="three 422s in Prometheus")
@@ -189,6 +201,11 @@ def test_prometheus_scrapes_the_stack_and_answers_promql(prom_stack, redis):
     version = redis.version()
     wait_until(lambda: scalar(url, "max(switchyard_controller_config_version)") == version, 20, interval=0.5,
                what=f"config version {version} in Prometheus")
+    if edge is not None:
+        # the edge converged: the not-converged alert's own expression is empty
+        wait_until(lambda: scalar(url, "min(switchyard_edge_config_version)") == version
+                   and scalar(url, "min(switchyard_edge_digest_agrees)") == 1, 20, interval=0.5,
+                   what="the edge's applied version and digest in Prometheus")
     # which prober holds the lease, asked the way an operator would
     leaders = wait_until(lambda: query(url, "switchyard_prober_leader == 1"), 20, interval=0.5, what="a leader")
     assert [r["metric"]["prober"] for r in leaders] == [prober.id]

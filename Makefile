@@ -26,7 +26,7 @@ run: release
 ## make test: lint, then every test — Swift unit and Redis-backed tests, Lua unit tests,
 ## end-to-end tests with real redis-server and nginx edges on free loopback ports, and a
 ## smoke pass of the benchmark harness.
-test: lint build test-unit test-lua test-e2e bench-smoke
+test: deps lint build test-unit test-lua test-e2e bench-smoke
 
 ## make lint: luacheck (Lua) and swift format (Swift); both configurations are checked in.
 lint: lint-lua lint-swift
@@ -40,7 +40,7 @@ test-lua:
 
 ## make lint-lua: luacheck over the edge's Lua, its specs and the Redis Function library
 ## (.luacheckrc)
-lint-lua:
+lint-lua: deps
 	luacheck lua redis
 
 test-e2e:

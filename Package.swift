@@ -7,6 +7,8 @@
 //                         (PCRE1 is what the edges' lua module links for ngx.re; PCRE2 for --regex-engine pcre2)
 //   SwitchyardRedis       small blocking-hiredis client, bridged off the cooperative pool
 //   SwitchyardController  the Hummingbird 2 admin API
+//   SwitchyardObservability  Prometheus metrics for the Swift roles (swift-metrics API, swift-prometheus
+//                         registry), the small /metrics listener, JSON log lines (LogFormat)
 //   CCurl                 libcurl (https checks) and epoll helpers, wrapped by SwitchyardProber only
 //   CSSL                  libcrypto (OpenSSL 3), wrapped by SwitchyardCore/OpenSSL.swift only
 //   SwitchyardProber      active health checks (own http/tcp checker + curl for https, one thread), results to Redis
@@ -40,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CPCRE1", pkgConfig: "libpcre", providers: [.apt(["libpcre3-dev"])]),
@@ -61,9 +65,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SwitchyardObservability",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SwitchyardController",
             dependencies: [
                 "SwitchyardCore",
+                "SwitchyardObservability",
                 "SwitchyardRedis",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),  // explain asks an edge
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -78,6 +95,7 @@ let package = Package(
             dependencies: [
                 "CCurl",
                 "SwitchyardCore",
+                "SwitchyardObservability",
                 "SwitchyardRedis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -90,6 +108,7 @@ let package = Package(
                 "SwitchyardCore",
                 "SwitchyardController",
                 "SwitchyardProber",
+                "SwitchyardObservability",
                 "SwitchyardKubeSource",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -138,7 +157,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchyardProberTests",
-            dependencies: ["SwitchyardProber", "SwitchyardCore", "SwitchyardRedis", "SwitchyardTestSupport"],
+            dependencies: ["SwitchyardProber", "SwitchyardCore", "SwitchyardObservability", "SwitchyardRedis", "SwitchyardTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchyardObservabilityTests",
+            dependencies: ["SwitchyardObservability", "SwitchyardTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -157,6 +181,7 @@ let package = Package(
             dependencies: [
                 "SwitchyardController",
                 "SwitchyardCore",
+                "SwitchyardObservability",
                 "SwitchyardRedis",
                 "SwitchyardTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

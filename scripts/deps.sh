@@ -16,6 +16,7 @@ packages=(
     lua-check  # make lint-lua: luacheck
     valgrind   # bench/instructions.py counts instructions per request with callgrind
     chromium chromium-driver  # e2e/test_ui_browser.py drives the status page in headless Chromium
+    prometheus # promtool checks deploy/prometheus; e2e/test_prometheus.py scrapes the stack with a real Prometheus
 )
 
 missing=()
@@ -36,17 +37,18 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     # Debian starts the stock services on install; Switchyard runs its own instances.
-    for svc in nginx redis-server; do
+    for svc in nginx redis-server prometheus; do
         if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
 fi
 
-# The integration tests are pytest + requests, and the Kubernetes API-server double (e2e/kubeapi)
-# reads YAML with PyYAML (all present on this machine kind; install if not).
-if ! python3 -c 'import pytest, requests, yaml' 2>/dev/null; then
-    echo "switchyard: installing pytest, requests and PyYAML for the integration tests" >&2
-    python3 -m pip install --quiet pytest requests pyyaml || {
-        echo "switchyard: could not install them: python3 -m pip install pytest requests pyyaml" >&2
+# The integration tests are pytest + requests, the Kubernetes API-server double (e2e/kubeapi)
+# reads YAML with PyYAML, and the metrics tests parse /metrics with prometheus-client's parser
+# (install what is missing).
+if ! python3 -c 'import pytest, requests, yaml, prometheus_client' 2>/dev/null; then
+    echo "switchyard: installing pytest, requests, PyYAML and prometheus-client for the integration tests" >&2
+    python3 -m pip install --quiet pytest requests pyyaml prometheus-client || {
+        echo "switchyard: could not install them: python3 -m pip install pytest requests pyyaml prometheus-client" >&2
         exit 1
     }
 fi

@@ -25,6 +25,8 @@ RUN = os.path.join(ROOT, ".run")
 
 REDIS = ("127.0.0.1", 6380)
 CONTROLLER = ("127.0.0.1", 9180)
+CONTROLLER_METRICS = ("127.0.0.1", 9181)  # GET /metrics, no token (docs/metrics.md)
+PROBER_METRICS = ("127.0.0.1", 9182)
 EDGES = [("edge-1", 8080, 8443), ("edge-2", 8081, 8444)]  # name, HTTP port, HTTPS port
 BACKENDS = {
     "frontend": [("frontend-1", 9101), ("frontend-2", 9102)],
@@ -218,7 +220,8 @@ def main():
         say(f"{binary} is not built; run `make run` (it builds first)")
         return 1
 
-    wanted = [("redis-server", *REDIS), ("controller", *CONTROLLER)]
+    wanted = [("redis-server", *REDIS), ("controller", *CONTROLLER),
+              ("controller metrics", *CONTROLLER_METRICS), ("prober metrics", *PROBER_METRICS)]
     wanted += [(f"edge {name}", "127.0.0.1", port) for name, http_port, https_port in EDGES
                for port in (http_port, https_port)]
     wanted += [(f"demo backend {n}", "127.0.0.1", p)
@@ -263,12 +266,15 @@ def main():
 
         ctl = stack.start("controller", [binary, "controller",
                                          "--listen", f"{CONTROLLER[0]}:{CONTROLLER[1]}",
-                                         "--redis", f"{REDIS[0]}:{REDIS[1]}"], env=env, log=True)
+                                         "--redis", f"{REDIS[0]}:{REDIS[1]}",
+                                         "--metrics-listen", "%s:%d" % CONTROLLER_METRICS],
+                           env=env, log=True)
         base = f"http://{CONTROLLER[0]}:{CONTROLLER[1]}"
         wait_for(lambda: http("GET", f"{base}/healthz")[0] == 200, "controller", procs=[ctl])
 
         stack.start("prober", [binary, "prober", "--redis", f"{REDIS[0]}:{REDIS[1]}",
-                               "--id", "prober-1"], env=env, log=True)
+                               "--id", "prober-1", "--metrics-listen", "%s:%d" % PROBER_METRICS],
+                    env=env, log=True)
 
         for name, port, tls_port in EDGES:
             prefix = os.path.join(RUN, name)
@@ -318,6 +324,8 @@ Switchyard is running (logs in .run/logs, Redis data in .run/redis).
   edges            http://127.0.0.1:8080  http://127.0.0.1:8081
                    https://127.0.0.1:8443 https://127.0.0.1:8444 (self-signed bbs.test.com)
   redis            127.0.0.1:6380
+  metrics          controller http://127.0.0.1:9181/metrics  prober http://127.0.0.1:9182/metrics
+                   (Prometheus scrape config and alerts: deploy/prometheus; names: docs/metrics.md)
 
 Try it:
   curl -H 'Host: bbs.test.com' http://127.0.0.1:8080/          # frontend upstream

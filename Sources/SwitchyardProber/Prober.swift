@@ -12,6 +12,7 @@
 import Logging
 import ServiceLifecycle
 import SwitchyardCore
+import SwitchyardObservability
 import SwitchyardRedis
 
 public struct ProberConfiguration: Sendable {
@@ -32,6 +33,8 @@ public struct ProberConfiguration: Sendable {
     public var configCheckInterval: Duration = .seconds(1)
     /// A full reload of the configuration at least this often (safety net).
     public var fullReloadInterval: Duration = .seconds(300)
+    /// Where GET /metrics is served (`--metrics-listen`); nil serves none.
+    public var metricsListen: MetricsListen? = nil
 
     public init(
         id: String, redis: RedisConfiguration = RedisConfiguration(poolSize: 3), leaseMs: Int = 3000,
@@ -56,8 +59,11 @@ public struct ProberConfiguration: Sendable {
     }
 }
 
-/// The prober's services, ready for a ServiceGroup (what `switchyard prober` runs).
-public func buildProber(configuration: ProberConfiguration, logger providedLogger: Logger? = nil) throws -> [any Service] {
+/// The prober's services, ready for a ServiceGroup (what `switchyard prober` runs). `metrics`
+/// counts its probes (tests read it); served on `configuration.metricsListen` if set.
+public func buildProber(
+    configuration: ProberConfiguration, logger providedLogger: Logger? = nil, metrics providedMetrics: ProberMetrics? = nil
+) throws -> [any Service] {
     var logger = providedLogger ?? Logger(label: "switchyard.prober")
     logger[metadataKey: "prober.id"] = "\(configuration.id)"
     guard ProberConfiguration.isValidID(configuration.id) else {
@@ -71,18 +77,29 @@ public func buildProber(configuration: ProberConfiguration, logger providedLogge
     redisConfiguration.clientName = "switchyard-prober-\(configuration.id)"
     var redisLogger = logger
     redisLogger[metadataKey: "component"] = "redis"
-    let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger)
+    let metrics = providedMetrics ?? ProberMetrics(proberID: configuration.id)
+    let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger, observer: metrics.redisObserver)
     let board = HealthBoard()
     let ready = ReadyFlag()
     let signals = LeaseSignals()
     let library = FunctionLibrary(source: configuration.functionLibrary, logger: logger)
     let engine = try ProbeEngine(
         proberID: configuration.id, board: board, reuseConnections: configuration.reuseConnections,
-        maxInFlight: configuration.maxInFlight, logger: logger)
+        maxInFlight: configuration.maxInFlight, metrics: metrics, logger: logger)
     var follower = ConfigFollower(redis: redis, subscriberConfiguration: redisConfiguration, engine: engine, ready: ready, logger: logger)
     follower.checkInterval = configuration.configCheckInterval
     follower.fullReloadInterval = configuration.fullReloadInterval
-    return [
+    var services: [any Service] = []
+    if let listen = configuration.metricsListen {
+        services.append(
+            makeMetricsServer(registry: metrics.registry, listen: listen, logger: logger) {
+                let (targets, up, down) = board.withLedger { ledger in
+                    (ledger.targets, ledger.desired.values.reduce(0) { $0 + $1.values.filter { $0.state == .up }.count }, ledger.down)
+                }
+                metrics.refresh(up: up, down: down, targets: targets)
+            })
+    }
+    return services + [
         ProberRedisShutdown(redis: redis),
         ProbeEngineService(engine: engine, board: board),
         follower,

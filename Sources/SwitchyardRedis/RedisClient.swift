@@ -12,15 +12,50 @@ import Dispatch
 import Logging
 import Synchronization
 
+/// Told about every call when it ends: the command's name (`RedisClient.commandName`), how
+/// long it took, and the transport error if it failed (error replies are answers, not
+/// failures). Metrics hang here; it must be cheap and must not call Redis.
+public typealias RedisObserver = @Sendable (_ command: String, _ duration: Duration, _ error: RedisError?) -> Void
+
 public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
     private let slots: [ConnectionSlot]
     private let rotation = Atomic<Int>(0)
+    private let observer: RedisObserver?
 
-    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "switchyard.redis")) {
+    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "switchyard.redis"), observer: RedisObserver? = nil) {
         self.configuration = configuration
         let size = max(1, configuration.poolSize)
         self.slots = (0..<size).map { ConnectionSlot(index: $0, configuration: configuration, logger: logger) }
+        self.observer = observer
+    }
+
+    /// A bounded name for metrics: the command word in capitals, with the function's name for
+    /// FCALL of the project's own functions (`FCALL sy_apply`); "pipeline" for a pipeline.
+    public static func commandName(_ args: [[UInt8]]) -> String {
+        guard let first = args.first, (1...16).contains(first.count), first.allSatisfy({ $0 < 0x80 && $0 > 0x20 }) else {
+            return "other"
+        }
+        let word = String(decoding: first, as: UTF8.self).uppercased()
+        if word == "FCALL" || word == "FCALL_RO", args.count > 1, args[1].count <= 32, args[1].starts(with: Array("sy_".utf8)),
+            args[1].allSatisfy({ $0 == 0x5F || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) })
+        {
+            return "\(word) \(String(decoding: args[1], as: UTF8.self))"
+        }
+        return word.allSatisfy({ $0.isLetter || $0 == "_" }) ? word : "other"
+    }
+
+    private func observed<T>(_ name: @autoclosure () -> String, _ body: () async throws(RedisError) -> T) async throws(RedisError) -> T {
+        guard let observer else { return try await body() }
+        let start = ContinuousClock.now
+        do {
+            let result = try await body()
+            observer(name(), ContinuousClock.now - start, nil)
+            return result
+        } catch {
+            observer(name(), ContinuousClock.now - start, error)
+            throw error
+        }
     }
 
     /// Sends one command. Error replies come back as `.error`; transport problems throw.
@@ -34,7 +69,9 @@ public final class RedisClient: Sendable {
 
     /// Sends one command whose arguments are arbitrary bytes.
     public func send(bytes args: [[UInt8]]) async throws(RedisError) -> RedisReply {
-        try await slot().run { connection throws(RedisError) in try connection.command(args) }
+        try await observed(Self.commandName(args)) { () async throws(RedisError) -> RedisReply in
+            try await slot().run { connection throws(RedisError) in try connection.command(args) }
+        }
     }
 
     /// Sends several commands in one round trip on one connection and returns their
@@ -45,7 +82,9 @@ public final class RedisClient: Sendable {
 
     public func pipeline(bytes commands: [[[UInt8]]]) async throws(RedisError) -> [RedisReply] {
         if commands.isEmpty { return [] }
-        return try await slot().run { connection throws(RedisError) in try connection.pipeline(commands) }
+        return try await observed("pipeline") { () async throws(RedisError) -> [RedisReply] in
+            try await slot().run { connection throws(RedisError) in try connection.pipeline(commands) }
+        }
     }
 
     /// Closes every connection; later calls fail with `.closed`.

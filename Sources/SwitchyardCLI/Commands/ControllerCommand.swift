@@ -53,7 +53,13 @@ struct ControllerCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
+    /// The controller's /metrics port unless --metrics-listen says otherwise.
+    static let defaultMetricsPort = 9181
+
     func validate() throws {
+        _ = try metrics.listen(defaultPort: Self.defaultMetricsPort)
         if listen != nil, host != nil || port != nil { throw ValidationError("use --listen or --host/--port, not both") }
         if redisTimeout <= 0 || requestTimeout <= 0 { throw ValidationError("timeouts must be positive") }
         if !(1...64).contains(redisConnections) { throw ValidationError("--redis-connections must be 1-64") }
@@ -85,6 +91,7 @@ struct ControllerCommand: AsyncParsableCommand {
         configuration.logLevel = logging.level
         configuration.regexEngine = RegexEngine(rawValue: regexEngine) ?? .pcre1
         configuration.allowLinkLocalEndpoints = allowLinkLocalEndpoints
+        configuration.metricsListen = try metrics.listen(defaultPort: Self.defaultMetricsPort)
 
         let app: any ApplicationProtocol
         do {

@@ -41,7 +41,13 @@ struct ProberCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
+    /// The prober's /metrics port unless --metrics-listen says otherwise.
+    static let defaultMetricsPort = 9182
+
     func validate() throws {
+        _ = try metrics.listen(defaultPort: Self.defaultMetricsPort)
         if !ProberConfiguration.leaseRange.contains(leaseMs) {
             throw ValidationError(
                 "--lease-ms must be \(ProberConfiguration.leaseRange.lowerBound)-\(ProberConfiguration.leaseRange.upperBound)")
@@ -72,6 +78,7 @@ struct ProberCommand: AsyncParsableCommand {
             id: id ?? Self.defaultID(), redis: redisConfiguration, leaseMs: leaseMs,
             functionLibrary: library, reuseConnections: !freshConnections, maxInFlight: maxInFlight)
         configuration.redis.poolSize = 3
+        configuration.metricsListen = try metrics.listen(defaultPort: Self.defaultMetricsPort)
         logger.info(
             "prober starting",
             metadata: [

@@ -5,11 +5,15 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import SwitchyardCore
+import SwitchyardObservability
 import SwitchyardRedis
 
 /// The controller: admin API, Redis pool, and the Function library loaded at start.
-/// Throws `ConfigurationError` for settings that cannot work.
-public func buildApplication(configuration: Configuration, logger providedLogger: Logger? = nil) async throws -> some ApplicationProtocol {
+/// Throws `ConfigurationError` for settings that cannot work. `metrics` counts the API's
+/// requests and Redis calls; they are served on `configuration.metricsListen` if set.
+public func buildApplication(
+    configuration: Configuration, logger providedLogger: Logger? = nil, metrics: ControllerMetrics = ControllerMetrics()
+) async throws -> some ApplicationProtocol {
     var logger = providedLogger ?? Logger(label: "switchyard.controller")
     logger.logLevel = configuration.logLevel
 
@@ -49,16 +53,25 @@ public func buildApplication(configuration: Configuration, logger providedLogger
         maxReconnectBackoff: .seconds(1), clientName: "switchyard-controller")
     var redisLogger = logger
     redisLogger[metadataKey: "component"] = "redis"
-    let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger)
+    let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger, observer: metrics.redisObserver)
     var store = ConfigStore(redis: redis, library: library.source, logger: logger)
     store.deadline = configuration.requestTimeout
     store.regexEngine = configuration.regexEngine.rawValue  // /status names edges whose ngx.re links another engine
 
     let router = buildRouter(store: store, configuration: configuration, logger: logger)
+    var services: [any Service] = [RedisShutdownService(redis: redis)]
+    if let listen = configuration.metricsListen {
+        let versionStore = store
+        services.append(
+            makeMetricsServer(registry: metrics.registry, listen: listen, logger: logger) {
+                // read, not remembered: another controller (or the kube role) writes too
+                if let version = try? await versionStore.version() { metrics.configVersion(version) }
+            })
+    }
     var app = Application(
-        router: router,
+        responder: MetricsResponder(inner: router.buildResponder(), metrics: metrics),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "switchyard"),
-        services: [RedisShutdownService(redis: redis)],
+        services: services,
         logger: logger
     )
     let startupStore = store

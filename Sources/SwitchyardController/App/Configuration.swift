@@ -2,6 +2,7 @@
 
 import Logging
 import SwitchyardCore
+import SwitchyardObservability
 
 public struct Configuration: Sendable {
     /// Address the admin API binds to; loopback by default because the API can rewrite all routing.
@@ -43,6 +44,9 @@ public struct Configuration: Sendable {
     /// Accept link-local endpoints (169.254.0.0/16, fe80::/10), where cloud metadata
     /// services answer (`--allow-link-local-endpoints`); refused by default.
     public var allowLinkLocalEndpoints: Bool
+    /// Where GET /metrics is served without a token (`--metrics-listen`, 127.0.0.1:9181 by
+    /// default from the command line); nil serves none.
+    public var metricsListen: MetricsListen?
 
     public init(
         host: String = "127.0.0.1",
@@ -61,7 +65,8 @@ public struct Configuration: Sendable {
         logLevel: Logger.Level = .info,
         certificateKey: String? = nil,
         regexEngine: RegexEngine = .pcre1,
-        allowLinkLocalEndpoints: Bool = false
+        allowLinkLocalEndpoints: Bool = false,
+        metricsListen: MetricsListen? = nil
     ) {
         self.host = host
         self.port = port
@@ -80,6 +85,7 @@ public struct Configuration: Sendable {
         self.certificateKey = certificateKey
         self.regexEngine = regexEngine
         self.allowLinkLocalEndpoints = allowLinkLocalEndpoints
+        self.metricsListen = metricsListen
     }
 
     /// The validator of admin API requests these settings ask for.

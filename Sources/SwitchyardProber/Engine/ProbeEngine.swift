@@ -63,14 +63,18 @@ final class ProbeEngine: @unchecked Sendable {
     let board: HealthBoard
     let proberID: String
     let maxInFlight: Int
+    let metrics: ProberMetrics
     private let logger: Logger
     private let mailbox = Mutex(Mailbox())
     private let finished = Mutex(false)
     private let probes: Probes
 
-    init(proberID: String, board: HealthBoard, reuseConnections: Bool, maxInFlight: Int, logger: Logger) throws(ProberError) {
+    init(
+        proberID: String, board: HealthBoard, reuseConnections: Bool, maxInFlight: Int, metrics: ProberMetrics? = nil, logger: Logger
+    ) throws(ProberError) {
         self.proberID = proberID
         self.board = board
+        self.metrics = metrics ?? ProberMetrics(proberID: proberID)
         self.maxInFlight = max(1, maxInFlight)
         self.logger = logger
         self.probes = try Probes(reuseConnections: reuseConnections)
@@ -153,6 +157,8 @@ private final class EngineLoop {
         var due: Int64 = 0
         var generation = 0
         var inFlight = false
+        /// Monotonic ns when the running probe started (for its latency).
+        var startedAt: Int64 = 0
     }
 
     unowned let engine: ProbeEngine
@@ -337,6 +343,7 @@ private final class EngineLoop {
                 targets[entry.token] = target  // the last probe is still running: skip a round
                 continue
             }
+            target.startedAt = monotonicNanoseconds()
             if let immediate = probes.start(target.request, token: entry.token) {
                 targets[entry.token] = target
                 finish(entry.token, immediate)
@@ -350,6 +357,7 @@ private final class EngineLoop {
     func finish(_ token: Int, _ outcome: ProbeOutcome) {
         guard var target = targets[token] else { return }
         target.inFlight = false
+        engine.metrics.probe(target.request.kind, success: outcome.isSuccess, nanoseconds: monotonicNanoseconds() - target.startedAt)
         guard mode != .idle, let transition = target.health.record(outcome) else {
             targets[token] = target
             return
@@ -358,6 +366,7 @@ private final class EngineLoop {
         target.record = record
         targets[token] = target
         engine.board.withLedger { $0.set(target.key.upstream, target.key.address, record) }
+        engine.metrics.transition(to: transition.to)
         let level: Logger.Level = transition.to == .down || transition.from == .down ? .notice : .info
         logger.log(
             level: level, "endpoint \(transition.to.rawValue)",

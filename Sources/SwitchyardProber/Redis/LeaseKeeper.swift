@@ -42,6 +42,7 @@ struct LeaseKeeper: Service, CustomStringConvertible {
     let proberID: String
     let leaseMs: Int
     let logger: Logger
+    var metrics: ProberMetrics { engine.metrics }
 
     enum Local: Equatable { case standby, active, paused }
 
@@ -73,7 +74,9 @@ struct LeaseKeeper: Service, CustomStringConvertible {
                             }
                             lastRenewed = .now
                             lastHolder = proberID
+                            metrics.lease(held: true)
                         case .heldBy(let other):
+                            metrics.lease(held: false)
                             if local != .standby {
                                 logger.warning("another prober holds the lease; standing by", metadata: ["prober.holder": "\(other)"])
                                 engine.send(.deactivate)
@@ -97,6 +100,7 @@ struct LeaseKeeper: Service, CustomStringConvertible {
                             logger.warning("cannot renew the lease; pausing health writes (probing goes on)")
                             engine.send(.pause)
                             local = .paused
+                            metrics.lease(held: false)
                         }
                     }
                 }
@@ -104,6 +108,7 @@ struct LeaseKeeper: Service, CustomStringConvertible {
             }
             return local
         }
+        metrics.lease(held: false)
         if final != .standby {
             engine.send(.deactivate)
             do {

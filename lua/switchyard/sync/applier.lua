@@ -169,6 +169,7 @@ function _M.loop(ctx)
     local last_full = ngx_now()
     local beat_version
     local wake_now = true
+    local connected_once = false
     snapshot_writer.probe(ctx)
     while not worker_exiting() do
         local ok, err = pcall(function()
@@ -191,6 +192,10 @@ function _M.loop(ctx)
                     return
                 end
                 attempt = 0
+                if connected_once then
+                    meta:incr("metrics:reconnects", 1, 0)
+                end
+                connected_once = true
                 set_status(ctx, "redis", "up")
                 ngx_log(NOTICE, "[switchyard] connected to Redis at ", conf.redis_host, ":",
                         conf.redis_port)

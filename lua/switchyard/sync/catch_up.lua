@@ -14,9 +14,12 @@ local lock = require "switchyard.sync.lock"
 local out_of_band = require "switchyard.sync.out_of_band"
 local cjson = require "cjson.safe"
 local checked_array = require("switchyard.sync.reply").checked_array
+local context = require "switchyard.sync.context"
 
 local ngx = ngx
 local ngx_log = ngx.log
+local type = type
+local tonumber = tonumber
 local ERR = ngx.ERR
 local INFO = ngx.INFO
 local unpack = table.unpack or unpack   -- luacheck: compat
@@ -32,6 +35,7 @@ function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
     local walk = stream.new_walk(applied)
     local from = stream.first_id(applied)
     local done = false
+    local last_id   -- the last change's stream id ("<ms>-<seq>"): its own timestamp
     for _ = 1, stream.MAX_PAGES do
         local reply = page1
         page1 = nil
@@ -41,6 +45,9 @@ function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
         local entries, err = checked_array("XRANGE", reply)
         if not entries then
             return nil, err
+        end
+        if #entries > 0 and type(entries[#entries]) == "table" then
+            last_id = entries[#entries][1]
         end
         local why = stream.page(walk, entries)
         if why then
@@ -97,6 +104,15 @@ function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
         ctx.journal.ok = false   -- sy_config is not what the changes say
     end
     snapshot_writer.append(ctx, docs, last_version)
+    -- metrics (docs/metrics.md): catch-ups, when the last change was applied, and its
+    -- propagation lag (apply time minus the change's stream id's ms part)
+    local now = context.now_ms()
+    meta:incr("metrics:catch_ups", 1, 0)
+    meta:set("metrics:applied_at", now)
+    local ms = type(last_id) == "string" and tonumber(last_id:match("^(%d+)%-"))
+    if ms then
+        meta:set("metrics:lag_ms", now - ms)
+    end
     return true
 end
 

@@ -206,6 +206,7 @@ def measure(args, base):
         out = subprocess.run([BIN, "edge", "--listen", f"127.0.0.1:{port}", "--redis",
                               redis.address, "--prefix", d, "--id", "instructions",
                               "--workers", "1", "--access-log", "off", "--lua-dir", LUA_DIR,
+                              "--metrics-listen", f"127.0.0.1:{free_port()}",
                               "--render-only"], capture_output=True, text=True, check=True)
         conf = out.stdout.strip().splitlines()[-1]
         vg = Callgrind("edge", conf, d, port)

@@ -40,12 +40,13 @@ if ((${#missing[@]})); then
     done
 fi
 
-# The integration tests are pytest + requests, and the Kubernetes API-server double (e2e/kubeapi)
-# reads YAML with PyYAML (all present on this machine kind; install if not).
-if ! python3 -c 'import pytest, requests, yaml' 2>/dev/null; then
-    echo "switchyard: installing pytest, requests and PyYAML for the integration tests" >&2
-    python3 -m pip install --quiet pytest requests pyyaml || {
-        echo "switchyard: could not install them: python3 -m pip install pytest requests pyyaml" >&2
+# The integration tests are pytest + requests, the Kubernetes API-server double (e2e/kubeapi)
+# reads YAML with PyYAML, and the metrics tests parse /metrics with prometheus-client (all
+# present on this machine kind; install if not).
+if ! python3 -c 'import pytest, requests, yaml, prometheus_client' 2>/dev/null; then
+    echo "switchyard: installing pytest, requests, PyYAML and prometheus-client for the integration tests" >&2
+    python3 -m pip install --quiet pytest requests pyyaml prometheus-client || {
+        echo "switchyard: could not install them: python3 -m pip install pytest requests pyyaml prometheus-client" >&2
         exit 1
     }
 fi

@@ -49,7 +49,7 @@ _M.SPEC = {
                        help = "Failed attempts (connect error, timeout, invalid response)."},
     rejections = {name = P .. "rejections_total", type = "counter",
                   labels = {"route", "reason"},
-                  help = "Requests a route's guard refused (reason: deny, allow, rate_limit)."},
+                  help = "Requests a route's guard refused (reason: allow_deny, rate_limit)."},
     passive_marks = {name = P .. "passive_marks_total", type = "counter",
                      labels = {"upstream", "endpoint"},
                      help = "Endpoints taken out of rotation by passive health checks."},
@@ -126,6 +126,11 @@ local function num(v)
     end
     if v == math.floor(v) and v > -1e15 and v < 1e15 then
         return string.format("%d", v)
+    end
+    -- the shortest of %.15g and %.17g that reads back as v (0.005, not 0.00500...01)
+    local short = string.format("%.15g", v)
+    if tonumber(short) == v then
+        return short
     end
     return string.format("%.17g", v)
 end

@@ -10,8 +10,8 @@
 --                      ones, @sy_failed): one request, with its status, durations, bytes
 --
 -- The route and the upstream reach the log phase in two per-worker tables keyed by the
--- request (resty.core.base.get_request(): the same pointer in every phase of a request,
--- cleared in the log phase), not in ngx.ctx (creating it costs ~900 instructions) nor in
+-- request (the address of resty.core.base.get_request(): the same in every phase of a
+-- request, cleared in the log phase), not in ngx.ctx (creating it costs ~900 instructions) nor in
 -- $sy_route (a variable read costs ~500). The 1 s flush timer and the scrape add the
 -- counts to sy_metrics (switchyard.metrics.serve).
 --
@@ -20,12 +20,15 @@
 
 local counters = require "switchyard.metrics.counters"
 local base = require "resty.core.base"
+local ffi = require "ffi"
 
 local ngx = ngx
 local ngx_var = ngx.var
 local ngx_now = ngx.now
 local req_start_time = ngx.req.start_time
 local get_request = base.get_request
+local ffi_cast = ffi.cast
+local INTPTR = ffi.typeof("intptr_t")
 local tonumber = tonumber
 local str_gmatch = string.gmatch
 
@@ -36,6 +39,12 @@ _M.counts = counts
 local enabled = false
 local routes = {}   -- request -> route (access)
 local ups = {}      -- request -> upstream object (balance)
+
+-- the request as a number: get_request() is a cdata pointer (a new object in each phase,
+-- and cdata keys compare by object), its address is the same in every phase
+local function req_key()
+    return tonumber(ffi_cast(INTPTR, get_request()))
+end
 
 -- startup: metrics on or off for this edge
 function _M.enable(on)
@@ -48,13 +57,13 @@ end
 
 function _M.routed(route)
     if enabled then
-        routes[get_request()] = route
+        routes[req_key()] = route
     end
 end
 
 function _M.picked(up, ep)
     if enabled then
-        ups[get_request()] = up
+        ups[req_key()] = up
         counts:attempt(up.name, ep)
     end
 end
@@ -76,7 +85,7 @@ end
 
 function _M.rejected(route, status)
     if enabled then
-        counts:count("rejections", route.id, status == 429 and "rate_limit" or "forbidden")
+        counts:count("rejections", route.id, status == 429 and "rate_limit" or "allow_deny")
     end
 end
 
@@ -108,7 +117,7 @@ function _M.log()
     if not enabled then
         return
     end
-    local r = get_request()
+    local r = req_key()
     local route = routes[r]
     local id = "none"
     if route then

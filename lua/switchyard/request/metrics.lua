@@ -11,14 +11,17 @@
 --
 -- The route and the upstream reach the log phase in two per-worker tables keyed by the
 -- request (the address of resty.core.base.get_request(): the same in every phase of a
--- request, cleared in the log phase), not in ngx.ctx (creating it costs ~900 instructions) nor in
--- $sy_route (a variable read costs ~500). The 1 s flush timer and the scrape add the
--- counts to sy_metrics (switchyard.metrics.serve).
+-- request, cleared in the log phase), not in ngx.ctx (creating it costs ~900
+-- instructions) nor in $sy_route (a variable read costs ~500); the bytes and the
+-- upstream's time come in one variable read ($sy_metrics_vars, a map of
+-- edge.nginx.conf). The 1 s flush timer and the scrape add the counts to sy_metrics
+-- (switchyard.metrics.serve).
 --
 -- Never yields. With metrics off (switchyard edge --metrics-listen off) location / has no
 -- log phase and the rest does nothing but one boolean check.
 
 local counters = require "switchyard.metrics.counters"
+local vars = require "switchyard.request.vars"
 local base = require "resty.core.base"
 local ffi = require "ffi"
 
@@ -31,6 +34,9 @@ local ffi_cast = ffi.cast
 local INTPTR = ffi.typeof("intptr_t")
 local tonumber = tonumber
 local str_gmatch = string.gmatch
+local str_match = string.match
+
+local V_METRICS = vars.var.metrics_vars
 
 local _M = {}
 
@@ -98,7 +104,7 @@ end
 -- $upstream_response_time: "0.002", or "0.001, 0.002" after retries (and " : " after an
 -- internal redirect): the sum, in seconds
 local function upstream_time(s)
-    if not s then
+    if not s or s == "" then
         return nil
     end
     local t = tonumber(s)
@@ -124,17 +130,19 @@ function _M.log()
         routes[r] = nil
         id = route.id
     end
+    -- "$request_length $bytes_sent $upstream_response_time": one variable read
+    local bytes_in, bytes_out, up_time = str_match(ngx_var[V_METRICS] or "",
+                                                   "^(%d*) (%d*) ?(.*)$")
     local up = ups[r]
     local up_name = ""
-    local var = ngx_var
     local up_dur
     if up then
         ups[r] = nil
         up_name = up.name
-        up_dur = upstream_time(var.upstream_response_time)
+        up_dur = upstream_time(up_time)
     end
     counts:request(id, up_name, ngx.status, ngx_now() - req_start_time(), up_dur,
-                   tonumber(var.request_length) or 0, tonumber(var.bytes_sent) or 0)
+                   tonumber(bytes_in) or 0, tonumber(bytes_out) or 0)
 end
 
 return _M

@@ -143,6 +143,7 @@ struct EdgeCommand: ParsableCommand {
         settings.tlsListen = tlsListen.map(\.listen)
         settings.metricsListen = metricsArgument
         settings.accessLogFormat = accessLogFormat
+        settings.requestIDPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         settings.httpsPort = httpsPort ?? tlsListen.first?.port ?? 443
         if let upstreamCa {
             settings.upstreamCA = absolute(upstreamCa)

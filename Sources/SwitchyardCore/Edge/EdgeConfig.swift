@@ -34,6 +34,10 @@ public struct EdgeSettings: Sendable, Equatable {
     /// `/_switchyard/explain`), e.g. `127.0.0.1:9145`; nil: none (`--metrics-listen off`),
     /// and the template's metrics lines are rendered commented out.
     public var metricsListen: String? = nil
+    /// What starts the request ids the edge makes (`<prefix>-<connection>-<request>`): a
+    /// random hex string per start (`switchyard edge` draws it), so ids of two edges or two
+    /// runs differ while making one costs no random bytes per request.
+    public var requestIDPrefix: String = "0"
     /// Error log path, or `stderr`.
     public var errorLog: String = "stderr"
     /// nginx error log level.
@@ -82,6 +86,7 @@ public struct EdgeSettings: Sendable, Equatable {
             "metrics": metricsListen == nil ? "# " : "",
             "metrics_listen": metricsListen ?? "off",
             "access_log_format": accessLogFormat,
+            "request_id_prefix": requestIDPrefix,
         ]
     }
 

@@ -12,16 +12,14 @@
 -- The route and the upstream reach the log phase in two per-worker tables keyed by the
 -- request (the address of resty.core.base.get_request(): the same in every phase of a
 -- request, cleared in the log phase), not in ngx.ctx (creating it costs ~900
--- instructions) nor in $sy_route (a variable read costs ~500); the bytes and the
--- upstream's time come in one variable read ($sy_metrics_vars, a map of
--- edge.nginx.conf). The 1 s flush timer and the scrape add the counts to sy_metrics
--- (switchyard.metrics.serve).
+-- instructions) nor in $sy_route (a variable read costs ~500); the upstream's time is
+-- measured from the balancer's first pick, not read from $upstream_response_time. The 1 s
+-- flush timer and the scrape add the counts to sy_metrics (switchyard.metrics.serve).
 --
 -- Never yields. With metrics off (switchyard edge --metrics-listen off) location / has no
 -- log phase and the rest does nothing but one boolean check.
 
 local counters = require "switchyard.metrics.counters"
-local vars = require "switchyard.request.vars"
 local base = require "resty.core.base"
 local ffi = require "ffi"
 
@@ -33,10 +31,6 @@ local get_request = base.get_request
 local ffi_cast = ffi.cast
 local INTPTR = ffi.typeof("intptr_t")
 local tonumber = tonumber
-local str_gmatch = string.gmatch
-local str_match = string.match
-
-local V_METRICS = vars.var.metrics_vars
 
 local _M = {}
 
@@ -45,6 +39,7 @@ _M.counts = counts
 local enabled = false
 local routes = {}   -- request -> route (access)
 local ups = {}      -- request -> upstream object (balance)
+local picked_at = {}   -- request -> ngx.now() of the first attempt (balance)
 
 -- the request as a number: get_request() is a cdata pointer (a new object in each phase,
 -- and cdata keys compare by object), its address is the same in every phase
@@ -69,7 +64,9 @@ end
 
 function _M.picked(up, ep)
     if enabled then
-        ups[req_key()] = up
+        local r = req_key()
+        ups[r] = up
+        picked_at[r] = ngx_now()
         counts:attempt(up.name, ep)
     end
 end
@@ -101,23 +98,6 @@ function _M.count(name, a, b)
     end
 end
 
--- $upstream_response_time: "0.002", or "0.001, 0.002" after retries (and " : " after an
--- internal redirect): the sum, in seconds
-local function upstream_time(s)
-    if not s or s == "" then
-        return nil
-    end
-    local t = tonumber(s)
-    if t then
-        return t
-    end
-    t = 0
-    for x in str_gmatch(s, "[%d.]+") do
-        t = t + (tonumber(x) or 0)
-    end
-    return t
-end
-
 -- log_by_lua: one request
 function _M.log()
     if not enabled then
@@ -130,19 +110,20 @@ function _M.log()
         routes[r] = nil
         id = route.id
     end
-    -- "$request_length $bytes_sent $upstream_response_time": one variable read
-    local bytes_in, bytes_out, up_time = str_match(ngx_var[V_METRICS] or "",
-                                                   "^(%d*) (%d*) ?(.*)$")
+    local now = ngx_now()
     local up = ups[r]
     local up_name = ""
     local up_dur
     if up then
-        ups[r] = nil
+        -- from the first attempt's pick to now (not $upstream_response_time: formatting
+        -- and reading it cost more than the rest of this phase)
+        up_dur = now - (picked_at[r] or now)
+        ups[r], picked_at[r] = nil, nil
         up_name = up.name
-        up_dur = upstream_time(up_time)
     end
-    counts:request(id, up_name, ngx.status, ngx_now() - req_start_time(), up_dur,
-                   tonumber(bytes_in) or 0, tonumber(bytes_out) or 0)
+    local var = ngx_var
+    counts:request(id, up_name, ngx.status, now - req_start_time(), up_dur,
+                   tonumber(var.request_length) or 0, tonumber(var.bytes_sent) or 0)
 end
 
 return _M

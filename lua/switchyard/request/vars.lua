@@ -63,9 +63,6 @@ _M.var = {
     -- the upstream's name. set: balance (only with --access-log-format json); read: the
     -- JSON access log
     upstream = "sy_upstream",
-    -- "$request_length $bytes_sent $upstream_response_time" (a map of edge.nginx.conf).
-    -- set: nginx; read: request/metrics (log)
-    metrics_vars = "sy_metrics_vars",
 }
 
 -- $sy_* variables only nginx uses (maps of edge.nginx.conf): the Upgrade header sent

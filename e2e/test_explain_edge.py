@@ -63,6 +63,7 @@ def test_explain_names_the_route_the_edge_serves(edge, table, host, path, header
     r = edge.get(path, host, headers=headers)
     if ex["route"] is None:
         assert ex["outcome"] == "no_route" and ex["status"] == 404
+        assert ex["candidates"] == [] and ex["upstreams"] == []   # lists, also when empty
         assert r.status_code == 404 and r.headers["X-Switchyard-Route"] == "none"
         return
     assert ex["outcome"] == "proxy", ex

@@ -34,12 +34,29 @@ local _M = {}
 _M.MAX_CANDIDATES = 200
 _M.MAX_HEADERS = 50
 
--- a list, also when empty ([] rather than {}, where this cjson can say so)
+-- a list, also when empty: cjson without array_mt encodes an empty table as {}; an
+-- empty list is swapped for a marker, which the encoded text turns into [] (no value of
+-- the answer can hold the marker: it has NUL bytes, refused in every input)
+local EMPTY = "\0[]\0"
+local EMPTY_PATTERN = ('"\\u0000[]\\u0000"'):gsub("%p", "%%%0")
 local function arr(t)
     if cjson.array_mt then
         setmetatable(t, cjson.array_mt)
     end
     return t
+end
+local function list(t)
+    if #t == 0 and not cjson.array_mt then
+        return EMPTY
+    end
+    return t
+end
+local function encode(body)
+    local text = cjson.encode(body)
+    if text and not cjson.array_mt then
+        text = text:gsub(EMPTY_PATTERN, "[]")
+    end
+    return text
 end
 
 local function bad(field, reason)
@@ -253,6 +270,9 @@ function _M.serve()
             return bad("header", "header must be Name:value (a token, a colon, a value)")
         end
         name = str_lower(name)
+        if value:find("%c") then
+            return bad("header", "a header value must not contain control characters")
+        end
         if name ~= "host" then
             headers[name] = value
         end
@@ -351,8 +371,23 @@ function _M.serve()
     end
     body.outcome = outcome or "proxy"
     body.status = status or cjson.null
+    for _, up in ipairs(body.upstreams) do
+        up.endpoints = list(up.endpoints)
+    end
+    if type(body.upstream) == "table" then
+        body.upstream.endpoints = list(body.upstream.endpoints)
+    end
+    local rh = type(body.options) == "table" and body.options.request_headers
+    if rh then
+        rh.remove = list(rh.remove)
+    end
+    if body.host then
+        body.host.tried = list(body.host.tried)
+    end
+    body.upstreams = list(body.upstreams)
+    body.candidates = list(body.candidates)
     ngx.header["Content-Type"] = "application/json"
-    ngx.say(cjson.encode(body))
+    ngx.say(encode(body))
 end
 
 return _M

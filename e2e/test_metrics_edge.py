@@ -149,6 +149,7 @@ def test_config_change_moves_version_and_age(edge, controller, routes):
     v0 = value(before, "switchyard_edge_config_version")
     assert v0 > 0
     assert value(before, "switchyard_edge_config_in_sync") == 1
+    assert value(before, "switchyard_edge_digest_agrees") == 1
     put_route(controller, "m-new", {"host": HOST, "path": "/new", "upstream": "m-up"})
     after = wait_metric(edge, lambda s: value(s, "switchyard_edge_config_version") > v0,
                         "the version to move")
@@ -231,3 +232,17 @@ def test_registration_names_the_metrics_listener(redis, edge, routes):
     key = "switchyard:{cfg}:edge:" + edge.id
     got = redis.cli("HGET", key, "metrics_listen").strip()
     assert got == f"127.0.0.1:{edge.metrics_port}"
+
+
+def test_digest_disagreement_shows(redis, edge, routes):
+    key = "switchyard:{cfg}:digest"
+    good = redis.cli("GET", key)
+    assert value(scrape(edge), "switchyard_edge_digest_agrees") == 1
+    redis.cli("SET", key, "0000000000001")   # Redis now claims other documents
+    try:
+        wait_metric(edge, lambda s: value(s, "switchyard_edge_digest_agrees") == 0
+                    and ("switchyard_edge_digest_agrees", ()) in s, "digest_agrees 0")
+    finally:
+        redis.cli("SET", key, good)
+    wait_metric(edge, lambda s: value(s, "switchyard_edge_digest_agrees") == 1,
+                "digest_agrees back to 1")

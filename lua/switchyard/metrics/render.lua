@@ -70,6 +70,9 @@ _M.LIVE = {
     config_in_sync = {name = P .. "config_in_sync", type = "gauge", labels = {},
                       help = "1 when the edge follows Redis (no conflict, nothing loaded "
                           .. "behind sy_apply's back, not verifying a snapshot), else 0."},
+    digest_agrees = {name = P .. "digest_agrees", type = "gauge", labels = {},
+                     help = "1 when Redis's digest equals the edge's at the same version "
+                         .. "(checked every sync round), 0 when it differs."},
     config_out_of_band = {name = P .. "config_out_of_band_documents", type = "gauge",
                           labels = {},
                           help = "Documents loaded although changed in Redis behind "

@@ -69,6 +69,10 @@ local function live_values()
     live.config_serial = one(meta:get("serial") or 0)
     local oob = meta:get("sync:out_of_band") or 0
     live.config_out_of_band = one(oob)
+    local agrees = meta:get("metrics:digest_agrees")
+    if agrees then
+        live.digest_agrees = one(agrees)
+    end
     local in_sync = not meta:get("sync:conflict") and oob == 0 and not meta:get("sync:verify")
         and version ~= nil
     live.config_in_sync = one(in_sync and 1 or 0)

@@ -156,6 +156,14 @@ local function sync_once(ctx, cmd, periodic)
     end
     if ok then
         set_status(ctx, "last_sync", now_ms())
+        -- metrics: does the digest Redis has agree with ours at the same version (the
+        -- recorded one when documents were loaded behind sy_apply's back)? Unknown (kept)
+        -- while the versions differ.
+        if meta:get("version") == version and redis_digest then
+            local agrees = redis_digest == (context.recorded_digest(ctx)
+                                            or context.local_digest(ctx))
+            meta:set("metrics:digest_agrees", agrees and 1 or 0)
+        end
     end
     return ok, err
 end

@@ -5,12 +5,13 @@ traffic, failures, rejections and configuration changes happen."""
 import json
 import os
 import re
+import subprocess
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import Edge, free_port, put_route, wait_until
+from harness import BIN, Edge, free_port, put_route, wait_until
 
 HOST = "metrics.example.com"
 
@@ -246,3 +247,20 @@ def test_digest_disagreement_shows(redis, edge, routes):
         redis.cli("SET", key, good)
     wait_metric(edge, lambda s: value(s, "switchyard_edge_digest_agrees") == 1,
                 "digest_agrees back to 1")
+
+
+def test_metrics_off_renders_no_listener_and_no_log_phase_in_location_root(redis, workdir):
+    prefix = os.path.join(workdir, "edge-metrics-off")
+    out = subprocess.run([BIN, "edge", "--listen", f"127.0.0.1:{free_port()}", "--redis",
+                          redis.address, "--prefix", prefix, "--metrics-listen", "off",
+                          "--render-only"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    with open(os.path.join(prefix, "nginx.conf")) as f:
+        conf = f.read()
+    root = conf[conf.index("location / {"):conf.index("location @sy_full")]
+    assert "log_by_lua" not in root.replace("# log_by_lua", "")
+    # the metrics server block is there, every line of it commented out
+    lines = [line for line in conf.splitlines() if ".metrics()" in line
+             or "listen off" in line]
+    assert lines and all(line.strip().startswith("#") for line in lines), lines
+    assert "metrics_listen = [==[off]==]" in conf

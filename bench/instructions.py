@@ -206,6 +206,7 @@ def measure(args, base):
         out = subprocess.run([BIN, "edge", "--listen", f"127.0.0.1:{port}", "--redis",
                               redis.address, "--prefix", d, "--id", "instructions",
                               "--workers", "1", "--access-log", "off", "--lua-dir", LUA_DIR,
+                              "--metrics-listen", f"127.0.0.1:{free_port()}", *args.edge_arg,
                               "--render-only"], capture_output=True, text=True, check=True)
         conf = out.stdout.strip().splitlines()[-1]
         vg = Callgrind("edge", conf, d, port)
@@ -276,6 +277,9 @@ def main():
     ap.add_argument("--windows", type=int, default=3, help="measured windows per variant "
                     "(the median is reported)")
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--edge-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument to `switchyard edge` (repeatable), e.g. "
+                    "--edge-arg=--metrics-listen=off to measure the edge without metrics")
     ap.add_argument("--md", help=f"put the table into this Markdown file, between {START} "
                     f"and {END} (appended when the markers are missing)")
     ap.add_argument("--render", metavar="JSON", help="only render a saved --out file")

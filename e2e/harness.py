@@ -184,6 +184,9 @@ class Controller:
 class Edge:
     def __init__(self, redis, workdir, name, workers=2, extra=(), env=None):
         self.port = free_port()
+        # /metrics, /_switchyard/status and /_switchyard/explain (--metrics-listen)
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
         self.id = name
         self.prefix = os.path.join(workdir, name)
         env = dict(os.environ, **(env or {}))
@@ -191,7 +194,9 @@ class Edge:
             env["SWITCHYARD_REDIS_PASSWORD"] = redis.password
         self.process = Process(name, [BIN, "edge", "--listen", f"127.0.0.1:{self.port}",
                                       "--redis", redis.address, "--prefix", self.prefix,
-                                      "--id", name, "--workers", str(workers), *extra],
+                                      "--id", name, "--workers", str(workers),
+                                      "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
+                                      *extra],
                                env=env, log_dir=workdir)
         self.url = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()

@@ -620,7 +620,8 @@ def test_edge_prefix_the_workers_cannot_enter_is_refused_at_start(workdir):
     try:
         prefix = os.path.join(locked, "edge")
         argv = [BIN, "edge", "--listen", f"127.0.0.1:{free_port()}", "--redis",
-                f"127.0.0.1:{free_port()}", "--prefix", prefix, "--id", "l14", "--workers", "1"]
+                f"127.0.0.1:{free_port()}", "--prefix", prefix, "--id", "l14", "--workers", "1",
+                "--metrics-listen", "off"]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:

@@ -245,7 +245,8 @@ def test_allow_and_deny(controller, redis, edges, up):
     prefix = os.path.join(os.path.dirname(e.prefix), "edge-v6")
     proc = Process("edge-v6", [BIN, "edge", "--listen", f"[::1]:{port}", "--redis",
                                redis.address, "--prefix", prefix, "--id", "edge-v6",
-                               "--workers", "1"], log_dir=os.path.dirname(e.prefix))
+                               "--workers", "1", "--metrics-listen", f"[::1]:{free_port()}"],
+                   log_dir=os.path.dirname(e.prefix))
     try:
         url = f"http://[::1]:{port}"
 

@@ -761,9 +761,12 @@ local function apply_batch(schema, args, first, opts)
     end
     flush_writes(w)
 
+    -- ts: Redis's clock (ms) at the write; an edge's propagation lag is its apply time
+    -- minus this (the entry id is the version, not a time)
+    local ts = #changed > 0 and redis_now_ms() or 0
     for n, op in ipairs(changed) do
         call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-" .. (n - 1),
-             "version", version, "kind", op.kind, "id", op.id, "op", op.op)
+             "version", version, "kind", op.kind, "id", op.id, "op", op.op, "ts", ts)
     end
     call("SET", schema.digest, digest_hex(digest))
     -- the new version, then for a small batch the objects it changed: a subscriber may

@@ -27,7 +27,8 @@ REDIS = ("127.0.0.1", 6380)
 CONTROLLER = ("127.0.0.1", 9180)
 CONTROLLER_METRICS = ("127.0.0.1", 9181)  # GET /metrics, no token (docs/metrics.md)
 PROBER_METRICS = ("127.0.0.1", 9182)
-EDGES = [("edge-1", 8080, 8443), ("edge-2", 8081, 8444)]  # name, HTTP port, HTTPS port
+# name, HTTP port, HTTPS port, metrics port (/metrics, /_switchyard/status and explain)
+EDGES = [("edge-1", 8080, 8443, 9145), ("edge-2", 8081, 8444, 9146)]
 BACKENDS = {
     "frontend": [("frontend-1", 9101), ("frontend-2", 9102)],
     "backend": [("backend-1", 9201), ("backend-2", 9202)],
@@ -276,10 +277,11 @@ def main():
                                "--id", "prober-1", "--metrics-listen", "%s:%d" % PROBER_METRICS],
                     env=env, log=True)
 
-        for name, port, tls_port in EDGES:
+        for name, port, tls_port, metrics_port in EDGES:
             prefix = os.path.join(RUN, name)
             p = stack.start(name, [binary, "edge", "--listen", f"127.0.0.1:{port}",
                                    "--listen-tls", f"127.0.0.1:{tls_port}",
+                                   "--metrics-listen", f"127.0.0.1:{metrics_port}",
                                    "--redis", f"{REDIS[0]}:{REDIS[1]}", "--prefix", prefix,
                                    "--id", name, "--workers", args.workers], env=env, log=True)
             wait_for(lambda: tcp_open("127.0.0.1", port), f"edge {name}", procs=[p])
@@ -323,6 +325,7 @@ Switchyard is running (logs in .run/logs, Redis data in .run/redis).
   status page      http://127.0.0.1:9180/ui   (paste the admin token)
   edges            http://127.0.0.1:8080  http://127.0.0.1:8081
                    https://127.0.0.1:8443 https://127.0.0.1:8444 (self-signed bbs.test.com)
+  edge metrics     http://127.0.0.1:9145/metrics  http://127.0.0.1:9146/metrics
   redis            127.0.0.1:6380
   metrics          controller http://127.0.0.1:9181/metrics  prober http://127.0.0.1:9182/metrics
                    (Prometheus scrape config and alerts: deploy/prometheus; names: docs/metrics.md)
@@ -340,6 +343,9 @@ Try it:
        http://127.0.0.1:9180/api/v1/routes/bbs-help
   redis-cli -p 6380 get 'switchyard:{{cfg}}:route:bbs-api'
   redis-cli -p 6380 hgetall 'switchyard:{{cfg}}:health:backend'   # prober verdicts
+  curl -s http://127.0.0.1:9145/metrics | grep switchyard_edge_requests_total
+  curl -s 'http://127.0.0.1:9145/_switchyard/explain?url=http://bbs.test.com/api/posts'
+
 
 Ctrl-C stops everything.
 """, flush=True)

@@ -201,7 +201,11 @@ struct CLITests {
     }
 
     @Test func edgeRejectsBadArguments() async throws {
-        for args in [["--listen", "host:80"], ["--redis", "nohost"], ["--workers", "0"], ["--listen", "70000"]] {
+        for args in [
+            ["--listen", "host:80"], ["--redis", "nohost"], ["--workers", "0"], ["--listen", "70000"],
+            ["--metrics-listen", "nohost:1"], ["--access-log-format", "xml"],
+            ["--listen", "127.0.0.1:9000", "--metrics-listen", "127.0.0.1:9000"],
+        ] {
             let result = try await Executable.run(
                 [
                     "edge", "--prefix", "/tmp/unused-sy", "--template", "/dev/null", "--lua-dir", "/x",

@@ -12,6 +12,9 @@ local balance = require "switchyard.request.balance"
 local response = require "switchyard.request.response"
 local handshake = require "switchyard.tls.handshake"
 local status = require "switchyard.status"
+local metrics = require "switchyard.request.metrics"
+local metrics_page = require "switchyard.metrics.serve"
+local explain = require "switchyard.explain"
 
 return {
     -- init_by_lua (master): configuration; the snapshot on a fresh start
@@ -26,8 +29,10 @@ return {
     balance = balance.balance,
     -- header_filter_by_lua of the named locations: response headers and cookies
     header_filter = response.header_filter,
-    -- log_by_lua of the named locations: least_conn's count ends
+    -- log_by_lua of the named locations: least_conn's count ends, then the metrics
     log = response.log,
+    -- log_by_lua of location / and @sy_failed (metrics on): the request's metrics
+    log_metrics = metrics.log,
     -- content_by_lua of @sy_failed (error_page 502 504): passive health, then the answer
     failed = response.failed,
     -- ssl_client_hello_by_lua: sessions tied to the certificate the SNI name selects
@@ -36,4 +41,8 @@ return {
     ssl_certificate = handshake.ssl_certificate,
     -- content_by_lua of /_switchyard/status
     status = status.serve,
+    -- content_by_lua of /metrics (metrics listener): the Prometheus text format
+    metrics = metrics_page.serve,
+    -- content_by_lua of /_switchyard/explain: which route a request would take, and why
+    explain = explain.serve,
 }

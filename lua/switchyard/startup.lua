@@ -15,6 +15,7 @@
 --                  timers; worker 0 starts the syncer (switchyard.sync.syncer), the only
 --                  code that talks to Redis.
 
+local request_metrics = require "switchyard.request.metrics"
 local worker = require "switchyard.worker"
 local store_mod = require "switchyard.shm.store"
 local digest_mod = require "switchyard.shm.digest"
@@ -120,6 +121,12 @@ function _M.init(c)
         prefix = c.prefix,
         full_resync_s = tonumber(c.full_resync_s) or 300,
         https_port = tonumber(c.https_port) or 443,
+        -- the metrics listener ("" when off): /metrics, /_switchyard/status and explain;
+        -- in the heartbeat (metrics_listen) so the controller finds explain
+        -- "json": balance() sets $sy_upstream for the JSON access log
+        access_log_format = c.access_log_format == "json" and "json" or "text",
+        metrics_listen = (c.metrics_listen and c.metrics_listen ~= "off")
+            and tostring(c.metrics_listen) or "",
     }
     local snapshot = c.snapshot
     if snapshot == nil or snapshot == "" then
@@ -171,6 +178,14 @@ function _M.init_worker()
     balance.attach(worker)
     response.attach(worker)
     handshake.attach(worker, ngx_ssl)
+    -- request metrics (switchyard.request.metrics): counted per worker, flushed every second
+    request_metrics.enable(config.metrics_listen ~= "" and ngx.shared.sy_metrics ~= nil)
+    if request_metrics.enabled() then
+        local mok, merr = ngx.timer.every(1, require("switchyard.metrics.serve").flush_tick)
+        if not mok then
+            ngx_log(ERR, "[switchyard] cannot start the metrics flush timer: ", merr)
+        end
+    end
     worker.passive_tick(false)
     local pok, perr = ngx.timer.every(passive_mod.TICK_S, worker.passive_tick)
     if not pok then

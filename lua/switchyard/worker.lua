@@ -21,6 +21,7 @@ local changelog = require "switchyard.shm.changelog"
 local tls_certificates = require "switchyard.tls.certificates"
 local health_mod = require "switchyard.health.rotation"
 local passive_mod = require "switchyard.health.passive"
+local metrics = require "switchyard.request.metrics"
 local log_fn = require("switchyard.util.log").to_nginx
 
 local ngx = ngx
@@ -133,6 +134,9 @@ function _M.setup(opts)
         dict = ngx.shared.sy_passive,
         now = ngx_now,
         log = log_fn,
+        on_mark = function(name, addr)
+            metrics.count("passive_marks", name, addr)
+        end,
         -- passive marks of `name` changed: rebuild its balancer in place
         on_change = function(name)
             local up = _M.upstreams and _M.upstreams[name]

@@ -56,6 +56,13 @@ struct EdgeCommand: ParsableCommand {
     @Option(help: "Access log path, or off (default: <prefix>/logs/access.log).")
     var accessLog: String?
 
+    @Option(help: "Access log format: text, or json (one JSON object a line).")
+    var accessLogFormat: String = "text"
+
+    @Option(
+        help: "Where the edge serves /metrics (Prometheus), /_switchyard/status and /_switchyard/explain: 127.0.0.1:9145, [::1]:9145, a port, or off.")
+    var metricsListen: String = "127.0.0.1:9145"
+
     @Option(help: "Error log path, or stderr.")
     var errorLog: String = "stderr"
 
@@ -79,6 +86,17 @@ struct EdgeCommand: ParsableCommand {
             throw ValidationError("--listen \(error)")
         }
         (redisHost, redisPort) = try redis.endpoint()
+        var metricsArgument: String? = nil
+        if metricsListen != "off" {
+            do {
+                metricsArgument = try HostPort.nginxListen(metricsListen).listen
+            } catch {
+                throw ValidationError("--metrics-listen \(error) (or off)")
+            }
+        }
+        guard EdgeSettings.accessLogFormats[accessLogFormat] != nil else {
+            throw ValidationError("--access-log-format must be text or json, not '\(accessLogFormat)'")
+        }
         var tlsListen: [(listen: String, port: Int)] = []
         for text in listenTLS {
             do {
@@ -123,6 +141,9 @@ struct EdgeCommand: ParsableCommand {
             accessLog: accessLog.map { $0 == "off" ? "off" : absolute($0) }, errorLog: errorLog == "stderr" ? "stderr" : absolute(errorLog),
             logLevel: logLevel)
         settings.tlsListen = tlsListen.map(\.listen)
+        settings.metricsListen = metricsArgument
+        settings.accessLogFormat = accessLogFormat
+        settings.requestIDPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         settings.httpsPort = httpsPort ?? tlsListen.first?.port ?? 443
         if let upstreamCa {
             settings.upstreamCA = absolute(upstreamCa)

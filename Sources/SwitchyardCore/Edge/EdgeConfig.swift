@@ -26,6 +26,18 @@ public struct EdgeSettings: Sendable, Equatable {
     /// What follows the path in the `access_log` directive: the template's `switchyard`
     /// log_format, buffered (the template's `access_log {{access_log}};` expects both).
     public static let accessLogOptions = "switchyard buffer=64k flush=1s"
+    /// The access log's format: `text` (the template's `switchyard` log_format) or `json`
+    /// (`switchyard_json`: one JSON object a line, nginx `escape=json`).
+    public var accessLogFormat: String = "text"
+    public static let accessLogFormats = ["text": "switchyard", "json": "switchyard_json"]
+    /// nginx `listen` argument of the metrics listener (`/metrics`, `/_switchyard/status`,
+    /// `/_switchyard/explain`), e.g. `127.0.0.1:9145`; nil: none (`--metrics-listen off`),
+    /// and the template's metrics lines are rendered commented out.
+    public var metricsListen: String? = nil
+    /// What starts the request ids the edge makes (`<prefix>-<connection>-<request>`): a
+    /// random hex string per start (`switchyard edge` draws it), so ids of two edges or two
+    /// runs differ while making one costs no random bytes per request.
+    public var requestIDPrefix: String = "0"
     /// Error log path, or `stderr`.
     public var errorLog: String = "stderr"
     /// nginx error log level.
@@ -69,9 +81,19 @@ public struct EdgeSettings: Sendable, Equatable {
             "https_port": String(httpsPort), "upstream_ca": upstreamCA,
             "workers": workers, "prefix": prefix, "listen": listen, "lua_dir": luaDir, "redis_host": redisHost,
             "redis_port": String(redisPort), "edge_id": edgeID, "config_dict_size": configDictSize,
-            "access_log": accessLog == "off" ? "off" : "\(accessLog) \(Self.accessLogOptions)", "error_log": errorLog,
+            "access_log": accessLog == "off" ? "off" : "\(accessLog) \(accessLogDirectiveOptions)", "error_log": errorLog,
             "log_level": logLevel,
+            "metrics": metricsListen == nil ? "# " : "",
+            "metrics_listen": metricsListen ?? "off",
+            "access_log_format": accessLogFormat,
+            "request_id_prefix": requestIDPrefix,
         ]
+    }
+
+    /// What follows the path in the `access_log` directive for `accessLogFormat`.
+    var accessLogDirectiveOptions: String {
+        accessLogFormat == "json"
+            ? "\(Self.accessLogFormats["json"]!) buffer=64k flush=1s" : Self.accessLogOptions
     }
 
     /// The values as given (before `access_log` gets its format), for checking. The TLS
@@ -81,6 +103,7 @@ public struct EdgeSettings: Sendable, Equatable {
         values["access_log"] = accessLog
         values["tls"] = nil
         values["tls_listen"] = nil
+        values["metrics"] = nil
         for (i, listen) in tlsListen.enumerated() { values["tls_listen[\(i)]"] = listen }
         return values
     }
@@ -106,6 +129,12 @@ public struct EdgeSettings: Sendable, Equatable {
         if !upstreamCA.hasPrefix("/") { out.append("upstream CA bundle must be an absolute path, not '\(upstreamCA)'") }
         if Set(tlsListen).count != tlsListen.count { out.append("a TLS listen address is given twice") }
         if tlsListen.contains(listen) { out.append("'\(listen)' is both the HTTP and a TLS listen address") }
+        if Self.accessLogFormats[accessLogFormat] == nil {
+            out.append("access log format must be text or json, not '\(accessLogFormat)'")
+        }
+        if let metricsListen, metricsListen == listen || tlsListen.contains(metricsListen) {
+            out.append("'\(metricsListen)' is both the metrics and a traffic listen address")
+        }
         if !Self.isSize(configDictSize) { out.append("config dict size must look like 64m, 512k or 1g, not '\(configDictSize)'") }
         for (name, value) in rawValues.sorted(by: { $0.key < $1.key }) {
             if value.isEmpty { out.append("\(name) must not be empty") }

@@ -103,6 +103,26 @@ struct EdgeConfigTests {
         #expect(try EdgeTemplate.render("access_log {{access_log}};", settings: s) == "access_log off;")
     }
 
+    @Test func jsonAccessLogUsesTheJSONFormat() throws {
+        var s = settings
+        s.accessLogFormat = "json"
+        #expect(
+            try EdgeTemplate.render("access_log {{access_log}};", settings: s)
+                == "access_log /var/lib/sy/logs/access.log switchyard_json buffer=64k flush=1s;")
+        s.accessLogFormat = "xml"
+        #expect(s.problems() == ["access log format must be text or json, not 'xml'"])
+    }
+
+    @Test func metricsListenerLinesAreCommentedOutWhenOff() throws {
+        let template = "{{metrics}}listen {{metrics_listen}};\nm = [==[{{metrics_listen}}]==]"
+        #expect(try EdgeTemplate.render(template, settings: settings) == "# listen off;\nm = [==[off]==]")
+        var s = settings
+        s.metricsListen = "127.0.0.1:9145"
+        #expect(try EdgeTemplate.render(template, settings: s) == "listen 127.0.0.1:9145;\nm = [==[127.0.0.1:9145]==]")
+        s.metricsListen = "127.0.0.1:8080"
+        #expect(s.problems() == ["'127.0.0.1:8080' is both the metrics and a traffic listen address"])
+    }
+
     @Test(arguments: [
         ("8080", "8080", 8080), ("127.0.0.1:8080", "127.0.0.1:8080", 8080), ("[::1]:8080", "[::1]:8080", 8080),
         ("0.0.0.0:80", "0.0.0.0:80", 80), ("[::]:443", "[::]:443", 443),

@@ -54,6 +54,8 @@ function _M.new(opts)
         now = opts.now,
         log = opts.log or function() end,
         on_change = opts.on_change or function() end,
+        -- this worker took an endpoint out (metrics: passive marks)
+        on_mark = opts.on_mark or function() end,
         down = {},        -- upstream -> address -> until; shared with switchyard.health.rotation
         serial = nil,     -- the sy_passive serial replayed so far; nil: scan first
         scans = 0,
@@ -101,6 +103,7 @@ function _M.failed(self, up, peer)
         dict:delete(fkey)
         -- every worker writes: the serial is an atomic incr (switchyard.shm.changelog)
         changelog.append_shared(dict, "sy_passive", id .. " " .. until_, _M.LOG_TTL, self.log)
+        self.on_mark(up.name, peer.address)
         local ms = math_floor(ttl * 1000 + 0.5)
         self.log("warn", "upstream:" .. up.name .. ": endpoint " .. peer.address .. " failed "
                  .. n .. " times within " .. ms .. " ms: out of rotation for " .. ms

@@ -31,6 +31,7 @@ local hostcheck = require "switchyard.route.hostcheck"
 local health_mod = require "switchyard.health.rotation"
 local tls_fields = require "switchyard.tls.fields"
 local tls_pools_mod = require "switchyard.tls.pools"
+local metrics = require "switchyard.request.metrics"
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -47,6 +48,7 @@ local exec_guard = route_exec.guard
 local exec_apply = route_exec.apply
 local all_down_hit = health_mod.all_down_hit
 local named_for = locations.named_for
+local metrics_routed, metrics_rejected = metrics.routed, metrics.rejected
 local host_too_long, host_agrees, is_host_name = hostcheck.too_long, hostcheck.agrees,
     hostcheck.is_name
 local FULL, VERIFIED = locations.FULL, locations.VERIFIED
@@ -103,6 +105,7 @@ local function serve(route, var, pass)
         if plan.guard and pass ~= AGAIN then
             local status, body = exec_guard(plan, var)
             if status then
+                metrics_rejected(route, status)
                 return respond(status, id, body)
             end
         end
@@ -197,6 +200,7 @@ function _M.access()
         return respond(400, "none", reply.HOST_INVALID)
     end
     var[V_ROUTE] = route.id
+    metrics_routed(route)
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
     -- HTTP/2 request may not, and @sy_full sends $host for it
     if route.full or (req_http_version() ~= 1.1 and not http_host) then

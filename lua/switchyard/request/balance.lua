@@ -20,6 +20,7 @@
 local vars = require "switchyard.request.vars"
 local health_mod = require "switchyard.health.rotation"
 local ngx_balancer = require "ngx.balancer"
+local metrics = require "switchyard.request.metrics"
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -35,9 +36,10 @@ local set_more_tries = ngx_balancer.set_more_tries
 local get_last_failure = ngx_balancer.get_last_failure
 local set_timeouts = ngx_balancer.set_timeouts
 local retry_pick = health_mod.retry_pick
+local metrics_picked, metrics_retried = metrics.picked, metrics.retried
 
 local C_UP, C_TIMEOUTS = vars.ctx.up, vars.ctx.timeouts
-local V_ROUTE = vars.var.route
+local V_ROUTE, V_UPSTREAM = vars.var.route, vars.var.upstream
 
 -- proxy_connect/send/read_timeout of edge.nginx.conf: what a route without them gets
 local DEFAULT_CONNECT_S, DEFAULT_SEND_S, DEFAULT_READ_S = 5, 60, 60
@@ -45,9 +47,11 @@ local DEFAULT_CONNECT_S, DEFAULT_SEND_S, DEFAULT_READ_S = 5, 60, 60
 local _M = {}
 
 local router, upstreams, passive   -- this worker's (switchyard.worker), set by attach()
+local log_upstream = false         -- the JSON access log wants $sy_upstream
 
 function _M.attach(w)
     router, upstreams, passive = w.router, w.upstreams, w.passive
+    log_upstream = w.config.access_log_format == "json"
 end
 
 -- The endpoints a retry must not pick again, from $upstream_addr ("a, b : " while the
@@ -112,6 +116,10 @@ function _M.balance()
             ngx_log(ERR, "[switchyard] upstream:", up.name, ": no endpoint in rotation")
             return ngx_exit(ngx.ERROR)
         end
+        metrics_picked(up, peer)
+        if log_upstream then
+            var[V_UPSTREAM] = up.name
+        end
         local more = up.more_tries
         if more > 0 then
             local ok, err = set_more_tries(more)
@@ -125,6 +133,9 @@ function _M.balance()
             passive:failed(up, last)
         end
         peer = retry_pick(up, tried, ctx or ngx.ctx)
+        if peer then
+            metrics_retried(up, peer, failure == "failed" and last or nil)
+        end
     end
     local ok, err = set_current_peer(peer.host, peer.port)
     if not ok then

@@ -16,6 +16,7 @@ local vars = require "switchyard.request.vars"
 local reply = require "switchyard.request.reply"
 local route_exec = require "switchyard.route.exec"
 local balancer_finish = require("switchyard.balancer.algorithm").finish
+local metrics = require "switchyard.request.metrics"
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -70,6 +71,7 @@ function _M.log()
     if ctx[C_CONN] then
         balancer_finish(hctx.env, ctx)
     end
+    metrics.log()
 end
 
 -- The last endpoint in $upstream_addr ("a, b : c": retries, then internal redirects).
@@ -105,6 +107,7 @@ function _M.failed()
             local ep = eps[i]
             if ep.address == addr then
                 passive:failed(up, ep)
+                metrics.failed_attempt(up, ep)
                 local b = up.balancing
                 if b and b.balance == "least_conn" and ep.conn_key then
                     -- least_conn: the attempt ended (no log phase in this location)

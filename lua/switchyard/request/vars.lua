@@ -60,12 +60,16 @@ _M.var = {
     pool = "sy_pool",
     -- SNI and verified name. set: access_named; read: nginx (proxy_ssl_name)
     tls_name = "sy_tls_name",
+    -- the upstream's name. set: balance (only with --access-log-format json); read: the
+    -- JSON access log
+    upstream = "sy_upstream",
 }
 
 -- $sy_* variables only nginx uses (maps of edge.nginx.conf): the Upgrade header sent
 -- upstream (websocket only) and its Connection header, the Strict-Transport-Security
--- header, the client's Host, the Host sent upstream
+-- header, the client's Host, the Host sent upstream; the request id; the JSON access
+-- log's path and attempts
 _M.nginx_only = {"sy_upgrade", "sy_connection", "sy_hsts_header", "sy_host",
-                 "sy_upstream_host"}
+                 "sy_upstream_host", "sy_request_id", "sy_log_path", "sy_attempts"}
 
 return _M

@@ -54,16 +54,24 @@ local MAX_KEY = 256
 
 local limits   -- ngx.shared.sy_ratelimit
 
-function _M.guard(plan, var)
+-- The allow/deny verdict for a client address (binary, as $binary_remote_addr): nil
+-- when admitted, else "deny" (in the deny list) or "allow" (not in the allow list).
+-- guard() and the explain handler share it.
+local function refused_by(plan, addr)
     local deny, allow = plan.deny, plan.allow
-    if deny or allow then
-        local addr = var.binary_remote_addr
-        if deny and contains(deny, addr) then
-            return 403, BODY_FORBIDDEN
-        end
-        if allow and not contains(allow, addr) then
-            return 403, BODY_FORBIDDEN
-        end
+    if deny and contains(deny, addr) then
+        return "deny"
+    end
+    if allow and not contains(allow, addr) then
+        return "allow"
+    end
+    return nil
+end
+_M.refused_by = refused_by
+
+function _M.guard(plan, var)
+    if (plan.deny or plan.allow) and refused_by(plan, var.binary_remote_addr) then
+        return 403, BODY_FORBIDDEN
     end
     local rate = plan.rate
     if rate then
@@ -114,8 +122,9 @@ local function body_size(var)
     return size or 0
 end
 
-local function rewrite(rw, var)
-    local uri = var.uri
+-- The URI a rewrite makes of uri, or nil when it leaves it as it is (and for a regex
+-- that fails, logged). rewrite() and the explain handler share it.
+local function rewritten(rw, uri)
     local new
     local kind = rw.kind
     if kind == "strip" then
@@ -135,16 +144,45 @@ local function rewrite(rw, var)
         if not new then
             -- the URI is the client's, decoded (%0A is a newline): escaped
             ngx_log(ERR, "[switchyard] rewrite of \"", logsafe.escape(uri), "\" failed: ", err)
-            return
+            return nil
         end
         if n == 0 then
-            return
+            return nil
         end
     end
     if new ~= uri then
+        return new
+    end
+    return nil
+end
+_M.rewritten = rewritten
+
+local function rewrite(rw, var)
+    local new = rewritten(rw, var.uri)
+    if new then
         ngx_req.set_uri(new, false)
     end
 end
+
+-- Whether the request goes to the canary: its header (or else its cookie) has the value
+-- (any non-empty value without one). apply() and the explain handler share it.
+local function canary_hit(c, var)
+    local want = c.value
+    if c.header_var then
+        local v = var[c.header_var]
+        if v and (want and v == want or not want and v ~= "") then
+            return true
+        end
+    end
+    if c.cookie_var then
+        local v = var[c.cookie_var]
+        if v and (want and v == want or not want and v ~= "") then
+            return true
+        end
+    end
+    return false
+end
+_M.canary_hit = canary_hit
 
 function _M.apply(plan, var, ctx, again)
     local r = plan.redirect
@@ -173,20 +211,7 @@ function _M.apply(plan, var, ctx, again)
     end
     local c = not name and plan.canary
     if c then
-        local want = c.value
-        local v
-        if c.header_var then
-            v = var[c.header_var]
-            if v and (want and v == want or not want and v ~= "") then
-                name = c.upstream
-            end
-        end
-        if not name and c.cookie_var then
-            v = var[c.cookie_var]
-            if v and (want and v == want or not want and v ~= "") then
-                name = c.upstream
-            end
-        end
+        name = canary_hit(c, var) and c.upstream or nil
         if name and not again then
             -- kept for a later pass: request_headers (below) may change what it read
             var[V_PICK] = name

@@ -38,6 +38,8 @@
 
 local setmetatable = setmetatable
 local pairs = pairs
+local ipairs = ipairs
+local str_find = string.find
 local str_byte = string.byte
 local str_sub = string.sub
 local tbl_sort = table.sort
@@ -330,7 +332,9 @@ end
 -- candidate (only when the host has exactly one label more than a one-label suffix), then
 -- one lookup per any-depth depth, deepest first. A suffix must leave at least one byte
 -- before it: no wildcard matches its bare parent.
-local function wildcard_entry(self, host)
+-- tried (explain only; nil for match): each entry looked up is appended as
+-- {entry = "*.foo.com", kind = "one_label" | "wildcard", found = bool}.
+local function wildcard_entry(self, host, tried)
     local scan = self.scan
     local dots = self.dots
     local nd = 0
@@ -347,8 +351,12 @@ local function wildcard_entry(self, host)
     -- byte is never counted: a leading dot leaves no label before the suffix)
     if nd < scan and nd > 0 and self.one_count[nd] then
         local h = self.one_hosts[str_sub(host, dots[nd])]
+        if tried then
+            tried[#tried + 1] = {entry = "*" .. str_sub(host, dots[nd]), kind = "one_label",
+                                 found = h ~= nil, key = str_sub(host, dots[nd])}
+        end
         if h then
-            return h
+            return h, "one_label"
         end
     end
     local depths = self.wild_depths
@@ -357,8 +365,12 @@ local function wildcard_entry(self, host)
         local d = depths[i]
         if d <= nd then
             local h = wild[str_sub(host, dots[d])]
+            if tried then
+                tried[#tried + 1] = {entry = "*" .. str_sub(host, dots[d]), kind = "wildcard",
+                                     found = h ~= nil, key = str_sub(host, dots[d])}
+            end
             if h then
-                return h
+                return h, "wildcard"
             end
         end
     end
@@ -432,6 +444,179 @@ function _M.match(self, host, uri)
         end
     end
     return nil
+end
+
+-- Whether a route host (exact name, "*.suffix" with wildcard, or "*") would take host.
+local function host_takes(rh, wildcard, host)
+    if rh == host or rh == "*" then
+        return true
+    end
+    if str_sub(rh, 1, 2) ~= "*." then
+        return false
+    end
+    local suffix = str_sub(rh, 2)
+    local n = #host - #suffix
+    if n < 1 or str_sub(host, n + 1) ~= suffix then
+        return false
+    end
+    if wildcard == "one_label" then
+        return not str_find(str_sub(host, 1, n), ".", 1, true)
+    end
+    return true
+end
+
+-- explain(host, uri): what match() does, told step by step (GET /_switchyard/explain).
+-- The host entry comes from the same lookups as match() (wildcard_entry, recording what it
+-- tried); the candidates are every route of that entry in the order match() considers
+-- them (exact, prefix and segment_prefix lengths longest first, regexes by priority),
+-- each with why it lost, then the routes of less specific host entries that would take
+-- the host had the chosen one no routes ("host: a more specific host entry has routes").
+-- Returns {route = <the chosen route or nil>, wild = bool, host = {entry, kind, why,
+-- tried}, candidates = {{route, chosen, reason}...}}. Off the request path; route/
+-- explain_spec.lua checks it chooses what match() chooses.
+function _M.explain(self, host, uri)
+    local tried = {}
+    local out = {host = {entry = nil, kind = nil, tried = tried}, candidates = {}}
+    local h = self.exact_hosts[host]
+    tried[1] = {entry = host, kind = "exact", found = h ~= nil, key = host}
+    local kind = h and "exact"
+    local wild = false
+    if not h then
+        if self.n_wild > 0 then
+            h, kind = wildcard_entry(self, host, tried)
+        end
+        if not h then
+            h = self.exact_hosts["*"]
+            tried[#tried + 1] = {entry = "*", kind = "catch_all", found = h ~= nil, key = "*"}
+            kind = h and "catch_all"
+        end
+        wild = h ~= nil
+    end
+    out.wild = wild
+    if not h then
+        out.host.why = "no host entry takes this host (exact name, wildcards, catch-all '*')"
+        return out
+    end
+    local entry
+    for i = #tried, 1, -1 do
+        if tried[i].found then
+            entry = tried[i].entry
+            break
+        end
+    end
+    out.host.entry, out.host.kind = entry, kind
+    out.host.why = ({
+        exact = "the exact host name has routes",
+        one_label = "no exact entry; the one-label wildcard matches (one label more)",
+        wildcard = "no exact or one-label entry; the most specific any-depth wildcard "
+            .. "that has routes",
+        catch_all = "no other host entry takes this host: the catch-all '*'",
+    })[kind]
+    local cands = out.candidates
+    local chosen
+    local function add(route, reason)
+        local c = {route = route, chosen = false, reason = reason}
+        if not reason then
+            if chosen then
+                c.reason = "an earlier candidate was chosen"
+            else
+                chosen = route
+                c.chosen, c.reason = true, "chosen"
+            end
+        end
+        cands[#cands + 1] = c
+        return c
+    end
+    -- exact paths: only h.exact[uri] can match; the other exact routes are listed as lost
+    local paths = {}
+    for path in pairs(h.exact) do
+        paths[#paths + 1] = path
+    end
+    tbl_sort(paths)
+    local list = h.exact[uri]
+    if list then
+        for i = 1, #list do
+            add(list[i], i > 1 and "same path: lower priority or later id" or nil)
+        end
+    end
+    for _, path in ipairs(paths) do
+        if path ~= uri then
+            local l = h.exact[path]
+            for i = 1, #l do
+                add(l[i], "exact path differs")
+            end
+        end
+    end
+    -- prefix and segment_prefix, longest first (as match()): at one length the prefix
+    -- and segment_prefix routes of the path's own prefix, merged in route order (match()
+    -- takes the better of the two lists' heads: the merged head); other paths of that
+    -- length are not a prefix of the path
+    local ulen = #uri
+    for _, len in ipairs(h.lens) do
+        local sub = len <= ulen and str_sub(uri, 1, len) or nil
+        local boundary = sub and (len == ulen or str_byte(uri, len + 1) == SLASH
+                                  or str_byte(uri, len) == SLASH)
+        local here, lost = {}, {}
+        for _, paths_of in ipairs({h.prefix, h.seg}) do
+            local seg = paths_of == h.seg
+            local keys = {}
+            for path in pairs(paths_of) do
+                if #path == len then
+                    keys[#keys + 1] = path
+                end
+            end
+            tbl_sort(keys)
+            for _, path in ipairs(keys) do
+                for _, r in ipairs(paths_of[path]) do
+                    if path ~= sub then
+                        lost[#lost + 1] = {r, "not a prefix of the path"}
+                    elseif seg and not boundary then
+                        lost[#lost + 1] = {r, "not on a segment boundary"}
+                    else
+                        here[#here + 1] = r
+                    end
+                end
+            end
+        end
+        tbl_sort(here, route_before)
+        for i, r in ipairs(here) do
+            if chosen then
+                add(r, chosen.match == "exact" and "an earlier candidate was chosen"
+                    or (#chosen.path > len and "a longer prefix matched")
+                    or "same path: lower priority or later id")
+            else
+                add(r, i > 1 and "same path: lower priority or later id" or nil)
+            end
+        end
+        for _, x in ipairs(lost) do
+            add(x[1], x[2])
+        end
+    end
+    local find = self.find
+    for _, route in ipairs(h.regex) do
+        if chosen then
+            add(route, nil)
+        elseif find(uri, route.path) then
+            add(route, nil)
+        else
+            add(route, "regex did not match")
+        end
+    end
+    -- routes of less specific host entries that take this host too: never considered
+    local others = {}
+    for _, r in pairs(self.by_id) do
+        local rh = r.host
+        local same = rh == entry and ((r.wildcard == "one_label") == (kind == "one_label"))
+        if not same and host_takes(rh, r.wildcard, host) then
+            others[#others + 1] = r
+        end
+    end
+    tbl_sort(others, function(x, y) return x.id < y.id end)
+    for _, r in ipairs(others) do
+        add(r, "host: a more specific host entry has routes")
+    end
+    out.route = chosen
+    return out
 end
 
 return _M

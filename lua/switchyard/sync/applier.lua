@@ -156,6 +156,14 @@ local function sync_once(ctx, cmd, periodic)
     end
     if ok then
         set_status(ctx, "last_sync", now_ms())
+        -- metrics: does the digest Redis has agree with ours at the same version (the
+        -- recorded one when documents were loaded behind sy_apply's back)? Unknown (kept)
+        -- while the versions differ.
+        if meta:get("version") == version and redis_digest then
+            local agrees = redis_digest == (context.recorded_digest(ctx)
+                                            or context.local_digest(ctx))
+            meta:set("metrics:digest_agrees", agrees and 1 or 0)
+        end
     end
     return ok, err
 end
@@ -169,6 +177,7 @@ function _M.loop(ctx)
     local last_full = ngx_now()
     local beat_version
     local wake_now = true
+    local connected_once = false
     snapshot_writer.probe(ctx)
     while not worker_exiting() do
         local ok, err = pcall(function()
@@ -191,6 +200,10 @@ function _M.loop(ctx)
                     return
                 end
                 attempt = 0
+                if connected_once then
+                    meta:incr("metrics:reconnects", 1, 0)
+                end
+                connected_once = true
                 set_status(ctx, "redis", "up")
                 ngx_log(NOTICE, "[switchyard] connected to Redis at ", conf.redis_host, ":",
                         conf.redis_port)

@@ -14,14 +14,31 @@ local lock = require "switchyard.sync.lock"
 local out_of_band = require "switchyard.sync.out_of_band"
 local cjson = require "cjson.safe"
 local checked_array = require("switchyard.sync.reply").checked_array
+local context = require "switchyard.sync.context"
 
 local ngx = ngx
 local ngx_log = ngx.log
+local type = type
+local tonumber = tonumber
 local ERR = ngx.ERR
 local INFO = ngx.INFO
 local unpack = table.unpack or unpack   -- luacheck: compat
 
 local _M = {}
+
+-- the "ts" field (ms) of a stream entry {id, {field, value, ...}}, or nil
+local function change_ts(entry)
+    local fields = type(entry) == "table" and entry[2]
+    if type(fields) ~= "table" then
+        return nil
+    end
+    for i = 1, #fields - 1, 2 do
+        if fields[i] == "ts" then
+            return tonumber(fields[i + 1])
+        end
+    end
+    return nil
+end
 
 -- Catch up from the stream after `applied`. page1: the reply to the first XRANGE when the
 -- caller pipelined it with its version check (one round trip less per change);
@@ -32,6 +49,7 @@ function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
     local walk = stream.new_walk(applied)
     local from = stream.first_id(applied)
     local done = false
+    local last_entry   -- the last change's stream entry: its "ts" is when it was written
     for _ = 1, stream.MAX_PAGES do
         local reply = page1
         page1 = nil
@@ -41,6 +59,9 @@ function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
         local entries, err = checked_array("XRANGE", reply)
         if not entries then
             return nil, err
+        end
+        if #entries > 0 and type(entries[#entries]) == "table" then
+            last_entry = entries[#entries]
         end
         local why = stream.page(walk, entries)
         if why then
@@ -97,6 +118,15 @@ function _M.run(ctx, cmd, applied, page1, prefetched, epoch)
         ctx.journal.ok = false   -- sy_config is not what the changes say
     end
     snapshot_writer.append(ctx, docs, last_version)
+    -- metrics (docs/metrics.md): catch-ups, when the last change was applied, and its
+    -- propagation lag (apply time minus the "ts" the Function wrote with the change)
+    local now = context.now_ms()
+    meta:incr("metrics:catch_ups", 1, 0)
+    meta:set("metrics:applied_at", now)
+    local ts = change_ts(last_entry)
+    if ts then
+        meta:set("metrics:lag_ms", now - ts)
+    end
     return true
 end
 

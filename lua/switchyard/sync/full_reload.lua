@@ -118,6 +118,7 @@ local function reload(ctx, cmd, why, epoch)
     ctx.journal.ok = false   -- the journal holds changes, not this: the next write is whole
     meta:incr("sync:full_reloads", 1, 0)
     context.set_status(ctx, "last_full_reload", context.now_ms())
+    ctx.meta:set("metrics:applied_at", context.now_ms())
     ngx_update_time()
     ngx_log(NOTICE, "[switchyard] full reload done: version ", version, ", ", #shm_keys,
             " objects, ", changed, " changed in ", math_floor((ngx_now() - started) * 1000),

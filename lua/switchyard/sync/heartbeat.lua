@@ -36,7 +36,8 @@ function _M.beat(ctx, cmd)
          "out_of_band_keys", meta:get("sync:out_of_band_keys") or "",
          "recorded_digest", context.recorded_digest(ctx) or "",
          "regex", meta:get("sync:regex") or "", "last_seen", now, "started",
-         meta:get("started") or now, "pid", conf.pid, "listen", conf.listen},
+         meta:get("started") or now, "pid", conf.pid, "listen", conf.listen,
+         "metrics_listen", conf.metrics_listen or ""},
         {"EXPIRE", key, keys.edge_ttl_s},
         {"ZADD", keys.edges, now, conf.edge_id},
     })

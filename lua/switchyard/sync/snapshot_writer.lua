@@ -81,6 +81,7 @@ function _M.append(ctx, changes, version)
     journal.file = file_or_err
     journal.bytes = journal.bytes + bytes
     journal.records = journal.records + 1
+    meta:incr("metrics:snapshot_writes", 1, 0)
     meta:set("snapshot:version", version)
     meta:set("snapshot:digest", hex)
     meta:set("snapshot:journal_records", journal.records)
@@ -150,6 +151,7 @@ function _M.write(ctx, force)
     meta:set("snapshot:bytes", size)
     meta:set("snapshot:journal_records", 0)
     meta:set("snapshot:journal_bytes", 0)
+    meta:incr("metrics:snapshot_writes", 1, 0)
     ngx_log(INFO, "[switchyard] snapshot written: version ", version, ", ", count,
             " objects in ", math_floor(took * 1000), " ms")
 end

@@ -42,6 +42,7 @@ function _M.loop(ctx)
     local sub = context.new_client(ctx, 1000)
     local attempt = 0
     local last_rx, last_ping = 0, 0
+    local subscribed_once = false
     while not worker_exiting() do
         local ok, err = pcall(function()
             if not sub:connected() then
@@ -67,6 +68,10 @@ function _M.loop(ctx)
                     return
                 end
                 attempt = 0
+                if subscribed_once then
+                    ctx.meta:incr("metrics:reconnects", 1, 0)
+                end
+                subscribed_once = true
                 set_status(ctx, "subscribed", true)
                 ngx_log(NOTICE, "[switchyard] subscribed to ", keys.events)
                 last_rx, last_ping = ngx_now(), ngx_now()

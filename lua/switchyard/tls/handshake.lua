@@ -17,6 +17,7 @@
 --                       ngx.ssl setters: no parsing, no decryption here. None and no
 --                       default: the handshake is refused.
 
+local metrics_count = require("switchyard.request.metrics").count
 local ffi = require "ffi"
 local base = require "resty.core.base"
 local worker = require "switchyard.worker"
@@ -91,6 +92,7 @@ function _M.ssl_certificate()
     current()
     local name = ssl.server_name()
     local entry = certs:select(name)
+    metrics_count("tls_handshakes", entry and entry.id or "none")
     if not entry then
         local now = ngx_now()
         if now - warned >= 10 then

@@ -27,6 +27,10 @@ public struct OwnedWriter: Sendable {
     /// is the same, so an unchanged certificate is not rewritten with a fresh nonce).
     var sealed: [String: (key: String, sealed: String)] = [:]
     var loaded = false
+    /// `<kind>:<id>` -> the object last wanted (stamped) and its canonical document: an
+    /// unchanged object is compared, not encoded again, on every sync.
+    var encodedRoutes: [String: (route: Route, document: String)] = [:]
+    var encodedUpstreams: [String: (upstream: Upstream, document: String)] = [:]
 
     public init(store: ConfigStore, owner: String, cipher: CertificateKeyCipher?) {
         self.store = store
@@ -64,12 +68,31 @@ public struct OwnedWriter: Sendable {
         if !loaded { try await load(wanted) }
 
         var puts: [(key: String, document: String, operation: ApplyOperation, sealed: (String, String)?)] = []
-        for (key, upstream) in upstreams where known[key] != upstream.canonicalDocument {
-            puts.append((key, upstream.canonicalDocument, ApplyOperation.put(upstream), nil))
+        for (key, upstream) in upstreams {
+            let document: String
+            if let seen = encodedUpstreams[key], seen.upstream == upstream {
+                document = seen.document
+            } else {
+                document = upstream.canonicalDocument
+                encodedUpstreams[key] = (upstream, document)
+            }
+            if known[key] == document { continue }
+            puts.append((key, document, ApplyOperation(op: .put, kind: .upstream, id: upstream.name, document: document), nil))
         }
-        for (key, route) in routes where known[key] != route.canonicalDocument {
-            puts.append((key, route.canonicalDocument, ApplyOperation.put(route), nil))
+        for (key, route) in routes {
+            let document: String
+            if let seen = encodedRoutes[key], seen.route == route {
+                document = seen.document
+            } else {
+                document = route.canonicalDocument
+                encodedRoutes[key] = (route, document)
+            }
+            if known[key] == document { continue }
+            puts.append(
+                (key, document, ApplyOperation(op: .put, kind: .route, id: route.id, document: document, refs: route.upstreams), nil))
         }
+        if encodedUpstreams.count > upstreams.count { encodedUpstreams = encodedUpstreams.filter { wanted.contains($0.key) } }
+        if encodedRoutes.count > routes.count { encodedRoutes = encodedRoutes.filter { wanted.contains($0.key) } }
         var certificatePuts: [(key: String, document: String, operation: ApplyOperation, sealed: (String, String)?)] = []
         for (key, certificate) in certificates {
             var sealedKey: String?

@@ -29,8 +29,8 @@ public struct OwnedWriter: Sendable {
     var loaded = false
     /// `<kind>:<id>` -> the object last wanted (stamped) and its canonical document: an
     /// unchanged object is compared, not encoded again, on every sync.
-    var encodedRoutes: [String: (route: Route, document: String)] = [:]
-    var encodedUpstreams: [String: (upstream: Upstream, document: String)] = [:]
+    var encodedRoutes: [String: (value: Route, document: String)] = [:]
+    var encodedUpstreams: [String: (value: Upstream, document: String)] = [:]
 
     public init(store: ConfigStore, owner: String, cipher: CertificateKeyCipher?) {
         self.store = store
@@ -69,24 +69,12 @@ public struct OwnedWriter: Sendable {
 
         var puts: [(key: String, document: String, operation: ApplyOperation, sealed: (String, String)?)] = []
         for (key, upstream) in upstreams {
-            let document: String
-            if let seen = encodedUpstreams[key], seen.upstream == upstream {
-                document = seen.document
-            } else {
-                document = upstream.canonicalDocument
-                encodedUpstreams[key] = (upstream, document)
-            }
+            let document = Self.encoded(key, upstream, in: &encodedUpstreams) { $0.canonicalDocument }
             if known[key] == document { continue }
             puts.append((key, document, ApplyOperation(op: .put, kind: .upstream, id: upstream.name, document: document), nil))
         }
         for (key, route) in routes {
-            let document: String
-            if let seen = encodedRoutes[key], seen.route == route {
-                document = seen.document
-            } else {
-                document = route.canonicalDocument
-                encodedRoutes[key] = (route, document)
-            }
+            let document = Self.encoded(key, route, in: &encodedRoutes) { $0.canonicalDocument }
             if known[key] == document { continue }
             puts.append(
                 (key, document, ApplyOperation(op: .put, kind: .route, id: route.id, document: document, refs: route.upstreams), nil))
@@ -147,6 +135,16 @@ public struct OwnedWriter: Sendable {
         // what was already right is ours too (found by its id while wanted)
         mine.formUnion(wanted)
         return outcome
+    }
+
+    /// The canonical document of `value`: the one encoded last time while the value is the same.
+    static func encoded<T: Equatable>(
+        _ key: String, _ value: T, in cache: inout [String: (value: T, document: String)], encode: (T) -> String
+    ) -> String {
+        if let seen = cache[key], seen.value == value { return seen.document }
+        let document = encode(value)
+        cache[key] = (value, document)
+        return document
     }
 
     func source(_ origin: K8sRef?) -> String { origin.map { KubeIdentity.source($0.key) } ?? "" }

@@ -58,10 +58,11 @@ public struct KubeTranslationMemo: Sendable {
         var part: IngressPart
     }
 
-    /// The upstream draft of `request`, made again only when its inputs changed.
+    /// The upstream draft of `request` and the problems found making it, made again only when
+    /// its inputs changed.
     mutating func upstream(
         _ request: UpstreamRequest, state: ClusterState, slices: [K8sKey: [K8sEndpointSlice]], options: KubeTranslationOptions
-    ) -> KubeUpstreamDraft {
+    ) -> (KubeUpstreamDraft, [(key: String, problem: KubeProblem)]) {
         let service = request.service
         let key = service.meta.key
         let own = slices[key] ?? []
@@ -69,11 +70,11 @@ public struct KubeTranslationMemo: Sendable {
             service: service, port: request.port, policy: request.policy, slices: own,
             endpoints: own.isEmpty ? state.endpoints[key] : nil,
             physical: service.physicalEndpointNames.map { state.physicalEndpoints[K8sKey(key.namespace, $0)] })
-        if let memo = upstreams[request.id], memo.inputs == inputs { return memo.draft }
+        if let memo = upstreams[request.id], memo.inputs == inputs { return (memo.draft, memo.reports) }
         var builder = KubeUpstreamBuilder(state: state, options: options, slices: [key: own])
         let draft = builder.upstream(id: request.id, service: service, port: request.port, policy: request.policy)
         upstreams[request.id] = UpstreamMemo(inputs: inputs, draft: draft, reports: builder.reports)
-        return draft
+        return (draft, builder.reports)
     }
 
     /// The part of `ingress`, made again (by `make`) only when it or what it names changed.

@@ -77,9 +77,13 @@ public struct KubeTranslator: Sendable {
         var candidates: [RouteKey: Candidate] = [:]
         var order: [RouteKey] = []
 
+        // problems of the upstreams' objects, with the keys that report each once
+        var upstreamReports: [(key: String, problem: KubeProblem)] = []
         func ensure(_ request: UpstreamRequest) {
             if upstreams[request.id] == nil {
-                upstreams[request.id] = memo.upstream(request, state: state, slices: slices, options: options)
+                let (draft, reports) = memo.upstream(request, state: state, slices: slices, options: options)
+                upstreams[request.id] = draft
+                upstreamReports += reports
             }
         }
         func add(_ candidate: Candidate) {
@@ -115,7 +119,7 @@ public struct KubeTranslator: Sendable {
 
         // --- each Ingress on its own (kept while it and the Services and Secrets it names are
         // unchanged): its rules (tier 0), then every Ingress's default backend (tier 1)
-        var primaries: [IngressPart] = []
+        var defaultParts: [(upstreams: [UpstreamRequest], candidates: [Candidate])] = []
         var canaries: [(K8sIngress, IngressAnnotations)] = []
         var liveIngresses = 0
         for entry in memo.order {
@@ -129,7 +133,7 @@ public struct KubeTranslator: Sendable {
                 canaries.append((ingress, part.annotations))
                 continue
             }
-            primaries.append(part)
+            if !part.defaultUpstreams.isEmpty || !part.defaults.isEmpty { defaultParts.append((part.defaultUpstreams, part.defaults)) }
             for use in part.certificates {
                 var draft =
                     certificates[use.id]
@@ -142,9 +146,9 @@ public struct KubeTranslator: Sendable {
             for request in part.ruleUpstreams { ensure(request) }
             for candidate in part.rules { add(candidate) }
         }
-        for part in primaries {
-            for request in part.defaultUpstreams { ensure(request) }
-            for candidate in part.defaults { add(candidate) }
+        for part in defaultParts {
+            for request in part.upstreams { ensure(request) }
+            for candidate in part.candidates { add(candidate) }
         }
 
         // --- canary Ingresses change their primary's routes
@@ -273,16 +277,16 @@ public struct KubeTranslator: Sendable {
         }
         memo.fallbacks = fallbacks
         out.routes = Self.sortedByID(routes, id: \.id, last: &memo.routeOrder)
-        out.upstreams = Self.sortedByID(
-            upstreams.values.filter { usedUpstreams.contains($0.id) }, id: \.id, last: &memo.upstreamOrder)
+        // the used upstreams by id, in the last translation's order while the same ones are used
+        if memo.upstreamOrder.count != usedUpstreams.count || !memo.upstreamOrder.allSatisfy({ usedUpstreams.contains($0) }) {
+            memo.upstreamOrder = usedUpstreams.sorted()
+        }
+        out.upstreams = memo.upstreamOrder.compactMap { upstreams[$0] }
         out.certificates = certificates.values.sorted { $0.id < $1.id }
         // problems of the upstreams' objects, each once per translation
         var reported: Set<String> = []
-        for id in upstreams.keys {
-            for report in memo.upstreams[id]?.reports ?? []
-            where reported.insert(report.key + "\u{0}" + report.problem.description).inserted {
-                problems.append(report.problem)
-            }
+        for report in upstreamReports where reported.insert(report.key + "\u{0}" + report.problem.description).inserted {
+            problems.append(report.problem)
         }
         out.problems = problems.sorted()
         out.ingresses = Self.sortedByID(out.ingresses, id: { $0 }, last: &memo.ingressOrder)

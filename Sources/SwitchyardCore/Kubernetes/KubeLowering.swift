@@ -31,6 +31,18 @@ public struct KubeCertificateCache: Sendable {
     public init() {}
 }
 
+/// Upstreams and routes validated before, by id, with the document each was validated from:
+/// the translation hands an unchanged object's document back as it was, so after a change
+/// only what changed is validated again. Valid for one validator configuration (a lowering
+/// with another one starts it afresh).
+public struct KubeLoweringMemo: Sendable {
+    var validator = ""
+    var upstreams: [String: (document: JSONValue, result: Result<Upstream, ValidationFailure>)] = [:]
+    var routes: [String: (document: JSONValue, result: Result<Route, ValidationFailure>)] = [:]
+
+    public init() {}
+}
+
 public struct KubeLowering: Sendable {
     public var validator: Validator
     /// Seconds since the epoch (certificate validity).
@@ -42,12 +54,30 @@ public struct KubeLowering: Sendable {
     }
 
     public func lower(_ translation: KubeTranslation, cache: inout KubeCertificateCache) -> KubeDesired {
+        var memo = KubeLoweringMemo()
+        return lower(translation, cache: &cache, memo: &memo)
+    }
+
+    /// Lowers `translation`, validating only the documents `memo` has not seen validated.
+    public func lower(_ translation: KubeTranslation, cache: inout KubeCertificateCache, memo: inout KubeLoweringMemo) -> KubeDesired {
+        let fingerprint = "\(type(of: validator.regex))|\(validator.allowLinkLocalEndpoints)|\(validator.acceptsOwnership)"
+        if memo.validator != fingerprint {
+            memo = KubeLoweringMemo()
+            memo.validator = fingerprint
+        }
         var out = KubeDesired()
         out.problems = translation.problems
 
         var failedUpstreams: [String: K8sRef] = [:]
         for draft in translation.upstreams {
-            switch validator.upstream(draft.document, name: nil) {
+            let result: Result<Upstream, ValidationFailure>
+            if let seen = memo.upstreams[draft.id], seen.document == draft.document {
+                result = seen.result
+            } else {
+                result = validator.upstream(draft.document, name: nil)
+                memo.upstreams[draft.id] = (draft.document, result)
+            }
+            switch result {
             case .success(let upstream):
                 out.upstreams.append(upstream)
                 out.origins["upstream:\(draft.id)"] = draft.origin
@@ -111,7 +141,14 @@ public struct KubeLowering: Sendable {
                         "not served: its upstream \(failed) (from \(failedUpstreams[failed]!)) is not valid", reason: "InvalidUpstream"))
                 continue
             }
-            switch validator.route(document, id: nil) {
+            let result: Result<Route, ValidationFailure>
+            if let seen = memo.routes[draft.id], seen.document == document {
+                result = seen.result
+            } else {
+                result = validator.route(document, id: nil)
+                memo.routes[draft.id] = (document, result)
+            }
+            switch result {
             case .success(let route):
                 out.routes.append(route)
                 out.origins["route:\(draft.id)"] = draft.origin
@@ -125,6 +162,15 @@ public struct KubeLowering: Sendable {
                             reason: "InvalidRoute"))
                 }
             }
+        }
+        // forget what is no longer translated
+        if memo.upstreams.count > translation.upstreams.count {
+            let ids = Set(translation.upstreams.map(\.id))
+            memo.upstreams = memo.upstreams.filter { ids.contains($0.key) }
+        }
+        if memo.routes.count > translation.routes.count {
+            let ids = Set(translation.routes.map(\.id))
+            memo.routes = memo.routes.filter { ids.contains($0.key) }
         }
         out.problems.sort()
         return out

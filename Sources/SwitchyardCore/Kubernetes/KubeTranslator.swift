@@ -30,7 +30,7 @@ public struct KubeTranslator: Sendable {
     /// Lowest route priority: default-backend routes lose every tie to rule routes.
     static let fallbackPriority = Route.priorityRange.lowerBound
 
-    struct RouteKey: Hashable {
+    struct RouteKey: Hashable, Sendable {
         var host: String
         var oneLabel: Bool
         var match: String
@@ -38,7 +38,7 @@ public struct KubeTranslator: Sendable {
         var priority: Int
     }
 
-    struct Candidate {
+    struct Candidate: Sendable {
         var key: RouteKey
         /// 0: an Ingress rule, 1: an Ingress's default backend, 2: --default-backend.
         var tier: Int
@@ -53,57 +53,39 @@ public struct KubeTranslator: Sendable {
         var writtenPath: String
         var pathType: K8sPathType?
         var hasCanary = false
+        /// The route draft, made with the candidate (nil once a canary changed it).
+        var draft: KubeRouteDraft?
     }
 
-    /// An Ingress's default backend, added after every Ingress's rules.
-    struct PendingDefault {
-        var ingress: K8sIngress
-        var annotations: IngressAnnotations
-        var backend: K8sBackend
-        var hosts: [(String, Bool)]
-        var tlsHosts: [String: String]
-        var policy: JSONValue
-    }
-
+    /// Translates `state` from scratch.
     public func translate(_ state: ClusterState) -> KubeTranslation {
+        var memo = KubeTranslationMemo()
+        return translate(state, memo: &memo)
+    }
+
+    /// Translates `state`, reusing what `memo` kept from earlier translations wherever its
+    /// inputs are unchanged (KubeTranslationMemo): the result is the same as `translate(state)`,
+    /// but a change to one Service's endpoints redoes that Service's upstreams only.
+    public func translate(_ state: ClusterState, memo: inout KubeTranslationMemo) -> KubeTranslation {
+        if memo.options != options { memo = KubeTranslationMemo(options: options) }
         var out = KubeTranslation()
         var problems: [KubeProblem] = []
-        var builder = KubeUpstreamBuilder(state: state, options: options)
+        let slices = KubeUpstreamBuilder.slicesByService(state)
+        // upstreams used by this translation (made once per Service, port and policy)
         var upstreams: [String: KubeUpstreamDraft] = [:]
         var certificates: [String: KubeCertificateDraft] = [:]
         var candidates: [RouteKey: Candidate] = [:]
         var order: [RouteKey] = []
 
-        // Ours, oldest first (files have no creationTimestamp: they count as newest).
-        let ours = state.ingresses.values.filter { options.handles($0, classes: state.ingressClasses) }.sorted(by: Self.older)
-        var primaries: [(K8sIngress, IngressAnnotations)] = []
-        var canaries: [(K8sIngress, IngressAnnotations)] = []
-        for ingress in ours {
-            let (parsed, annotationProblems, refused) = IngressAnnotations.parse(ingress.meta.annotations, object: ingress.ref)
-            problems += annotationProblems
-            if refused { continue }
-            out.ingresses.append(ingress.meta.key)
-            if parsed.canary != nil { canaries.append((ingress, parsed)) } else { primaries.append((ingress, parsed)) }
-        }
-
-        // The upstream of a backend (made once per Service, port and policy), or a problem.
-        func upstream(for backend: K8sBackend, of ingress: K8sIngress, policy: JSONValue) -> String? {
-            switch builder.resolve(backend, namespace: ingress.meta.namespace, from: ingress.ref) {
-            case .failure(let problem):
-                problems.append(problem)
-                return nil
-            case .success(let (service, port)):
-                return upstreamID(service: service, port: port, policy: policy)
+        // problems of the upstreams' objects, with the keys that report each once
+        var upstreamReports: [(key: String, problem: KubeProblem)] = []
+        func ensure(_ request: UpstreamRequest) {
+            if upstreams[request.id] == nil {
+                let (draft, reports) = memo.upstream(request, state: state, slices: slices, options: options)
+                upstreams[request.id] = draft
+                upstreamReports += reports
             }
         }
-        func upstreamID(service: K8sService, port: K8sServicePort, policy: JSONValue) -> String {
-            let slug = "\(service.meta.namespace)-\(service.meta.name)-\(port.port)"
-            let id = KubeIdentity.id(
-                installation: options.ingressClass, origin: service.ref, slug: slug, leaf: [String(port.port), policy.canonical])
-            if upstreams[id] == nil { upstreams[id] = builder.upstream(id: id, service: service, port: port, policy: policy) }
-            return id
-        }
-
         func add(_ candidate: Candidate) {
             if let winner = candidates[candidate.key] {
                 if candidate.tier < 2 {
@@ -120,121 +102,120 @@ public struct KubeTranslator: Sendable {
             order.append(candidate.key)
         }
 
-        // --- Ingress rules (tier 0), then their default backends (tier 1)
-        var defaults: [PendingDefault] = []
-        for (ingress, annotations) in primaries {
-            let tlsHosts = certificateHosts(ingress, state: state, certificates: &certificates, problems: &problems)
-            var policy = annotations.upstreamPolicy
-            if case .object(let m) = policy, m.isEmpty { policy = .object([]) }
-            var hosts: [(String, Bool)] = []
-            var rootCovered: Set<String> = []
-            for rule in ingress.rules {
-                guard let (host, oneLabel) = hostOf(rule, ingress: ingress, problems: &problems) else { continue }
-                if !hosts.contains(where: { $0 == (host, oneLabel) }) { hosts.append((host, oneLabel)) }
-                for path in rule.paths {
-                    guard let (match, routePath, rewrite) = pathRule(path, annotations: annotations, ingress: ingress, problems: &problems)
-                    else {
-                        continue
-                    }
-                    if routePath == "/" && match != "regex" && match != "exact" { rootCovered.insert("\(host)|\(oneLabel)") }
-                    guard let upstreamID = upstream(for: path.backend, of: ingress, policy: policy) else { continue }
-                    var members = annotations.routeMembers.mapValues(\.value)
-                    var fields = annotations.routeMembers.mapValues(\.annotation)
-                    if let rewrite {
-                        members["rewrite"] = rewrite
-                        fields["rewrite"] = annotationName(annotations, "rewrite-target", in: ingress)
-                    }
-                    let redirect = redirectFor(host: host, annotations: annotations, tlsHosts: tlsHosts)
-                    if redirect.on {
-                        members["https_redirect"] = true
-                        if annotations.forceSSLRedirect {
-                            fields["https_redirect"] = annotationName(annotations, "force-ssl-redirect", in: ingress)
-                        }
-                    }
-                    add(
-                        Candidate(
-                            key: RouteKey(host: host, oneLabel: oneLabel, match: match, path: routePath, priority: 0), tier: 0,
-                            origin: ingress.ref, field: path.field,
-                            leaf: [host, oneLabel ? "one_label" : "", path.path, path.pathType.rawValue],
-                            upstream: upstreamID, members: members, annotations: fields, redirectCertificate: redirect.certificate,
-                            writtenPath: path.path, pathType: path.pathType))
-                }
+        // Ours, oldest first (files have no creationTimestamp: they count as newest); the
+        // order is kept while the same Ingresses with the same creation times are ours.
+        var oursCount = 0
+        for ingress in state.ingresses.values where options.handles(ingress, classes: state.ingressClasses) { oursCount += 1 }
+        let sameOurs =
+            memo.order.count == oursCount
+            && memo.order.allSatisfy { entry in
+                guard let ingress = state.ingresses[entry.key] else { return false }
+                return ingress.meta.creationTimestamp == entry.created && options.handles(ingress, classes: state.ingressClasses)
             }
-            if let backend = ingress.defaultBackend {
-                let targets = ingress.rules.isEmpty ? [("*", false)] : hosts.filter { !rootCovered.contains("\($0.0)|\($0.1)") }
-                defaults.append(
-                    PendingDefault(
-                        ingress: ingress, annotations: annotations, backend: backend, hosts: targets, tlsHosts: tlsHosts, policy: policy))
-            }
+        if !sameOurs {
+            memo.order = state.ingresses.values.filter { options.handles($0, classes: state.ingressClasses) }.sorted(by: Self.older)
+                .map { (key: $0.meta.key, created: $0.meta.creationTimestamp) }
         }
-        for pending in defaults {
-            guard let upstreamID = upstream(for: pending.backend, of: pending.ingress, policy: pending.policy) else { continue }
-            for (host, oneLabel) in pending.hosts {
-                let redirect = redirectFor(host: host, annotations: pending.annotations, tlsHosts: pending.tlsHosts)
-                var members = pending.annotations.routeMembers.mapValues(\.value)
-                if redirect.on { members["https_redirect"] = true }
-                add(
-                    Candidate(
-                        key: RouteKey(host: host, oneLabel: oneLabel, match: "prefix", path: "/", priority: Self.fallbackPriority),
-                        tier: 1, origin: pending.ingress.ref, field: pending.backend.field,
-                        leaf: ["defaultBackend", host, oneLabel ? "one_label" : ""], upstream: upstreamID, members: members,
-                        annotations: pending.annotations.routeMembers.mapValues(\.annotation), redirectCertificate: redirect.certificate,
-                        writtenPath: "/", pathType: nil))
+
+        // --- each Ingress on its own (kept while it and the Services and Secrets it names are
+        // unchanged): its rules (tier 0), then every Ingress's default backend (tier 1)
+        var defaultParts: [(upstreams: [UpstreamRequest], candidates: [Candidate])] = []
+        var canaries: [(K8sIngress, IngressAnnotations)] = []
+        var liveIngresses = 0
+        for entry in memo.order {
+            let ingress = state.ingresses[entry.key]!
+            let part = memo.part(for: ingress, state: state) { self.part(ingress, state: state) }
+            liveIngresses += 1
+            problems += part.problems
+            if part.refused { continue }
+            out.ingresses.append(ingress.meta.key)
+            if part.annotations.canary != nil {
+                canaries.append((ingress, part.annotations))
+                continue
             }
+            if !part.defaultUpstreams.isEmpty || !part.defaults.isEmpty { defaultParts.append((part.defaultUpstreams, part.defaults)) }
+            for use in part.certificates {
+                var draft =
+                    certificates[use.id]
+                    ?? KubeCertificateDraft(
+                        id: use.id, origin: use.origin, certificatePEM: use.certificatePEM, keyPEM: use.keyPEM, hosts: [], usedBy: [])
+                for host in use.hosts where !draft.hosts.contains(host) { draft.hosts.append(host) }
+                if !draft.usedBy.contains(use.usedBy) { draft.usedBy.append(use.usedBy) }
+                certificates[use.id] = draft
+            }
+            for request in part.ruleUpstreams { ensure(request) }
+            for candidate in part.rules { add(candidate) }
+        }
+        for part in defaultParts {
+            for request in part.upstreams { ensure(request) }
+            for candidate in part.candidates { add(candidate) }
         }
 
         // --- canary Ingresses change their primary's routes
-        for (ingress, annotations) in canaries {
-            guard let canary = annotations.canary else { continue }
-            for rule in ingress.rules {
-                guard let (host, oneLabel) = hostOf(rule, ingress: ingress, problems: &problems) else { continue }
-                for path in rule.paths {
-                    let primaryKey = order.first { key in
-                        guard let c = candidates[key], c.tier == 0 else { return false }
-                        return key.host == host && key.oneLabel == oneLabel && c.writtenPath == path.path && c.pathType == path.pathType
+        if !canaries.isEmpty {
+            // the first Ingress rule (in order) of each host, path and path type
+            var primaryOf: [String: RouteKey] = [:]
+            for key in order {
+                guard let c = candidates[key], c.tier == 0 else { continue }
+                let index = "\(key.host)|\(key.oneLabel)|\(c.writtenPath)|\(c.pathType?.rawValue ?? "")"
+                if primaryOf[index] == nil { primaryOf[index] = key }
+            }
+            for (ingress, annotations) in canaries {
+                guard let canary = annotations.canary else { continue }
+                for rule in ingress.rules {
+                    guard let (host, oneLabel) = hostOf(rule, ingress: ingress, problems: &problems) else { continue }
+                    for path in rule.paths {
+                        let primaryKey = primaryOf["\(host)|\(oneLabel)|\(path.path)|\(path.pathType.rawValue)"]
+                        guard let primaryKey, var primary = candidates[primaryKey] else {
+                            problems.append(
+                                KubeProblem(
+                                    .warning, ingress.ref, field: path.field,
+                                    "canary: no Ingress serves \(host) \(path.path) (\(path.pathType.rawValue)) for this canary to join; not served",
+                                    reason: "CanaryWithoutPrimary"))
+                            continue
+                        }
+                        guard !primary.hasCanary else {
+                            problems.append(
+                                KubeProblem(
+                                    .warning, ingress.ref, field: path.field,
+                                    "\(host) \(path.path) already has an older canary; this one is not served",
+                                    reason: "Conflict"))
+                            continue
+                        }
+                        let canaryUpstream: String
+                        switch request(for: path.backend, of: ingress, policy: annotations.upstreamPolicy, state: state) {
+                        case .failure(let problem):
+                            problems.append(problem)
+                            continue
+                        case .success(let request):
+                            ensure(request)
+                            canaryUpstream = request.id
+                        }
+                        guard canaryUpstream != primary.upstream else {
+                            problems.append(
+                                KubeProblem(
+                                    .warning, ingress.ref, field: "\(path.field).backend",
+                                    "the canary names the same Service and port as its primary (\(primary.origin)); nothing to split",
+                                    reason: "Conflict"))
+                            continue
+                        }
+                        if canary.weight > 0 {
+                            primary.members["split"] = [
+                                ["upstream": .string(primary.upstream), "weight": .integer(Int64(canary.weightTotal - canary.weight))],
+                                ["upstream": .string(canaryUpstream), "weight": .integer(Int64(canary.weight))],
+                            ]
+                        }
+                        if canary.header != nil || canary.cookie != nil {
+                            var members: [(key: String, value: JSONValue)] = [("upstream", .string(canaryUpstream))]
+                            if let header = canary.header { members.append(("header", .string(header))) }
+                            if let cookie = canary.cookie { members.append(("cookie", .string(cookie))) }
+                            members.append(("value", .string(canary.headerValue ?? "always")))
+                            primary.members["canary"] = .object(members)
+                        }
+                        primary.hasCanary = true
+                        primary.draft = nil
+                        candidates[primaryKey] = primary
                     }
-                    guard let primaryKey, var primary = candidates[primaryKey] else {
-                        problems.append(
-                            KubeProblem(
-                                .warning, ingress.ref, field: path.field,
-                                "canary: no Ingress serves \(host) \(path.path) (\(path.pathType.rawValue)) for this canary to join; not served",
-                                reason: "CanaryWithoutPrimary"))
-                        continue
-                    }
-                    guard !primary.hasCanary else {
-                        problems.append(
-                            KubeProblem(
-                                .warning, ingress.ref, field: path.field,
-                                "\(host) \(path.path) already has an older canary; this one is not served",
-                                reason: "Conflict"))
-                        continue
-                    }
-                    guard let canaryUpstream = upstream(for: path.backend, of: ingress, policy: annotations.upstreamPolicy) else {
-                        continue
-                    }
-                    guard canaryUpstream != primary.upstream else {
-                        problems.append(
-                            KubeProblem(
-                                .warning, ingress.ref, field: "\(path.field).backend",
-                                "the canary names the same Service and port as its primary (\(primary.origin)); nothing to split",
-                                reason: "Conflict"))
-                        continue
-                    }
-                    if canary.weight > 0 {
-                        primary.members["split"] = [
-                            ["upstream": .string(primary.upstream), "weight": .integer(Int64(canary.weightTotal - canary.weight))],
-                            ["upstream": .string(canaryUpstream), "weight": .integer(Int64(canary.weight))],
-                        ]
-                    }
-                    if canary.header != nil || canary.cookie != nil {
-                        var members: [(key: String, value: JSONValue)] = [("upstream", .string(canaryUpstream))]
-                        if let header = canary.header { members.append(("header", .string(header))) }
-                        if let cookie = canary.cookie { members.append(("cookie", .string(cookie))) }
-                        members.append(("value", .string(canary.headerValue ?? "always")))
-                        primary.members["canary"] = .object(members)
-                    }
-                    primary.hasCanary = true
-                    candidates[primaryKey] = primary
                 }
             }
         }
@@ -242,7 +223,8 @@ public struct KubeTranslator: Sendable {
         // --- --default-backend: every host without a fallback, and the catch-all (tier 2)
         if let key = options.defaultBackend {
             if let service = state.services[key], service.type != "ExternalName", let port = service.ports.first {
-                let upstreamID = upstreamID(service: service, port: port, policy: .object([]))
+                let request = upstreamRequest(service: service, port: port, policy: .object([]))
+                ensure(request)
                 var hosts: [(String, Bool)] = []
                 var seen: Set<String> = []
                 for routeKey in order where seen.insert("\(routeKey.host)|\(routeKey.oneLabel)").inserted {
@@ -255,7 +237,7 @@ public struct KubeTranslator: Sendable {
                             key: RouteKey(host: host, oneLabel: oneLabel, match: "prefix", path: "/", priority: Self.fallbackPriority),
                             tier: 2,
                             origin: service.ref, field: "", leaf: ["default-backend", host, oneLabel ? "one_label" : ""],
-                            upstream: upstreamID,
+                            upstream: request.id,
                             members: [:], annotations: [:], redirectCertificate: nil, writtenPath: "/", pathType: nil))
                 }
             } else {
@@ -269,37 +251,184 @@ public struct KubeTranslator: Sendable {
 
         // --- routes, and the upstreams and certificates they use
         var usedUpstreams: Set<String> = []
+        var routes: [KubeRouteDraft] = []
+        routes.reserveCapacity(order.count)
+        var fallbacks: [String: KubeRouteDraft] = [:]
         for key in order {
             guard let c = candidates[key] else { continue }
-            let slug = "\(c.origin.key.namespace)-\(c.origin.key.name)"
-            let id = KubeIdentity.id(installation: options.ingressClass, origin: c.origin, slug: slug, leaf: c.leaf)
-            var members = c.members
-            members["id"] = .string(id)
-            members["host"] = .string(key.host)
-            if key.oneLabel { members["wildcard"] = "one_label" }
-            members["path"] = .string(key.path)
-            members["match"] = .string(key.match)
-            members["priority"] = .integer(Int64(key.priority))
-            if members["split"] == nil { members["upstream"] = .string(c.upstream) }
-            for case .object(let targets)? in [members["canary"]] {
+            for case .object(let targets)? in [c.members["canary"]] {
                 if case .string(let name)? = targets.first(where: { $0.key == "upstream" })?.value { usedUpstreams.insert(name) }
             }
-            if case .array(let targets)? = members["split"] {
+            if case .array(let targets)? = c.members["split"] {
                 for case .string(let name)? in targets.map({ $0["upstream"] }) { usedUpstreams.insert(name) }
             }
             usedUpstreams.insert(c.upstream)
-            out.routes.append(
-                KubeRouteDraft(
-                    id: id, origin: c.origin, document: .object(members.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }),
-                    field: c.field,
-                    annotations: c.annotations, redirectCertificate: c.redirectCertificate))
+            if let draft = c.draft {
+                routes.append(draft)
+            } else if c.tier == 2 {
+                // the same for every translation while the host and the Service's upstream are
+                let index = "\(key.host)|\(key.oneLabel)|\(c.upstream)|\(c.origin.key)"
+                let draft = memo.fallbacks[index] ?? routeDraft(c)
+                fallbacks[index] = draft
+                routes.append(draft)
+            } else {
+                routes.append(routeDraft(c))
+            }
         }
-        out.routes.sort { $0.id < $1.id }
-        out.upstreams = upstreams.values.filter { usedUpstreams.contains($0.id) }.sorted { $0.id < $1.id }
+        memo.fallbacks = fallbacks
+        out.routes = Self.sortedByID(routes, id: \.id, last: &memo.routeOrder)
+        // the used upstreams by id, in the last translation's order while the same ones are used
+        if memo.upstreamOrder.count != usedUpstreams.count || !memo.upstreamOrder.allSatisfy({ usedUpstreams.contains($0) }) {
+            memo.upstreamOrder = usedUpstreams.sorted()
+        }
+        out.upstreams = memo.upstreamOrder.compactMap { upstreams[$0] }
         out.certificates = certificates.values.sorted { $0.id < $1.id }
-        out.problems = (problems + builder.problems).sorted()
-        out.ingresses.sort()
+        // problems of the upstreams' objects, each once per translation
+        var reported: Set<String> = []
+        for report in upstreamReports where reported.insert(report.key + "\u{0}" + report.problem.description).inserted {
+            problems.append(report.problem)
+        }
+        out.problems = problems.sorted()
+        out.ingresses = Self.sortedByID(out.ingresses, id: { $0 }, last: &memo.ingressOrder)
+        // forget what this translation did not use
+        if memo.upstreams.count > upstreams.count { memo.upstreams = memo.upstreams.filter { upstreams[$0.key] != nil } }
+        if memo.ingresses.count > liveIngresses {
+            let live = Set(memo.order.map(\.key))
+            memo.ingresses = memo.ingresses.filter { live.contains($0.key) }
+        }
         return out
+    }
+
+    /// `items` sorted by their (distinct) ids; the order of the last call is reused while the
+    /// same ids come, so an unchanged set costs a look-up per item, not a sort.
+    static func sortedByID<T, ID: Hashable & Comparable>(_ items: [T], id: (T) -> ID, last: inout [ID]) -> [T] {
+        var byID: [ID: T] = [:]
+        byID.reserveCapacity(items.count)
+        for item in items { byID[id(item)] = item }
+        guard byID.count == items.count else {
+            let sorted = items.sorted { id($0) < id($1) }
+            last = sorted.map(id)
+            return sorted
+        }
+        if last.count != byID.count || !last.allSatisfy({ byID[$0] != nil }) { last = byID.keys.sorted() }
+        return last.map { byID[$0]! }
+    }
+
+    /// The route draft of a candidate: its id, and its members with the route's own fields.
+    func routeDraft(_ c: Candidate) -> KubeRouteDraft {
+        let key = c.key
+        let slug = "\(c.origin.key.namespace)-\(c.origin.key.name)"
+        let id = KubeIdentity.id(installation: options.ingressClass, origin: c.origin, slug: slug, leaf: c.leaf)
+        var members = c.members
+        members["id"] = .string(id)
+        members["host"] = .string(key.host)
+        if key.oneLabel { members["wildcard"] = "one_label" }
+        members["path"] = .string(key.path)
+        members["match"] = .string(key.match)
+        members["priority"] = .integer(Int64(key.priority))
+        if members["split"] == nil { members["upstream"] = .string(c.upstream) }
+        return KubeRouteDraft(
+            id: id, origin: c.origin, document: .object(members.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }),
+            field: c.field, annotations: c.annotations, redirectCertificate: c.redirectCertificate)
+    }
+
+    // MARK: - One Ingress
+
+    /// The upstream a backend of `ingress` names, or the problem.
+    func request(for backend: K8sBackend, of ingress: K8sIngress, policy: JSONValue, state: ClusterState) -> Result<
+        UpstreamRequest, KubeProblem
+    > {
+        switch KubeUpstreamBuilder.resolve(backend, namespace: ingress.meta.namespace, from: ingress.ref, services: state.services) {
+        case .failure(let problem): return .failure(problem)
+        case .success(let (service, port)): return .success(upstreamRequest(service: service, port: port, policy: policy))
+        }
+    }
+
+    func upstreamRequest(service: K8sService, port: K8sServicePort, policy: JSONValue) -> UpstreamRequest {
+        let slug = "\(service.meta.namespace)-\(service.meta.name)-\(port.port)"
+        let id = KubeIdentity.id(
+            installation: options.ingressClass, origin: service.ref, slug: slug, leaf: [String(port.port), policy.canonical])
+        return UpstreamRequest(id: id, service: service, port: port, policy: policy)
+    }
+
+    /// What one Ingress gives on its own: its problems, certificates, upstreams and route
+    /// candidates (its rules, then its default backend's), before the conflicts between
+    /// Ingresses are settled. Reads the Ingress and the Services and Secrets it names only.
+    func part(_ ingress: K8sIngress, state: ClusterState) -> IngressPart {
+        let (annotations, annotationProblems, refused) = IngressAnnotations.parse(ingress.meta.annotations, object: ingress.ref)
+        var part = IngressPart(annotations: annotations, refused: refused, problems: annotationProblems)
+        if refused || annotations.canary != nil { return part }
+        var problems: [KubeProblem] = []
+        let tlsHosts = certificateHosts(ingress, state: state, uses: &part.certificates, problems: &problems)
+        var policy = annotations.upstreamPolicy
+        if case .object(let m) = policy, m.isEmpty { policy = .object([]) }
+        var hosts: [(String, Bool)] = []
+        var rootCovered: Set<String> = []
+        for rule in ingress.rules {
+            guard let (host, oneLabel) = hostOf(rule, ingress: ingress, problems: &problems) else { continue }
+            if !hosts.contains(where: { $0 == (host, oneLabel) }) { hosts.append((host, oneLabel)) }
+            for path in rule.paths {
+                guard let (match, routePath, rewrite) = pathRule(path, annotations: annotations, ingress: ingress, problems: &problems)
+                else {
+                    continue
+                }
+                if routePath == "/" && match != "regex" && match != "exact" { rootCovered.insert("\(host)|\(oneLabel)") }
+                let upstreamID: String
+                switch request(for: path.backend, of: ingress, policy: policy, state: state) {
+                case .failure(let problem):
+                    problems.append(problem)
+                    continue
+                case .success(let request):
+                    part.ruleUpstreams.append(request)
+                    upstreamID = request.id
+                }
+                var members = annotations.routeMembers.mapValues(\.value)
+                var fields = annotations.routeMembers.mapValues(\.annotation)
+                if let rewrite {
+                    members["rewrite"] = rewrite
+                    fields["rewrite"] = annotationName(annotations, "rewrite-target", in: ingress)
+                }
+                let redirect = redirectFor(host: host, annotations: annotations, tlsHosts: tlsHosts)
+                if redirect.on {
+                    members["https_redirect"] = true
+                    if annotations.forceSSLRedirect {
+                        fields["https_redirect"] = annotationName(annotations, "force-ssl-redirect", in: ingress)
+                    }
+                }
+                var candidate = Candidate(
+                    key: RouteKey(host: host, oneLabel: oneLabel, match: match, path: routePath, priority: 0), tier: 0,
+                    origin: ingress.ref, field: path.field,
+                    leaf: [host, oneLabel ? "one_label" : "", path.path, path.pathType.rawValue],
+                    upstream: upstreamID, members: members, annotations: fields, redirectCertificate: redirect.certificate,
+                    writtenPath: path.path, pathType: path.pathType)
+                candidate.draft = routeDraft(candidate)
+                part.rules.append(candidate)
+            }
+        }
+        if let backend = ingress.defaultBackend {
+            let targets = ingress.rules.isEmpty ? [("*", false)] : hosts.filter { !rootCovered.contains("\($0.0)|\($0.1)") }
+            switch request(for: backend, of: ingress, policy: policy, state: state) {
+            case .failure(let problem):
+                problems.append(problem)
+            case .success(let request):
+                part.defaultUpstreams.append(request)
+                for (host, oneLabel) in targets {
+                    let redirect = redirectFor(host: host, annotations: annotations, tlsHosts: tlsHosts)
+                    var members = annotations.routeMembers.mapValues(\.value)
+                    if redirect.on { members["https_redirect"] = true }
+                    var candidate = Candidate(
+                        key: RouteKey(host: host, oneLabel: oneLabel, match: "prefix", path: "/", priority: Self.fallbackPriority),
+                        tier: 1, origin: ingress.ref, field: backend.field,
+                        leaf: ["defaultBackend", host, oneLabel ? "one_label" : ""], upstream: request.id, members: members,
+                        annotations: annotations.routeMembers.mapValues(\.annotation), redirectCertificate: redirect.certificate,
+                        writtenPath: "/", pathType: nil)
+                    candidate.draft = routeDraft(candidate)
+                    part.defaults.append(candidate)
+                }
+            }
+        }
+        part.problems += problems
+        return part
     }
 
     // MARK: - Pieces
@@ -384,10 +513,11 @@ public struct KubeTranslator: Sendable {
         IngressAnnotations.prefixes.reversed().map { $0 + short }.first { ingress.meta.annotations[$0] != nil } ?? short
     }
 
-    /// Hosts of the Ingress's TLS sections whose Secret is usable -> certificate id; makes
-    /// (or extends) the certificate drafts and reports missing Secrets.
+    /// Hosts of the Ingress's TLS sections whose Secret is usable -> certificate id; notes
+    /// the certificates they use (merged over every Ingress by the translation) and reports
+    /// missing Secrets.
     func certificateHosts(
-        _ ingress: K8sIngress, state: ClusterState, certificates: inout [String: KubeCertificateDraft], problems: inout [KubeProblem]
+        _ ingress: K8sIngress, state: ClusterState, uses: inout [CertificateUse], problems: inout [KubeProblem]
     ) -> [String: String] {
         var out: [String: String] = [:]
         for entry in ingress.tls {
@@ -417,12 +547,10 @@ public struct KubeTranslator: Sendable {
             }
             let id = KubeIdentity.id(
                 installation: options.ingressClass, origin: secret.ref, slug: "\(key.namespace)-\(key.name)", leaf: ["tls"])
-            var draft =
-                certificates[id]
-                ?? KubeCertificateDraft(id: id, origin: secret.ref, certificatePEM: cert, keyPEM: keyPEM, hosts: [], usedBy: [])
-            for host in entry.hosts.map({ $0.lowercased() }) where !draft.hosts.contains(host) { draft.hosts.append(host) }
-            if !draft.usedBy.contains(ingress.ref) { draft.usedBy.append(ingress.ref) }
-            certificates[id] = draft
+            uses.append(
+                CertificateUse(
+                    id: id, origin: secret.ref, certificatePEM: cert, keyPEM: keyPEM, hosts: entry.hosts.map { $0.lowercased() },
+                    usedBy: ingress.ref))
             for host in entry.hosts { out[host.lowercased()] = id }
         }
         return out

@@ -21,38 +21,47 @@
 struct KubeUpstreamBuilder {
     let state: ClusterState
     let options: KubeTranslationOptions
-    /// Slices by Service (namespace/service name), built once.
+    /// Slices by Service (namespace/service name), each Service's in name order.
     let slices: [K8sKey: [K8sEndpointSlice]]
-    var problems: [KubeProblem] = []
+    /// Problems found, each with the key that reports it once per translation (the
+    /// translation drops repeats of the same key and problem over all its upstreams).
+    var reports: [(key: String, problem: KubeProblem)] = []
     /// PhysicalEndpoints already checked: their valid addresses and health check, or nil.
     var physicalCache: [K8sKey: PhysicalMachines?] = [:]
-    /// Objects whose problems were reported already (each is reported once per translation).
-    var reported: Set<String> = []
 
     struct PhysicalMachines: Equatable {
         var addresses: [EndpointAddress]
         var check: JSONValue?
     }
 
-    init(state: ClusterState, options: KubeTranslationOptions) {
+    init(state: ClusterState, options: KubeTranslationOptions, slices: [K8sKey: [K8sEndpointSlice]]) {
         self.state = state
         self.options = options
-        var bySlice: [K8sKey: [K8sEndpointSlice]] = [:]
-        for slice in state.endpointSlices.values.sorted(by: { $0.meta.key < $1.meta.key }) {
+        self.slices = slices
+    }
+
+    /// The cluster's slices grouped by the Service they belong to, each group in name order:
+    /// one pass over the slices and a sort of each (small) group, not of all of them.
+    static func slicesByService(_ state: ClusterState) -> [K8sKey: [K8sEndpointSlice]] {
+        var out: [K8sKey: [K8sEndpointSlice]] = [:]
+        for slice in state.endpointSlices.values {
             guard let service = slice.serviceName else { continue }
-            bySlice[K8sKey(slice.meta.namespace, service), default: []].append(slice)
+            out[K8sKey(slice.meta.namespace, service), default: []].append(slice)
         }
-        slices = bySlice
+        for (key, group) in out where group.count > 1 { out[key] = group.sorted { $0.meta.key < $1.meta.key } }
+        return out
     }
 
     mutating func report(once key: String, _ problem: KubeProblem) {
-        if reported.insert(key + "\u{0}" + problem.description).inserted { problems.append(problem) }
+        reports.append((key, problem))
     }
 
     /// The Service and port a backend names, or a problem on `ingress` at the backend's field.
-    func resolve(_ backend: K8sBackend, namespace: String, from ingress: K8sRef) -> Result<(K8sService, K8sServicePort), KubeProblem> {
+    static func resolve(_ backend: K8sBackend, namespace: String, from ingress: K8sRef, services: [K8sKey: K8sService])
+        -> Result<(K8sService, K8sServicePort), KubeProblem>
+    {
         let key = K8sKey(namespace, backend.service)
-        guard let service = state.services[key] else {
+        guard let service = services[key] else {
             return .failure(
                 KubeProblem(
                     .error, ingress, field: "\(backend.field).service.name", "Service \(key) does not exist", reason: "MissingService"))
@@ -125,16 +134,26 @@ struct KubeUpstreamBuilder {
         }
         let machineSet = Set(machines)
         pods.removeAll { machineSet.contains($0) }
-        var endpoints: [JSONValue] = []
-        for address in Set(machines).sorted() { endpoints.append(["address": .string(address.description), "weight": 1]) }
+        // sorted by address text, made once per address rather than once per comparison
+        // (ties, if two addresses ever printed alike: machines first, then by address)
+        var entries: [(text: String, rank: Int, address: EndpointAddress, endpoint: JSONValue)] = []
+        for address in machineSet {
+            let text = address.description
+            entries.append((text, 0, address, ["address": .string(text), "weight": 1]))
+        }
         for address in pods {
             // pods: Kubernetes readiness decides; exempt from the machines' active check
-            endpoints.append(
-                check == nil
-                    ? ["address": .string(address.description), "weight": 1]
-                    : ["address": .string(address.description), "weight": 1, "health_check": false])
+            let text = address.description
+            let endpoint: JSONValue =
+                check == nil ? ["address": .string(text), "weight": 1] : ["address": .string(text), "weight": 1, "health_check": false]
+            entries.append((text, 1, address, endpoint))
         }
-        endpoints.sort { ($0["address"].map(\.canonical) ?? "") < ($1["address"].map(\.canonical) ?? "") }
+        entries.sort { a, b in
+            if a.text != b.text { return a.text < b.text }
+            if a.rank != b.rank { return a.rank < b.rank }
+            return a.address < b.address
+        }
+        let endpoints = entries.map(\.endpoint)
         var members: [(key: String, value: JSONValue)] = [("name", .string(id)), ("endpoints", .array(endpoints))]
         if let check { members.append(("health_check", check)) }
         if case .object(let policyMembers) = policy { members += policyMembers }
@@ -150,7 +169,7 @@ struct KubeUpstreamBuilder {
         return false
     }
 
-    /// Ready pod addresses for one Service port, sorted, each once.
+    /// Ready pod addresses for one Service port, each once (in no particular order).
     mutating func podAddresses(service: K8sService, port: K8sServicePort) -> [EndpointAddress] {
         var out: Set<EndpointAddress> = []
         let key = service.meta.key
@@ -197,7 +216,7 @@ struct KubeUpstreamBuilder {
                 }
             }
         }
-        return out.sorted()
+        return Array(out)
     }
 
     /// The endpoint port of a slice or subset for a Service port: the port of the same name,

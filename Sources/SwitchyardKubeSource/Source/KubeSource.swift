@@ -7,7 +7,9 @@
 //      bookmarks, resume, relist on 410, backoff) into a ClusterCache;
 //   2. once every kind is listed, reconciles: translate the whole picture, validate, and
 //      write only the differences (OwnedWriter) - on start this deletes what it owns and the
-//      cluster no longer has, and writes nothing when nothing differs;
+//      cluster no longer has, and writes nothing when nothing differs; later reconciles
+//      reuse what did not change (KubeTranslationMemo, KubeLoweringMemo, the writer's
+//      encoded documents), so a change costs what it touches, not the cluster's size;
 //   3. then waits for the cache to change, lets a burst settle for `debounce` (tens of ms),
 //      and reconciles again: a rollout of many pods becomes a few atomic writes;
 //   4. reports: Ingress status, PhysicalEndpoint status, Events (StatusReporter).
@@ -185,6 +187,9 @@ public struct KubeSourceService: ServiceLifecycle.Service, CustomStringConvertib
         let translator = KubeTranslator(options: configuration.translation)
         var writer = OwnedWriter(store: store, owner: configuration.owner, cipher: cipher)
         var certificates = KubeCertificateCache()
+        // what the last reconcile translated and validated: a change redoes what it touches
+        var memo = KubeTranslationMemo()
+        var validated = KubeLoweringMemo()
         var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(10))
         var done = -1
         var logged: Set<KubeProblem> = []
@@ -193,8 +198,9 @@ public struct KubeSourceService: ServiceLifecycle.Service, CustomStringConvertib
             let snapshot = cache.snapshot()
             if snapshot.generation != done {
                 let started = ContinuousClock.now
-                let translation = translator.translate(snapshot.state)
-                let desired = KubeLowering(now: Int64(Date().timeIntervalSince1970)).lower(translation, cache: &certificates)
+                let translation = translator.translate(snapshot.state, memo: &memo)
+                let desired = KubeLowering(now: Int64(Date().timeIntervalSince1970)).lower(
+                    translation, cache: &certificates, memo: &validated)
                 do {
                     let outcome = try await writer.sync(desired)
                     done = snapshot.generation

@@ -27,6 +27,10 @@ public struct OwnedWriter: Sendable {
     /// is the same, so an unchanged certificate is not rewritten with a fresh nonce).
     var sealed: [String: (key: String, sealed: String)] = [:]
     var loaded = false
+    /// `<kind>:<id>` -> the object last wanted (stamped) and its canonical document: an
+    /// unchanged object is compared, not encoded again, on every sync.
+    var encodedRoutes: [String: (value: Route, document: String)] = [:]
+    var encodedUpstreams: [String: (value: Upstream, document: String)] = [:]
 
     public init(store: ConfigStore, owner: String, cipher: CertificateKeyCipher?) {
         self.store = store
@@ -64,12 +68,19 @@ public struct OwnedWriter: Sendable {
         if !loaded { try await load(wanted) }
 
         var puts: [(key: String, document: String, operation: ApplyOperation, sealed: (String, String)?)] = []
-        for (key, upstream) in upstreams where known[key] != upstream.canonicalDocument {
-            puts.append((key, upstream.canonicalDocument, ApplyOperation.put(upstream), nil))
+        for (key, upstream) in upstreams {
+            let document = Self.encoded(key, upstream, in: &encodedUpstreams) { $0.canonicalDocument }
+            if known[key] == document { continue }
+            puts.append((key, document, ApplyOperation(op: .put, kind: .upstream, id: upstream.name, document: document), nil))
         }
-        for (key, route) in routes where known[key] != route.canonicalDocument {
-            puts.append((key, route.canonicalDocument, ApplyOperation.put(route), nil))
+        for (key, route) in routes {
+            let document = Self.encoded(key, route, in: &encodedRoutes) { $0.canonicalDocument }
+            if known[key] == document { continue }
+            puts.append(
+                (key, document, ApplyOperation(op: .put, kind: .route, id: route.id, document: document, refs: route.upstreams), nil))
         }
+        if encodedUpstreams.count > upstreams.count { encodedUpstreams = encodedUpstreams.filter { wanted.contains($0.key) } }
+        if encodedRoutes.count > routes.count { encodedRoutes = encodedRoutes.filter { wanted.contains($0.key) } }
         var certificatePuts: [(key: String, document: String, operation: ApplyOperation, sealed: (String, String)?)] = []
         for (key, certificate) in certificates {
             var sealedKey: String?
@@ -124,6 +135,16 @@ public struct OwnedWriter: Sendable {
         // what was already right is ours too (found by its id while wanted)
         mine.formUnion(wanted)
         return outcome
+    }
+
+    /// The canonical document of `value`: the one encoded last time while the value is the same.
+    static func encoded<T: Equatable>(
+        _ key: String, _ value: T, in cache: inout [String: (value: T, document: String)], encode: (T) -> String
+    ) -> String {
+        if let seen = cache[key], seen.value == value { return seen.document }
+        let document = encode(value)
+        cache[key] = (value, document)
+        return document
     }
 
     func source(_ origin: K8sRef?) -> String { origin.map { KubeIdentity.source($0.key) } ?? "" }

@@ -53,7 +53,9 @@ public actor StatusReporter {
                 logger.warning("cannot write ingress status", metadata: ["ingress": "\(key)", "error": "\(error)"])
             }
         }
-        for key in written.keys where !served.contains(key) { written[key] = nil }
+        // a set: this runs after every reconcile, and a scan of `served` per key is quadratic
+        let servedSet = Set(served)
+        for key in written.keys where !servedSet.contains(key) { written[key] = nil }
     }
 
     static func isIP(_ text: String) -> Bool {

@@ -93,9 +93,7 @@ public func buildProber(
     if let listen = configuration.metricsListen {
         services.append(
             makeMetricsServer(registry: metrics.registry, listen: listen, logger: logger) {
-                let (targets, up, down) = board.withLedger { ledger in
-                    (ledger.targets, ledger.desired.values.reduce(0) { $0 + $1.values.filter { $0.state == .up }.count }, ledger.down)
-                }
+                let (targets, up, down) = board.withLedger { ($0.targets, $0.up, $0.down) }
                 metrics.refresh(up: up, down: down, targets: targets)
             })
     }

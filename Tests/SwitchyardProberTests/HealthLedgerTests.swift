@@ -33,6 +33,7 @@ struct HealthLedgerTests {
         ledger.activate(snapshot: snapshot, desired: snapshot, checked: ["u"])
         #expect(ledger.take(limit: 100).operations.isEmpty)
         #expect(!ledger.hasWork)
+        #expect(ledger.up == 1 && ledger.down == 1)
     }
 
     @Test func onlyTransitionsAreWritten() {

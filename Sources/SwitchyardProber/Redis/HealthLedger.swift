@@ -75,7 +75,14 @@ struct HealthLedger: Sendable {
         dirty = []
     }
 
-    var down: Int { desired.values.reduce(0) { $0 + $1.values.filter { $0.state == .down }.count } }
+    var down: Int { count(.down) }
+
+    var up: Int { count(.up) }
+
+    /// Decided endpoints in `state` (for the heartbeat and the metrics).
+    func count(_ state: HealthState) -> Int {
+        desired.values.reduce(0) { $0 + $1.values.filter { $0.state == state }.count }
+    }
 
     /// Takes up to about `limit` operations that bring Redis to `desired`. The upstreams
     /// they cover leave `dirty`; `requeue` puts them back if the write fails.

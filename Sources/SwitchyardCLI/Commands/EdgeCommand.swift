@@ -60,9 +60,9 @@ struct EdgeCommand: ParsableCommand {
     var accessLogFormat: String = "text"
 
     @Option(
-        help:
+        help: ArgumentHelp(
             "Where the edge serves /metrics (Prometheus), /_switchyard/status and /_switchyard/explain: "
-            + "127.0.0.1:9145, [::1]:9145, a port, or off.")
+                + "127.0.0.1:9145, [::1]:9145, a port, or off."))
     var metricsListen: String = "127.0.0.1:9145"
 
     @Option(help: "Error log path, or stderr.")

@@ -180,3 +180,27 @@ def test_seed_physical_endpoint_offline(controller, edges, workdir):
     finally:
         m1.kill()
         m2.kill()
+
+
+def test_more_objects_than_one_atomic_batch_are_applied_in_parts(controller, redis, edges, workdir, pod):
+    """1,001 Ingresses (1,001 routes + 1 upstream) exceed the atomic bound of /apply (1,000
+    objects, issue 16): apply says so and writes them in consecutive atomic parts; a second
+    apply writes nothing."""
+    d = os.path.join(workdir, "many")
+    os.makedirs(d, exist_ok=True)
+    write(os.path.join(d, "1-service.yaml"), service("many", 80, pod.port, selector=False),
+          endpoints("many", "127.0.0.1", pod.port))
+    write(os.path.join(d, "2-ingresses.yaml"),
+          *[ingress(f"many-{i}", [(f"m{i}.many.example", [("/", IS, "many", 80)])]) for i in range(1001)])
+    before = redis.version()
+    p = apply(controller, "-f", d)
+    assert p.returncode == 0, p.stderr
+    assert "in atomic parts" in p.stdout, p.stdout
+    after = redis.version()
+    assert after == before + 2, (before, after)  # 1,002 objects: two parts, two versions
+    wait_served(edges, "m1000.many.example", "/", "apply-pod")
+    wait_served(edges, "m0.many.example", "/", "apply-pod")
+    p = apply(controller, "-f", d)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("nothing to change"), p.stdout[:300]
+    assert redis.version() == after

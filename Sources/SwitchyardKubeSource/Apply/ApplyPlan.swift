@@ -144,5 +144,12 @@ public struct ApplyPlan: Sendable {
         return .object(members)
     }
 
+    /// Whether the batch fits one atomic `POST /api/v1/apply` (Batch.maxObjects objects and
+    /// Batch.maxBytes of body); a larger one is applied in consecutive atomic parts (`?atomic=false`).
+    public var batchIsAtomic: Bool {
+        let body = batch
+        return Batch.objectCount(body) <= Batch.maxObjects && body.canonical.utf8.count <= Batch.maxBytes
+    }
+
     public var hasBatch: Bool { !(putUpstreams.isEmpty && putRoutes.isEmpty && deleteRoutes.isEmpty && deleteUpstreams.isEmpty) }
 }

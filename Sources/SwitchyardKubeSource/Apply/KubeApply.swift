@@ -129,8 +129,13 @@ public struct KubeApply {
                 try await client.send(.PUT, "/api/v1/certificates/\(certificate.id)", body: draft.document)
             }
             if plan.hasBatch {
-                let (_, answer) = try await client.send(.POST, "/api/v1/apply", body: plan.batch)
-                out("applied: version \(answer["version"]?.canonical ?? "?"), \(answer["changed"]?.canonical ?? "?") changed")
+                // more than one atomic batch holds (issue 16's bound): consecutive atomic parts,
+                // each its own version; the controller has validated the whole first
+                let atomic = plan.batchIsAtomic
+                let path = atomic ? "/api/v1/apply" : "/api/v1/apply?atomic=false"
+                let (_, answer) = try await client.send(.POST, path, body: plan.batch)
+                let parts = atomic ? "" : " in atomic parts, versions \(answer["versions"]?.canonical ?? "?") (more than \(Batch.maxObjects) objects)"
+                out("applied: version \(answer["version"]?.canonical ?? "?"), \(answer["changed"]?.canonical ?? "?") changed" + parts)
             }
             for id in plan.deleteCertificates { try await client.send(.DELETE, "/api/v1/certificates/\(id)") }
         } catch {

@@ -134,7 +134,8 @@ public struct KubeApply {
                 let atomic = plan.batchIsAtomic
                 let path = atomic ? "/api/v1/apply" : "/api/v1/apply?atomic=false"
                 let (_, answer) = try await client.send(.POST, path, body: plan.batch)
-                let parts = atomic ? "" : " in atomic parts, versions \(answer["versions"]?.canonical ?? "?") (more than \(Batch.maxObjects) objects)"
+                let versions = answer["versions"]?.canonical ?? "?"
+                let parts = atomic ? "" : " in atomic parts, versions \(versions) (more than \(Batch.maxObjects) objects)"
                 out("applied: version \(answer["version"]?.canonical ?? "?"), \(answer["changed"]?.canonical ?? "?") changed" + parts)
             }
             for id in plan.deleteCertificates { try await client.send(.DELETE, "/api/v1/certificates/\(id)") }

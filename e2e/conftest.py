@@ -62,3 +62,23 @@ def backends():
     for b in bs.values():
         b.shutdown()
         b.server_close()
+
+
+# The Kubernetes modules (test_kube_*): one API-server double and a kubectl that has created the
+# PhysicalEndpoint CRD and the switchyard IngressClass, per module. test_kube_apiserver.py tests
+# the double itself and brings its own bare kubectl.
+@pytest.fixture(scope="module")
+def api():
+    from kube_support import KubeAPIServer
+    with KubeAPIServer(bookmark_interval=0.3) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def kubectl(api, workdir):
+    from kube_support import CLASS, CRD, Kubectl, kubectl_apply
+    k = Kubectl(api.kubeconfig, workdir + "/kubectl-cache")
+    k("apply", "-f", CRD)
+    kubectl_apply(k, CLASS)
+    return k
+

@@ -13,7 +13,6 @@ import pytest
 import requests
 import yaml
 
-from kubeapi import KubeAPIServer
 from kubeapi.kubectl import Kubectl, find_kubectl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,12 +20,6 @@ SEEDS = os.path.join(ROOT, "Tests", "Fixtures", "seeds")
 CRD = os.path.join(ROOT, "Tests", "Fixtures", "kube", "physicalendpoint-crd.yaml")
 
 pytestmark = pytest.mark.skipif(find_kubectl() is None, reason="no kubectl on this machine")
-
-
-@pytest.fixture(scope="module")
-def api():
-    with KubeAPIServer(bookmark_interval=0.3) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

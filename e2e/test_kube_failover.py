@@ -6,24 +6,11 @@ import time
 import pytest
 
 from harness import wait_until
-from kube_support import (CLASS, AddressedBackend, KubeAPIServer, Kubectl, KubeSource, find_kubectl, ingress, kubectl_apply,
-                          service, slice_, wait_served)
+from kube_support import (AddressedBackend, KubeSource, find_kubectl, ingress, kubectl_apply, service, slice_,
+                          wait_served)
 
 pytestmark = pytest.mark.skipif(find_kubectl() is None, reason="no kubectl on this machine")
 IS = "ImplementationSpecific"
-
-
-@pytest.fixture(scope="module")
-def api():
-    with KubeAPIServer(bookmark_interval=0.3) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def kubectl(api, workdir):
-    k = Kubectl(api.kubeconfig, workdir + "/kubectl-cache")
-    kubectl_apply(k, CLASS)
-    return k
 
 
 @pytest.fixture(scope="module")

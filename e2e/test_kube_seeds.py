@@ -8,24 +8,10 @@ import subprocess
 import pytest
 
 from harness import wait_until
-from kube_support import (CLASS, CRD, SEEDS, AddressedBackend, KubeAPIServer, Kubectl, KubeSource, find_kubectl, ingress,
-                          kube_events, kubectl_apply, namespace, redis_json, spread, wait_served)
+from kube_support import (SEEDS, AddressedBackend, KubeSource, find_kubectl, ingress, kube_events, kubectl_apply,
+                          namespace, redis_json, spread, wait_served)
 
 pytestmark = pytest.mark.skipif(find_kubectl() is None, reason="no kubectl on this machine")
-
-
-@pytest.fixture(scope="module")
-def api():
-    with KubeAPIServer(bookmark_interval=0.3) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def kubectl(api, workdir):
-    k = Kubectl(api.kubeconfig, workdir + "/kubectl-cache")
-    k("apply", "-f", CRD)
-    kubectl_apply(k, CLASS)
-    return k
 
 
 @pytest.fixture(scope="module")

@@ -9,27 +9,12 @@ import time
 import pytest
 
 from harness import Prober, wait_until
-from kube_support import (CLASS, CRD, AddressedBackend, KubeAPIServer, Kubectl, KubeSource, find_kubectl, get_object,
-                          ingress, kube_events, kubectl_apply, namespace, physical, service, slice_, spread,
-                          wait_served)
+from kube_support import (AddressedBackend, KubeSource, find_kubectl, get_object, ingress, kube_events, kubectl_apply,
+                          namespace, physical, service, slice_, spread, wait_served)
 
 pytestmark = pytest.mark.skipif(find_kubectl() is None, reason="no kubectl on this machine")
 
 IS = "ImplementationSpecific"
-
-
-@pytest.fixture(scope="module")
-def api():
-    with KubeAPIServer(bookmark_interval=0.3) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def kubectl(api, workdir):
-    k = Kubectl(api.kubeconfig, workdir + "/kubectl-cache")
-    k("apply", "-f", CRD)
-    kubectl_apply(k, CLASS)
-    return k
 
 
 @pytest.fixture(scope="module")

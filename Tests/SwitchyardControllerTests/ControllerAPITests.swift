@@ -443,7 +443,8 @@ struct ControllerAPITests {
                 #expect(health.status == 200)
                 #expect(health.json["redis"] == false)
             }
-            #expect(elapsed < .seconds(3))
+            // loose on purpose (shared 2-core machines): it catches a call waiting for Redis, not speed
+            #expect(elapsed < .seconds(10))
         }
     }
 

@@ -99,7 +99,9 @@ struct BoundedCallsTests {
             let error = await #expect(throws: RedisError.self) { try await client.send("SET", "k", "late") }
             let took = clock.now - start
             kill(pid, SIGCONT)
-            #expect(took < .seconds(1))
+            // Redis is frozen: without the 300 ms command timeout the call would wait until SIGCONT,
+            // which comes after it; the bound is loose so a loaded machine does not fail it
+            #expect(took < .seconds(5))
             #expect(error?.code == .timeout)
             #expect(error?.maybeExecuted == true)
             try await Task.sleep(for: .milliseconds(200))

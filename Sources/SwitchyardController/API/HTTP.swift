@@ -256,7 +256,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         else {
             throw APIError(.unauthorized, "unauthorized", "invalid bearer token")
         }
-        return try await next(request, context)
+        return try await Principal.$name.withValue("admin") { try await next(request, context) }
     }
 }
 

@@ -110,6 +110,8 @@ func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logge
     if let token = configuration.adminToken {
         api.add(middleware: BearerTokenMiddleware(token: token))
     }
+    api.add(middleware: ChangeRequestMiddleware(store: store))
+    HistoryAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
     AdminAPI<BasicRequestContext>(store: store, validator: configuration.validator, maxBodySize: configuration.maxBodySize, logger: logger)
         .addRoutes(to: api)
     let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }

@@ -27,7 +27,8 @@
 --   keep     (optional) the history's retention, "<changes>:<bytes>" (default
 --            HISTORY_MAX_CHANGES:HISTORY_MAX_BYTES)
 --   force    (optional) "1": skip the owner check (a revert that restores owned objects
---            too); "restore" ops then record the owner their document names
+--            too). A "restore" records the owner its document names ("owner" member), else
+--            the object keeps the owner it has
 --   op       "put", "del", or "restore" (doc = a document exactly as sy_apply stored it,
 --            "version" included, written byte for byte: a revert, so the recorded hashes
 --            and the digest come back to what they were)
@@ -849,11 +850,11 @@ local function apply_batch(schema, args, first, opts)
             add_write(w, ADD, "HSET", schema.hashes, field, digest_hex(h))
             digest = (digest + h) % DIGEST_MOD
             if op.op == "restore" then
+                -- the owner the document names (the Kubernetes source writes it); else
+                -- the object keeps the owner it has
                 local named = owner_of(op.doc)
                 if named and op.owner ~= named then
                     add_write(w, ADD, "HSET", schema.owners, field, named)
-                elseif not named and op.owner then
-                    add_write(w, REMOVE, "HDEL", schema.owners, field)
                 end
             elseif writer ~= "" and op.owner ~= writer then
                 add_write(w, ADD, "HSET", schema.owners, field, writer)

@@ -269,6 +269,34 @@ struct ChangeManagementTests {
         }
     }
 
+    @Test func certificatesTravelInApplyAndArePrunedWithTheirOwner() async throws {
+        try await withController(configure: CertificatesAPITests.encryptingKeys) { h in
+            let pair = CertificatesAPITests.pair(["a.test"])
+            let certificate: JSONValue = ["id": "a", "cert": .string(pair.certificate), "key": .string(pair.key)]
+            let document: JSONValue = ["certificates": .array([certificate]), "upstreams": .array([["name": "u", "endpoints": .array([])]])]
+            let first = try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", document.canonical)
+            #expect(first.status == 200)
+            #expect(first.json["changed"] == .integer(2))
+            #expect(try await h.redis.send("HGET", KeySchema.owners, "certificate:a").text == "team-a")
+            #expect(try await h.redis.send("GET", KeySchema.certificate("a")).text?.contains("\"key_enc\"") == true)
+            // the same document again: the key's ciphertext is kept, nothing changes
+            #expect(try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", document.canonical).json["changed"] == .integer(0))
+            // a bad certificate names its field; nothing written
+            let bad: JSONValue = ["certificates": .array([["id": "b", "cert": "not a pem", "key": .string(pair.key)]])]
+            let refused = try await h.request(.post, "/api/v1/apply", bad.canonical)
+            #expect(refused.status == 422)
+            #expect(refused.errorFields.first?.hasPrefix("certificates[0].cert") == true)
+            #expect(try await h.storedVersion() == 1)
+            // pruned with the owner's other objects
+            let pruned = try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", "{}")
+            #expect(pruned.json["pruned"] == .array([.string("certificate:a"), .string("upstream:u")]))
+            #expect(try await h.redis.send("SCARD", KeySchema.certificates).integer == 0)
+            // and without an owner, deleted by id
+            #expect(try await h.request(.post, "/api/v1/apply", document.canonical).status == 200)
+            #expect(try await h.request(.post, "/api/v1/apply", #"{"delete":{"certificates":["a"]}}"#).json["changed"] == .integer(1))
+        }
+    }
+
     @Test func revertRefusesOwnedObjectsUnlessIncluded() async throws {
         try await withController { h in
             #expect(try await h.request(.post, "/api/v1/apply?owner=k8s/switchyard", #"{"upstreams":[{"name":"k","endpoints":[]}]}"#).status == 200)

@@ -20,6 +20,8 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     let validator: Validator
     let maxBodySize: Int
     let logger: Logger
+    /// Seals certificate keys that travel in /apply (nil: stored in plaintext).
+    var cipher: CertificateKeyCipher? = nil
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.get("upstreams", use: listUpstreams)
@@ -209,8 +211,9 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         let parameters = try Self.applyParameters(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
         let atomic = parameters.atomic
         let (parsed, size) = try await sizedBody(request)
-        guard let body = parsed else { throw APIError(.badRequest, "bad_request", "a JSON body is required") }
-        let objects = Batch.objectCount(body)
+        guard let fullBody = parsed else { throw APIError(.badRequest, "bad_request", "a JSON body is required") }
+        let (body, certificates, certificateProblems) = CertificateBatch.split(fullBody, now: CertificatesAPI<Context>.now())
+        let objects = Batch.objectCount(body) + certificates.count
         if atomic, objects > Batch.maxObjects || size > Batch.maxBytes {
             throw APIError(
                 .contentTooLarge, "too_large",
@@ -220,7 +223,10 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 extra: [("max_objects", .integer(Int64(Batch.maxObjects))), ("max_bytes", .integer(Int64(Batch.maxBytes)))])
         }
         let (batch, validationProblems) = validator.batchCollectingProblems(body, maxObjects: atomic ? Batch.maxObjects : nil)
-        var problems = validationProblems
+        var problems = validationProblems + certificateProblems
+        if !atomic, !certificates.isEmpty {
+            problems.append(FieldError(field: "certificates", code: .invalid, message: "certificates travel only in atomic batches (not with atomic=false)"))
+        }
         let references = batch.externalReferences
         if !references.isEmpty {
             let existing = try await call { () throws(StoreError) in try await store.existingUpstreams(references.map(\.upstream)) }
@@ -229,8 +235,10 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             }
         }
         if !problems.isEmpty { throw APIError.invalid(problems) }
-        if let owner = parameters.owner { return try await applyAsOwner(batch, owner: owner, prune: parameters.prune) }
-        if batch.isEmpty {
+        if let owner = parameters.owner {
+            return try await applyAsOwner(batch, certificates: certificates, owner: owner, prune: parameters.prune)
+        }
+        if batch.isEmpty, certificates.isEmpty {
             let version = try await call { () throws(StoreError) in try await store.version() }
             return jsonResponse(["version": .integer(version), "changed": 0])
         }
@@ -242,11 +250,12 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         }
         let result: ApplyResult
         do {
-            result = try await store.apply(batch.operations())
+            let operations = batch.operations() + (try await certificateOperations(certificates))
+            result = try await store.apply(operations)
         } catch {
             throw APIError.from(
                 error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) },
-                objectField: { Self.field(of: $0, $1, in: batch) })
+                objectField: { ($0 == .certificate ? certificates.field($1) : nil) ?? Self.field(of: $0, $1, in: batch) })
         }
         logger.info(
             "batch applied",
@@ -254,6 +263,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 "config.version": "\(result.version)", "changed": "\(result.changed)",
                 "batch.routes": "\(batch.routes.count)", "batch.upstreams": "\(batch.upstreams.count)",
                 "batch.deletes": "\(batch.deleteRoutes.count + batch.deleteUpstreams.count)",
+                "batch.certificates": "\(certificates.count)",
             ])
         return jsonResponse(["version": .integer(result.version), "changed": .integer(result.changed)])
     }
@@ -300,12 +310,13 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     /// ones, are never touched: sy_apply refuses the whole change (409 owned) when the
     /// document names one. The set the owner holds is read with the version and the write
     /// is conditional on that version (retried when another change came first).
-    func applyAsOwner(_ batch: Batch, owner: String, prune: Bool) async throws -> Response {
+    func applyAsOwner(_ batch: Batch, certificates: CertificateBatch, owner: String, prune: Bool) async throws -> Response {
         let requested = ChangeRequest.current?.ifVersion
         var attempt = 0
         while true {
             attempt += 1
             var full = batch
+            var fullCertificates = certificates
             var version: Int64?
             var pruned: [JSONValue] = []
             if prune {
@@ -313,18 +324,22 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 version = at
                 let named = Set(batch.routes.map { "route:" + $0.id } + batch.upstreams.map { "upstream:" + $0.name })
                     .union(batch.deleteRoutes.map { "route:" + $0 }).union(batch.deleteUpstreams.map { "upstream:" + $0 })
+                    .union(certificates.puts.map { "certificate:" + $0.id }).union(certificates.deletes.map { "certificate:" + $0 })
                 for field in held.sorted() where !named.contains(field) {
                     if field.hasPrefix("route:") {
                         full.deleteRoutes.append(String(field.dropFirst("route:".count)))
                     } else if field.hasPrefix("upstream:") {
                         full.deleteUpstreams.append(String(field.dropFirst("upstream:".count)))
+                    } else if field.hasPrefix("certificate:") {
+                        fullCertificates.deletes.append(String(field.dropFirst("certificate:".count)))
                     } else {
-                        continue  // certificates are not in /apply documents: never pruned
+                        continue
                     }
                     pruned.append(.string(field))
                 }
             }
-            let operations = full.operations()
+            let certificateOps = try await call { () throws(StoreError) in try await certificateOperations(fullCertificates) }
+            let operations = full.operations() + certificateOps
             if operations.count > Batch.maxObjects {
                 throw APIError(.contentTooLarge, "too_large", "with the pruned objects this change holds \(operations.count) objects, more than one atomic change (\(Batch.maxObjects))")
             }
@@ -340,7 +355,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 if requested == nil, version != nil, attempt < 5, FunctionRefusal(error.apply)?.code == "precondition_failed" { continue }
                 throw APIError.from(
                     error, upstreamField: { full.upstreamField(ofRoute: $0, upstream: $1) },
-                    objectField: { Self.field(of: $0, $1, in: full) })
+                    objectField: { ($0 == .certificate ? fullCertificates.field($1) : nil) ?? Self.field(of: $0, $1, in: full) })
             }
             logger.info(
                 "batch applied as owner",

@@ -112,9 +112,10 @@ func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logge
     }
     api.add(middleware: ChangeRequestMiddleware(store: store))
     HistoryAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
-    AdminAPI<BasicRequestContext>(store: store, validator: configuration.validator, maxBodySize: configuration.maxBodySize, logger: logger)
-        .addRoutes(to: api)
     let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }
+    AdminAPI<BasicRequestContext>(
+        store: store, validator: configuration.validator, maxBodySize: configuration.maxBodySize, logger: logger, cipher: cipher
+    ).addRoutes(to: api)
     CertificatesAPI<BasicRequestContext>(store: store, cipher: cipher, maxBodySize: configuration.maxBodySize, logger: logger)
         .addRoutes(to: api)
     addStatusRoutes(to: router, api: api, store: store, configuration: configuration, logger: logger)

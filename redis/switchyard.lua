@@ -514,8 +514,9 @@ local function apply_batch(schema, args, first, opts)
         end
     end
 
-    if opts.if_version and opts.if_version ~= "" and tonumber(opts.if_version) ~= current_version then
-        abort("precondition_failed", {expected = tonumber(opts.if_version) or opts.if_version,
+    local if_version = opts.if_version
+    if if_version and if_version ~= "" and tonumber(if_version) ~= current_version then
+        abort("precondition_failed", {expected = tonumber(if_version) or if_version,
                                       version = current_version})
     end
     local force = opts.force == "1"

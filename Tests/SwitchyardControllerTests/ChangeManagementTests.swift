@@ -26,7 +26,8 @@ struct ChangeManagementTests {
         return try await h.client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) {
             response in
             let text = String(buffer: response.body)
-            return Harness.Answer(status: Int(response.status.code), json: (try? JSONValue.parse(text)) ?? .string(text), headers: response.headers)
+            return Harness.Answer(
+                status: Int(response.status.code), json: (try? JSONValue.parse(text)) ?? .string(text), headers: response.headers)
         }
     }
 
@@ -53,7 +54,9 @@ struct ChangeManagementTests {
 
     @Test func historyRecordsWhoNoteAndEachObjectBeforeAndAfter() async throws {
         try await withController { h in
-            #expect(try await send(h, .put, "/api/v1/upstreams/u", Self.upstream, headers: ["X-Switchyard-Note": "first upstream"]).status == 201)
+            #expect(
+                try await send(h, .put, "/api/v1/upstreams/u", Self.upstream, headers: ["X-Switchyard-Note": "first upstream"]).status
+                    == 201)
             #expect(try await send(h, .put, "/api/v1/upstreams/u", #"{"endpoints":[{"address":"127.0.0.1:9002"}]}"#).status == 200)
             let list = try await h.request(.get, "/api/v1/history?since=0")
             #expect(list.status == 200)
@@ -76,7 +79,8 @@ struct ChangeManagementTests {
             #expect(try await h.request(.get, "/api/v1/history?limit=1").json["next_since"] == .integer(1))
             #expect(try await h.request(.get, "/api/v1/history/99").status == 404)
             #expect(try await h.request(.get, "/api/v1/history?limit=0").errorFields == ["limit"])
-            let bad = try await send(h, .put, "/api/v1/upstreams/v", Self.upstream, headers: ["X-Switchyard-Note": String(repeating: "x", count: 501)])
+            let bad = try await send(
+                h, .put, "/api/v1/upstreams/v", Self.upstream, headers: ["X-Switchyard-Note": String(repeating: "x", count: 501)])
             #expect(bad.status == 400)
             #expect(try await h.storedVersion() == 2)
         }
@@ -135,8 +139,10 @@ struct ChangeManagementTests {
             // six changes kept at most three (the keep option the controller passes)
             for i in 1...6 {
                 let reply = try await h.redis.send(
-                    ["FCALL", "sy_apply", "1", KeySchema.version, "keep", "3:100000", "put", "upstream", "u",
-                     #"{"endpoints":[],"name":"u","weight_seed":\#(i)}"#, "", ""])
+                    [
+                        "FCALL", "sy_apply", "1", KeySchema.version, "keep", "3:100000", "put", "upstream", "u",
+                        #"{"endpoints":[],"name":"u","weight_seed":\#(i)}"#, "", "",
+                    ])
                 #expect(reply.array != nil, "\(reply)")
             }
             #expect(try await h.redis.send("XLEN", KeySchema.history).integer == 3)
@@ -153,8 +159,10 @@ struct ChangeManagementTests {
         try await withController { h in
             for i in 1...10 {
                 _ = try await h.redis.send(
-                    ["FCALL", "sy_apply", "1", KeySchema.version, "keep", "1000:1000", "put", "upstream", "u",
-                     #"{"endpoints":[],"name":"u","pad":"\#(String(repeating: "x", count: 200))\#(i)"}"#, "", ""])
+                    [
+                        "FCALL", "sy_apply", "1", KeySchema.version, "keep", "1000:1000", "put", "upstream", "u",
+                        #"{"endpoints":[],"name":"u","pad":"\#(String(repeating: "x", count: 200))\#(i)"}"#, "", "",
+                    ])
             }
             let bytes = try #require(try await h.redis.send("GET", KeySchema.historyBytes).integer)
             #expect(bytes <= 1000)
@@ -168,7 +176,8 @@ struct ChangeManagementTests {
             #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
             let get = try await h.request(.get, "/api/v1/upstreams")
             #expect(get.headers[.eTag] == "\"1\"")
-            let ok = try await send(h, .put, "/api/v1/routes/a", #"{"host":"a.test","path":"/","upstream":"u"}"#, headers: ["If-Match": "\"1\""])
+            let ok = try await send(
+                h, .put, "/api/v1/routes/a", #"{"host":"a.test","path":"/","upstream":"u"}"#, headers: ["If-Match": "\"1\""])
             #expect(ok.status == 201)
             let before = try await dump(h)
             for (method, path, body) in [
@@ -212,10 +221,13 @@ struct ChangeManagementTests {
     @Test func dryRunsWriteNothingAndDescribeTheChange() async throws {
         try await withController { h in
             #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
-            #expect(try await h.request(.put, "/api/v1/routes/a", #"{"host":"a.test","path":"/api","match":"prefix","upstream":"u"}"#).status == 201)
+            #expect(
+                try await h.request(.put, "/api/v1/routes/a", #"{"host":"a.test","path":"/api","match":"prefix","upstream":"u"}"#).status
+                    == 201)
             let before = try await dump(h)
             // b takes every request of a (the same prefix, higher priority)
-            let put = try await h.request(.put, "/api/v1/routes/b?dry_run=true", #"{"host":"a.test","path":"/api","match":"prefix","priority":5,"upstream":"u"}"#)
+            let put = try await h.request(
+                .put, "/api/v1/routes/b?dry_run=true", #"{"host":"a.test","path":"/api","match":"prefix","priority":5,"upstream":"u"}"#)
             #expect(put.status == 200)
             #expect(put.json["dry_run"] == .bool(true))
             #expect(put.json["changes"]?["created"]?[0]?["id"] == .string("b"))
@@ -243,9 +255,12 @@ struct ChangeManagementTests {
             let other = #"{"upstreams":[{"name":"ou","endpoints":[]}],"routes":[{"id":"o","host":"o.test","path":"/","upstream":"ou"}]}"#
             #expect(try await h.request(.post, "/api/v1/apply?owner=team-b", other).status == 200)
             #expect(try await h.request(.put, "/api/v1/upstreams/free", Self.upstream).status == 201)
-            let first = #"{"upstreams":[{"name":"u","endpoints":[]}],"routes":[{"id":"x","host":"x.test","path":"/","upstream":"u"},{"id":"y","host":"y.test","path":"/","upstream":"u"}]}"#
+            let first =
+                #"{"upstreams":[{"name":"u","endpoints":[]}],"routes":[{"id":"x","host":"x.test","path":"/","upstream":"u"},{"id":"y","host":"y.test","path":"/","upstream":"u"}]}"#
             #expect(try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", first).status == 200)
-            let otherBefore = try await dump(h).filter { $0.key.hasSuffix(":route:o") || $0.key.hasSuffix(":upstream:ou") || $0.key.hasSuffix(":upstream:free") }
+            let otherBefore = try await dump(h).filter {
+                $0.key.hasSuffix(":route:o") || $0.key.hasSuffix(":upstream:ou") || $0.key.hasSuffix(":upstream:free")
+            }
             let second = #"{"upstreams":[{"name":"u","endpoints":[]}],"routes":[{"id":"x","host":"x.test","path":"/v2","upstream":"u"}]}"#
             let dry = try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a&dry_run=true", second)
             #expect(dry.json["changes"]?["deleted"]?[0]?["id"] == .string("y"))
@@ -254,7 +269,9 @@ struct ChangeManagementTests {
             #expect(pruned.json["pruned"] == .array([.string("route:y")]))
             let routes = Set(try await h.redis.send("SMEMBERS", KeySchema.routes).array?.compactMap(\.text) ?? [])
             #expect(routes == ["o", "x"])
-            let otherAfter = try await dump(h).filter { $0.key.hasSuffix(":route:o") || $0.key.hasSuffix(":upstream:ou") || $0.key.hasSuffix(":upstream:free") }
+            let otherAfter = try await dump(h).filter {
+                $0.key.hasSuffix(":route:o") || $0.key.hasSuffix(":upstream:ou") || $0.key.hasSuffix(":upstream:free")
+            }
             #expect(otherAfter == otherBefore)
             // naming another owner's object, or an unowned one: refused, nothing written
             let version = try await h.storedVersion()
@@ -273,7 +290,9 @@ struct ChangeManagementTests {
         try await withController(configure: CertificatesAPITests.encryptingKeys) { h in
             let pair = CertificatesAPITests.pair(["a.test"])
             let certificate: JSONValue = ["id": "a", "cert": .string(pair.certificate), "key": .string(pair.key)]
-            let document: JSONValue = ["certificates": .array([certificate]), "upstreams": .array([["name": "u", "endpoints": .array([])]])]
+            let document: JSONValue = [
+                "certificates": .array([certificate]), "upstreams": .array([["name": "u", "endpoints": .array([])]]),
+            ]
             let first = try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", document.canonical)
             #expect(first.status == 200)
             #expect(first.json["changed"] == .integer(2))
@@ -299,8 +318,13 @@ struct ChangeManagementTests {
 
     @Test func revertRefusesOwnedObjectsUnlessIncluded() async throws {
         try await withController { h in
-            #expect(try await h.request(.post, "/api/v1/apply?owner=k8s/switchyard", #"{"upstreams":[{"name":"k","endpoints":[]}]}"#).status == 200)
-            #expect(try await h.request(.post, "/api/v1/apply?owner=k8s/switchyard", #"{"upstreams":[{"name":"k","endpoints":[{"address":"127.0.0.1:9"}]}]}"#).status == 200)
+            #expect(
+                try await h.request(.post, "/api/v1/apply?owner=k8s/switchyard", #"{"upstreams":[{"name":"k","endpoints":[]}]}"#).status
+                    == 200)
+            #expect(
+                try await h.request(
+                    .post, "/api/v1/apply?owner=k8s/switchyard", #"{"upstreams":[{"name":"k","endpoints":[{"address":"127.0.0.1:9"}]}]}"#
+                ).status == 200)
             let refused = try await h.request(.post, "/api/v1/revert", #"{"to_version":1}"#)
             #expect(refused.status == 409)
             #expect(refused.errorCode == "owned")

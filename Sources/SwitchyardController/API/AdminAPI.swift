@@ -225,7 +225,9 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         let (batch, validationProblems) = validator.batchCollectingProblems(body, maxObjects: atomic ? Batch.maxObjects : nil)
         var problems = validationProblems + certificateProblems
         if !atomic, !certificates.isEmpty {
-            problems.append(FieldError(field: "certificates", code: .invalid, message: "certificates travel only in atomic batches (not with atomic=false)"))
+            problems.append(
+                FieldError(
+                    field: "certificates", code: .invalid, message: "certificates travel only in atomic batches (not with atomic=false)"))
         }
         let references = batch.externalReferences
         if !references.isEmpty {
@@ -244,7 +246,9 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         }
         if !atomic {
             if ChangeRequest.current?.dryRun == true {
-                throw APIError.invalid([FieldError(field: "dry_run", code: .invalid, message: "a dry run describes one atomic change: not with atomic=false")])
+                throw APIError.invalid([
+                    FieldError(field: "dry_run", code: .invalid, message: "a dry run describes one atomic change: not with atomic=false")
+                ])
             }
             return try await applyInParts(batch)
         }
@@ -341,7 +345,10 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             let certificateOps = try await call { () throws(StoreError) in try await certificateOperations(fullCertificates) }
             let operations = full.operations() + certificateOps
             if operations.count > Batch.maxObjects {
-                throw APIError(.contentTooLarge, "too_large", "with the pruned objects this change holds \(operations.count) objects, more than one atomic change (\(Batch.maxObjects))")
+                throw APIError(
+                    .contentTooLarge, "too_large",
+                    "with the pruned objects this change holds \(operations.count) objects, more than one atomic change (\(Batch.maxObjects))"
+                )
             }
             if operations.isEmpty {
                 let now = try await call { () throws(StoreError) in try await store.version() }
@@ -359,8 +366,12 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             }
             logger.info(
                 "batch applied as owner",
-                metadata: ["config.version": "\(result.version)", "changed": "\(result.changed)", "owner": "\(owner)", "pruned": "\(pruned.count)"])
-            return jsonResponse(["version": .integer(result.version), "changed": .integer(result.changed), "owner": .string(owner), "pruned": .array(pruned)])
+                metadata: [
+                    "config.version": "\(result.version)", "changed": "\(result.changed)", "owner": "\(owner)", "pruned": "\(pruned.count)",
+                ])
+            return jsonResponse([
+                "version": .integer(result.version), "changed": .integer(result.changed), "owner": .string(owner), "pruned": .array(pruned),
+            ])
         }
     }
 
@@ -390,18 +401,25 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 if (1...253).contains(value.utf8.count), value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
                     parameters.owner = value
                 } else {
-                    problems.append(FieldError(field: "owner", code: .invalid, message: "owner must be 1-253 printable ASCII characters without spaces"))
+                    problems.append(
+                        FieldError(field: "owner", code: .invalid, message: "owner must be 1-253 printable ASCII characters without spaces")
+                    )
                 }
             case ("dry_run", _): break
             default:
-                problems.append(FieldError(field: key, code: .unknownField, message: "unknown parameter '\(key)' (use atomic, prune, owner, dry_run)"))
+                problems.append(
+                    FieldError(field: key, code: .unknownField, message: "unknown parameter '\(key)' (use atomic, prune, owner, dry_run)"))
             }
         }
         if parameters.prune, parameters.owner == nil {
-            problems.append(FieldError(field: "owner", code: .required, message: "prune needs owner: the writer whose objects the document replaces"))
+            problems.append(
+                FieldError(field: "owner", code: .required, message: "prune needs owner: the writer whose objects the document replaces"))
         }
         if parameters.owner != nil, !parameters.atomic {
-            problems.append(FieldError(field: "atomic", code: .invalid, message: "owner and prune apply one atomic change: atomic=false is not possible with them"))
+            problems.append(
+                FieldError(
+                    field: "atomic", code: .invalid,
+                    message: "owner and prune apply one atomic change: atomic=false is not possible with them"))
         }
         if !problems.isEmpty { throw APIError.invalid(problems) }
         return parameters

@@ -47,7 +47,8 @@ struct CertificateBatch: Sendable {
                         for p in failure.problems {
                             problems.append(
                                 FieldError(
-                                    field: p.field.isEmpty ? field : field + "." + p.field, code: FieldError.Code(rawValue: p.code) ?? .invalid,
+                                    field: p.field.isEmpty ? field : field + "." + p.field,
+                                    code: FieldError.Code(rawValue: p.code) ?? .invalid,
                                     message: p.code == FieldError.Code(rawValue: p.code)?.rawValue ? p.message : "\(p.code): \(p.message)"))
                         }
                     }

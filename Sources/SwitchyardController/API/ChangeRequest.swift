@@ -96,7 +96,10 @@ struct ChangeRequestMiddleware<Context: RequestContext>: RouterMiddleware {
         let ifVersion = try ChangeRequest.ifMatch(request.headers[.ifMatch])
         let dryRun = try ChangeRequest.dryRun(request.uri.queryParameters.get("dry_run"))
         if dryRun, request.uri.path.hasSuffix("/reseed") {
-            throw APIError.invalid([FieldError(field: "dry_run", code: .invalid, message: "reseed has no dry run (GET /api/v1/status shows what it would adopt)")])
+            throw APIError.invalid([
+                FieldError(
+                    field: "dry_run", code: .invalid, message: "reseed has no dry run (GET /api/v1/status shows what it would adopt)")
+            ])
         }
         if let ifVersion {
             // early answer for writes that end up changing nothing (and so never reach

@@ -31,11 +31,15 @@ struct HistoryAPI<Context: RequestContext>: APIHandlers {
         for (key, value) in request.uri.queryParameters.map({ (String($0.key), String($0.value)) }) {
             switch key {
             case "since":
-                if let v = Int64(value), v >= 0 { since = v } else {
+                if let v = Int64(value), v >= 0 {
+                    since = v
+                } else {
                     problems.append(FieldError(field: "since", code: .invalid, message: "since must be a version (an integer >= 0)"))
                 }
             case "limit":
-                if let v = Int(value), (1...Self.maxLimit).contains(v) { limit = v } else {
+                if let v = Int(value), (1...Self.maxLimit).contains(v) {
+                    limit = v
+                } else {
                     problems.append(FieldError(field: "limit", code: .invalid, message: "limit must be 1-\(Self.maxLimit)"))
                 }
             default:
@@ -78,10 +82,14 @@ struct HistoryAPI<Context: RequestContext>: APIHandlers {
         for (key, value) in members {
             switch (key, value) {
             case ("to_version", .integer(let v)) where v >= 1: target = v
-            case ("to_version", _): problems.append(FieldError(field: "to_version", code: .invalid, message: "to_version must be a version >= 1"))
+            case ("to_version", _):
+                problems.append(FieldError(field: "to_version", code: .invalid, message: "to_version must be a version >= 1"))
             case ("include_owned", .bool(let b)): includeOwned = b
-            case ("include_owned", _): problems.append(FieldError(field: "include_owned", code: .invalid, message: "include_owned must be true or false"))
-            default: problems.append(FieldError(field: key, code: .unknownField, message: "unknown field '\(key)' (use to_version, include_owned)"))
+            case ("include_owned", _):
+                problems.append(FieldError(field: "include_owned", code: .invalid, message: "include_owned must be true or false"))
+            default:
+                problems.append(
+                    FieldError(field: key, code: .unknownField, message: "unknown field '\(key)' (use to_version, include_owned)"))
             }
         }
         if target == 0, !problems.contains(where: { $0.field == "to_version" }) {
@@ -94,14 +102,19 @@ struct HistoryAPI<Context: RequestContext>: APIHandlers {
             attempt += 1
             let current = try await call { () throws(StoreError) in try await store.version() }
             if target > current {
-                throw APIError.invalid([FieldError(field: "to_version", code: .invalid, message: "version \(target) is newer than the configuration (\(current))")])
+                throw APIError.invalid([
+                    FieldError(
+                        field: "to_version", code: .invalid, message: "version \(target) is newer than the configuration (\(current))")
+                ])
             }
             let plan: (operations: [ApplyOperation], digest: String, owned: [(field: String, owner: String)], oldest: Int64?)
             do {
                 plan = try await store.revertPlan(to: target, current: current)
             } catch {
                 if error.code == .conflict, let report = error.report {
-                    throw APIError(.conflict, "beyond_retention", error.message, field: "to_version", extra: [("oldest_version", report["oldest_version"] ?? .null)])
+                    throw APIError(
+                        .conflict, "beyond_retention", error.message, field: "to_version",
+                        extra: [("oldest_version", report["oldest_version"] ?? .null)])
                 }
                 throw APIError.from(error)
             }
@@ -117,7 +130,8 @@ struct HistoryAPI<Context: RequestContext>: APIHandlers {
             if plan.operations.count > Batch.maxObjects {
                 throw APIError(
                     .contentTooLarge, "too_large",
-                    "reverting to \(target) changes \(plan.operations.count) objects, more than one atomic change holds (\(Batch.maxObjects))")
+                    "reverting to \(target) changes \(plan.operations.count) objects, more than one atomic change holds (\(Batch.maxObjects))"
+                )
             }
             let note = ChangeRequest.current?.note ?? "revert to version \(target)"
             let result: ApplyResult

@@ -244,7 +244,10 @@ extension ConfigStore {
         }
         let before = Set(RoutingImpact.shadowed(routesNow).map(\.route))
         let shadowed = RoutingImpact.shadowed(Array(routes.values)).map { s -> JSONValue in
-            ["route": .string(s.route), "by": s.by.map { .string($0) } ?? .null, "reason": .string(s.reason), "new": .bool(!before.contains(s.route))]
+            [
+                "route": .string(s.route), "by": s.by.map { .string($0) } ?? .null, "reason": .string(s.reason),
+                "new": .bool(!before.contains(s.route)),
+            ]
         }
         let empty = RoutingImpact.upstreamsWithoutEndpoints(upstreams.values.filter { touchedUpstreams.contains($0.name) })
         let affected = routes.values.filter { route in
@@ -254,7 +257,9 @@ extension ConfigStore {
         var down: [String: Set<String>] = [:]
         if !names.isEmpty {
             let replies: [RedisReply]
-            do { replies = try await redis.pipeline(names.map { ["HGETALL", KeySchema.health($0)] }) } catch { throw StoreError.from(error) }
+            do { replies = try await redis.pipeline(names.map { ["HGETALL", KeySchema.health($0)] }) } catch {
+                throw StoreError.from(error)
+            }
             for (name, reply) in zip(names, replies) {
                 down[name] = Set(Self.healthRecords(reply).filter { $0.value.state == .down }.map(\.key))
             }
@@ -311,20 +316,22 @@ enum HistoryView {
         ]
         if entry.resync { members.append(("resync", true)) }
         if objects {
-            members.append((
-                "objects",
-                .array(
-                    entry.objects.map { o in
-                        let before = o.before.isEmpty ? nil : try? JSONValue.parse(o.before)
-                        let after = o.after.isEmpty ? nil : try? JSONValue.parse(o.after)
-                        let op = o.before.isEmpty ? "created" : o.after.isEmpty ? "deleted" : "updated"
-                        return [
-                            "kind": .string(o.kind), "id": .string(o.id), "op": .string(op),
-                            "before": document(o.kind, o.before), "after": document(o.kind, o.after),
-                            "fields": changesJSON(DocumentDiff.fields(redacted(o.kind, before, against: after), redacted(o.kind, after, against: before))),
-                        ]
-                    })
-            ))
+            members.append(
+                (
+                    "objects",
+                    .array(
+                        entry.objects.map { o in
+                            let before = o.before.isEmpty ? nil : try? JSONValue.parse(o.before)
+                            let after = o.after.isEmpty ? nil : try? JSONValue.parse(o.after)
+                            let op = o.before.isEmpty ? "created" : o.after.isEmpty ? "deleted" : "updated"
+                            return [
+                                "kind": .string(o.kind), "id": .string(o.id), "op": .string(op),
+                                "before": document(o.kind, o.before), "after": document(o.kind, o.after),
+                                "fields": changesJSON(
+                                    DocumentDiff.fields(redacted(o.kind, before, against: after), redacted(o.kind, after, against: before))),
+                            ]
+                        })
+                ))
         } else {
             members.append(("objects", .integer(Int64(entry.objects.count))))
         }
@@ -358,7 +365,9 @@ enum DryRunReport {
         [
             "dry_run": true, "version": .integer(version), "changed": 0,
             "changes": ["created": .array([]), "updated": .array([]), "deleted": .array([])],
-            "impact": ["shadowed_routes": .array([]), "upstreams_without_endpoints": .array([]), "routes_without_healthy_endpoints": .array([])],
+            "impact": [
+                "shadowed_routes": .array([]), "upstreams_without_endpoints": .array([]), "routes_without_healthy_endpoints": .array([]),
+            ],
         ]
     }
 }

@@ -92,20 +92,38 @@ public enum RoutingImpact {
                 switch route.match {
                 case .exact:
                     if let winner = best(rivals.filter { $0.match == .exact && $0.path == route.path }) {
-                        out.append(RouteShadow(route: route.id, by: winner.id, reason: "the same exact path \(route.path) on the same host, and \(winner.id) wins the tie (priority, then id)"))
+                        out.append(
+                            RouteShadow(
+                                route: route.id, by: winner.id,
+                                reason:
+                                    "the same exact path \(route.path) on the same host, and \(winner.id) wins the tie (priority, then id)")
+                        )
                     }
                 case .prefix, .segmentPrefix:
                     let covering = rivals.filter {
                         $0.path == route.path && ($0.match == .prefix || ($0.match == .segmentPrefix && route.match == .segmentPrefix))
                     }
                     if let winner = best(covering) {
-                        out.append(RouteShadow(route: route.id, by: winner.id, reason: "the same prefix \(route.path) on the same host, matching at least the same paths, and \(winner.id) wins the tie (priority, then id)"))
+                        out.append(
+                            RouteShadow(
+                                route: route.id, by: winner.id,
+                                reason:
+                                    "the same prefix \(route.path) on the same host, matching at least the same paths, and \(winner.id) wins the tie (priority, then id)"
+                            ))
                     }
                 case .regex:
                     if let first = catchAll.min(by: { $0.id < $1.id }) {
-                        out.append(RouteShadow(route: route.id, by: first.id, reason: "regex routes are tried only when no literal route matches, and \(first.id) (prefix /) matches every path of this host"))
+                        out.append(
+                            RouteShadow(
+                                route: route.id, by: first.id,
+                                reason:
+                                    "regex routes are tried only when no literal route matches, and \(first.id) (prefix /) matches every path of this host"
+                            ))
                     } else if let winner = best(rivals.filter { $0.match == .regex && $0.path == route.path }) {
-                        out.append(RouteShadow(route: route.id, by: winner.id, reason: "the same regex on the same host, and \(winner.id) is tried first (priority, then id)"))
+                        out.append(
+                            RouteShadow(
+                                route: route.id, by: winner.id,
+                                reason: "the same regex on the same host, and \(winner.id) is tried first (priority, then id)"))
                     }
                 }
             }

@@ -15,8 +15,10 @@ struct ChangeAnalysisTests {
     // MARK: Diff
 
     @Test func diffNamesEveryChangedFieldAndIgnoresTheVersion() throws {
-        let before = try JSONValue.parse(#"{"version":3,"name":"u","endpoints":[{"address":"a","weight":1},{"address":"b","weight":1}],"retries":2}"#)
-        let after = try JSONValue.parse(#"{"version":9,"name":"u","endpoints":[{"address":"a","weight":5},{"address":"b","weight":1}],"hsts":{"max_age_s":1}}"#)
+        let before = try JSONValue.parse(
+            #"{"version":3,"name":"u","endpoints":[{"address":"a","weight":1},{"address":"b","weight":1}],"retries":2}"#)
+        let after = try JSONValue.parse(
+            #"{"version":9,"name":"u","endpoints":[{"address":"a","weight":5},{"address":"b","weight":1}],"hsts":{"max_age_s":1}}"#)
         let changes = DocumentDiff.fields(before, after)
         #expect(changes.map(\.field) == ["endpoints[0].weight", "hsts", "retries"])
         #expect(changes[0].before == .integer(1) && changes[0].after == .integer(5))
@@ -27,7 +29,10 @@ struct ChangeAnalysisTests {
     @Test func arraysOfAnotherLengthChangeAsAWholeAndCreationsListEveryField() throws {
         let before = try JSONValue.parse(#"{"endpoints":[1]}"#)
         let after = try JSONValue.parse(#"{"endpoints":[1,2]}"#)
-        #expect(DocumentDiff.fields(before, after) == [FieldChange(field: "endpoints", before: .array([.integer(1)]), after: .array([.integer(1), .integer(2)]))])
+        #expect(
+            DocumentDiff.fields(before, after) == [
+                FieldChange(field: "endpoints", before: .array([.integer(1)]), after: .array([.integer(1), .integer(2)]))
+            ])
         #expect(DocumentDiff.fields(nil, after).count == 1)
         #expect(DocumentDiff.fields(after, after).isEmpty)
     }

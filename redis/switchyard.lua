@@ -452,9 +452,16 @@ local function record_history(schema, version, fields, keep)
                   .. " not recorded: " .. added.err)
         return
     end
-    local total = call("INCRBY", schema.history_bytes, size)
     local max_n, max_b = history_limits(keep)
     local n = call("XLEN", schema.history)
+    local total
+    if n == 1 then
+        -- the first entry (or the stream was deleted by hand): the counter starts over
+        total = size
+        call("SET", schema.history_bytes, size)
+    else
+        total = call("INCRBY", schema.history_bytes, size)
+    end
     local minid
     local pages = 0
     while (n > max_n or total > max_b) and n > 1 and pages < HISTORY_TRIM_PAGE do
@@ -478,7 +485,7 @@ local function record_history(schema, version, fields, keep)
     end
     if minid then
         call("XTRIM", schema.history, "MINID", minid)
-        call("SET", schema.history_bytes, math_max(total, 0))
+        call("SET", schema.history_bytes, n == 1 and size or math_max(total, 0))
     end
 end
 

@@ -168,6 +168,13 @@ struct ChangeManagementTests {
             #expect(bytes <= 1000)
             let length = try #require(try await h.redis.send("XLEN", KeySchema.history).integer)
             #expect(length >= 1 && length < 10)
+            // the stream deleted by hand: the byte count starts over with the next entry
+            _ = try await h.redis.send("DEL", KeySchema.history)
+            #expect(try await h.request(.put, "/api/v1/upstreams/v", Self.upstream).status == 201)
+            let entry = try await h.redis.send("XRANGE", KeySchema.history, "-", "+")
+            let recorded = entry.array?.first?.array?[1].array?[1].integer
+            #expect(recorded != nil)
+            #expect(try await h.redis.send("GET", KeySchema.historyBytes).integer == recorded)
         }
     }
 

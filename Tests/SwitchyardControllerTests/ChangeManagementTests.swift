@@ -86,6 +86,21 @@ struct ChangeManagementTests {
         }
     }
 
+    @Test func aWriterOutsideTheAPIIsRecordedByItsOwnerName() async throws {
+        try await withController { h in
+            // the Kubernetes source writes through ConfigStore.apply with its owner, no token
+            let library = try String(contentsOf: repositoryRoot().appendingPathComponent("redis/switchyard.lua"), encoding: .utf8)
+            var logger = Logger(label: "test.history")
+            logger.logLevel = .critical
+            let writer = ConfigStore(redis: h.redis, library: library, logger: logger)
+            let put = ApplyOperation(op: .put, kind: .upstream, id: "k", document: #"{"endpoints":[],"name":"k"}"#)
+            _ = try await writer.apply([put], owner: "k8s/switchyard")
+            let entry = try await h.request(.get, "/api/v1/history/1")
+            #expect(entry.json["who"] == .string("k8s/switchyard"))
+            #expect(entry.json["objects"]?[0]?["id"] == .string("k"))
+        }
+    }
+
     @Test func certificateKeysAreNeverAnsweredButRevertRestoresThem() async throws {
         try await withController(configure: CertificatesAPITests.encryptingKeys) { h in
             let pair = CertificatesAPITests.pair(["shop.test"])

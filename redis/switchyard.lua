@@ -8,7 +8,8 @@
 -- The key schema is documented in redis/README.md (and mirrored in
 -- Sources/SwitchyardCore/KeySchema.swift and lua/switchyard/sync/keys.lua).
 --
--- FCALL sy_apply 1 <base>version  [epoch <id>] [owner <name>]
+-- FCALL sy_apply 1 <base>version  [epoch <id>] [owner <name>] [who <name>] [note <text>]
+--                                  [if_version <N>] [dry 1] [keep <count>:<bytes>] [force 1]
 --                                  op kind id doc refs expect  [op kind id doc refs expect ...]
 --
 --   KEYS[1]  the version key, e.g. "switchyard:{cfg}:version". Every other key is derived
@@ -17,7 +18,20 @@
 --            must hold it
 --   owner    (optional; "" = none) who writes: an existing object is changed or deleted
 --            only by its owner (<base>owners; OWNERS below), a put by an owner records it
---   op       "put" or "del"
+--   who      (optional) who made the change, recorded in the history (HISTORY below)
+--   note     (optional) a note recorded with the change in the history
+--   if_version (optional) the configuration version the writer saw: the call fails with
+--            precondition_failed (nothing written) when <base>version is another
+--   dry      (optional) "1": check everything, write nothing; reply {version, changed,
+--            epoch, "dry"} (changed: how many objects the call would change)
+--   keep     (optional) the history's retention, "<changes>:<bytes>" (default
+--            HISTORY_MAX_CHANGES:HISTORY_MAX_BYTES)
+--   force    (optional) "1": skip the owner check (a revert that restores owned objects
+--            too). A "restore" records the owner its document names ("owner" member), else
+--            the object keeps the owner it has
+--   op       "put", "del", or "restore" (doc = a document exactly as sy_apply stored it,
+--            "version" included, written byte for byte: a revert, so the recorded hashes
+--            and the digest come back to what they were)
 --   kind     "route", "upstream" or "certificate" (a TLS certificate the edges serve by
 --            SNI; no refs, nothing refers to it)
 --   id       route id or upstream name
@@ -48,6 +62,8 @@
 --   owned              an object owned by another writer than this one ("key", "owner":
 --                      its owner or null, "writer", "source": the document's, or null)
 --   no_epoch, epoch_mismatch, data_lost, edge_conflict   the history (EPOCH below)
+--   precondition_failed  the if_version option is not the stored version ("expected",
+--                      "version")
 -- Nothing is written when an error is returned: the batch is checked completely, and
 -- every key it will write is checked for its type, before the first write (a Redis
 -- script is not rolled back when a command fails half-way).
@@ -58,7 +74,9 @@
 -- with "Script attempted to access nonexistent global variable"), so the locals are bound
 -- by bind() when a function first runs, not when the library loads.
 
-local APPLY_OPTIONS = {epoch = true, owner = true}   -- sy_apply's leading options
+-- sy_apply's leading options (see the header)
+local APPLY_OPTIONS = {epoch = true, owner = true, who = true, note = true, if_version = true,
+                       dry = true, keep = true, force = true}
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
 -- Operations per sy_apply call. A Function cannot yield: its work is O(operations) in one
 -- go, during which Redis answers nobody. 1,000 keeps the longest call at about 50 ms here
@@ -66,6 +84,20 @@ local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLE
 -- several calls (POST /api/v1/apply?atomic=false). The controller's Batch.maxObjects.
 local MAX_OPS = 1000
 local HINT_KEYS = 32         -- batches up to this size name their objects in the event
+-- HISTORY. Every change is also one entry of <base>history (a stream, id "<version>-0"):
+--   bytes  the entry's size (the sum of its values' lengths), for the byte bound
+--   who    the writer (the API token's name, or the owner such as "k8s/switchyard")
+--   note   the X-Switchyard-Note of the request ("" for none)
+--   ts     Redis's clock (ms) at the change
+--   digest the configuration digest after the change
+--   then per object, in batch order: "o" <kind>:<id>, "b" the document before (as stored,
+--   "" when it did not exist), "a" the document after ("" when deleted).
+-- A resync (sy_digest adopting hand edits, sy_reseed) is an entry "op" "resync": a revert
+-- cannot cross it. <base>history_bytes is the sum of the entries' bytes; the oldest entries
+-- go when there are more than <count> or more than <bytes> bytes (the newest always stays).
+local HISTORY_MAX_CHANGES = 1000
+local HISTORY_MAX_BYTES = 32 * 1024 * 1024
+local HISTORY_TRIM_PAGE = 100
 
 -- The Redis API and Lua's libraries, bound by bind() (see the header).
 local call, pcall_redis, sha1hex, error_reply
@@ -228,6 +260,8 @@ local function schema_for(version_key)
         epoch = base .. "epoch",
         adopt = base .. "adopt",
         edges = base .. "edges",
+        history = base .. "history",
+        history_bytes = base .. "history_bytes",
         object = function(kind, id) return base .. kind .. ":" .. id end,
         used_by = function(name) return base .. "used_by:" .. name end,
         edge = function(id) return base .. "edge:" .. id end,
@@ -394,6 +428,76 @@ local function flush_writes(w)
     end
 end
 
+-- HISTORY (see the header): the retention "<count>:<bytes>" of the keep option.
+local function history_limits(keep)
+    local c, b = (keep or ""):match("^(%d+):(%d+)$")
+    if not c then
+        return HISTORY_MAX_CHANGES, HISTORY_MAX_BYTES
+    end
+    return math_max(1, tonumber(c)), math_max(1, tonumber(b))
+end
+
+-- Appends the history entry of `version` (fields: flat name, value list without "bytes")
+-- and drops the oldest entries beyond the retention. The keys' types were checked in
+-- pass 1; an id at or below the last entry (the version key reset by hand) is skipped.
+local function record_history(schema, version, fields, keep)
+    local size = 0
+    for i = 2, #fields, 2 do
+        size = size + #tostring(fields[i])
+    end
+    local added = pcall_redis("XADD", schema.history, version .. "-0", "bytes", size,
+                              unpack(fields))
+    if type(added) == "table" and added.err then
+        redis.log(redis.LOG_WARNING, "switchyard: history entry " .. version
+                  .. " not recorded: " .. added.err)
+        return
+    end
+    local max_n, max_b = history_limits(keep)
+    local n = call("XLEN", schema.history)
+    local total
+    if n == 1 then
+        -- the first entry (or the stream was deleted by hand): the counter starts over
+        total = size
+        call("SET", schema.history_bytes, size)
+    else
+        total = call("INCRBY", schema.history_bytes, size)
+    end
+    local minid
+    local pages = 0
+    while (n > max_n or total > max_b) and n > 1 and pages < HISTORY_TRIM_PAGE do
+        pages = pages + 1
+        local page = call("XRANGE", schema.history, minid or "-", "+", "COUNT",
+                          math_min(n - 1, HISTORY_TRIM_PAGE))
+        local dropped = false
+        for _, e in ipairs(page) do
+            if not ((n > max_n or total > max_b) and n > 1) then
+                break
+            end
+            local f = e[2]
+            total = total - ((f[1] == "bytes" and tonumber(f[2])) or 0)
+            n = n - 1
+            minid = (tonumber(e[1]:match("^(%d+)-")) + 1) .. "-0"
+            dropped = true
+        end
+        if not dropped then
+            break
+        end
+    end
+    if minid then
+        call("XTRIM", schema.history, "MINID", minid)
+        call("SET", schema.history_bytes, n == 1 and size or math_max(total, 0))
+    end
+end
+
+-- The "owner" member of a document (a restored one names its owner), or nil.
+local function owner_of(doc)
+    local ok, obj = pcall(json_decode, doc)
+    if ok and type(obj) == "table" and type(obj.owner) == "string" and obj.owner ~= "" then
+        return obj.owner
+    end
+    return nil
+end
+
 -- Pass 1 and pass 2 of sy_apply (see the header): the operations are args[first..],
 -- opts the leading options; run under run_checked().
 local function apply_batch(schema, args, first, opts)
@@ -417,6 +521,13 @@ local function apply_batch(schema, args, first, opts)
         end
     end
 
+    local if_version = opts.if_version
+    if if_version and if_version ~= "" and tonumber(if_version) ~= current_version then
+        abort("precondition_failed", {expected = tonumber(if_version) or if_version,
+                                      version = current_version})
+    end
+    local force = opts.force == "1"
+
     local ops = {}
     local seen = {}
     local exists = {route = {}, upstream = {}, certificate = {}}   -- overlay: id -> true/false
@@ -430,6 +541,8 @@ local function apply_batch(schema, args, first, opts)
     want_type(schema.uses, "hash")
     want_type(schema.hashes, "hash")
     want_type(schema.owners, "hash")
+    want_type(schema.history, "stream")
+    want_type(schema.history_bytes, "string")
     local writer = opts.owner or ""
 
     local function index_key(kind)
@@ -473,7 +586,7 @@ local function apply_batch(schema, args, first, opts)
     for i = first, #args, 6 do
         local op = {op = args[i], kind = args[i + 1], id = args[i + 2], doc = args[i + 3],
                     refs = split_refs(args[i + 4]), raw_refs = args[i + 4], expect = args[i + 5]}
-        if op.op ~= "put" and op.op ~= "del" then
+        if op.op ~= "put" and op.op ~= "del" and op.op ~= "restore" then
             return fail("bad_request", {message = "unknown op", op = op.op})
         end
         if not schema.index[op.kind] then
@@ -535,7 +648,7 @@ local function apply_batch(schema, args, first, opts)
         end
         -- OWNERS: an existing object is changed or deleted only by the writer that owns it
         -- (an unowned one only by a writer without owner); anyone creates a new one
-        if (op.owner or "") ~= writer and (op.stored or indexed(op.kind, op.id)) then
+        if not force and (op.owner or "") ~= writer and (op.stored or indexed(op.kind, op.id)) then
             abort("owned", {key = seen_key, kind = op.kind, id = op.id,
                             owner = op.owner or json_null,
                             writer = writer ~= "" and writer or json_null,
@@ -553,11 +666,15 @@ local function apply_batch(schema, args, first, opts)
             end
         end
 
-        if op.op == "put" then
+        if op.op == "put" or op.op == "restore" then
             -- the shape only: parsing every document cost a third of the call, the
             -- controller has validated it, and an edge skips a document it cannot decode
             if op.doc:sub(1, 1) ~= "{" or op.doc:sub(-1) ~= "}" or #op.doc < 3 then
                 return fail("bad_request", {message = "doc must be a non-empty JSON object",
+                                            kind = op.kind, id = op.id})
+            end
+            if op.op == "restore" and not split_stored(op.doc) then
+                return fail("bad_request", {message = "a restored doc starts with its version",
                                             kind = op.kind, id = op.id})
             end
             if op.kind == "route" then
@@ -580,8 +697,12 @@ local function apply_batch(schema, args, first, opts)
             if op.stored then
                 _, rest = split_stored(op.stored)
             end
-            op.unchanged = rest ~= nil and rest == op.doc:sub(2)
-                and indexed(op.kind, op.id)
+            if op.op == "restore" then
+                op.unchanged = op.stored == op.doc and indexed(op.kind, op.id)
+            else
+                op.unchanged = rest ~= nil and rest == op.doc:sub(2) and indexed(op.kind, op.id)
+            end
+            op.unchanged = op.unchanged
                 and (op.kind ~= "route" or op.stored_uses == op.raw_refs)
             exists[op.kind][op.id] = true
         else
@@ -696,6 +817,10 @@ local function apply_batch(schema, args, first, opts)
         end
     end
 
+    if opts.dry == "1" then
+        return {current_version, #changed, epoch or "", "dry"}
+    end
+
     -- Pass 2: write. The version first, so every document carries it.
     if create_epoch then
         call("SET", schema.epoch, create_epoch)
@@ -721,14 +846,25 @@ local function apply_batch(schema, args, first, opts)
         if op.recorded then
             digest = (digest - op.recorded) % DIGEST_MOD
         end
-        if op.op == "put" then
-            local stored = '{"version":' .. version .. "," .. op.doc:sub(2)
+        if op.op == "put" or op.op == "restore" then
+            local stored = op.doc
+            if op.op == "put" then
+                stored = '{"version":' .. version .. "," .. op.doc:sub(2)
+            end
+            op.after = stored
             local h = digest_h(op.kind, op.id, stored)
             add_write(w, ADD, "MSET", nil, op.key, stored)
             add_write(w, ADD, "SADD", index_key(op.kind), op.id)
             add_write(w, ADD, "HSET", schema.hashes, field, digest_hex(h))
             digest = (digest + h) % DIGEST_MOD
-            if writer ~= "" and op.owner ~= writer then
+            if op.op == "restore" then
+                -- the owner the document names (the Kubernetes source writes it); else
+                -- the object keeps the owner it has
+                local named = owner_of(op.doc)
+                if named and op.owner ~= named then
+                    add_write(w, ADD, "HSET", schema.owners, field, named)
+                end
+            elseif writer ~= "" and op.owner ~= writer then
                 add_write(w, ADD, "HSET", schema.owners, field, writer)
             elseif writer == "" and op.owner then
                 add_write(w, REMOVE, "HDEL", schema.owners, field)   -- left by a hand delete
@@ -766,9 +902,21 @@ local function apply_batch(schema, args, first, opts)
     local ts = #changed > 0 and redis_now_ms() or 0
     for n, op in ipairs(changed) do
         call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-" .. (n - 1),
-             "version", version, "kind", op.kind, "id", op.id, "op", op.op, "ts", ts)
+             "version", version, "kind", op.kind, "id", op.id,
+             "op", op.op == "del" and "del" or "put", "ts", ts)
     end
     call("SET", schema.digest, digest_hex(digest))
+    local entry = {"who", opts.who or (writer ~= "" and writer or ""), "note", opts.note or "",
+                   "ts", ts, "digest", digest_hex(digest)}
+    for _, op in ipairs(changed) do
+        entry[#entry + 1] = "o"
+        entry[#entry + 1] = op.field
+        entry[#entry + 1] = "b"
+        entry[#entry + 1] = op.stored or ""
+        entry[#entry + 1] = "a"
+        entry[#entry + 1] = op.after or ""
+    end
+    record_history(schema, version, entry, opts.keep)
     -- the new version, then for a small batch the objects it changed: a subscriber may
     -- fetch them in the same round trip as the stream page (a hint; the stream decides)
     local message = tostring(version)
@@ -823,8 +971,11 @@ end
 
 -- Sets the version to `version`, appends one "resync" entry (edges reload everything) and
 -- publishes it.
-local function announce_resync(schema, version)
+-- The caller has checked the history keys' types (want_type) before its first write.
+local function announce_resync(schema, version, digest, who)
     call("SET", schema.version, version)
+    record_history(schema, version, {"who", who, "note", "", "ts", redis_now_ms(),
+                                     "digest", digest, "op", "resync"}, nil)
     call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-0",
          "version", version, "kind", "*", "id", "*", "op", "resync")
     call("PUBLISH", schema.events, tostring(version))
@@ -843,6 +994,8 @@ local function adopt(schema)
     want_type(schema.digest, "string")
     want_type(schema.hashes, "hash")
     want_type(schema.changes, "stream")
+    want_type(schema.history, "stream")
+    want_type(schema.history_bytes, "string")
     local version = stored_version(schema)
     local map, sum = hashes_of_documents(schema)
     local old = {}
@@ -866,7 +1019,7 @@ local function adopt(schema)
         write_hashes(schema, map)
         version = math_max(version, stream_version(schema)) + 1
         call("SET", schema.digest, digest)
-        announce_resync(schema, version)
+        announce_resync(schema, version, digest, "sy_digest")
     else
         call("SET", schema.digest, digest)
     end
@@ -948,6 +1101,8 @@ local function reseed(schema, args)
     end
     want_type(schema.changes, "stream")
     want_type(schema.hashes, "hash")
+    want_type(schema.history, "stream")
+    want_type(schema.history_bytes, "string")
     local epoch = read("string", "GET", schema.epoch) or nil
     if confirm ~= (epoch or "none") then
         return fail("confirm_mismatch", {epoch = epoch or json_null, confirm = confirm})
@@ -963,7 +1118,7 @@ local function reseed(schema, args)
     call("SET", schema.epoch, new)
     call("SET", schema.adopt, new)
     call("SET", schema.digest, digest_hex(sum))
-    announce_resync(schema, version)
+    announce_resync(schema, version, digest_hex(sum), "sy_reseed")
     return {version, new}
 end
 

@@ -20,6 +20,8 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     let validator: Validator
     let maxBodySize: Int
     let logger: Logger
+    /// Seals certificate keys that travel in /apply (nil: stored in plaintext).
+    var cipher: CertificateKeyCipher? = nil
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.get("upstreams", use: listUpstreams)
@@ -206,10 +208,12 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     // MARK: Batch
 
     @Sendable func apply(_ request: Request, context: Context) async throws -> Response {
-        let atomic = try Self.atomicParameter(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        let parameters = try Self.applyParameters(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        let atomic = parameters.atomic
         let (parsed, size) = try await sizedBody(request)
-        guard let body = parsed else { throw APIError(.badRequest, "bad_request", "a JSON body is required") }
-        let objects = Batch.objectCount(body)
+        guard let fullBody = parsed else { throw APIError(.badRequest, "bad_request", "a JSON body is required") }
+        let (body, certificates, certificateProblems) = CertificateBatch.split(fullBody, now: CertificatesAPI<Context>.now())
+        let objects = Batch.objectCount(body) + certificates.count
         if atomic, objects > Batch.maxObjects || size > Batch.maxBytes {
             throw APIError(
                 .contentTooLarge, "too_large",
@@ -219,7 +223,12 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 extra: [("max_objects", .integer(Int64(Batch.maxObjects))), ("max_bytes", .integer(Int64(Batch.maxBytes)))])
         }
         let (batch, validationProblems) = validator.batchCollectingProblems(body, maxObjects: atomic ? Batch.maxObjects : nil)
-        var problems = validationProblems
+        var problems = validationProblems + certificateProblems
+        if !atomic, !certificates.isEmpty {
+            problems.append(
+                FieldError(
+                    field: "certificates", code: .invalid, message: "certificates travel only in atomic batches (not with atomic=false)"))
+        }
         let references = batch.externalReferences
         if !references.isEmpty {
             let existing = try await call { () throws(StoreError) in try await store.existingUpstreams(references.map(\.upstream)) }
@@ -228,18 +237,29 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             }
         }
         if !problems.isEmpty { throw APIError.invalid(problems) }
-        if batch.isEmpty {
+        if let owner = parameters.owner {
+            return try await applyAsOwner(batch, certificates: certificates, owner: owner, prune: parameters.prune)
+        }
+        if batch.isEmpty, certificates.isEmpty {
             let version = try await call { () throws(StoreError) in try await store.version() }
             return jsonResponse(["version": .integer(version), "changed": 0])
         }
-        if !atomic { return try await applyInParts(batch) }
+        if !atomic {
+            if ChangeRequest.current?.dryRun == true {
+                throw APIError.invalid([
+                    FieldError(field: "dry_run", code: .invalid, message: "a dry run describes one atomic change: not with atomic=false")
+                ])
+            }
+            return try await applyInParts(batch)
+        }
         let result: ApplyResult
         do {
-            result = try await store.apply(batch.operations())
+            let operations = batch.operations() + (try await certificateOperations(certificates))
+            result = try await store.apply(operations)
         } catch {
             throw APIError.from(
                 error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) },
-                objectField: { Self.field(of: $0, $1, in: batch) })
+                objectField: { ($0 == .certificate ? certificates.field($1) : nil) ?? Self.field(of: $0, $1, in: batch) })
         }
         logger.info(
             "batch applied",
@@ -247,6 +267,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 "config.version": "\(result.version)", "changed": "\(result.changed)",
                 "batch.routes": "\(batch.routes.count)", "batch.upstreams": "\(batch.upstreams.count)",
                 "batch.deletes": "\(batch.deleteRoutes.count + batch.deleteUpstreams.count)",
+                "batch.certificates": "\(certificates.count)",
             ])
         return jsonResponse(["version": .integer(result.version), "changed": .integer(result.changed)])
     }
@@ -287,23 +308,126 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         return jsonResponse(["version": .integer(version), "changed": .integer(changed), "versions": .array(versions), "atomic": false])
     }
 
-    /// `atomic` of POST /apply: true (default) or false; anything else, and any other
-    /// parameter, is refused.
-    static func atomicParameter(_ query: [(String, String)]) throws(APIError) -> Bool {
+    /// `?prune=true&owner=NAME` (or `owner` alone): the batch written as that owner, in one
+    /// atomic change; with prune, every route and upstream the owner holds that the document
+    /// does not name is deleted in the same change. Objects of other owners, and unowned
+    /// ones, are never touched: sy_apply refuses the whole change (409 owned) when the
+    /// document names one. The set the owner holds is read with the version and the write
+    /// is conditional on that version (retried when another change came first).
+    func applyAsOwner(_ batch: Batch, certificates: CertificateBatch, owner: String, prune: Bool) async throws -> Response {
+        let requested = ChangeRequest.current?.ifVersion
+        var attempt = 0
+        while true {
+            attempt += 1
+            var full = batch
+            var fullCertificates = certificates
+            var version: Int64?
+            var pruned: [JSONValue] = []
+            if prune {
+                let (held, at) = try await call { () throws(StoreError) in try await store.objects(ownedBy: owner) }
+                version = at
+                let named = Set(batch.routes.map { "route:" + $0.id } + batch.upstreams.map { "upstream:" + $0.name })
+                    .union(batch.deleteRoutes.map { "route:" + $0 }).union(batch.deleteUpstreams.map { "upstream:" + $0 })
+                    .union(certificates.puts.map { "certificate:" + $0.id }).union(certificates.deletes.map { "certificate:" + $0 })
+                for field in held.sorted() where !named.contains(field) {
+                    if field.hasPrefix("route:") {
+                        full.deleteRoutes.append(String(field.dropFirst("route:".count)))
+                    } else if field.hasPrefix("upstream:") {
+                        full.deleteUpstreams.append(String(field.dropFirst("upstream:".count)))
+                    } else if field.hasPrefix("certificate:") {
+                        fullCertificates.deletes.append(String(field.dropFirst("certificate:".count)))
+                    } else {
+                        continue
+                    }
+                    pruned.append(.string(field))
+                }
+            }
+            let certificateOps = try await call { () throws(StoreError) in try await certificateOperations(fullCertificates) }
+            let operations = full.operations() + certificateOps
+            if operations.count > Batch.maxObjects {
+                throw APIError(
+                    .contentTooLarge, "too_large",
+                    "with the pruned objects this change holds \(operations.count) objects, more than one atomic change (\(Batch.maxObjects))"
+                )
+            }
+            if operations.isEmpty {
+                let now = try await call { () throws(StoreError) in try await store.version() }
+                if ChangeRequest.current?.dryRun == true { return jsonResponse(DryRunReport.empty(version: now)) }
+                return jsonResponse(["version": .integer(now), "changed": 0, "owner": .string(owner), "pruned": .array([])])
+            }
+            let result: ApplyResult
+            do {
+                result = try await store.apply(operations, owner: owner, ifVersion: requested ?? version)
+            } catch {
+                if requested == nil, version != nil, attempt < 5, FunctionRefusal(error.apply)?.code == "precondition_failed" { continue }
+                throw APIError.from(
+                    error, upstreamField: { full.upstreamField(ofRoute: $0, upstream: $1) },
+                    objectField: { ($0 == .certificate ? fullCertificates.field($1) : nil) ?? Self.field(of: $0, $1, in: full) })
+            }
+            logger.info(
+                "batch applied as owner",
+                metadata: [
+                    "config.version": "\(result.version)", "changed": "\(result.changed)", "owner": "\(owner)", "pruned": "\(pruned.count)",
+                ])
+            return jsonResponse([
+                "version": .integer(result.version), "changed": .integer(result.changed), "owner": .string(owner), "pruned": .array(pruned),
+            ])
+        }
+    }
+
+    struct ApplyParameters: Equatable {
         var atomic = true
+        var prune = false
+        var owner: String?
+    }
+
+    /// The parameters of POST /apply: `atomic` (true, the default, or false), `prune` (needs
+    /// `owner`), `owner` (a writer name: printable ASCII, 1-253 bytes), `dry_run` (read by
+    /// ChangeRequestMiddleware); anything else is refused.
+    static func applyParameters(_ query: [(String, String)]) throws(APIError) -> ApplyParameters {
+        var parameters = ApplyParameters()
         var problems: [FieldError] = []
         for (key, value) in query {
             switch (key, value) {
-            case ("atomic", "true"): atomic = true
-            case ("atomic", "false"): atomic = false
+            case ("atomic", "true"): parameters.atomic = true
+            case ("atomic", "false"): parameters.atomic = false
             case ("atomic", _):
                 problems.append(FieldError(field: "atomic", code: .invalid, message: "atomic must be true or false, not '\(value)'"))
+            case ("prune", "true"): parameters.prune = true
+            case ("prune", "false"): parameters.prune = false
+            case ("prune", _):
+                problems.append(FieldError(field: "prune", code: .invalid, message: "prune must be true or false, not '\(value)'"))
+            case ("owner", _):
+                if (1...253).contains(value.utf8.count), value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+                    parameters.owner = value
+                } else {
+                    problems.append(
+                        FieldError(field: "owner", code: .invalid, message: "owner must be 1-253 printable ASCII characters without spaces")
+                    )
+                }
+            case ("dry_run", _): break
             default:
-                problems.append(FieldError(field: key, code: .unknownField, message: "unknown parameter '\(key)' (use atomic)"))
+                problems.append(
+                    FieldError(field: key, code: .unknownField, message: "unknown parameter '\(key)' (use atomic, prune, owner, dry_run)"))
             }
         }
+        if parameters.prune, parameters.owner == nil {
+            problems.append(
+                FieldError(field: "owner", code: .required, message: "prune needs owner: the writer whose objects the document replaces"))
+        }
+        if parameters.owner != nil, !parameters.atomic {
+            problems.append(
+                FieldError(
+                    field: "atomic", code: .invalid,
+                    message: "owner and prune apply one atomic change: atomic=false is not possible with them"))
+        }
         if !problems.isEmpty { throw APIError.invalid(problems) }
-        return atomic
+        return parameters
+    }
+
+    /// `atomic` of POST /apply (the other parameters: `applyParameters`).
+    static func atomicParameter(_ query: [(String, String)]) throws(APIError) -> Bool {
+        try applyParameters(query).atomic
     }
 
     // MARK: Status

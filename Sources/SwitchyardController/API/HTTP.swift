@@ -16,6 +16,8 @@ struct APIError: Error, HTTPResponseError {
     var details: [FieldError] = []
     /// Extra members of the error object (e.g. `routes` for in_use).
     var extra: [(key: String, value: JSONValue)] = []
+    /// Answered instead of the error body (a dry run's report, status 200).
+    var body: JSONValue?
 
     init(
         _ status: HTTPResponse.Status, _ code: String, _ message: String, field: String? = nil,
@@ -38,6 +40,11 @@ struct APIError: Error, HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        if let body {
+            var response = jsonResponse(body, status: status)
+            response.headers[HTTPFields.Element.Name("X-Switchyard-Dry-Run")!] = "true"
+            return response
+        }
         var response = jsonResponse(json, status: status)
         if status == .unauthorized { response.headers[.wwwAuthenticate] = #"Bearer realm="switchyard""# }
         // Redis unavailable: the controller reconnects by itself within about a second
@@ -81,6 +88,10 @@ struct APIError: Error, HTTPResponseError {
             return APIError(.internalServerError, "internal", error.message)
         case .dataLost:
             return APIError(.conflict, "redis_data_lost", error.message)
+        case .dryRun:
+            var answer = APIError(.ok, "dry_run", error.message)
+            answer.body = error.report ?? .null
+            return answer
         case .rejected:
             break
         }
@@ -165,6 +176,8 @@ struct APIError: Error, HTTPResponseError {
             return APIError(
                 .contentTooLarge, "too_large",
                 "at most \(refusal.integer("max") ?? 0) objects per call, not \(refusal.integer("ops") ?? 0)")
+        case "precondition_failed":
+            return .preconditionFailed(expected: refusal.integer("expected") ?? -1, version: refusal.integer("version") ?? -1)
         case "confirm_mismatch":
             let epoch = refusal.string("epoch") ?? "none"
             return APIError(

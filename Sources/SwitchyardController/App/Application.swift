@@ -110,9 +110,12 @@ func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logge
     if let token = configuration.adminToken {
         api.add(middleware: BearerTokenMiddleware(token: token))
     }
-    AdminAPI<BasicRequestContext>(store: store, validator: configuration.validator, maxBodySize: configuration.maxBodySize, logger: logger)
-        .addRoutes(to: api)
+    api.add(middleware: ChangeRequestMiddleware(store: store))
+    HistoryAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
     let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }
+    AdminAPI<BasicRequestContext>(
+        store: store, validator: configuration.validator, maxBodySize: configuration.maxBodySize, logger: logger, cipher: cipher
+    ).addRoutes(to: api)
     CertificatesAPI<BasicRequestContext>(store: store, cipher: cipher, maxBodySize: configuration.maxBodySize, logger: logger)
         .addRoutes(to: api)
     addStatusRoutes(to: router, api: api, store: store, configuration: configuration, logger: logger)

@@ -19,32 +19,42 @@ extension ConfigStore {
     public func put(
         _ certificate: Certificate, cipher: CertificateKeyCipher?, owner: String? = nil
     ) async throws(StoreError) -> (version: Int64, created: Bool) {
-        let key = KeySchema.certificate(certificate.id)
-        return try await retrying(.certificate, certificate.id) { () throws(StoreError) -> (Int64, Bool) in
-            let reply = try await send(["GET", key])
-            var expect: Int64? = 0
-            var sealed: String?
-            var storedBytes: [UInt8]?
-            if case .string(let bytes) = reply {
-                storedBytes = bytes
-                if let stored = try? StoredCertificate(bytes: bytes) {
-                    expect = stored.version
-                    if let cipher, let previous = stored.sealedKey, cipher.open(previous, id: certificate.id) == certificate.keyPEM {
-                        sealed = previous
-                    }
-                } else {
-                    // a damaged document has no usable version: replace it unconditionally
-                    expect = (try? StoredDocument.parse(bytes))?.version
-                }
-            }
-            if let cipher, sealed == nil { sealed = cipher.seal(certificate.keyPEM, id: certificate.id) }
-            let document = certificate.canonicalDocument(sealedKey: sealed)
-            if let storedBytes, let version = expect, StoredDocument.holds(storedBytes, canonicalDocument: document) {
-                return (version, false)
-            }
-            let operation = ApplyOperation(op: .put, kind: .certificate, id: certificate.id, document: document, expect: expect)
+        try await retrying(.certificate, certificate.id) { () throws(StoreError) -> (Int64, Bool) in
+            let (operation, storedVersion) = try await certificateOperation(certificate, cipher: cipher)
+            guard let operation else { return (storedVersion ?? 0, false) }
             let result = try await apply([operation], owner: owner)
-            return (result.version, expect == 0)
+            return (result.version, operation.expect == 0)
         }
+    }
+
+    /// The `put certificate` operation for `certificate` with `expect` = the stored version
+    /// (0: none), or nil when the stored document is identical (then its version). The key is
+    /// sealed with `cipher`; when the stored certificate holds the same key its ciphertext is
+    /// kept, so an identical write is no change.
+    func certificateOperation(
+        _ certificate: Certificate, cipher: CertificateKeyCipher?
+    ) async throws(StoreError) -> (operation: ApplyOperation?, storedVersion: Int64?) {
+        let reply = try await send(["GET", KeySchema.certificate(certificate.id)])
+        var expect: Int64? = 0
+        var sealed: String?
+        var storedBytes: [UInt8]?
+        if case .string(let bytes) = reply {
+            storedBytes = bytes
+            if let stored = try? StoredCertificate(bytes: bytes) {
+                expect = stored.version
+                if let cipher, let previous = stored.sealedKey, cipher.open(previous, id: certificate.id) == certificate.keyPEM {
+                    sealed = previous
+                }
+            } else {
+                // a damaged document has no usable version: replace it unconditionally
+                expect = (try? StoredDocument.parse(bytes))?.version
+            }
+        }
+        if let cipher, sealed == nil { sealed = cipher.seal(certificate.keyPEM, id: certificate.id) }
+        let document = certificate.canonicalDocument(sealedKey: sealed)
+        if let storedBytes, let version = expect, StoredDocument.holds(storedBytes, canonicalDocument: document) {
+            return (nil, version)
+        }
+        return (ApplyOperation(op: .put, kind: .certificate, id: certificate.id, document: document, expect: expect), expect)
     }
 }

@@ -30,6 +30,8 @@ public struct ConfigStore: Sendable {
     public var regexEngine: String = "pcre1"
     /// The configuration history this controller writes (shared by every copy of the store).
     let history = HistoryMemory()
+    /// Retention of the change history (`switchyard:{cfg}:history`), passed to every sy_apply.
+    public var historyLimits = HistoryLimits.fromEnvironment()
 
     public init(redis: RedisClient, library: String, logger: Logger) {
         self.redis = redis
@@ -137,12 +139,23 @@ public struct ConfigStore: Sendable {
     /// controller then follows as the edges do. `owner`: the writer (nil: none, the admin
     /// API); an object owned by another writer is refused with `owned` and nothing is
     /// written (redis/README.md, "Owners").
-    public func apply(_ operations: [ApplyOperation], owner: String? = nil) async throws(StoreError) -> ApplyResult {
+    ///
+    /// The request's `ChangeRequest` (note, If-Match, dry run) and `Principal` (who) go with
+    /// the call into the history; `ifVersion` overrides the request's precondition, `force`
+    /// skips the owner check (a revert with include_owned). A dry run throws `.dryRun` with
+    /// the report after sy_apply checked the call without writing.
+    public func apply(
+        _ operations: [ApplyOperation], owner: String? = nil, ifVersion: Int64? = nil, force: Bool = false, note: String? = nil
+    ) async throws(StoreError) -> ApplyResult {
         var known = history.epoch
         if known == nil { known = try await readEpoch().epoch }
         var followedReseed = false
+        let change = ChangeRequest.current
+        let options = ApplyOptions(
+            who: Principal.name ?? owner ?? "system", note: note ?? change?.note, ifVersion: ifVersion ?? change?.ifVersion,
+            dryRun: change?.dryRun ?? false, keep: historyLimits, force: force)
         while true {
-            let command = Self.applyCommand(operations, epoch: known, owner: owner)
+            let command = Self.applyCommand(operations, epoch: known, owner: owner, options: options)
             var reply = try await sendWrite(command)
             if case .error(let message) = reply, message.lowercased().contains("function not found") {
                 logger.warning("sy_apply is not loaded in redis; loading the library again")
@@ -153,6 +166,10 @@ public struct ConfigStore: Sendable {
             case .array(let items) where items.count >= 2:
                 guard let version = items[0].integer, let changed = items[1].integer else { break }
                 if items.count >= 3, let epoch = items[2].text, !epoch.isEmpty { history.remember(epoch, version: version) }
+                if options.dryRun {
+                    let report = try await dryRunReport(operations, version: version)
+                    throw StoreError(.dryRun, "dry run: nothing was written", report: report)
+                }
                 return ApplyResult(version: version, changed: changed)
             case .error(let message):
                 guard let error = ApplyError.parse(message) else { throw StoreError(.unexpected, "sy_apply failed: \(message)") }

@@ -7,6 +7,12 @@
 import SwitchyardCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The epoch (and the version it was last seen at), shared by every copy of a ConfigStore.
 final class HistoryMemory: Sendable {
     private struct State {
@@ -55,10 +61,53 @@ struct RedisHistory: Sendable {
 
 extension ConfigStore {
     /// `FCALL sy_apply 1 <version key> [epoch E] [owner O] op kind id doc refs expect ...`.
-    static func applyCommand(_ operations: [ApplyOperation], epoch: String?, owner: String?) -> [String] {
+    static func applyCommand(_ operations: [ApplyOperation], epoch: String?, owner: String?, options: ApplyOptions = ApplyOptions())
+        -> [String]
+    {
         var command = ["FCALL", ApplyCall.functionName, "1", KeySchema.version]
         if let epoch { command += ["epoch", epoch] }
         if let owner, !owner.isEmpty { command += ["owner", owner] }
+        if let who = options.who { command += ["who", who] }
+        if let note = options.note { command += ["note", note] }
+        if let version = options.ifVersion { command += ["if_version", String(version)] }
+        if options.dryRun { command += ["dry", "1"] }
+        if let keep = options.keep { command += ["keep", "\(keep.maxChanges):\(keep.maxBytes)"] }
+        if options.force { command += ["force", "1"] }
         return command + operations.flatMap(\.arguments)
+    }
+}
+
+/// sy_apply's options beyond epoch and owner (redis/switchyard.lua's header).
+struct ApplyOptions: Sendable {
+    var who: String?
+    var note: String?
+    var ifVersion: Int64?
+    var dryRun = false
+    var keep: HistoryLimits?
+    var force = false
+}
+
+/// How much change history Redis keeps: the oldest entries go beyond either bound (the
+/// newest always stays). `SWITCHYARD_HISTORY_MAX_CHANGES` (default 1000) and
+/// `SWITCHYARD_HISTORY_MAX_BYTES` (default 33554432, 32 MiB) override the defaults.
+public struct HistoryLimits: Sendable, Equatable {
+    public var maxChanges: Int
+    public var maxBytes: Int
+
+    public static let defaults = HistoryLimits(maxChanges: 1000, maxBytes: 32 << 20)
+
+    public init(maxChanges: Int, maxBytes: Int) {
+        self.maxChanges = max(1, maxChanges)
+        self.maxBytes = max(1, maxBytes)
+    }
+
+    public static func fromEnvironment() -> HistoryLimits {
+        func value(_ name: String) -> Int? {
+            guard let raw = getenv(name) else { return nil }
+            return Int(String(cString: raw)).flatMap { $0 > 0 ? $0 : nil }
+        }
+        return HistoryLimits(
+            maxChanges: value("SWITCHYARD_HISTORY_MAX_CHANGES") ?? defaults.maxChanges,
+            maxBytes: value("SWITCHYARD_HISTORY_MAX_BYTES") ?? defaults.maxBytes)
     }
 }

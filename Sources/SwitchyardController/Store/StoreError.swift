@@ -20,6 +20,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         /// Redis no longer holds the configuration history this controller wrote (flushed,
         /// restarted without its data): restore it, or re-seed (POST /api/v1/reseed).
         case dataLost
+        /// Not an error: a dry run stopped before writing; `report` describes the change.
+        case dryRun
     }
 
     public var code: Code
@@ -27,12 +29,17 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// The Function's error, for `.rejected`.
     public var apply: ApplyError?
     public var underlying: (any Error & Sendable)?
+    /// `.dryRun`: the report answered instead of writing.
+    public var report: JSONValue?
 
-    public init(_ code: Code, _ message: String, apply: ApplyError? = nil, underlying: (any Error & Sendable)? = nil) {
+    public init(
+        _ code: Code, _ message: String, apply: ApplyError? = nil, underlying: (any Error & Sendable)? = nil, report: JSONValue? = nil
+    ) {
         self.code = code
         self.message = message
         self.apply = apply
         self.underlying = underlying
+        self.report = report
     }
 
     static func from(_ error: RedisError) -> StoreError {

@@ -3,7 +3,9 @@
 
 /// One operation of an `sy_apply` call.
 public struct ApplyOperation: Sendable, Equatable {
-    public enum Op: String, Sendable { case put, del }
+    /// `restore`: `document` is a document exactly as sy_apply stored it (its `version`
+    /// included), written byte for byte (a revert).
+    public enum Op: String, Sendable { case put, del, restore }
 
     public var op: Op
     public var kind: ObjectKind
@@ -30,6 +32,11 @@ public struct ApplyOperation: Sendable, Equatable {
 
     public static func put(_ upstream: Upstream, expect: Int64? = nil) -> ApplyOperation {
         ApplyOperation(op: .put, kind: .upstream, id: upstream.name, document: upstream.canonicalDocument, expect: expect)
+    }
+
+    /// Writes `stored` (a document as sy_apply stored it, version included) byte for byte.
+    public static func restore(_ kind: ObjectKind, _ id: String, stored: String, refs: [String] = []) -> ApplyOperation {
+        ApplyOperation(op: .restore, kind: kind, id: id, document: stored, refs: refs)
     }
 
     public static func delete(_ kind: ObjectKind, _ id: String, expect: Int64? = nil) -> ApplyOperation {

@@ -33,6 +33,12 @@ public enum KeySchema {
     public static let changes = base + "changes"
     /// Pub/sub channel carrying each new version.
     public static let events = base + "events"
+    /// Stream: the history, one entry per change (id `<version>-0`: who, note, ts, digest, and
+    /// per object its document before and after); bounded by count and bytes (redis/README.md,
+    /// "History").
+    public static let history = base + "history"
+    /// String (integer): the sum of the history entries' `bytes`, for the byte bound.
+    public static let historyBytes = base + "history_bytes"
     /// Sorted set: edge id -> last heartbeat (ms since the epoch).
     public static let edges = base + "edges"
     /// Health counter (integer string): bumped once per health change; KEYS[1] of `sy_health`.

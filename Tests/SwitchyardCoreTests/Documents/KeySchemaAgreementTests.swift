@@ -27,6 +27,7 @@ struct KeySchemaAgreementTests {
             "health_version=\(KeySchema.healthVersion)", "health_events=\(KeySchema.healthEvents)",
             "health_upstreams=\(KeySchema.healthUpstreams)", "prober_lease=\(KeySchema.proberLease)",
             "prober_heartbeat=\(KeySchema.proberHeartbeat)",
+            "history=\(KeySchema.history)", "history_bytes=\(KeySchema.historyBytes)",
         ]
         for id in Self.ids {
             lines += [
@@ -56,6 +57,7 @@ struct KeySchemaAgreementTests {
             p("health_version", K.health_version); p("health_events", K.health_events)
             p("health_upstreams", K.health_upstreams); p("prober_lease", K.prober_lease)
             p("prober_heartbeat", K.prober_heartbeat)
+            p("history", K.history); p("history_bytes", K.history_bytes)
             for _, id in ipairs({\(ids)}) do
               p("object(route," .. id .. ")", K.object("route", id)); p("object(upstream," .. id .. ")", K.object("upstream", id))
               p("route(" .. id .. ")", K.route(id)); p("upstream(" .. id .. ")", K.upstream(id))

@@ -87,6 +87,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),  // SIGHUP reloads the tokens file
+                .product(name: "Yams", package: "Yams"),  // the tokens file may be YAML
             ],
             swiftSettings: swiftSettings
         ),

@@ -2,7 +2,7 @@
 // `switchyard edge` renders the nginx configuration of an edge and execs nginx;
 // `switchyard prober` runs the active health checker; `switchyard kube` follows a Kubernetes
 // cluster and `switchyard apply` translates Kubernetes manifests offline; `switchyard reseed`
-// is the operator's step after Redis lost its data.
+// is the operator's step after Redis lost its data; `switchyard token` makes admin API tokens.
 
 import ArgumentParser
 
@@ -19,7 +19,7 @@ struct Switchyard: AsyncParsableCommand {
         abstract: "A dynamic ingress: a controller writes routes to Redis, nginx edges follow.",
         subcommands: [
             ControllerCommand.self, EdgeCommand.self, ProberCommand.self, KubeCommand.self, ApplyCommand.self,
-            ReseedCommand.self,
+            ReseedCommand.self, TokenCommand.self,
         ]
     )
 

@@ -9,8 +9,9 @@
 //           also with ?dry_run=true (a dry run is still a planned write; and a server without
 //           dry_run support would perform it)
 //
-// Unknown routes fall under the same rule (a new GET is read, a new write is write), so a
-// route added later is never open by mistake. 401 when the token is missing or unknown,
+// Routes added later fall under the same rule by their method (a new GET is read, a new
+// write is write), so none is open by mistake. (A path no route matches answers 404 before
+// this middleware runs: Hummingbird applies group middleware to matched routes only.) 401 when the token is missing or unknown,
 // 403 naming the role needed and the token's role when it is not enough. Every call that
 // is not a GET is one audit log line naming the token (never the token itself), its role,
 // the method, path and status. The token's name is `Principal.name` for the rest of the call.

@@ -64,6 +64,12 @@ public final class ClientSession: Sendable {
         return value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value
     }
 
+    /// `base?k=v&...` with the values percent-encoded; nil values are left out.
+    public static func path(_ base: String, _ query: [(String, String?)]) -> String {
+        let pairs = query.compactMap { key, value in value.map { "\(key)=\(encoded($0))" } }
+        return pairs.isEmpty ? base : base + "?" + pairs.joined(separator: "&")
+    }
+
     /// Whether a refusal is the server not knowing a query parameter (an older controller).
     public static func isUnknownParameter(_ error: AdminAPIError, _ names: [String]) -> Bool {
         guard error.status == 422 || error.status == 400, case .array(let details)? = error.body?["error"]?["details"] else { return false }

@@ -21,11 +21,8 @@ public struct DocumentApply: Sendable {
 
     /// The path of the apply call.
     public func path(dryRun: Bool) -> String {
-        var query: [String] = []
-        if prune { query.append("prune=true") }
-        if let owner { query.append("owner=\(ClientSession.encoded(owner))") }
-        if dryRun { query.append("dry_run=true") }
-        return "/api/v1/apply" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        ClientSession.path(
+            "/api/v1/apply", [("prune", prune ? "true" : nil), ("owner", owner), ("dry_run", dryRun ? "true" : nil)])
     }
 
     var headers: [(String, String)] { note.map { [("X-Switchyard-Note", $0)] } ?? [] }

@@ -188,10 +188,8 @@ struct HistoryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await client.run { session in
-            var query: [String] = []
-            if let since { query.append("since=\(since)") }
-            if let limit { query.append("limit=\(limit)") }
-            let answer = try await session.call(.GET, "/api/v1/history" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
+            let path = ClientSession.path("/api/v1/history", [("since", since.map(String.init)), ("limit", limit.map(String.init))])
+            let answer = try await session.call(.GET, path)
             print(Output.render(answer, format: output) { Output.historyTable(answer) })
             return 0
         }
@@ -247,11 +245,11 @@ struct ExplainCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await client.run { session in
-            var query = ["url=\(ClientSession.encoded(requestURL))", "method=\(ClientSession.encoded(method))"]
-            query += header.map { "header=\(ClientSession.encoded($0))" }
-            if let clientAddress { query.append("client=\(ClientSession.encoded(clientAddress))") }
-            if let edge { query.append("edge=\(ClientSession.encoded(edge))") }
-            let answer = try await session.call(.GET, "/api/v1/explain?" + query.joined(separator: "&"))
+            let query: [(String, String?)] =
+                [("url", requestURL), ("method", method)] + header.map { ("header", $0) } + [
+                    ("client", clientAddress), ("edge", edge),
+                ]
+            let answer = try await session.call(.GET, ClientSession.path("/api/v1/explain", query))
             print(output == .yaml ? Output.yaml(answer) : Output.pretty(answer))
             return 0
         }

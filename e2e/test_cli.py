@@ -60,6 +60,30 @@ def cli(controller, tokens, role, *args, **kw):
     return run(*args, url=controller.url, token=tokens[role][0], **kw)
 
 
+def test_token_list_and_reload_through_the_cli(tokened, tokens):
+    p = cli(tokened, tokens, "admin", "token", "list")
+    assert p.returncode == 0, p.stderr
+    rows = [line.split() for line in p.stdout.splitlines()]
+    assert rows[0] == ["NAME", "ROLE", "SOURCE"]
+    assert ["admin", "admin", "SWITCHYARD_ADMIN_TOKEN"] in rows and ["cli-read", "read", "file"] in rows
+    assert "sha256" not in p.stdout
+    p = cli(tokened, tokens, "write", "token", "list")
+    assert p.returncode == 1 and "needs the admin role" in p.stderr
+    extra, extra_line = new_token("extra", "read")
+    write_tokens(tokened.tokens_path, [line for _, line in tokens.values()] + [extra_line])
+    p = cli(tokened, tokens, "admin", "token", "reload")
+    assert p.returncode == 0 and "5 tokens" in p.stdout, p.stdout + p.stderr  # the file's 4 and SWITCHYARD_ADMIN_TOKEN
+    assert run("get", "routes", url=tokened.url, token=extra).returncode == 0
+    with open(tokened.tokens_path, "a") as f:
+        f.write("  - {name: extra, role: read, hash: \"sha256:00\"}\n")
+    p = cli(tokened, tokens, "admin", "token", "reload")
+    assert p.returncode == 1 and "tokens[4].hash" in p.stderr and "previous 5 tokens stay" in p.stderr, p.stderr
+    assert run("get", "routes", url=tokened.url, token=extra).returncode == 0
+    write_tokens(tokened.tokens_path, [line for _, line in tokens.values()])
+    assert cli(tokened, tokens, "admin", "token", "reload").returncode == 0
+    assert run("get", "routes", url=tokened.url, token=extra).returncode == 1
+
+
 def test_token_helpers_print_a_token_and_its_file_line():
     token, line = new_token("ci", "write")
     assert token.startswith("sy_") and len(token) == 46
@@ -104,8 +128,9 @@ def test_roles_and_reload_on_sighup(tokened, tokens, workdir):
     # a broken file: the previous set stays, the error is logged, the controller lives on
     with open(tokened.tokens_path, "w") as f:
         f.write("tokens:\n  - {name: x, role: superuser, hash: nope}\n")
+    errors = tokened.process.output().count("tokens file not reloaded")
     tokened.process.send_signal(signal.SIGHUP)
-    wait_until(lambda: "tokens file not reloaded" in tokened.process.output(), 10, what="the reload error")
+    wait_until(lambda: tokened.process.output().count("tokens file not reloaded") > errors, 10, what="the reload error")
     assert "tokens[0].role" in tokened.process.output()
     assert tokened.process.alive()
     assert put(late).status_code == 200

@@ -1,17 +1,18 @@
 // `switchyard token new --name X --role R` and `switchyard token hash`: make admin API tokens
 // and the lines of the controller's tokens file (SwitchyardCore/Access/AccessTokens.swift).
 // Both print to stdout exactly what a script needs (the token, then the line to add), and
-// the explanation to stderr.
+// the explanation to stderr. `token list` and `token reload` ask a running controller (admin).
 
 import ArgumentParser
 import Foundation
+import SwitchyardClient
 import SwitchyardCore
 
 struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
         abstract: "Make admin API tokens and the lines of the controller's tokens file.",
-        subcommands: [New.self, Hash.self]
+        subcommands: [New.self, Hash.self, List.self, Reload.self]
     )
 
     struct Identity: ParsableArguments {
@@ -45,7 +46,7 @@ struct TokenCommand: ParsableCommand {
                     """
                     The first line is the token: it is shown once, give it to the client (SWITCHYARD_TOKEN). \
                     Add the second line under tokens: in the controller's tokens file, then reload it \
-                    (kill -HUP <controller pid>, or switchyard tokens reload with an admin token).
+                    (kill -HUP <controller pid>, or switchyard token reload with an admin token).
 
                     """.utf8))
         }
@@ -85,6 +86,45 @@ struct TokenCommand: ParsableCommand {
                 print(AccessTokens.fileLine(name: name, role: role, token: token))
             } else {
                 print(AccessTokens.hash(token))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The controller's tokens: name, role, source (GET /api/v1/tokens, admin; never a hash).")
+
+        @Option(name: .shortAndLong, help: "table, json or yaml.")
+        var output: OutputFormat = .table
+
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            try await client.run { session in
+                let answer = try await session.call(.GET, "/api/v1/tokens")
+                print(
+                    Output.render(answer, format: output) {
+                        Output.table(
+                            ["NAME", "ROLE", "SOURCE"],
+                            Output.items(answer).map { [Output.cell($0["name"]), Output.cell($0["role"]), Output.cell($0["source"])] })
+                    })
+                return 0
+            }
+        }
+    }
+
+    struct Reload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make the controller read its tokens file again (POST /api/v1/tokens/reload, admin), as SIGHUP does.",
+            discussion: "A broken file keeps the previous tokens: every problem is printed and the exit status is 1.")
+
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            try await client.run { session in
+                let answer = try await session.call(.POST, "/api/v1/tokens/reload")
+                print("reloaded \(Output.cell(answer["file"])): \(Output.cell(answer["tokens"])) tokens")
+                return 0
             }
         }
     }

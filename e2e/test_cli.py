@@ -157,9 +157,15 @@ def test_apply_diff_get_delete_and_exit_codes(tokened, tokens, redis, workdir):
         f.write(DOCS)
     before = redis.version()
 
+    # the controller's dry run when it has one (its JSON), else computed here: both name the ids
     p = cli(tokened, tokens, "write", "diff", "-f", path)
     assert p.returncode == 2, p.stdout + p.stderr
+    assert "cli-u" in p.stdout and "cli-r1" in p.stdout and "cli-r2" in p.stdout
+    # a read-only token may not ask for a dry run: the diff is computed here from GETs
+    p = cli(tokened, tokens, "read", "diff", "-f", path)
+    assert p.returncode == 2, p.stdout + p.stderr
     assert "create upstream cli-u" in p.stdout and "create route cli-r1" in p.stdout
+    assert "computed here from GET answers" in p.stderr
     p = cli(tokened, tokens, "write", "apply", "-f", path, "--dry-run")
     assert p.returncode == 0, p.stderr
     assert redis.version() == before, "a dry run wrote"

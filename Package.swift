@@ -15,6 +15,7 @@
 //   SwitchyardCLI         the `switchyard` executable (controller, edge, prober)
 //   SwitchyardKube        small Kubernetes client (kubeconfig, list/watch, reflector, leases); no Switchyard types
 //   SwitchyardKubeSource  the `switchyard kube` role (cluster -> Redis) and `switchyard apply` (files -> admin API)
+//   SwitchyardClient      the CLI client of the admin API (get, apply, diff, delete, history, revert, explain)
 
 import PackageDescription
 
@@ -32,6 +33,7 @@ let package = Package(
         .library(name: "SwitchyardProber", targets: ["SwitchyardProber"]),
         .library(name: "SwitchyardKube", targets: ["SwitchyardKube"]),
         .library(name: "SwitchyardKubeSource", targets: ["SwitchyardKubeSource"]),
+        .library(name: "SwitchyardClient", targets: ["SwitchyardClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -87,6 +89,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),  // SIGHUP reloads the tokens file
+                .product(name: "Yams", package: "Yams"),  // the tokens file may be YAML
             ],
             swiftSettings: swiftSettings
         ),
@@ -110,6 +114,8 @@ let package = Package(
                 "SwitchyardProber",
                 "SwitchyardObservability",
                 "SwitchyardKubeSource",
+                "SwitchyardClient",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -140,6 +146,17 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SwitchyardClient",
+            dependencies: [
+                "SwitchyardCore",
+                "SwitchyardController",
+                "SwitchyardKubeSource",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -192,6 +209,12 @@ let package = Package(
         .testTarget(
             name: "SwitchyardKubeSourceTests",
             dependencies: ["SwitchyardKubeSource", "SwitchyardCore", "SwitchyardController", "SwitchyardRedis", "SwitchyardTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // The CLI client's pure parts: settings, document files, client-side diff, output.
+        .testTarget(
+            name: "SwitchyardClientTests",
+            dependencies: ["SwitchyardClient", "SwitchyardCore"],
             swiftSettings: swiftSettings
         ),
         // Pure unit tests, plus tests against the Kubernetes API-server double (e2e/kubeapi).

@@ -1,8 +1,9 @@
 // The `switchyard` executable: `switchyard controller` runs the admin API;
 // `switchyard edge` renders the nginx configuration of an edge and execs nginx;
 // `switchyard prober` runs the active health checker; `switchyard kube` follows a Kubernetes
-// cluster and `switchyard apply` translates Kubernetes manifests offline; `switchyard reseed`
-// is the operator's step after Redis lost its data.
+// cluster and `switchyard apply` writes Switchyard documents or translated Kubernetes manifests; `switchyard reseed`
+// is the operator's step after Redis lost its data; `switchyard token` makes admin API tokens;
+// get, apply, diff, delete, history, revert and explain are the admin API's client.
 
 import ArgumentParser
 
@@ -19,7 +20,8 @@ struct Switchyard: AsyncParsableCommand {
         abstract: "A dynamic ingress: a controller writes routes to Redis, nginx edges follow.",
         subcommands: [
             ControllerCommand.self, EdgeCommand.self, ProberCommand.self, KubeCommand.self, ApplyCommand.self,
-            ReseedCommand.self,
+            ReseedCommand.self, TokenCommand.self, GetCommand.self, DiffCommand.self, DeleteCommand.self, HistoryCommand.self,
+            RevertCommand.self, ExplainCommand.self,
         ]
     )
 

@@ -27,6 +27,12 @@ struct ControllerCommand: AsyncParsableCommand {
     var adminToken: String?
 
     @Option(
+        help: ArgumentHelp(
+            "Named tokens with roles (read, write, admin), stored hashed: YAML or JSON {tokens: [{name, role, hash}]}; reloaded on SIGHUP. `switchyard token new` makes one.",
+            valueName: "path"))
+    var tokensFile: String?
+
+    @Option(
         help: "Path of the Redis Function library (default: redis/switchyard.lua found via $SWITCHYARD_HOME or next to the executable).")
     var functions: String?
 
@@ -81,6 +87,7 @@ struct ControllerCommand: AsyncParsableCommand {
         if let port { configuration.port = port }
         (configuration.redisHost, configuration.redisPort) = try redis.address.endpoint()
         configuration.adminToken = nonEmpty(adminToken) ?? nonEmpty(environment.get("SWITCHYARD_ADMIN_TOKEN"))
+        configuration.tokensFile = nonEmpty(tokensFile) ?? nonEmpty(environment.get("SWITCHYARD_TOKENS_FILE"))
         configuration.redisPassword = redis.password(environment: environment.get)
         configuration.certificateKey = nonEmpty(environment.get(CertificateKeyCipher.environmentVariable))
         configuration.allowInsecureNoToken = insecureNoToken

@@ -31,12 +31,15 @@ struct ReseedCommand: ParsableCommand {
     @Option(help: "Redis's epoch now (or \"none\" when it has none), as the status shows it.")
     var confirm: String?
 
-    @Option(help: "Bearer token of the admin API (prefer $SWITCHYARD_ADMIN_TOKEN: flags are visible in ps).")
+    @Option(help: "An admin token of the admin API (prefer $SWITCHYARD_TOKEN or $SWITCHYARD_ADMIN_TOKEN: flags are visible in ps).")
     var adminToken: String?
 
     func run() throws {
         let api = try AdminEndpoint(controller)
-        let token = [adminToken, getenv("SWITCHYARD_ADMIN_TOKEN").map { String(cString: $0) }].compactMap { $0 }.first { !$0.isEmpty }
+        // an admin token: the flag, then SWITCHYARD_TOKEN (the CLI client's), then SWITCHYARD_ADMIN_TOKEN
+        let variables: [String] = ["SWITCHYARD_TOKEN", "SWITCHYARD_ADMIN_TOKEN"]
+        let fromEnvironment: [String?] = variables.map { name in getenv(name).map { String(cString: $0) } }
+        let token: String? = ([adminToken] + fromEnvironment).compactMap { $0 }.first { !$0.isEmpty }
         guard let confirm else {
             let (status, body) = try api.request("GET", "/api/v1/status", token: token)
             guard status == 200, let json = try? JSONValue.parse(body) else {

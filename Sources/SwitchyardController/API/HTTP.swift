@@ -1,5 +1,5 @@
-// HTTP plumbing for the admin API: JSON responses, the error body every failure uses,
-// bearer-token auth, and the middleware that turns any error into that body.
+// HTTP plumbing for the admin API: JSON responses, the error body every failure uses, and
+// the middleware that turns any error into that body (bearer tokens: Access.swift).
 //
 // Error body: {"error":{"code":...,"message":...,"field":...,"details":[{field,code,message}]}}
 
@@ -251,36 +251,4 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return jsonResponse(APIError(.internalServerError, "internal", "internal error").json, status: .internalServerError)
         }
     }
-}
-
-/// Requires `Authorization: Bearer <token>`; compares in constant time.
-struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: [UInt8]
-
-    init(token: String) { self.token = Array(token.utf8) }
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else {
-            throw APIError(.unauthorized, "unauthorized", "missing Authorization: Bearer <token>")
-        }
-        let scheme = "bearer "
-        guard header.count > scheme.count, header.prefix(scheme.count).lowercased() == scheme,
-            constantTimeEqual(Array(header.utf8.dropFirst(scheme.count)), token)
-        else {
-            throw APIError(.unauthorized, "unauthorized", "invalid bearer token")
-        }
-        return try await Principal.$name.withValue("admin") { try await next(request, context) }
-    }
-}
-
-/// Equality whose time depends only on the lengths, not on where the bytes differ.
-func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-    let n = max(a.count, b.count)
-    for i in 0..<n {
-        let x = i < a.count ? a[i] : 0
-        let y = i < b.count ? b[i] : 0
-        difference |= x ^ y
-    }
-    return difference == 0 && a.count == b.count
 }

@@ -17,19 +17,37 @@ public func buildApplication(
     var logger = providedLogger ?? Logger(label: "switchyard.controller")
     logger.logLevel = configuration.logLevel
 
-    if configuration.adminToken == nil {
+    if configuration.adminToken?.isEmpty == true { throw ConfigurationError("the admin token must not be empty") }
+    let registry: TokenRegistry?
+    if configuration.adminToken == nil && configuration.tokensFile == nil {
         if !configuration.bindsLoopbackOnly && !configuration.allowInsecureNoToken {
             throw ConfigurationError(
                 "refusing to serve the admin API on \(configuration.host) without a token: set SWITCHYARD_ADMIN_TOKEN "
-                    + "(or --admin-token), bind 127.0.0.1, or pass --insecure-no-token")
+                    + "(or --admin-token) or --tokens-file, bind 127.0.0.1, or pass --insecure-no-token")
         }
         logger.warning(
             """
             !!! NO ADMIN TOKEN: anyone who can reach \(configuration.host):\(configuration.port) can change all routing. \
-            Set SWITCHYARD_ADMIN_TOKEN or --admin-token.
+            Set SWITCHYARD_ADMIN_TOKEN or --admin-token, or --tokens-file.
             """)
-    } else if configuration.adminToken?.isEmpty == true {
-        throw ConfigurationError("the admin token must not be empty")
+        registry = nil
+    } else {
+        do {
+            registry = try TokenRegistry(adminToken: configuration.adminToken, file: configuration.tokensFile)
+        } catch {
+            throw ConfigurationError("\(error)")
+        }
+        if let registry {
+            if registry.tokens.isEmpty {
+                logger.warning("the tokens file holds no tokens: every /api/v1 call answers 401 until it does (kill -HUP reloads it)")
+            }
+            logger.info(
+                "admin API tokens",
+                metadata: [
+                    "access.file": "\(configuration.tokensFile ?? "none")", "access.count": "\(registry.tokens.tokens.count)",
+                    "access.names": "\(registry.tokens.tokens.map { "\($0.name)(\($0.role.rawValue))" }.joined(separator: ","))",
+                ])
+        }
     }
 
     if let text = configuration.certificateKey {
@@ -58,8 +76,9 @@ public func buildApplication(
     store.deadline = configuration.requestTimeout
     store.regexEngine = configuration.regexEngine.rawValue  // /status names edges whose ngx.re links another engine
 
-    let router = buildRouter(store: store, configuration: configuration, logger: logger)
+    let router = buildRouter(store: store, configuration: configuration, registry: registry, logger: logger)
     var services: [any Service] = [RedisShutdownService(redis: redis)]
+    if let registry, registry.file != nil { services.append(TokenReloadService(registry: registry, logger: logger)) }
     if let listen = configuration.metricsListen {
         let versionStore = store
         services.append(
@@ -90,7 +109,8 @@ public func buildApplication(
     return app
 }
 
-func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logger) -> Router<BasicRequestContext> {
+func buildRouter(store: ConfigStore, configuration: Configuration, registry: TokenRegistry?, logger: Logger) -> Router<BasicRequestContext>
+{
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: JSONErrorMiddleware(logger: logger))
 
@@ -107,11 +127,12 @@ func buildRouter(store: ConfigStore, configuration: Configuration, logger: Logge
     }
 
     let api = router.group("api/v1")
-    if let token = configuration.adminToken {
-        api.add(middleware: BearerTokenMiddleware(token: token))
-    }
+    // every /api/v1 call: token, role (AccessPolicy), Principal.name, the audit line of writes;
+    // then the change request (If-Match, dry run, note), which records Principal.name as who
+    api.add(middleware: AccessMiddleware(registry: registry, logger: logger))
     api.add(middleware: ChangeRequestMiddleware(store: store))
     HistoryAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
+    TokensAPI<BasicRequestContext>(registry: registry, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
     let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }
     AdminAPI<BasicRequestContext>(
         store: store, validator: configuration.validator, maxBodySize: configuration.maxBodySize, logger: logger, cipher: cipher

@@ -17,6 +17,9 @@ public struct Configuration: Sendable {
     public var redisPassword: String?
     /// Bearer token required on /api/v1; nil disables auth (loopback only, unless `allowInsecureNoToken`).
     public var adminToken: String?
+    /// `--tokens-file`: named tokens with roles, stored hashed (YAML or JSON; AccessTokens.swift),
+    /// read at start and again on SIGHUP. nil: only `adminToken` (if any).
+    public var tokensFile: String?
     /// Allow serving a non-loopback address without a token (`--insecure-no-token`).
     public var allowInsecureNoToken: Bool
     /// Budget of one request's Redis work, retries of optimistic writes included.
@@ -55,6 +58,7 @@ public struct Configuration: Sendable {
         redisPort: Int = 6380,
         redisPassword: String? = nil,
         adminToken: String? = nil,
+        tokensFile: String? = nil,
         allowInsecureNoToken: Bool = false,
         requestTimeout: Duration = .seconds(10),
         redisTimeout: Duration = .seconds(2),
@@ -74,6 +78,7 @@ public struct Configuration: Sendable {
         self.redisPort = redisPort
         self.redisPassword = redisPassword
         self.adminToken = adminToken
+        self.tokensFile = tokensFile
         self.allowInsecureNoToken = allowInsecureNoToken
         self.requestTimeout = requestTimeout
         self.redisTimeout = redisTimeout
@@ -107,7 +112,8 @@ extension Configuration: CustomStringConvertible, CustomReflectable {
         let secrets =
             "redisPassword: \(redacted(redisPassword != nil)), adminToken: \(redacted(adminToken != nil)), "
             + "certificateKey: \(redacted(certificateKey != nil))"
-        let contract = "regexEngine: \(regexEngine.rawValue), allowLinkLocalEndpoints: \(allowLinkLocalEndpoints)"
+        let tokens = "tokensFile: \(tokensFile ?? "none"), "
+        let contract = tokens + "regexEngine: \(regexEngine.rawValue), allowLinkLocalEndpoints: \(allowLinkLocalEndpoints)"
         return "Configuration(listen: \(host):\(port), redis: \(redisHost):\(redisPort), \(secrets), \(contract))"
     }
 
@@ -117,7 +123,8 @@ extension Configuration: CustomStringConvertible, CustomReflectable {
             children: [
                 "host": host, "port": port, "redisHost": redisHost, "redisPort": redisPort,
                 "redisPassword": redisPassword == nil ? "none" : "<redacted>", "adminToken": adminToken == nil ? "none" : "<redacted>",
-                "certificateKey": certificateKey == nil ? "none" : "<redacted>", "regexEngine": regexEngine.rawValue,
+                "certificateKey": certificateKey == nil ? "none" : "<redacted>", "tokensFile": tokensFile ?? "none",
+                "regexEngine": regexEngine.rawValue,
                 "allowLinkLocalEndpoints": allowLinkLocalEndpoints,
             ])
     }

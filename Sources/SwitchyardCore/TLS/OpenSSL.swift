@@ -371,6 +371,18 @@ public enum OpenSSL {
         return out
     }
 
+    /// SHA-256 of `bytes` (32 bytes).
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let ok = bytes.withUnsafeBytes { input in
+            EVP_Digest(input.baseAddress, input.count, &out, &length, EVP_sha256(), nil)
+        }
+        // never expected: SHA-256 of bytes in memory cannot fail short of memory exhaustion
+        if ok != 1 || length != 32 { fatalError("EVP_Digest(sha256) failed: \(lastError())") }
+        return out
+    }
+
     // MARK: - Generating certificates
 
     /// A new key and certificate (PEM), self-signed or issued by `request.issuer`. For the

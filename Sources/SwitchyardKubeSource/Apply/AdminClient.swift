@@ -50,11 +50,14 @@ public final class AdminAPIClient: Sendable {
 
     /// One request; answers the status and the JSON body. 4xx/5xx throw AdminAPIError.
     @discardableResult
-    public func send(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> (status: Int, body: JSONValue) {
+    public func send(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil, headers: [(String, String)] = []) async throws -> (
+        status: Int, body: JSONValue
+    ) {
         let label = "\(method.rawValue) \(path)"
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -18,6 +18,8 @@ public struct KubeApplyOptions: Sendable {
     /// Files and directories; "-" is standard input.
     public var paths: [String] = []
     public var dryRun = false
+    /// The exit status of a dry run that would change something (`switchyard diff`: 2).
+    public var dryRunChangesStatus: Int32 = 0
     public var controller = "http://127.0.0.1:9180"
     public var token: String?
     public var translation = KubeTranslationOptions(watchIngressWithoutClass: true, requireIngressClassObject: false)
@@ -120,7 +122,7 @@ public struct KubeApply {
             return 0
         }
         for item in plan.items { out((options.dryRun ? "would " : "") + item.description) }
-        if options.dryRun { return 0 }
+        if options.dryRun { return options.dryRunChangesStatus }
 
         // 4. write
         do {

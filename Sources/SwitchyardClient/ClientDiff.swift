@@ -1,0 +1,143 @@
+// `switchyard diff` without the server's dry run (an older controller, or a read-only token):
+// the apply body against what GET /api/v1/routes, /upstreams and /certificates answer.
+//
+// Routes and upstreams are compared as the store would hold them: the body is validated with
+// the controller's own rules (defaults filled in) and both sides are compared by their
+// canonical documents, field by field. Certificates by SHA-256 fingerprint and default flag.
+// Deleting an id that does not exist is no change. What this cannot see: --prune (which
+// objects an owner holds is the server's to say) and the routing impact.
+
+import SwitchyardCore
+
+public struct ClientDiff: Sendable, Equatable {
+    public struct Change: Sendable, Equatable, CustomStringConvertible {
+        public enum Action: String, Sendable { case create, update, delete }
+        public var action: Action
+        public var kind: ObjectKind
+        public var id: String
+        /// The top-level fields that differ (update only).
+        public var fields: [String] = []
+
+        public var description: String {
+            let what = "\(action.rawValue) \(kind.rawValue) \(id)"
+            return fields.isEmpty ? what : "\(what): \(fields.joined(separator: ", "))"
+        }
+    }
+
+    public var changes: [Change] = []
+    public var isEmpty: Bool { changes.isEmpty }
+
+    public struct DiffError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The changes `body` (an apply body) makes to the objects in the three GET answers.
+    public static func compute(body: JSONValue, routes: JSONValue, upstreams: JSONValue, certificates: JSONValue, now: Int64) throws
+        -> ClientDiff
+    {
+        var batchBody = body
+        var certificateItems: [JSONValue] = []
+        var deleteCertificates: [String] = []
+        if case .object(var members) = body {
+            if let i = members.firstIndex(where: { $0.key == "certificates" }) {
+                if case .array(let items) = members[i].value { certificateItems = items }
+                members.remove(at: i)
+            }
+            if let i = members.firstIndex(where: { $0.key == "delete" }), case .object(var kinds) = members[i].value,
+                let j = kinds.firstIndex(where: { $0.key == "certificates" })
+            {
+                if case .array(let ids) = kinds[j].value {
+                    deleteCertificates = ids.compactMap { if case .string(let s) = $0 { s } else { nil } }
+                }
+                kinds.remove(at: j)
+                members[i].value = .object(kinds)
+            }
+            batchBody = .object(members)
+        }
+        let (batch, problems) = Validator().batchCollectingProblems(batchBody, maxObjects: nil)
+        if !problems.isEmpty {
+            throw DiffError(description: "the files are invalid:\n" + problems.map { "  \($0.description)" }.joined(separator: "\n"))
+        }
+        var currentRoutes: [String: JSONValue] = [:]
+        var currentUpstreams: [String: JSONValue] = [:]
+        var currentCertificates: [String: JSONValue] = [:]
+        if case .array(let items)? = routes["items"] {
+            for item in items { if let r = try? Route(document: item) { currentRoutes[r.id] = r.document } }
+        }
+        if case .array(let items)? = upstreams["items"] {
+            for item in items { if let u = try? Upstream(document: item) { currentUpstreams[u.name] = u.document } }
+        }
+        if case .array(let items)? = certificates["items"] {
+            for item in items { if case .string(let id)? = item["id"] { currentCertificates[id] = item } }
+        }
+
+        var diff = ClientDiff()
+        func compare(_ kind: ObjectKind, _ id: String, desired: JSONValue, current: JSONValue?) {
+            guard let current else {
+                diff.changes.append(Change(action: .create, kind: kind, id: id))
+                return
+            }
+            let fields = changedFields(current, desired)
+            if !fields.isEmpty { diff.changes.append(Change(action: .update, kind: kind, id: id, fields: fields)) }
+        }
+        for upstream in batch.upstreams {
+            compare(.upstream, upstream.name, desired: upstream.document, current: currentUpstreams[upstream.name])
+        }
+        for route in batch.routes { compare(.route, route.id, desired: route.document, current: currentRoutes[route.id]) }
+        for (i, item) in certificateItems.enumerated() {
+            guard case .string(let id)? = item["id"] else { throw DiffError(description: "certificates[\(i)]: id is required") }
+            var body = item
+            if case .object(let members) = item { body = .object(members.filter { $0.key != "id" }) }
+            let certificate: Certificate
+            switch CertificateValidator().certificate(body, id: id, now: now) {
+            case .success(let value): certificate = value
+            case .failure(let failure):
+                throw DiffError(description: "certificates[\(i)] (\(id)): " + failure.problems.map(\.message).joined(separator: "; "))
+            }
+            guard let current = currentCertificates[id] else {
+                diff.changes.append(Change(action: .create, kind: .certificate, id: id))
+                continue
+            }
+            var fields: [String] = []
+            if current["fingerprint_sha256"] != .string(certificate.fingerprintSHA256) { fields.append("cert") }
+            if (current["default"] == .bool(true)) != certificate.isDefault { fields.append("default") }
+            if !fields.isEmpty { diff.changes.append(Change(action: .update, kind: .certificate, id: id, fields: fields)) }
+        }
+        for id in batch.deleteRoutes where currentRoutes[id] != nil { diff.changes.append(Change(action: .delete, kind: .route, id: id)) }
+        for id in batch.deleteUpstreams where currentUpstreams[id] != nil {
+            diff.changes.append(Change(action: .delete, kind: .upstream, id: id))
+        }
+        for id in deleteCertificates where currentCertificates[id] != nil {
+            diff.changes.append(Change(action: .delete, kind: .certificate, id: id))
+        }
+        return diff
+    }
+
+    /// Top-level members whose values differ (present on one side only included), sorted.
+    static func changedFields(_ a: JSONValue, _ b: JSONValue) -> [String] {
+        guard case .object(let left) = a, case .object(let right) = b else { return a == b ? [] : ["(document)"] }
+        var keys = Set(left.map(\.key)).union(right.map(\.key))
+        keys.remove("version")
+        return keys.filter { a[$0] != b[$0] }.sorted()
+    }
+
+    /// Whether the server's dry-run `diff` names any change: some list in it is non-empty, or
+    /// a count (`created`, `updated`, `deleted`, `changed`) is above zero, or `changed` is
+    /// true. Members that list what stays (`unchanged`, `same`, `kept`) do not count.
+    public static func serverDiffHasChanges(_ diff: JSONValue?) -> Bool {
+        guard let diff else { return false }
+        switch diff {
+        case .array(let items): return !items.isEmpty
+        case .object(let members):
+            return members.contains { key, value in
+                if ["unchanged", "same", "kept"].contains(key) { return false }
+                if case .bool(let b) = value { return ["changed", "changes"].contains(key) && b }
+                if case .integer(let n) = value {
+                    return ["created", "updated", "deleted", "changed", "changes", "total"].contains(key) && n > 0
+                }
+                return serverDiffHasChanges(value)
+            }
+        default: return false
+        }
+    }
+}

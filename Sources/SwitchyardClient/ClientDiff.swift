@@ -121,23 +121,10 @@ public struct ClientDiff: Sendable, Equatable {
         return keys.filter { a[$0] != b[$0] }.sorted()
     }
 
-    /// Whether the server's dry-run `diff` names any change: some list in it is non-empty, or
-    /// a count (`created`, `updated`, `deleted`, `changed`) is above zero, or `changed` is
-    /// true. Members that list what stays (`unchanged`, `same`, `kept`) do not count.
-    public static func serverDiffHasChanges(_ diff: JSONValue?) -> Bool {
-        guard let diff else { return false }
-        switch diff {
-        case .array(let items): return !items.isEmpty
-        case .object(let members):
-            return members.contains { key, value in
-                if ["unchanged", "same", "kept"].contains(key) { return false }
-                if case .bool(let b) = value { return ["changed", "changes"].contains(key) && b }
-                if case .integer(let n) = value {
-                    return ["created", "updated", "deleted", "changed", "changes", "total"].contains(key) && n > 0
-                }
-                return serverDiffHasChanges(value)
-            }
-        default: return false
-        }
+    /// Whether the controller's dry-run answer (docs/change-management.md, "Dry run") would
+    /// change anything: its `changed` count of objects created, updated or deleted.
+    public static func serverAnswerHasChanges(_ answer: JSONValue) -> Bool {
+        if case .integer(let n)? = answer["changed"] { return n > 0 }
+        return false
     }
 }

@@ -29,14 +29,14 @@ public struct DocumentApply: Sendable {
 
     /// What a dry run found.
     public enum Preview: Sendable {
-        /// The server's own answer ({dry_run, diff, impact}).
+        /// The server's own answer ({dry_run, version, changed, changes, impact}).
         case server(JSONValue)
         /// Computed here from GETs; `why` says why the server's was not used.
         case local(ClientDiff, why: String)
 
         public var hasChanges: Bool {
             switch self {
-            case .server(let answer): return ClientDiff.serverDiffHasChanges(answer["diff"])
+            case .server(let answer): return ClientDiff.serverAnswerHasChanges(answer)
             case .local(let diff, _): return !diff.isEmpty
             }
         }

@@ -103,14 +103,10 @@ struct ClientTests {
         }
     }
 
-    @Test func serverDiffChangesAreFoundAnywhere() {
-        #expect(!ClientDiff.serverDiffHasChanges(["created": [], "updated": [], "deleted": []]))
-        #expect(!ClientDiff.serverDiffHasChanges(["routes": ["created": [], "updated": []], "changed": 0]))
-        #expect(ClientDiff.serverDiffHasChanges(["routes": ["created": [["id": "r1"]]]]))
-        #expect(ClientDiff.serverDiffHasChanges(["changed": 2]))
-        #expect(!ClientDiff.serverDiffHasChanges(nil))
-        #expect(!ClientDiff.serverDiffHasChanges(["unchanged": [["id": "r1"]], "created": []]))
-        #expect(ClientDiff.serverDiffHasChanges(["changed": true]))
+    @Test func dryRunAnswerCountsChanges() {
+        #expect(!ClientDiff.serverAnswerHasChanges(["dry_run": true, "changed": 0, "changes": ["created": []]]))
+        #expect(ClientDiff.serverAnswerHasChanges(["dry_run": true, "changed": 2, "changes": ["created": [["id": "r1"]]]]))
+        #expect(!ClientDiff.serverAnswerHasChanges(["dry_run": true]))
     }
 
     @Test func outputFormats() {

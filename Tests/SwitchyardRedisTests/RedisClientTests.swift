@@ -132,7 +132,8 @@ struct RedisClientTests {
         let elapsed = await clock.measure {
             for _ in 0..<20 {
                 let error = await #expect(throws: RedisError.self) { try await client.send("PING") }
-                #expect(error?.code == .connectionFailed)
+                // refused at once, or (on a loaded machine) the 300 ms connect timeout: either way unavailable
+                #expect(error?.code == .connectionFailed || error?.code == .timeout)
                 #expect(error?.isUnavailable == true)
             }
         }

@@ -23,6 +23,8 @@ struct ControllerCommand: AsyncParsableCommand {
 
     @OptionGroup var redis: RedisOptions
 
+    @OptionGroup var durability: RedisDurabilityOptions
+
     @Option(help: "Bearer token required on /api/v1 (default: $SWITCHYARD_ADMIN_TOKEN).")
     var adminToken: String?
 
@@ -82,6 +84,10 @@ struct ControllerCommand: AsyncParsableCommand {
         (configuration.redisHost, configuration.redisPort) = try redis.address.endpoint()
         configuration.adminToken = nonEmpty(adminToken) ?? nonEmpty(environment.get("SWITCHYARD_ADMIN_TOKEN"))
         configuration.redisPassword = redis.password(environment: environment.get)
+        configuration.redisUser = redis.address.redisUser
+        configuration.redisSentinel = try redis.address.sentinel(environment: environment.get)
+        configuration.redisMinReplicasAck = durability.redisMinReplicasAck
+        configuration.redisReplicaAckTimeout = .milliseconds(durability.redisAckTimeoutMs)
         configuration.certificateKey = nonEmpty(environment.get(CertificateKeyCipher.environmentVariable))
         configuration.allowInsecureNoToken = insecureNoToken
         configuration.functionsPath = functions

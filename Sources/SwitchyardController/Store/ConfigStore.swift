@@ -322,8 +322,10 @@ public struct ConfigStore: Sendable {
     /// the command it already received when it wakes up. Say so, instead of "failed".
     private func sendWrite(_ args: [String]) async throws(StoreError) -> RedisReply {
         do {
-            return try await redis.send(args)
-        } catch  where error.maybeExecuted {
+            return try await redis.write(args)
+        } catch where error.code == .notReplicated {
+            throw StoreError(.unavailable, "redis: \(error.message); read it back before retrying", underlying: error)
+        } catch where error.maybeExecuted {
             throw StoreError(
                 .unavailable,
                 "redis unavailable: \(error.message); the change was not confirmed and may "

@@ -51,7 +51,7 @@ function _M.new(opts)
         sentinels = opts.sentinels,
         master_name = opts.master_name,
         sentinel_password = opts.sentinel_password,
-        read = opts.read,
+        read_addrs = opts.read,
         read_index = 1,
         connect_timeout = opts.connect_timeout or 1000,
         send_timeout = opts.send_timeout or 2000,
@@ -166,7 +166,7 @@ end
 -- Connects (again): a read connection tries its read addresses, the last good one first,
 -- then the master; a master connection connects to the master. Returns true, or nil, err.
 function _M.connect(self)
-    local read = self.read
+    local read = self.read_addrs
     if read and #read > 0 then
         local reasons = {}
         for k = 0, #read - 1 do

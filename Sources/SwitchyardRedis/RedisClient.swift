@@ -111,7 +111,7 @@ public final class RedisClient: Sendable {
     static func refusingReplica(_ reply: RedisReply, _ connection: HiredisConnection) throws(RedisError) -> RedisReply {
         guard case .error(let message) = reply, message.hasPrefix("READONLY") else { return reply }
         connection.close()
-        throw RedisError(.connectionFailed, "\(connection.endpoint) is a replica now (READONLY); reconnecting to the master")
+        throw RedisError(.readOnlyReplica, "\(connection.endpoint) is a replica now (READONLY); reconnecting to the master")
     }
 
     static func refusingReplica(_ replies: [RedisReply], _ connection: HiredisConnection) throws(RedisError) -> [RedisReply] {
@@ -226,7 +226,7 @@ final class ConnectionSlot: @unchecked Sendable {
             return .success(try body(connection))
         } catch {
             var error = error
-            if error.code != .errorReply, error.code != .unexpectedReply { error.maybeExecuted = true }
+            if error.code != .errorReply, error.code != .unexpectedReply, error.code != .readOnlyReplica { error.maybeExecuted = true }
             if !connection.isOpen {
                 // hiredis contexts are unusable after an I/O error: the next call reconnects
                 // (and, with sentinels, asks them where the master is first)

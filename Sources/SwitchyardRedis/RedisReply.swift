@@ -66,6 +66,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         /// A write the master applied but fewer replicas than `minReplicasAck` acknowledged
         /// in time (`RedisClient.write`).
         case notReplicated
+        /// The server answered READONLY: it is a replica now (a demoted master); the command
+        /// was not executed.
+        case readOnlyReplica
     }
 
     public var code: Code
@@ -86,7 +89,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// answering with an error): callers map this to "unavailable".
     public var isUnavailable: Bool {
         switch code {
-        case .connectionFailed, .timeout, .connectionLost, .authenticationFailed, .closed, .notReplicated: return true
+        case .connectionFailed, .timeout, .connectionLost, .authenticationFailed, .closed, .notReplicated, .readOnlyReplica: return true
         case .errorReply, .unexpectedReply: return false
         }
     }

@@ -267,7 +267,8 @@ extension HiredisConnection {
     /// master makes the locator ask again next time.
     static func connectToServer(_ configuration: RedisConfiguration) throws(RedisError) -> HiredisConnection {
         guard let sentinel = configuration.sentinel else {
-            return try connect(configuration, address: RedisAddress(host: configuration.host, port: configuration.port), requireMaster: false)
+            return try connect(
+                configuration, address: RedisAddress(host: configuration.host, port: configuration.port), requireMaster: false)
         }
         let locator = MasterLocator.shared(sentinel, connectTimeout: configuration.connectTimeout)
         let (address, generation) = try locator.master()

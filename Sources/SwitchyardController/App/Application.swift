@@ -57,7 +57,8 @@ public func buildApplication(
     redisConfiguration.replicaAckTimeout = configuration.redisReplicaAckTimeout
     if configuration.redisMinReplicasAck > 0 {
         // WAIT must end before the command's own timeout does
-        redisConfiguration.commandTimeout = max(redisConfiguration.commandTimeout, configuration.redisReplicaAckTimeout + .milliseconds(500))
+        redisConfiguration.commandTimeout = max(
+            redisConfiguration.commandTimeout, configuration.redisReplicaAckTimeout + .milliseconds(500))
     }
     var redisLogger = logger
     redisLogger[metadataKey: "component"] = "redis"

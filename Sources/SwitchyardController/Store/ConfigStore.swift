@@ -323,9 +323,9 @@ public struct ConfigStore: Sendable {
     private func sendWrite(_ args: [String]) async throws(StoreError) -> RedisReply {
         do {
             return try await redis.write(args)
-        } catch where error.code == .notReplicated {
+        } catch  where error.code == .notReplicated {
             throw StoreError(.unavailable, "redis: \(error.message); read it back before retrying", underlying: error)
-        } catch where error.maybeExecuted {
+        } catch  where error.maybeExecuted {
             throw StoreError(
                 .unavailable,
                 "redis unavailable: \(error.message); the change was not confirmed and may "

@@ -269,3 +269,52 @@ def test_failover_under_load(topology, ha_stack):
     last = acked[-1][2]
     for e in edges:
         assert e.backend("/", f"{last}.ha.test") in ("h1", "h2")
+
+
+def numsub(server, channel=BASE + "events"):
+    out = server.cli("PUBSUB", "NUMSUB", channel).splitlines()
+    return int(out[1]) if len(out) == 2 else -1
+
+
+def test_edge_reads_from_a_replica_and_moves_when_it_stops(workdir):
+    """`--redis-read r1,r2`: the syncer reads and subscribes at r1, registers at the
+    master; r1 stops: it moves to r2 and keeps converging."""
+    master = Server(workdir)
+    r1, r2 = Server(workdir, replica_of=master), Server(workdir, replica_of=master)
+    backends = start_backends("r1", "r2")
+    plain = type("Plain", (), {"address": master.address, "password": None})()
+    controller = edge = None
+    try:
+        wait_until(lambda: all("master_link_status:up" in r.cli("INFO", "replication")
+                               for r in (r1, r2)), 10, what="replicas in sync")
+        controller = Controller(plain, workdir)
+        controller.upstream("rd-pool", *[b.port for b in backends.values()])
+        controller.route("rd", "rd.test", "/", "rd-pool")
+        edge = Edge(plain, workdir, "rd-edge", extra=["--redis-read", f"{r1.address},{r2.address}"])
+        wait_until(lambda: edge.backend("/", "rd.test") in ("r1", "r2"), 10,
+                   what="the edge serves what it read from the replica")
+        # it subscribes at r1, not at the master; its registration is on the master
+        assert numsub(r1) == 1 and numsub(master) == 0 and numsub(r2) == 0
+        wait_until(lambda: master.cli("EXISTS", BASE + "edge:rd-edge") == "1", 5,
+                   what="the edge's registration on the master")
+
+        r1.kill()
+        started = time.monotonic()
+        controller.route("rd2", "rd2.test", "/", "rd-pool")
+        wait_until(lambda: edge.backend("/", "rd2.test") in ("r1", "r2"), 10,
+                   what="the edge converges after its replica stopped")
+        moved = time.monotonic() - started
+        assert numsub(r2) == 1 and numsub(master) == 0
+        version = master.cli("GET", BASE + "version")
+        wait_until(lambda: master.cli("HGET", BASE + "edge:rd-edge", "applied_version") == version,
+                   5, what="the edge reports the master's version")
+        print(f"\nread replica stopped: the edge served the next change after {moved:.2f} s")
+    finally:
+        for p in (edge, controller):
+            if p:
+                p.stop()
+        for s in (r1, r2, master):
+            s.stop()
+        for b in backends.values():
+            b.shutdown()
+            b.server_close()

@@ -102,6 +102,9 @@ def main(argv=None):
     p.add_argument("--prefix", default="switchyard-",
                    help="user names are <prefix><role> (default: switchyard-)")
     p.add_argument("--roles", default="controller,kube,prober,edge")
+    p.add_argument("--lock-default", action="store_true",
+                   help="also make the default user answer PING only (no password: health "
+                        "probes), so nothing reaches the data without a role's user")
     p.add_argument("--apply", metavar="HOST:PORT",
                    help="send the ACL SETUSER commands to this Redis with redis-cli "
                         "(its own credentials from REDISCLI_AUTH)")
@@ -117,6 +120,10 @@ def main(argv=None):
         words = rules(role, password, hashed=args.format == "aclfile")
         name = user_name(role, args.prefix)
         out.append((["ACL", "SETUSER", name, *words], f"user {name} " + " ".join(words)))
+    if args.lock_default:
+        words = ["on", "nopass", "resetkeys", "resetchannels", "-@all", "+ping", "+auth",
+                 "+hello"]
+        out.append((["ACL", "SETUSER", "default", *words], "user default " + " ".join(words)))
     if args.apply:
         host, _, port = args.apply.rpartition(":")
         for command, _ in out:

@@ -84,7 +84,7 @@ struct ControllerCommand: AsyncParsableCommand {
         (configuration.redisHost, configuration.redisPort) = try redis.address.endpoint()
         configuration.adminToken = nonEmpty(adminToken) ?? nonEmpty(environment.get("SWITCHYARD_ADMIN_TOKEN"))
         configuration.redisPassword = redis.password(environment: environment.get)
-        configuration.redisUser = redis.address.redisUser
+        configuration.redisUser = redis.address.user
         configuration.redisSentinel = try redis.address.sentinel(environment: environment.get)
         configuration.redisMinReplicasAck = durability.redisMinReplicasAck
         configuration.redisReplicaAckTimeout = .milliseconds(durability.redisAckTimeoutMs)

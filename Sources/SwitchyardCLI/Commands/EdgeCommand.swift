@@ -150,7 +150,7 @@ struct EdgeCommand: ParsableCommand {
             accessLog: accessLog.map { $0 == "off" ? "off" : absolute($0) }, errorLog: errorLog == "stderr" ? "stderr" : absolute(errorLog),
             logLevel: logLevel)
         settings.tlsListen = tlsListen.map(\.listen)
-        settings.redisUser = redis.redisUser ?? ""
+        settings.redisUser = redis.user ?? ""
         settings.redisSentinels = try redis.sentinels().map(\.description).joined(separator: ",")
         settings.redisMaster = redis.redisMaster ?? ""
         if let redisRead {

@@ -25,8 +25,12 @@ struct RedisAddressOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The master's name at the sentinels (sentinel monitor NAME ...).", valueName: "name"))
     var redisMaster: String?
 
-    @Option(help: "Redis ACL user (default: the default user); its password from $SWITCHYARD_REDIS_PASSWORD.")
+    @Option(help: "Redis ACL user (default, or empty: the default user); its password from $SWITCHYARD_REDIS_PASSWORD.")
     var redisUser: String?
+
+    /// The ACL user; nil for the default user (none given, or empty: a unit file's unset
+    /// variable).
+    var user: String? { redisUser.flatMap { $0.isEmpty ? nil : $0 } }
 
     /// The sentinels' own password, when they have one (sentinel.conf requirepass).
     static let sentinelPasswordVariable = "SWITCHYARD_REDIS_SENTINEL_PASSWORD"
@@ -39,7 +43,7 @@ struct RedisAddressOptions: ParsableArguments {
         if let redisMaster, redisMaster.isEmpty || redisMaster.contains(where: { $0 == " " || $0.isNewline }) {
             throw ValidationError("--redis-master must be a name without spaces")
         }
-        if let redisUser, redisUser.isEmpty || redisUser.contains(where: { $0 == " " || $0.isNewline }) {
+        if let redisUser, redisUser.contains(where: { $0 == " " || $0.isNewline }) {
             throw ValidationError("--redis-user must be a name without spaces")
         }
     }
@@ -102,7 +106,7 @@ struct RedisOptions: ParsableArguments {
     func configure(_ configuration: inout RedisConfiguration, environment: (String) -> String?) throws {
         (configuration.host, configuration.port) = try address.endpoint()
         configuration.sentinel = try address.sentinel(environment: environment)
-        configuration.username = address.redisUser
+        configuration.username = address.user
         configuration.password = password(environment: environment)
     }
 }

@@ -341,7 +341,8 @@ Switchyard is running (logs in .run/logs, Redis data in .run/redis).
   edges            http://127.0.0.1:8080  http://127.0.0.1:8081
                    https://127.0.0.1:8443 https://127.0.0.1:8444 (self-signed bbs.test.com)
   edge metrics     http://127.0.0.1:9145/metrics  http://127.0.0.1:9146/metrics
-  redis            127.0.0.1:6380
+  redis            127.0.0.1:6380   (each role runs as its own ACL user: redis/acl.py,
+                   docs/redis-ha.md; redis-cli here is the default user, which has all rights)
   metrics          controller http://127.0.0.1:9181/metrics  prober http://127.0.0.1:9182/metrics
                    (Prometheus scrape config and alerts: deploy/prometheus; names: docs/metrics.md)
 

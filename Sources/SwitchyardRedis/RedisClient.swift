@@ -109,7 +109,12 @@ public final class RedisClient: Sendable {
     /// it is closed (the next call connects to the master the sentinels name now) and the
     /// call fails as unavailable; a replica executed nothing, so a retry is safe.
     static func refusingReplica(_ reply: RedisReply, _ connection: HiredisConnection) throws(RedisError) -> RedisReply {
-        guard case .error(let message) = reply, message.hasPrefix("READONLY") else { return reply }
+        guard case .error(let message) = reply else { return reply }
+        if message.hasPrefix("NOREPLICAS") || message.hasPrefix("MASTERDOWN") || message.hasPrefix("LOADING") {
+            // not now, and nothing was executed: unavailable, as an unreachable Redis is
+            throw RedisError(.refusedNow, "\(connection.endpoint) refused the command: \(message)")
+        }
+        guard message.hasPrefix("READONLY") else { return reply }
         connection.close()
         throw RedisError(.readOnlyReplica, "\(connection.endpoint) is a replica now (READONLY); reconnecting to the master")
     }
@@ -226,7 +231,11 @@ final class ConnectionSlot: @unchecked Sendable {
             return .success(try body(connection))
         } catch {
             var error = error
-            if error.code != .errorReply, error.code != .unexpectedReply, error.code != .readOnlyReplica { error.maybeExecuted = true }
+            if error.code != .errorReply, error.code != .unexpectedReply, error.code != .readOnlyReplica,
+                error.code != .refusedNow
+            {
+                error.maybeExecuted = true
+            }
             if !connection.isOpen {
                 // hiredis contexts are unusable after an I/O error: the next call reconnects
                 // (and, with sentinels, asks them where the master is first)

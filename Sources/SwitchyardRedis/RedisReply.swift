@@ -69,6 +69,9 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         /// The server answered READONLY: it is a replica now (a demoted master); the command
         /// was not executed.
         case readOnlyReplica
+        /// The server refused to run commands now (NOREPLICAS: min-replicas-to-write is not
+        /// met; MASTERDOWN: a replica lost its master; LOADING): nothing was executed.
+        case refusedNow
     }
 
     public var code: Code
@@ -89,7 +92,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// answering with an error): callers map this to "unavailable".
     public var isUnavailable: Bool {
         switch code {
-        case .connectionFailed, .timeout, .connectionLost, .authenticationFailed, .closed, .notReplicated, .readOnlyReplica: return true
+        case .connectionFailed, .timeout, .connectionLost, .authenticationFailed, .closed, .notReplicated, .readOnlyReplica, .refusedNow: return true
         case .errorReply, .unexpectedReply: return false
         }
     }

@@ -75,6 +75,16 @@ struct SentinelTests {
                 }
                 _ = try await replicaClient.send("REPLICAOF", "NO", "ONE")
             }
+            // min-replicas-to-write unmet (the replica is gone): refused, certainly not applied
+            _ = try await client.send("CONFIG", "SET", "min-replicas-to-write", "1")
+            do throws(RedisError) {
+                _ = try await client.send("SET", "k", "v4")
+                Issue.record("a write without enough replicas must be refused")
+            } catch {
+                #expect(error.code == .refusedNow)
+                #expect(error.isUnavailable && !error.maybeExecuted)
+            }
+            #expect(try await client.send("GET", "k") == .string(Array("v2".utf8)))
         }
     }
 }

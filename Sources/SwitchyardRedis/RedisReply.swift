@@ -92,7 +92,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// answering with an error): callers map this to "unavailable".
     public var isUnavailable: Bool {
         switch code {
-        case .connectionFailed, .timeout, .connectionLost, .authenticationFailed, .closed, .notReplicated, .readOnlyReplica, .refusedNow: return true
+        case .connectionFailed, .timeout, .connectionLost, .authenticationFailed, .closed, .notReplicated, .readOnlyReplica, .refusedNow:
+            return true
         case .errorReply, .unexpectedReply: return false
         }
     }

@@ -55,6 +55,11 @@ struct SentinelTests {
             try await withTemporaryRedis { replica async throws in
                 let replicaClient = RedisClient(configuration: replica.configuration())
                 defer { Task { await replicaClient.close() } }
+                // straight from the socket into memory: a replica otherwise writes the
+                // master's data to dump.rdb in its working directory (the tests' cwd), where
+                // every later temporary Redis would load it
+                _ = try await replicaClient.send("CONFIG", "SET", "repl-diskless-load", "on-empty-db")
+                _ = try await client.send("CONFIG", "SET", "repl-diskless-sync-delay", "0")
                 _ = try await replicaClient.send("REPLICAOF", "127.0.0.1", "\(master.port)")
                 let deadline = ContinuousClock.now + .seconds(10)
                 while ContinuousClock.now < deadline {
@@ -62,7 +67,13 @@ struct SentinelTests {
                     if info.contains("master_link_status:up") { break }
                     try await Task.sleep(for: .milliseconds(50))
                 }
-                #expect(try await client.write(["SET", "k", "v2"]) == .status("OK"))
+                // (a replica just in sync may take a moment to answer its first ack)
+                var patient = configuration
+                patient.replicaAckTimeout = .seconds(2)
+                patient.commandTimeout = .seconds(4)
+                let patientClient = RedisClient(configuration: patient)
+                defer { Task { await patientClient.close() } }
+                #expect(try await patientClient.write(["SET", "k", "v2"]) == .status("OK"))
                 #expect(try await replicaClient.send("GET", "k") == .string(Array("v2".utf8)))
                 // a write sent to the replica is refused as "not the master", not answered
                 do throws(RedisError) {

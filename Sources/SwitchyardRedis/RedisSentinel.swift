@@ -45,9 +45,20 @@ public struct RedisSentinelConfiguration: Sendable, Hashable {
     }
 }
 
-extension RedisSentinelConfiguration: CustomStringConvertible {
+extension RedisSentinelConfiguration: CustomStringConvertible, CustomReflectable {
+    /// Never shows the password.
     public var description: String {
         "sentinel \(masterName) at \(sentinels.map(\.description).joined(separator: ","))"
+    }
+
+    /// `dump()` and debuggers see the password redacted too.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "sentinels": sentinels.map(\.description), "masterName": masterName,
+                "password": password == nil ? "none" : "<redacted>", "username": username ?? "default",
+            ])
     }
 }
 

@@ -24,6 +24,17 @@ struct SentinelTests {
         #expect(MasterLocator.switchedMaster("sy 127.0.0.1 7001 127.0.0.1 99999", masterName: "sy") == nil)
     }
 
+    @Test func theSentinelPasswordIsNeverShown() {
+        let configuration = RedisSentinelConfiguration(
+            sentinels: [RedisAddress(host: "127.0.0.1", port: 26379)], masterName: "sy", password: "s3cret-sentinel")
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        for text in [configuration.description, dumped, String(describing: configuration), String(reflecting: configuration)] {
+            #expect(!text.contains("s3cret-sentinel"), "\(text)")
+        }
+        #expect(configuration.description == "sentinel sy at 127.0.0.1:26379")
+    }
+
     @Test func addressesPrintIPv6InBrackets() {
         #expect(RedisAddress(host: "::1", port: 6380).description == "[::1]:6380")
         #expect(RedisAddress(host: "127.0.0.1", port: 6380).description == "127.0.0.1:6380")

@@ -49,15 +49,16 @@ READ_CONFIG = ["+get", "+mget", "+hget", "+hmget", "+hgetall", "+hkeys", "+exist
 # What the Function library runs inside the functions (redis/switchyard.lua): commands a
 # function calls are checked against the caller's ACL.
 # (e2e/test_redis_acl.py checks that this list covers every command the library names.)
-FUNCTION_BODY = ["+del", "+hdel", "+hset", "+hvals", "+incr", "+mset", "+pexpire", "+publish",
-                 "+sadd", "+srem", "+set", "+xadd", "+time"]
+FUNCTION_BODY = ["+del", "+hdel", "+hset", "+hvals", "+incr", "+incrby", "+mset", "+pexpire",
+                 "+publish", "+sadd", "+srem", "+set", "+xadd", "+xlen", "+xtrim", "+time"]
 
 ROLES = {
     "controller": {
         "keys": [f"~{K}"],
         "channels": [f"&{K}"],
         "commands": COMMON + READ_CONFIG + FUNCTION_BODY
-        + ["+fcall", "+fcall_ro", "+function|load", "+function|list", "+wait",
+        + ["+fcall", "+fcall_ro", "+function|load", "+function|list", "+wait", "+multi", "+exec",
+           "+discard",
            "+zremrangebyscore", "+subscribe", "+unsubscribe"],
     },
     "prober": {

@@ -104,7 +104,7 @@ def forget_stale_snapshots():
     script owns starts without data, the snapshots under .run/ belong to a configuration
     that no longer exists: remove them, so the edges start from the new one."""
     removed = []
-    for name, _, _ in EDGES:
+    for name, *_ in EDGES:
         state = os.path.join(RUN, name, "state")
         for f in ("snapshot.json", "snapshot.json.journal"):
             path = os.path.join(state, f)
@@ -223,8 +223,8 @@ def main():
 
     wanted = [("redis-server", *REDIS), ("controller", *CONTROLLER),
               ("controller metrics", *CONTROLLER_METRICS), ("prober metrics", *PROBER_METRICS)]
-    wanted += [(f"edge {name}", "127.0.0.1", port) for name, http_port, https_port in EDGES
-               for port in (http_port, https_port)]
+    wanted += [(f"edge {name}", "127.0.0.1", port) for name, *ports in EDGES
+               for port in ports]
     wanted += [(f"demo backend {n}", "127.0.0.1", p)
                for eps in BACKENDS.values() for n, p in eps]
     taken = [f"{what} needs 127.0.0.1:{port}" for what, host, port in wanted
@@ -259,6 +259,17 @@ def main():
                               "--dir", os.path.join(RUN, "redis"), "--appendonly", "yes",
                               "--save", "", "--protected-mode", "yes"], log=True)
         wait_for(lambda: tcp_open(*REDIS), "redis-server", procs=[stack.procs[-1][1]])
+        # one ACL user per role (redis/acl.py), with passwords made for this run: an edge
+        # can read the configuration and register, not change a route
+        acl = {role: secrets.token_urlsafe(18) for role in ("controller", "prober", "edge")}
+        subprocess.run([sys.executable, os.path.join(ROOT, "redis", "acl.py"),
+                        "--roles", ",".join(acl), "--apply", f"{REDIS[0]}:{REDIS[1]}"],
+                       env=dict(os.environ, **{f"SWITCHYARD_ACL_{r.upper()}_PASSWORD": p
+                                               for r, p in acl.items()}),
+                       check=True, timeout=30)
+
+        def as_role(role):
+            return dict(env, SWITCHYARD_REDIS_PASSWORD=acl[role])
 
         for eps in BACKENDS.values():
             for name, port in eps:
@@ -268,14 +279,16 @@ def main():
         ctl = stack.start("controller", [binary, "controller",
                                          "--listen", f"{CONTROLLER[0]}:{CONTROLLER[1]}",
                                          "--redis", f"{REDIS[0]}:{REDIS[1]}",
+                                         "--redis-user", "switchyard-controller",
                                          "--metrics-listen", "%s:%d" % CONTROLLER_METRICS],
-                           env=env, log=True)
+                           env=as_role("controller"), log=True)
         base = f"http://{CONTROLLER[0]}:{CONTROLLER[1]}"
         wait_for(lambda: http("GET", f"{base}/healthz")[0] == 200, "controller", procs=[ctl])
 
         stack.start("prober", [binary, "prober", "--redis", f"{REDIS[0]}:{REDIS[1]}",
+                               "--redis-user", "switchyard-prober",
                                "--id", "prober-1", "--metrics-listen", "%s:%d" % PROBER_METRICS],
-                    env=env, log=True)
+                    env=as_role("prober"), log=True)
 
         for name, port, tls_port, metrics_port in EDGES:
             prefix = os.path.join(RUN, name)
@@ -283,7 +296,9 @@ def main():
                                    "--listen-tls", f"127.0.0.1:{tls_port}",
                                    "--metrics-listen", f"127.0.0.1:{metrics_port}",
                                    "--redis", f"{REDIS[0]}:{REDIS[1]}", "--prefix", prefix,
-                                   "--id", name, "--workers", args.workers], env=env, log=True)
+                                   "--redis-user", "switchyard-edge",
+                                   "--id", name, "--workers", args.workers],
+                           env=as_role("edge"), log=True)
             wait_for(lambda: tcp_open("127.0.0.1", port), f"edge {name}", procs=[p])
 
         status, body = http("POST", f"{base}/api/v1/apply", token, DEMO)
@@ -326,7 +341,8 @@ Switchyard is running (logs in .run/logs, Redis data in .run/redis).
   edges            http://127.0.0.1:8080  http://127.0.0.1:8081
                    https://127.0.0.1:8443 https://127.0.0.1:8444 (self-signed bbs.test.com)
   edge metrics     http://127.0.0.1:9145/metrics  http://127.0.0.1:9146/metrics
-  redis            127.0.0.1:6380
+  redis            127.0.0.1:6380   (each role runs as its own ACL user: redis/acl.py,
+                   docs/redis-ha.md; redis-cli here is the default user, which has all rights)
   metrics          controller http://127.0.0.1:9181/metrics  prober http://127.0.0.1:9182/metrics
                    (Prometheus scrape config and alerts: deploy/prometheus; names: docs/metrics.md)
 

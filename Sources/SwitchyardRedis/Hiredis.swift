@@ -15,6 +15,10 @@ import Darwin
 
 final class HiredisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
+    /// The `MasterLocator` generation this connection's address came from (0: a fixed address).
+    var generation = 0
+    /// host:port, for messages.
+    private(set) var endpoint = ""
 
     private init(context: UnsafeMutablePointer<redisContext>) {
         self.context = context
@@ -27,13 +31,18 @@ final class HiredisConnection {
     /// kernel still accepts the TCP connection, but nothing ever answers): the TCP connect,
     /// then the handshake (AUTH and a probe, pipelined in one round trip) under the same
     /// timeout; the longer `commandTimeout` applies only to commands after that.
-    static func connect(_ configuration: RedisConfiguration) throws(RedisError) -> HiredisConnection {
-        let endpoint = "\(configuration.host):\(configuration.port)"
-        guard let raw = redisConnectWithTimeout(configuration.host, Int32(configuration.port), makeTimeval(configuration.connectTimeout))
+    /// `requireMaster`: `ROLE` rides along in the handshake and anything but a master is
+    /// refused (`.connectionFailed`), so a connection to a replica is never used.
+    static func connect(_ configuration: RedisConfiguration, address: RedisAddress, requireMaster: Bool) throws(RedisError)
+        -> HiredisConnection
+    {
+        let endpoint = address.description
+        guard let raw = redisConnectWithTimeout(address.host, Int32(address.port), makeTimeval(configuration.connectTimeout))
         else {
             throw RedisError(.connectionFailed, "cannot allocate a connection to \(endpoint)")
         }
         let connection = HiredisConnection(context: raw)
+        connection.endpoint = endpoint
         if raw.pointee.err != 0 {
             let message = connection.errorString
             let code: RedisError.Code =
@@ -54,6 +63,8 @@ final class HiredisConnection {
         // password, finds out now whether Redis wants one
         let probe = configuration.clientName.map { ["CLIENT", "SETNAME", $0] } ?? ["PING"]
         handshake.append(probe.map { Array($0.utf8) })
+        let probeIndex = handshake.count - 1
+        if requireMaster { handshake.append([Array("ROLE".utf8)]) }
         let replies: [RedisReply]
         do {
             replies = try connection.pipeline(handshake)
@@ -65,9 +76,17 @@ final class HiredisConnection {
             // the reply names no secret; still, do not echo anything we sent
             throw RedisError(.authenticationFailed, "AUTH to \(endpoint) refused: \(message)")
         }
-        if case .error(let message) = replies[replies.count - 1], message.hasPrefix("NOAUTH") {
+        if case .error(let message) = replies[probeIndex], message.hasPrefix("NOAUTH") {
             connection.close()
             throw RedisError(.authenticationFailed, "\(endpoint) requires a password: \(message)")
+        }
+        if requireMaster {
+            let role = replies[probeIndex + 1]
+            guard role.array?.first?.text == "master" else {
+                connection.close()
+                let what = role.array?.first?.text.map { "a \($0)" } ?? "unknown (\(role))"
+                throw RedisError(.connectionFailed, "\(endpoint) is \(what), not the master")
+            }
         }
         redisSetTimeout(raw, makeTimeval(configuration.commandTimeout))
         return connection

@@ -70,8 +70,58 @@ public final class RedisClient: Sendable {
     /// Sends one command whose arguments are arbitrary bytes.
     public func send(bytes args: [[UInt8]]) async throws(RedisError) -> RedisReply {
         try await observed(Self.commandName(args)) { () async throws(RedisError) -> RedisReply in
-            try await slot().run { connection throws(RedisError) in try connection.command(args) }
+            try await slot().run { connection throws(RedisError) in try Self.refusingReplica(connection.command(args), connection) }
         }
+    }
+
+    /// A write that is acknowledged only once it is safe as `configuration.minReplicasAck`
+    /// asks: the command and `WAIT <n> <ms>` in one round trip on one connection (WAIT
+    /// counts the replicas that have this connection's writes). An error reply comes back
+    /// as it is (nothing was written); fewer replicas than asked throw `.notReplicated`,
+    /// with `maybeExecuted` (the master has the write; a failover now may lose it). With
+    /// `minReplicasAck` 0 this is `send`.
+    public func write(_ args: [String]) async throws(RedisError) -> RedisReply {
+        let wanted = configuration.minReplicasAck
+        if wanted <= 0 { return try await send(args) }
+        let timeout = max(1, configuration.replicaAckTimeout.milliseconds)
+        let command = args.map { Array($0.utf8) }
+        let wait = ["WAIT", String(wanted), String(timeout)].map { Array($0.utf8) }
+        return try await observed(Self.commandName(command)) { () async throws(RedisError) -> RedisReply in
+            try await slot().run { connection throws(RedisError) in
+                let replies = try connection.pipeline([command, wait])
+                let reply = try Self.refusingReplica(replies[0], connection)
+                if case .error = reply { return reply }
+                let acknowledged = replies[1].integer ?? 0
+                if acknowledged < Int64(wanted) {
+                    var error = RedisError(
+                        .notReplicated,
+                        "the master applied the write but only \(acknowledged) of \(wanted) replicas acknowledged it within "
+                            + "\(timeout) ms (--redis-min-replicas-ack): a failover now may lose it")
+                    error.maybeExecuted = true
+                    throw error
+                }
+                return reply
+            }
+        }
+    }
+
+    /// A `READONLY` error reply means the connection reaches a replica (a demoted master):
+    /// it is closed (the next call connects to the master the sentinels name now) and the
+    /// call fails as unavailable; a replica executed nothing, so a retry is safe.
+    static func refusingReplica(_ reply: RedisReply, _ connection: HiredisConnection) throws(RedisError) -> RedisReply {
+        guard case .error(let message) = reply else { return reply }
+        if message.hasPrefix("NOREPLICAS") || message.hasPrefix("MASTERDOWN") || message.hasPrefix("LOADING") {
+            // not now, and nothing was executed: unavailable, as an unreachable Redis is
+            throw RedisError(.refusedNow, "\(connection.endpoint) refused the command: \(message)")
+        }
+        guard message.hasPrefix("READONLY") else { return reply }
+        connection.close()
+        throw RedisError(.readOnlyReplica, "\(connection.endpoint) is a replica now (READONLY); reconnecting to the master")
+    }
+
+    static func refusingReplica(_ replies: [RedisReply], _ connection: HiredisConnection) throws(RedisError) -> [RedisReply] {
+        for reply in replies { _ = try refusingReplica(reply, connection) }
+        return replies
     }
 
     /// Sends several commands in one round trip on one connection and returns their
@@ -83,7 +133,7 @@ public final class RedisClient: Sendable {
     public func pipeline(bytes commands: [[[UInt8]]]) async throws(RedisError) -> [RedisReply] {
         if commands.isEmpty { return [] }
         return try await observed("pipeline") { () async throws(RedisError) -> [RedisReply] in
-            try await slot().run { connection throws(RedisError) in try connection.pipeline(commands) }
+            try await slot().run { connection throws(RedisError) in try Self.refusingReplica(connection.pipeline(commands), connection) }
         }
     }
 
@@ -119,8 +169,13 @@ final class ConnectionSlot: @unchecked Sendable {
     /// Jobs queued or running (read by the pool to pick a slot).
     let load = Atomic<Int>(0)
 
+    /// The sentinels' master, when the configuration names sentinels.
+    let locator: MasterLocator?
+
     // confined to `queue`
     private var connection: HiredisConnection?
+    /// The locator generation of the last failed connect: a newer master ends the backoff.
+    private var failedGeneration = 0
     private var failures = 0
     private var retryAt: ContinuousClock.Instant?
     private var lastError: RedisError?
@@ -132,7 +187,9 @@ final class ConnectionSlot: @unchecked Sendable {
         self.queue = DispatchQueue(label: "switchyard.redis.\(index)")
         self.backoff = Backoff(initial: configuration.reconnectBackoff, maximum: configuration.maxReconnectBackoff)
         self.logger = logger
-        self.logger[metadataKey: "redis.endpoint"] = "\(configuration.host):\(configuration.port)"
+        self.locator = configuration.sentinel.map { MasterLocator.shared($0, connectTimeout: configuration.connectTimeout) }
+        self.logger[metadataKey: "redis.endpoint"] =
+            .string(configuration.sentinel.map(\.description) ?? "\(configuration.host):\(configuration.port)")
     }
 
     func run<T: Sendable>(_ body: @escaping @Sendable (HiredisConnection) throws(RedisError) -> T) async throws(RedisError) -> T {
@@ -174,9 +231,15 @@ final class ConnectionSlot: @unchecked Sendable {
             return .success(try body(connection))
         } catch {
             var error = error
-            if error.code != .errorReply, error.code != .unexpectedReply { error.maybeExecuted = true }
+            if error.code != .errorReply, error.code != .unexpectedReply, error.code != .readOnlyReplica,
+                error.code != .refusedNow
+            {
+                error.maybeExecuted = true
+            }
             if !connection.isOpen {
                 // hiredis contexts are unusable after an I/O error: the next call reconnects
+                // (and, with sentinels, asks them where the master is first)
+                locator?.invalidate(generation: connection.generation)
                 self.connection = nil
                 logger.debug("redis connection dropped", metadata: ["error": "\(error)"])
             }
@@ -186,20 +249,30 @@ final class ConnectionSlot: @unchecked Sendable {
 
     /// The open connection, reconnecting if needed (at most once per backoff period).
     private func connected() -> Result<HiredisConnection, RedisError> {
+        let generation = locator?.generation ?? 0
         if let connection {
-            if connection.isIdleAndHealthy { return .success(connection) }
-            connection.close()
-            self.connection = nil
-            logger.debug("redis connection was closed by the server; reconnecting")
+            if connection.generation != generation {
+                // the sentinels switched masters: this one may be a replica by now
+                connection.close()
+                self.connection = nil
+                logger.info("redis master switched; reconnecting")
+            } else if connection.isIdleAndHealthy {
+                return .success(connection)
+            } else {
+                connection.close()
+                self.connection = nil
+                locator?.invalidate(generation: connection.generation)
+                logger.debug("redis connection was closed by the server; reconnecting")
+            }
         }
         let now = ContinuousClock.now
-        if let retryAt, now < retryAt {
+        if let retryAt, now < retryAt, generation == failedGeneration {
             let wait = retryAt - now
             let reason = lastError.map { ": \($0.message)" } ?? ""
             return .failure(RedisError(.connectionFailed, "redis unavailable, next attempt in \(wait.milliseconds) ms\(reason)"))
         }
         do {
-            let fresh = try HiredisConnection.connect(configuration)
+            let fresh = try HiredisConnection.connectToServer(configuration)
             if failures > 0 { logger.info("redis connection restored", metadata: ["redis.failures": "\(failures)"]) }
             failures = 0
             retryAt = nil
@@ -210,6 +283,7 @@ final class ConnectionSlot: @unchecked Sendable {
             failures += 1
             let delay = backoff.delay(afterFailures: failures)
             retryAt = ContinuousClock.now + delay
+            failedGeneration = locator?.generation ?? 0
             lastError = error
             let level: Logger.Level = failures == 1 ? .warning : .debug
             logger.log(

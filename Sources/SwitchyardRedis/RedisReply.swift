@@ -63,6 +63,15 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         case unexpectedReply
         /// The client was closed.
         case closed
+        /// A write the master applied but fewer replicas than `minReplicasAck` acknowledged
+        /// in time (`RedisClient.write`).
+        case notReplicated
+        /// The server answered READONLY: it is a replica now (a demoted master); the command
+        /// was not executed.
+        case readOnlyReplica
+        /// The server refused to run commands now (NOREPLICAS: min-replicas-to-write is not
+        /// met; MASTERDOWN: a replica lost its master; LOADING): nothing was executed.
+        case refusedNow
     }
 
     public var code: Code
@@ -83,7 +92,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     /// answering with an error): callers map this to "unavailable".
     public var isUnavailable: Bool {
         switch code {
-        case .connectionFailed, .timeout, .connectionLost, .authenticationFailed, .closed: return true
+        case .connectionFailed, .timeout, .connectionLost, .authenticationFailed, .closed, .notReplicated, .readOnlyReplica, .refusedNow:
+            return true
         case .errorReply, .unexpectedReply: return false
         }
     }
@@ -116,6 +126,14 @@ public struct RedisConfiguration: Sendable {
     public var maxReconnectBackoff: Duration = .seconds(5)
     /// CLIENT SETNAME on every connection, so operators can tell who is connected.
     public var clientName: String? = nil
+    /// Find the master through these sentinels instead of `host`/`port` (which are then
+    /// unused); every connection is checked to be the master (docs/redis-ha.md).
+    public var sentinel: RedisSentinelConfiguration? = nil
+    /// Replicas that must acknowledge a write (`RedisClient.write`, Redis `WAIT`) before it
+    /// counts as done; 0: the master's reply is enough.
+    public var minReplicasAck: Int = 0
+    /// How long `RedisClient.write` waits for them (below `commandTimeout`).
+    public var replicaAckTimeout: Duration = .milliseconds(500)
 
     public init(
         host: String = "127.0.0.1", port: Int = 6380, password: String? = nil, username: String? = nil,
@@ -139,7 +157,7 @@ public struct RedisConfiguration: Sendable {
 extension RedisConfiguration: CustomStringConvertible {
     /// Never shows the password.
     public var description: String {
-        "RedisConfiguration(\(host):\(port), password: \(password == nil ? "none" : "<redacted>"), "
+        "RedisConfiguration(\(sentinel.map(\.description) ?? "\(host):\(port)"), password: \(password == nil ? "none" : "<redacted>"), "
             + "connectTimeout: \(connectTimeout), commandTimeout: \(commandTimeout), poolSize: \(poolSize))"
     }
 }

@@ -72,10 +72,13 @@ public final class RedisSubscriber: Sendable {
         let backoff = Backoff(initial: configuration.reconnectBackoff, maximum: configuration.maxReconnectBackoff)
         var failures = 0
         var subscribedBefore = false
+        let locator = configuration.sentinel.map { MasterLocator.shared($0, connectTimeout: configuration.connectTimeout) }
+        var generation = locator?.generation ?? 0
         while !isStopped {
             do throws(RedisError) {
-                let connection = try HiredisConnection.connect(configuration)
+                let connection = try HiredisConnection.connectToServer(configuration)
                 defer { connection.close() }
+                generation = connection.generation
                 try subscribe(connection)
                 failures = 0
                 continuation.yield(.subscribed(reconnected: subscribedBefore))
@@ -84,6 +87,8 @@ public final class RedisSubscriber: Sendable {
                 try receive(connection)
             } catch {
                 if isStopped { break }
+                // a broken connection to a located master: ask the sentinels next time
+                locator?.invalidate(generation: generation)
                 failures += 1
                 continuation.yield(.disconnected(reason: error.description))
                 let delay = backoff.delay(afterFailures: failures)
@@ -92,7 +97,9 @@ public final class RedisSubscriber: Sendable {
                     metadata: [
                         "error": "\(error.message)", "redis.retry_ms": "\(delay.milliseconds)",
                     ])
-                sleep(delay)
+                // a new master (+switch-master) ends the wait
+                let seen = locator?.generation ?? 0
+                sleep(delay) { locator.map { $0.generation != seen } ?? false }
             }
         }
     }
@@ -114,7 +121,12 @@ public final class RedisSubscriber: Sendable {
     private func receive(_ connection: HiredisConnection) throws(RedisError) {
         var lastActivity = ContinuousClock.now
         var pingSent: ContinuousClock.Instant?
+        let locator = configuration.sentinel.map { MasterLocator.shared($0, connectTimeout: configuration.connectTimeout) }
         while !isStopped {
+            if let locator, locator.generation != connection.generation {
+                // follow the new master (the old one may be partitioned away, still open)
+                throw RedisError(.connectionLost, "the sentinels switched masters")
+            }
             while let reply = try connection.bufferedReply() {
                 lastActivity = .now
                 pingSent = nil
@@ -148,9 +160,9 @@ public final class RedisSubscriber: Sendable {
     }
 
     /// Sleeps in short slices so stop() is not delayed by a long backoff.
-    private func sleep(_ duration: Duration) {
+    private func sleep(_ duration: Duration, until done: () -> Bool = { false }) {
         let deadline = ContinuousClock.now + duration
-        while !isStopped, ContinuousClock.now < deadline {
+        while !isStopped, !done(), ContinuousClock.now < deadline {
             Thread.sleep(forTimeInterval: min(0.05, Double((deadline - .now).milliseconds) / 1000))
         }
     }

@@ -205,6 +205,11 @@ struct CLITests {
             ["--listen", "host:80"], ["--redis", "nohost"], ["--workers", "0"], ["--listen", "70000"],
             ["--metrics-listen", "nohost:1"], ["--access-log-format", "xml"],
             ["--listen", "127.0.0.1:9000", "--metrics-listen", "127.0.0.1:9000"],
+            // Sentinel needs both flags, and addresses; replicas to read from are addresses
+            ["--redis-sentinel", "127.0.0.1:26379"], ["--redis-master", "sy"],
+            ["--redis-sentinel", "nohost", "--redis-master", "sy"], ["--redis-sentinel", "127.0.0.1:1,", "--redis-master", "sy"],
+            ["--redis-sentinel", "127.0.0.1:1", "--redis-master", "s y"], ["--redis-read", "nohost"],
+            ["--redis-user", "a b"],
         ] {
             let result = try await Executable.run(
                 [
@@ -213,6 +218,34 @@ struct CLITests {
                 ] + args)
             #expect(result.status != 0, "\(args) was accepted")
         }
+    }
+
+    /// The Redis options reach the edge's Lua as the template's placeholders.
+    @Test func edgeRendersSentinelReplicasAndUser() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let prefix = dir.appendingPathComponent("edge-s")
+        let template = repositoryRoot().appendingPathComponent("deploy/edge.nginx.conf").path
+        let result = try await Executable.run([
+            "edge", "--listen", "127.0.0.1:8089", "--prefix", prefix.path, "--template", template, "--lua-dir", "/opt/sy/lua",
+            "--redis-sentinel", "127.0.0.1:26379,[::1]:26380", "--redis-master", "sy", "--redis-user", "switchyard-edge",
+            "--redis-read", "127.0.0.1:7001, 127.0.0.1:7002", "--render-only",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let conf = try String(contentsOfFile: prefix.appendingPathComponent("nginx.conf").path, encoding: .utf8)
+        #expect(conf.contains("redis_sentinels = [==[127.0.0.1:26379,[::1]:26380]==]"))
+        #expect(conf.contains("redis_master = [==[sy]==]"))
+        #expect(conf.contains("redis_user = [==[switchyard-edge]==]"))
+        #expect(conf.contains("redis_read = [==[127.0.0.1:7001,127.0.0.1:7002]==]"))
+        #expect(conf.contains("env SWITCHYARD_REDIS_SENTINEL_PASSWORD;"))
+        // without them: empty, which the Lua reads as none
+        let plain = try await Executable.run([
+            "edge", "--listen", "127.0.0.1:8089", "--prefix", prefix.path, "--template", template, "--lua-dir", "/opt/sy/lua",
+            "--render-only",
+        ])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let plainConf = try String(contentsOfFile: prefix.appendingPathComponent("nginx.conf").path, encoding: .utf8)
+        #expect(plainConf.contains("redis_sentinels = [==[]==], redis_master = [==[]==]"))
     }
 
     @Test func controllerRefusesAPublicBindWithoutToken() async throws {

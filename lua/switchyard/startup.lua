@@ -93,7 +93,30 @@ local function load_snapshot(path)
             failed > 0 and ", FAILED WRITES: " or "", failed > 0 and failed or "")
 end
 
--- conf: redis_host, redis_port, edge_id, listen; optional lua_dir, prefix, full_resync_s,
+-- "host:port,host:port" as {{host=, port=}, ...}; nil for nil or "" (cosockets do not
+-- read /etc/hosts: localhost is 127.0.0.1).
+local function addresses(text, name)
+    if text == nil or text == "" then
+        return nil
+    end
+    local out = {}
+    for item in tostring(text):gmatch("[^,]+") do
+        local h, p = item:match("^%[(.+)%]:(%d+)$")
+        if not h then
+            h, p = item:match("^([^:]+):(%d+)$")
+        end
+        p = tonumber(p)
+        if not h or not p or p < 1 or p > 65535 then
+            error("switchyard: " .. name .. " must be host:port[,host:port...], not " .. text, 3)
+        end
+        out[#out + 1] = {host = h == "localhost" and "127.0.0.1" or h, port = p}
+    end
+    return out
+end
+
+-- conf: redis_host, redis_port, edge_id, listen; optional redis_user, redis_sentinels and
+-- redis_master (find the master through Sentinel), redis_read (replicas to read from),
+-- lua_dir, prefix, full_resync_s,
 -- https_port, snapshot (path of the snapshot file, or "off"; default
 -- <prefix>/state/snapshot.json). The Redis password comes from the environment
 -- (SWITCHYARD_REDIS_PASSWORD; nginx.conf must say `env SWITCHYARD_REDIS_PASSWORD;`) and
@@ -111,10 +134,24 @@ function _M.init(c)
     if password == "" then
         password = nil
     end
+    local sentinel_password = os.getenv("SWITCHYARD_REDIS_SENTINEL_PASSWORD")
+    if sentinel_password == "" then
+        sentinel_password = nil
+    end
+    local sentinels = addresses(c.redis_sentinels, "redis_sentinels")
+    local master = c.redis_master ~= "" and c.redis_master or nil
+    if (sentinels == nil) ~= (master == nil) then
+        error("switchyard: redis_sentinels and redis_master go together", 2)
+    end
     config = {
         redis_host = host,
         redis_port = port,
+        redis_user = c.redis_user ~= "" and c.redis_user or nil,
         redis_password = password,
+        redis_sentinels = sentinels,
+        redis_master = master,
+        redis_sentinel_password = sentinel_password,
+        redis_read = addresses(c.redis_read, "redis_read"),
         edge_id = required(c, "edge_id"),
         listen = tostring(c.listen or ""),
         lua_dir = c.lua_dir,

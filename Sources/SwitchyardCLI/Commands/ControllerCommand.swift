@@ -23,6 +23,8 @@ struct ControllerCommand: AsyncParsableCommand {
 
     @OptionGroup var redis: RedisOptions
 
+    @OptionGroup var durability: RedisDurabilityOptions
+
     @Option(help: "Bearer token required on /api/v1 (default: $SWITCHYARD_ADMIN_TOKEN).")
     var adminToken: String?
 
@@ -89,6 +91,10 @@ struct ControllerCommand: AsyncParsableCommand {
         configuration.adminToken = nonEmpty(adminToken) ?? nonEmpty(environment.get("SWITCHYARD_ADMIN_TOKEN"))
         configuration.tokensFile = nonEmpty(tokensFile) ?? nonEmpty(environment.get("SWITCHYARD_TOKENS_FILE"))
         configuration.redisPassword = redis.password(environment: environment.get)
+        configuration.redisUser = redis.address.user
+        configuration.redisSentinel = try redis.address.sentinel(environment: environment.get)
+        configuration.redisMinReplicasAck = durability.redisMinReplicasAck
+        configuration.redisReplicaAckTimeout = .milliseconds(durability.redisAckTimeoutMs)
         configuration.certificateKey = nonEmpty(environment.get(CertificateKeyCipher.environmentVariable))
         configuration.allowInsecureNoToken = insecureNoToken
         configuration.functionsPath = functions

@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 import SwitchyardController
 import SwitchyardCore
+import SwitchyardRedis
 
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,12 @@ struct EdgeCommand: ParsableCommand {
     var listen: String = "8080"
 
     @OptionGroup var redis: RedisAddressOptions
+
+    @Option(
+        help: ArgumentHelp(
+            "Replicas the syncer reads and subscribes at (the first that answers; the master when none does); "
+                + "only the edge's registration goes to the master.", valueName: "host:port[,host:port...]"))
+    var redisRead: String?
 
     @Option(
         name: .customLong("listen-tls"),
@@ -143,6 +150,21 @@ struct EdgeCommand: ParsableCommand {
             accessLog: accessLog.map { $0 == "off" ? "off" : absolute($0) }, errorLog: errorLog == "stderr" ? "stderr" : absolute(errorLog),
             logLevel: logLevel)
         settings.tlsListen = tlsListen.map(\.listen)
+        settings.redisUser = redis.user ?? ""
+        settings.redisSentinels = try redis.sentinels().map(\.description).joined(separator: ",")
+        settings.redisMaster = redis.redisMaster ?? ""
+        if let redisRead {
+            var replicas: [String] = []
+            for part in redisRead.split(separator: ",") {
+                do {
+                    let (host, port) = try HostPort.parse(part.trimmingCharacters(in: .whitespaces))
+                    replicas.append(RedisAddress(host: host, port: port).description)
+                } catch {
+                    throw ValidationError("--redis-read \(error)")
+                }
+            }
+            settings.redisRead = replicas.joined(separator: ",")
+        }
         settings.metricsListen = metricsArgument
         settings.accessLogFormat = accessLogFormat
         settings.requestIDPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16)

@@ -77,6 +77,8 @@ struct KubeCommand: AsyncParsableCommand {
 
     @OptionGroup var redis: RedisOptions
 
+    @OptionGroup var durability: RedisDurabilityOptions
+
     @Option(help: "Path of the Redis Function library (default: redis/switchyard.lua of the installation).")
     var functions: String?
 
@@ -113,8 +115,8 @@ struct KubeCommand: AsyncParsableCommand {
         }
 
         var redisConfiguration = RedisConfiguration(poolSize: 3, maxReconnectBackoff: .seconds(1), clientName: "switchyard-kube")
-        (redisConfiguration.host, redisConfiguration.port) = try redis.address.endpoint()
-        redisConfiguration.password = redis.password { environment[$0] }
+        try redis.configure(&redisConfiguration) { environment[$0] }
+        durability.configure(&redisConfiguration)
         let library: String
         do {
             library = try Installation.functionLibrary(explicitPath: functions).source

@@ -62,9 +62,8 @@ struct ProberCommand: AsyncParsableCommand {
         logger.logLevel = logging.level
 
         var redisConfiguration = RedisConfiguration(poolSize: 3)
-        (redisConfiguration.host, redisConfiguration.port) = try redis.address.endpoint()
         let environment = ProcessInfo.processInfo.environment
-        redisConfiguration.password = redis.password { environment[$0] }
+        try redis.configure(&redisConfiguration) { environment[$0] }
 
         var library: String?
         do {
@@ -82,7 +81,7 @@ struct ProberCommand: AsyncParsableCommand {
         logger.info(
             "prober starting",
             metadata: [
-                "prober.id": "\(configuration.id)", "redis.endpoint": "\(redisConfiguration.host):\(redisConfiguration.port)",
+                "prober.id": "\(configuration.id)", "redis.endpoint": "\(redis.address.summary)",
                 "prober.lease_ms": "\(leaseMs)",
             ])
         let services: [any Service]

@@ -4,14 +4,49 @@
 // prober, kube; the edge's --log-level is nginx's own) and where metrics are served.
 
 import ArgumentParser
+import Foundation
 import Logging
 import SwitchyardCore
 import SwitchyardObservability
+import SwitchyardRedis
 
-/// `--redis host:port`.
+/// Where Redis is: `--redis host:port`, or `--redis-sentinel host:port[,...] --redis-master
+/// NAME` (docs/redis-ha.md); and `--redis-user`, the ACL user (every role, the edge too).
 struct RedisAddressOptions: ParsableArguments {
-    @Option(help: "Redis host:port.")
+    @Option(help: "Redis host:port (unused with --redis-sentinel).")
     var redis: String = "127.0.0.1:6380"
+
+    @Option(
+        help: ArgumentHelp(
+            "Redis Sentinel addresses: find the master through them instead of --redis (needs --redis-master).",
+            valueName: "host:port[,host:port...]"))
+    var redisSentinel: String?
+
+    @Option(help: ArgumentHelp("The master's name at the sentinels (sentinel monitor NAME ...).", valueName: "name"))
+    var redisMaster: String?
+
+    @Option(help: "Redis ACL user (default, or empty: the default user); its password from $SWITCHYARD_REDIS_PASSWORD.")
+    var redisUser: String?
+
+    /// The ACL user; nil for the default user (none given, or empty: a unit file's unset
+    /// variable).
+    var user: String? { redisUser.flatMap { $0.isEmpty ? nil : $0 } }
+
+    /// The sentinels' own password, when they have one (sentinel.conf requirepass).
+    static let sentinelPasswordVariable = "SWITCHYARD_REDIS_SENTINEL_PASSWORD"
+
+    func validate() throws {
+        if (redisSentinel == nil) != (redisMaster == nil) {
+            throw ValidationError("--redis-sentinel and --redis-master go together")
+        }
+        _ = try sentinels()
+        if let redisMaster, redisMaster.isEmpty || redisMaster.contains(where: { $0 == " " || $0.isNewline }) {
+            throw ValidationError("--redis-master must be a name without spaces")
+        }
+        if let redisUser, redisUser.contains(where: { $0 == " " || $0.isNewline }) {
+            throw ValidationError("--redis-user must be a name without spaces")
+        }
+    }
 
     /// The host and port, or an error naming --redis.
     func endpoint() throws -> (host: String, port: Int) {
@@ -20,6 +55,35 @@ struct RedisAddressOptions: ParsableArguments {
         } catch {
             throw ValidationError("--redis \(error)")
         }
+    }
+
+    /// The sentinels' addresses (empty without --redis-sentinel), or an error naming the flag.
+    func sentinels() throws -> [RedisAddress] {
+        guard let redisSentinel else { return [] }
+        var out: [RedisAddress] = []
+        for part in redisSentinel.split(separator: ",", omittingEmptySubsequences: false) {
+            do {
+                let (host, port) = try HostPort.parse(part.trimmingCharacters(in: .whitespaces))
+                out.append(RedisAddress(host: host, port: port))
+            } catch {
+                throw ValidationError("--redis-sentinel \(error)")
+            }
+        }
+        if out.isEmpty { throw ValidationError("--redis-sentinel needs at least one host:port") }
+        return out
+    }
+
+    /// The sentinel configuration (nil without --redis-sentinel).
+    func sentinel(environment: (String) -> String?) throws -> RedisSentinelConfiguration? {
+        guard let redisMaster, redisSentinel != nil else { return nil }
+        let password = environment(Self.sentinelPasswordVariable).flatMap { $0.isEmpty ? nil : $0 }
+        return RedisSentinelConfiguration(sentinels: try sentinels(), masterName: redisMaster, password: password)
+    }
+
+    /// For logs: the address, or the sentinels and the master's name.
+    var summary: String {
+        if let redisSentinel, let redisMaster { return "sentinel \(redisMaster) at \(redisSentinel)" }
+        return redis
     }
 }
 
@@ -36,6 +100,40 @@ struct RedisOptions: ParsableArguments {
     /// looks a variable up (the controller's lookup ignores case, as Hummingbird's does).
     func password(environment: (String) -> String?) -> String? {
         [redisPassword, environment(Self.passwordVariable)].compactMap { $0 }.first { !$0.isEmpty }
+    }
+
+    /// Address, sentinels, user and password into `configuration`.
+    func configure(_ configuration: inout RedisConfiguration, environment: (String) -> String?) throws {
+        (configuration.host, configuration.port) = try address.endpoint()
+        configuration.sentinel = try address.sentinel(environment: environment)
+        configuration.username = address.user
+        configuration.password = password(environment: environment)
+    }
+}
+
+/// `--redis-min-replicas-ack N` and `--redis-ack-timeout-ms` of the writers (controller,
+/// kube): how many replicas must have a configuration write before it is acknowledged.
+struct RedisDurabilityOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Replicas that must acknowledge a configuration write (Redis WAIT) before the API answers 2xx; "
+                + "fewer in time: 503 (docs/redis-ha.md). 0: the master's reply is enough.", valueName: "n"))
+    var redisMinReplicasAck: Int = 0
+
+    @Option(help: ArgumentHelp("How long a write waits for those replicas, in ms.", valueName: "ms"))
+    var redisAckTimeoutMs: Int = 500
+
+    func validate() throws {
+        if !(0...16).contains(redisMinReplicasAck) { throw ValidationError("--redis-min-replicas-ack must be 0-16") }
+        if !(1...10_000).contains(redisAckTimeoutMs) { throw ValidationError("--redis-ack-timeout-ms must be 1-10000") }
+    }
+
+    func configure(_ configuration: inout RedisConfiguration) {
+        configuration.minReplicasAck = redisMinReplicasAck
+        configuration.replicaAckTimeout = .milliseconds(redisAckTimeoutMs)
+        // WAIT must end before the command's own timeout does
+        let needed = configuration.replicaAckTimeout + .milliseconds(500)
+        if configuration.commandTimeout < needed { configuration.commandTimeout = needed }
     }
 }
 

@@ -62,13 +62,22 @@ public func buildApplication(
     let library = try Installation.functionLibrary(explicitPath: configuration.functionsPath)
     logger.info("using redis function library", metadata: ["functions.path": "\(library.path)"])
 
-    let redisConfiguration = RedisConfiguration(
+    var redisConfiguration = RedisConfiguration(
         host: configuration.redisHost, port: configuration.redisPort, password: configuration.redisPassword,
         connectTimeout: configuration.redisConnectTimeout, commandTimeout: configuration.redisTimeout,
         poolSize: configuration.redisConnections,
         // reconnect attempts at most a second apart: writes work again about a second after
         // Redis returns, and a refused connect costs Redis nothing
         maxReconnectBackoff: .seconds(1), clientName: "switchyard-controller")
+    redisConfiguration.username = configuration.redisUser
+    redisConfiguration.sentinel = configuration.redisSentinel
+    redisConfiguration.minReplicasAck = configuration.redisMinReplicasAck
+    redisConfiguration.replicaAckTimeout = configuration.redisReplicaAckTimeout
+    if configuration.redisMinReplicasAck > 0 {
+        // WAIT must end before the command's own timeout does
+        redisConfiguration.commandTimeout = max(
+            redisConfiguration.commandTimeout, configuration.redisReplicaAckTimeout + .milliseconds(500))
+    }
     var redisLogger = logger
     redisLogger[metadataKey: "component"] = "redis"
     let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger, observer: metrics.redisObserver)

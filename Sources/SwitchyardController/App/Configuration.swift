@@ -3,6 +3,7 @@
 import Logging
 import SwitchyardCore
 import SwitchyardObservability
+import SwitchyardRedis
 
 public struct Configuration: Sendable {
     /// Address the admin API binds to; loopback by default because the API can rewrite all routing.
@@ -15,6 +16,13 @@ public struct Configuration: Sendable {
     public var redisPort: Int
     /// Redis AUTH password; nil when Redis needs none. Never logged.
     public var redisPassword: String?
+    /// Redis ACL user (nil: the default user).
+    public var redisUser: String? = nil
+    /// Find the master through these sentinels instead of redisHost/redisPort.
+    public var redisSentinel: RedisSentinelConfiguration? = nil
+    /// Replicas that must acknowledge a configuration write before it is answered 2xx.
+    public var redisMinReplicasAck: Int = 0
+    public var redisReplicaAckTimeout: Duration = .milliseconds(500)
     /// Bearer token required on /api/v1; nil disables auth (loopback only, unless `allowInsecureNoToken`).
     public var adminToken: String?
     /// `--tokens-file`: named tokens with roles, stored hashed (YAML or JSON; AccessTokens.swift),

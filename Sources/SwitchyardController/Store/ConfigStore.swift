@@ -339,7 +339,9 @@ public struct ConfigStore: Sendable {
     /// the command it already received when it wakes up. Say so, instead of "failed".
     private func sendWrite(_ args: [String]) async throws(StoreError) -> RedisReply {
         do {
-            return try await redis.send(args)
+            return try await redis.write(args)
+        } catch  where error.code == .notReplicated {
+            throw StoreError(.unavailable, "redis: \(error.message); read it back before retrying", underlying: error)
         } catch  where error.maybeExecuted {
             throw StoreError(
                 .unavailable,

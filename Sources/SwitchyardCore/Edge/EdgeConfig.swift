@@ -18,6 +18,14 @@ public struct EdgeSettings: Sendable, Equatable {
     public var luaDir: String
     public var redisHost: String = "127.0.0.1"
     public var redisPort: Int = 6380
+    /// Redis ACL user ("" for the default user).
+    public var redisUser: String = ""
+    /// Sentinels `host:port,host:port` ("" for none: redisHost/redisPort is the master).
+    public var redisSentinels: String = ""
+    /// The master's name at the sentinels ("" without sentinels).
+    public var redisMaster: String = ""
+    /// Replicas `host:port,...` the syncer reads and subscribes at (--redis-read; "" for the master).
+    public var redisRead: String = ""
     public var edgeID: String
     /// lua_shared_dict size for the configuration, e.g. `64m`.
     public var configDictSize: String = "64m"
@@ -80,7 +88,9 @@ public struct EdgeSettings: Sendable, Equatable {
             "tls_listen": tlsListen.isEmpty ? "# no TLS listener (switchyard edge --listen-tls ADDR)" : tlsDirectives,
             "https_port": String(httpsPort), "upstream_ca": upstreamCA,
             "workers": workers, "prefix": prefix, "listen": listen, "lua_dir": luaDir, "redis_host": redisHost,
-            "redis_port": String(redisPort), "edge_id": edgeID, "config_dict_size": configDictSize,
+            "redis_port": String(redisPort), "edge_id": edgeID,
+            "redis_user": redisUser, "redis_sentinels": redisSentinels, "redis_master": redisMaster, "redis_read": redisRead,
+            "config_dict_size": configDictSize,
             "access_log": accessLog == "off" ? "off" : "\(accessLog) \(accessLogDirectiveOptions)", "error_log": errorLog,
             "log_level": logLevel,
             "metrics": metricsListen == nil ? "# " : "",
@@ -104,6 +114,8 @@ public struct EdgeSettings: Sendable, Equatable {
         values["tls"] = nil
         values["tls_listen"] = nil
         values["metrics"] = nil
+        // optional: empty is "none"
+        for name in ["redis_user", "redis_sentinels", "redis_master", "redis_read"] where values[name] == "" { values[name] = nil }
         for (i, listen) in tlsListen.enumerated() { values["tls_listen[\(i)]"] = listen }
         return values
     }

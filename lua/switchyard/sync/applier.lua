@@ -99,6 +99,7 @@ local function sync_once(ctx, cmd, periodic)
         local_digest = context.local_digest(ctx),
         recorded_digest = context.recorded_digest(ctx),
         periodic = periodic,
+        reloaded_for = ctx.reloaded_for,
     })
     if action == "hold" then
         -- another history than ours: keep serving, say why (status, heartbeat, log)
@@ -136,6 +137,7 @@ local function sync_once(ctx, cmd, periodic)
     if action == "full" then
         -- the reload must find the epoch this decision saw (else the next round decides)
         ok, err = full_reload.run(ctx, cmd, why, redis_epoch)
+        ctx.reloaded_for = version .. ":" .. tostring(redis_digest)
     elseif action == "catch_up" then
         -- an unusable prefetch reply is no error: the documents are fetched again
         local prefetched = hint_keys and documents.put({}, hint_keys, 1, replies[3]) or nil
@@ -172,6 +174,8 @@ end
 function _M.loop(ctx)
     local meta, sema, conf = ctx.meta, ctx.sema, ctx.conf
     local cmd = context.new_client(ctx, 5000)
+    -- the registration goes to the master; reads from a replica with --redis-read
+    local reg = conf.redis_read and context.new_client(ctx, 2000, true) or cmd
     local attempt = 0
     local last_beat = 0
     local last_full = ngx_now()
@@ -205,8 +209,7 @@ function _M.loop(ctx)
                 end
                 connected_once = true
                 set_status(ctx, "redis", "up")
-                ngx_log(NOTICE, "[switchyard] connected to Redis at ", conf.redis_host, ":",
-                        conf.redis_port)
+                ngx_log(NOTICE, "[switchyard] connected to Redis at ", cmd.endpoint)
                 wake_now = true
             end
             if not wake_now then
@@ -251,14 +254,21 @@ function _M.loop(ctx)
             -- changes a few ms apart (a deploy script, churn) share a heartbeat
             if since >= heartbeat.EVERY_S
                 or (v ~= beat_version and since >= heartbeat.BEAT_GAP_S) then
-                local hok, herr = heartbeat.beat(ctx, cmd)
+                local hok, herr = true, nil
+                if not reg:connected() then
+                    hok, herr = reg:connect()
+                end
+                if hok then
+                    hok, herr = heartbeat.beat(ctx, reg)
+                end
                 if hok then
                     last_beat = ngx_now()
                     beat_version = v
                 else
                     context.note_error(ctx, herr)
                     ngx_log(WARN, "[switchyard] ", herr)
-                    cmd:close()
+                    -- a READONLY reply too: the next connect asks the sentinels again
+                    reg:close()
                 end
             end
             snapshot_writer.write(ctx, false)
@@ -271,6 +281,7 @@ function _M.loop(ctx)
         end
     end
     cmd:close()
+    reg:close()
     -- shutting down: leave the newest configuration on disk for the next start
     if lock.hold(ctx) then
         pcall(snapshot_writer.write, ctx, true)

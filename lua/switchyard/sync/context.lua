@@ -2,7 +2,9 @@
 -- switchyard.sync.syncer.start() and handed to each of them (no piece keeps state of its
 -- own at module level).
 --
---   conf          redis_host, redis_port, redis_password, edge_id, listen, pid,
+--   conf          redis_host, redis_port, redis_user, redis_password, redis_sentinels
+--                 ({host, port} list or nil), redis_master, redis_sentinel_password,
+--                 redis_read ({host, port} list or nil), edge_id, listen, pid,
 --                 full_resync_s, snapshot_path (nil: no snapshot)
 --   meta          ngx.shared.sy_meta (the syncer's status keys are "sync:<name>")
 --   store         switchyard.shm.store over sy_config and sy_meta, with the digest's hash
@@ -67,13 +69,20 @@ function _M.note_error(ctx, err)
     _M.set_status(ctx, "last_error_at", _M.now_ms())
 end
 
--- A Redis client (one connection) with the syncer's timeouts.
-function _M.new_client(ctx, read_timeout)
+-- A Redis client (one connection) with the syncer's timeouts. writes: it writes (the
+-- edge's registration), so it goes to the master; else it reads from conf.redis_read
+-- (--redis-read) when given, falling back to the master.
+function _M.new_client(ctx, read_timeout, writes)
     local conf = ctx.conf
     return redis.new({
         host = conf.redis_host,
         port = conf.redis_port,
+        username = conf.redis_user,
         password = conf.redis_password,
+        sentinels = conf.redis_sentinels,
+        master_name = conf.redis_master,
+        sentinel_password = conf.redis_sentinel_password,
+        read = not writes and conf.redis_read or nil,
         connect_timeout = 1000,
         send_timeout = 2000,
         read_timeout = read_timeout,

@@ -20,6 +20,7 @@
 --                    loaded although someone changed them behind sy_apply's back
 --                    (switchyard.sync.out_of_band; nil: the same as local_digest)
 --   periodic         the every-full_resync_s check is due
+--   reloaded_for     "<version>:<digest>" of Redis when the last full reload ran (nil: none)
 -- }
 -- Returns action, why, verify:
 --   "keep"      Redis lost its data (restart without persistence, FLUSHALL) while the edge
@@ -81,9 +82,17 @@ function _M.decide(s)
     if version > applied then
         return "catch_up"
     end
+    local expected = s.recorded_digest or s.local_digest
+    if s.redis_digest ~= nil and expected ~= nil and s.redis_digest ~= expected
+            and s.reloaded_for ~= version .. ":" .. s.redis_digest then
+        -- the same version, other documents: a failover lost a change this edge had
+        -- applied, and the new master wrote another one at that version. Once per
+        -- version and digest (a document the shm refused must not reload every second).
+        return "full", "Redis's digest (" .. s.redis_digest .. ") differs from ours ("
+            .. expected .. ") at version " .. version .. " (a change lost in a failover?)"
+    end
     if s.periodic then
         -- a different digest (a missed change, a write the shm refused) reloads
-        local expected = s.recorded_digest or s.local_digest
         if s.redis_digest ~= nil and s.redis_digest == expected then
             return "checked"
         end

@@ -108,7 +108,9 @@ describe("plan.decide", function()
 
     it("the periodic check reloads only when the digests differ", function()
         assert.same({"checked"}, {plan.decide(state({periodic = true}))})
-        local action, why = plan.decide(state({periodic = true, redis_digest = "dx"}))
+        -- (a mismatch already reloaded for once: only the periodic check reloads again)
+        local action, why = plan.decide(state({periodic = true, redis_digest = "dx",
+                                               reloaded_for = "5:dx"}))
         assert.equal("full", action)
         assert.equal("periodic check: the digest in Redis (dx) differs from ours (d5) at version 5",
                      why)
@@ -130,5 +132,23 @@ describe("plan.decide", function()
         assert.same({"verified", nil, true},
                     {plan.decide(state({verifying = true, local_digest = "dh",
                                         recorded_digest = "d5"}))})
+    end)
+
+    it("reloads once when Redis holds other documents at the same version (a failover)",
+       function()
+        -- the old master published version 5 to this edge and died before a replica had
+        -- it; the new master wrote another version 5
+        local action, why = plan.decide(state({redis_digest = "dn"}))
+        assert.equal("full", action)
+        assert.equal("Redis's digest (dn) differs from ours (d5) at version 5"
+                     .. " (a change lost in a failover?)", why)
+        -- after that reload, a digest that still differs (a document the shm refused)
+        -- does not reload every second
+        assert.same({"nothing"}, {plan.decide(state({redis_digest = "dn",
+                                                     reloaded_for = "5:dn"}))})
+        -- a new version or digest is a new mismatch
+        assert.equal("full", plan.decide(state({redis_digest = "dm", reloaded_for = "5:dn"})))
+        -- no digest in Redis (an old Function library): nothing to compare
+        assert.same({"nothing"}, {plan.decide(state({redis_digest = NONE}))})
     end)
 end)

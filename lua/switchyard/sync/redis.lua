@@ -3,11 +3,12 @@
 -- Yields: use only where cosockets are allowed (timers, access/content phases); the edge
 -- uses it only from the syncer timer in worker 0, never on the request path.
 --
--- One client is one dedicated connection: connect() opens it and sends AUTH when a
--- password is configured; call() sends one command and reads its reply; pipeline() sends
--- N commands in one write and reads N replies. Replies are read through a buffer
--- (resp.buffered: one receiveany per chunk, not two socket reads per element), which
--- belongs to the connection and is dropped with it. Failures:
+-- One client is one dedicated connection: connect() opens it (to the master, which with
+-- sentinels it asks them for and checks with ROLE; or, for a read client, to a replica)
+-- and sends AUTH when a password is configured; call() sends one command and reads its
+-- reply; pipeline() sends N commands in one write and reads N replies. Replies are read
+-- through a buffer (resp.buffered: one receiveany per chunk, not two socket reads per
+-- element), which belongs to the connection and is dropped with it. Failures:
 --   * transport/protocol failures (refused, timeout, closed, garbage) return nil, err and
 --     close the connection: the caller reconnects;
 --   * a Redis error reply (-ERR ...) is a value: call() returns it as an error object
@@ -19,6 +20,9 @@ local resp = require "switchyard.sync.resp"
 local ngx_socket_tcp = ngx.socket.tcp
 local setmetatable = setmetatable
 local tostring = tostring
+local tonumber = tonumber
+local type = type
+local table_concat = table.concat
 
 local encode_into = resp.encode_into
 local read_reply = resp.read_reply
@@ -31,17 +35,31 @@ local mt = {__index = _M}
 _M.null = resp.null
 _M.is_error = is_error
 
--- opts: host, port, password (optional), connect_timeout, send_timeout, read_timeout (ms)
+-- opts: host, port, username (ACL user, optional), password (optional), connect_timeout,
+-- send_timeout, read_timeout (ms); optional:
+--   sentinels        {{host=, port=}, ...}: find the master through them (with master_name),
+--                    instead of host/port; the connection must say ROLE master (a replica is
+--                    never written to); sentinel_password: the sentinels' own password
+--   read             {{host=, port=}, ...}: a read connection: the first of these that
+--                    accepts it (the last good one first), else the master
 function _M.new(opts)
     return setmetatable({
         host = opts.host,
         port = opts.port,
+        username = opts.username,
         password = opts.password,
+        sentinels = opts.sentinels,
+        master_name = opts.master_name,
+        sentinel_password = opts.sentinel_password,
+        read_addrs = opts.read,
+        read_index = 1,
         connect_timeout = opts.connect_timeout or 1000,
         send_timeout = opts.send_timeout or 2000,
         read_timeout = opts.read_timeout or 2000,
         sock = nil,
         reader = nil,
+        -- host:port of the open connection (for logs)
+        endpoint = nil,
     }, mt)
 end
 
@@ -57,7 +75,9 @@ function _M.close(self)
     end
 end
 
-function _M.connect(self)
+-- Opens the socket to host:port and authenticates (username, password). Returns true or
+-- nil, err (closed).
+local function open(self, host, port, username, password)
     self:close()
     local sock, err = ngx_socket_tcp()
     if not sock then
@@ -65,25 +85,108 @@ function _M.connect(self)
     end
     sock:settimeouts(self.connect_timeout, self.send_timeout, self.read_timeout)
     local ok
-    ok, err = sock:connect(self.host, self.port)
+    ok, err = sock:connect(host, port)
     if not ok then
-        return nil, "connect to " .. self.host .. ":" .. tostring(self.port)
+        return nil, "connect to " .. host .. ":" .. tostring(port)
             .. " failed: " .. tostring(err)
     end
     self.sock, self.reader = sock, buffered(sock)
-    if self.password and self.password ~= "" then
+    self.endpoint = host .. ":" .. tostring(port)
+    if password and password ~= "" then
         local res
-        res, err = self:call("AUTH", self.password)
+        if username and username ~= "" then
+            res, err = self:call("AUTH", username, password)
+        else
+            res, err = self:call("AUTH", password)
+        end
         if res == nil then
             return nil, "AUTH failed: " .. tostring(err)
         end
         if is_error(res) then
             self:close()
             -- the reply text never contains the password
-            return nil, "AUTH rejected: " .. res.message
+            return nil, "AUTH to " .. host .. ":" .. tostring(port) .. " rejected: " .. res.message
         end
     end
     return true
+end
+
+-- The master's address from the sentinels (each in turn): host, port or nil, err.
+function _M.ask_sentinels(self)
+    local reasons = {}
+    for i = 1, #self.sentinels do
+        local s = self.sentinels[i]
+        local ok, err = open(self, s.host, s.port, nil, self.sentinel_password)
+        local res
+        if ok then
+            res, err = self:call("SENTINEL", "get-master-addr-by-name", self.master_name)
+            self:close()
+        end
+        if type(res) == "table" and not is_error(res) and type(res[1]) == "string"
+                and tonumber(res[2]) then
+            return res[1], tonumber(res[2])
+        end
+        if res ~= nil then
+            err = is_error(res) and res.message or "does not know the master"
+        end
+        reasons[#reasons + 1] = s.host .. ":" .. tostring(s.port) .. ": " .. tostring(err)
+    end
+    return nil, "no sentinel names a master for " .. tostring(self.master_name) .. " ("
+        .. table_concat(reasons, "; ") .. ")"
+end
+
+-- Connects to the master: host/port, or the one the sentinels name, which must say it is
+-- the master (ROLE).
+local function connect_master(self)
+    if not self.sentinels then
+        return open(self, self.host, self.port, self.username, self.password)
+    end
+    local host, port = self:ask_sentinels()
+    if not host then
+        return nil, port
+    end
+    local ok, err = open(self, host, port, self.username, self.password)
+    if not ok then
+        return nil, err
+    end
+    local role
+    role, err = self:call("ROLE")
+    if role == nil then
+        return nil, "ROLE: " .. tostring(err)
+    end
+    if is_error(role) or type(role) ~= "table" or role[1] ~= "master" then
+        self:close()
+        return nil, host .. ":" .. tostring(port) .. " is not the master ("
+            .. (is_error(role) and role.message or tostring(type(role) == "table" and role[1]))
+            .. ")"
+    end
+    return true
+end
+
+-- Connects (again): a read connection tries its read addresses, the last good one first,
+-- then the master; a master connection connects to the master. Returns true, or nil, err.
+function _M.connect(self)
+    local read = self.read_addrs
+    if read and #read > 0 then
+        local reasons = {}
+        for k = 0, #read - 1 do
+            local i = (self.read_index - 1 + k) % #read + 1
+            local a = read[i]
+            local ok, err = open(self, a.host, a.port, self.username, self.password)
+            if ok then
+                self.read_index = i
+                return true
+            end
+            reasons[#reasons + 1] = err
+        end
+        local ok, err = connect_master(self)
+        if ok then
+            return true
+        end
+        reasons[#reasons + 1] = err
+        return nil, table_concat(reasons, "; ")
+    end
+    return connect_master(self)
 end
 
 -- Changes the read timeout of the open connection (e.g. for a long MGET or a pub/sub wait).

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Redis ACL users for Switchyard's roles, from the key schema (redis/README.md).
+
+Prints one `ACL SETUSER` command per role (--format setuser, for redis-cli) or one aclfile
+line per role (--format aclfile, for redis.conf's `aclfile`). Each role's password comes
+from the environment, never from a flag: SWITCHYARD_ACL_<ROLE>_PASSWORD (CONTROLLER, EDGE,
+PROBER, KUBE); a role without one is left out. With --format aclfile the password is
+written as its SHA-256 (`#<hex>`), so the file holds no secret.
+
+    SWITCHYARD_ACL_EDGE_PASSWORD=... python3 redis/acl.py | redis-cli -p 6380 -x ...
+    python3 redis/acl.py --apply 127.0.0.1:6380     # runs the commands itself
+
+What each role may do (docs/redis-ha.md, "ACL users"):
+
+  controller  read everything of the schema; FCALL the write functions (sy_apply,
+              sy_reseed, sy_digest) and FUNCTION LOAD the library; trim the edges index.
+              Functions run with the caller's rights, so the keys they write are writable
+              for this user too: the separation that matters is between the controller and
+              the edges, which can hold none of this.
+  kube        the same as the controller (it writes through the same functions).
+  prober      read the configuration; FCALL sy_health and sy_lease, which write the health
+              keys, the lease and the heartbeat (and no other key: it cannot change a route
+              either); subscribe to the change events. No FUNCTION LOAD: it relies on the
+              controller to load the library.
+  edge        read the configuration and health keys (read-only key permission), subscribe
+              to the events and health events, and write registrations (edge:* and the
+              edges index). No FCALL, no writes to any other key: an edge's credentials
+              cannot change a route (NOPERM).
+
+Every role may also PING, ROLE (the master check with Sentinel), CLIENT SETNAME, and
+WAIT (controller, kube: --redis-min-replicas-ack).
+"""
+import argparse
+import hashlib
+import os
+import shlex
+import subprocess
+import sys
+
+PREFIX = "switchyard:{cfg}:"
+K = PREFIX + "*"
+
+COMMON = ["+ping", "+role", "+client|setname", "+auth", "+hello"]
+
+READ_CONFIG = ["+get", "+mget", "+hget", "+hmget", "+hgetall", "+hkeys", "+exists", "+smembers",
+               "+smismember", "+sismember", "+scard", "+xrange", "+xrevrange", "+zrange",
+               "+zrangebyscore", "+pttl", "+ttl", "+type"]
+
+# What the Function library runs inside the functions (redis/switchyard.lua): commands a
+# function calls are checked against the caller's ACL.
+# (e2e/test_redis_acl.py checks that this list covers every command the library names.)
+FUNCTION_BODY = ["+del", "+hdel", "+hset", "+hvals", "+incr", "+incrby", "+mset", "+pexpire",
+                 "+publish", "+sadd", "+srem", "+set", "+xadd", "+xlen", "+xtrim", "+time"]
+
+ROLES = {
+    "controller": {
+        "keys": [f"~{K}"],
+        "channels": [f"&{K}"],
+        "commands": COMMON + READ_CONFIG + FUNCTION_BODY
+        + ["+fcall", "+fcall_ro", "+function|load", "+function|list", "+wait", "+multi", "+exec",
+           "+discard",
+           "+zremrangebyscore", "+subscribe", "+unsubscribe"],
+    },
+    "prober": {
+        # read-only everywhere in the schema, read-write on what sy_health and sy_lease
+        # write (redis/switchyard.lua)
+        "keys": [f"%R~{K}", f"%RW~{PREFIX}health:*", f"%RW~{PREFIX}health_upstreams",
+                 f"%RW~{PREFIX}health_version", f"%RW~{PREFIX}prober:*"],
+        "channels": [f"&{PREFIX}events", f"&{PREFIX}health_events"],
+        "commands": COMMON + READ_CONFIG + FUNCTION_BODY
+        + ["+fcall", "+fcall_ro", "+subscribe", "+unsubscribe"],
+    },
+    "edge": {
+        # read-only everywhere in the schema, read-write on registrations
+        "keys": [f"%R~{K}", f"%RW~{PREFIX}edge:*", f"%RW~{PREFIX}edges"],
+        "channels": [f"&{PREFIX}events", f"&{PREFIX}health_events"],
+        "commands": COMMON + READ_CONFIG + ["+hset", "+expire", "+zadd", "+subscribe",
+                                            "+unsubscribe"],
+    },
+}
+ROLES["kube"] = dict(ROLES["controller"])
+
+
+def password_variable(role):
+    return f"SWITCHYARD_ACL_{role.upper()}_PASSWORD"
+
+
+def rules(role, password, hashed):
+    """The ACL rules of one user (a list of words)."""
+    spec = ROLES[role]
+    secret = ("#" + hashlib.sha256(password.encode()).hexdigest()) if hashed else (">" + password)
+    return ["on", "resetpass", secret, "resetkeys", *spec["keys"], "resetchannels",
+            *spec["channels"], "-@all", *spec["commands"]]
+
+
+def user_name(role, prefix):
+    return f"{prefix}{role}"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--format", choices=("setuser", "aclfile"), default="setuser")
+    p.add_argument("--prefix", default="switchyard-",
+                   help="user names are <prefix><role> (default: switchyard-)")
+    p.add_argument("--roles", default="controller,kube,prober,edge")
+    p.add_argument("--lock-default", action="store_true",
+                   help="also make the default user answer PING only (no password: health "
+                        "probes), so nothing reaches the data without a role's user")
+    p.add_argument("--apply", metavar="HOST:PORT",
+                   help="send the ACL SETUSER commands to this Redis with redis-cli "
+                        "(its own credentials from REDISCLI_AUTH)")
+    args = p.parse_args(argv)
+    out = []
+    for role in args.roles.split(","):
+        if role not in ROLES:
+            p.error(f"unknown role {role!r}")
+        password = os.environ.get(password_variable(role))
+        if not password:
+            print(f"# {role}: {password_variable(role)} is not set; skipped", file=sys.stderr)
+            continue
+        words = rules(role, password, hashed=args.format == "aclfile")
+        name = user_name(role, args.prefix)
+        out.append((["ACL", "SETUSER", name, *words], f"user {name} " + " ".join(words)))
+    if args.lock_default:
+        words = ["on", "nopass", "resetkeys", "resetchannels", "-@all", "+ping", "+auth",
+                 "+hello"]
+        out.append((["ACL", "SETUSER", "default", *words], "user default " + " ".join(words)))
+    if args.apply:
+        host, _, port = args.apply.rpartition(":")
+        for command, _ in out:
+            r = subprocess.run(["redis-cli", "-h", host or "127.0.0.1", "-p", port, *command],
+                               capture_output=True, text=True, timeout=10)
+            if r.returncode != 0 or r.stdout.strip() != "OK":
+                print(f"ACL SETUSER {command[2]} failed: {(r.stdout + r.stderr).strip()}",
+                      file=sys.stderr)
+                return 1
+        return 0
+    for command, line in out:
+        # the setuser form holds the password: print it only where asked to
+        print(line if args.format == "aclfile" else " ".join(shlex.quote(w) for w in command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

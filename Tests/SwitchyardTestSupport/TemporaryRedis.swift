@@ -40,8 +40,14 @@ public func withTemporaryRedis<T>(
         let port = try freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: redisServerPath())
+        // its own empty directory: a dump.rdb left in the working directory (by a test that
+        // made this process a replica, say) must never be loaded into another test's server
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sy-redis-\(port)-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
         var args = [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--port", "\(port)", "--bind", "127.0.0.1", "--dir", dir.path, "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
         ]
         if let password { args += ["--requirepass", password] }

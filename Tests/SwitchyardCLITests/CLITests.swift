@@ -205,6 +205,7 @@ struct CLITests {
             ["--listen", "host:80"], ["--redis", "nohost"], ["--workers", "0"], ["--listen", "70000"],
             ["--metrics-listen", "nohost:1"], ["--access-log-format", "xml"],
             ["--listen", "127.0.0.1:9000", "--metrics-listen", "127.0.0.1:9000"],
+            ["--trusted-proxies", "10.0.0.0/8,nonsense"], ["--trusted-proxies", "10.0.0.1/8"], ["--proxy-protocol"],
         ] {
             let result = try await Executable.run(
                 [

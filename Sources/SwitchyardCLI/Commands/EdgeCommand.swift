@@ -65,6 +65,18 @@ struct EdgeCommand: ParsableCommand {
                 + "127.0.0.1:9145, [::1]:9145, a port, or off."))
     var metricsListen: String = "127.0.0.1:9145"
 
+    @Option(
+        name: .customLong("trusted-proxies"),
+        help: ArgumentHelp(
+            "Load balancers or proxies in front of the edge, CIDR[,CIDR...] (repeatable): their X-Forwarded-For "
+                + "(or PROXY protocol header) gives the client's address. Default: none, the client is the TCP peer."))
+    var trustedProxies: [String] = []
+
+    @Flag(
+        name: .customLong("proxy-protocol"),
+        help: "Traffic listeners expect a PROXY protocol (v1/v2) header; needs --trusted-proxies.")
+    var proxyProtocol = false
+
     @Option(help: "Error log path, or stderr.")
     var errorLog: String = "stderr"
 
@@ -107,6 +119,20 @@ struct EdgeCommand: ParsableCommand {
                 throw ValidationError("--listen-tls \(error)")
             }
         }
+        var proxies: [String] = []
+        for text in trustedProxies.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
+            let item = text.trimmingCharacters(in: .whitespaces)
+            switch CIDR.parse(item) {
+            case .success(let cidr):
+                if !proxies.contains(cidr.description) { proxies.append(cidr.description) }
+            case .failure(let error):
+                throw ValidationError("--trusted-proxies '\(item)': \(error.message)")
+            }
+        }
+        if proxyProtocol, proxies.isEmpty {
+            throw ValidationError(
+                "--proxy-protocol needs --trusted-proxies (the load balancers' addresses; 0.0.0.0/0,::/0 trusts every peer)")
+        }
         // the edge decrypts certificate keys with it: a malformed value must stop it here,
         // not make every encrypted certificate fail later
         if let text = ProcessInfo.processInfo.environment[CertificateKeyCipher.environmentVariable], !text.isEmpty,
@@ -144,6 +170,8 @@ struct EdgeCommand: ParsableCommand {
             logLevel: logLevel)
         settings.tlsListen = tlsListen.map(\.listen)
         settings.metricsListen = metricsArgument
+        settings.trustedProxies = proxies
+        settings.proxyProtocol = proxyProtocol
         settings.accessLogFormat = accessLogFormat
         settings.requestIDPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         settings.httpsPort = httpsPort ?? tlsListen.first?.port ?? 443

@@ -68,8 +68,9 @@ _M.var = {
 -- $sy_* variables only nginx uses (maps of edge.nginx.conf): the Upgrade header sent
 -- upstream (websocket only) and its Connection header, the Strict-Transport-Security
 -- header, the client's Host, the Host sent upstream; the request id; the JSON access
--- log's path and attempts
+-- log's path and attempts; X-Forwarded-For behind trusted proxies (--trusted-proxies)
 _M.nginx_only = {"sy_upgrade", "sy_connection", "sy_hsts_header", "sy_host",
-                 "sy_upstream_host", "sy_request_id", "sy_log_path", "sy_attempts"}
+                 "sy_upstream_host", "sy_request_id", "sy_log_path", "sy_attempts",
+                 "sy_forwarded_for"}
 
 return _M

@@ -1,7 +1,7 @@
 // Traffic policies (docs/traffic-policies.md): the balancing members of upstreams
 // (`hash_on`, `sticky`: Balancing.swift) and the per-route options (`split`,
 // `split_sticky`, `canary`, `rewrite`, `request_headers`, `response_headers`, `timeouts`,
-// `max_body_bytes`, `rate_limit`, `allow`, `deny`, `redirect`), one subject per file in
+// `max_body_bytes`, `rate_limit`, `allow`, `deny`, `redirect`, `cors`), one subject per file in
 // this folder. This file holds the route's set of them and decides the route's action.
 //
 // Each is parsed once, through a `FieldReader`, with the same rules for request bodies
@@ -25,6 +25,7 @@ public struct RoutePolicies: Sendable, Hashable {
     public var allow: [CIDR] = []
     public var deny: [CIDR] = []
     public var redirect: Redirect?
+    public var cors: CORS?
 
     public init() {}
 
@@ -32,7 +33,7 @@ public struct RoutePolicies: Sendable, Hashable {
     public static let maxAddressRanges = 256
     public static let fields: Set<String> = [
         "split", "split_sticky", "canary", "rewrite", "request_headers", "response_headers", "timeouts", "max_body_bytes",
-        "rate_limit", "allow", "deny", "redirect",
+        "rate_limit", "allow", "deny", "redirect", "cors",
     ]
     /// Members that need an upstream, refused on redirect routes.
     static let proxyOnly = ["upstream", "split", "split_sticky", "canary", "rewrite", "request_headers", "timeouts", "max_body_bytes"]
@@ -68,6 +69,7 @@ public struct RoutePolicies: Sendable, Hashable {
         if !allow.isEmpty { out.append(("allow", .array(allow.map { .string($0.description) }))) }
         if !deny.isEmpty { out.append(("deny", .array(deny.map { .string($0.description) }))) }
         if let redirect { out.append(("redirect", redirect.document)) }
+        if let cors { out.append(("cors", cors.document)) }
         return out
     }
 
@@ -121,6 +123,7 @@ public struct RoutePolicies: Sendable, Hashable {
         if let v = value("allow") { out.allow = addressRanges(v, at: field("allow"), into: &reader) ?? [] }
         if let v = value("deny") { out.deny = addressRanges(v, at: field("deny"), into: &reader) ?? [] }
         if let v = value("redirect") { out.redirect = Redirect.parse(v, at: field("redirect"), into: &reader) }
+        if let v = value("cors") { out.cors = CORS.parse(v, at: field("cors"), into: &reader) }
         return reader.count == before ? out : nil
     }
 }

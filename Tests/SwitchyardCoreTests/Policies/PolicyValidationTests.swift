@@ -96,6 +96,37 @@ struct PolicyValidationTests {
         #expect(domain.sticky?.domain == "example.com")
     }
 
+    @Test func corsIsStoredWithItsDefaults() throws {
+        let route = try validator.route(routeBody(#""upstream":"b","cors":{"origins":["https://app.test","http://a.test:8080"]}"#), id: "r")
+            .get()
+        #expect(
+            route.canonicalDocument.contains(
+                #""cors":{"credentials":false,"expose_headers":[],"headers":[],"max_age_s":600,"#
+                    + #""methods":["GET","HEAD","POST"],"origins":["https://app.test","http://a.test:8080"]}"#))
+    }
+
+    @Test(arguments: [
+        (#"{"origins":["*"],"credentials":true}"#, "cors.credentials"),
+        (#"{"origins":["*"],"headers":["*"],"credentials":true}"#, "cors.credentials"),
+        (#"{"origins":["https://a.test"],"headers":["*"],"credentials":true}"#, "cors.credentials"),
+        (#"{"origins":["*","https://a.test"]}"#, "cors.origins"),
+        (#"{"origins":[]}"#, "cors.origins"),
+        (#"{"methods":["GET"]}"#, "cors.origins"),
+        (#"{"origins":["https://a.test/"]}"#, "cors.origins[0]"),
+        (#"{"origins":["https://A.test"]}"#, "cors.origins[0]"),
+        (#"{"origins":["https://a.test:080"]}"#, "cors.origins[0]"),
+        (#"{"origins":["ftp://a.test"]}"#, "cors.origins[0]"),
+        (#"{"origins":["https://a.test","https://a.test"]}"#, "cors.origins[1]"),
+        (#"{"origins":["*"],"methods":["get"]}"#, "cors.methods[0]"),
+        (#"{"origins":["*"],"headers":["a b"]}"#, "cors.headers[0]"),
+        (#"{"origins":["*"],"max_age_s":86401}"#, "cors.max_age_s"),
+        (#"{"origins":["*"],"vary":true}"#, "cors.vary"),
+    ])
+    func corsProblemsNameTheField(_ cors: String, _ field: String) throws {
+        let found = try problems(validator.route(routeBody(#""upstream":"b","cors":"# + cors), id: "r"))
+        #expect(found.first?.field == field, "\(found)")
+    }
+
     @Test func routesWithoutPoliciesKeepTheirDocument() throws {
         let route = try validator.route(routeBody(#""upstream":"b""#), id: "r").get()
         #expect(route.canonicalDocument == #"{"host":"a.test","id":"r","match":"prefix","path":"/","priority":0,"upstream":"b"}"#)

@@ -12,7 +12,8 @@
 --
 -- serve(route, var, pass) does the rest, in the order of docs/traffic-policies.md:
 -- require_sni_match (421 over TLS when the SNI name is not the host), the guard
--- (deny/allow 403, rate_limit 429), https_redirect (308) and HSTS ($sy_hsts), the other
+-- (deny/allow 403, rate_limit 429), cors (preflights answered: 204, or 403), https_redirect
+-- (308) and HSTS ($sy_hsts), the other
 -- options (redirect, max_body_bytes 413, canary, split, rewrite, request headers,
 -- timeouts; switchyard.route.exec), the upstream (503 without endpoints, or all down with
 -- on_all_down "503"), then: served here, or on to the named location the upstream needs
@@ -46,6 +47,7 @@ local current = worker.current
 local respond = reply.send
 local exec_guard = route_exec.guard
 local exec_apply = route_exec.apply
+local exec_cors = route_exec.cors
 local all_down_hit = health_mod.all_down_hit
 local named_for = locations.named_for
 local metrics_routed, metrics_rejected = metrics.routed, metrics.rejected
@@ -106,6 +108,16 @@ local function serve(route, var, pass)
             local status, body = exec_guard(plan, var)
             if status then
                 metrics_rejected(route, status)
+                return respond(status, id, body)
+            end
+        end
+        -- cors routes are served from @sy_full (route.full): never an AGAIN pass
+        local cors = plan.cors
+        if cors then
+            local status, body = exec_cors(cors, var, ngx.ctx)
+            if status == 204 then
+                return reply.send_empty(204, id)
+            elseif status then
                 return respond(status, id, body)
             end
         end

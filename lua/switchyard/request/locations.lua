@@ -21,7 +21,7 @@ _M.FULL = "@sy_full"
 _M.VERIFIED = "@sy_https_verified"
 
 -- A route whose requests go to @sy_full at once: its HSTS header (hsts: the value, or
--- nil), response headers or split_sticky cookies (a header filter), or a Host sent
+-- nil), response headers, cors or split_sticky cookies (a header filter), or a Host sent
 -- upstream in place of the client's ($sy_host_set). plan: switchyard.route.policy's.
 function _M.route_full(hsts, plan)
     if hsts ~= nil then
@@ -32,7 +32,8 @@ function _M.route_full(hsts, plan)
     end
     local split = plan.split
     local req = plan.req
-    return (plan.resp or (split and split.sticky) or (req and req.host)) and true or false
+    return (plan.resp or plan.cors or (split and split.sticky) or (req and req.host)) and true
+        or false
 end
 
 -- An upstream @sy_full serves: HTTPS (a variable proxy_pass to its upstream{} block),

@@ -47,4 +47,12 @@ function _M.send(status, route_id, body)
     return ngx_exit(HTTP_OK)
 end
 
+-- An answer without a body (a CORS preflight's 204), with the headers set before.
+function _M.send_empty(status, route_id)
+    ngx.status = status
+    ngx.header[ROUTE_HEADER] = route_id
+    ngx.send_headers()
+    return ngx_exit(HTTP_OK)
+end
+
 return _M

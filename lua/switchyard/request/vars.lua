@@ -32,6 +32,10 @@ _M.ctx = {
     ring_i = "sy_ring_i",
     -- sticky: where in ctx.sy_cookies its cookie is. set and read: balancer/sticky
     sticky_i = "sy_sticky_i",
+    -- the route's cors plan, and the Access-Control-Allow-Origin its request gets (nil:
+    -- none). set: route/exec (cors); read: header_filter
+    cors = "sy_cors",
+    cors_origin = "sy_cors_origin",
 }
 
 -- $sy_* variables Lua sets or reads

@@ -302,6 +302,10 @@ SPECIFIC = {
     "methods": ["GET", "get", "*", "M" * 32, "M" * 33, "PROPFIND", "G-T"],
     "headers": ["X-A", "*", "a b", "X" * 128, "X" * 129, "x-a"],
     "expose_headers": ["X-A", "*", "a b", "X" * 128, "X" * 129],
+    "body": ["", "<p>x</p>", "x" * 16384, "x" * 16385, "é" * 8192, "é" * 8193],
+    "content_type": ["text/html", "", "a\tb", "application/json; charset=utf-8", "x" * 4097],
+    "redirect": ["/", "/a", "//evil.test", "https://a.test/x", "http://", "https:///x",
+                 "ftp://a.test", "/a b", "x" * 2049, "https://a.test/" + "x" * 2040],
     "type": ["http", "https", "tcp", "udp", "HTTP"],
     "expect_status": [["200"], ["200-399"], ["100"], ["599"], ["99"], ["600"], ["300-200"],
                       ["2xx"], [200], [], ["200", "200"], ["200-200"], [" 200"]],
@@ -370,6 +374,11 @@ EXTRA_BASES = {
          "upstream": "blue",
          "cors": {"origins": ["*"], "methods": ["GET"], "headers": ["*"], "expose_headers": [],
                   "credentials": False, "max_age_s": 0}},
+        # error_pages (issue 22): an inline page and a redirect
+        {"host": "pages.test", "id": "pages", "match": "prefix", "path": "/", "priority": 0,
+         "upstream": "blue",
+         "error_pages": {"503": {"body": "<h1>down</h1>", "content_type": "text/html"},
+                         "429": {"redirect": "https://status.test/busy"}}},
     ],
     "upstreams": [
         {"name": "checked", "balance": "round_robin",

@@ -77,6 +77,14 @@ struct EdgeCommand: ParsableCommand {
         help: "Traffic listeners expect a PROXY protocol (v1/v2) header; needs --trusted-proxies.")
     var proxyProtocol = false
 
+    @Option(
+        name: .customLong("error-pages"),
+        help: ArgumentHelp(
+            "A JSON file of the edge's error pages, the shape of a route's error_pages "
+                + "({\"404\":{\"body\":\"...\",\"content_type\":\"text/html\"},\"503\":{\"redirect\":\"https://...\"}}): "
+                + "for requests no route matches and routes without a page of their own."))
+    var errorPages: String?
+
     @Option(help: "Error log path, or stderr.")
     var errorLog: String = "stderr"
 
@@ -171,6 +179,23 @@ struct EdgeCommand: ParsableCommand {
         settings.tlsListen = tlsListen.map(\.listen)
         settings.metricsListen = metricsArgument
         settings.trustedProxies = proxies
+        if let errorPages {
+            let path = absolute(errorPages)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("--error-pages \(path) is not a readable file")
+            }
+            let json: JSONValue
+            do {
+                json = try JSONValue.parse(String(decoding: data, as: UTF8.self))
+            } catch {
+                throw ValidationError("--error-pages \(path) is not JSON: \(error)")
+            }
+            if case .failure(let failure) = ErrorPages.parseEdgeDefault(json) {
+                let text = failure.problems.map { "\($0.field.isEmpty ? "(the file)" : $0.field): \($0.message)" }.joined(separator: "; ")
+                throw ValidationError("--error-pages \(path): \(text)")
+            }
+            settings.errorPages = path
+        }
         settings.proxyProtocol = proxyProtocol
         settings.accessLogFormat = accessLogFormat
         settings.requestIDPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16)

@@ -58,6 +58,9 @@ public struct EdgeSettings: Sendable, Equatable {
     /// `--proxy-protocol`: every traffic listener expects a PROXY protocol (v1 or v2) header,
     /// and the client address is the one it carries (from a trusted peer only).
     public var proxyProtocol = false
+    /// The edge's error pages (`--error-pages`): an absolute path of a JSON file holding an
+    /// `error_pages` object, read by the edge at start; nil: none.
+    public var errorPages: String? = nil
 
     /// The nginx realip directives of the traffic server (one a line), or a comment without
     /// trusted proxies. With them, nginx replaces the client address (`$remote_addr`,
@@ -110,6 +113,7 @@ public struct EdgeSettings: Sendable, Equatable {
             "access_log_format": accessLogFormat,
             "request_id_prefix": requestIDPrefix,
             "real_ip": realIPDirectives,
+            "error_pages": errorPages ?? "off",
             "proxy_protocol": proxyProtocolOption,
             // X-Forwarded-For upstream: nginx's "$http_x_forwarded_for, $remote_addr", unless
             // X-Forwarded-For gave the client's address: then the chain as received plus the
@@ -174,6 +178,11 @@ public struct EdgeSettings: Sendable, Equatable {
         }
         for proxy in trustedProxies {
             if case .failure(let error) = CIDR.parse(proxy) { out.append("trusted proxy '\(proxy)': \(error.message)") }
+        }
+        if let errorPages {
+            if !errorPages.hasPrefix("/") { out.append("error pages file must be an absolute path, not '\(errorPages)'") }
+            // it is written into a Lua long string ([==[...]==]) in init_by_lua
+            if errorPages.contains("]") { out.append("error pages file '\(errorPages)' must not contain ']'") }
         }
         if proxyProtocol, trustedProxies.isEmpty {
             out.append("proxy protocol needs the trusted proxies (the load balancers' addresses) whose header the edge believes")

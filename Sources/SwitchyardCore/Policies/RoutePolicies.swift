@@ -1,7 +1,7 @@
 // Traffic policies (docs/traffic-policies.md): the balancing members of upstreams
 // (`hash_on`, `sticky`: Balancing.swift) and the per-route options (`split`,
 // `split_sticky`, `canary`, `rewrite`, `request_headers`, `response_headers`, `timeouts`,
-// `max_body_bytes`, `rate_limit`, `allow`, `deny`, `redirect`, `cors`), one subject per file in
+// `max_body_bytes`, `rate_limit`, `allow`, `deny`, `redirect`, `cors`, `error_pages`), one subject per file in
 // this folder. This file holds the route's set of them and decides the route's action.
 //
 // Each is parsed once, through a `FieldReader`, with the same rules for request bodies
@@ -26,6 +26,7 @@ public struct RoutePolicies: Sendable, Hashable {
     public var deny: [CIDR] = []
     public var redirect: Redirect?
     public var cors: CORS?
+    public var errorPages: ErrorPages?
 
     public init() {}
 
@@ -33,7 +34,7 @@ public struct RoutePolicies: Sendable, Hashable {
     public static let maxAddressRanges = 256
     public static let fields: Set<String> = [
         "split", "split_sticky", "canary", "rewrite", "request_headers", "response_headers", "timeouts", "max_body_bytes",
-        "rate_limit", "allow", "deny", "redirect", "cors",
+        "rate_limit", "allow", "deny", "redirect", "cors", "error_pages",
     ]
     /// Members that need an upstream, refused on redirect routes.
     static let proxyOnly = ["upstream", "split", "split_sticky", "canary", "rewrite", "request_headers", "timeouts", "max_body_bytes"]
@@ -70,6 +71,7 @@ public struct RoutePolicies: Sendable, Hashable {
         if !deny.isEmpty { out.append(("deny", .array(deny.map { .string($0.description) }))) }
         if let redirect { out.append(("redirect", redirect.document)) }
         if let cors { out.append(("cors", cors.document)) }
+        if let errorPages { out.append(("error_pages", errorPages.document)) }
         return out
     }
 
@@ -124,6 +126,7 @@ public struct RoutePolicies: Sendable, Hashable {
         if let v = value("deny") { out.deny = addressRanges(v, at: field("deny"), into: &reader) ?? [] }
         if let v = value("redirect") { out.redirect = Redirect.parse(v, at: field("redirect"), into: &reader) }
         if let v = value("cors") { out.cors = CORS.parse(v, at: field("cors"), into: &reader) }
+        if let v = value("error_pages") { out.errorPages = ErrorPages.parse(v, at: field("error_pages"), into: &reader) }
         return reader.count == before ? out : nil
     }
 }

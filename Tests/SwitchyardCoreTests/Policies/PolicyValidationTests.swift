@@ -127,6 +127,31 @@ struct PolicyValidationTests {
         #expect(found.first?.field == field, "\(found)")
     }
 
+    @Test func errorPagesAreStoredWithTheirContentType() throws {
+        let route = try validator.route(
+            routeBody(#""upstream":"b","error_pages":{"503":{"body":"<h1>down</h1>"},"429":{"redirect":"/slow"}}"#), id: "r"
+        ).get()
+        #expect(
+            route.canonicalDocument.contains(
+                #""error_pages":{"429":{"redirect":"/slow"},"503":{"body":"<h1>down</h1>","content_type":"text/html; charset=utf-8"}}"#))
+    }
+
+    @Test(arguments: [
+        (#"{"503":{"body":"\#(String(repeating: "x", count: 16_385))"}}"#, "error_pages.503.body"),
+        (#"{"200":{"body":"x"}}"#, "error_pages.200"),
+        (#"{"5xx":{"body":"x"}}"#, "error_pages.5xx"),
+        (#"{"503":{}}"#, "error_pages.503"),
+        (#"{"503":{"body":"x","redirect":"/a"}}"#, "error_pages.503.redirect"),
+        (#"{"503":{"redirect":"//evil.test"}}"#, "error_pages.503.redirect"),
+        (#"{"503":{"redirect":"/a","content_type":"text/html"}}"#, "error_pages.503.content_type"),
+        (#"{"503":{"body":"x","content_type":"a\nb"}}"#, "error_pages.503.content_type"),
+        (#"{}"#, "error_pages"),
+    ])
+    func errorPageProblemsNameTheField(_ pages: String, _ field: String) throws {
+        let found = try problems(validator.route(routeBody(#""upstream":"b","error_pages":"# + pages), id: "r"))
+        #expect(found.first?.field == field, "\(found)")
+    }
+
     @Test func routesWithoutPoliciesKeepTheirDocument() throws {
         let route = try validator.route(routeBody(#""upstream":"b""#), id: "r").get()
         #expect(route.canonicalDocument == #"{"host":"a.test","id":"r","match":"prefix","path":"/","priority":0,"upstream":"b"}"#)

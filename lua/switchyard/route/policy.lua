@@ -28,6 +28,7 @@
 --                (host: a "Host" to set, sent upstream via $sy_host_set, not set_header;
 --                host or host:port, as the controller accepts it)
 --     timeouts   {connect, send, read} in seconds (absent ones nil)
+--     pages      error_pages: {[status] = {body, ctype} | {location}} (switchyard.request.reply)
 --     cors       {any (origins ["*"]), origins = {origin -> true}, credentials, methods,
 --                headers, expose (header values, nil when empty), max_age (a string)}
 -- Errors name the field ("split[2].weight must be an integer 0-1000").
@@ -741,6 +742,77 @@ local function cors(v)
     return c
 end
 
+-- error_pages (docs/traffic-policies.md, "Error pages"; Sources/SwitchyardCore/Policies/
+-- ErrorPages.swift): {[status] = {body, ctype} | {location}}. Also the edge's default
+-- pages (switchyard edge --error-pages), read once at start by switchyard.startup.
+local MAX_PAGES = 16
+local MAX_PAGE_BODY = 16384
+local PAGE_FIELDS = {body = true, content_type = true, redirect = true}
+
+local function page_redirect_ok(to)
+    if #to > 2048 or str_find(to, "[%z\1-\32\127]") or str_sub(to, 1, 2) == "//" then
+        return false
+    end
+    if str_sub(to, 1, 1) == "/" then
+        return true
+    end
+    local rest = str_match(to, "^https://(.*)$") or str_match(to, "^http://(.*)$")
+    return rest ~= nil and rest ~= "" and str_sub(rest, 1, 1) ~= "/"
+end
+
+function _M.error_pages(v, what)
+    what = what or "error_pages"
+    if not is_object(v) then
+        return nil, what .. " must be an object of status to page"
+    end
+    local out, n = {}, 0
+    for k, page in pairs(v) do
+        n = n + 1
+        if not str_find(k, "^[45]%d%d$") then
+            return nil, what .. ": \"" .. k .. "\" is not an error status (400-599)"
+        end
+        local at = what .. "." .. k
+        if not is_object(page) then
+            return nil, at .. " must be an object"
+        end
+        for m in pairs(page) do
+            if not PAGE_FIELDS[m] then
+                return nil, at .. ": unknown member \"" .. m .. "\""
+            end
+        end
+        local body, to = field(page, "body"), field(page, "redirect")
+        local ctype = field(page, "content_type")
+        if body ~= nil and to ~= nil then
+            return nil, at .. " is either a body or a redirect"
+        elseif body ~= nil then
+            if type(body) ~= "string" or #body > MAX_PAGE_BODY then
+                return nil, at .. ".body must be a string of at most " .. MAX_PAGE_BODY .. " bytes"
+            end
+            if ctype == nil then
+                ctype = "text/html; charset=utf-8"
+            elseif type(ctype) ~= "string" or ctype == "" or #ctype > 4096
+                    or str_find(ctype, "[%z\1-\31\127]") then
+                return nil, at .. ".content_type must be a header value"
+            end
+            out[tonumber(k)] = {body = body, ctype = ctype}
+        elseif to ~= nil then
+            if ctype ~= nil then
+                return nil, at .. ".content_type only applies with body"
+            end
+            if type(to) ~= "string" or not page_redirect_ok(to) then
+                return nil, at .. ".redirect must be an http(s) URL or a path"
+            end
+            out[tonumber(k)] = {location = to}
+        else
+            return nil, at .. " needs body or redirect"
+        end
+    end
+    if n == 0 or n > MAX_PAGES then
+        return nil, what .. " must have 1-" .. MAX_PAGES .. " pages"
+    end
+    return out
+end
+
 function _M.decode(obj, match, path, id, regex_check)
     local err
     local upstream = field(obj, "upstream")
@@ -873,6 +945,14 @@ function _M.decode(obj, match, path, id, regex_check)
             plan[name] = set or nil
             any = any or set ~= false
         end
+    end
+    v = field(obj, "error_pages")
+    if v ~= nil then
+        plan.pages, err = _M.error_pages(v)
+        if not plan.pages then
+            return nil, err
+        end
+        any = true
     end
     v = field(obj, "cors")
     if v ~= nil then

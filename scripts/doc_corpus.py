@@ -302,6 +302,10 @@ SPECIFIC = {
     "methods": ["GET", "get", "*", "M" * 32, "M" * 33, "PROPFIND", "G-T"],
     "headers": ["X-A", "*", "a b", "X" * 128, "X" * 129, "x-a"],
     "expose_headers": ["X-A", "*", "a b", "X" * 128, "X" * 129],
+    "types": ["text/html", "Text/html", "text/html; charset=utf-8", "text", "text/", "/html",
+              "*/*", "text/*", "a/b/c", "image/svg+xml", "x" * 60 + "/" + "y" * 66,
+              "x" * 60 + "/" + "y" * 67],
+    "min_bytes": [0, 1, 1024, 104857600, 104857601, -1],
     "body": ["", "<p>x</p>", "x" * 16384, "x" * 16385, "é" * 8192, "é" * 8193],
     "content_type": ["text/html", "", "a\tb", "application/json; charset=utf-8", "x" * 4097],
     "redirect": ["/", "/a", "//evil.test", "https://a.test/x", "http://", "https:///x",
@@ -379,6 +383,9 @@ EXTRA_BASES = {
          "upstream": "blue",
          "error_pages": {"503": {"body": "<h1>down</h1>", "content_type": "text/html"},
                          "429": {"redirect": "https://status.test/busy"}}},
+        # gzip (issue 22)
+        {"host": "gzip.test", "id": "gzip", "match": "prefix", "path": "/", "priority": 0,
+         "upstream": "blue", "gzip": {"min_bytes": 256, "types": ["text/html", "application/json"]}},
     ],
     "upstreams": [
         {"name": "checked", "balance": "round_robin",

@@ -57,7 +57,8 @@ public struct ErrorPages: Sendable, Hashable {
     static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> ErrorPages? {
         let before = reader.count
         guard case .object(let members) = json else {
-            reader.add(prefix, .invalid, #"must be an object of status to page, such as {"503":{"body":"<h1>Down</h1>"}}, not "# + json.typeName)
+            let example = #"{"503":{"body":"<h1>Down</h1>"}}"#
+            reader.add(prefix, .invalid, "must be an object of status to page, such as \(example), not \(json.typeName)")
             return nil
         }
         if members.isEmpty {

@@ -152,6 +152,24 @@ struct PolicyValidationTests {
         #expect(found.first?.field == field, "\(found)")
     }
 
+    @Test func gzipIsStoredWithItsDefaultsAndChecked() throws {
+        let route = try validator.route(routeBody(#""upstream":"b","gzip":{}"#), id: "r").get()
+        #expect(
+            route.canonicalDocument.contains(
+                #""gzip":{"min_bytes":1024,"types":["text/html","text/css","text/plain","text/javascript","#
+                    + #""application/javascript","application/json","image/svg+xml"]}"#))
+        for (gzip, field) in [
+            (#"{"types":["Text/HTML"]}"#, "gzip.types[0]"), (#"{"types":["text/html; charset=utf-8"]}"#, "gzip.types[0]"),
+            (#"{"types":[]}"#, "gzip.types"), (#"{"types":["text/html","text/html"]}"#, "gzip.types[1]"),
+            (#"{"min_bytes":-1}"#, "gzip.min_bytes"), (#"{"level":9}"#, "gzip.level"),
+        ] {
+            let found = try problems(validator.route(routeBody(#""upstream":"b","gzip":"# + gzip), id: "r"))
+            #expect(found.first?.field == field, "\(gzip): \(found)")
+        }
+        let redirect = try problems(validator.route(routeBody(#""redirect":{"to":"/x"},"gzip":{}"#), id: "r"))
+        #expect(redirect.map(\.field) == ["gzip"])
+    }
+
     @Test func routesWithoutPoliciesKeepTheirDocument() throws {
         let route = try validator.route(routeBody(#""upstream":"b""#), id: "r").get()
         #expect(route.canonicalDocument == #"{"host":"a.test","id":"r","match":"prefix","path":"/","priority":0,"upstream":"b"}"#)

@@ -55,7 +55,7 @@ local host_too_long, host_agrees, is_host_name = hostcheck.too_long, hostcheck.a
     hostcheck.is_name
 local FULL, VERIFIED = locations.FULL, locations.VERIFIED
 
-local C_UP, C_RESP = vars.ctx.up, vars.ctx.resp
+local C_UP, C_RESP, C_GZIP = vars.ctx.up, vars.ctx.resp, vars.ctx.gzip
 local V_ROUTE, V_DONE, V_HSTS = vars.var.route, vars.var.done, vars.var.hsts
 local V_SCHEME, V_POOL, V_TLS_NAME = vars.var.scheme, vars.var.pool, vars.var.tls_name
 local V_TLS_VERIFIED = vars.var.tls_verified
@@ -103,6 +103,10 @@ local function serve(route, var, pass)
         local resp = plan.resp
         if resp then
             ngx.ctx[C_RESP] = resp   -- response_headers, also on the edge's own answers
+        end
+        local gz = plan.gzip
+        if gz then
+            ngx.ctx[C_GZIP] = gz     -- what @sy_gzip's header filter lets nginx compress
         end
         if plan.guard and pass ~= AGAIN then
             local status, body = exec_guard(plan, var)
@@ -216,7 +220,7 @@ function _M.access()
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
     -- HTTP/2 request may not, and @sy_full sends $host for it
     if route.full or (req_http_version() ~= 1.1 and not http_host) then
-        return ngx_exec(FULL)
+        return ngx_exec(route.location or FULL)
     end
     return serve(route, var, FIRST)
 end

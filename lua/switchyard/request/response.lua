@@ -28,9 +28,10 @@ local str_match = string.match
 local respond = reply.send
 local exec_response_headers = route_exec.response_headers
 local exec_cors_headers = route_exec.cors_headers
+local exec_gzip_filter = route_exec.gzip_filter
 
 local C_RESP, C_COOKIES, C_CONN = vars.ctx.resp, vars.ctx.cookies, vars.ctx.conn
-local C_CORS, C_CORS_ORIGIN = vars.ctx.cors, vars.ctx.cors_origin
+local C_CORS, C_CORS_ORIGIN, C_GZIP = vars.ctx.cors, vars.ctx.cors_origin, vars.ctx.gzip
 local V_ROUTE, V_PICK = vars.var.route, vars.var.pick
 
 local _M = {}
@@ -53,6 +54,10 @@ function _M.header_filter()
     local cors = ctx[C_CORS]
     if cors then
         exec_cors_headers(cors, ctx[C_CORS_ORIGIN])
+    end
+    local gz = ctx[C_GZIP]
+    if gz then
+        exec_gzip_filter(gz)
     end
     local cookies = ctx[C_COOKIES]
     if cookies then

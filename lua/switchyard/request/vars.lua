@@ -36,6 +36,8 @@ _M.ctx = {
     -- none). set: route/exec (cors); read: header_filter
     cors = "sy_cors",
     cors_origin = "sy_cors_origin",
+    -- the route's gzip plan ({min, types}). set: access; read: header_filter (@sy_gzip)
+    gzip = "sy_gzip",
 }
 
 -- $sy_* variables Lua sets or reads

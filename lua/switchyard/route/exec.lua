@@ -18,6 +18,8 @@
 --                             any other request notes the origin's answer for the header
 --                             filter (ctx.sy_cors, ctx.sy_cors_origin).
 --   cors_headers(c, origin)   header_filter: the Access-Control-* headers and Vary.
+--   gzip_filter(gz)           header_filter of @sy_gzip: a response of another type, or
+--                             shorter than min (Content-Length), is not compressed.
 --
 -- Table lookups, ngx.var reads and at most a few short strings per request; a body without
 -- Content-Length is read (ngx.req.read_body) only for routes with max_body_bytes.
@@ -47,6 +49,8 @@ local tonumber = tonumber
 local type = type
 local math_random = math.random
 local str_sub = string.sub
+local str_match = string.match
+local str_lower = string.lower
 local contains = cidr.contains
 local rate_check = ratelimit.check
 local redirect_location = redirect.location
@@ -357,6 +361,30 @@ function _M.cors_headers(c, origin)
     header["Access-Control-Expose-Headers"] = origin and c.expose or nil
     if not c.any then
         vary_origin(header)
+    end
+end
+
+-- nginx's gzip filter in @sy_gzip compresses any type of any length (gzip_types *,
+-- gzip_min_length 0) for a client that accepts gzip, unless the upstream encoded the
+-- response already; it reads the request's Accept-Encoding after this header filter, so
+-- removing it leaves the response alone. That keeps a route's types and min_bytes out of
+-- nginx.conf: a change needs no reload.
+function _M.gzip_filter(gz)
+    local header = ngx.header
+    local ctype = header["Content-Type"]
+    local want = false
+    if type(ctype) == "string" then
+        local t = str_match(ctype, "^%s*([^;%s]+)")
+        want = t ~= nil and gz.types[str_lower(t)] == true
+    end
+    if want and gz.min > 0 then
+        local len = tonumber(header["Content-Length"])
+        if len and len < gz.min then
+            want = false
+        end
+    end
+    if not want then
+        ngx_req.clear_header("Accept-Encoding")
     end
 end
 

@@ -28,6 +28,7 @@
 --                (host: a "Host" to set, sent upstream via $sy_host_set, not set_header;
 --                host or host:port, as the controller accepts it)
 --     timeouts   {connect, send, read} in seconds (absent ones nil)
+--     gzip       {min (bytes), types = {media type -> true}}
 --     pages      error_pages: {[status] = {body, ctype} | {location}} (switchyard.request.reply)
 --     cors       {any (origins ["*"]), origins = {origin -> true}, credentials, methods,
 --                headers, expose (header values, nil when empty), max_age (a string)}
@@ -73,7 +74,7 @@ local REDIRECT_STATUS = {[301] = true, [302] = true, [303] = true, [307] = true,
 
 -- fields that need an upstream: refused on redirect routes
 local NEEDS_UPSTREAM = {"upstream", "split", "split_sticky", "canary", "rewrite",
-                        "request_headers", "timeouts", "max_body_bytes"}
+                        "request_headers", "timeouts", "max_body_bytes", "gzip"}
 
 -- JSON null counts as absent
 local function field(obj, name)
@@ -813,6 +814,49 @@ function _M.error_pages(v, what)
     return out
 end
 
+-- gzip (docs/traffic-policies.md, "Compression"; Sources/SwitchyardCore/Policies/
+-- Compression.swift)
+local GZIP_TYPES = {"text/html", "text/css", "text/plain", "text/javascript",
+                    "application/javascript", "application/json", "image/svg+xml"}
+
+local function is_media_type(s)
+    if type(s) ~= "string" or #s > 127 or str_lower(s) ~= s then
+        return false
+    end
+    local a, b = str_match(s, "^([^/]*)/([^/]*)$")
+    return a ~= nil and is_token(a, 127) and is_token(b, 127)
+end
+
+local function gzip(v)
+    if not is_object(v) then
+        return nil, "gzip must be an object"
+    end
+    local min = field(v, "min_bytes")
+    if min == nil then
+        min = 1024
+    elseif not int_in(min, 0, MAX_BODY) then
+        return nil, "gzip.min_bytes must be an integer 0-" .. MAX_BODY
+    end
+    local list = field(v, "types")
+    if list == nil then
+        list = GZIP_TYPES
+    elseif not is_array(list) or #list == 0 or #list > 32 then
+        return nil, "gzip.types must be an array of 1-32 media types"
+    end
+    local types = {}
+    for i = 1, #list do
+        local t = list[i]
+        if not is_media_type(t) then
+            return nil, "gzip.types[" .. (i - 1) .. "] must be a lowercase media type"
+        end
+        if types[t] then
+            return nil, "gzip.types[" .. (i - 1) .. "] appears twice"
+        end
+        types[t] = true
+    end
+    return {min = min, types = types}
+end
+
 function _M.decode(obj, match, path, id, regex_check)
     local err
     local upstream = field(obj, "upstream")
@@ -945,6 +989,14 @@ function _M.decode(obj, match, path, id, regex_check)
             plan[name] = set or nil
             any = any or set ~= false
         end
+    end
+    v = field(obj, "gzip")
+    if v ~= nil then
+        plan.gzip, err = gzip(v)
+        if not plan.gzip then
+            return nil, err
+        end
+        any = true
     end
     v = field(obj, "error_pages")
     if v ~= nil then

@@ -13,6 +13,7 @@ most of a proxied request's time and the same for every variant, and cache misse
 
     python3 bench/instructions.py --md docs/benchmarks.md --out docs/benchmarks-instructions.json
     python3 bench/instructions.py --smoke      # tiny (the harness works; nothing published)
+    python3 bench/instructions.py --only "plain route" --windows 7   # one variant, printed
 """
 import argparse
 import datetime
@@ -46,6 +47,12 @@ EDGE_ROUTES = [
      "goes on to @sy_full: a second access pass, the header filter, the variable proxy_pass"),
     ("edge: sticky upstream, cookie sent", "sticky.bench", None,
      "options in location /, then @sy_full for the balancer's cookie"),
+    ("edge: route with cors, allowed origin", "cors.bench", {"Origin": "https://app.bench"},
+     "@sy_full: the origin checked in access, Access-Control-* and Vary in the header filter"),
+    ("edge: route with gzip, response not compressed", "gzipoff.bench", {"Accept-Encoding": "gzip"},
+     "@sy_gzip, a type the route does not list: the header filter turns gzip off"),
+    ("edge: route with gzip, 3-byte response compressed", "gzip.bench",
+     {"Accept-Encoding": "gzip"}, "@sy_gzip: nginx's gzip filter (zlib set-up per response)"),
 ]
 
 
@@ -170,6 +177,14 @@ def setup_routes(controller, backend):
         "response_headers": {"set": {"X-Served-By": "edge"}}})
     controller.ok("PUT", "/api/v1/routes/sticky", {"host": "sticky.bench", "path": "/",
                                                    "upstream": "sticky"})
+    controller.ok("PUT", "/api/v1/routes/cors", {
+        "host": "cors.bench", "path": "/", "upstream": "plain",
+        "cors": {"origins": ["https://app.bench"], "credentials": True}})
+    for rid, types in (("gzip", ["text/plain", "application/octet-stream"]),
+                       ("gzipoff", ["text/html"])):
+        controller.ok("PUT", f"/api/v1/routes/{rid}", {
+            "host": f"{rid}.bench", "path": "/", "upstream": "plain",
+            "gzip": {"min_bytes": 0, "types": types}})
 
 
 def measure(args, base):
@@ -186,7 +201,8 @@ def measure(args, base):
         backend = bench.Nginx("backend", bench.BACKEND.format(port=bport), 1, base)
         started.append(backend)
         wait_until(lambda: bench.tcp_open(bport), 10, what="backend")
-        for name, body in (("static nginx", bench.STATIC), ("bare Lua floor", bench.BARE_LUA)):
+        for name, body in (() if args.only else (("static nginx", bench.STATIC),
+                                                  ("bare Lua floor", bench.BARE_LUA))):
             conf, d, port = write_plain(base, name.split()[0], body, bport)
             vg = Callgrind(name, conf, d, port)
             try:
@@ -222,6 +238,8 @@ def measure(args, base):
             cookie = get(conn, "sticky.bench", {}).getheader("Set-Cookie").split(";", 1)[0]
             conn.close()
             for label, host, headers, _ in EDGE_ROUTES:
+                if args.only and not any(o in label for o in args.only):
+                    continue
                 h = {"Cookie": cookie} if headers is None else headers
                 results["variants"][label] = vg.count(host, h, args.requests, args.warmup,
                                                       args.windows, not args.smoke)
@@ -283,6 +301,9 @@ def main():
     ap.add_argument("--md", help=f"put the table into this Markdown file, between {START} "
                     f"and {END} (appended when the markers are missing)")
     ap.add_argument("--render", metavar="JSON", help="only render a saved --out file")
+    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
+                    help="measure only the edge variants whose label contains TEXT "
+                    "(repeatable; no static/bare-Lua runs, so nothing to publish: use --out)")
     args = ap.parse_args()
     if args.render:
         with open(args.render) as f:
@@ -306,6 +327,8 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
+    if args.only:
+        return
     section = render(results)
     publish(args.md, section) if args.md else print(section)
 

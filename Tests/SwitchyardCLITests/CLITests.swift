@@ -210,6 +210,7 @@ struct CLITests {
             ["--redis-sentinel", "nohost", "--redis-master", "sy"], ["--redis-sentinel", "127.0.0.1:1,", "--redis-master", "sy"],
             ["--redis-sentinel", "127.0.0.1:1", "--redis-master", "s y"], ["--redis-read", "nohost"],
             ["--redis-user", "a b"],
+            ["--trusted-proxies", "10.0.0.0/8,nonsense"], ["--trusted-proxies", "10.0.0.1/8"], ["--proxy-protocol"],
         ] {
             let result = try await Executable.run(
                 [

@@ -54,6 +54,22 @@ struct EdgeTLSTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: key)) == before)
     }
 
+    @Test func trustedProxiesAndProxyProtocolRenderWhatNginxAccepts() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let prefix = dir.appendingPathComponent("edge")
+        let result = try await render(["--trusted-proxies", "10.0.0.0/8,2001:db8::/32", "--proxy-protocol"], prefix: prefix)
+        #expect(result.status == 0, "\(result.stderr)")
+        let conf = try String(contentsOf: prefix.appendingPathComponent("nginx.conf"), encoding: .utf8)
+        #expect(conf.contains("set_real_ip_from 2001:db8::/32;"))
+        #expect(conf.contains("real_ip_header proxy_protocol;"))
+        #expect(conf.contains(" proxy_protocol;"))
+        if FileManager.default.isExecutableFile(atPath: Self.nginx) {
+            let (ok, text) = try nginxAccepts(prefix)
+            #expect(ok, "\(text)")
+        }
+    }
+
     @Test func withoutTLSTheTLSLinesAreCommentedOut() async throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -64,7 +80,8 @@ struct EdgeTLSTests {
         #expect(conf.contains("# ssl_certificate_by_lua_block"))
         #expect(!conf.contains(" ssl http2"))
         // the snippets it names are written out where it names them: one flat file
-        #expect(conf.components(separatedBy: "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;").count == 4)
+        // location /, @sy_full, @sy_https_verified, @sy_gzip
+        #expect(conf.components(separatedBy: "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;").count == 5)
         #expect(!conf.contains("{{"))
         #expect(!conf.contains("include "))
         if FileManager.default.isExecutableFile(atPath: Self.nginx) {

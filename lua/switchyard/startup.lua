@@ -24,6 +24,7 @@ local snapshot_mod = require "switchyard.sync.snapshot"
 local access = require "switchyard.request.access"
 local balance = require "switchyard.request.balance"
 local response = require "switchyard.request.response"
+local reply = require "switchyard.request.reply"
 local handshake = require "switchyard.tls.handshake"
 local log_fn = require("switchyard.util.log").to_nginx
 local cjson = require "cjson.safe"
@@ -117,7 +118,8 @@ end
 -- conf: redis_host, redis_port, edge_id, listen; optional redis_user, redis_sentinels and
 -- redis_master (find the master through Sentinel), redis_read (replicas to read from),
 -- lua_dir, prefix, full_resync_s,
--- https_port, snapshot (path of the snapshot file, or "off"; default
+-- https_port, error_pages (a JSON file of the edge's error pages, or "off"), snapshot (path
+-- of the snapshot file, or "off"; default
 -- <prefix>/state/snapshot.json). The Redis password comes from the environment
 -- (SWITCHYARD_REDIS_PASSWORD; nginx.conf must say `env SWITCHYARD_REDIS_PASSWORD;`) and
 -- is never logged.
@@ -165,6 +167,23 @@ function _M.init(c)
         metrics_listen = (c.metrics_listen and c.metrics_listen ~= "off")
             and tostring(c.metrics_listen) or "",
     }
+    -- the edge's error pages (switchyard edge --error-pages FILE; checked there already):
+    -- a file that does not decode stops the start, as a bad nginx.conf would
+    local pages_path = c.error_pages
+    if pages_path and pages_path ~= "" and pages_path ~= "off" then
+        local f, ferr = io.open(pages_path, "rb")
+        if not f then
+            error("switchyard: cannot read the error pages " .. tostring(ferr), 2)
+        end
+        local text = f:read("*a")
+        f:close()
+        local obj = cjson.decode(text)
+        local pages, perr = require("switchyard.route.policy").error_pages(obj, "--error-pages")
+        if not pages then
+            error("switchyard: " .. pages_path .. ": " .. tostring(perr), 2)
+        end
+        config.error_pages = pages
+    end
     local snapshot = c.snapshot
     if snapshot == nil or snapshot == "" then
         local prefix = c.prefix or ngx.config.prefix()
@@ -214,6 +233,7 @@ function _M.init_worker()
     access.attach(worker)
     balance.attach(worker)
     response.attach(worker)
+    reply.attach(worker, config.error_pages)
     handshake.attach(worker, ngx_ssl)
     -- request metrics (switchyard.request.metrics): counted per worker, flushed every second
     request_metrics.enable(config.metrics_listen ~= "" and ngx.shared.sy_metrics ~= nil)

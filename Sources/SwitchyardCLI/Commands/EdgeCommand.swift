@@ -72,6 +72,26 @@ struct EdgeCommand: ParsableCommand {
                 + "127.0.0.1:9145, [::1]:9145, a port, or off."))
     var metricsListen: String = "127.0.0.1:9145"
 
+    @Option(
+        name: .customLong("trusted-proxies"),
+        help: ArgumentHelp(
+            "Load balancers or proxies in front of the edge, CIDR[,CIDR...] (repeatable): their X-Forwarded-For "
+                + "(or PROXY protocol header) gives the client's address. Default: none, the client is the TCP peer."))
+    var trustedProxies: [String] = []
+
+    @Flag(
+        name: .customLong("proxy-protocol"),
+        help: "Traffic listeners expect a PROXY protocol (v1/v2) header; needs --trusted-proxies.")
+    var proxyProtocol = false
+
+    @Option(
+        name: .customLong("error-pages"),
+        help: ArgumentHelp(
+            "A JSON file of the edge's error pages, the shape of a route's error_pages "
+                + "({\"404\":{\"body\":\"...\",\"content_type\":\"text/html\"},\"503\":{\"redirect\":\"https://...\"}}): "
+                + "for requests no route matches and routes without a page of their own."))
+    var errorPages: String?
+
     @Option(help: "Error log path, or stderr.")
     var errorLog: String = "stderr"
 
@@ -113,6 +133,20 @@ struct EdgeCommand: ParsableCommand {
             } catch {
                 throw ValidationError("--listen-tls \(error)")
             }
+        }
+        var proxies: [String] = []
+        for text in trustedProxies.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
+            let item = text.trimmingCharacters(in: .whitespaces)
+            switch CIDR.parse(item) {
+            case .success(let cidr):
+                if !proxies.contains(cidr.description) { proxies.append(cidr.description) }
+            case .failure(let error):
+                throw ValidationError("--trusted-proxies '\(item)': \(error.message)")
+            }
+        }
+        if proxyProtocol, proxies.isEmpty {
+            throw ValidationError(
+                "--proxy-protocol needs --trusted-proxies (the load balancers' addresses; 0.0.0.0/0,::/0 trusts every peer)")
         }
         // the edge decrypts certificate keys with it: a malformed value must stop it here,
         // not make every encrypted certificate fail later
@@ -166,6 +200,25 @@ struct EdgeCommand: ParsableCommand {
             settings.redisRead = replicas.joined(separator: ",")
         }
         settings.metricsListen = metricsArgument
+        settings.trustedProxies = proxies
+        if let errorPages {
+            let path = absolute(errorPages)
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("--error-pages \(path) is not a readable file")
+            }
+            let json: JSONValue
+            do {
+                json = try JSONValue.parse(String(decoding: data, as: UTF8.self))
+            } catch {
+                throw ValidationError("--error-pages \(path) is not JSON: \(error)")
+            }
+            if case .failure(let failure) = ErrorPages.parseEdgeDefault(json) {
+                let text = failure.problems.map { "\($0.field.isEmpty ? "(the file)" : $0.field): \($0.message)" }.joined(separator: "; ")
+                throw ValidationError("--error-pages \(path): \(text)")
+            }
+            settings.errorPages = path
+        }
+        settings.proxyProtocol = proxyProtocol
         settings.accessLogFormat = accessLogFormat
         settings.requestIDPrefix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         settings.httpsPort = httpsPort ?? tlsListen.first?.port ?? 443

@@ -59,6 +59,30 @@ public struct EdgeSettings: Sendable, Equatable {
     public var upstreamCA: String = "/etc/ssl/certs/ca-certificates.crt"
     /// Options of every TLS `listen` directive.
     public static let tlsListenOptions = "ssl http2 reuseport backlog=4096"
+    /// The peers whose word on the client's address the edge takes (`--trusted-proxies`):
+    /// canonical CIDRs (`CIDR.description`). Empty: the client is the TCP peer, and an
+    /// `X-Forwarded-For` it sends is only passed on, never believed.
+    public var trustedProxies: [String] = []
+    /// `--proxy-protocol`: every traffic listener expects a PROXY protocol (v1 or v2) header,
+    /// and the client address is the one it carries (from a trusted peer only).
+    public var proxyProtocol = false
+    /// The edge's error pages (`--error-pages`): an absolute path of a JSON file holding an
+    /// `error_pages` object, read by the edge at start; nil: none.
+    public var errorPages: String? = nil
+
+    /// The nginx realip directives of the traffic server (one a line), or a comment without
+    /// trusted proxies. With them, nginx replaces the client address (`$remote_addr`,
+    /// `$binary_remote_addr`: allow/deny, rate_limit by ip, ip_hash, X-Real-IP, the access
+    /// log) before any phase handler runs: from the PROXY protocol header with
+    /// `proxyProtocol`, else from X-Forwarded-For, walked from the right past every trusted
+    /// address (`real_ip_recursive`), so a client cannot choose its address by writing one
+    /// at the left.
+    public var realIPDirectives: String {
+        if trustedProxies.isEmpty { return "# no trusted proxies: the client is the TCP peer (switchyard edge --trusted-proxies)" }
+        let header = proxyProtocol ? "proxy_protocol" : "X-Forwarded-For"
+        let lines = trustedProxies.map { "set_real_ip_from \($0);" } + ["real_ip_header \(header);", "real_ip_recursive on;"]
+        return lines.joined(separator: "\n")
+    }
 
     public init(
         workers: String = "auto", prefix: String, listen: String, luaDir: String, redisHost: String = "127.0.0.1",
@@ -82,7 +106,8 @@ public struct EdgeSettings: Sendable, Equatable {
     /// (it starts every TLS-only line of the template, commenting them out); `tls_listen` is
     /// the `listen ... ssl http2 ...;` directives, or a comment.
     public var placeholders: [String: String] {
-        let tlsDirectives = tlsListen.map { "listen \($0) \(Self.tlsListenOptions);" }.joined(separator: " ")
+        let tlsDirectives = tlsListen.map { "listen \($0) \(Self.tlsListenOptions)\(proxyProtocolOption);" }
+            .joined(separator: " ")
         return [
             "tls": tlsListen.isEmpty ? "# " : "",
             "tls_listen": tlsListen.isEmpty ? "# no TLS listener (switchyard edge --listen-tls ADDR)" : tlsDirectives,
@@ -97,8 +122,19 @@ public struct EdgeSettings: Sendable, Equatable {
             "metrics_listen": metricsListen ?? "off",
             "access_log_format": accessLogFormat,
             "request_id_prefix": requestIDPrefix,
+            "real_ip": realIPDirectives,
+            "error_pages": errorPages ?? "off",
+            "proxy_protocol": proxyProtocolOption,
+            // X-Forwarded-For upstream: nginx's "$http_x_forwarded_for, $remote_addr", unless
+            // X-Forwarded-For gave the client's address: then the chain as received plus the
+            // peer that sent it ($realip_remote_addr; map $sy_forwarded_for in the template),
+            // not the client's address a second time
+            "forwarded_for": trustedProxies.isEmpty || proxyProtocol ? "$proxy_add_x_forwarded_for" : "$sy_forwarded_for",
         ]
     }
+
+    /// What every traffic `listen` directive gets with `proxyProtocol`.
+    var proxyProtocolOption: String { proxyProtocol ? " proxy_protocol" : "" }
 
     /// What follows the path in the `access_log` directive for `accessLogFormat`.
     var accessLogDirectiveOptions: String {
@@ -116,6 +152,11 @@ public struct EdgeSettings: Sendable, Equatable {
         values["metrics"] = nil
         // optional: empty is "none"
         for name in ["redis_user", "redis_sentinels", "redis_master", "redis_read"] where values[name] == "" { values[name] = nil }
+        // built from checked values (trustedProxies are parsed CIDRs, checked below)
+        values["real_ip"] = nil
+        values["proxy_protocol"] = nil
+        values["forwarded_for"] = nil
+        for (i, proxy) in trustedProxies.enumerated() { values["trusted_proxies[\(i)]"] = proxy }
         for (i, listen) in tlsListen.enumerated() { values["tls_listen[\(i)]"] = listen }
         return values
     }
@@ -146,6 +187,17 @@ public struct EdgeSettings: Sendable, Equatable {
         }
         if let metricsListen, metricsListen == listen || tlsListen.contains(metricsListen) {
             out.append("'\(metricsListen)' is both the metrics and a traffic listen address")
+        }
+        for proxy in trustedProxies {
+            if case .failure(let error) = CIDR.parse(proxy) { out.append("trusted proxy '\(proxy)': \(error.message)") }
+        }
+        if let errorPages {
+            if !errorPages.hasPrefix("/") { out.append("error pages file must be an absolute path, not '\(errorPages)'") }
+            // it is written into a Lua long string ([==[...]==]) in init_by_lua
+            if errorPages.contains("]") { out.append("error pages file '\(errorPages)' must not contain ']'") }
+        }
+        if proxyProtocol, trustedProxies.isEmpty {
+            out.append("proxy protocol needs the trusted proxies (the load balancers' addresses) whose header the edge believes")
         }
         if !Self.isSize(configDictSize) { out.append("config dict size must look like 64m, 512k or 1g, not '\(configDictSize)'") }
         for (name, value) in rawValues.sorted(by: { $0.key < $1.key }) {

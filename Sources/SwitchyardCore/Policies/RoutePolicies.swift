@@ -1,8 +1,8 @@
 // Traffic policies (docs/traffic-policies.md): the balancing members of upstreams
 // (`hash_on`, `sticky`: Balancing.swift) and the per-route options (`split`,
 // `split_sticky`, `canary`, `rewrite`, `request_headers`, `response_headers`, `timeouts`,
-// `max_body_bytes`, `rate_limit`, `allow`, `deny`, `redirect`), one subject per file in
-// this folder. This file holds the route's set of them and decides the route's action.
+// `max_body_bytes`, `rate_limit`, `allow`, `deny`, `redirect`, `cors`, `error_pages`,
+// `gzip`), one subject per file in this folder. This file holds the route's set of them and decides the route's action.
 //
 // Each is parsed once, through a `FieldReader`, with the same rules for request bodies
 // (strict: unknown members are problems) and stored documents (lenient: unknown members
@@ -25,6 +25,9 @@ public struct RoutePolicies: Sendable, Hashable {
     public var allow: [CIDR] = []
     public var deny: [CIDR] = []
     public var redirect: Redirect?
+    public var cors: CORS?
+    public var errorPages: ErrorPages?
+    public var gzip: Gzip?
 
     public init() {}
 
@@ -32,10 +35,12 @@ public struct RoutePolicies: Sendable, Hashable {
     public static let maxAddressRanges = 256
     public static let fields: Set<String> = [
         "split", "split_sticky", "canary", "rewrite", "request_headers", "response_headers", "timeouts", "max_body_bytes",
-        "rate_limit", "allow", "deny", "redirect",
+        "rate_limit", "allow", "deny", "redirect", "cors", "error_pages", "gzip",
     ]
     /// Members that need an upstream, refused on redirect routes.
-    static let proxyOnly = ["upstream", "split", "split_sticky", "canary", "rewrite", "request_headers", "timeouts", "max_body_bytes"]
+    static let proxyOnly = [
+        "upstream", "split", "split_sticky", "canary", "rewrite", "request_headers", "timeouts", "max_body_bytes", "gzip",
+    ]
 
     /// The members to add to the route's document (none for a route without policies).
     public var members: [(key: String, value: JSONValue)] {
@@ -68,6 +73,9 @@ public struct RoutePolicies: Sendable, Hashable {
         if !allow.isEmpty { out.append(("allow", .array(allow.map { .string($0.description) }))) }
         if !deny.isEmpty { out.append(("deny", .array(deny.map { .string($0.description) }))) }
         if let redirect { out.append(("redirect", redirect.document)) }
+        if let cors { out.append(("cors", cors.document)) }
+        if let errorPages { out.append(("error_pages", errorPages.document)) }
+        if let gzip { out.append(("gzip", gzip.document)) }
         return out
     }
 
@@ -121,6 +129,9 @@ public struct RoutePolicies: Sendable, Hashable {
         if let v = value("allow") { out.allow = addressRanges(v, at: field("allow"), into: &reader) ?? [] }
         if let v = value("deny") { out.deny = addressRanges(v, at: field("deny"), into: &reader) ?? [] }
         if let v = value("redirect") { out.redirect = Redirect.parse(v, at: field("redirect"), into: &reader) }
+        if let v = value("cors") { out.cors = CORS.parse(v, at: field("cors"), into: &reader) }
+        if let v = value("error_pages") { out.errorPages = ErrorPages.parse(v, at: field("error_pages"), into: &reader) }
+        if let v = value("gzip") { out.gzip = Gzip.parse(v, at: field("gzip"), into: &reader) }
         return reader.count == before ? out : nil
     }
 }

@@ -123,6 +123,39 @@ struct EdgeConfigTests {
         #expect(s.problems() == ["'127.0.0.1:8080' is both the metrics and a traffic listen address"])
     }
 
+    @Test func trustedProxiesRenderTheRealIPDirectives() throws {
+        let template = "server {\n    listen {{listen}} reuseport{{proxy_protocol}};\n    {{real_ip}}\n    xff {{forwarded_for}};\n}"
+        // none: a comment, nginx's own X-Forwarded-For, no proxy_protocol
+        #expect(
+            try EdgeTemplate.render(template, settings: settings)
+                == "server {\n    listen 127.0.0.1:8080 reuseport;\n    # no trusted proxies: the client is the TCP peer "
+                + "(switchyard edge --trusted-proxies)\n    xff $proxy_add_x_forwarded_for;\n}")
+        var s = settings
+        s.trustedProxies = ["10.0.0.0/8", "2001:db8::/32"]
+        #expect(
+            try EdgeTemplate.render(template, settings: s)
+                == "server {\n    listen 127.0.0.1:8080 reuseport;\n    set_real_ip_from 10.0.0.0/8;\n"
+                + "    set_real_ip_from 2001:db8::/32;\n    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
+                + "    xff $sy_forwarded_for;\n}")
+        s.proxyProtocol = true
+        s.tlsListen = ["127.0.0.1:8443"]
+        let out = try EdgeTemplate.render(template + "\n{{tls_listen}}", settings: s)
+        #expect(out.contains("listen 127.0.0.1:8080 reuseport proxy_protocol;"))
+        #expect(out.contains("real_ip_header proxy_protocol;"))
+        #expect(out.contains("xff $proxy_add_x_forwarded_for;"))
+        #expect(out.contains("listen 127.0.0.1:8443 ssl http2 reuseport backlog=4096 proxy_protocol;"))
+    }
+
+    @Test func badTrustedProxiesAndProxyProtocolAloneAreRefused() {
+        var s = settings
+        s.trustedProxies = ["10.0.0.1/8", "10.0.0.0/8;"]
+        #expect(s.problems().count == 3)  // host bits, not an address, and the ';'
+        s.trustedProxies = []
+        s.proxyProtocol = true
+        #expect(s.problems().count == 1)
+        #expect(s.problems().first?.contains("trusted proxies") == true)
+    }
+
     @Test(arguments: [
         ("8080", "8080", 8080), ("127.0.0.1:8080", "127.0.0.1:8080", 8080), ("[::1]:8080", "[::1]:8080", 8080),
         ("0.0.0.0:80", "0.0.0.0:80", 80), ("[::]:443", "[::]:443", 443),

@@ -96,6 +96,80 @@ struct PolicyValidationTests {
         #expect(domain.sticky?.domain == "example.com")
     }
 
+    @Test func corsIsStoredWithItsDefaults() throws {
+        let route = try validator.route(routeBody(#""upstream":"b","cors":{"origins":["https://app.test","http://a.test:8080"]}"#), id: "r")
+            .get()
+        #expect(
+            route.canonicalDocument.contains(
+                #""cors":{"credentials":false,"expose_headers":[],"headers":[],"max_age_s":600,"#
+                    + #""methods":["GET","HEAD","POST"],"origins":["https://app.test","http://a.test:8080"]}"#))
+    }
+
+    @Test(arguments: [
+        (#"{"origins":["*"],"credentials":true}"#, "cors.credentials"),
+        (#"{"origins":["*"],"headers":["*"],"credentials":true}"#, "cors.credentials"),
+        (#"{"origins":["https://a.test"],"headers":["*"],"credentials":true}"#, "cors.credentials"),
+        (#"{"origins":["*","https://a.test"]}"#, "cors.origins"),
+        (#"{"origins":[]}"#, "cors.origins"),
+        (#"{"methods":["GET"]}"#, "cors.origins"),
+        (#"{"origins":["https://a.test/"]}"#, "cors.origins[0]"),
+        (#"{"origins":["https://A.test"]}"#, "cors.origins[0]"),
+        (#"{"origins":["https://a.test:080"]}"#, "cors.origins[0]"),
+        (#"{"origins":["ftp://a.test"]}"#, "cors.origins[0]"),
+        (#"{"origins":["https://a.test","https://a.test"]}"#, "cors.origins[1]"),
+        (#"{"origins":["*"],"methods":["get"]}"#, "cors.methods[0]"),
+        (#"{"origins":["*"],"headers":["a b"]}"#, "cors.headers[0]"),
+        (#"{"origins":["*"],"max_age_s":86401}"#, "cors.max_age_s"),
+        (#"{"origins":["*"],"vary":true}"#, "cors.vary"),
+    ])
+    func corsProblemsNameTheField(_ cors: String, _ field: String) throws {
+        let found = try problems(validator.route(routeBody(#""upstream":"b","cors":"# + cors), id: "r"))
+        #expect(found.first?.field == field, "\(found)")
+    }
+
+    @Test func errorPagesAreStoredWithTheirContentType() throws {
+        let route = try validator.route(
+            routeBody(#""upstream":"b","error_pages":{"503":{"body":"<h1>down</h1>"},"429":{"redirect":"/slow"}}"#), id: "r"
+        ).get()
+        #expect(
+            route.canonicalDocument.contains(
+                #""error_pages":{"429":{"redirect":"/slow"},"503":{"body":"<h1>down</h1>","content_type":"text/html; charset=utf-8"}}"#))
+    }
+
+    @Test(arguments: [
+        (#"{"503":{"body":"\#(String(repeating: "x", count: 16_385))"}}"#, "error_pages.503.body"),
+        (#"{"200":{"body":"x"}}"#, "error_pages.200"),
+        (#"{"5xx":{"body":"x"}}"#, "error_pages.5xx"),
+        (#"{"503":{}}"#, "error_pages.503"),
+        (#"{"503":{"body":"x","redirect":"/a"}}"#, "error_pages.503.redirect"),
+        (#"{"503":{"redirect":"//evil.test"}}"#, "error_pages.503.redirect"),
+        (#"{"503":{"redirect":"/a","content_type":"text/html"}}"#, "error_pages.503.content_type"),
+        (#"{"503":{"body":"x","content_type":"a\nb"}}"#, "error_pages.503.content_type"),
+        (#"{}"#, "error_pages"),
+    ])
+    func errorPageProblemsNameTheField(_ pages: String, _ field: String) throws {
+        let found = try problems(validator.route(routeBody(#""upstream":"b","error_pages":"# + pages), id: "r"))
+        #expect(found.first?.field == field, "\(found)")
+    }
+
+    @Test func gzipIsStoredWithItsDefaultsAndChecked() throws {
+        let route = try validator.route(routeBody(#""upstream":"b","gzip":{}"#), id: "r").get()
+        #expect(
+            route.canonicalDocument.contains(
+                #""gzip":{"min_bytes":1024,"types":["text/html","text/css","text/plain","text/javascript","#
+                    + #""application/javascript","application/json","image/svg+xml"]}"#))
+        for (gzip, field) in [
+            (#"{"types":["Text/HTML"]}"#, "gzip.types[0]"), (#"{"types":["text/html; charset=utf-8"]}"#, "gzip.types[0]"),
+            (#"{"types":[]}"#, "gzip.types"), (#"{"types":["text/html","text/html"]}"#, "gzip.types[1]"),
+            (#"{"min_bytes":-1}"#, "gzip.min_bytes"), (#"{"level":9}"#, "gzip.level"),
+        ] {
+            let found = try problems(validator.route(routeBody(#""upstream":"b","gzip":"# + gzip), id: "r"))
+            #expect(found.first?.field == field, "\(gzip): \(found)")
+        }
+        let redirect = try problems(validator.route(routeBody(#""redirect":{"to":"/x"},"gzip":{}"#), id: "r"))
+        #expect(redirect.map(\.field) == ["gzip"])
+    }
+
     @Test func routesWithoutPoliciesKeepTheirDocument() throws {
         let route = try validator.route(routeBody(#""upstream":"b""#), id: "r").get()
         #expect(route.canonicalDocument == #"{"host":"a.test","id":"r","match":"prefix","path":"/","priority":0,"upstream":"b"}"#)

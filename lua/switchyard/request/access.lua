@@ -12,7 +12,8 @@
 --
 -- serve(route, var, pass) does the rest, in the order of docs/traffic-policies.md:
 -- require_sni_match (421 over TLS when the SNI name is not the host), the guard
--- (deny/allow 403, rate_limit 429), https_redirect (308) and HSTS ($sy_hsts), the other
+-- (deny/allow 403, rate_limit 429), cors (preflights answered: 204, or 403), https_redirect
+-- (308) and HSTS ($sy_hsts), the other
 -- options (redirect, max_body_bytes 413, canary, split, rewrite, request headers,
 -- timeouts; switchyard.route.exec), the upstream (503 without endpoints, or all down with
 -- on_all_down "503"), then: served here, or on to the named location the upstream needs
@@ -46,6 +47,7 @@ local current = worker.current
 local respond = reply.send
 local exec_guard = route_exec.guard
 local exec_apply = route_exec.apply
+local exec_cors = route_exec.cors
 local all_down_hit = health_mod.all_down_hit
 local named_for = locations.named_for
 local metrics_routed, metrics_rejected = metrics.routed, metrics.rejected
@@ -53,7 +55,7 @@ local host_too_long, host_agrees, is_host_name = hostcheck.too_long, hostcheck.a
     hostcheck.is_name
 local FULL, VERIFIED = locations.FULL, locations.VERIFIED
 
-local C_UP, C_RESP = vars.ctx.up, vars.ctx.resp
+local C_UP, C_RESP, C_GZIP = vars.ctx.up, vars.ctx.resp, vars.ctx.gzip
 local V_ROUTE, V_DONE, V_HSTS = vars.var.route, vars.var.done, vars.var.hsts
 local V_SCHEME, V_POOL, V_TLS_NAME = vars.var.scheme, vars.var.pool, vars.var.tls_name
 local V_TLS_VERIFIED = vars.var.tls_verified
@@ -102,10 +104,24 @@ local function serve(route, var, pass)
         if resp then
             ngx.ctx[C_RESP] = resp   -- response_headers, also on the edge's own answers
         end
+        local gz = plan.gzip
+        if gz then
+            ngx.ctx[C_GZIP] = gz     -- what @sy_gzip's header filter lets nginx compress
+        end
         if plan.guard and pass ~= AGAIN then
             local status, body = exec_guard(plan, var)
             if status then
                 metrics_rejected(route, status)
+                return respond(status, id, body)
+            end
+        end
+        -- cors routes are served from @sy_full (route.full): never an AGAIN pass
+        local cors = plan.cors
+        if cors then
+            local status, body = exec_cors(cors, var, ngx.ctx)
+            if status == 204 then
+                return reply.send_empty(204, id)
+            elseif status then
                 return respond(status, id, body)
             end
         end
@@ -204,7 +220,7 @@ function _M.access()
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
     -- HTTP/2 request may not, and @sy_full sends $host for it
     if route.full or (req_http_version() ~= 1.1 and not http_host) then
-        return ngx_exec(FULL)
+        return ngx_exec(route.location or FULL)
     end
     return serve(route, var, FIRST)
 end

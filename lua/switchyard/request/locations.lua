@@ -10,6 +10,7 @@
 --                       override (route_full), an upstream that is HTTPS, sticky or
 --                       least_conn (upstream_full), a request without a Host header
 --   @sy_https_verified  as @sy_full, with proxy_ssl_verify on: upstreams with tls_verify
+--   @sy_gzip            as @sy_full, with nginx's gzip filter on: routes with gzip
 -- The route and upstream flags are computed once, when their documents are decoded
 -- (route.full, up.full); access() reads them per request.
 --
@@ -19,9 +20,17 @@ local _M = {}
 
 _M.FULL = "@sy_full"
 _M.VERIFIED = "@sy_https_verified"
+_M.GZIP = "@sy_gzip"
+
+-- The named location a route.full route goes to when it is not @sy_full: @sy_gzip for a
+-- route with gzip (its header filter picks what nginx's gzip filter compresses); nil
+-- otherwise. Decoded into route.location.
+function _M.route_location(plan)
+    return plan and plan.gzip and _M.GZIP or nil
+end
 
 -- A route whose requests go to @sy_full at once: its HSTS header (hsts: the value, or
--- nil), response headers or split_sticky cookies (a header filter), or a Host sent
+-- nil), response headers, cors or split_sticky cookies (a header filter), or a Host sent
 -- upstream in place of the client's ($sy_host_set). plan: switchyard.route.policy's.
 function _M.route_full(hsts, plan)
     if hsts ~= nil then
@@ -32,7 +41,8 @@ function _M.route_full(hsts, plan)
     end
     local split = plan.split
     local req = plan.req
-    return (plan.resp or (split and split.sticky) or (req and req.host)) and true or false
+    return (plan.resp or plan.cors or plan.gzip or (split and split.sticky) or (req and req.host))
+        and true or false
 end
 
 -- An upstream @sy_full serves: HTTPS (a variable proxy_pass to its upstream{} block),

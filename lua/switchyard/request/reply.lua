@@ -13,6 +13,8 @@
 --                                   another SNI name
 --   502 "bad gateway", 504 "gateway timeout"   the last attempt failed (failed())
 -- Route options answer with their own bodies (switchyard.route.exec).
+-- Every error answer (400-599) is replaced by the route's error page for its status, else
+-- the edge's (--error-pages): an inline body with its content type, or a 302 redirect.
 --
 -- Request phases (access, content); never yields.
 
@@ -36,14 +38,55 @@ _M.HOST_INVALID = "invalid host name\n"
 _M.MISDIRECTED = "misdirected request\n"
 
 local ROUTE_HEADER = "X-Switchyard-Route"
+local PAGE_REDIRECT = "redirecting\n"
+
+local router     -- this worker's (switchyard.worker), set by attach()
+local defaults   -- the edge's error pages (switchyard edge --error-pages), or nil
+
+function _M.attach(w, edge_pages)
+    router = w.router
+    defaults = edge_pages
+end
+
+-- The error page for an answer of the edge with this status: the route's error_pages
+-- (route.plan.pages, switchyard.route.policy), else the edge's; nil for none. Only error
+-- answers look (one by_id lookup).
+local function page_for(status, route_id)
+    local r = route_id ~= "none" and router and router.by_id[route_id]
+    local plan = r and r.plan
+    local pages = plan and plan.pages
+    return pages and pages[status] or defaults and defaults[status] or nil
+end
+_M.page_for = page_for
 
 function _M.send(status, route_id, body)
-    ngx.status = status
     local header = ngx.header
+    local ctype = "text/plain"
+    if status >= 400 then
+        local page = page_for(status, route_id)
+        if page then
+            if page.location then
+                status = 302
+                header["Location"] = page.location
+                body = PAGE_REDIRECT
+            else
+                body, ctype = page.body, page.ctype
+            end
+        end
+    end
+    ngx.status = status
     header[ROUTE_HEADER] = route_id
-    header["Content-Type"] = "text/plain"
+    header["Content-Type"] = ctype
     header["Content-Length"] = #body
     ngx_print(body)
+    return ngx_exit(HTTP_OK)
+end
+
+-- An answer without a body (a CORS preflight's 204), with the headers set before.
+function _M.send_empty(status, route_id)
+    ngx.status = status
+    ngx.header[ROUTE_HEADER] = route_id
+    ngx.send_headers()
     return ngx_exit(HTTP_OK)
 end
 

@@ -1,7 +1,8 @@
 -- The response side, in the named locations (location / has none of these: each is a
 -- fixed cost per request, see switchyard.request.locations):
 --
---   header_filter()  the route's response_headers (ngx.ctx.sy_resp) and the queued
+--   header_filter()  the route's response_headers (ngx.ctx.sy_resp), its CORS headers
+--                    (ngx.ctx.sy_cors, switchyard.route.exec) and the queued
 --                    Set-Cookie values (ngx.ctx.sy_cookies: sticky, split_sticky); one
 --                    ngx.ctx read and two field checks when there is none
 --   log()            least_conn: the last attempt's count ends (sy_conns)
@@ -26,8 +27,11 @@ local str_match = string.match
 
 local respond = reply.send
 local exec_response_headers = route_exec.response_headers
+local exec_cors_headers = route_exec.cors_headers
+local exec_gzip_filter = route_exec.gzip_filter
 
 local C_RESP, C_COOKIES, C_CONN = vars.ctx.resp, vars.ctx.cookies, vars.ctx.conn
+local C_CORS, C_CORS_ORIGIN, C_GZIP = vars.ctx.cors, vars.ctx.cors_origin, vars.ctx.gzip
 local V_ROUTE, V_PICK = vars.var.route, vars.var.pick
 
 local _M = {}
@@ -46,6 +50,14 @@ function _M.header_filter()
     local resp = ctx[C_RESP]
     if resp then
         exec_response_headers(resp)
+    end
+    local cors = ctx[C_CORS]
+    if cors then
+        exec_cors_headers(cors, ctx[C_CORS_ORIGIN])
+    end
+    local gz = ctx[C_GZIP]
+    if gz then
+        exec_gzip_filter(gz)
     end
     local cookies = ctx[C_COOKIES]
     if cookies then

@@ -32,6 +32,12 @@ _M.ctx = {
     ring_i = "sy_ring_i",
     -- sticky: where in ctx.sy_cookies its cookie is. set and read: balancer/sticky
     sticky_i = "sy_sticky_i",
+    -- the route's cors plan, and the Access-Control-Allow-Origin its request gets (nil:
+    -- none). set: route/exec (cors); read: header_filter
+    cors = "sy_cors",
+    cors_origin = "sy_cors_origin",
+    -- the route's gzip plan ({min, types}). set: access; read: header_filter (@sy_gzip)
+    gzip = "sy_gzip",
 }
 
 -- $sy_* variables Lua sets or reads
@@ -68,8 +74,9 @@ _M.var = {
 -- $sy_* variables only nginx uses (maps of edge.nginx.conf): the Upgrade header sent
 -- upstream (websocket only) and its Connection header, the Strict-Transport-Security
 -- header, the client's Host, the Host sent upstream; the request id; the JSON access
--- log's path and attempts
+-- log's path and attempts; X-Forwarded-For behind trusted proxies (--trusted-proxies)
 _M.nginx_only = {"sy_upgrade", "sy_connection", "sy_hsts_header", "sy_host",
-                 "sy_upstream_host", "sy_request_id", "sy_log_path", "sy_attempts"}
+                 "sy_upstream_host", "sy_request_id", "sy_log_path", "sy_attempts",
+                 "sy_forwarded_for"}
 
 return _M

@@ -105,7 +105,8 @@ _M.path_problem = path_problem
 -- raw: the JSON text; id: the id from the key (must agree with the document);
 -- regex_check(re) -> true[, ncaptures] | nil, err: compiles a regex (ngx.re in nginx).
 -- Returns {id, host, wildcard, path, match, priority, upstream, version, plan,
--- https_redirect, hsts, require_sni_match, full} or nil, err:
+-- https_redirect, hsts, require_sni_match, full, location} or nil, err:
+-- location: the named location of a full route other than @sy_full (@sy_gzip), or nil;
 -- wildcard is "one_label" (a *. host standing for exactly one label) or nil (any depth);
 -- a segment_prefix path is kept without a trailing "/" (except "/");
 -- upstream is nil for split and redirect routes, plan is nil for a plain upstream without
@@ -214,6 +215,7 @@ function _M.decode_route(raw, id, regex_check)
         hsts = hsts,
         require_sni_match = require_sni_match or nil,
         full = full,
+        location = locations.route_location(plan),
     }
 end
 

@@ -13,6 +13,13 @@
 --                             rewritten, headers already set, the request already
 --                             counted and admitted).
 --   response_headers(resp)    9: header_filter: remove, then set.
+--   cors(c, var, ctx)         after the guard: a preflight from an allowed origin is
+--                             answered here (204, true); from another origin 403 (true);
+--                             any other request notes the origin's answer for the header
+--                             filter (ctx.sy_cors, ctx.sy_cors_origin).
+--   cors_headers(c, origin)   header_filter: the Access-Control-* headers and Vary.
+--   gzip_filter(gz)           header_filter of @sy_gzip: a response of another type, or
+--                             shorter than min (Content-Length), is not compressed.
 --
 -- Table lookups, ngx.var reads and at most a few short strings per request; a body without
 -- Content-Length is read (ngx.req.read_body) only for routes with max_body_bytes.
@@ -30,6 +37,7 @@ local C_TIMEOUTS = vars.ctx.timeouts
 local V_PICK = vars.var.pick
 local V_PICK_COOKIE = vars.var.pick_cookie
 local V_HOST_SET = vars.var.host_set
+local C_CORS, C_CORS_ORIGIN = vars.ctx.cors, vars.ctx.cors_origin
 
 local ngx = ngx
 local ngx_req = ngx.req
@@ -38,8 +46,11 @@ local ngx_re_sub = ngx.re.sub
 local ngx_log = ngx.log
 local ERR = ngx.ERR
 local tonumber = tonumber
+local type = type
 local math_random = math.random
 local str_sub = string.sub
+local str_match = string.match
+local str_lower = string.lower
 local contains = cidr.contains
 local rate_check = ratelimit.check
 local redirect_location = redirect.location
@@ -50,6 +61,7 @@ local BODY_FORBIDDEN = "forbidden\n"
 local BODY_TOO_MANY = "too many requests\n"
 local BODY_REDIRECT = "redirecting\n"
 local BODY_TOO_LARGE = "request body too large\n"
+local BODY_CORS_REFUSED = "origin not allowed\n"
 local MAX_KEY = 256
 
 local limits   -- ngx.shared.sy_ratelimit
@@ -283,6 +295,97 @@ function _M.apply(plan, var, ctx, again)
         ctx[C_TIMEOUTS] = t
     end
     return name
+end
+
+-- The Access-Control-Allow-Origin value for this request: "*" (any origin, without
+-- credentials), the request's Origin when listed, or nil.
+local function cors_origin(c, var)
+    if c.any then
+        return "*"
+    end
+    local origin = var.http_origin
+    if origin and c.origins[origin] then
+        return origin
+    end
+    return nil
+end
+_M.cors_origin = cors_origin
+
+-- Vary: Origin added to what the response has (listed origins only: with "*" every
+-- response carries the same header)
+local function vary_origin(header)
+    local vary = header["Vary"]
+    if vary == nil then
+        header["Vary"] = "Origin"
+    elseif type(vary) == "table" then
+        vary[#vary + 1] = "Origin"
+        header["Vary"] = vary
+    else
+        header["Vary"] = vary .. ", Origin"
+    end
+end
+
+function _M.cors(c, var, ctx)
+    if var.request_method == "OPTIONS" and var.http_access_control_request_method
+            and var.http_origin then
+        -- a preflight: answered here, never sent upstream
+        local header = ngx.header
+        if not c.any then
+            vary_origin(header)
+        end
+        local origin = cors_origin(c, var)
+        if not origin then
+            return 403, BODY_CORS_REFUSED
+        end
+        header["Access-Control-Allow-Origin"] = origin
+        if c.credentials then
+            header["Access-Control-Allow-Credentials"] = "true"
+        end
+        header["Access-Control-Allow-Methods"] = c.methods
+        if c.headers then
+            header["Access-Control-Allow-Headers"] = c.headers
+        end
+        header["Access-Control-Max-Age"] = c.max_age
+        return 204
+    end
+    ctx[C_CORS] = c
+    ctx[C_CORS_ORIGIN] = cors_origin(c, var)
+    return nil
+end
+
+function _M.cors_headers(c, origin)
+    local header = ngx.header
+    -- the edge owns these on a route with cors: the upstream's own are replaced
+    header["Access-Control-Allow-Origin"] = origin
+    header["Access-Control-Allow-Credentials"] = origin and c.credentials and "true" or nil
+    header["Access-Control-Expose-Headers"] = origin and c.expose or nil
+    if not c.any then
+        vary_origin(header)
+    end
+end
+
+-- nginx's gzip filter in @sy_gzip compresses any type of any length (gzip_types *,
+-- gzip_min_length 0) for a client that accepts gzip, unless the upstream encoded the
+-- response already; it reads the request's Accept-Encoding after this header filter, so
+-- removing it leaves the response alone. That keeps a route's types and min_bytes out of
+-- nginx.conf: a change needs no reload.
+function _M.gzip_filter(gz)
+    local header = ngx.header
+    local ctype = header["Content-Type"]
+    local want = false
+    if type(ctype) == "string" then
+        local t = str_match(ctype, "^%s*([^;%s]+)")
+        want = t ~= nil and gz.types[str_lower(t)] == true
+    end
+    if want and gz.min > 0 then
+        local len = tonumber(header["Content-Length"])
+        if len and len < gz.min then
+            want = false
+        end
+    end
+    if not want then
+        ngx_req.clear_header("Accept-Encoding")
+    end
 end
 
 function _M.response_headers(resp)

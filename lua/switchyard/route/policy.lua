@@ -28,6 +28,10 @@
 --                (host: a "Host" to set, sent upstream via $sy_host_set, not set_header;
 --                host or host:port, as the controller accepts it)
 --     timeouts   {connect, send, read} in seconds (absent ones nil)
+--     gzip       {min (bytes), types = {media type -> true}}
+--     pages      error_pages: {[status] = {body, ctype} | {location}} (switchyard.request.reply)
+--     cors       {any (origins ["*"]), origins = {origin -> true}, credentials, methods,
+--                headers, expose (header values, nil when empty), max_age (a string)}
 -- Errors name the field ("split[2].weight must be an integer 0-1000").
 
 local check = require "switchyard.util.check"
@@ -35,6 +39,7 @@ local cidr = require "switchyard.route.cidr"
 
 local type = type
 local pairs = pairs
+local ipairs = ipairs
 local tostring = tostring
 local tonumber = tonumber
 local str_match = string.match
@@ -69,7 +74,7 @@ local REDIRECT_STATUS = {[301] = true, [302] = true, [303] = true, [307] = true,
 
 -- fields that need an upstream: refused on redirect routes
 local NEEDS_UPSTREAM = {"upstream", "split", "split_sticky", "canary", "rewrite",
-                        "request_headers", "timeouts", "max_body_bytes"}
+                        "request_headers", "timeouts", "max_body_bytes", "gzip"}
 
 -- JSON null counts as absent
 local function field(obj, name)
@@ -596,6 +601,262 @@ local function timeouts(v)
     return t
 end
 
+-- cors (docs/traffic-policies.md, "CORS"): the controller's rules
+-- (Sources/SwitchyardCore/Policies/CORS.swift); the header values are joined here, once.
+local MAX_ORIGINS = 64
+local MAX_CORS_NAMES = 32
+local CORS_FIELDS = {origins = true, methods = true, headers = true, expose_headers = true,
+                     credentials = true, max_age_s = true}
+
+-- "http(s)://host[:port]" as a browser sends it: a lowercase host name or IPv4 address
+local function is_origin(s)
+    if #s > 300 then
+        return false
+    end
+    local rest = str_match(s, "^https://(.*)$") or str_match(s, "^http://(.*)$")
+    if not rest then
+        return false
+    end
+    local host, port = str_match(rest, "^([^:]*):(.*)$")
+    if host then
+        if not str_find(port, "^[1-9][0-9]?[0-9]?[0-9]?[0-9]?$") or tonumber(port) > 65535 then
+            return false
+        end
+    else
+        host = rest
+    end
+    return host ~= "" and #host <= 253 and not str_find(host, "[^a-z0-9%.%-]")
+        and str_sub(host, 1, 1) ~= "." and str_sub(host, -1) ~= "."
+        and not str_find(host, "..", 1, true)
+end
+
+-- a list of strings of at most `max` entries, each passing ok(s), no duplicates (case-
+-- insensitive); nil, err otherwise
+local function cors_list(v, name, max, ok, what)
+    if not is_array(v) then
+        return nil, "cors." .. name .. " must be an array of strings"
+    end
+    if #v > max then
+        return nil, "cors." .. name .. ": at most " .. max .. " entries"
+    end
+    local seen = {}
+    for i = 1, #v do
+        local s = v[i]
+        if type(s) ~= "string" or not ok(s) then
+            return nil, "cors." .. name .. "[" .. (i - 1) .. "] must be " .. what
+        end
+        local low = str_lower(s)
+        if seen[low] then
+            return nil, "cors." .. name .. "[" .. (i - 1) .. "] appears twice"
+        end
+        seen[low] = true
+    end
+    return v
+end
+
+local function is_method(s)
+    return #s >= 1 and #s <= 32 and not str_find(s, "[^A-Z]")
+end
+
+local function is_header_name(s)
+    return is_token(s, 128)
+end
+
+local function cors(v)
+    if not is_object(v) then
+        return nil, "cors must be an object"
+    end
+    for k in pairs(v) do
+        if not CORS_FIELDS[k] then
+            return nil, "cors: unknown member \"" .. k .. "\""
+        end
+    end
+    local origins = field(v, "origins")
+    if origins == nil then
+        return nil, "cors.origins is required"
+    end
+    local err
+    origins, err = cors_list(origins, "origins", MAX_ORIGINS,
+                             function(s) return s == "*" or is_origin(s) end,
+                             "\"*\" or an origin (http(s)://host[:port])")
+    if not origins then
+        return nil, err
+    end
+    if #origins == 0 then
+        return nil, "cors.origins must name at least one origin, or [\"*\"]"
+    end
+    local c = {origins = {}}
+    for i = 1, #origins do
+        if origins[i] == "*" then
+            if #origins > 1 then
+                return nil, "cors.origins: \"*\" must be alone"
+            end
+            c.any = true
+        else
+            c.origins[origins[i]] = true
+        end
+    end
+    local lists = {}
+    for _, spec in ipairs({{"methods", is_method, "a method (A-Z)"},
+                           {"headers", is_header_name, "a header name"},
+                           {"expose_headers", is_header_name, "a header name"}}) do
+        local name = spec[1]
+        local list = field(v, name)
+        if list ~= nil then
+            list, err = cors_list(list, name, MAX_CORS_NAMES, spec[2], spec[3])
+            if not list then
+                return nil, err
+            end
+        end
+        lists[name] = list
+    end
+    local methods = lists.methods or {"GET", "HEAD", "POST"}
+    local allowed = lists.headers or {}
+    local expose = lists.expose_headers or {}
+    if #allowed > 1 then
+        for i = 1, #allowed do
+            if allowed[i] == "*" then
+                return nil, "cors.headers: \"*\" must be alone"
+            end
+        end
+    end
+    local credentials = field(v, "credentials")
+    if credentials == nil then
+        credentials = false
+    elseif type(credentials) ~= "boolean" then
+        return nil, "cors.credentials must be a boolean"
+    end
+    if credentials and (c.any or allowed[1] == "*") then
+        return nil, "cors.credentials cannot be true with origins or headers [\"*\"]"
+    end
+    local max_age = field(v, "max_age_s")
+    if max_age == nil then
+        max_age = 600
+    elseif not int_in(max_age, 0, 86400) then
+        return nil, "cors.max_age_s must be an integer 0-86400"
+    end
+    c.credentials = credentials or nil
+    c.methods = table.concat(methods, ", ")
+    c.headers = #allowed > 0 and table.concat(allowed, ", ") or nil
+    c.expose = #expose > 0 and table.concat(expose, ", ") or nil
+    c.max_age = tostring(max_age)
+    return c
+end
+
+-- error_pages (docs/traffic-policies.md, "Error pages"; Sources/SwitchyardCore/Policies/
+-- ErrorPages.swift): {[status] = {body, ctype} | {location}}. Also the edge's default
+-- pages (switchyard edge --error-pages), read once at start by switchyard.startup.
+local MAX_PAGES = 16
+local MAX_PAGE_BODY = 16384
+local PAGE_FIELDS = {body = true, content_type = true, redirect = true}
+
+local function page_redirect_ok(to)
+    if #to > 2048 or str_find(to, "[%z\1-\32\127]") or str_sub(to, 1, 2) == "//" then
+        return false
+    end
+    if str_sub(to, 1, 1) == "/" then
+        return true
+    end
+    local rest = str_match(to, "^https://(.*)$") or str_match(to, "^http://(.*)$")
+    return rest ~= nil and rest ~= "" and str_sub(rest, 1, 1) ~= "/"
+end
+
+function _M.error_pages(v, what)
+    what = what or "error_pages"
+    if not is_object(v) then
+        return nil, what .. " must be an object of status to page"
+    end
+    local out, n = {}, 0
+    for k, page in pairs(v) do
+        n = n + 1
+        if not str_find(k, "^[45]%d%d$") then
+            return nil, what .. ": \"" .. k .. "\" is not an error status (400-599)"
+        end
+        local at = what .. "." .. k
+        if not is_object(page) then
+            return nil, at .. " must be an object"
+        end
+        for m in pairs(page) do
+            if not PAGE_FIELDS[m] then
+                return nil, at .. ": unknown member \"" .. m .. "\""
+            end
+        end
+        local body, to = field(page, "body"), field(page, "redirect")
+        local ctype = field(page, "content_type")
+        if body ~= nil and to ~= nil then
+            return nil, at .. " is either a body or a redirect"
+        elseif body ~= nil then
+            if type(body) ~= "string" or #body > MAX_PAGE_BODY then
+                return nil, at .. ".body must be a string of at most " .. MAX_PAGE_BODY .. " bytes"
+            end
+            if ctype == nil then
+                ctype = "text/html; charset=utf-8"
+            elseif type(ctype) ~= "string" or ctype == "" or #ctype > 4096
+                    or str_find(ctype, "[%z\1-\31\127]") then
+                return nil, at .. ".content_type must be a header value"
+            end
+            out[tonumber(k)] = {body = body, ctype = ctype}
+        elseif to ~= nil then
+            if ctype ~= nil then
+                return nil, at .. ".content_type only applies with body"
+            end
+            if type(to) ~= "string" or not page_redirect_ok(to) then
+                return nil, at .. ".redirect must be an http(s) URL or a path"
+            end
+            out[tonumber(k)] = {location = to}
+        else
+            return nil, at .. " needs body or redirect"
+        end
+    end
+    if n == 0 or n > MAX_PAGES then
+        return nil, what .. " must have 1-" .. MAX_PAGES .. " pages"
+    end
+    return out
+end
+
+-- gzip (docs/traffic-policies.md, "Compression"; Sources/SwitchyardCore/Policies/
+-- Compression.swift)
+local GZIP_TYPES = {"text/html", "text/css", "text/plain", "text/javascript",
+                    "application/javascript", "application/json", "image/svg+xml"}
+
+local function is_media_type(s)
+    if type(s) ~= "string" or #s > 127 or str_lower(s) ~= s then
+        return false
+    end
+    local a, b = str_match(s, "^([^/]*)/([^/]*)$")
+    return a ~= nil and is_token(a, 127) and is_token(b, 127)
+end
+
+local function gzip(v)
+    if not is_object(v) then
+        return nil, "gzip must be an object"
+    end
+    local min = field(v, "min_bytes")
+    if min == nil then
+        min = 1024
+    elseif not int_in(min, 0, MAX_BODY) then
+        return nil, "gzip.min_bytes must be an integer 0-" .. MAX_BODY
+    end
+    local list = field(v, "types")
+    if list == nil then
+        list = GZIP_TYPES
+    elseif not is_array(list) or #list == 0 or #list > 32 then
+        return nil, "gzip.types must be an array of 1-32 media types"
+    end
+    local types = {}
+    for i = 1, #list do
+        local t = list[i]
+        if not is_media_type(t) then
+            return nil, "gzip.types[" .. (i - 1) .. "] must be a lowercase media type"
+        end
+        if types[t] then
+            return nil, "gzip.types[" .. (i - 1) .. "] appears twice"
+        end
+        types[t] = true
+    end
+    return {min = min, types = types}
+end
+
 function _M.decode(obj, match, path, id, regex_check)
     local err
     local upstream = field(obj, "upstream")
@@ -728,6 +989,30 @@ function _M.decode(obj, match, path, id, regex_check)
             plan[name] = set or nil
             any = any or set ~= false
         end
+    end
+    v = field(obj, "gzip")
+    if v ~= nil then
+        plan.gzip, err = gzip(v)
+        if not plan.gzip then
+            return nil, err
+        end
+        any = true
+    end
+    v = field(obj, "error_pages")
+    if v ~= nil then
+        plan.pages, err = _M.error_pages(v)
+        if not plan.pages then
+            return nil, err
+        end
+        any = true
+    end
+    v = field(obj, "cors")
+    if v ~= nil then
+        plan.cors, err = cors(v)
+        if not plan.cors then
+            return nil, err
+        end
+        any = true
     end
     plan.guard = (plan.deny or plan.allow or plan.rate) and true or nil
     if upstream ~= nil and not any then

@@ -95,7 +95,9 @@ def test_edge_default_pages(redis, controller, workdir, edges):
                    "503": {"body": "edge says down", "content_type": "text/plain"}}, f)
     e = Edge(redis, workdir, "edge-pages", workers=1, extra=["--error-pages", path])
     try:
-        wait_until(lambda: _get(e, "/plain-down").status_code == 503, 20, what="edge-pages")
+        # the route's own page shows the edge has the configuration (a 503 alone could be an
+        # edge that has not synced yet)
+        wait_until(lambda: _get(e, "/down").text == "back soon", 20, what="edge-pages synced")
         r = _get(e, "/nowhere", host="unknown.example.com")
         assert r.status_code == 404 and r.text == "<h1>nothing here</h1>"
         assert r.headers["Content-Type"] == "text/html; charset=utf-8"

@@ -20,6 +20,7 @@
 -- log phase and the rest does nothing but one boolean check.
 
 local counters = require "switchyard.metrics.counters"
+local vars = require "switchyard.request.vars"
 local base = require "resty.core.base"
 local ffi = require "ffi"
 
@@ -31,6 +32,9 @@ local get_request = base.get_request
 local ffi_cast = ffi.cast
 local INTPTR = ffi.typeof("intptr_t")
 local tonumber = tonumber
+local str_find, str_sub = string.find, string.sub
+
+local V_BYTES = vars.var.bytes
 
 local _M = {}
 
@@ -60,6 +64,17 @@ function _M.routed(route)
     if enabled then
         routes[req_key()] = route
     end
+end
+
+-- The route access() matched for this request, while the metrics are on (nil when off or
+-- unrouted): the balancer reads it here instead of from $sy_route (~350 instructions
+-- less per request). Only with the metrics on: their log phase clears the entry, without
+-- one it would stay behind.
+function _M.route()
+    if enabled then
+        return routes[req_key()]
+    end
+    return nil
 end
 
 function _M.picked(up, ep)
@@ -121,9 +136,16 @@ function _M.log()
         ups[r], picked_at[r] = nil, nil
         up_name = up.name
     end
-    local var = ngx_var
-    counts:request(id, up_name, ngx.status, now - req_start_time(), up_dur,
-                   tonumber(var.request_length) or 0, tonumber(var.bytes_sent) or 0)
+    -- "<request_length> <bytes_sent>" (map $sy_bytes): one variable read, not two
+    local bytes = ngx_var[V_BYTES]
+    local sp = str_find(bytes, " ", 1, true)
+    local bytes_in, bytes_out = 0, 0
+    if sp then
+        bytes_in = tonumber(str_sub(bytes, 1, sp - 1)) or 0
+        bytes_out = tonumber(str_sub(bytes, sp + 1)) or 0
+    end
+    counts:request(id, up_name, ngx.status, now - req_start_time(), up_dur, bytes_in,
+                   bytes_out)
 end
 
 return _M

@@ -42,7 +42,8 @@ LUA_DIR = os.path.join(ROOT, "lua")
 # what it shows).
 EDGE_ROUTES = [
     ("edge: plain route", "plain.bench", {},
-     "location / only: route lookup and balancer, no log phase"),
+     "location / only: route lookup and balancer; the metrics' log phase (none with "
+     "--metrics-listen off)"),
     ("edge: route with response_headers", "resp.bench", {},
      "goes on to @sy_full: a second access pass, the header filter, the variable proxy_pass"),
     ("edge: sticky upstream, cookie sent", "sticky.bench", None,
@@ -283,7 +284,8 @@ def render(results):
              f"user-space instructions the one nginx worker executes per request, "
              f"median of {results.get('windows', 1)} windows of {results['requests']} "
              f"keep-alive requests after {results['warmup']} unmeasured ones; the worker's "
-             "timers and its idle work (the syncer; the rate over at least 5 s) subtracted. "
+             "timers, the Lua threads they started (the syncer) and its idle work (the rate "
+             "over at least 5 s) subtracted. "
              "Unlike req/s "
              "this barely moves between runs (a few hundred instructions), so it is the "
              "figure design "

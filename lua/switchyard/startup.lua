@@ -126,7 +126,8 @@ function _M.init(c)
         -- "json": balance() sets $sy_upstream for the JSON access log
         access_log_format = c.access_log_format == "json" and "json" or "text",
         -- false with --access-log off: nothing but the named locations reads $sy_route then
-        access_log = c.access_log ~= nil and c.access_log ~= "off",
+        -- (a template that does not say counts as logging)
+        access_log = c.access_log ~= "off",
         metrics_listen = (c.metrics_listen and c.metrics_listen ~= "off")
             and tostring(c.metrics_listen) or "",
     }

@@ -20,7 +20,6 @@
 -- log phase and the rest does nothing but one boolean check.
 
 local counters = require "switchyard.metrics.counters"
-local vars = require "switchyard.request.vars"
 local base = require "resty.core.base"
 local ffi = require "ffi"
 
@@ -32,9 +31,6 @@ local get_request = base.get_request
 local ffi_cast = ffi.cast
 local INTPTR = ffi.typeof("intptr_t")
 local tonumber = tonumber
-local str_find, str_sub = string.find, string.sub
-
-local V_BYTES = vars.var.bytes
 
 local _M = {}
 
@@ -136,16 +132,11 @@ function _M.log()
         ups[r], picked_at[r] = nil, nil
         up_name = up.name
     end
-    -- "<request_length> <bytes_sent>" (map $sy_bytes): one variable read, not two
-    local bytes = ngx_var[V_BYTES]
-    local sp = str_find(bytes, " ", 1, true)
-    local bytes_in, bytes_out = 0, 0
-    if sp then
-        bytes_in = tonumber(str_sub(bytes, 1, sp - 1)) or 0
-        bytes_out = tonumber(str_sub(bytes, sp + 1)) or 0
-    end
-    counts:request(id, up_name, ngx.status, now - req_start_time(), up_dur, bytes_in,
-                   bytes_out)
+    -- two variable reads (~600 each; one map of both cost more: nginx formats each number
+    -- twice in a complex value, and Lua must split the string)
+    local var = ngx_var
+    counts:request(id, up_name, ngx.status, now - req_start_time(), up_dur,
+                   tonumber(var.request_length) or 0, tonumber(var.bytes_sent) or 0)
 end
 
 return _M

@@ -63,9 +63,6 @@ _M.var = {
     -- the upstream's name. set: balance (only with --access-log-format json); read: the
     -- JSON access log
     upstream = "sy_upstream",
-    -- "<request_length> <bytes_sent>": a map of edge.nginx.conf; read: the request
-    -- metrics' log phase (request/metrics)
-    bytes = "sy_bytes",
 }
 
 -- $sy_* variables only nginx uses (maps of edge.nginx.conf): the Upgrade header sent

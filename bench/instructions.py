@@ -7,7 +7,8 @@ instructions a worker executes per request barely moves, so this is the figure t
 design choices of the edge with (`bench/bench.py` stays the one for req/s and latency).
 What it counts: user-space instructions of the worker (nginx, LuaJIT, its JIT-compiled
 traces, libc) between two callgrind dumps around a fixed number of keep-alive requests,
-minus the worker's timers and minus what the worker does idle for as long (the syncer and
+minus the worker's timers and the Lua threads they started (the syncer), and minus what the
+worker does idle for as long (the syncer and
 the refresh timers run on their own clock, and valgrind makes wall time ~50x longer). Not counted: the kernel (sockets, epoll), which is
 most of a proxied request's time and the same for every variant, and cache misses.
 
@@ -42,7 +43,8 @@ LUA_DIR = os.path.join(ROOT, "lua")
 # what it shows).
 EDGE_ROUTES = [
     ("edge: plain route", "plain.bench", {},
-     "location / only: route lookup and balancer, no log phase"),
+     "location / only: route lookup and balancer; the metrics' log phase (none with "
+     "--metrics-listen off)"),
     ("edge: route with response_headers", "resp.bench", {},
      "goes on to @sy_full: a second access pass, the header filter, the variable proxy_pass"),
     ("edge: sticky upstream, cookie sent", "sticky.bench", None,
@@ -79,8 +81,9 @@ def requests_on(port, host, headers, n):
 class Callgrind:
     """nginx (master + one worker) under callgrind; count(...) measures one window."""
 
-    def __init__(self, name, conf, prefix, port):
-        self.prefix, self.port, self.name = prefix, port, name
+    def __init__(self, name, conf, prefix, port, keep=None):
+        self.prefix, self.port, self.name, self.keep = prefix, port, name, keep
+        self.label = name
         self.vgdb = os.path.join(prefix, "vgdb")
         self.log = os.path.join(prefix, "valgrind.log")
         # workers as root: callgrind_control talks to the worker through FIFOs the master
@@ -128,8 +131,19 @@ class Callgrind:
             total = int(re.search(r"^(?:summary|totals):\s+(\d+)", f.read(), re.M).group(1))
         ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100",
                               dumps[-1]], capture_output=True, text=True).stdout
-        t = re.search(r"^\s*([\d,]+) \(.*ngx_event_expire_timers", ann, re.M)
-        timers = int(t.group(1).replace(",", "")) if t else 0
+        # not the requests' work: timers (the worker's own and the syncer's start), and
+        # the Lua threads they started, resumed by their sockets (the syncer's Redis
+        # replies, health polls: ngx_http_lua_content_wev_handler; location / has no
+        # content handler that yields)
+        timers = 0
+        for fn in ("ngx_event_expire_timers", "ngx_http_lua_content_wev_handler"):
+            t = re.search(r"^\s*([\d,]+) \(.*" + fn, ann, re.M)
+            timers += int(t.group(1).replace(",", "")) if t else 0
+        if self.keep:   # --keep-dumps: the window's dump, for callgrind_annotate
+            os.makedirs(self.keep, exist_ok=True)
+            slug = re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
+            shutil.copy(dumps[-1], os.path.join(
+                self.keep, f"{slug}.{len(glob.glob(os.path.join(self.keep, slug + '.*')))}"))
         for d in dumps:
             os.unlink(d)
         return total - timers, took
@@ -145,7 +159,11 @@ class Callgrind:
         for _ in range(windows):
             busy, took = self._window(lambda: requests_on(self.port, host, headers, n))
             if idle:
-                quiet, quiet_took = self._window(lambda: time.sleep(min(max(took, 5), 30)))
+                keep, self.keep = self.keep, None   # idle windows are not kept
+                try:
+                    quiet, quiet_took = self._window(lambda: time.sleep(min(max(took, 5), 30)))
+                finally:
+                    self.keep = keep
                 busy -= quiet / quiet_took * took
             samples.append(busy / n)
         return {"per_request": statistics.median(samples),
@@ -187,6 +205,11 @@ def setup_routes(controller, backend):
             "gzip": {"min_bytes": 0, "types": types}})
 
 
+def wanted(args, label):
+    """--only: the variants whose label contains one of the given words"""
+    return not args.only or any(w in label for w in args.only)
+
+
 def measure(args, base):
     results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "requests": args.requests, "warmup": args.warmup, "windows": args.windows,
@@ -201,10 +224,11 @@ def measure(args, base):
         backend = bench.Nginx("backend", bench.BACKEND.format(port=bport), 1, base)
         started.append(backend)
         wait_until(lambda: bench.tcp_open(bport), 10, what="backend")
-        for name, body in (() if args.only else (("static nginx", bench.STATIC),
-                                                  ("bare Lua floor", bench.BARE_LUA))):
+        for name, body in (("static nginx", bench.STATIC), ("bare Lua floor", bench.BARE_LUA)):
+            if not wanted(args, name):
+                continue
             conf, d, port = write_plain(base, name.split()[0], body, bport)
-            vg = Callgrind(name, conf, d, port)
+            vg = Callgrind(name, conf, d, port, args.keep_dumps)
             try:
                 results["variants"][name] = vg.count("bench.test", {}, args.requests,
                                                      args.warmup, args.windows, not args.smoke)
@@ -212,6 +236,8 @@ def measure(args, base):
                 vg.stop()
             print(f"{name}: {results['variants'][name]['per_request']:.0f} instructions/request "
                   f"(windows: {results['variants'][name]['samples']})", flush=True)
+        if not any(wanted(args, label) for label, _, _, _ in EDGE_ROUTES):
+            return results
         redis = Redis(base)
         started.append(redis)
         controller = Controller(redis, base)
@@ -219,13 +245,20 @@ def measure(args, base):
         setup_routes(controller, bport)
         d = os.path.join(base, "edge")
         port = free_port()
+        # --checkout: another checkout's edge (its lua/ and deploy/edge.nginx.conf with the
+        # snippets beside it), rendered by this binary
+        lua_dir, template = LUA_DIR, []
+        if args.checkout:
+            lua_dir = os.path.join(args.checkout, "lua")
+            template = ["--template", os.path.join(args.checkout, "deploy", "edge.nginx.conf")]
         out = subprocess.run([BIN, "edge", "--listen", f"127.0.0.1:{port}", "--redis",
                               redis.address, "--prefix", d, "--id", "instructions",
-                              "--workers", "1", "--access-log", "off", "--lua-dir", LUA_DIR,
-                              "--metrics-listen", f"127.0.0.1:{free_port()}", *args.edge_arg,
+                              "--workers", "1", "--access-log", "off", "--lua-dir", lua_dir,
+                              "--metrics-listen", f"127.0.0.1:{free_port()}", *template,
+                              *args.edge_arg,
                               "--render-only"], capture_output=True, text=True, check=True)
         conf = out.stdout.strip().splitlines()[-1]
-        vg = Callgrind("edge", conf, d, port)
+        vg = Callgrind("edge", conf, d, port, args.keep_dumps)
         try:
             def served():
                 try:
@@ -238,8 +271,9 @@ def measure(args, base):
             cookie = get(conn, "sticky.bench", {}).getheader("Set-Cookie").split(";", 1)[0]
             conn.close()
             for label, host, headers, _ in EDGE_ROUTES:
-                if args.only and not any(o in label for o in args.only):
+                if not wanted(args, label):
                     continue
+                vg.label = label
                 h = {"Cookie": cookie} if headers is None else headers
                 results["variants"][label] = vg.count(host, h, args.requests, args.warmup,
                                                       args.windows, not args.smoke)
@@ -265,7 +299,8 @@ def render(results):
              f"user-space instructions the one nginx worker executes per request, "
              f"median of {results.get('windows', 1)} windows of {results['requests']} "
              f"keep-alive requests after {results['warmup']} unmeasured ones; the worker's "
-             "timers and its idle work (the syncer; the rate over at least 5 s) subtracted. "
+             "timers, the Lua threads they started (the syncer) and its idle work (the rate "
+             "over at least 5 s) subtracted. "
              "Unlike req/s "
              "this barely moves between runs (a few hundred instructions), so it is the "
              "figure design "
@@ -298,12 +333,18 @@ def main():
     ap.add_argument("--edge-arg", action="append", default=[], metavar="ARG",
                     help="one more argument to `switchyard edge` (repeatable), e.g. "
                     "--edge-arg=--metrics-listen=off to measure the edge without metrics")
+    ap.add_argument("--checkout", metavar="DIR", help="measure the edge of another "
+                    "checkout of Switchyard (e.g. `git worktree add /tmp/before <commit>`): "
+                    "its lua/ and deploy/edge.nginx.conf, rendered by SWITCHYARD_BIN; for "
+                    "before/after figures from one binary and one machine state")
+    ap.add_argument("--only", action="append", default=[], metavar="WORD",
+                    help="measure only the variants whose label contains WORD (repeatable), "
+                    "e.g. --only plain --only floor; the Markdown table needs all of them")
+    ap.add_argument("--keep-dumps", metavar="DIR", help="keep each measured window's "
+                    "callgrind dump in DIR (<variant>.<n>), for callgrind_annotate")
     ap.add_argument("--md", help=f"put the table into this Markdown file, between {START} "
                     f"and {END} (appended when the markers are missing)")
     ap.add_argument("--render", metavar="JSON", help="only render a saved --out file")
-    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
-                    help="measure only the edge variants whose label contains TEXT "
-                    "(repeatable; no static/bare-Lua runs, so nothing to publish: use --out)")
     args = ap.parse_args()
     if args.render:
         with open(args.render) as f:
@@ -321,13 +362,13 @@ def main():
     for name, m in results["variants"].items():
         if not m["per_request"] > 1000:   # a proxied request is tens of thousands
             raise AssertionError(f"{name}: implausible count {m['per_request']}")
-    if args.smoke:
+    if args.smoke and not args.only:
         print(render(results))
         return
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
-    if args.only:
+    if args.only:   # the per-variant lines above are the result; no table without all
         return
     section = render(results)
     publish(args.md, section) if args.md else print(section)

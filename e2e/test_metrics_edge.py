@@ -264,3 +264,33 @@ def test_metrics_off_renders_no_listener_and_no_log_phase_in_location_root(redis
              or "listen off" in line]
     assert lines and all(line.strip().startswith("#") for line in lines), lines
     assert "metrics_listen = [==[off]==]" in conf
+
+
+def test_access_log_off_counts_routes_and_failures_without_route_variable(
+        redis, workdir, controller, routes):
+    # With --access-log off (and the metrics on) access() writes $sy_route only before
+    # ngx.exec: the balancer and @sy_failed take the route from the metrics' table
+    # (lua/switchyard/request/access.lua). The route's label, the 502's route header and
+    # the failed attempt must come out the same.
+    e = Edge(redis, workdir, "edge-metrics-nolog", workers=1, extra=("--access-log", "off"))
+    try:
+        wait_until(lambda: e.get("/ok/x", HOST).status_code == 200, 10, what="routes")
+        before = scrape(e)
+        for _ in range(3):
+            assert e.get("/ok/x", HOST).status_code == 200
+        r = e.get("/dead", HOST)
+        assert r.status_code == 502
+        assert r.headers["X-Switchyard-Route"] == "m-dead"
+        name = "switchyard_edge_requests_total"
+        after = wait_metric(e, lambda s: value(s, name, route="m-dead", upstream="m-dead",
+                                               **{"class": "5xx", "code": "502"})
+                            >= value(before, name, route="m-dead", upstream="m-dead",
+                                     **{"class": "5xx", "code": "502"}) + 1, "the 502")
+        assert value(after, name, route="m-ok", upstream="m-up", **{"class": "2xx"}) >= \
+            value(before, name, route="m-ok", upstream="m-up", **{"class": "2xx"}) + 3
+        dead_addr = f"127.0.0.1:{routes}"
+        assert value(after, "switchyard_edge_upstream_errors_total", upstream="m-dead",
+                     endpoint=dead_addr) >= 1
+        assert value(after, "switchyard_edge_request_bytes_total", route="m-ok") > 0
+    finally:
+        e.stop()

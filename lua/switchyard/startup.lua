@@ -164,6 +164,9 @@ function _M.init(c)
         -- in the heartbeat (metrics_listen) so the controller finds explain
         -- "json": balance() sets $sy_upstream for the JSON access log
         access_log_format = c.access_log_format == "json" and "json" or "text",
+        -- false with --access-log off: nothing but the named locations reads $sy_route then
+        -- (a template that does not say counts as logging)
+        access_log = c.access_log ~= "off",
         metrics_listen = (c.metrics_listen and c.metrics_listen ~= "off")
             and tostring(c.metrics_listen) or "",
     }
@@ -229,14 +232,15 @@ function _M.init_worker()
         ssl = ngx_ssl,
         decrypt = cert_key and require("switchyard.tls.aesgcm").decrypter(cert_key) or nil,
     })
+    -- request metrics (switchyard.request.metrics): counted per worker, flushed every
+    -- second; on or off before the request handlers attach (access() asks)
+    request_metrics.enable(config.metrics_listen ~= "" and ngx.shared.sy_metrics ~= nil)
     -- the request handlers keep this worker's objects (the same for its lifetime)
     access.attach(worker)
     balance.attach(worker)
     response.attach(worker)
     reply.attach(worker, config.error_pages)
     handshake.attach(worker, ngx_ssl)
-    -- request metrics (switchyard.request.metrics): counted per worker, flushed every second
-    request_metrics.enable(config.metrics_listen ~= "" and ngx.shared.sy_metrics ~= nil)
     if request_metrics.enabled() then
         local mok, merr = ngx.timer.every(1, require("switchyard.metrics.serve").flush_tick)
         if not mok then

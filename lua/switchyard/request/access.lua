@@ -69,6 +69,7 @@ local AGAIN = 3   -- a named location after the options ran in location / ($sy_d
 _M.FIRST, _M.NAMED, _M.AGAIN = FIRST, NAMED, AGAIN
 
 local router, upstreams, hctx   -- this worker's (switchyard.worker), set by attach()
+local route_var_always = true   -- set $sy_route for every routed request (attach())
 local https_suffix = ""         -- ":<port>" of https_redirect Locations ("" for 443)
 local warned = {}               -- route id -> time of the last "missing upstream" log
 local tls_pools                 -- up -> upstream{} block for HTTPS upstreams (plan_pools)
@@ -79,6 +80,11 @@ function _M.attach(w)
     router, upstreams, hctx = w.router, w.upstreams, w.hctx
     local https_port = w.config.https_port
     https_suffix = https_port == 443 and "" or ":" .. https_port
+    -- $sy_route is written for every routed request only when the access log reads it or
+    -- the metrics are off; otherwise only before ngx.exec (the named locations read it), and
+    -- the balancer and @sy_failed take the route from the metrics' table (~300
+    -- instructions less per request)
+    route_var_always = w.config.access_log ~= false or not metrics.enabled()
 end
 
 -- Serves `route` (matched in location / or found again by id in a named location) in the
@@ -168,6 +174,7 @@ local function serve(route, var, pass)
     ngx.ctx[C_UP] = up
     if pass == FIRST then
         -- HTTPS, sticky or least_conn: on to the location that can do it, options done
+        var[V_ROUTE] = id
         var[V_DONE] = "1"
         return ngx_exec(named_for(up))
     end
@@ -215,12 +222,15 @@ function _M.access()
     if wild and not is_host_name(host) then
         return respond(400, "none", reply.HOST_INVALID)
     end
-    var[V_ROUTE] = route.id
     metrics_routed(route)
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
     -- HTTP/2 request may not, and @sy_full sends $host for it
     if route.full or (req_http_version() ~= 1.1 and not http_host) then
+        var[V_ROUTE] = route.id
         return ngx_exec(route.location or FULL)
+    end
+    if route_var_always then
+        var[V_ROUTE] = route.id
     end
     return serve(route, var, FIRST)
 end

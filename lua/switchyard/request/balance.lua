@@ -10,10 +10,11 @@
 -- The route's timeouts (ngx.ctx.sy_timeouts) on every attempt.
 --
 -- A plain route (no options, an upstream location / serves) passes nothing in ngx.ctx:
--- its upstream is found again from $sy_route, which the access log needs anyway: that
+-- its upstream is found again by the route's id, which the access log needs anyway: that
 -- read and two table lookups cost ~900 instructions per request less than creating the
 -- request's ngx.ctx table in access() and reading it here (callgrind,
--- bench/instructions.py). Only a retry (rare) makes one. Routes with options and the
+-- bench/instructions.py). The id comes from the request metrics' per-worker table when
+-- they are on (switchyard.request.metrics.route: no variable read), else from $sy_route. Only a retry (rare) makes one. Routes with options and the
 -- upstreams @sy_full serves get theirs from ngx.ctx.sy_up (a canary or split choice,
 -- timeouts, sticky or least_conn state).
 
@@ -36,7 +37,8 @@ local set_more_tries = ngx_balancer.set_more_tries
 local get_last_failure = ngx_balancer.get_last_failure
 local set_timeouts = ngx_balancer.set_timeouts
 local retry_pick = health_mod.retry_pick
-local metrics_picked, metrics_retried = metrics.picked, metrics.retried
+local metrics_picked, metrics_retried, metrics_route = metrics.picked, metrics.retried,
+    metrics.route
 
 local C_UP, C_TIMEOUTS = vars.ctx.up, vars.ctx.timeouts
 local V_ROUTE, V_UPSTREAM = vars.var.route, vars.var.upstream
@@ -87,7 +89,15 @@ end
 
 function _M.balance()
     local var = ngx_var
-    local id = var[V_ROUTE]
+    -- the route's id: from the metrics' table when they are on (no variable read), else
+    -- from $sy_route
+    local matched = metrics_route()
+    local id
+    if matched then
+        id = matched.id
+    else
+        id = var[V_ROUTE]
+    end
     -- recent: also a route removed or replaced while nginx read this request's body
     local route = id and router:recent(id)
     local up, ctx

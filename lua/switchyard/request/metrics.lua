@@ -62,6 +62,17 @@ function _M.routed(route)
     end
 end
 
+-- The route access() matched for this request, while the metrics are on (nil when off or
+-- unrouted): the balancer reads it here instead of from $sy_route (~350 instructions
+-- less per request). Only with the metrics on: their log phase clears the entry, without
+-- one it would stay behind.
+function _M.route()
+    if enabled then
+        return routes[req_key()]
+    end
+    return nil
+end
+
 function _M.picked(up, ep)
     if enabled then
         local r = req_key()
@@ -121,6 +132,8 @@ function _M.log()
         ups[r], picked_at[r] = nil, nil
         up_name = up.name
     end
+    -- two variable reads (~600 each; one map of both cost more: nginx formats each number
+    -- twice in a complex value, and Lua must split the string)
     local var = ngx_var
     counts:request(id, up_name, ngx.status, now - req_start_time(), up_dur,
                    tonumber(var.request_length) or 0, tonumber(var.bytes_sent) or 0)

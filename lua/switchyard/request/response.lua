@@ -103,6 +103,11 @@ function _M.failed()
     local var = ngx_var
     local status = tonumber(var.status) or 502
     local id = var[V_ROUTE]
+    if not id or id == "" then
+        -- not written (access log off, metrics on): the metrics' table has the route
+        local matched = metrics.route()
+        id = matched and matched.id
+    end
     local route = id and router.by_id[id]
     local up
     if route then

@@ -14,7 +14,8 @@
 -- read and two table lookups cost ~900 instructions per request less than creating the
 -- request's ngx.ctx table in access() and reading it here (callgrind,
 -- bench/instructions.py). The id comes from the request metrics' per-worker table when
--- they are on (switchyard.request.metrics.route: no variable read), else from $sy_route. Only a retry (rare) makes one. Routes with options and the
+-- they are on (switchyard.request.metrics.route: no variable read), else from $sy_route.
+-- Only a retry (rare) makes one. Routes with options and the
 -- upstreams @sy_full serves get theirs from ngx.ctx.sy_up (a canary or split choice,
 -- timeouts, sticky or least_conn state).
 

@@ -65,7 +65,10 @@ enum OpenAPIDocument {
                     ETag: {$ref: "#/components/headers/ETag"}
                   content:
                     application/yaml:
-                      schema: {type: string}
+                      schema:
+                        type: object
+                        description: This document (a YAML mapping)
+                        required: [openapi, info, paths, components]
                 "401": {$ref: "#/components/responses/Unauthorized"}
                 "403": {$ref: "#/components/responses/Forbidden"}
 
@@ -553,6 +556,7 @@ enum OpenAPIDocument {
                 - name: version
                   in: path
                   required: true
+                  example: 1
                   schema: {type: integer, minimum: 1}
               responses:
                 "200":
@@ -722,28 +726,32 @@ enum OpenAPIDocument {
                 - name: url
                   in: query
                   required: true
-                  schema: {type: string, minLength: 1, maxLength: 8192}
+                  description: |
+                    The request's URL, at most 8192 bytes (UTF-8). The lengths this document gives for
+                    explain's parameters are a subset that always fits: a request head over 80 KB
+                    (percent-encoding included) is refused by the HTTP server, 400 without a body.
+                  schema: {type: string, minLength: 1, maxLength: 2048}
                 - name: method
                   in: query
                   required: false
-                  schema: {type: string, default: GET}
+                  schema: {type: string, maxLength: 16, default: GET}
                 - name: header
                   in: query
                   required: false
-                  description: "`Name:value`, repeated"
+                  description: "`Name:value`, repeated: at most 64, each at most 8192 bytes"
                   style: form
                   explode: true
-                  schema: {type: array, maxItems: 64, items: {type: string}}
+                  schema: {type: array, maxItems: 64, items: {type: string, maxLength: 48}}
                 - name: client
                   in: query
                   required: false
                   description: The client address the edge assumes
-                  schema: {type: string}
+                  schema: {type: string, maxLength: 64}
                 - name: edge
                   in: query
                   required: false
                   description: Ask this edge (its id)
-                  schema: {type: string}
+                  schema: {type: string, maxLength: 64}
               responses:
                 "200":
                   description: The edge's answer with `answered_by`
@@ -756,6 +764,7 @@ enum OpenAPIDocument {
                         required: [answered_by]
                         properties:
                           answered_by: {type: object}
+                "400": {$ref: "#/components/responses/BadRequest"}
                 "401": {$ref: "#/components/responses/Unauthorized"}
                 "403": {$ref: "#/components/responses/Forbidden"}
                 "404": {$ref: "#/components/responses/NotFound"}
@@ -899,18 +908,21 @@ enum OpenAPIDocument {
               in: path
               required: true
               description: 1-63 of a-z 0-9 . _ - (not . or ..)
+              example: backend
               schema: {$ref: "#/components/schemas/Name"}
             RouteId:
               name: id
               in: path
               required: true
               description: 1-63 of a-z 0-9 . _ - (not . or ..)
+              example: bbs
               schema: {$ref: "#/components/schemas/Name"}
             CertificateId:
               name: id
               in: path
               required: true
               description: 1-63 of a-z 0-9 . _ - (not . or ..)
+              example: shop
               schema: {$ref: "#/components/schemas/Name"}
             EndpointAddress:
               name: address

@@ -1,0 +1,104 @@
+"""docs/openapi.yaml against a real controller and a real redis-server, with schemathesis:
+it generates requests for every documented operation from the document the controller
+serves (GET /api/v1/openapi.yaml, the same bytes as the file) and checks every answer: no 5xx, the status code is
+documented for the operation, the content type too, and the body matches the documented
+schema (docs/openapi.yaml; the router side: Tests/SwitchyardControllerTests/OpenAPITests).
+
+Bounded: at most MAX_EXAMPLES generated requests per operation (OPENAPI_MAX_EXAMPLES to
+change it), each with a timeout; the whole file takes about a minute (OPENAPI_MAX_EXAMPLES=150: a few). Writes go to this
+module's throwaway Redis. The token is the admin token, so every operation runs (the roles
+themselves: test_hardening.py and AccessAPITests)."""
+import os
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+DOCUMENT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "openapi.yaml")
+MAX_EXAMPLES = int(os.environ.get("OPENAPI_MAX_EXAMPLES", "25"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance]
+# GET /status?wait_version waits for edges this stack has none of: at most this long.
+MAX_WAIT_MS = 200
+# every answer's status by operation, for the final check
+ANSWERS = {}
+
+
+@pytest.fixture(scope="module")
+def seeded(controller):
+    """A few real objects, so generated reads and writes also meet existing ones."""
+    controller.upstream("backend", 9201, 9202)
+    controller.route("bbs", "bbs.test.com", "/api", "backend")
+    return controller
+
+
+@pytest.fixture(scope="module")
+def api_schema(seeded):
+    # the file, which the controller serves byte for byte (test_the_served_document_is_the_file):
+    # loaded from its URL, schemathesis would leave out the operation that serves it
+    loaded = schemathesis.openapi.from_path(DOCUMENT)
+    # valid requests and invalid ones (wrong types, missing fields, values out of range):
+    # the invalid ones must be refused with a documented 4xx and the JSON error, never a 5xx
+    loaded.config.generation.update(modes=list(schemathesis.GenerationMode))
+    return loaded
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+def test_the_served_document_is_the_file(controller):
+    with open(DOCUMENT, "rb") as f:
+        text = f.read()
+    r = controller.request("GET", "/api/v1/openapi.yaml")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/yaml")
+    assert r.content == text
+    assert requests.get(controller.url + "/api/v1/openapi.yaml", timeout=5).status_code == 401
+
+
+def bound_wait(query):
+    """A valid timeout_ms (or none: 10 s) becomes at most MAX_WAIT_MS; invalid ones stay
+    (answered 422 at once)."""
+    value = query.get("timeout_ms", MAX_WAIT_MS)
+    try:
+        ms = int(value)
+    except (TypeError, ValueError):
+        return
+    query["timeout_ms"] = min(ms, MAX_WAIT_MS) if ms >= 0 else ms
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.generate])
+def test_every_answer_matches_the_document(case, seeded):
+    if case.path == "/api/v1/status" and case.query and "wait_version" in case.query:
+        bound_wait(case.query)
+    response = case.call_and_validate(base_url=seeded.url,
+                                      headers={"Authorization": f"Bearer {seeded.token}"},
+                                      checks=CHECKS, timeout=15)
+    ANSWERS.setdefault(f"{case.method.upper()} {case.path}", []).append(response.status_code)
+
+
+def test_every_operation_was_exercised(api_schema):
+    """The run above reached every documented operation, and valid writes were applied (the
+    document's examples are valid requests): a run that only collected 4xx would prove little."""
+    documented = {f"{op.method.upper()} {op.path}"
+                  for op in (r.ok() for r in api_schema.get_all_operations())}
+    # (negative generation also sends methods a path does not have: answered 404/405)
+    assert documented and documented <= set(ANSWERS), sorted(documented - set(ANSWERS))
+    for operation in set(ANSWERS) - documented:
+        assert set(ANSWERS[operation]) <= {404, 405}, (operation, ANSWERS[operation])
+    for operation in ("PUT /api/v1/upstreams/{name}", "PUT /api/v1/routes/{id}", "POST /api/v1/apply",
+                      "GET /api/v1/routes/{id}", "GET /api/v1/history"):
+        assert any(200 <= s < 300 for s in ANSWERS[operation]), (operation, ANSWERS[operation])
+    statuses = sorted({s for codes in ANSWERS.values() for s in codes})
+    print(f"{sum(map(len, ANSWERS.values()))} requests, statuses {statuses}")
+    assert not [s for s in statuses if s >= 500]

@@ -13,18 +13,24 @@ import os
 import pytest
 import requests
 import schemathesis
+import yaml
+from openapi_spec_validator import validate as validate_openapi
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import (
     content_type_conformance,
+    ignored_auth,
     not_a_server_error,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
 DOCUMENT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "openapi.yaml")
 MAX_EXAMPLES = int(os.environ.get("OPENAPI_MAX_EXAMPLES", "25"))
+# plus: documented response headers (ETag, WWW-Authenticate, Retry-After) match their schema,
+# and an operation that declares the bearer scheme refuses a request without a valid token
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+          response_schema_conformance, response_headers_conformance, ignored_auth]
 # GET /status?wait_version waits for edges this stack has none of: at most this long.
 MAX_WAIT_MS = 200
 # every answer's status by operation, for the final check
@@ -51,6 +57,13 @@ def api_schema(seeded):
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+def test_the_document_is_valid_openapi():
+    with open(DOCUMENT, encoding="utf-8") as f:
+        document = yaml.safe_load(f)
+    assert document["openapi"].startswith("3.0.")
+    validate_openapi(document)  # raises naming the first problem
 
 
 def test_the_served_document_is_the_file(controller):

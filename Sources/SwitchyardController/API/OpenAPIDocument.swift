@@ -1130,7 +1130,7 @@ enum OpenAPIDocument {
               type: object
               required: [cert, key]
               properties:
-                cert: {type: string, description: PEM chain, leaf first}
+                cert: {type: string, description: "PEM chain, leaf first"}
                 key: {type: string, description: Unencrypted PEM private key}
                 default: {type: boolean}
             DeletedUpstream:

@@ -115,3 +115,38 @@ def test_every_operation_was_exercised(api_schema):
     statuses = sorted({s for codes in ANSWERS.values() for s in codes})
     print(f"{sum(map(len, ANSWERS.values()))} requests, statuses {statuses}")
     assert not [s for s in statuses if s >= 500]
+
+
+def test_dry_run_reports_match_the_document(api_schema, seeded):
+    """Dry runs that change something (generated requests rarely do): the reports, with
+    created, updated and deleted objects field by field and a shadowed route, are checked
+    against the document like every answer."""
+    auth = {"Authorization": f"Bearer {seeded.token}"}
+    # the generated requests above may have changed or deleted the seeded objects
+    seeded.upstream("backend", 9201, 9202)
+    seeded.route("bbs", "bbs.test.com", "/api", "backend")
+    version = seeded.status()["version"]
+    cases = [
+        api_schema["/api/v1/routes/{id}"]["PUT"].Case(
+            path_parameters={"id": "bbs-twin"}, query={"dry_run": "true"},
+            body={"host": "bbs.test.com", "path": "/api", "match": "prefix", "upstream": "backend",
+                  "priority": 5}),
+        api_schema["/api/v1/upstreams/{name}/endpoints/{address}"]["DELETE"].Case(
+            path_parameters={"name": "backend", "address": "127.0.0.1:9201"}, query={"dry_run": "true"}),
+        api_schema["/api/v1/apply"]["POST"].Case(
+            query={"dry_run": "true"},
+            body={"upstreams": [{"name": "web", "endpoints": [{"address": "127.0.0.1:9301"}]}],
+                  "routes": [{"id": "web", "host": "www.test.com", "path": "/", "upstream": "web"}],
+                  "delete": {"routes": ["bbs"]}}),
+    ]
+    reports = []
+    for case in cases:
+        response = case.call_and_validate(base_url=seeded.url, headers=auth, checks=CHECKS, timeout=15)
+        assert response.status_code == 200, response.text
+        assert response.headers.get("x-switchyard-dry-run") == ["true"], response.headers
+        reports.append(response.json())
+    assert [r["changed"] for r in reports] == [1, 1, 3]
+    assert reports[0]["impact"]["shadowed_routes"], reports[0]
+    assert reports[1]["changes"]["updated"][0]["fields"], reports[1]
+    assert reports[2]["changes"]["deleted"] == [{"kind": "route", "id": "bbs"}]
+    assert seeded.status()["version"] == version  # dry runs wrote nothing

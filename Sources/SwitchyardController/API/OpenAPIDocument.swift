@@ -1180,15 +1180,49 @@ enum OpenAPIDocument {
                   type: object
                   required: [created, updated, deleted]
                   properties:
-                    created: {type: array, items: {type: object}}
-                    updated: {type: array, items: {type: object}}
-                    deleted: {type: array, items: {type: object}}
+                    created: {type: array, items: {$ref: "#/components/schemas/ChangedObject"}}
+                    updated: {type: array, items: {$ref: "#/components/schemas/ChangedObject"}}
+                    deleted: {type: array, items: {$ref: "#/components/schemas/ChangedObject"}}
                 impact:
                   type: object
+                  required: [shadowed_routes, upstreams_without_endpoints, routes_without_healthy_endpoints]
                   properties:
-                    shadowed_routes: {type: array, items: {type: object}}
-                    upstreams_without_endpoints: {type: array, items: {}}
-                    routes_without_healthy_endpoints: {type: array, items: {}}
+                    shadowed_routes:
+                      type: array
+                      items:
+                        type: object
+                        required: [route, by, reason, new]
+                        properties:
+                          route: {type: string}
+                          by: {type: string, nullable: true}
+                          reason: {type: string}
+                          new: {type: boolean, description: The change causes it}
+                    upstreams_without_endpoints: {type: array, items: {type: string}}
+                    routes_without_healthy_endpoints:
+                      type: array
+                      items:
+                        type: object
+                        required: [route, upstreams]
+                        properties:
+                          route: {type: string}
+                          upstreams: {type: array, items: {type: string}}
+            ChangedObject:
+              type: object
+              required: [kind, id]
+              properties:
+                kind: {type: string, enum: [route, upstream, certificate]}
+                id: {type: string}
+                fields:
+                  type: array
+                  description: Field by field (created and updated objects)
+                  items: {$ref: "#/components/schemas/FieldChange"}
+            FieldChange:
+              type: object
+              required: [field, before, after]
+              properties:
+                field: {type: string}
+                before: {nullable: true}
+                after: {nullable: true}
             HistoryEntry:
               type: object
               required: [version, time, ts_ms, who, note, digest, objects]
@@ -1211,13 +1245,7 @@ enum OpenAPIDocument {
                       op: {type: string, enum: [created, updated, deleted]}
                       before: {nullable: true}
                       after: {nullable: true}
-                      fields:
-                        type: array
-                        items:
-                          type: object
-                          required: [field]
-                          properties:
-                            field: {type: string}
+                      fields: {type: array, items: {$ref: "#/components/schemas/FieldChange"}}
             Status:
               type: object
               required: [version, digest, epoch, converged, problems, live_edges, edges]

@@ -6,7 +6,7 @@ PYTHON       ?= python3
 BIN_DEBUG    := .build/debug/switchyard
 BIN_RELEASE  := .build/release/switchyard
 
-.PHONY: all deps build release run test test-unit test-lua test-e2e lint lint-lua lint-swift bench bench-smoke corpus clean
+.PHONY: all deps build release run test test-unit test-lua test-e2e lint lint-lua lint-swift bench bench-smoke corpus openapi clean
 
 all: build
 
@@ -62,6 +62,11 @@ lint-swift:
 ## validation rule or a Lua decoder; commit the result). Real redis, controller and nginx.
 corpus: build
 	SWITCHYARD_BIN=$(BIN_DEBUG) $(PYTHON) scripts/gen_doc_corpus.py
+
+## make openapi: embed docs/openapi.yaml in the controller (API/OpenAPIDocument.swift) after
+## editing it; commit both (OpenAPITests fails while they differ).
+openapi:
+	$(PYTHON) scripts/gen_openapi_swift.py
 
 clean:
 	rm -rf .build .run

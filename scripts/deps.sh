@@ -63,6 +63,17 @@ if ! python3 -c 'import selenium' 2>/dev/null; then
     }
 fi
 
+# The admin API is checked against docs/openapi.yaml with schemathesis, and the document itself
+# with openapi-spec-validator (e2e/test_openapi.py); pinned versions, as schemathesis's checks
+# and data generation change between releases.
+if ! python3 -c 'import schemathesis, openapi_spec_validator, sys; sys.exit(schemathesis.__version__ != "4.32.5")' 2>/dev/null; then
+    echo "switchyard: installing schemathesis 4.32.5 and openapi-spec-validator for the OpenAPI test" >&2
+    python3 -m pip install --quiet 'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0' || {
+        echo "switchyard: could not install them: python3 -m pip install 'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0'" >&2
+        exit 1
+    }
+fi
+
 # deploy/kubernetes is checked against the Kubernetes schemas offline (e2e/test_kube_manifests.py).
 if ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
     echo "switchyard: installing kubernetes-validate for the deploy/kubernetes checks" >&2

@@ -4,7 +4,8 @@
 // The role a call needs (AccessPolicy.requiredRole; README "Tokens and roles" has the table):
 //
 //   admin   POST /reseed, GET /tokens, POST /tokens/reload  (operator actions)
-//   read    every other GET (and HEAD): objects, status, changes, health, explain, history, whoami
+//   read    every other GET (and HEAD): objects, status, changes, health, explain, history, whoami,
+//           openapi.yaml
 //   write   every other method: PUT/DELETE of objects and endpoints, POST /apply, POST /revert,
 //           also with ?dry_run=true (a dry run is still a planned write; and a server without
 //           dry_run support would perform it)

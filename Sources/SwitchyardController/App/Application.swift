@@ -142,6 +142,7 @@ func buildRouter(store: ConfigStore, configuration: Configuration, registry: Tok
     api.add(middleware: ChangeRequestMiddleware(store: store))
     HistoryAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
     TokensAPI<BasicRequestContext>(registry: registry, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
+    OpenAPI.addRoutes(to: api)  // docs/openapi.yaml; OpenAPITests keeps it in step with this router
     let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }
     AdminAPI<BasicRequestContext>(
         store: store, validator: configuration.validator, maxBodySize: configuration.maxBodySize, logger: logger, cipher: cipher

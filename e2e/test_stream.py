@@ -1,0 +1,148 @@
+"""TCP stream services end to end (issue 23, docs/stream.md): real redis-server, controller,
+`switchyard stream` and TCP echo endpoints on loopback. Streams are written through the
+library's sy_stream (the same FCALL the controller makes)."""
+import json
+import time
+
+import pytest
+
+from harness import BASE, free_port, wait_until
+from stream_support import StreamRole, TCPEcho, connect, delete_stream, echo_once, put_stream
+
+
+@pytest.fixture(scope="module")
+def echoes():
+    servers = [TCPEcho("a"), TCPEcho("b"), TCPEcho("c")]
+    yield servers
+    for s in servers:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def stream(redis, controller, workdir):
+    role = StreamRole(redis, workdir)
+    yield role
+    role.stop()
+
+
+def upstream(controller, name, *echoes):
+    controller.ok("PUT", f"/api/v1/upstreams/{name}",
+                  {"endpoints": [{"address": f"127.0.0.1:{e.port}"} for e in echoes]})
+
+
+def reaches(port, n):
+    """The endpoint names n fresh connections reach (None for a refused/closed one)."""
+    out = []
+    for _ in range(n):
+        try:
+            s, name = connect(port)
+            assert echo_once(s) == b"ping"
+            s.close()
+            out.append(name)
+        except (ConnectionError, OSError):
+            out.append(None)
+    return out
+
+
+def listening(port):
+    try:
+        s, _ = connect(port, timeout=0.5)
+        s.close()
+        return True
+    except (ConnectionError, OSError):
+        return False
+
+
+def test_traffic_round_robin_and_endpoint_change_keeps_open_connections(controller, redis, stream, echoes):
+    a, b, c = echoes
+    upstream(controller, "tcp-echo", a, b)
+    port = free_port()
+    put_stream(redis, "echo", {"listen": port, "upstream": "tcp-echo", "protocol": "tcp", "balance": "round_robin"})
+    wait_until(lambda: listening(port), 5, what="stream listener")
+    names = reaches(port, 6)
+    assert sorted(set(names)) == ["a", "b"], names
+    assert names.count("a") == 3
+
+    # an established connection survives the endpoint set changing under it
+    held, held_name = connect(port)
+    upstream(controller, "tcp-echo", c)
+    wait_until(lambda: reaches(port, 1) == ["c"], 5, what="endpoint change applied")
+    assert reaches(port, 3) == ["c", "c", "c"]
+    assert echo_once(held, b"still-here") == b"still-here"
+    held.close()
+    assert held_name in ("a", "b")
+
+
+def test_down_endpoint_leaves_rotation(controller, redis, stream, echoes):
+    a, b, _ = echoes
+    upstream(controller, "tcp-health", a, b)
+    # a health check makes verdicts apply; the prober's record is written as sy_health writes it
+    controller.ok("PUT", "/api/v1/upstreams/tcp-health",
+                  {"endpoints": [{"address": f"127.0.0.1:{a.port}"}, {"address": f"127.0.0.1:{b.port}"}],
+                   "health_check": {"type": "tcp", "interval_ms": 1000}})
+    port = free_port()
+    put_stream(redis, "health", {"listen": port, "upstream": "tcp-health"})
+    wait_until(lambda: listening(port), 5, what="stream listener")
+    assert sorted(set(reaches(port, 4))) == ["a", "b"]
+    record = json.dumps({"prober": "test", "reason": "timeout", "since": 1, "state": "down"})
+    redis.cli("HSET", BASE + "health:tcp-health", f"127.0.0.1:{b.port}", record)
+    redis.cli("INCR", BASE + "health_version")
+    wait_until(lambda: set(reaches(port, 4)) == {"a"}, 5, what="down endpoint out of rotation")
+    redis.cli("HDEL", BASE + "health:tcp-health", f"127.0.0.1:{b.port}")
+    redis.cli("INCR", BASE + "health_version")
+    wait_until(lambda: set(reaches(port, 4)) == {"a", "b"}, 5, what="endpoint back in rotation")
+
+
+def test_listen_port_added_and_removed_without_restart(controller, redis, stream, echoes):
+    a = echoes[0]
+    upstream(controller, "tcp-ports", a)
+    port = free_port()
+    assert not listening(port)
+    pid = stream.process.pid
+    put_stream(redis, "ports", {"listen": port, "upstream": "tcp-ports"})
+    wait_until(lambda: listening(port), 5, what="new listen port")
+    held, _ = connect(port)
+    delete_stream(redis, "ports")
+    wait_until(lambda: not listening(port), 5, what="listen port closed")
+    # the connection accepted before the port went away is untouched
+    assert echo_once(held, b"after-close") == b"after-close"
+    held.close()
+    assert stream.process.alive() and stream.process.pid == pid
+
+
+def test_allow_deny(controller, redis, stream, echoes):
+    a = echoes[0]
+    upstream(controller, "tcp-acl", a)
+    port = free_port()
+    put_stream(redis, "acl", {"listen": port, "upstream": "tcp-acl", "deny": ["127.0.0.0/8"]})
+    wait_until(lambda: reaches(port, 1) == [None], 5, what="deny applied")
+    put_stream(redis, "acl", {"listen": port, "upstream": "tcp-acl", "allow": ["127.0.0.1"]})
+    wait_until(lambda: reaches(port, 1) == ["a"], 5, what="allow applied")
+    put_stream(redis, "acl", {"listen": port, "upstream": "tcp-acl", "allow": ["10.0.0.0/8"]})
+    wait_until(lambda: reaches(port, 1) == [None], 5, what="allow list without the client refuses")
+
+
+def test_proxy_protocol_line(controller, redis, stream, echoes):
+    b = echoes[1]
+    upstream(controller, "tcp-pp", b)
+    port = free_port()
+    put_stream(redis, "pp", {"listen": port, "upstream": "tcp-pp", "proxy_protocol": True})
+    wait_until(lambda: listening(port), 5, what="stream listener")
+    before = len(b.first_bytes)
+    s, _ = connect(port)
+    got = echo_once(s, b"x")
+    s.close()
+    assert got.startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 "), got
+    assert b.first_bytes[before].startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 ")
+
+
+def test_sy_stream_refuses_and_writes_nothing(redis, controller, stream):
+    version = redis.get(BASE + "stream_version")
+    out = put_stream(redis, "orphan", {"listen": free_port(), "upstream": "no-such-upstream"})
+    assert "SYERR" in out and "missing_upstream" in out, out
+    taken = json.loads(redis.get(BASE + "stream:echo"))["listen"]
+    out = put_stream(redis, "clash", {"listen": taken, "upstream": "tcp-echo"})
+    assert "port_conflict" in out and '"stream":"echo"' in out, out
+    assert redis.get(BASE + "stream_version") == version
+    assert redis.get(BASE + "stream:orphan") is None
+    assert redis.get(BASE + "stream:clash") is None

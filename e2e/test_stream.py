@@ -1,13 +1,13 @@
 """TCP stream services end to end (issue 23, docs/stream.md): real redis-server, controller,
-`switchyard stream` and TCP echo endpoints on loopback. Streams are written through the
-library's sy_stream (the same FCALL the controller makes)."""
+`switchyard stream` and TCP echo endpoints on loopback. Streams are written through the admin
+API (PUT /api/v1/streams/{id}), and in two places straight through the library's sy_stream."""
 import json
 import time
 
 import pytest
 
-from harness import BASE, free_port, wait_until
-from stream_support import StreamRole, TCPEcho, connect, delete_stream, echo_once, put_stream
+from harness import BASE, Prober, free_port, wait_until
+from stream_support import StreamRole, TCPEcho, connect, echo_once, put_stream
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,10 @@ def stream(redis, controller, workdir):
 def upstream(controller, name, *echoes):
     controller.ok("PUT", f"/api/v1/upstreams/{name}",
                   {"endpoints": [{"address": f"127.0.0.1:{e.port}"} for e in echoes]})
+
+
+def put(controller, sid, body):
+    return controller.ok("PUT", f"/api/v1/streams/{sid}", body)
 
 
 def reaches(port, n):
@@ -57,7 +61,7 @@ def test_traffic_round_robin_and_endpoint_change_keeps_open_connections(controll
     a, b, c = echoes
     upstream(controller, "tcp-echo", a, b)
     port = free_port()
-    put_stream(redis, "echo", {"listen": port, "upstream": "tcp-echo", "protocol": "tcp", "balance": "round_robin"})
+    put(controller, "echo", {"listen": port, "upstream": "tcp-echo", "protocol": "tcp", "balance": "round_robin"})
     wait_until(lambda: listening(port), 5, what="stream listener")
     names = reaches(port, 6)
     assert sorted(set(names)) == ["a", "b"], names
@@ -66,7 +70,7 @@ def test_traffic_round_robin_and_endpoint_change_keeps_open_connections(controll
     # an established connection survives the endpoint set changing under it
     held, held_name = connect(port)
     upstream(controller, "tcp-echo", c)
-    wait_until(lambda: reaches(port, 1) == ["c"], 5, what="endpoint change applied")
+    wait_until(lambda: reaches(port, 1) == ["c"], 2, what="endpoint change applied")
     assert reaches(port, 3) == ["c", "c", "c"]
     assert echo_once(held, b"still-here") == b"still-here"
     held.close()
@@ -81,16 +85,40 @@ def test_down_endpoint_leaves_rotation(controller, redis, stream, echoes):
                   {"endpoints": [{"address": f"127.0.0.1:{a.port}"}, {"address": f"127.0.0.1:{b.port}"}],
                    "health_check": {"type": "tcp", "interval_ms": 1000}})
     port = free_port()
-    put_stream(redis, "health", {"listen": port, "upstream": "tcp-health"})
+    put(controller, "health", {"listen": port, "upstream": "tcp-health"})
     wait_until(lambda: listening(port), 5, what="stream listener")
     assert sorted(set(reaches(port, 4))) == ["a", "b"]
     record = json.dumps({"prober": "test", "reason": "timeout", "since": 1, "state": "down"})
     redis.cli("HSET", BASE + "health:tcp-health", f"127.0.0.1:{b.port}", record)
     redis.cli("INCR", BASE + "health_version")
-    wait_until(lambda: set(reaches(port, 4)) == {"a"}, 5, what="down endpoint out of rotation")
+    wait_until(lambda: set(reaches(port, 4)) == {"a"}, 2, what="down endpoint out of rotation")
     redis.cli("HDEL", BASE + "health:tcp-health", f"127.0.0.1:{b.port}")
     redis.cli("INCR", BASE + "health_version")
-    wait_until(lambda: set(reaches(port, 4)) == {"a", "b"}, 5, what="endpoint back in rotation")
+    wait_until(lambda: set(reaches(port, 4)) == {"a", "b"}, 2, what="endpoint back in rotation")
+
+
+def test_endpoint_killed_and_marked_down_by_the_prober_leaves_rotation(controller, redis, stream, workdir):
+    a, b = TCPEcho("pa"), TCPEcho("pb")
+    prober = Prober(redis, workdir, "stream-prober")
+    try:
+        controller.ok("PUT", "/api/v1/upstreams/tcp-probed",
+                      {"endpoints": [{"address": f"127.0.0.1:{a.port}"}, {"address": f"127.0.0.1:{b.port}"}],
+                       "health_check": {"type": "tcp", "interval_ms": 100, "rise": 1, "fall": 1}})
+        port = free_port()
+        put(controller, "probed", {"listen": port, "upstream": "tcp-probed"})
+        wait_until(lambda: listening(port), 5, what="stream listener")
+        wait_until(lambda: set(prober.health("tcp-probed").get(f"127.0.0.1:{b.port}", {}).get("state", "")) != set(), 5,
+                   what="prober verdict")
+        assert sorted(set(reaches(port, 4))) == ["pa", "pb"]
+        b.close()  # killed: refuses connections from now on
+        wait_until(lambda: prober.health("tcp-probed")[f"127.0.0.1:{b.port}"]["state"] == "down", 5,
+                   what="prober marks the endpoint down")
+        # every new connection reaches the live endpoint (none is sent to the dead one)
+        wait_until(lambda: reaches(port, 6) == ["pa"] * 6, 2, what="down endpoint out of rotation")
+    finally:
+        prober.stop()
+        a.close()
+        b.close()
 
 
 def test_listen_port_added_and_removed_without_restart(controller, redis, stream, echoes):
@@ -99,11 +127,11 @@ def test_listen_port_added_and_removed_without_restart(controller, redis, stream
     port = free_port()
     assert not listening(port)
     pid = stream.process.pid
-    put_stream(redis, "ports", {"listen": port, "upstream": "tcp-ports"})
+    put(controller, "ports", {"listen": port, "upstream": "tcp-ports"})
     wait_until(lambda: listening(port), 5, what="new listen port")
     held, _ = connect(port)
-    delete_stream(redis, "ports")
-    wait_until(lambda: not listening(port), 5, what="listen port closed")
+    controller.ok("DELETE", "/api/v1/streams/ports")
+    wait_until(lambda: not listening(port), 2, what="listen port closed")
     # the connection accepted before the port went away is untouched
     assert echo_once(held, b"after-close") == b"after-close"
     held.close()
@@ -114,19 +142,19 @@ def test_allow_deny(controller, redis, stream, echoes):
     a = echoes[0]
     upstream(controller, "tcp-acl", a)
     port = free_port()
-    put_stream(redis, "acl", {"listen": port, "upstream": "tcp-acl", "deny": ["127.0.0.0/8"]})
-    wait_until(lambda: reaches(port, 1) == [None], 5, what="deny applied")
-    put_stream(redis, "acl", {"listen": port, "upstream": "tcp-acl", "allow": ["127.0.0.1"]})
-    wait_until(lambda: reaches(port, 1) == ["a"], 5, what="allow applied")
-    put_stream(redis, "acl", {"listen": port, "upstream": "tcp-acl", "allow": ["10.0.0.0/8"]})
-    wait_until(lambda: reaches(port, 1) == [None], 5, what="allow list without the client refuses")
+    put(controller, "acl", {"listen": port, "upstream": "tcp-acl", "deny": ["127.0.0.0/8"]})
+    wait_until(lambda: reaches(port, 1) == [None], 2, what="deny applied")
+    put(controller, "acl", {"listen": port, "upstream": "tcp-acl", "allow": ["127.0.0.1"]})
+    wait_until(lambda: reaches(port, 1) == ["a"], 2, what="allow applied")
+    put(controller, "acl", {"listen": port, "upstream": "tcp-acl", "allow": ["10.0.0.0/8"]})
+    wait_until(lambda: reaches(port, 1) == [None], 2, what="allow list without the client refuses")
 
 
 def test_proxy_protocol_line(controller, redis, stream, echoes):
     b = echoes[1]
     upstream(controller, "tcp-pp", b)
     port = free_port()
-    put_stream(redis, "pp", {"listen": port, "upstream": "tcp-pp", "proxy_protocol": True})
+    put(controller, "pp", {"listen": port, "upstream": "tcp-pp", "proxy_protocol": True})
     wait_until(lambda: listening(port), 5, what="stream listener")
     before = len(b.first_bytes)
     s, _ = connect(port)
@@ -146,3 +174,23 @@ def test_sy_stream_refuses_and_writes_nothing(redis, controller, stream):
     assert redis.get(BASE + "stream_version") == version
     assert redis.get(BASE + "stream:orphan") is None
     assert redis.get(BASE + "stream:clash") is None
+
+
+def test_api_validation_names_fields_and_writes_nothing(redis, controller, stream):
+    version = redis.get(BASE + "stream_version")
+    r = controller.put("/api/v1/streams/bad", {"listen": 0, "protocol": "udp", "balance": "least_conn",
+                                               "upstream": "tcp-echo", "allow": ["300.1.1.1"], "extra": 1})
+    assert r.status_code == 422, r.text
+    fields = {d["field"] for d in r.json()["error"]["details"]}
+    assert fields == {"listen", "balance", "allow[0]", "extra"}
+    r = controller.put("/api/v1/streams/bad", {"listen": free_port(), "upstream": "nope"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "upstream", r.text
+    taken = controller.ok("GET", "/api/v1/streams/echo")["listen"]
+    r = controller.put("/api/v1/streams/bad", {"listen": taken, "upstream": "tcp-echo"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "port_conflict", r.text
+    assert redis.get(BASE + "stream_version") == version
+    assert redis.get(BASE + "stream:bad") is None
+    assert controller.request("GET", "/api/v1/streams/bad").status_code == 404
+    assert controller.request("DELETE", "/api/v1/streams/bad").status_code == 404
+    ids = [i["id"] for i in controller.ok("GET", "/api/v1/streams")["items"]]
+    assert "echo" in ids and "bad" not in ids

@@ -1303,7 +1303,8 @@ redis.register_function("sy_health", sy_health)
 --   holds the port), wrong_type.
 local function stream_put_checks(base, id, doc)
     local ok, d = pcall(json_decode, doc)
-    if not ok or type(d) ~= "table" or type(d.listen) ~= "number" or type(d.upstream) ~= "string" then
+    if not ok or type(d) ~= "table" or type(d.listen) ~= "number"
+        or type(d.upstream) ~= "string" then
         abort("bad_request", {message = "doc must be a stream object with listen and upstream"})
     end
     if read("set", "SISMEMBER", base .. "upstreams", d.upstream) ~= 1 then
@@ -1314,7 +1315,8 @@ local function stream_put_checks(base, id, doc)
         if other ~= id then
             local raw = read("string", "GET", base .. "stream:" .. other)
             local ok2, o = pcall(json_decode, raw or "")
-            if ok2 and type(o) == "table" and o.listen == d.listen and (o.protocol or "tcp") == proto then
+            if ok2 and type(o) == "table" and o.listen == d.listen
+                and (o.protocol or "tcp") == proto then
                 abort("port_conflict", {stream = other, listen = d.listen, protocol = proto})
             end
         end
@@ -1327,7 +1329,8 @@ local function stream_change(keys, args)
         return fail("bad_request", {message = "KEYS[1] must be the stream version key"})
     end
     local op, id, doc = args[1], args[2], args[3]
-    if (op ~= "put" and op ~= "del") or not id or id == "" or (op == "put" and (not doc or doc:sub(1, 1) ~= "{")) then
+    local bad_doc = op == "put" and (not doc or doc:sub(1, 1) ~= "{")
+    if (op ~= "put" and op ~= "del") or not id or id == "" or bad_doc then
         return fail("bad_request", {message = "arguments: put <id> <doc> | del <id>"})
     end
     local key = base .. "stream:" .. id
@@ -1353,7 +1356,8 @@ local function stream_change(keys, args)
         call("SREM", base .. "streams", id)
     end
     call("XADD", base .. "stream_changes", "MAXLEN", "~", "10000", version .. "-0",
-         "version", tostring(version), "kind", "stream", "id", id, "op", op, "ts", tostring(redis_now_ms()))
+         "version", tostring(version), "kind", "stream", "id", id, "op", op,
+         "ts", tostring(redis_now_ms()))
     call("PUBLISH", base .. "stream_events", version .. " stream:" .. id)
     return {version, op}
 end

@@ -50,7 +50,8 @@ public final class StreamEngine: Sendable {
         var wanted: [Int: StreamRuntime] = [:]
         for s in services where s.service.proto == .tcp {
             if wanted[s.service.listen] != nil {
-                logger.error("two streams claim one port; keeping the first", metadata: ["port": "\(s.service.listen)", "id": "\(s.service.id)"])
+                logger.error(
+                    "two streams claim one port; keeping the first", metadata: ["port": "\(s.service.listen)", "id": "\(s.service.id)"])
                 continue
             }
             wanted[s.service.listen] = s
@@ -101,7 +102,9 @@ public final class StreamEngine: Sendable {
             let n = st.counters[rt.service.id, default: 0]
             st.counters[rt.service.id] = n &+ 1
             let open = st.open
-            guard let i = StreamBalancer.pick(rt.targets, balance: rt.service.balance, counter: n, client: client, open: { open[$0, default: 0] })
+            guard
+                let i = StreamBalancer.pick(
+                    rt.targets, balance: rt.service.balance, counter: n, client: client, open: { open[$0, default: 0] })
             else { return nil }
             let address = rt.targets[i].address
             st.open[address, default: 0] += 1
@@ -124,7 +127,11 @@ public final class StreamEngine: Sendable {
         }
         let released = NIOLockedValueBox(false)
         let done: @Sendable () -> Void = { [self] in
-            if released.withLockedValue({ let was = $0; $0 = true; return !was }) { release(address) }
+            if released.withLockedValue({
+                let was = $0; $0 = true; return !was
+            }) {
+                release(address)
+            }
         }
         inbound.closeFuture.whenComplete { _ in done() }
         let inboundRelay = Relay()
@@ -169,7 +176,8 @@ public final class StreamEngine: Sendable {
                     if !inbound.isActive { outbound.close(promise: nil); return }
                     inbound.setOption(.autoRead, value: true).whenComplete { _ in inbound.read() }
                 case .failure(let error):
-                    logger.warning("endpoint connect failed", metadata: ["endpoint": "\(address)", "stream": "\(service.id)", "error": "\(error)"])
+                    logger.warning(
+                        "endpoint connect failed", metadata: ["endpoint": "\(address)", "stream": "\(service.id)", "error": "\(error)"])
                     inbound.close(promise: nil)
                 }
             }

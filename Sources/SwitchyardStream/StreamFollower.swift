@@ -1,5 +1,5 @@
-// Follows Redis for the stream engine: every `poll` it reads the stream and health versions
-// (one pipeline) and, when either moved, reloads the streams, their upstreams and the health
+// Follows Redis for the stream engine: every `poll` it reads the stream, configuration
+// (upstreams) and health versions (one pipeline) and, when one moved, reloads the streams, their upstreams and the health
 // verdicts and hands the result to the engine. A malformed document is logged and skipped;
 // a Redis outage keeps the last configuration running.
 
@@ -25,8 +25,10 @@ public struct StreamFollower: Sendable {
         var lastLoad = ContinuousClock.now
         while !Task.isCancelled {
             do {
-                let versions = try await redis.pipeline([["GET", StreamKeys.version], ["GET", KeySchema.healthVersion]])
-                    .map { $0.text ?? "" }
+                let versions = try await redis.pipeline([
+                    ["GET", StreamKeys.version], ["GET", KeySchema.version], ["GET", KeySchema.healthVersion],
+                ])
+                .map { $0.text ?? "" }
                 // reload on a change, and every few seconds anyway (a port that could not be
                 // bound is tried again)
                 if versions != seen || ContinuousClock.now - lastLoad > .seconds(5) {
@@ -80,7 +82,8 @@ public struct StreamFollower: Sendable {
             let fields = replies[2 * i + 1].array ?? []
             var j = 0
             while j + 1 < fields.count {
-                if let address = fields[j].text, let raw = fields[j + 1].bytes, let record = HealthRecord(json: raw), record.state == .down {
+                if let address = fields[j].text, let raw = fields[j + 1].bytes, let record = HealthRecord(json: raw), record.state == .down
+                {
                     down.insert(address)
                 }
                 j += 2

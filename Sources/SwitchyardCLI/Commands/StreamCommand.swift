@@ -56,6 +56,6 @@ struct StreamCommand: AsyncParsableCommand {
 struct FollowerService: Service {
     let follower: StreamFollower
     func run() async throws {
-        try await cancelWhenGracefulShutdown { await follower.run() }
+        await cancelWhenGracefulShutdown { await follower.run() }
     }
 }

@@ -98,10 +98,13 @@ public struct StreamService: Sendable, Hashable {
             problems.append(FieldError(field: field, code: code, message: message))
         }
         guard case .object(let members) = json else {
-            return .failure(ValidationFailure([FieldError(field: "", code: .invalid, message: "must be a JSON object, not \(json.typeName)")]))
+            return .failure(
+                ValidationFailure([FieldError(field: "", code: .invalid, message: "must be a JSON object, not \(json.typeName)")]))
         }
         for m in members where !fields.contains(m.key) {
-            bad(m.key, "is not a field of a stream (fields: \(fields.subtracting(["version"]).sorted().joined(separator: ", ")))", .unknownField)
+            bad(
+                m.key, "is not a field of a stream (fields: \(fields.subtracting(["version"]).sorted().joined(separator: ", ")))",
+                .unknownField)
         }
         if !Names.isValid(pathID) { bad("id", Names.rule) }
         if let v = json["id"] {
@@ -124,14 +127,18 @@ public struct StreamService: Sendable, Hashable {
 
         var proto: StreamProtocol? = .tcp
         if let v = json["protocol"] {
-            if case .string(let s) = v, let p = StreamProtocol(rawValue: s) { proto = p } else {
+            if case .string(let s) = v, let p = StreamProtocol(rawValue: s) {
+                proto = p
+            } else {
                 proto = nil
                 bad("protocol", "must be one of tcp, udp")
             }
         }
         var balance: StreamBalance? = .roundRobin
         if let v = json["balance"] {
-            if case .string(let s) = v, let b = StreamBalance(rawValue: s) { balance = b } else {
+            if case .string(let s) = v, let b = StreamBalance(rawValue: s) {
+                balance = b
+            } else {
                 balance = nil
                 bad("balance", "must be one of \(StreamBalance.allCases.map(\.rawValue).joined(separator: ", "))")
             }

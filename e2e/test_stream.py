@@ -2,6 +2,7 @@
 `switchyard stream` and TCP echo endpoints on loopback. Streams are written through the admin
 API (PUT /api/v1/streams/{id}), and in two places straight through the library's sy_stream."""
 import json
+import threading
 import time
 
 import pytest
@@ -75,6 +76,33 @@ def test_traffic_round_robin_and_endpoint_change_keeps_open_connections(controll
     assert echo_once(held, b"still-here") == b"still-here"
     held.close()
     assert held_name in ("a", "b")
+
+
+def test_changes_under_a_stream_of_connections_drop_none(controller, redis, stream, echoes):
+    a, b, c = echoes
+    upstream(controller, "tcp-churn", a, b)
+    port = free_port()
+    put(controller, "churn", {"listen": port, "upstream": "tcp-churn", "balance": "least_conn"})
+    wait_until(lambda: listening(port), 5, what="stream listener")
+    results, stop = [], threading.Event()
+
+    def load():
+        while not stop.is_set() and len(results) < 400:
+            results.extend(reaches(port, 1))
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        for eps in ((c,), (a, c), (b,), (a, b, c), (a,)):
+            upstream(controller, "tcp-churn", *eps)
+            time.sleep(0.15)
+    finally:
+        stop.set()
+        t.join(10)
+    assert len(results) >= 20, results
+    assert None not in results, f"{results.count(None)} of {len(results)} connections failed"
+    assert set(results) == {"a", "b", "c"}
+    assert reaches(port, 3) == ["a", "a", "a"]
 
 
 def test_down_endpoint_leaves_rotation(controller, redis, stream, echoes):

@@ -88,6 +88,8 @@ class TCPEcho:
 
 
 class UDPEcho:
+    """Answers every datagram with `<name>:<datagram>`."""
+
     def __init__(self, name):
         self.name = name.encode()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -99,7 +101,7 @@ class UDPEcho:
         while True:
             try:
                 d, a = self.sock.recvfrom(65536)
-                self.sock.sendto(d, a)
+                self.sock.sendto(self.name + b":" + d, a)
             except OSError:
                 return
 
@@ -130,3 +132,20 @@ def echo_once(s, payload=b"ping"):
             break
         got += d
     return got
+
+
+def udp_ask(port, payload=b"hi", sock=None, timeout=1.0):
+    """Sends one datagram to the stream port and returns the endpoint's name (None: no answer)."""
+    s = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.sendto(payload, ("127.0.0.1", port))
+        d, _ = s.recvfrom(65536)
+        name, _, echoed = d.partition(b":")
+        assert echoed == payload, d
+        return name.decode()
+    except socket.timeout:
+        return None
+    finally:
+        if sock is None:
+            s.close()

@@ -2,13 +2,14 @@
 `switchyard stream` and TCP echo endpoints on loopback. Streams are written through the admin
 API (PUT /api/v1/streams/{id}), and in two places straight through the library's sy_stream."""
 import json
+import socket
 import threading
 import time
 
 import pytest
 
 from harness import BASE, Prober, free_port, wait_until
-from stream_support import StreamRole, TCPEcho, connect, echo_once, put_stream
+from stream_support import StreamRole, TCPEcho, UDPEcho, connect, echo_once, put_stream, udp_ask
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +223,26 @@ def test_api_validation_names_fields_and_writes_nothing(redis, controller, strea
     assert controller.request("DELETE", "/api/v1/streams/bad").status_code == 404
     ids = [i["id"] for i in controller.ok("GET", "/api/v1/streams")["items"]]
     assert "echo" in ids and "bad" not in ids
+
+
+def test_udp_sessions_balance_follow_changes_and_refuse(controller, redis, stream):
+    a, b, c = UDPEcho("ua"), UDPEcho("ub"), UDPEcho("uc")
+    try:
+        upstream(controller, "udp-echo", a, b)
+        port = free_port()
+        put(controller, "dns", {"listen": port, "protocol": "udp", "upstream": "udp-echo"})
+        wait_until(lambda: udp_ask(port, timeout=0.2) is not None, 5, what="udp listener")
+        names = [udp_ask(port) for _ in range(6)]  # a new socket (source port) per ask: a new session
+        assert sorted(set(names)) == ["ua", "ub"] and names.count("ua") == 3, names
+        # a session keeps its endpoint while the set changes; new sessions go to the new set
+        held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        first = udp_ask(port, sock=held)
+        upstream(controller, "udp-echo", c)
+        wait_until(lambda: udp_ask(port) == "uc", 2, what="udp endpoint change applied")
+        assert udp_ask(port, b"again", sock=held) == first
+        held.close()
+        put(controller, "dns", {"listen": port, "protocol": "udp", "upstream": "udp-echo", "deny": ["127.0.0.1/32"]})
+        wait_until(lambda: udp_ask(port, timeout=0.2) is None, 2, what="udp deny applied")
+    finally:
+        for e in (a, b, c):
+            e.close()

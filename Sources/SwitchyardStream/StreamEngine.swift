@@ -1,4 +1,4 @@
-// The stream role (issue 23, docs/stream.md): TCP listeners opened and closed from Redis
+// The stream role (issue 23, docs/stream.md): TCP and UDP listeners opened and closed from Redis
 // without a restart, each connection relayed to an endpoint of the service's upstream picked
 // at accept time from the current rotation (endpoints minus those the prober marked down).
 // Closing a listener leaves its accepted connections alone; a changed endpoint set applies to
@@ -20,13 +20,19 @@ public struct StreamRuntime: Sendable, Equatable {
     }
 }
 
+/// A listener: one port of one protocol.
+struct ListenKey: Hashable, Sendable {
+    var proto: StreamProtocol
+    var port: Int
+}
+
 public final class StreamEngine: Sendable {
     let group: MultiThreadedEventLoopGroup
     let bindHost: String
     let logger: Logger
     private struct State {
-        var services: [Int: StreamRuntime] = [:]  // listen port -> service
-        var listeners: [Int: any Channel] = [:]
+        var services: [ListenKey: StreamRuntime] = [:]
+        var listeners: [ListenKey: any Channel] = [:]
         var counters: [String: UInt64] = [:]  // service id -> round robin sequence
         var open: [EndpointAddress: Int] = [:]  // open connections per endpoint (least_conn)
         var accepted: UInt64 = 0
@@ -39,66 +45,78 @@ public final class StreamEngine: Sendable {
         self.logger = logger
     }
 
-    /// Ports with an open listener.
-    public var listeningPorts: [Int] { state.withLockedValue { $0.listeners.keys.sorted() } }
+    /// Ports with an open TCP listener.
+    public var listeningPorts: [Int] { state.withLockedValue { $0.listeners.keys.filter { $0.proto == .tcp }.map(\.port).sorted() } }
 
     /// Makes the engine run exactly `services` (by port): new ports are bound, ports no
     /// longer wanted are closed (their connections stay), the rest take the new settings for
     /// their next connection. A port that cannot be bound is logged and tried again on the
     /// next call.
     public func apply(_ services: [StreamRuntime]) async {
-        var wanted: [Int: StreamRuntime] = [:]
-        for s in services where s.service.proto == .tcp {
-            if wanted[s.service.listen] != nil {
+        var wanted: [ListenKey: StreamRuntime] = [:]
+        for s in services {
+            let key = ListenKey(proto: s.service.proto, port: s.service.listen)
+            if wanted[key] != nil {
                 logger.error(
-                    "two streams claim one port; keeping the first", metadata: ["port": "\(s.service.listen)", "id": "\(s.service.id)"])
+                    "two streams claim one port; keeping the first",
+                    metadata: ["port": "\(key.port)", "protocol": "\(key.proto.rawValue)", "id": "\(s.service.id)"])
                 continue
             }
-            wanted[s.service.listen] = s
+            wanted[key] = s
         }
-        for s in services where s.service.proto == .udp {
-            logger.warning("udp streams are not served by this engine yet; skipped", metadata: ["id": "\(s.service.id)"])
-        }
-        let (toClose, toOpen): ([any Channel], [Int]) = state.withLockedValue { st in
+        let (toClose, toOpen): ([any Channel], [ListenKey]) = state.withLockedValue { st in
             st.services = wanted
             let close = st.listeners.filter { wanted[$0.key] == nil }
-            for port in close.keys { st.listeners[port] = nil }
-            return (Array(close.values), wanted.keys.filter { st.listeners[$0] == nil }.sorted())
+            for key in close.keys { st.listeners[key] = nil }
+            return (Array(close.values), wanted.keys.filter { st.listeners[$0] == nil })
         }
         for ch in toClose {
             try? await ch.close()
         }
-        for port in toOpen {
+        for key in toOpen {
             do {
-                let ch = try await bind(port: port)
+                let ch = try await (key.proto == .tcp ? bindTCP(key) : bindUDP(key))
                 let keep = state.withLockedValue { st -> Bool in
-                    guard st.services[port] != nil, st.listeners[port] == nil else { return false }
-                    st.listeners[port] = ch
+                    guard st.services[key] != nil, st.listeners[key] == nil else { return false }
+                    st.listeners[key] = ch
                     return true
                 }
-                if !keep { try? await ch.close() } else { logger.info("listening", metadata: ["port": "\(port)"]) }
+                if !keep {
+                    try? await ch.close()
+                } else {
+                    logger.info("listening", metadata: ["port": "\(key.port)", "protocol": "\(key.proto.rawValue)"])
+                }
             } catch {
-                logger.error("cannot listen", metadata: ["port": "\(port)", "error": "\(error)"])
+                logger.error("cannot listen", metadata: ["port": "\(key.port)", "protocol": "\(key.proto.rawValue)", "error": "\(error)"])
             }
         }
     }
 
-    private func bind(port: Int) async throws -> any Channel {
+    private func bindTCP(_ key: ListenKey) async throws -> any Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { [self] child in
-                child.eventLoop.makeCompletedFuture { self.accept(child, port: port) }
+                child.eventLoop.makeCompletedFuture { self.accept(child, key: key) }
             }
-            .bind(host: bindHost, port: port).get()
+            .bind(host: bindHost, port: key.port).get()
+    }
+
+    private func bindUDP(_ key: ListenKey) async throws -> any Channel {
+        try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { [self] ch in
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(UDPFront(engine: self, key: key)) }
+            }
+            .bind(host: bindHost, port: key.port).get()
     }
 
     /// Picks the endpoint for a new connection on `port` (nil: refused or nothing to pick).
-    private func choose(port: Int, client: [UInt8]) -> (StreamService, EndpointAddress)? {
+    func choose(_ key: ListenKey, client: [UInt8]) -> (StreamService, EndpointAddress)? {
         state.withLockedValue { st in
-            guard let rt = st.services[port], rt.service.admits(client) else { return nil }
+            guard let rt = st.services[key], rt.service.admits(client) else { return nil }
             let n = st.counters[rt.service.id, default: 0]
             st.counters[rt.service.id] = n &+ 1
             let open = st.open
@@ -112,16 +130,16 @@ public final class StreamEngine: Sendable {
         }
     }
 
-    private func release(_ address: EndpointAddress) {
+    func release(_ address: EndpointAddress) {
         state.withLockedValue { st in
             let n = st.open[address, default: 1] - 1
             st.open[address] = n > 0 ? n : nil
         }
     }
 
-    private func accept(_ inbound: any Channel, port: Int) {
+    private func accept(_ inbound: any Channel, key: ListenKey) {
         let client = inbound.remoteAddress.flatMap(Self.addressBytes) ?? []
-        guard let (service, address) = choose(port: port, client: client) else {
+        guard let (service, address) = choose(key, client: client) else {
             inbound.close(promise: nil)
             return
         }
@@ -143,10 +161,7 @@ public final class StreamEngine: Sendable {
             inbound.close(promise: nil)
             return
         }
-        let text = address.description
-        var host = String(text[..<(text.lastIndex(of: ":") ?? text.endIndex)])
-        if host.hasPrefix("[") { host = String(host.dropFirst().dropLast()) }
-        guard let target = try? SocketAddress(ipAddress: host, port: Int(address.port)) else {
+        guard let target = Self.socketAddress(address) else {
             inbound.close(promise: nil)
             return
         }
@@ -181,6 +196,13 @@ public final class StreamEngine: Sendable {
                     inbound.close(promise: nil)
                 }
             }
+    }
+
+    static func socketAddress(_ address: EndpointAddress) -> SocketAddress? {
+        let text = address.description
+        var host = String(text[..<(text.lastIndex(of: ":") ?? text.endIndex)])
+        if host.hasPrefix("[") { host = String(host.dropFirst().dropLast()) }
+        return try? SocketAddress(ipAddress: host, port: Int(address.port))
     }
 
     static func addressBytes(_ a: SocketAddress) -> [UInt8]? {

@@ -1,4 +1,4 @@
-// `switchyard stream`: the TCP stream role (issue 23, docs/stream.md). Follows the stream
+// `switchyard stream`: the TCP and UDP stream role (issue 23, docs/stream.md). Follows the stream
 // services in Redis and relays their connections; listeners come and go without a restart.
 
 import ArgumentParser
@@ -11,7 +11,7 @@ import SwitchyardStream
 struct StreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stream",
-        abstract: "Serve the TCP stream services kept in Redis (listen ports, upstream endpoints, health) without reloads."
+        abstract: "Serve the TCP and UDP stream services kept in Redis (listen ports, upstream endpoints, health) without reloads."
     )
 
     @OptionGroup var redis: RedisOptions

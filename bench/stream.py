@@ -10,8 +10,8 @@ One backend nginx on loopback serves a bulk file over HTTP (sendfile), a one-byt
 Every proxy runs one worker/thread. Measured per engine, each for --seconds:
   bulk   MB/s of sequential downloads of a --mb MB file through the proxy, and proxy CPU ms per MB
   conn   connects/s of connect + read 1 byte + close, and proxy CPU us per connection
-  udp    request/response datagrams/s (one in flight), proxy CPU us per datagram (nginx only:
-         the Swift engine and HAProxy have no UDP)
+  udp    request/response datagrams/s (one in flight, one client session), proxy CPU us per
+         datagram (HAProxy has no UDP)
 and, for the Swift engine, how long a new listen port and an endpoint change take to apply.
 CPU is utime+stime of the proxy's process group from /proc. Only 127.0.0.1 is a target.
 
@@ -157,7 +157,7 @@ stream {{ server {{ listen 127.0.0.1:{tiny_b}; return "x"; }}
 stream {{
   server {{ listen 127.0.0.1:{nb}; proxy_pass 127.0.0.1:{http_b}; }}
   server {{ listen 127.0.0.1:{nc}; proxy_pass 127.0.0.1:{tiny_b}; }}
-  server {{ listen 127.0.0.1:{nu} udp; proxy_pass 127.0.0.1:{udp_b}; proxy_responses 1; proxy_timeout 2s; }}
+  server {{ listen 127.0.0.1:{nu} udp; proxy_pass 127.0.0.1:{udp_b}; proxy_timeout 5s; }}
 }}
 """
         open(os.path.join(work, "proxy.conf"), "w").write(conf)
@@ -193,12 +193,13 @@ listen tiny
         procs.append(controller.process)
         role = StreamRole(redis, work, threads=1, poll_ms=200)
         procs.append(role.process)
-        for name, port in (("bulk", http_b), ("tiny", tiny_b)):
+        for name, port in (("bulk", http_b), ("tiny", tiny_b), ("dgram", udp_b)):
             controller.ok("PUT", f"/api/v1/upstreams/{name}", {"endpoints": [{"address": f"127.0.0.1:{port}"}]})
-        sb, sc = free_port(), free_port()
+        sb, sc, su = free_port(), free_port(), free_port()
+        put_stream(redis, "dgram", {"listen": su, "upstream": "dgram", "protocol": "udp", "idle_timeout_s": 5})
         put_stream(redis, "bulk", {"listen": sb, "upstream": "bulk"})
         put_stream(redis, "tiny", {"listen": sc, "upstream": "tiny"})
-        engines["switchyard"] = {"bulk": sb, "conn": sc, "udp": None, "pgid": role.process.pid}
+        engines["switchyard"] = {"bulk": sb, "conn": sc, "udp": su, "pgid": role.process.pid}
         for e in engines.values():
             for k in ("bulk", "conn", "udp"):
                 if e[k] and k != "udp":
@@ -240,8 +241,12 @@ listen tiny
             if name in ("nginx", "direct"):
                 continue
             r = results[name]
-            print(f"{name} / nginx: bulk {r['bulk_MBps'] / ref['bulk_MBps']:.2f}x, conn/s {r['conn_per_s'] / ref['conn_per_s']:.2f}x, "
-                  f"CPU/MB {r['cpu_ms_per_MB'] / ref['cpu_ms_per_MB']:.2f}x, CPU/conn {r['cpu_us_per_conn'] / ref['cpu_us_per_conn']:.2f}x")
+            line = (f"{name} / nginx: bulk {r['bulk_MBps'] / ref['bulk_MBps']:.2f}x, conn/s {r['conn_per_s'] / ref['conn_per_s']:.2f}x, "
+                    f"CPU/MB {r['cpu_ms_per_MB'] / ref['cpu_ms_per_MB']:.2f}x, CPU/conn {r['cpu_us_per_conn'] / ref['cpu_us_per_conn']:.2f}x")
+            if "udp_dgram_per_s" in r:
+                line += (f", udp dgram/s {r['udp_dgram_per_s'] / ref['udp_dgram_per_s']:.2f}x, "
+                         f"CPU/dgram {r['cpu_us_per_dgram'] / ref['cpu_us_per_dgram']:.2f}x")
+            print(line)
         print(f"switchyard: a new listen port accepts {results['switchyard']['new_port_applies_ms']} ms after sy_stream (--poll-ms 200)")
         if args.json:
             with open(args.json, "w") as f:

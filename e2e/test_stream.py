@@ -246,3 +246,25 @@ def test_udp_sessions_balance_follow_changes_and_refuse(controller, redis, strea
     finally:
         for e in (a, b, c):
             e.close()
+
+
+def test_half_close_delivers_the_answer(controller, redis, stream, echoes):
+    """A client that shuts down its sending side still gets everything the endpoint answers
+    (netcat, HTTP/1.0 clients, dump/restore tools do this)."""
+    a = echoes[0]
+    upstream(controller, "tcp-half", a)
+    port = free_port()
+    put(controller, "half", {"listen": port, "upstream": "tcp-half"})
+    wait_until(lambda: listening(port), 5, what="stream listener")
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", port), timeout=3)
+        s.sendall(b"x" * 200000)
+        s.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        s.close()
+        assert got == b"a\n" + b"x" * 200000, len(got)

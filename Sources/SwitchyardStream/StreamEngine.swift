@@ -98,6 +98,7 @@ public final class StreamEngine: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] child in
                 child.eventLoop.makeCompletedFuture { self.accept(child, key: key) }
             }
@@ -169,10 +170,13 @@ public final class StreamEngine: Sendable {
         ClientBootstrap(group: inbound.eventLoop)
             .connectTimeout(.milliseconds(Int64(service.connectTimeoutMs)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { outbound in
                 outbound.eventLoop.makeCompletedFuture {
                     let relay = Relay()
                     relay.peer = inbound
+                    relay.peerRelay = inboundRelay
+                    inboundRelay.peerRelay = relay
                     try outbound.pipeline.syncOperations.addHandler(relay)
                 }
             }
@@ -240,10 +244,15 @@ public final class StreamEngine: Sendable {
 
 /// Copies what one side of a relayed connection reads to the other side, with backpressure
 /// (a peer that cannot take more pauses reading here) and closes the peer when this side ends
-/// or stays idle past the service's idle timeout. Both sides run on one event loop.
+/// or stays idle past the service's idle timeout. A half-close passes through: when this side
+/// stops sending, the peer's sending side is shut once everything before it was written, and
+/// the connection closes when both sides have stopped. Both sides run on one event loop.
 final class Relay: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     var peer: (any Channel)?
+    /// The other side's relay (both on one event loop).
+    weak var peerRelay: Relay?
+    var inputClosed = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         peer?.write(data, promise: nil)
@@ -269,6 +278,24 @@ final class Relay: ChannelInboundHandler, @unchecked Sendable {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             context.close(promise: nil)
+            return
+        }
+        if let e = event as? ChannelEvent, e == .inputClosed {
+            inputClosed = true
+            guard let peer else {
+                context.close(promise: nil)
+                return
+            }
+            let channel = context.channel
+            // an empty write completes after every earlier one reached the socket
+            peer.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in
+                if self.peerRelay?.inputClosed ?? true {
+                    peer.close(promise: nil)
+                    channel.close(promise: nil)
+                } else {
+                    peer.close(mode: .output).whenFailure { _ in peer.close(promise: nil) }
+                }
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)

@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "SwitchyardKube", targets: ["SwitchyardKube"]),
         .library(name: "SwitchyardKubeSource", targets: ["SwitchyardKubeSource"]),
         .library(name: "SwitchyardClient", targets: ["SwitchyardClient"]),
+        .library(name: "SwitchyardStream", targets: ["SwitchyardStream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -115,6 +116,7 @@ let package = Package(
                 "SwitchyardObservability",
                 "SwitchyardKubeSource",
                 "SwitchyardClient",
+                "SwitchyardStream",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -157,6 +159,19 @@ let package = Package(
                 "SwitchyardKubeSource",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The TCP stream role (issue 23, docs/stream.md): NIO listeners and relays that follow Redis.
+        .target(
+            name: "SwitchyardStream",
+            dependencies: [
+                "SwitchyardCore",
+                "SwitchyardRedis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

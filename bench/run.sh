@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, written to docs/benchmarks.md (bench.py rewrites it, then
-# policies.py, kube.py and instructions.py add their sections). `--smoke` runs a tiny,
+# policies.py, kube.py, stream.py and instructions.py add their sections). `--smoke` runs a tiny,
 # unmeasured pass of all four so `make test` keeps the harness from rotting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ python3 bench/bench.py "$@"
 if [[ " $* " == *" --smoke "* ]]; then
     python3 bench/policies.py --smoke
     python3 bench/kube.py --smoke
+    python3 bench/stream.py --smoke
     exec python3 bench/instructions.py --smoke
 fi
 if [[ " $* " == *" --out "* || " $* " == *" --render "* ]]; then
@@ -15,4 +16,5 @@ if [[ " $* " == *" --out "* || " $* " == *" --render "* ]]; then
 fi
 python3 bench/policies.py --out docs/benchmarks-policies.json --md docs/benchmarks.md
 python3 bench/kube.py --out docs/benchmarks-kube.json --md docs/benchmarks.md
+python3 bench/stream.py --json docs/benchmarks-stream.json --md docs/benchmarks.md
 exec python3 bench/instructions.py --out docs/benchmarks-instructions.json --md docs/benchmarks.md

@@ -1289,3 +1289,84 @@ end
 
 redis.register_function("sy_lease", sy_lease)
 redis.register_function("sy_health", sy_health)
+
+-- STREAMS (issue 23, docs/stream.md). Stream services are kept apart from sy_apply's
+-- documents: their own index (<base>streams), documents (<base>stream:<id>), version
+-- (<base>stream_version), change stream (<base>stream_changes, entry id <version>-0) and
+-- channel (<base>stream_events, "<version> stream:<id>"), so the HTTP edges and the digest
+-- never see them.
+--   FCALL sy_stream 1 <base>stream_version put <id> <doc>   (doc: the validated JSON, keys
+--                                                            sorted, without "version")
+--   FCALL sy_stream 1 <base>stream_version del <id>
+--   Reply: {version, "put"|"del"|"unchanged"|"absent"}. Errors (nothing written):
+--   bad_request, missing_upstream ("upstream": name), port_conflict ("stream": the id that
+--   holds the port), wrong_type.
+local function stream_put_checks(base, id, doc)
+    local ok, d = pcall(json_decode, doc)
+    if not ok or type(d) ~= "table" or type(d.listen) ~= "number"
+        or type(d.upstream) ~= "string" then
+        abort("bad_request", {message = "doc must be a stream object with listen and upstream"})
+    end
+    if read("set", "SISMEMBER", base .. "upstreams", d.upstream) ~= 1 then
+        abort("missing_upstream", {upstream = d.upstream})
+    end
+    local proto = d.protocol or "tcp"
+    for _, other in ipairs(read("set", "SMEMBERS", base .. "streams")) do
+        if other ~= id then
+            local raw = read("string", "GET", base .. "stream:" .. other)
+            local ok2, o = pcall(json_decode, raw or "")
+            if ok2 and type(o) == "table" and o.listen == d.listen
+                and (o.protocol or "tcp") == proto then
+                abort("port_conflict", {stream = other, listen = d.listen, protocol = proto})
+            end
+        end
+    end
+end
+
+local function stream_change(keys, args)
+    local base = base_of(keys[1] or "", "stream_version")
+    if not base then
+        return fail("bad_request", {message = "KEYS[1] must be the stream version key"})
+    end
+    local op, id, doc = args[1], args[2], args[3]
+    local bad_doc = op == "put" and (not doc or doc:sub(1, 1) ~= "{")
+    if (op ~= "put" and op ~= "del") or not id or id == "" or bad_doc then
+        return fail("bad_request", {message = "arguments: put <id> <doc> | del <id>"})
+    end
+    local key = base .. "stream:" .. id
+    want_type(keys[1], "string")
+    want_type(base .. "streams", "set")
+    want_type(base .. "stream_changes", "stream")
+    local stored = read("string", "GET", key)
+    local current = tonumber(read("string", "GET", keys[1]) or "0") or 0
+    if op == "put" then
+        stream_put_checks(base, id, doc)
+        if stored and stored:sub(stored:find(",", 1, true) or #stored) == "," .. doc:sub(2) then
+            return {current, "unchanged"}
+        end
+    elseif not stored then
+        return {current, "absent"}
+    end
+    local version = call("INCR", keys[1])
+    if op == "put" then
+        call("SET", key, '{"version":' .. version .. "," .. doc:sub(2))
+        call("SADD", base .. "streams", id)
+    else
+        call("DEL", key)
+        call("SREM", base .. "streams", id)
+    end
+    call("XADD", base .. "stream_changes", "MAXLEN", "~", "10000", version .. "-0",
+         "version", tostring(version), "kind", "stream", "id", id, "op", op,
+         "ts", tostring(redis_now_ms()))
+    call("PUBLISH", base .. "stream_events", version .. " stream:" .. id)
+    return {version, op}
+end
+
+local function sy_stream(keys, args)
+    if not call then
+        bind()
+    end
+    return run_checked(stream_change, keys, args)
+end
+
+redis.register_function("sy_stream", sy_stream)

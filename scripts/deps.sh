@@ -17,6 +17,7 @@ packages=(
     valgrind   # bench/instructions.py counts instructions per request with callgrind
     chromium chromium-driver  # e2e/test_ui_browser.py drives the status page in headless Chromium
     prometheus # promtool checks deploy/prometheus; e2e/test_prometheus.py scrapes the stack with a real Prometheus
+    libnginx-mod-stream haproxy  # bench/stream.py: the static nginx stream and HAProxy references (docs/stream.md)
 )
 
 missing=()
@@ -37,7 +38,7 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     # Debian starts the stock services on install; Switchyard runs its own instances.
-    for svc in nginx redis-server prometheus; do
+    for svc in nginx redis-server prometheus haproxy; do
         if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
 fi

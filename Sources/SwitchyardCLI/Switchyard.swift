@@ -21,7 +21,7 @@ struct Switchyard: AsyncParsableCommand {
         subcommands: [
             ControllerCommand.self, EdgeCommand.self, ProberCommand.self, KubeCommand.self, ApplyCommand.self,
             ReseedCommand.self, TokenCommand.self, GetCommand.self, DiffCommand.self, DeleteCommand.self, HistoryCommand.self,
-            RevertCommand.self, ExplainCommand.self,
+            RevertCommand.self, ExplainCommand.self, StreamCommand.self,
         ]
     )
 

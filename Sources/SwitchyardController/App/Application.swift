@@ -149,6 +149,7 @@ func buildRouter(store: ConfigStore, configuration: Configuration, registry: Tok
     ).addRoutes(to: api)
     CertificatesAPI<BasicRequestContext>(store: store, cipher: cipher, maxBodySize: configuration.maxBodySize, logger: logger)
         .addRoutes(to: api)
+    StreamsAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
     addStatusRoutes(to: router, api: api, store: store, configuration: configuration, logger: logger)
     return router
 }

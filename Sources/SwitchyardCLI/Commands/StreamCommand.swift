@@ -1,0 +1,61 @@
+// `switchyard stream`: the TCP and UDP stream role (issue 23, docs/stream.md). Follows the stream
+// services in Redis and relays their connections; listeners come and go without a restart.
+
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import SwitchyardRedis
+import SwitchyardStream
+
+struct StreamCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream",
+        abstract: "Serve the TCP and UDP stream services kept in Redis (listen ports, upstream endpoints, health) without reloads."
+    )
+
+    @OptionGroup var redis: RedisOptions
+
+    @Option(help: "Address the stream listeners bind to.")
+    var bind: String = "0.0.0.0"
+
+    @Option(help: "Event loop threads (default: the number of cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "How often Redis is asked for a new stream or health version, in ms.")
+    var pollMs: Int = 200
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if !(1...64).contains(threads) { throw ValidationError("--threads must be 1-64") }
+        if !(10...10_000).contains(pollMs) { throw ValidationError("--poll-ms must be 10-10000") }
+    }
+
+    func run() async throws {
+        logging.bootstrap()
+        var logger = Logger(label: "switchyard.stream")
+        logger.logLevel = logging.level
+        var redisConfiguration = RedisConfiguration(poolSize: 2)
+        let environment = ProcessInfo.processInfo.environment
+        try redis.configure(&redisConfiguration) { environment[$0] }
+        let client = RedisClient(configuration: redisConfiguration, logger: logger)
+        let engine = StreamEngine(threads: threads, bindHost: bind, logger: logger)
+        let follower = StreamFollower(redis: client, engine: engine, poll: .milliseconds(pollMs), logger: logger)
+
+        logger.info("stream role started", metadata: ["bind": "\(bind)", "poll_ms": "\(pollMs)"])
+        let group = ServiceGroup(
+            services: [FollowerService(follower: follower)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        await engine.shutdown()
+        await client.close()
+        logger.info("stream role stopped")
+    }
+}
+
+struct FollowerService: Service {
+    let follower: StreamFollower
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await follower.run() }
+    }
+}

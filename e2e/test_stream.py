@@ -225,6 +225,32 @@ def test_api_validation_names_fields_and_writes_nothing(redis, controller, strea
     assert "echo" in ids and "bad" not in ids
 
 
+def test_dry_run_checks_and_writes_nothing_and_if_match_is_refused(redis, controller, stream, echoes):
+    upstream(controller, "dry-up", echoes[0])
+    held = free_port()
+    put(controller, "dry-held", {"listen": held, "upstream": "dry-up"})
+    version = redis.get(BASE + "stream_version")
+    port = free_port()
+    r = controller.request("PUT", "/api/v1/streams/dry?dry_run=true", {"listen": port, "upstream": "dry-up"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["dry_run"] is True and body["changed"] == 1 and body["action"] == "create", body
+    r = controller.request("PUT", "/api/v1/streams/dry?dry_run=true", {"listen": held, "upstream": "dry-up"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "port_conflict", r.text
+    r = controller.request("PUT", "/api/v1/streams/dry?dry_run=true", {"listen": port, "upstream": "nope"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "upstream", r.text
+    r = controller.request("DELETE", "/api/v1/streams/dry-held?dry_run=true")
+    assert r.status_code == 200 and r.json()["action"] == "delete", r.text
+    etag = controller.request("GET", "/api/v1/routes").headers["ETag"]   # the configuration's
+    r = controller.request("PUT", "/api/v1/streams/dry", {"listen": port, "upstream": "dry-up"},
+                           headers={"If-Match": etag})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "If-Match", r.text
+    assert redis.get(BASE + "stream_version") == version
+    assert redis.get(BASE + "stream:dry") is None
+    assert redis.get(BASE + "stream:dry-held") is not None
+    controller.ok("DELETE", "/api/v1/streams/dry-held")
+
+
 def test_udp_sessions_balance_follow_changes_and_refuse(controller, redis, stream):
     a, b, c = UDPEcho("ua"), UDPEcho("ub"), UDPEcho("uc")
     try:

@@ -1298,6 +1298,8 @@ redis.register_function("sy_health", sy_health)
 --   FCALL sy_stream 1 <base>stream_version put <id> <doc>   (doc: the validated JSON, keys
 --                                                            sorted, without "version")
 --   FCALL sy_stream 1 <base>stream_version del <id>
+--   A last argument "dry_run" makes every check and writes nothing: the reply then says
+--   "would_put" or "would_del" instead of "put" or "del".
 --   Reply: {version, "put"|"del"|"unchanged"|"absent"}. Errors (nothing written):
 --   bad_request, missing_upstream ("upstream": name), port_conflict ("stream": the id that
 --   holds the port), wrong_type.
@@ -1328,7 +1330,11 @@ local function stream_change(keys, args)
     if not base then
         return fail("bad_request", {message = "KEYS[1] must be the stream version key"})
     end
+    local dry_run = #args > 0 and args[#args] == "dry_run"
     local op, id, doc = args[1], args[2], args[3]
+    if op == "del" and doc == "dry_run" then
+        doc = nil
+    end
     local bad_doc = op == "put" and (not doc or doc:sub(1, 1) ~= "{")
     if (op ~= "put" and op ~= "del") or not id or id == "" or bad_doc then
         return fail("bad_request", {message = "arguments: put <id> <doc> | del <id>"})
@@ -1346,6 +1352,9 @@ local function stream_change(keys, args)
         end
     elseif not stored then
         return {current, "absent"}
+    end
+    if dry_run then
+        return {current, "would_" .. op}
     end
     local version = call("INCR", keys[1])
     if op == "put" then

@@ -509,6 +509,106 @@ enum OpenAPIDocument {
                 "422": {$ref: "#/components/responses/Invalid"}
                 "503": {$ref: "#/components/responses/Unavailable"}
 
+          /api/v1/streams:
+            get:
+              operationId: listStreams
+              tags: [objects]
+              summary: Every TCP/UDP stream service (docs/stream.md) and the streams' own version
+              responses:
+                "200":
+                  description: The streams and the stream version (not the configuration's)
+                  headers:
+                    ETag: {$ref: "#/components/headers/ETag"}
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [items, version]
+                        properties:
+                          items: {type: array, items: {$ref: "#/components/schemas/Stream"}}
+                          version: {type: integer}
+                "401": {$ref: "#/components/responses/Unauthorized"}
+                "403": {$ref: "#/components/responses/Forbidden"}
+                "503": {$ref: "#/components/responses/Unavailable"}
+
+          /api/v1/streams/{id}:
+            parameters:
+              - $ref: "#/components/parameters/StreamId"
+            get:
+              operationId: getStream
+              tags: [objects]
+              summary: One stream service
+              responses:
+                "200":
+                  description: The stream
+                  headers:
+                    ETag: {$ref: "#/components/headers/ETag"}
+                  content:
+                    application/json:
+                      schema: {$ref: "#/components/schemas/Stream"}
+                "401": {$ref: "#/components/responses/Unauthorized"}
+                "403": {$ref: "#/components/responses/Forbidden"}
+                "404": {$ref: "#/components/responses/NotFound"}
+                "503": {$ref: "#/components/responses/Unavailable"}
+            put:
+              operationId: putStream
+              tags: [objects]
+              summary: Create or replace a stream service (409 port_conflict when another stream holds the port)
+              description: |
+                Streams have their own version (they are not in /apply, the history or the digest);
+                If-Match names the configuration's version and is refused here with 400.
+              parameters:
+                - $ref: "#/components/parameters/DryRun"
+                - $ref: "#/components/parameters/Note"
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema: {$ref: "#/components/schemas/StreamInput"}
+              responses:
+                "200":
+                  description: Replaced or unchanged (or, with dry_run, the stream dry-run report)
+                  content:
+                    application/json:
+                      schema:
+                        anyOf:
+                          - $ref: "#/components/schemas/Stream"
+                          - $ref: "#/components/schemas/StreamDryRun"
+                "201":
+                  description: Created
+                  content:
+                    application/json:
+                      schema: {$ref: "#/components/schemas/Stream"}
+                "400": {$ref: "#/components/responses/BadRequest"}
+                "401": {$ref: "#/components/responses/Unauthorized"}
+                "403": {$ref: "#/components/responses/Forbidden"}
+                "409": {$ref: "#/components/responses/Conflict"}
+                "413": {$ref: "#/components/responses/TooLarge"}
+                "422": {$ref: "#/components/responses/Invalid"}
+                "503": {$ref: "#/components/responses/Unavailable"}
+            delete:
+              operationId: deleteStream
+              tags: [objects]
+              summary: Delete a stream service (its listener closes; open TCP connections stay)
+              parameters:
+                - $ref: "#/components/parameters/DryRun"
+                - $ref: "#/components/parameters/Note"
+              responses:
+                "200":
+                  description: Deleted (or, with dry_run, the stream dry-run report)
+                  content:
+                    application/json:
+                      schema:
+                        anyOf:
+                          - $ref: "#/components/schemas/DeletedById"
+                          - $ref: "#/components/schemas/StreamDryRun"
+                "400": {$ref: "#/components/responses/BadRequest"}
+                "401": {$ref: "#/components/responses/Unauthorized"}
+                "403": {$ref: "#/components/responses/Forbidden"}
+                "404": {$ref: "#/components/responses/NotFound"}
+                "422": {$ref: "#/components/responses/Invalid"}
+                "503": {$ref: "#/components/responses/Unavailable"}
+
           /api/v1/history:
             get:
               operationId: listHistory
@@ -910,6 +1010,13 @@ enum OpenAPIDocument {
               description: 1-63 of a-z 0-9 . _ - (not . or ..)
               example: backend
               schema: {$ref: "#/components/schemas/Name"}
+            StreamId:
+              name: id
+              in: path
+              required: true
+              description: 1-63 of a-z 0-9 . _ - (not . or ..)
+              example: postgres
+              schema: {$ref: "#/components/schemas/Name"}
             RouteId:
               name: id
               in: path
@@ -1140,6 +1247,44 @@ enum OpenAPIDocument {
                 name: {type: string}
                 deleted: {type: boolean}
                 version: {type: integer}
+            Stream:
+              type: object
+              required: [id, listen, protocol, upstream, balance, connect_timeout_ms, idle_timeout_s, allow, deny, version]
+              properties:
+                id: {type: string}
+                listen: {type: integer, minimum: 1, maximum: 65535}
+                protocol: {type: string, enum: [tcp, udp]}
+                upstream: {type: string}
+                balance: {type: string, enum: [round_robin, least_conn, hash]}
+                connect_timeout_ms: {type: integer}
+                idle_timeout_s: {type: integer}
+                proxy_protocol: {type: boolean}
+                allow: {type: array, items: {type: string}}
+                deny: {type: array, items: {type: string}}
+                version: {type: integer}
+            StreamInput:
+              type: object
+              required: [listen, upstream]
+              properties:
+                listen: {type: integer, minimum: 1, maximum: 65535}
+                protocol: {type: string, enum: [tcp, udp]}
+                upstream: {$ref: "#/components/schemas/Name"}
+                balance: {type: string, enum: [round_robin, least_conn, hash], description: least_conn is TCP only}
+                connect_timeout_ms: {type: integer, minimum: 1, maximum: 60000}
+                idle_timeout_s: {type: integer, minimum: 1, maximum: 86400}
+                proxy_protocol: {type: boolean}
+                allow: {type: array, items: {type: string}, description: CIDRs}
+                deny: {type: array, items: {type: string}, description: CIDRs}
+            StreamDryRun:
+              type: object
+              required: [dry_run, stream_version, changed, action]
+              properties:
+                dry_run: {type: boolean, enum: [true]}
+                stream_version: {type: integer}
+                changed: {type: integer}
+                action: {type: string, enum: [create, update, unchanged, delete]}
+                stream: {type: object, description: the document that would be stored (without version)}
+                id: {type: string}
             DeletedById:
               type: object
               required: [id, deleted, version]

@@ -10,7 +10,9 @@
 // A PUT is validated (SwitchyardCore/Model/StreamService.swift: 422 naming every bad field)
 // and written with one FCALL sy_stream, which re-checks that the upstream exists (422
 // missing_upstream) and that no other stream holds the port (409 port_conflict); a refused
-// request writes nothing. Streams are kept apart from sy_apply's documents (their own
+// request writes nothing. `?dry_run=true` makes the same checks in sy_stream and writes
+// nothing; `If-Match` is refused (400): it names the configuration's version, and streams
+// have their own. Streams are kept apart from sy_apply's documents (their own
 // version, change stream and channel), so they are not in /apply, the history or the digest.
 
 import Hummingbird
@@ -67,8 +69,20 @@ struct StreamsAPI<Context: RequestContext>: APIHandlers {
         case .success(let s): service = s
         case .failure(let f): throw APIError.invalid(f.problems)
         }
+        let change = try Self.changeRequest()
         let existed = try await redis(["EXISTS", StreamKeys.stream(id)]).integer == 1
-        let reply = try await redis(["FCALL", "sy_stream", "1", StreamKeys.version, "put", id, service.document.canonical])
+        var args = ["FCALL", "sy_stream", "1", StreamKeys.version, "put", id, service.document.canonical]
+        if change.dryRun {
+            args.append("dry_run")
+            let reply = try await redis(args)
+            let version = try Self.version(of: reply, stream: service)
+            let op = reply.array?.last?.text ?? ""
+            return Self.dryRun([
+                "dry_run": true, "stream_version": .integer(version), "changed": .integer(op == "unchanged" ? 0 : 1),
+                "action": .string(op == "unchanged" ? "unchanged" : existed ? "update" : "create"), "stream": service.document,
+            ])
+        }
+        let reply = try await redis(args)
         let version = try Self.version(of: reply, stream: service)
         logger.info("stream stored", metadata: ["stream.id": "\(id)", "stream.version": "\(version)", "listen": "\(service.listen)"])
         guard let bytes = try await redis(["GET", StreamKeys.stream(id)]).bytes, let doc = try? JSONValue.parse(bytes) else {
@@ -80,11 +94,37 @@ struct StreamsAPI<Context: RequestContext>: APIHandlers {
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
         let id = try parameter("id", context)
         guard Names.isValid(id) else { throw Self.notFound(id) }
+        let change = try Self.changeRequest()
+        if change.dryRun {
+            let reply = try await redis(["FCALL", "sy_stream", "1", StreamKeys.version, "del", id, "dry_run"])
+            if case .array(let items) = reply, items.count == 2, items[1].text == "absent" { throw Self.notFound(id) }
+            let version = try Self.version(of: reply, stream: nil)
+            return Self.dryRun(["dry_run": true, "stream_version": .integer(version), "changed": 1, "action": "delete", "id": .string(id)])
+        }
         let reply = try await redis(["FCALL", "sy_stream", "1", StreamKeys.version, "del", id])
         if case .array(let items) = reply, items.count == 2, items[1].text == "absent" { throw Self.notFound(id) }
         let version = try Self.version(of: reply, stream: nil)
         logger.info("stream deleted", metadata: ["stream.id": "\(id)", "stream.version": "\(version)"])
         return jsonResponse(["id": .string(id), "deleted": true, "version": .integer(version)])
+    }
+
+    /// A stream's dry-run answer, marked as one so ChangeRequestMiddleware passes it on.
+    static func dryRun(_ report: JSONValue) -> Response {
+        var response = jsonResponse(report)
+        response.headers[ChangeRequestMiddleware<BasicRequestContext>.dryRunHeader] = "stream"
+        return response
+    }
+
+    /// The write's dry_run and If-Match (ChangeRequestMiddleware); If-Match is refused here.
+    static func changeRequest() throws(APIError) -> ChangeRequest {
+        let change = ChangeRequest.current ?? ChangeRequest()
+        if change.ifVersion != nil {
+            throw APIError(
+                .badRequest, "bad_request",
+                "If-Match names the configuration's version; streams have their own version and take no If-Match",
+                field: "If-Match")
+        }
+        return change
     }
 
     /// The version sy_stream answered, or its refusal as an HTTP error.

@@ -251,6 +251,19 @@ def test_dry_run_checks_and_writes_nothing_and_if_match_is_refused(redis, contro
     controller.ok("DELETE", "/api/v1/streams/dry-held")
 
 
+def test_an_upstream_a_stream_uses_cannot_be_deleted(redis, controller, stream, echoes):
+    upstream(controller, "held-up", echoes[0])
+    put(controller, "holder", {"listen": free_port(), "upstream": "held-up"})
+    version = redis.get(BASE + "version")
+    r = controller.request("DELETE", "/api/v1/upstreams/held-up")
+    assert r.status_code == 409, r.text
+    err = r.json()["error"]
+    assert err["code"] == "in_use" and err["streams"] == ["holder"] and "stream holder" in err["message"], err
+    assert redis.get(BASE + "version") == version
+    controller.ok("DELETE", "/api/v1/streams/holder")
+    assert controller.request("DELETE", "/api/v1/upstreams/held-up").status_code == 200
+
+
 def test_udp_sessions_balance_follow_changes_and_refuse(controller, redis, stream):
     a, b, c = UDPEcho("ua"), UDPEcho("ub"), UDPEcho("uc")
     try:

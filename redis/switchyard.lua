@@ -51,7 +51,8 @@
 --
 -- Errors are replies of the form  SYERR {"code":...,"kind":...,"id":...,...}  with code
 --   not_found          del of an object that does not exist
---   in_use             del of an upstream that routes still use ("routes": [...])
+--   in_use             del of an upstream that routes or streams still use ("routes": [...],
+--                      "streams": [...])
 --   missing_upstream   route put naming an upstream that will not exist ("upstream": name)
 --   version_mismatch   an expect precondition failed ("expected", "actual")
 --   bad_request        malformed call (wrong arity, unknown op/kind, duplicate object,
@@ -731,9 +732,20 @@ local function apply_batch(schema, args, first, opts)
                 for rid in pairs(still) do
                     names[#names + 1] = rid
                 end
-                if #names > 0 then
+                -- stream services (sy_stream) name upstreams too
+                local streams = {}
+                for _, sid in ipairs(read("set", "SMEMBERS", schema.base .. "streams")) do
+                    local raw = read("string", "GET", schema.base .. "stream:" .. sid)
+                    local ok, d = pcall(json_decode, raw or "")
+                    if ok and type(d) == "table" and d.upstream == op.id then
+                        streams[#streams + 1] = sid
+                    end
+                end
+                if #names > 0 or #streams > 0 then
                     tbl_sort(names)
-                    return fail("in_use", {kind = "upstream", id = op.id, routes = names})
+                    tbl_sort(streams)
+                    return fail("in_use", {kind = "upstream", id = op.id, routes = names,
+                                           streams = streams})
                 end
             end
             exists[op.kind][op.id] = false

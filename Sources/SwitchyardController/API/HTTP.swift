@@ -98,10 +98,13 @@ struct APIError: Error, HTTPResponseError {
         switch error.apply {
         case .notFound(let kind, let id)?:
             return APIError(.notFound, "not_found", "\(kind?.rawValue ?? "object") '\(id)' does not exist")
-        case .inUse(let id, let routes)?:
+        case .inUse(let id, let routes, let streams)?:
+            var users: [String] = []
+            if !routes.isEmpty { users.append("route\(routes.count == 1 ? "" : "s") \(routes.joined(separator: ", "))") }
+            if !streams.isEmpty { users.append("stream\(streams.count == 1 ? "" : "s") \(streams.joined(separator: ", "))") }
             return APIError(
-                .conflict, "in_use", "upstream '\(id)' is used by route\(routes.count == 1 ? "" : "s") \(routes.joined(separator: ", "))",
-                extra: [("routes", .array(routes.map { .string($0) }))])
+                .conflict, "in_use", "upstream '\(id)' is used by \(users.joined(separator: " and "))",
+                extra: [("routes", .array(routes.map { .string($0) })), ("streams", .array(streams.map { .string($0) }))])
         case .missingUpstream(let route, let upstream)?:
             let problem = FieldError(
                 field: upstreamField(route, upstream), code: .missingUpstream, message: "upstream '\(upstream)' does not exist")

@@ -152,7 +152,7 @@ enum OpenAPIDocument {
             delete:
               operationId: deleteUpstream
               tags: [objects]
-              summary: Delete an upstream (409 in_use naming the routes that use it)
+              summary: Delete an upstream (409 in_use naming the routes and streams that use it)
               parameters:
                 - $ref: "#/components/parameters/DryRun"
                 - $ref: "#/components/parameters/IfMatch"

@@ -75,8 +75,8 @@ public struct ApplyResult: Sendable, Equatable {
 public enum ApplyError: Error, Sendable, Equatable {
     /// del of an object that does not exist.
     case notFound(kind: ObjectKind?, id: String)
-    /// del of an upstream that routes still use.
-    case inUse(id: String, routes: [String])
+    /// del of an upstream that routes or stream services still use.
+    case inUse(id: String, routes: [String], streams: [String] = [])
     /// A route names an upstream that will not exist.
     case missingUpstream(route: String, upstream: String)
     /// An expect precondition failed.
@@ -111,11 +111,11 @@ public enum ApplyError: Error, Sendable, Equatable {
         case "not_found":
             return .notFound(kind: kind, id: string("id"))
         case "in_use":
-            var routes: [String] = []
-            if case .array(let items)? = json["routes"] {
-                routes = items.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+            func strings(_ name: String) -> [String] {
+                guard case .array(let items)? = json[name] else { return [] }  // cjson writes an empty list as {}
+                return items.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
             }
-            return .inUse(id: string("id"), routes: routes)
+            return .inUse(id: string("id"), routes: strings("routes"), streams: strings("streams"))
         case "missing_upstream":
             return .missingUpstream(route: string("id"), upstream: string("upstream"))
         case "version_mismatch":

@@ -79,6 +79,9 @@ struct DocumentTests {
             ApplyError.parse(#"SYERR {"routes":["a","b"],"code":"in_use","kind":"upstream","id":"u"}"#)
                 == .inUse(id: "u", routes: ["a", "b"]))
         #expect(
+            ApplyError.parse(#"SYERR {"routes":{},"streams":["pg"],"code":"in_use","kind":"upstream","id":"u"}"#)
+                == .inUse(id: "u", routes: [], streams: ["pg"]))
+        #expect(
             ApplyError.parse(#"SYERR {"upstream":"nope","code":"missing_upstream","kind":"route","id":"r"}"#)
                 == .missingUpstream(route: "r", upstream: "nope"))
         #expect(

@@ -310,7 +310,7 @@ enum HistoryView {
 
     static func json(_ entry: HistoryEntry, objects: Bool = true) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [
-            ("version", .integer(entry.version)), ("time", .string(isoTime(entry.ts))), ("ts_ms", .integer(entry.ts)),
+            ("version", .integer(entry.version)), ("time", .string(iso8601(milliseconds: entry.ts))), ("ts_ms", .integer(entry.ts)),
             ("who", .string(entry.who)), ("note", entry.note.isEmpty ? .null : .string(entry.note)),
             ("digest", .string(entry.digest)),
         ]
@@ -336,27 +336,6 @@ enum HistoryView {
             members.append(("objects", .integer(Int64(entry.objects.count))))
         }
         return .object(members)
-    }
-
-    /// ms since the epoch -> `2026-12-03T21:59:39.123Z`.
-    static func isoTime(_ ms: Int64) -> String {
-        let seconds = ms / 1000
-        let days = seconds / 86400
-        let rest = seconds % 86400
-        // civil from days (Howard Hinnant's algorithm)
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let millis = ms % 1000
-        let frac = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(y)-\(two(m))-\(two(d))T\(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60)).\(frac)Z"
     }
 }
 

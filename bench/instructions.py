@@ -45,6 +45,12 @@ EDGE_ROUTES = [
     ("edge: plain route", "plain.bench", {},
      "location / only: route lookup and balancer; the metrics' log phase (none with "
      "--metrics-listen off)"),
+    ("edge: plain route, POST with a body", "plain.bench", {},
+     "a request with a body leaves the fast path at once (location / -> @sy_route): the "
+     "access phase routes it, so allow/deny and max_body_bytes answer before the body is read"),
+    ("edge: route with an access option (allow list)", "allow.bench", {},
+     "declined by the fast path's balancer (route.plan) and routed again in @sy_route's "
+     "access phase: the price of the fast path for a route with options"),
     ("edge: route with response_headers", "resp.bench", {},
      "goes on to @sy_full: a second access pass, the header filter, the variable proxy_pass"),
     ("edge: sticky upstream, cookie sent", "sticky.bench", None,
@@ -58,10 +64,17 @@ EDGE_ROUTES = [
 ]
 
 
-def get(conn, host, headers, expect=200):
+# Variants sent as a POST with this body (the others are GETs without one).
+BODIES = {"edge: plain route, POST with a body": b"sixteen bytes..."}
+
+
+def get(conn, host, headers, expect=200, body=None):
     h = {"Host": host}
     h.update(headers)
-    conn.request("GET", "/", headers=h)
+    if body is None:
+        conn.request("GET", "/", headers=h)
+    else:
+        conn.request("POST", "/", body=body, headers=h)
     r = conn.getresponse()
     body = r.read()
     if r.status != expect:
@@ -69,11 +82,11 @@ def get(conn, host, headers, expect=200):
     return r
 
 
-def requests_on(port, host, headers, n):
+def requests_on(port, host, headers, n, body=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         for _ in range(n):   # bounded: n requests
-            get(conn, host, headers)
+            get(conn, host, headers, body=body)
     finally:
         conn.close()
 
@@ -148,16 +161,16 @@ class Callgrind:
             os.unlink(d)
         return total - timers, took
 
-    def count(self, host, headers, n, warm, windows, idle=True):
+    def count(self, host, headers, n, warm, windows, idle=True, body=None):
         """Instructions per request: the median of `windows` windows of n requests, after
         `warm` unmeasured ones, each less what the worker does idle (idle=True): the
         syncer's Redis replies and health polls wake it without a timer. The idle rate
         comes from at least 5 s, so a burst of the syncer weighs little; a window of a
         few requests (--smoke) is too short to correct this way and is reported as is."""
-        requests_on(self.port, host, headers, warm)   # JIT traces compiled, pools warm
+        requests_on(self.port, host, headers, warm, body)   # JIT traces compiled, pools warm
         samples = []
         for _ in range(windows):
-            busy, took = self._window(lambda: requests_on(self.port, host, headers, n))
+            busy, took = self._window(lambda: requests_on(self.port, host, headers, n, body))
             if idle:
                 keep, self.keep = self.keep, None   # idle windows are not kept
                 try:
@@ -193,6 +206,8 @@ def setup_routes(controller, backend):
     controller.ok("PUT", "/api/v1/routes/resp", {
         "host": "resp.bench", "path": "/", "upstream": "plain",
         "response_headers": {"set": {"X-Served-By": "edge"}}})
+    controller.ok("PUT", "/api/v1/routes/allow", {"host": "allow.bench", "path": "/",
+                                                  "upstream": "plain", "allow": ["127.0.0.0/8"]})
     controller.ok("PUT", "/api/v1/routes/sticky", {"host": "sticky.bench", "path": "/",
                                                    "upstream": "sticky"})
     controller.ok("PUT", "/api/v1/routes/cors", {
@@ -205,6 +220,18 @@ def setup_routes(controller, backend):
             "gzip": {"min_bytes": 0, "types": types}})
 
 
+def load_hosts(controller, total):
+    """--hosts: `total` more routes, each on a host of its own (h<i>.hosts.bench, path /),
+    10,000 per apply call (the controller applies them in parts of 1,000)."""
+    done = 0
+    while done < total:   # bounded: total / 10,000 calls
+        n = min(10000, total - done)
+        controller.ok("POST", "/api/v1/apply?atomic=false", {"routes": [
+            {"id": f"h{i}", "host": f"h{i}.hosts.bench", "path": "/", "upstream": "plain"}
+            for i in range(done, done + n)]})
+        done += n
+
+
 def wanted(args, label):
     """--only: the variants whose label contains one of the given words"""
     return not args.only or any(w in label for w in args.only)
@@ -213,6 +240,7 @@ def wanted(args, label):
 def measure(args, base):
     results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "requests": args.requests, "warmup": args.warmup, "windows": args.windows,
+               "hosts": args.hosts,
                "machine": {"valgrind": subprocess.run(["valgrind", "--version"],
                                                       capture_output=True, text=True).stdout.strip(),
                            "nginx": subprocess.run([bench.NGINX, "-v"], capture_output=True,
@@ -243,6 +271,7 @@ def measure(args, base):
         controller = Controller(redis, base)
         started.append(controller)
         setup_routes(controller, bport)
+        load_hosts(controller, args.hosts)
         d = os.path.join(base, "edge")
         port = free_port()
         # --checkout: another checkout's edge (its lua/ and deploy/edge.nginx.conf with the
@@ -276,7 +305,8 @@ def measure(args, base):
                 vg.label = label
                 h = {"Cookie": cookie} if headers is None else headers
                 results["variants"][label] = vg.count(host, h, args.requests, args.warmup,
-                                                      args.windows, not args.smoke)
+                                                      args.windows, not args.smoke,
+                                                      BODIES.get(label))
                 print(f"{label}: {results['variants'][label]['per_request']:.0f} "
                       f"instructions/request (windows: {results['variants'][label]['samples']})",
                       flush=True)
@@ -329,6 +359,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1500, help="unmeasured requests before")
     ap.add_argument("--windows", type=int, default=3, help="measured windows per variant "
                     "(the median is reported)")
+    ap.add_argument("--hosts", type=int, default=0, help="load this many more routes, "
+                    "each on a host of its own, before measuring the edge (e.g. 10000)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--edge-arg", action="append", default=[], metavar="ARG",
                     help="one more argument to `switchyard edge` (repeatable), e.g. "

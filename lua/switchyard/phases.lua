@@ -14,7 +14,6 @@
 local startup = require "switchyard.startup"
 local access = require "switchyard.request.access"
 local balance = require "switchyard.request.balance"
-local fast = require "switchyard.request.fast"
 local response = require "switchyard.request.response"
 local handshake = require "switchyard.tls.handshake"
 local status = require "switchyard.status"
@@ -27,10 +26,7 @@ local phases = {
     init = startup.init,
     -- init_worker_by_lua: this worker's tables and timers; worker 0 starts the syncer
     init_worker = startup.init_worker,
-    -- balancer_by_lua of switchyard_fast (location /): route and endpoint of a plain
-    -- route's request without a body; anything else declined to @sy_route
-    fast = fast.fast,
-    -- access_by_lua of @sy_route: route, options, upstream, or on to a named location
+    -- access_by_lua of location /: route, options, upstream, or on to a named location
     access = access.access,
     -- access_by_lua of @sy_full and @sy_https_verified: the same route again ($sy_route)
     access_named = access.access_named,

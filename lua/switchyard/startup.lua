@@ -23,7 +23,6 @@ local passive_mod = require "switchyard.health.passive"
 local snapshot_mod = require "switchyard.sync.snapshot"
 local access = require "switchyard.request.access"
 local balance = require "switchyard.request.balance"
-local fast = require "switchyard.request.fast"
 local response = require "switchyard.request.response"
 local reply = require "switchyard.request.reply"
 local handshake = require "switchyard.tls.handshake"
@@ -239,7 +238,6 @@ function _M.init_worker()
     -- the request handlers keep this worker's objects (the same for its lifetime)
     access.attach(worker)
     balance.attach(worker)
-    fast.attach(worker)
     response.attach(worker)
     reply.attach(worker, config.error_pages)
     handshake.attach(worker, ngx_ssl)

@@ -88,10 +88,38 @@ local function plain_upstream(route)
     return nil
 end
 
--- One attempt at up (ctx: the request's ngx.ctx, or nil for a plain route): the first
--- attempt's pick, or a retry's (failure: get_last_failure()), then the route's timeouts.
-local function attempt(var, up, ctx, failure)
+function _M.balance()
+    local var = ngx_var
+    -- the route's id: from the metrics' table when they are on (no variable read), else
+    -- from $sy_route
+    local matched = metrics_route()
+    local id
+    if matched then
+        id = matched.id
+    else
+        id = var[V_ROUTE]
+    end
+    -- recent: also a route removed or replaced while nginx read this request's body
+    local route = id and router:recent(id)
+    local up, ctx
+    if route and not route.plan then
+        up = plain_upstream(route)
+    end
+    if not up then
+        ctx = ngx.ctx
+        -- no sy_up: routed as a plain route, given options since (while the body was
+        -- read): its upstream now
+        up = ctx[C_UP] or (route and plain_upstream(route))
+        if not up then
+            -- its upstream was removed (or made HTTPS, sticky or least_conn) while the
+            -- request was on its way: the request fails (500)
+            ngx_log(WARN, "[switchyard] route:", tostring(id),
+                    ": its upstream is gone since the request was routed")
+            return ngx_exit(ngx.ERROR)
+        end
+    end
     local peer
+    local failure = get_last_failure()
     if failure == nil then
         -- the upstream's algorithm (switchyard.balancer.algorithm); state it keeps goes in ctx
         peer = up.balancer:pick(ctx)
@@ -135,45 +163,6 @@ local function attempt(var, up, ctx, failure)
             ngx_log(ERR, "[switchyard] set_timeouts failed: ", err)
         end
     end
-end
-
-function _M.balance()
-    local var = ngx_var
-    -- the route's id: from the metrics' table when they are on (no variable read), else
-    -- from $sy_route
-    local matched = metrics_route()
-    local id
-    if matched then
-        id = matched.id
-    else
-        id = var[V_ROUTE]
-    end
-    -- recent: also a route removed or replaced while nginx read this request's body
-    local route = id and router:recent(id)
-    local up, ctx
-    if route and not route.plan then
-        up = plain_upstream(route)
-    end
-    if not up then
-        ctx = ngx.ctx
-        -- no sy_up: routed as a plain route, given options since (while the body was
-        -- read): its upstream now
-        up = ctx[C_UP] or (route and plain_upstream(route))
-        if not up then
-            -- its upstream was removed (or made HTTPS, sticky or least_conn) while the
-            -- request was on its way: the request fails (500)
-            ngx_log(WARN, "[switchyard] route:", tostring(id),
-                    ": its upstream is gone since the request was routed")
-            return ngx_exit(ngx.ERROR)
-        end
-    end
-    return attempt(var, up, ctx, get_last_failure())
-end
-
--- The first attempt of a plain route the fast path routed (switchyard.request.fast): no
--- ngx.ctx, no variable read.
-function _M.first(up)
-    return attempt(ngx_var, up, nil, nil)
 end
 
 return _M

@@ -5,7 +5,7 @@
 
 local lua_source = require "spec_support.lua_source"
 
-local REQUEST_HANDLERS = {"fast", "access", "access_named", "balance", "header_filter", "log", "log_metrics",
+local REQUEST_HANDLERS = {"access", "access_named", "balance", "header_filter", "log", "log_metrics",
                           "failed", "ssl_certificate"}
 
 local modules = lua_source.modules()

@@ -4,10 +4,8 @@
 -- Every phase handler costs a fixed amount per request just to enter Lua, and nginx runs a
 -- location's handlers whether the request needs them or not; so the edge has three
 -- locations, and a request is served from the cheapest one that can do what it needs:
---   /                   plain routes to plain HTTP upstreams, requests without a body: no
---                       access phase, the balancer routes (switchyard.request.fast; fast())
---   @sy_route           everything / leaves to it: the access phase (the route's options
---                       that run there), a static proxy_pass, no header filter
+--   /                   plain routes to HTTP upstreams, with the options that run in the
+--                       access phase; a static proxy_pass, no header filter, no log phase
 --   @sy_full            what / cannot do: a route with response-side work or a Host
 --                       override (route_full), an upstream that is HTTPS, sticky or
 --                       least_conn (upstream_full), a request without a Host header
@@ -53,21 +51,6 @@ end
 function _M.upstream_full(tls, balancing)
     return tls ~= nil or (balancing ~= nil and (balancing.balance == "sticky"
                                                  or balancing.balance == "least_conn"))
-end
-
--- THE place where a request leaves the fast path (location /, switchyard.request.fast):
--- true when the balancer of switchyard_fast may serve `route` to `up` by itself (nothing
--- to run before the upstream request, nothing after it but the metrics); false sends the
--- request to @sy_route, the full access phase, which serves it as before. A route with
--- options (route.plan: guard, cors, rewrite, auth...), https_redirect, HSTS (route.full)
--- or require_sni_match, and an upstream @sy_full serves (up.full: HTTPS, sticky,
--- least_conn; an upstream that is not plain HTTP must set it), without endpoints, or with
--- every endpoint down take the full path. A new option or upstream kind needs nothing
--- here when it sets route.plan or up.full; anything else that must run before the
--- upstream request says no here. Six field checks.
-function _M.fast(route, up)
-    return up ~= nil and route.plan == nil and not route.full and not route.https_redirect
-        and not route.require_sni_match and not up.full and up.n > 0 and not up.all_down
 end
 
 -- The named location an up.full upstream's request goes on to.

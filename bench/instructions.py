@@ -46,11 +46,11 @@ EDGE_ROUTES = [
      "location / only: route lookup and balancer; the metrics' log phase (none with "
      "--metrics-listen off)"),
     ("edge: plain route, POST with a body", "plain.bench", {},
-     "a request with a body leaves the fast path at once (location / -> @sy_route): the "
-     "access phase routes it, so allow/deny and max_body_bytes answer before the body is read"),
+     "location /: as the GET, and nginx reads a 16-byte body before the upstream request "
+     "(a design that routes outside the access phase must send it elsewhere first)"),
     ("edge: route with an access option (allow list)", "allow.bench", {},
-     "declined by the fast path's balancer (route.plan) and routed again in @sy_route's "
-     "access phase: the price of the fast path for a route with options"),
+     "location /: the route's guard (allow list) runs in access(); what a design that "
+     "routes plain requests outside the access phase must hand on to it"),
     ("edge: route with response_headers", "resp.bench", {},
      "goes on to @sy_full: a second access pass, the header filter, the variable proxy_pass"),
     ("edge: sticky upstream, cookie sent", "sticky.bench", None,

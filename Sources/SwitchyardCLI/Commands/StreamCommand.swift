@@ -1,5 +1,5 @@
 // `switchyard stream`: the TCP and UDP stream role (issue 23, docs/stream.md). Follows the stream
-// services in Redis and relays their connections; listeners come and go without a restart.
+// services in Redis (pub/sub, with a safety-net poll) and relays their connections; listeners come and go without a restart.
 
 import ArgumentParser
 import Foundation
@@ -22,8 +22,11 @@ struct StreamCommand: AsyncParsableCommand {
     @Option(help: "Event loop threads (default: the number of cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "How often Redis is asked for a new stream or health version, in ms.")
-    var pollMs: Int = 200
+    @Option(
+        help:
+            "Safety-net poll in ms: changes arrive through pub/sub at once; this also asks Redis for new versions this often (a lost message, a reconnecting subscriber)."
+    )
+    var pollMs: Int = 1000
 
     @OptionGroup var logging: LoggingOptions
 
@@ -41,7 +44,8 @@ struct StreamCommand: AsyncParsableCommand {
         try redis.configure(&redisConfiguration) { environment[$0] }
         let client = RedisClient(configuration: redisConfiguration, logger: logger)
         let engine = StreamEngine(threads: threads, bindHost: bind, logger: logger)
-        let follower = StreamFollower(redis: client, engine: engine, poll: .milliseconds(pollMs), logger: logger)
+        let follower = StreamFollower(
+            redis: client, subscriberConfiguration: redisConfiguration, engine: engine, poll: .milliseconds(pollMs), logger: logger)
 
         logger.info("stream role started", metadata: ["bind": "\(bind)", "poll_ms": "\(pollMs)"])
         let group = ServiceGroup(

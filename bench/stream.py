@@ -332,6 +332,10 @@ listen tiny
             for name, r in results.items():
                 lines.append(f"| {name} | {r['bulk_MBps']} | {r['cpu_ms_per_MB'] or '-'} | {r['conn_per_s']} | "
                              f"{r['cpu_us_per_conn'] or '-'} | {r.get('udp_dgram_per_s', '-')} | {r.get('cpu_us_per_dgram', '-')} |")
+            sw = results["switchyard"]
+            lines += ["", f"switchyard stream, from the write until applied (pub/sub; --poll-ms {args.poll_ms} as a safety net): "
+                      f"new listen port median {sw['new_port_ms']['median']} ms (max {sw['new_port_ms']['max']}), "
+                      f"endpoint change median {sw['endpoint_change_ms']['median']} ms (max {sw['endpoint_change_ms']['max']})."]
             with open(args.md, "a") as f:
                 f.write("\n".join(lines) + "\n")
     finally:

@@ -195,6 +195,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SwitchyardStreamTests",
+            dependencies: [
+                "SwitchyardStream", "SwitchyardCore", "SwitchyardRedis", "SwitchyardTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SwitchyardObservabilityTests",
             dependencies: ["SwitchyardObservability", "SwitchyardTestSupport"],
             swiftSettings: swiftSettings

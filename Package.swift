@@ -162,12 +162,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The TCP stream role (issue 23, docs/stream.md): NIO listeners and relays that follow Redis.
+        // The TCP/UDP stream role (issue 23, docs/stream.md): NIO listeners and relays that follow Redis.
         .target(
             name: "SwitchyardStream",
             dependencies: [
                 "SwitchyardCore",
                 "SwitchyardRedis",
+                "SwitchyardObservability",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -190,6 +192,15 @@ let package = Package(
         .testTarget(
             name: "SwitchyardProberTests",
             dependencies: ["SwitchyardProber", "SwitchyardCore", "SwitchyardObservability", "SwitchyardRedis", "SwitchyardTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchyardStreamTests",
+            dependencies: [
+                "SwitchyardStream", "SwitchyardCore", "SwitchyardRedis", "SwitchyardTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

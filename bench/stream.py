@@ -16,6 +16,7 @@ and, for the Swift engine, how long a new listen port and an endpoint change tak
 CPU is utime+stime of the proxy's process group from /proc. Only 127.0.0.1 is a target.
 
   SWITCHYARD_BIN=$PWD/.build/release/switchyard python3 bench/stream.py --seconds 3
+  SWITCHYARD_BIN=$PWD/.build/release/switchyard python3 bench/stream.py --apply-only 20   # apply times only
 """
 import argparse
 import json
@@ -30,7 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "e2e"))
 from harness import BASE, Controller, Process, Redis, free_port, wait_until  # noqa: E402
-from stream_support import StreamRole, put_stream  # noqa: E402
+from stream_support import StreamRole, TCPEcho, connect, delete_stream, put_stream  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -120,6 +121,73 @@ def udp(port, seconds):
     return n, time.monotonic() - start, lost
 
 
+def reached(port):
+    """The name of the echo endpoint a new connection to `port` reaches (None: no connection)."""
+    try:
+        s, name = connect(port, timeout=0.5)
+        s.close()
+        return name
+    except OSError:
+        return None
+
+
+def apply_times(redis, controller, samples):
+    """How long changes take to reach `switchyard stream`, in ms from just before the write
+    (the write's own time included: sy_stream through redis-cli, an upstream PUT through the
+    controller) until (new_port) the new listen port accepts a connection, (endpoint) a new
+    connection reaches the endpoint the PUT named. `samples` of each, alternating."""
+    a, b = TCPEcho("a"), TCPEcho("b")
+    try:
+        controller.ok("PUT", "/api/v1/upstreams/apply-bench", {"endpoints": [{"address": f"127.0.0.1:{a.port}"}]})
+        port = free_port()
+        put_stream(redis, "apply-bench", {"listen": port, "upstream": "apply-bench"})
+        wait_until(lambda: reached(port) == "a", 10, what="apply-bench stream")
+        new_port, endpoint = [], []
+        for i in range(samples):
+            p = free_port()
+            t0 = time.monotonic()
+            put_stream(redis, f"apply-new-{i}", {"listen": p, "upstream": "apply-bench"})
+            wait_until(lambda: tcp_open(p), 5, interval=0.002, what="new port")
+            new_port.append((time.monotonic() - t0) * 1000)
+            delete_stream(redis, f"apply-new-{i}")
+            target = b if i % 2 == 0 else a
+            t0 = time.monotonic()
+            controller.ok("PUT", "/api/v1/upstreams/apply-bench", {"endpoints": [{"address": f"127.0.0.1:{target.port}"}]})
+            wait_until(lambda: reached(port) == target.name.decode(), 5, interval=0.002, what="endpoint change")
+            endpoint.append((time.monotonic() - t0) * 1000)
+        delete_stream(redis, "apply-bench")
+        return {"new_port_ms": summary(new_port), "endpoint_change_ms": summary(endpoint)}
+    finally:
+        a.close()
+        b.close()
+
+
+def summary(values):
+    v = sorted(values)
+    return {"n": len(v), "median": round(v[len(v) // 2], 1), "min": round(v[0], 1), "max": round(v[-1], 1)}
+
+
+def apply_only(samples, poll_ms):
+    work = tempfile.mkdtemp(prefix="sy-bench-stream-apply-")
+    procs = []
+    try:
+        redis = Redis(work)
+        procs.append(redis.process)
+        controller = Controller(redis, work)
+        procs.append(controller.process)
+        role = StreamRole(redis, work, threads=1, poll_ms=poll_ms)
+        procs.append(role.process)
+        r = apply_times(redis, controller, samples)
+        print(f"switchyard stream (--poll-ms {poll_ms}), {samples} samples, ms from the write (included) until applied:")
+        for k, v in r.items():
+            print(f"  {k:<20} median {v['median']:>7}  min {v['min']:>7}  max {v['max']:>7}")
+        return r
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (0.5-30)")
@@ -127,7 +195,14 @@ def main():
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--md", help="append a 'Stream engines' section to this markdown file")
     ap.add_argument("--smoke", action="store_true", help="a tiny unmeasured pass (0.5 s, 4 MB): keeps the harness working")
+    ap.add_argument("--apply-only", type=int, metavar="N", help="only the apply times of switchyard stream, N samples (1-200)")
+    ap.add_argument("--poll-ms", type=int, default=1000, help="the stream role's safety-net poll (default 1000, its own default)")
     args = ap.parse_args()
+    if args.apply_only is not None:
+        if not 1 <= args.apply_only <= 200:
+            ap.error("--apply-only 1-200")
+        apply_only(args.apply_only, args.poll_ms)
+        return
     if args.smoke:
         args.seconds, args.mb = 0.5, 4
     if not (0.5 <= args.seconds <= 30 and 1 <= args.mb <= 1024):
@@ -191,7 +266,7 @@ listen tiny
         procs.append(redis.process)
         controller = Controller(redis, work)
         procs.append(controller.process)
-        role = StreamRole(redis, work, threads=1, poll_ms=200)
+        role = StreamRole(redis, work, threads=1, poll_ms=args.poll_ms)
         procs.append(role.process)
         for name, port in (("bulk", http_b), ("tiny", tiny_b), ("dgram", udp_b)):
             controller.ok("PUT", f"/api/v1/upstreams/{name}", {"endpoints": [{"address": f"127.0.0.1:{port}"}]})
@@ -225,12 +300,8 @@ listen tiny
                 r["udp_lost"] = lost
                 r["cpu_us_per_dgram"] = round((c3 - c2) * 1e6 / n, 1) if e["pgid"] else None
 
-        # the Swift engine: how long a change takes to apply (poll 200 ms)
-        new = free_port()
-        t0 = time.monotonic()
-        put_stream(redis, "added", {"listen": new, "upstream": "tiny"})
-        wait_until(lambda: tcp_open(new), 5, interval=0.005, what="new port")
-        results["switchyard"]["new_port_applies_ms"] = round((time.monotonic() - t0) * 1000)
+        # the Swift engine: how long a change takes to apply
+        results["switchyard"].update(apply_times(redis, controller, 3 if args.smoke else 10))
 
         ref = results["nginx"]
         print(f"{'engine':<11} {'bulk MB/s':>10} {'ms CPU/MB':>10} {'conn/s':>8} {'us CPU/conn':>12} {'udp dgram/s':>12} {'us CPU/dgram':>13}")
@@ -247,7 +318,9 @@ listen tiny
                 line += (f", udp dgram/s {r['udp_dgram_per_s'] / ref['udp_dgram_per_s']:.2f}x, "
                          f"CPU/dgram {r['cpu_us_per_dgram'] / ref['cpu_us_per_dgram']:.2f}x")
             print(line)
-        print(f"switchyard: a new listen port accepts {results['switchyard']['new_port_applies_ms']} ms after sy_stream (--poll-ms 200)")
+        for k in ("new_port_ms", "endpoint_change_ms"):
+            v = results["switchyard"][k]
+            print(f"switchyard {k}: median {v['median']} min {v['min']} max {v['max']} (write included; --poll-ms {args.poll_ms})")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(results, f, indent=2)
@@ -259,6 +332,10 @@ listen tiny
             for name, r in results.items():
                 lines.append(f"| {name} | {r['bulk_MBps']} | {r['cpu_ms_per_MB'] or '-'} | {r['conn_per_s']} | "
                              f"{r['cpu_us_per_conn'] or '-'} | {r.get('udp_dgram_per_s', '-')} | {r.get('cpu_us_per_dgram', '-')} |")
+            sw = results["switchyard"]
+            lines += ["", f"switchyard stream, from the write until applied (pub/sub; --poll-ms {args.poll_ms} as a safety net): "
+                      f"new listen port median {sw['new_port_ms']['median']} ms (max {sw['new_port_ms']['max']}), "
+                      f"endpoint change median {sw['endpoint_change_ms']['median']} ms (max {sw['endpoint_change_ms']['max']})."]
             with open(args.md, "a") as f:
                 f.write("\n".join(lines) + "\n")
     finally:

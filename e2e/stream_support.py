@@ -2,9 +2,11 @@
 servers on loopback, and stream writes. Everything binds 127.0.0.1 on free ports."""
 import json
 import os
+import re
 import socket
 import threading
 import time
+import urllib.request
 
 from harness import BASE, BIN, Process, wait_until
 
@@ -12,13 +14,22 @@ from harness import BASE, BIN, Process, wait_until
 class StreamRole:
     """`switchyard stream` following a Redis; listeners on 127.0.0.1."""
 
-    def __init__(self, redis, workdir, name="stream", threads=1, poll_ms=50, bin_path=None):
+    def __init__(self, redis, workdir, name="stream", threads=1, poll_ms=None, metrics_port=None, bin_path=None,
+                 extra=()):
+        """poll_ms: the safety-net poll (None: the role's default); metrics_port: serve /metrics
+        on 127.0.0.1:<port> (None: no --metrics-listen, so older binaries run too)."""
         env = dict(os.environ)
         if redis.password:
             env["SWITCHYARD_REDIS_PASSWORD"] = redis.password
-        self.process = Process(name, [bin_path or BIN, "stream", "--redis", redis.address, "--bind", "127.0.0.1",
-                                      "--threads", str(threads), "--poll-ms", str(poll_ms),
-                                      "--log-level", "debug"], env=env, log_dir=workdir)
+        args = [bin_path or BIN, "stream", "--redis", redis.address, "--bind", "127.0.0.1", "--threads", str(threads),
+                "--log-level", "debug"]
+        if poll_ms is not None:
+            args += ["--poll-ms", str(poll_ms)]
+        self.metrics_port = metrics_port
+        if metrics_port:
+            args += ["--metrics-listen", f"127.0.0.1:{metrics_port}"]
+        args += list(extra)
+        self.process = Process(name, args, env=env, log_dir=workdir)
         wait_until(self._started, 30, what=f"stream role (log: {self.process.log_path})")
 
     def _started(self):
@@ -28,6 +39,29 @@ class StreamRole:
 
     def stop(self):
         self.process.stop()
+
+    def metrics(self):
+        """The /metrics samples as {(name, frozenset of label pairs): value}."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=3) as r:
+            return parse_metrics(r.read().decode())
+
+
+def parse_metrics(text):
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
+        if not m:
+            continue
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def sample(metrics, name, **labels):
+    """One sample's value (0 when absent)."""
+    return metrics.get((name, frozenset(labels.items())), 0.0)
 
 
 def put_stream(redis, sid, doc):

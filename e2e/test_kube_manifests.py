@@ -46,7 +46,8 @@ def test_the_kustomization_lists_every_manifest():
     files = sorted(os.path.basename(p) for p in glob.glob(os.path.join(K8S, "*.yaml")) if not p.endswith("kustomization.yaml"))
     assert sorted(listed) == files
     # Services whose cluster IP other pods read from their environment come before those pods
-    assert listed.index("redis.yaml") < min(listed.index(f) for f in ("controller.yaml", "edge.yaml", "kube-source.yaml", "prober.yaml"))
+    assert listed.index("redis.yaml") < min(listed.index(f) for f in ("controller.yaml", "edge.yaml", "kube-source.yaml", "prober.yaml",
+                                                                                "stream.yaml"))
     assert listed.index("edge.yaml") < listed.index("kube-source.yaml")
 
 
@@ -71,7 +72,8 @@ def test_every_flag_a_container_passes_is_known_to_the_binary():
 
 def test_systemd_units_verify_and_use_known_flags():
     units = sorted(glob.glob(os.path.join(SYSTEMD, "*.service")))
-    assert [os.path.basename(u) for u in units] == ["switchyard-edge.service", "switchyard-prober.service"]
+    assert [os.path.basename(u) for u in units] == ["switchyard-edge.service", "switchyard-prober.service",
+                                                       "switchyard-stream.service"]
     for unit in units:
         text = open(unit).read()
         command = re.search(r"^ExecStart=\S+ (\w+) (.*)$", text, re.M)

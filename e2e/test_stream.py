@@ -2,14 +2,22 @@
 `switchyard stream` and TCP echo endpoints on loopback. Streams are written through the admin
 API (PUT /api/v1/streams/{id}), and in two places straight through the library's sy_stream."""
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from harness import BASE, Prober, free_port, wait_until
-from stream_support import StreamRole, TCPEcho, UDPEcho, connect, echo_once, put_stream, udp_ask
+from harness import BASE, ROOT, Controller, Prober, free_port, wait_until
+from stream_support import StreamRole, TCPEcho, UDPEcho, connect, echo_once, put_stream, sample, udp_ask
+
+# The role's safety-net poll in these tests: far longer than any wait below, so every change
+# that applies within a test's bounds arrived through pub/sub (stream_events, events,
+# health_events), not through the poll.
+SLOW_POLL_MS = 10000
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +30,7 @@ def echoes():
 
 @pytest.fixture(scope="module")
 def stream(redis, controller, workdir):
-    role = StreamRole(redis, workdir)
+    role = StreamRole(redis, workdir, poll_ms=SLOW_POLL_MS, metrics_port=free_port())
     yield role
     role.stop()
 
@@ -117,12 +125,15 @@ def test_down_endpoint_leaves_rotation(controller, redis, stream, echoes):
     put(controller, "health", {"listen": port, "upstream": "tcp-health"})
     wait_until(lambda: listening(port), 5, what="stream listener")
     assert sorted(set(reaches(port, 4))) == ["a", "b"]
+    # written and announced as sy_health does (HSET, INCR health_version, PUBLISH health_events)
     record = json.dumps({"prober": "test", "reason": "timeout", "since": 1, "state": "down"})
     redis.cli("HSET", BASE + "health:tcp-health", f"127.0.0.1:{b.port}", record)
-    redis.cli("INCR", BASE + "health_version")
+    v = redis.cli("INCR", BASE + "health_version")
+    redis.cli("PUBLISH", BASE + "health_events", f"{v} tcp-health 127.0.0.1:{b.port} down")
     wait_until(lambda: set(reaches(port, 4)) == {"a"}, 2, what="down endpoint out of rotation")
     redis.cli("HDEL", BASE + "health:tcp-health", f"127.0.0.1:{b.port}")
-    redis.cli("INCR", BASE + "health_version")
+    v = redis.cli("INCR", BASE + "health_version")
+    redis.cli("PUBLISH", BASE + "health_events", f"{v} tcp-health 127.0.0.1:{b.port} up")
     wait_until(lambda: set(reaches(port, 4)) == {"a", "b"}, 2, what="endpoint back in rotation")
 
 
@@ -307,3 +318,158 @@ def test_half_close_delivers_the_answer(controller, redis, stream, echoes):
             got += d
         s.close()
         assert got == b"a\n" + b"x" * 200000, len(got)
+
+
+def test_changes_arrive_through_pubsub_in_milliseconds(controller, redis, stream, echoes):
+    """The role polls only every SLOW_POLL_MS; a new port and an endpoint change apply within
+    a fraction of that, so they came through pub/sub. The times are printed, not asserted
+    tightly (bench/stream.py --apply-only measures them)."""
+    a, b, _ = echoes
+    upstream(controller, "tcp-fast", a)
+    port = free_port()
+    put(controller, "fast", {"listen": port, "upstream": "tcp-fast"})
+    t0 = time.monotonic()
+    wait_until(lambda: listening(port), 3, interval=0.005, what="new listen port")
+    new_port_ms = (time.monotonic() - t0) * 1000
+    upstream(controller, "tcp-fast", b)
+    t0 = time.monotonic()
+    wait_until(lambda: reaches(port, 1) == ["b"], 3, interval=0.005, what="endpoint change applied")
+    endpoint_ms = (time.monotonic() - t0) * 1000
+    print(f"\nstream role, poll {SLOW_POLL_MS} ms: new port accepted after {new_port_ms:.0f} ms, "
+          f"endpoint change after {endpoint_ms:.0f} ms")
+    assert new_port_ms < SLOW_POLL_MS / 3 and endpoint_ms < SLOW_POLL_MS / 3
+    controller.ok("DELETE", "/api/v1/streams/fast")
+
+
+def test_metrics(controller, redis, stream, echoes):
+    a, b, _ = echoes
+    upstream(controller, "tcp-metrics", a)
+    port = free_port()
+    put(controller, "metered", {"listen": port, "upstream": "tcp-metrics"})
+    wait_until(lambda: listening(port), 3, what="stream listener")
+    before = stream.metrics()
+    for _ in range(3):
+        s, _ = connect(port)
+        assert echo_once(s, b"12345") == b"12345"
+        s.close()
+    after = wait_until(lambda: (m := stream.metrics()) and sample(m, "switchyard_stream_connections_active", stream="metered") == 0
+                       and m, 3, what="connections closed in the gauge")
+    key = {"stream": "metered", "protocol": "tcp"}
+    # listening() above connected once more than the three here, before `before`
+    assert sample(after, "switchyard_stream_connections_total", result="accepted", **key) \
+        - sample(before, "switchyard_stream_connections_total", result="accepted", **key) == 3
+    assert sample(after, "switchyard_stream_bytes_total", stream="metered", direction="in") \
+        - sample(before, "switchyard_stream_bytes_total", stream="metered", direction="in") == 15
+    # out: the greeting "a\n" and the echo, per connection
+    assert sample(after, "switchyard_stream_bytes_total", stream="metered", direction="out") \
+        - sample(before, "switchyard_stream_bytes_total", stream="metered", direction="out") == 3 * (2 + 5)
+
+    # a connection held open shows in the gauge
+    held, _ = connect(port)
+    wait_until(lambda: sample(stream.metrics(), "switchyard_stream_connections_active", stream="metered") == 1, 3,
+               what="an open connection counted")
+    held.close()
+
+    # refused by deny
+    put(controller, "metered", {"listen": port, "upstream": "tcp-metrics", "deny": ["127.0.0.1"]})
+    wait_until(lambda: reaches(port, 1) == [None], 3, what="deny applied")
+    assert sample(stream.metrics(), "switchyard_stream_connections_total", result="refused", **key) >= 1
+
+    # an endpoint that refuses connections: counted by endpoint
+    dead = free_port()
+    controller.ok("PUT", "/api/v1/upstreams/tcp-metrics", {"endpoints": [{"address": f"127.0.0.1:{dead}"}]})
+    put(controller, "metered", {"listen": port, "upstream": "tcp-metrics"})
+
+    def failures_after_a_try():
+        assert reaches(port, 1) == [None]
+        return sample(stream.metrics(), "switchyard_stream_connect_failures_total", stream="metered",
+                      endpoint=f"127.0.0.1:{dead}")
+
+    wait_until(lambda: failures_after_a_try() >= 1, 3, what="a connect failure counted")
+
+    # the versions it runs, as in Redis
+    m = stream.metrics()
+    assert sample(m, "switchyard_stream_applied_version", kind="stream") == int(redis.get(BASE + "stream_version"))
+    assert sample(m, "switchyard_stream_applied_version", kind="config") == int(redis.get(BASE + "version"))
+    assert sample(m, "switchyard_stream_listeners", protocol="tcp") >= 1
+    controller.ok("DELETE", "/api/v1/streams/metered")
+
+
+def test_removed_udp_port_drains_its_sessions(controller, redis, stream):
+    """Removing a UDP port keeps its socket for the sessions it has (their replies go out
+    through it), takes no new client, and closes after the last session's idle timeout."""
+    a, b = UDPEcho("da"), UDPEcho("db")
+    held = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        upstream(controller, "udp-drain", a)
+        port = free_port()
+        put(controller, "drain", {"listen": port, "protocol": "udp", "upstream": "udp-drain", "idle_timeout_s": 2})
+        wait_until(lambda: udp_ask(port, timeout=0.2) is not None, 5, what="udp listener")
+        assert udp_ask(port, b"one", sock=held) == "da"
+        wait_until(lambda: sample(stream.metrics(), "switchyard_stream_udp_sessions_active", stream="drain") >= 1, 3,
+                   what="a session counted")
+        controller.ok("DELETE", "/api/v1/streams/drain")
+        # the port takes no new client once the removal applied ...
+        wait_until(lambda: udp_ask(port, timeout=0.2) is None, 3, what="new clients refused")
+        # ... and the session it had still gets its replies (its traffic keeps it alive)
+        for i in range(3):
+            assert udp_ask(port, b"more%d" % i, sock=held) == "da"
+            time.sleep(0.3)
+        # idle past the timeout: the session ends and the socket closes (watched without sending,
+        # which would keep the session alive)
+        wait_until(lambda: sample(stream.metrics(), "switchyard_stream_udp_sessions_active", stream="drain") == 0, 5,
+                   what="sessions ended")
+        assert udp_ask(port, b"late", sock=held, timeout=0.3) is None
+        # the port can be added again, to another endpoint
+        upstream(controller, "udp-drain", b)
+        put(controller, "drain", {"listen": port, "protocol": "udp", "upstream": "udp-drain", "idle_timeout_s": 2})
+        wait_until(lambda: udp_ask(port, timeout=0.2) == "db", 5, what="port bound again")
+        controller.ok("DELETE", "/api/v1/streams/drain")
+    finally:
+        held.close()
+        a.close()
+        b.close()
+
+
+def test_runs_as_its_own_read_only_acl_user(workdir):
+    """redis/acl.py's `stream` user: the role reads and subscribes (changes apply through
+    pub/sub, the poll is SLOW_POLL_MS) and can write nothing."""
+    from test_redis_ha import Server
+    passwords = {"controller": "pw-ctl-s1", "stream": "pw-stream-s2"}
+    server = Server(workdir)
+    controller = role = None
+    a, b = TCPEcho("acl-a"), TCPEcho("acl-b")
+    try:
+        env = dict(os.environ, **{f"SWITCHYARD_ACL_{r.upper()}_PASSWORD": p for r, p in passwords.items()})
+        subprocess.run([sys.executable, os.path.join(ROOT, "redis", "acl.py"), "--roles", "controller,stream",
+                        "--apply", server.address], env=env, check=True, timeout=30)
+
+        def as_role(r):
+            return type("RoleRedis", (), {"address": server.address, "password": passwords[r]})()
+
+        controller = Controller(as_role("controller"), workdir, extra=["--redis-user", "switchyard-controller"])
+        role = StreamRole(as_role("stream"), workdir, name="stream-acl", poll_ms=SLOW_POLL_MS,
+                          extra=["--redis-user", "switchyard-stream"])
+        upstream(controller, "acl-up", a)
+        port = free_port()
+        put(controller, "acl-stream", {"listen": port, "upstream": "acl-up"})
+        wait_until(lambda: reaches(port, 1) == ["acl-a"], 3, what="the role (its own user) serves the stream")
+        upstream(controller, "acl-up", b)
+        wait_until(lambda: reaches(port, 1) == ["acl-b"], 3, what="endpoint change through pub/sub")
+        assert "NOPERM" not in role.process.output() and "SUBSCRIBE refused" not in role.process.output()
+
+        def cli(*args):
+            return subprocess.run(["redis-cli", "-p", str(server.port), "--user", "switchyard-stream", "--pass",
+                                   passwords["stream"], "--no-auth-warning", *args],
+                                  capture_output=True, text=True, timeout=10).stdout
+        assert "NOPERM" in cli("SET", BASE + "stream:acl-stream", "{}")
+        assert "NOPERM" in cli("FCALL", "sy_stream", "1", BASE + "stream_version", "del", "acl-stream")
+        assert "NOPERM" in cli("PUBLISH", BASE + "stream_events", "1 stream:x")
+        assert cli("GET", BASE + "stream_version").strip() != ""
+    finally:
+        for p in (role, controller):
+            if p:
+                p.stop()
+        server.stop()
+        a.close()
+        b.close()

@@ -4,7 +4,7 @@
 Prints one `ACL SETUSER` command per role (--format setuser, for redis-cli) or one aclfile
 line per role (--format aclfile, for redis.conf's `aclfile`). Each role's password comes
 from the environment, never from a flag: SWITCHYARD_ACL_<ROLE>_PASSWORD (CONTROLLER, EDGE,
-PROBER, KUBE); a role without one is left out. With --format aclfile the password is
+PROBER, KUBE, STREAM); a role without one is left out. With --format aclfile the password is
 written as its SHA-256 (`#<hex>`), so the file holds no secret.
 
     SWITCHYARD_ACL_EDGE_PASSWORD=... python3 redis/acl.py | redis-cli -p 6380 -x ...
@@ -26,6 +26,9 @@ What each role may do (docs/redis-ha.md, "ACL users"):
               to the events and health events, and write registrations (edge:* and the
               edges index). No FCALL, no writes to any other key: an edge's credentials
               cannot change a route (NOPERM).
+  stream      the stream role (docs/stream.md): read the configuration, stream and health
+              keys (read-only) and subscribe to the events, health events and stream events.
+              It writes nothing.
 
 Every role may also PING, ROLE (the master check with Sentinel), CLIENT SETNAME, and
 WAIT (controller, kube: --redis-min-replicas-ack).
@@ -78,6 +81,11 @@ ROLES = {
                                             "+unsubscribe"],
     },
 }
+ROLES["stream"] = {
+    "keys": [f"%R~{K}"],
+    "channels": [f"&{PREFIX}events", f"&{PREFIX}health_events", f"&{PREFIX}stream_events"],
+    "commands": COMMON + READ_CONFIG + ["+subscribe", "+unsubscribe"],
+}
 ROLES["kube"] = dict(ROLES["controller"])
 
 
@@ -102,7 +110,7 @@ def main(argv=None):
     p.add_argument("--format", choices=("setuser", "aclfile"), default="setuser")
     p.add_argument("--prefix", default="switchyard-",
                    help="user names are <prefix><role> (default: switchyard-)")
-    p.add_argument("--roles", default="controller,kube,prober,edge")
+    p.add_argument("--roles", default="controller,kube,prober,edge,stream")
     p.add_argument("--lock-default", action="store_true",
                    help="also make the default user answer PING only (no password: health "
                         "probes), so nothing reaches the data without a role's user")

@@ -2,8 +2,8 @@
 """`make run`: the whole Switchyard stack on loopback, with a demo configuration.
 
 Starts redis-server (127.0.0.1:6380, data in .run/redis), the controller (127.0.0.1:9180),
-the health prober, two edges (127.0.0.1:8080 and :8081) and four demo backends, loads
-the demo routes for bbs.test.com through the API, prints how to try it, and stops
+the health prober, two edges (127.0.0.1:8080 and :8081), the TCP/UDP stream role and four
+demo backends, loads the demo routes for bbs.test.com and a TCP stream through the API, prints how to try it, and stops
 everything it started on Ctrl-C or SIGTERM. If a port is taken it says which and starts nothing.
 """
 import argparse
@@ -27,6 +27,9 @@ REDIS = ("127.0.0.1", 6380)
 CONTROLLER = ("127.0.0.1", 9180)
 CONTROLLER_METRICS = ("127.0.0.1", 9181)  # GET /metrics, no token (docs/metrics.md)
 PROBER_METRICS = ("127.0.0.1", 9182)
+STREAM_METRICS = ("127.0.0.1", 9183)
+# a demo TCP stream service (docs/stream.md): 127.0.0.1:9300 to the backend upstream
+STREAM_DEMO_PORT = 9300
 # name, HTTP port, HTTPS port, metrics port (/metrics, /_switchyard/status and explain)
 EDGES = [("edge-1", 8080, 8443, 9145), ("edge-2", 8081, 8444, 9146)]
 BACKENDS = {
@@ -222,7 +225,8 @@ def main():
         return 1
 
     wanted = [("redis-server", *REDIS), ("controller", *CONTROLLER),
-              ("controller metrics", *CONTROLLER_METRICS), ("prober metrics", *PROBER_METRICS)]
+              ("controller metrics", *CONTROLLER_METRICS), ("prober metrics", *PROBER_METRICS),
+              ("stream metrics", *STREAM_METRICS), ("demo stream", "127.0.0.1", STREAM_DEMO_PORT)]
     wanted += [(f"edge {name}", "127.0.0.1", port) for name, *ports in EDGES
                for port in ports]
     wanted += [(f"demo backend {n}", "127.0.0.1", p)
@@ -261,7 +265,7 @@ def main():
         wait_for(lambda: tcp_open(*REDIS), "redis-server", procs=[stack.procs[-1][1]])
         # one ACL user per role (redis/acl.py), with passwords made for this run: an edge
         # can read the configuration and register, not change a route
-        acl = {role: secrets.token_urlsafe(18) for role in ("controller", "prober", "edge")}
+        acl = {role: secrets.token_urlsafe(18) for role in ("controller", "prober", "edge", "stream")}
         subprocess.run([sys.executable, os.path.join(ROOT, "redis", "acl.py"),
                         "--roles", ",".join(acl), "--apply", f"{REDIS[0]}:{REDIS[1]}"],
                        env=dict(os.environ, **{f"SWITCHYARD_ACL_{r.upper()}_PASSWORD": p
@@ -290,6 +294,11 @@ def main():
                                "--id", "prober-1", "--metrics-listen", "%s:%d" % PROBER_METRICS],
                     env=as_role("prober"), log=True)
 
+        stack.start("stream", [binary, "stream", "--redis", f"{REDIS[0]}:{REDIS[1]}",
+                               "--redis-user", "switchyard-stream", "--bind", "127.0.0.1",
+                               "--threads", "1", "--metrics-listen", "%s:%d" % STREAM_METRICS],
+                    env=as_role("stream"), log=True)
+
         for name, port, tls_port, metrics_port in EDGES:
             prefix = os.path.join(RUN, name)
             p = stack.start(name, [binary, "edge", "--listen", f"127.0.0.1:{port}",
@@ -313,6 +322,11 @@ def main():
                                 demo_certificate())
             if status not in (200, 201):
                 raise RuntimeError(f"loading the demo certificate failed: {status} {body}")
+            status, body = http("PUT", f"{base}/api/v1/streams/demo-tcp", token,
+                                {"listen": STREAM_DEMO_PORT, "upstream": "backend"})
+            if status not in (200, 201):
+                raise RuntimeError(f"loading the demo stream failed: {status} {body}")
+            wait_for(lambda: tcp_open("127.0.0.1", STREAM_DEMO_PORT), "the stream role's demo port")
             version = json.loads(http("GET", f"{base}/api/v1/status", token)[1])["version"]
 
             # every edge has applied the demo; whatever else /status finds (a document edited
@@ -344,6 +358,8 @@ Switchyard is running (logs in .run/logs, Redis data in .run/redis).
   redis            127.0.0.1:6380   (each role runs as its own ACL user: redis/acl.py,
                    docs/redis-ha.md; redis-cli here is the default user, which has all rights)
   metrics          controller http://127.0.0.1:9181/metrics  prober http://127.0.0.1:9182/metrics
+                   stream role http://127.0.0.1:9183/metrics
+  TCP stream       127.0.0.1:9300 -> the backend upstream (switchyard stream; docs/stream.md)
                    (Prometheus scrape config and alerts: deploy/prometheus; names: docs/metrics.md)
 
 Try it:
@@ -361,6 +377,7 @@ Try it:
   redis-cli -p 6380 hgetall 'switchyard:{{cfg}}:health:backend'   # prober verdicts
   curl -s http://127.0.0.1:9145/metrics | grep switchyard_edge_requests_total
   curl -s 'http://127.0.0.1:9145/_switchyard/explain?url=http://bbs.test.com/api/posts'
+  curl http://127.0.0.1:9300/api/posts                          # through the TCP stream
 
 
 Ctrl-C stops everything.

@@ -5,6 +5,7 @@
 // the next connection and never touches open ones.
 
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -30,19 +31,25 @@ public final class StreamEngine: Sendable {
     let group: MultiThreadedEventLoopGroup
     let bindHost: String
     let logger: Logger
+    public let metrics: StreamMetrics
     private struct State {
         var services: [ListenKey: StreamRuntime] = [:]
+        var instruments: [ListenKey: StreamInstruments] = [:]
         var listeners: [ListenKey: any Channel] = [:]
+        /// UDP listeners whose port was removed: kept until their sessions end (no new ones).
+        var draining: [ListenKey: any Channel] = [:]
+        var fronts: [ListenKey: UDPFront] = [:]
         var counters: [String: UInt64] = [:]  // service id -> round robin sequence
         var open: [EndpointAddress: Int] = [:]  // open connections per endpoint (least_conn)
         var accepted: UInt64 = 0
     }
     private let state = NIOLockedValueBox(State())
 
-    public init(threads: Int, bindHost: String, logger: Logger) {
+    public init(threads: Int, bindHost: String, logger: Logger, metrics: StreamMetrics = StreamMetrics()) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         self.bindHost = bindHost
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Ports with an open TCP listener.
@@ -64,14 +71,42 @@ public final class StreamEngine: Sendable {
             }
             wanted[key] = s
         }
-        let (toClose, toOpen): ([any Channel], [ListenKey]) = state.withLockedValue { st in
+        var instruments: [ListenKey: StreamInstruments] = [:]
+        for (key, s) in wanted { instruments[key] = metrics.instruments(s.service.id, key.proto.rawValue) }
+        let (toClose, toOpen, toDrain, toResume) = state.withLockedValue {
+            st -> ([any Channel], [ListenKey], [(any Channel, UDPFront)], [(any Channel, UDPFront)]) in
             st.services = wanted
-            let close = st.listeners.filter { wanted[$0.key] == nil }
-            for key in close.keys { st.listeners[key] = nil }
-            return (Array(close.values), wanted.keys.filter { st.listeners[$0] == nil })
+            st.instruments = instruments
+            var close: [any Channel] = []
+            var drain: [(any Channel, UDPFront)] = []
+            for (key, ch) in st.listeners where wanted[key] == nil {
+                st.listeners[key] = nil
+                if key.proto == .udp, let front = st.fronts[key] {
+                    // UDP: the socket carries its sessions' replies; it closes when they end
+                    st.draining[key] = ch
+                    drain.append((ch, front))
+                } else {
+                    close.append(ch)
+                }
+            }
+            var resume: [(any Channel, UDPFront)] = []
+            for key in wanted.keys where st.listeners[key] == nil {
+                if let ch = st.draining.removeValue(forKey: key), let front = st.fronts[key] {
+                    st.listeners[key] = ch  // a port added back while draining takes the same socket
+                    resume.append((ch, front))
+                }
+            }
+            return (close, wanted.keys.filter { st.listeners[$0] == nil }, drain, resume)
         }
         for ch in toClose {
             try? await ch.close()
+        }
+        for (ch, front) in toDrain {
+            ch.eventLoop.execute { front.drain(ch) }
+            logger.info("udp port removed; draining its sessions", metadata: ["port": "\(front.key.port)"])
+        }
+        for (ch, front) in toResume {
+            ch.eventLoop.execute { front.resume() }
         }
         for key in toOpen {
             do {
@@ -90,6 +125,10 @@ public final class StreamEngine: Sendable {
                 logger.error("cannot listen", metadata: ["port": "\(key.port)", "protocol": "\(key.proto.rawValue)", "error": "\(error)"])
             }
         }
+        let (tcp, udp) = state.withLockedValue { st in
+            (st.listeners.keys.filter { $0.proto == .tcp }.count, st.listeners.keys.filter { $0.proto == .udp }.count)
+        }
+        metrics.listening(tcp: tcp, udp: udp)
     }
 
     private func bindTCP(_ key: ListenKey) async throws -> any Channel {
@@ -106,28 +145,48 @@ public final class StreamEngine: Sendable {
     }
 
     private func bindUDP(_ key: ListenKey) async throws -> any Channel {
-        try await DatagramBootstrap(group: group)
+        let front = UDPFront(engine: self, key: key)
+        let ch = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelInitializer { [self] ch in
-                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(UDPFront(engine: self, key: key)) }
+            .channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(front) }
             }
             .bind(host: bindHost, port: key.port).get()
+        state.withLockedValue { $0.fronts[key] = front }
+        ch.closeFuture.whenComplete { [self] _ in
+            state.withLockedValue { st in
+                if st.draining[key] === ch { st.draining[key] = nil }
+                // closed while being taken back from draining: the next apply binds again
+                if st.listeners[key] === ch { st.listeners[key] = nil }
+                if st.fronts[key] === front { st.fronts[key] = nil }
+            }
+        }
+        return ch
     }
 
-    /// Picks the endpoint for a new connection on `port` (nil: refused or nothing to pick).
-    func choose(_ key: ListenKey, client: [UInt8]) -> (StreamService, EndpointAddress)? {
+    /// Picks the endpoint for a new connection (or UDP session) on `key` and counts the
+    /// outcome (nil: refused by allow/deny, or nothing in rotation).
+    func choose(_ key: ListenKey, client: [UInt8]) -> (StreamService, EndpointAddress, StreamInstruments)? {
         state.withLockedValue { st in
-            guard let rt = st.services[key], rt.service.admits(client) else { return nil }
+            guard let rt = st.services[key], let counts = st.instruments[key] else { return nil }
+            guard rt.service.admits(client) else {
+                counts.refused.increment()
+                return nil
+            }
             let n = st.counters[rt.service.id, default: 0]
             st.counters[rt.service.id] = n &+ 1
             let open = st.open
             guard
                 let i = StreamBalancer.pick(
                     rt.targets, balance: rt.service.balance, counter: n, client: client, open: { open[$0, default: 0] })
-            else { return nil }
+            else {
+                counts.unavailable.increment()
+                return nil
+            }
             let address = rt.targets[i].address
             st.open[address, default: 0] += 1
-            return (rt.service, address)
+            counts.accepted.increment()
+            return (rt.service, address, counts)
         }
     }
 
@@ -140,20 +199,22 @@ public final class StreamEngine: Sendable {
 
     private func accept(_ inbound: any Channel, key: ListenKey) {
         let client = inbound.remoteAddress.flatMap(Self.addressBytes) ?? []
-        guard let (service, address) = choose(key, client: client) else {
+        guard let (service, address, counts) = choose(key, client: client) else {
             inbound.close(promise: nil)
             return
         }
+        counts.connectionOpened()
         let released = NIOLockedValueBox(false)
         let done: @Sendable () -> Void = { [self] in
             if released.withLockedValue({
                 let was = $0; $0 = true; return !was
             }) {
                 release(address)
+                counts.connectionClosed()
             }
         }
         inbound.closeFuture.whenComplete { _ in done() }
-        let inboundRelay = Relay()
+        let inboundRelay = Relay(bytes: counts.bytesIn)
         do {
             try inbound.pipeline.syncOperations.addHandler(
                 IdleStateHandler(allTimeout: .seconds(Int64(service.idleTimeoutS))))
@@ -173,7 +234,7 @@ public final class StreamEngine: Sendable {
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { outbound in
                 outbound.eventLoop.makeCompletedFuture {
-                    let relay = Relay()
+                    let relay = Relay(bytes: counts.bytesOut)
                     relay.peer = inbound
                     relay.peerRelay = inboundRelay
                     inboundRelay.peerRelay = relay
@@ -195,6 +256,7 @@ public final class StreamEngine: Sendable {
                     if !inbound.isActive { outbound.close(promise: nil); return }
                     inbound.setOption(.autoRead, value: true).whenComplete { _ in inbound.read() }
                 case .failure(let error):
+                    counts.connectFailures("\(address)").increment()
                     logger.warning(
                         "endpoint connect failed", metadata: ["endpoint": "\(address)", "stream": "\(service.id)", "error": "\(error)"])
                     inbound.close(promise: nil)
@@ -233,8 +295,9 @@ public final class StreamEngine: Sendable {
 
     public func shutdown() async {
         let listeners = state.withLockedValue { st in
-            let l = Array(st.listeners.values)
+            let l = Array(st.listeners.values) + Array(st.draining.values)
             st.listeners = [:]
+            st.draining = [:]
             return l
         }
         for ch in listeners { try? await ch.close() }
@@ -249,12 +312,17 @@ public final class StreamEngine: Sendable {
 /// the connection closes when both sides have stopped. Both sides run on one event loop.
 final class Relay: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
+    /// Bytes this side reads (the stream's `in` for the client side, `out` for the endpoint's).
+    let bytes: Metrics.Counter
     var peer: (any Channel)?
     /// The other side's relay (both on one event loop).
     weak var peerRelay: Relay?
     var inputClosed = false
 
+    init(bytes: Metrics.Counter) { self.bytes = bytes }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        bytes.increment(by: Int64(unwrapInboundIn(data).readableBytes))
         peer?.write(data, promise: nil)
     }
 

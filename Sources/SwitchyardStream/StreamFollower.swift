@@ -1,7 +1,9 @@
-// Follows Redis for the stream engine: every `poll` it reads the stream, configuration
-// (upstreams) and health versions (one pipeline) and, when one moved, reloads the streams, their upstreams and the health
-// verdicts and hands the result to the engine. A malformed document is logged and skipped;
-// a Redis outage keeps the last configuration running.
+// Follows Redis for the stream engine. It subscribes to the stream, configuration and health
+// channels; every message (and, as a safety net for a lost message or a subscriber that is
+// reconnecting, every `poll`) reads the three versions in one pipeline and, when one moved,
+// reloads the streams, their upstreams and the health verdicts and hands the result to the
+// engine. Messages coalesce: a burst of changes costs one reload after it. A malformed
+// document is logged and skipped; a Redis outage keeps the last configuration running.
 
 import Logging
 import SwitchyardCore
@@ -9,38 +11,85 @@ import SwitchyardRedis
 
 public struct StreamFollower: Sendable {
     let redis: RedisClient
+    let subscriberConfiguration: RedisConfiguration?
     let engine: StreamEngine
     let poll: Duration
     let logger: Logger
+    let onApplied: @Sendable (_ versions: [Int64]) -> Void
 
-    public init(redis: RedisClient, engine: StreamEngine, poll: Duration, logger: Logger) {
+    /// The pub/sub channels whose messages wake the follower.
+    public static let channels = [StreamKeys.events, KeySchema.events, KeySchema.healthEvents]
+
+    /// `subscriberConfiguration` nil: poll only (no pub/sub). `onApplied` is called with the
+    /// stream, configuration and health versions after each reload reached the engine.
+    public init(
+        redis: RedisClient, subscriberConfiguration: RedisConfiguration?, engine: StreamEngine, poll: Duration, logger: Logger,
+        onApplied: @escaping @Sendable (_ versions: [Int64]) -> Void = { _ in }
+    ) {
         self.redis = redis
+        self.subscriberConfiguration = subscriberConfiguration
         self.engine = engine
         self.poll = poll
         self.logger = logger
+        self.onApplied = onApplied
     }
 
     public func run() async {
-        var seen: [String] = []
-        var lastLoad = ContinuousClock.now
-        while !Task.isCancelled {
-            do {
-                let versions = try await redis.pipeline([
-                    ["GET", StreamKeys.version], ["GET", KeySchema.version], ["GET", KeySchema.healthVersion],
-                ])
-                .map { $0.text ?? "" }
-                // reload on a change, and every few seconds anyway (a port that could not be
-                // bound is tried again)
-                if versions != seen || ContinuousClock.now - lastLoad > .seconds(5) {
-                    let services = try await load()
-                    await engine.apply(services)
-                    seen = versions
-                    lastLoad = ContinuousClock.now
+        // one pending wake at most: a burst of messages during a reload costs one more check
+        let (wake, waker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let subscriber = subscriberConfiguration.map {
+            RedisSubscriber(configuration: $0, channels: Self.channels, logger: logger)
+        }
+        subscriber?.start()
+        defer { subscriber?.stop() }
+        await withTaskGroup(of: Void.self) { group in
+            if let subscriber {
+                group.addTask {
+                    for await event in subscriber.events {
+                        switch event {
+                        case .subscribed, .message: waker.yield()  // after a reconnect: re-read
+                        case .disconnected: break
+                        }
+                    }
                 }
-            } catch {
-                logger.warning("redis unavailable; keeping the last stream configuration", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: poll)
+            group.addTask { [poll] in
+                while !Task.isCancelled {
+                    waker.yield()
+                    try? await Task.sleep(for: poll)
+                }
+                waker.finish()
+            }
+            group.addTask {
+                var seen: [String] = []
+                var lastLoad = ContinuousClock.now
+                for await _ in wake {
+                    if Task.isCancelled { break }
+                    await check(&seen, &lastLoad)
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func check(_ seen: inout [String], _ lastLoad: inout ContinuousClock.Instant) async {
+        do {
+            let versions = try await redis.pipeline([
+                ["GET", StreamKeys.version], ["GET", KeySchema.version], ["GET", KeySchema.healthVersion],
+            ])
+            .map { $0.text ?? "" }
+            // reload on a change, and every few seconds anyway (a port that could not be
+            // bound is tried again)
+            if versions != seen || ContinuousClock.now - lastLoad > .seconds(5) {
+                let services = try await load()
+                await engine.apply(services)
+                seen = versions
+                lastLoad = ContinuousClock.now
+                onApplied(versions.map { Int64($0) ?? 0 })
+            }
+        } catch {
+            logger.warning("redis unavailable; keeping the last stream configuration", metadata: ["error": "\(error)"])
         }
     }
 

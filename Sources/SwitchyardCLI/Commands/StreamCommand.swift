@@ -1,10 +1,12 @@
 // `switchyard stream`: the TCP and UDP stream role (issue 23, docs/stream.md). Follows the stream
-// services in Redis and relays their connections; listeners come and go without a restart.
+// services in Redis (pub/sub, with a safety-net poll) and relays their connections; listeners
+// come and go without a restart. Prometheus metrics on --metrics-listen (loopback by default).
 
 import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import SwitchyardObservability
 import SwitchyardRedis
 import SwitchyardStream
 
@@ -22,12 +24,21 @@ struct StreamCommand: AsyncParsableCommand {
     @Option(help: "Event loop threads (default: the number of cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "How often Redis is asked for a new stream or health version, in ms.")
-    var pollMs: Int = 200
+    @Option(
+        help:
+            "Safety-net poll in ms: changes arrive through pub/sub at once; this also asks Redis for new versions this often (a lost message, a reconnecting subscriber)."
+    )
+    var pollMs: Int = 1000
 
     @OptionGroup var logging: LoggingOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
+    /// The stream role's /metrics port unless --metrics-listen says otherwise.
+    static let defaultMetricsPort = 9183
+
     func validate() throws {
+        _ = try metrics.listen(defaultPort: Self.defaultMetricsPort)
         if !(1...64).contains(threads) { throw ValidationError("--threads must be 1-64") }
         if !(10...10_000).contains(pollMs) { throw ValidationError("--poll-ms must be 10-10000") }
     }
@@ -40,12 +51,26 @@ struct StreamCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         try redis.configure(&redisConfiguration) { environment[$0] }
         let client = RedisClient(configuration: redisConfiguration, logger: logger)
-        let engine = StreamEngine(threads: threads, bindHost: bind, logger: logger)
-        let follower = StreamFollower(redis: client, engine: engine, poll: .milliseconds(pollMs), logger: logger)
+        let streamMetrics = StreamMetrics()
+        let engine = StreamEngine(threads: threads, bindHost: bind, logger: logger, metrics: streamMetrics)
+        let follower = StreamFollower(
+            redis: client, subscriberConfiguration: redisConfiguration, engine: engine, poll: .milliseconds(pollMs), logger: logger
+        ) { versions in
+            streamMetrics.applied(stream: versions[0], config: versions[1], health: versions[2])
+        }
 
-        logger.info("stream role started", metadata: ["bind": "\(bind)", "poll_ms": "\(pollMs)"])
-        let group = ServiceGroup(
-            services: [FollowerService(follower: follower)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var services: [any Service] = [FollowerService(follower: follower)]
+        let metricsListen = try metrics.listen(defaultPort: Self.defaultMetricsPort)
+        if let metricsListen {
+            services.append(makeMetricsServer(registry: streamMetrics.registry, listen: metricsListen, logger: logger))
+        }
+        logger.info(
+            "stream role started",
+            metadata: [
+                "bind": "\(bind)", "poll_ms": "\(pollMs)",
+                "metrics.listen": "\(metricsListen.map { "\($0.host):\($0.port)" } ?? "off")",
+            ])
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         await engine.shutdown()
         await client.close()

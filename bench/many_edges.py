@@ -53,6 +53,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -220,7 +221,7 @@ class RedisNode:
 
     def __init__(self, base, name, replica_of=None, port=None):
         self.name = name
-        self.port = port or free_port()
+        self.port = port or unique_port()
         self.dir = os.path.join(base, name)
         os.makedirs(self.dir, exist_ok=True)
         self.replica_of = replica_of
@@ -240,8 +241,10 @@ class RedisNode:
                 "--maxclients", "10000", "--tcp-backlog", "511"]
         if self.replica_of:
             argv += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
+        self.spawned_at = time.monotonic()
         self.proc = PROCS.start(self.name, argv, os.path.join(self.dir, "redis.log"))
-        bounded_wait(lambda: resp_quiet(self.port, "PING") == "PONG", 15, what=f"{self.name} up")
+        bounded_wait(lambda: resp_quiet(self.port, "PING") == "PONG", 15, 0.01, what=f"{self.name} up")
+        self.pong_at = time.monotonic()
         if self.replica_of:
             bounded_wait(lambda: self.client().info("replication").get("master_link_status") == "up",
                          15, what=f"{self.name} replicating")
@@ -333,7 +336,7 @@ def start_edge(base, i, master, read, args):
     prefix = os.path.join(base, eid)
     last = None
     for _attempt in range(3):
-        port, mport = free_port(), free_port()
+        port, mport = unique_port(), unique_port()
         argv = [BIN, "edge", "--listen", f"127.0.0.1:{port}", "--redis", master.address,
                 "--prefix", prefix, "--id", eid, "--workers", "1",
                 "--metrics-listen", f"127.0.0.1:{mport}", "--access-log", "off",
@@ -354,12 +357,39 @@ def start_edge(base, i, master, read, args):
                            os.path.join(prefix, "nginx.out"))
         edge = EdgeProc(eid, port, mport, prefix, proc)
         try:
-            bounded_wait(lambda: proc.poll() is None and tcp_open(port), 20, 0.05, f"edge {eid} listening")
-            return edge
+            bounded_wait(lambda: proc.poll() is None and tcp_open(port) and answers_as(edge), 20, 0.05,
+                         f"edge {eid} listening")
+            time.sleep(0.2)
+            if proc.poll() is None:
+                return edge
+            last = f"nginx exited with {proc.returncode}"
         except TimeoutError as exc:
             last = exc
             PROCS.stop([proc])
     raise RuntimeError(f"edge {eid} did not start: {last}; see {prefix}/error.log")
+
+
+_PORTS_LOCK = threading.Lock()
+_PORTS_GIVEN = set()
+
+
+def unique_port():
+    """A free loopback port never handed out before in this run: two edges given the same
+    one would both listen there (the edge's listener has reuseport) and the second's
+    start would look like success."""
+    with _PORTS_LOCK:
+        for _ in range(1000):
+            port = free_port()
+            if port not in _PORTS_GIVEN:
+                _PORTS_GIVEN.add(port)
+                return port
+    raise RuntimeError("no unused port found")
+
+
+def answers_as(edge):
+    """The edge on edge.metrics_port is this edge (its own status names it)."""
+    status, _, body = http_get(edge.metrics_port, "/_switchyard/status")
+    return status == 200 and json.loads(body).get("edge_id") == edge.id
 
 
 def tcp_open(port):
@@ -401,7 +431,18 @@ def wait_all_applied(client, edges, version, timeout, interval, start=None):
         if now >= deadline:
             break
         time.sleep(interval)
-    missing = [e.id for e, s in zip(edges, seen) if s is None]
+    missing = [e for e, s in zip(edges, seen) if s is None]
+    for e in missing[:3]:  # what the edge says, for whoever reads the failure
+        try:
+            print(f"--- {e.id}: status {http_get(e.metrics_port, '/_switchyard/status')[2][:2000]!r}", file=sys.stderr)
+        except OSError as exc:
+            print(f"--- {e.id}: no status ({exc})", file=sys.stderr)
+        try:
+            with open(os.path.join(e.prefix, "error.log"), errors="replace") as f:
+                print(f"--- {e.id}: error.log\n" + "".join(f.readlines()[-20:]), file=sys.stderr)
+        except OSError:
+            pass
+    missing = [e.id for e in missing]
     raise TimeoutError(f"{len(missing)} edges did not apply version {version} within {timeout}s: {missing[:10]}")
 
 
@@ -431,7 +472,7 @@ def edge_lag_ms(edge):
     status, _, body = http_get(edge.metrics_port, "/metrics")
     if status != 200:
         return None
-    m = re.search(rb"^switchyard_config_propagation_lag_seconds(?:\{[^}]*\})? ([0-9.e+-]+)$", body, re.M)
+    m = re.search(rb"^switchyard_edge_config_propagation_lag_seconds(?:\{[^}]*\})? ([0-9.e+-]+)$", body, re.M)
     return float(m.group(1)) * 1000 if m else None
 
 
@@ -595,6 +636,11 @@ class Bench:
                     busy_calls[cmd] = busy_calls.get(cmd, 0) + calls
             out["per_change"][n.name]["idle_calls_per_edge_per_s"] = {
                 cmd: round(calls / idle_s / len(edges), 3) for cmd, calls in sorted(idle_calls.items()) if calls}
+            fcall = [row["changes"]["commandstats"][n.name].get("fcall", (0, 0)) for row in rounds]
+            if sum(c for c, _ in fcall):
+                # one sy_apply, nested commands included: Redis answers nobody else meanwhile
+                out["per_change"][n.name]["fcall_usec_per_call"] = round(
+                    sum(u for _, u in fcall) / sum(c for c, _ in fcall), 1)
             out["per_change"][n.name]["calls_per_change"] = {
                 cmd: round((calls - idle_calls.get(cmd, 0) * busy_s / idle_s) / (k * len(rounds)), 1)
                 for cmd, calls in sorted(busy_calls.items()) if calls}
@@ -675,17 +721,21 @@ class Bench:
             poll_out = (cnt_b["net_out"] - cnt_a["net_out"]) / calib
         finally:
             c.close()
+        stop_at = time.monotonic()
         master.stop()
         down_at = time.monotonic()
         time.sleep(args.storm_down)
         master.start()
-        up = time.monotonic()
+        # from the new process's start: the edges connect as soon as it listens, even while
+        # it still loads the AOF (answering -LOADING)
+        up = master.spawned_at
+        cpu_at_pong = master.cpu()
         # a heartbeat stamped after this came from a reconnected edge (the AOF holds the ones
         # from before the stop, at least storm_down earlier); the margin covers the edges'
         # cached clocks (ngx.now)
         up_wall_ms = int(time.time() * 1000) - int(min(500, args.storm_down * 500))
-        cpu0 = master.cpu()
-        cnt0 = redis_counters(master)
+        cpu0 = (0.0, 0.0)   # a new process: everything it did since it started counts
+        cnt0 = {"commands": 0, "net_out": 0}
         version, put_s = None, None
         for _ in range(200):  # the controller reconnects: 503 until it does (bounded)
             try:
@@ -738,7 +788,9 @@ class Bench:
         idle_commands = idle["commands_per_s"] * window if idle else 0.0
         return {
             "edges": len(edges),
+            "stop_s": round(down_at - stop_at, 2),
             "down_s": round(up - down_at, 2),
+            "pong_s_after_start": round(master.pong_at - up, 3),
             "version_before": base_version,
             "change_written_s_after_up": round(put_s, 3),
             "all_subscribed_s": round(subscribed_s, 3),
@@ -747,6 +799,7 @@ class Bench:
             "applied_s": summary(seen, 3),
             "our_polls": polls,
             "our_poll_cost_ms": round(poll_cpu_s * 1000, 3),
+            "redis_cpu_ms_at_pong": round(cpu_at_pong[1] * 1000, 1),
             "redis_cpu_ms_until_converged": round(cpu_ms, 1),
             "redis_cpu_ms_per_edge": round(cpu_ms / len(edges), 3),
             "redis_cpu_ms_per_edge_above_idle": round((cpu_ms - idle_cpu_ms) / len(edges), 3),
@@ -861,6 +914,7 @@ def main():
                "command": "python3 bench/many_edges.py " + " ".join(sys.argv[1:]),
                "scenarios": {}}
     backends = None
+    failed = True
     try:
         backends = start_backends("many-1")
         bench = Bench(args, base)
@@ -877,6 +931,7 @@ def main():
             results["scenarios"][name] = scenario(bench, name, master, replicas if name == "replicas" else [],
                                                   controller, args.edges)
         results["load_avg_at_end"] = os.getloadavg()
+        failed = False
     finally:
         PROCS.stop_all()
         try:
@@ -890,7 +945,9 @@ def main():
                     b.server_close()
                 except Exception:  # noqa: BLE001
                     pass
-        if not os.environ.get("SY_KEEP"):
+        if failed or os.environ.get("SY_KEEP"):
+            print(f"logs kept in {base}", file=sys.stderr)
+        else:
             shutil.rmtree(base, ignore_errors=True)
     if out_path:
         with open(out_path, "w") as f:

@@ -281,7 +281,9 @@ def redis_counters(node):
     try:
         stats = c.info("stats")
         repl = c.info("replication")
-        return {"commands": int(stats["total_commands_processed"]),
+        persistence = c.info("persistence")
+        return {"aof_bytes": int(persistence.get("aof_current_size", 0)),
+                "commands": int(stats["total_commands_processed"]),
                 "net_out": int(stats["total_net_output_bytes"]),
                 "net_in": int(stats["total_net_input_bytes"]),
                 # bytes of the replication stream (advances only while a replica is attached)
@@ -610,7 +612,8 @@ class Bench:
         out = {"rounds": args.cpu_rounds, "window_s": window, "changes_per_window": k, "per_change": {}}
         for n in nodes:
             vals = {"cpu_ms": [], "commands": [], "net_out_bytes": [], "net_in_bytes": [], "repl_bytes": [],
-                    "idle_cpu_pct": [], "idle_commands_per_s": [], "idle_repl_bytes_per_s": []}
+                    "idle_cpu_pct": [], "idle_commands_per_s": [], "idle_repl_bytes_per_s": [],
+                    "idle_aof_bytes_per_s": []}
             for row in rounds:
                 idle, busy = row["idle"], row["changes"]
                 scale = busy["seconds"] / idle["seconds"]
@@ -621,6 +624,7 @@ class Bench:
                 vals["net_in_bytes"].append((rb["net_in"] - ri["net_in"] * scale) / k)
                 vals["repl_bytes"].append((rb["repl_offset"] - ri["repl_offset"] * scale) / k)
                 vals["idle_repl_bytes_per_s"].append(ri["repl_offset"] / idle["seconds"])
+                vals["idle_aof_bytes_per_s"].append(ri["aof_bytes"] / idle["seconds"])
                 vals["idle_cpu_pct"].append(ri["cpu_ns_s"] / idle["seconds"] * 100)
                 vals["idle_commands_per_s"].append(ri["commands"] / idle["seconds"])
             out["per_change"][n.name] = {key: {"median": round(statistics.median(v), 3),
@@ -710,6 +714,14 @@ class Bench:
         c = master.client()
         try:
             base_version = int(c.call("GET", BASE + "version"))
+            # the AOF holds every heartbeat since the start; rewritten, it holds the data only,
+            # so what follows is the edges coming back, not Redis replaying old heartbeats
+            aof_before = int(c.info("persistence").get("aof_current_size", 0))
+            c.call("BGREWRITEAOF")
+            bounded_wait(lambda: c.info("persistence").get("aof_rewrite_in_progress") == "0"
+                         and c.info("persistence").get("aof_rewrite_scheduled") == "0", 60, 0.1,
+                         what="AOF rewrite")
+            aof_after = int(c.info("persistence").get("aof_current_size", 0))
             # what one of our polls costs Redis, to take it out of the storm's numbers
             calib = 50
             cpu_a, cnt_a = master.cpu(), redis_counters(master)
@@ -788,6 +800,8 @@ class Bench:
         idle_commands = idle["commands_per_s"] * window if idle else 0.0
         return {
             "edges": len(edges),
+            "aof_bytes_before_rewrite": aof_before,
+            "aof_bytes_after_rewrite": aof_after,
             "stop_s": round(down_at - stop_at, 2),
             "down_s": round(up - down_at, 2),
             "pong_s_after_start": round(master.pong_at - up, 3),

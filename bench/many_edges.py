@@ -58,11 +58,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "e2e"))
-# the release build when there is one (what the numbers are about), else the debug one
-# (`make test` builds only that; --smoke measures nothing)
+# Measuring: the release build when there is one (what the numbers are about). --smoke
+# measures nothing and takes the debug build like the other smoke runs (`make test` builds
+# that one, and a release build lying around may be stale).
 if not os.environ.get("SWITCHYARD_BIN"):
     _release = os.path.join(ROOT, ".build/release/switchyard")
-    os.environ["SWITCHYARD_BIN"] = _release if os.path.exists(_release) else os.path.join(ROOT, ".build/debug/switchyard")
+    os.environ["SWITCHYARD_BIN"] = (_release if os.path.exists(_release) and "--smoke" not in sys.argv
+                                    else os.path.join(ROOT, ".build/debug/switchyard"))
 from harness import BIN, BASE, Controller, free_port, start_backends  # noqa: E402
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

@@ -835,6 +835,73 @@ class Bench:
         }
 
 
+def reload_storm(bench, controller, master, edges):
+    """Every edge reloads everything at once: args.reload_routes routes loaded through the API,
+    one document edited by hand, `FCALL sy_digest` adopts it (an `op resync` entry). Time until
+    every edge registered the new version, Redis CPU, commands and bytes per edge, our polls
+    taken out."""
+    args = bench.args
+    routes = [{"id": f"bulk-{i}", "host": f"bulk-{i}.many.test", "path": "/", "upstream": "many"}
+              for i in range(args.reload_routes)]
+    version = None
+    for i in range(0, len(routes), 1000):
+        r = controller.request("POST", "/api/v1/apply", {"routes": routes[i:i + 1000]})
+        if r.status_code not in (200, 201):
+            raise RuntimeError(f"apply: {r.status_code} {r.text[:300]}")
+        version = r.json()["version"]
+    c = master.client()
+    try:
+        wait_all_applied(c, edges, version, args.timeout, 0.05)
+        before = [json.loads(http_get(e.metrics_port, "/_switchyard/status")[2])["syncer"]["full_reloads"]
+                  for e in edges]
+        key = BASE + "route:bulk-0"
+        c.call("SET", key, c.call("GET", key) + " ")  # a hand edit: same route, other bytes
+        commands = [("HGET", BASE + "edge:" + e.id, "applied_version") for e in edges]
+        calib = 20
+        a, ca = master.cpu(), redis_counters(master)
+        for _ in range(calib):
+            c.pipeline(commands)
+        b, cb = master.cpu(), redis_counters(master)
+        poll_cpu = (b[1] - a[1]) / calib
+        poll_cmds = (cb["commands"] - ca["commands"]) / calib
+        poll_out = (cb["net_out"] - ca["net_out"]) / calib
+        dbsize = c.call("DBSIZE")
+        cpu0, cnt0 = master.cpu(), redis_counters(master)
+        start = time.monotonic()
+        reply = c.call("FCALL", "sy_digest", "1", BASE + "version")
+        target = int(reply[0])
+        seen, polls = wait_all_applied(c, edges, target, args.timeout, 0.02, start)
+        elapsed = time.monotonic() - start
+        cpu1, cnt1 = master.cpu(), redis_counters(master)
+    finally:
+        c.close()
+    after = [json.loads(http_get(e.metrics_port, "/_switchyard/status")[2])["syncer"]["full_reloads"]
+             for e in edges]
+    reloaded = sum(1 for x, y in zip(before, after) if y > x)
+    if reloaded != len(edges):
+        raise AssertionError(f"only {reloaded} of {len(edges)} edges did a full reload")
+    idle = bench.idle_rate
+    cpu_ms = (cpu1[1] - cpu0[1] - polls * poll_cpu) * 1000
+    cmds = cnt1["commands"] - cnt0["commands"] - polls * poll_cmds
+    out = cnt1["net_out"] - cnt0["net_out"] - polls * poll_out
+    return {
+        "routes": args.reload_routes,
+        "redis_keys": dbsize,
+        "edges": len(edges),
+        "edges_that_reloaded": reloaded,
+        "all_applied_s": round(max(seen), 3),
+        "applied_s": summary(seen, 3),
+        "our_polls": polls,
+        "redis_cpu_ms": round(cpu_ms, 1),
+        "redis_cpu_ms_per_edge": round(cpu_ms / len(edges), 3),
+        "redis_cpu_ms_per_edge_above_idle": (round((cpu_ms - idle["cpu_ms_per_s"] * elapsed) / len(edges), 3)
+                                             if idle else None),   # None: the idle windows were skipped
+        "commands_per_edge": round(cmds / len(edges), 1),
+        "net_out_bytes_per_edge": round(out / len(edges)),
+        "note": "sy_digest's own run (one FCALL over every document) included; our polls taken out",
+    }
+
+
 def scenario(bench, name, master, replicas, controller, n):
     args = bench.args
     args.tag = {"master": "m", "replicas": "r"}[name]
@@ -866,14 +933,22 @@ def scenario(bench, name, master, replicas, controller, n):
     result = {"edges": n, "start_s": round(started_s, 1), "ready_s": round(ready_s, 1)}
     result["memory"] = bench.memory(nodes, edges, before)
     print(f"[{name}] memory: {json.dumps(result['memory']['edge_pss_mib'])}", flush=True)
-    result["propagation"] = bench.propagation(controller, master, edges, name)
-    print(f"[{name}] propagation (all edges, ms): {json.dumps(result['propagation']['all_edges_ms'])}", flush=True)
-    result["cpu"] = bench.cpu_per_change(controller, nodes, edges, name)
-    print(f"[{name}] redis CPU per change (ms): "
-          + ", ".join(f"{k}={v['cpu_ms']['median']}" for k, v in result["cpu"]["per_change"].items()), flush=True)
+    skip = {p.strip() for p in args.skip.split(",") if p.strip()}
+    if "propagation" not in skip:
+        result["propagation"] = bench.propagation(controller, master, edges, name)
+        print(f"[{name}] propagation (all edges, ms): {json.dumps(result['propagation']['all_edges_ms'])}",
+              flush=True)
+    if "cpu" not in skip:
+        result["cpu"] = bench.cpu_per_change(controller, nodes, edges, name)
+        print(f"[{name}] redis CPU per change (ms): "
+              + ", ".join(f"{k}={v['cpu_ms']['median']}" for k, v in result["cpu"]["per_change"].items()),
+              flush=True)
     if name == "master" and not args.no_storm:
         result["storm"] = bench.storm(controller, master, edges)
         print(f"[{name}] storm: {json.dumps(result['storm'])}", flush=True)
+    if name == "master" and args.reload_routes:
+        result["reload_storm"] = reload_storm(bench, controller, master, edges)
+        print(f"[{name}] full-reload storm: {json.dumps(result['reload_storm'])}", flush=True)
     if replicas:
         c = master.client()
         try:
@@ -904,11 +979,16 @@ def main():
                     help="size of every other lua_shared_dict in the rendered conf, or 'default'")
     ap.add_argument("--scenarios", default="master,replicas")
     ap.add_argument("--no-storm", action="store_true")
+    ap.add_argument("--reload-routes", type=int, default=2000,
+                    help="routes loaded for the full-reload storm (master scenario); 0: none")
+    ap.add_argument("--skip", default="",
+                    help="comma list of parts not to run in a scenario: propagation, cpu")
     ap.add_argument("--out", help="results JSON (default docs/benchmarks-many-edges.json; none with --smoke)")
     args = ap.parse_args()
     if args.smoke:
         args.edges, args.changes, args.cpu_rounds, args.cpu_window, args.cpu_changes = 5, 3, 1, 1.0, 4
         args.settle, args.storm_down, args.timeout, args.gap = 0.5, 0.5, 20.0, 0.05
+        args.reload_routes = min(args.reload_routes, 50)
     out_path = args.out or (None if args.smoke else os.path.join(ROOT, "docs/benchmarks-many-edges.json"))
     if not os.path.exists(BIN):
         sys.exit(f"no switchyard binary at {BIN}: swift build -c release --product switchyard")

@@ -108,6 +108,22 @@ def test_wildcard_origin(controller, edges):
         assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
 
 
+def test_the_edges_own_502_carries_the_cors_headers(controller, edges):
+    from harness import free_port
+    controller.upstream("cors-closed", free_port())          # nothing listens: nginx's 502
+    put_route(controller, "cors-502", {"host": "cors-502.example.com", "path": "/",
+                                       "upstream": "cors-closed", "cors": CORS})
+    for e in edges:
+        wait_until(lambda e=e: _req(e, "GET", "/x", "cors-502.example.com",
+                                    Origin=APP).status_code == 502, 10, what="502 on " + e.id)
+        r = _req(e, "GET", "/x", "cors-502.example.com", Origin=APP)
+        assert r.headers.get("Access-Control-Allow-Origin") == APP, r.headers
+        assert r.headers.get("Access-Control-Allow-Credentials") == "true"
+        assert "origin" in _vary(r)
+        r = _req(e, "GET", "/x", "cors-502.example.com", Origin="https://evil.example.com")
+        assert r.status_code == 502 and "Access-Control-Allow-Origin" not in r.headers
+
+
 def test_cors_changes_live_and_bad_input_is_refused(controller, edges, backends):
     b = backends["b2"]
     e = edges[1]

@@ -124,6 +124,22 @@ def test_the_edges_own_502_carries_the_cors_headers(controller, edges):
         assert r.status_code == 502 and "Access-Control-Allow-Origin" not in r.headers
 
 
+def test_ipv6_origins(controller, edges):
+    origin = "http://[::1]:3000"
+    put_route(controller, "cors-v6", {"host": "cors-v6.example.com", "path": "/",
+                                      "upstream": "cors-up", "cors": {"origins": [origin]}})
+    for e in edges:
+        wait_until(lambda e=e: _preflight(e, origin, "cors-v6.example.com").status_code == 204,
+                   10, what="IPv6 origin on " + e.id)
+        r = _req(e, "GET", "/x", "cors-v6.example.com", Origin=origin)
+        assert r.status_code == 200 and r.headers.get("Access-Control-Allow-Origin") == origin
+        assert _preflight(e, "http://[::2]:3000", "cors-v6.example.com").status_code == 403
+    r = controller.request("PUT", "/api/v1/routes/cors-v6",
+                           {"host": "cors-v6.example.com", "path": "/", "upstream": "cors-up",
+                            "cors": {"origins": ["http://[0:0::1]:3000"]}})
+    assert r.status_code == 422 and "[::1]" in r.text, r.text
+
+
 def test_cors_changes_live_and_bad_input_is_refused(controller, edges, backends):
     b = backends["b2"]
     e = edges[1]

@@ -297,6 +297,8 @@ SPECIFIC = {
     "origins": ["*", "https://a.test", "http://a.test:80", "https://A.TEST", "https://a.test/",
                 "https://a.test:0", "https://a.test:080", "https://a.test:65536",
                 "https://a.test:", "ftp://a.test", "https://[::1]", "https://1.2.3.4:8443",
+                "http://[::1]:3000", "http://[::0001]:3000", "http://[::1]:0", "http://[::1",
+                "http://[::ffff:1.2.3.4]", "http://[::G]",
                 "https://a..test", "https://.a.test", "https://a.test.", "https://a_b.test",
                 "https://", "http://a.test:1:2", "https://" + "a" * 300],
     "methods": ["GET", "get", "*", "M" * 32, "M" * 33, "PROPFIND", "G-T"],

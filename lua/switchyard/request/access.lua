@@ -155,7 +155,7 @@ local function serve(route, var, pass)
     -- gRPC upstreams ("protocol": "grpc"/"grpcs"; issue 22 item 5): failures answered as
     -- gRPC statuses, proxied from the gRPC locations (switchyard.grpc.access)
     if up and up.grpc then
-        return grpc_access.serve(up, id, var, pass)
+        return grpc_access.serve(up, id, var)
     end
     if not up or up.n == 0 then
         local now = ngx_now()

@@ -108,6 +108,38 @@ def test_wildcard_origin(controller, edges):
         assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
 
 
+def test_the_edges_own_502_carries_the_cors_headers(controller, edges):
+    from harness import free_port
+    controller.upstream("cors-closed", free_port())          # nothing listens: nginx's 502
+    put_route(controller, "cors-502", {"host": "cors-502.example.com", "path": "/",
+                                       "upstream": "cors-closed", "cors": CORS})
+    for e in edges:
+        wait_until(lambda e=e: _req(e, "GET", "/x", "cors-502.example.com",
+                                    Origin=APP).status_code == 502, 10, what="502 on " + e.id)
+        r = _req(e, "GET", "/x", "cors-502.example.com", Origin=APP)
+        assert r.headers.get("Access-Control-Allow-Origin") == APP, r.headers
+        assert r.headers.get("Access-Control-Allow-Credentials") == "true"
+        assert "origin" in _vary(r)
+        r = _req(e, "GET", "/x", "cors-502.example.com", Origin="https://evil.example.com")
+        assert r.status_code == 502 and "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_ipv6_origins(controller, edges):
+    origin = "http://[::1]:3000"
+    put_route(controller, "cors-v6", {"host": "cors-v6.example.com", "path": "/",
+                                      "upstream": "cors-up", "cors": {"origins": [origin]}})
+    for e in edges:
+        wait_until(lambda e=e: _preflight(e, origin, "cors-v6.example.com").status_code == 204,
+                   10, what="IPv6 origin on " + e.id)
+        r = _req(e, "GET", "/x", "cors-v6.example.com", Origin=origin)
+        assert r.status_code == 200 and r.headers.get("Access-Control-Allow-Origin") == origin
+        assert _preflight(e, "http://[::2]:3000", "cors-v6.example.com").status_code == 403
+    r = controller.request("PUT", "/api/v1/routes/cors-v6",
+                           {"host": "cors-v6.example.com", "path": "/", "upstream": "cors-up",
+                            "cors": {"origins": ["http://[0:0::1]:3000"]}})
+    assert r.status_code == 422 and "[::1]" in r.text, r.text
+
+
 def test_cors_changes_live_and_bad_input_is_refused(controller, edges, backends):
     b = backends["b2"]
     e = edges[1]

@@ -113,6 +113,34 @@ def test_explain_options(edge, table):
         edge.get("/moved", H).headers["Location"]
 
 
+def test_explain_shows_cors_gzip_and_the_upstream_protocol(controller, backends, edge, table):
+    put_route(controller, "x-cors", {"host": H, "path": "/cors", "upstream": "x-b1",
+                                     "cors": {"origins": ["https://app.test"],
+                                              "credentials": True},
+                                     "gzip": {"min_bytes": 10, "types": ["text/plain"]}})
+    controller.ok("PUT", "/api/v1/upstreams/x-grpc",
+                  {"protocol": "grpc", "endpoints": [{"address": "127.0.0.1:9"}]})
+    put_route(controller, "x-grpc", {"host": H, "path": "/pkg.Svc/", "upstream": "x-grpc"})
+    wait_until(lambda: explain(edge, f"http://{H}/pkg.Svc/M")["route"] == "x-grpc", 10,
+               what="the gRPC route")
+    ex = explain(edge, f"http://{H}/cors/x", header="Origin:https://app.test")
+    assert ex["options"]["cors"] == {"origin": "https://app.test", "verdict": "allowed",
+                                     "allow_origin": "https://app.test", "preflight": False,
+                                     "credentials": True}
+    assert ex["options"]["gzip"] == {"min_bytes": 10, "types": ["text/plain"]}
+    ex = explain(edge, f"http://{H}/cors/x", method="OPTIONS",
+                 header=["Origin:https://evil.test", "Access-Control-Request-Method:PUT"])
+    assert ex["options"]["cors"]["verdict"] == "refused" and ex["options"]["cors"]["preflight"]
+    # the edge agrees: a preflight from a foreign origin is refused
+    r = edge.session.options(edge.url + "/cors/x", timeout=5,
+                             headers={"Host": H, "Origin": "https://evil.test",
+                                      "Access-Control-Request-Method": "PUT"})
+    assert r.status_code == 403
+    assert explain(edge, f"http://{H}/cors/x")["options"]["cors"]["verdict"] == "no_origin"
+    assert explain(edge, f"http://{H}/pkg.Svc/M")["upstream"]["protocol"] == "grpc"
+    assert explain(edge, f"http://{H}/api")["upstream"]["protocol"] == "http"
+
+
 def test_explain_refuses_bad_input_naming_the_field(edge, table):
     for params, field in (({}, "url"), ({"url": "/relative"}, "url"),
                           ({"url": "http://h/", "method": "get me"}, "method"),

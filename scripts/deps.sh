@@ -54,6 +54,15 @@ if ! python3 -c 'import pytest, requests, yaml, prometheus_client' 2>/dev/null; 
     }
 fi
 
+# gRPC through the edges is tested with a real gRPC client and servers (e2e/test_grpc.py).
+if ! python3 -c 'import grpc' 2>/dev/null; then
+    echo "switchyard: installing grpcio for the gRPC test" >&2
+    python3 -m pip install --quiet grpcio || {
+        echo "switchyard: could not install it: python3 -m pip install grpcio" >&2
+        exit 1
+    }
+fi
+
 # The status page (/ui) is tested in headless Chromium driven by Selenium (e2e/test_ui_browser.py),
 # with Debian's chromedriver (never one Selenium would download).
 if ! python3 -c 'import selenium' 2>/dev/null; then

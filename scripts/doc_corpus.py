@@ -297,6 +297,8 @@ SPECIFIC = {
     "origins": ["*", "https://a.test", "http://a.test:80", "https://A.TEST", "https://a.test/",
                 "https://a.test:0", "https://a.test:080", "https://a.test:65536",
                 "https://a.test:", "ftp://a.test", "https://[::1]", "https://1.2.3.4:8443",
+                "http://[::1]:3000", "http://[::0001]:3000", "http://[::1]:0", "http://[::1",
+                "http://[::ffff:1.2.3.4]", "http://[::G]",
                 "https://a..test", "https://.a.test", "https://a.test.", "https://a_b.test",
                 "https://", "http://a.test:1:2", "https://" + "a" * 300],
     "methods": ["GET", "get", "*", "M" * 32, "M" * 33, "PROPFIND", "G-T"],
@@ -314,6 +316,7 @@ SPECIFIC = {
     "expect_status": [["200"], ["200-399"], ["100"], ["599"], ["99"], ["600"], ["300-200"],
                       ["2xx"], [200], [], ["200", "200"], ["200-200"], [" 200"]],
     "scheme": ["http", "https", "HTTPS", "ftp"], "on_all_down": ["fail_open", "503", 503, "x"],
+    "protocol": ["http", "grpc", "grpcs", "GRPC", "h2", 1],
     "hsts": [{"max_age_s": 0}, {"max_age_s": 63072000}, {"max_age_s": 63072001},
              {"preload": True}, {"preload": True, "include_subdomains": True,
                                  "max_age_s": 31536000}],
@@ -399,6 +402,12 @@ EXTRA_BASES = {
         {"name": "secure", "balance": "round_robin",
          "endpoints": [{"address": "[::1]:8443", "weight": 1}],
          "scheme": "https", "tls_server_name": "backend.internal", "tls_verify": True},
+        # gRPC (issue 22 item 5): cleartext, and over TLS with a verified name
+        {"name": "grpc", "balance": "round_robin", "protocol": "grpc",
+         "endpoints": [{"address": "127.0.0.1:50051", "weight": 1}]},
+        {"name": "grpc-tls", "balance": "round_robin", "protocol": "grpcs",
+         "endpoints": [{"address": "127.0.0.1:50052", "weight": 1}],
+         "tls_server_name": "backend.internal", "tls_verify": True},
     ],
 }
 

@@ -86,6 +86,8 @@ LENIENT = [
      "a duplicate endpoint only gets twice the share"),
     ("upstreams", r"^(passive|retries|on_all_down)(\..*)?$", None,
      "health policy values outside the API's ranges are clamped by the edge"),
+    ("routes", r"^cors\.origins\[\d+\]$", r"(IPv6 address as browsers send it|invalid IPv6 address)",
+     "an IPv6 origin not written as browsers send it never equals an Origin header: harmless"),
     ("upstreams", r"^(tls_server_name|tls_verify)$", r"only applies with",
      "TLS settings of a plain-HTTP upstream are ignored"),
 ]

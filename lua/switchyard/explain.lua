@@ -105,6 +105,7 @@ local function upstream_view(name)
         balance = b and b.balance or "round_robin",
         on_all_down = (up.policy and up.policy.all_down_503) and "503" or "fail_open",
         all_down = up.all_down or false,
+        protocol = up.grpc or "http",   -- "grpc"/"grpcs": served from the gRPC locations
         endpoints = endpoint_view(up),
     }
 end
@@ -233,6 +234,30 @@ local function options_of(route, var, client_given, https_suffix)
     if plan.timeouts then
         o.timeouts = plan.timeouts
     end
+    -- cors and gzip (issue 22): the Origin's verdict and what a preflight would get; the
+    -- compression the route asks for
+    local c = plan.cors
+    if c then
+        local origin = var.http_origin
+        local allowed = route_exec.cors_origin(c, var)
+        o.cors = {
+            origin = origin or cjson.null,
+            verdict = not origin and "no_origin" or allowed and "allowed" or "refused",
+            allow_origin = allowed or cjson.null,
+            preflight = (var.request_method == "OPTIONS" and origin
+                         and var.http_access_control_request_method) and true or false,
+            credentials = c.credentials and true or false,
+        }
+    end
+    local gz = plan.gzip
+    if gz then
+        local types = {}
+        for t in pairs(gz.types) do
+            types[#types + 1] = t
+        end
+        table.sort(types)
+        o.gzip = {min_bytes = gz.min, types = arr(types)}
+    end
     if route.upstream then
         names[#names + 1] = route.upstream
     end
@@ -344,6 +369,7 @@ function _M.serve()
         body.route = route.id
         local https_port = worker.config.https_port or 443
         local var = request_vars(headers, host, u.path, u.request_uri, u.scheme, client_bin)
+        var.request_method = method
         local o, oc, st, name, names = options_of(route, var, client_bin ~= nil,
                                                   https_port == 443 and "" or ":" .. https_port)
         body.options = o

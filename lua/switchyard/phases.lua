@@ -20,6 +20,7 @@ local status = require "switchyard.status"
 local metrics = require "switchyard.request.metrics"
 local metrics_page = require "switchyard.metrics.serve"
 local explain = require "switchyard.explain"
+local grpc = require "switchyard.grpc.access"
 
 local phases = {
     -- init_by_lua (master): configuration; the snapshot on a fresh start (and the global)
@@ -40,6 +41,9 @@ local phases = {
     log_metrics = metrics.log,
     -- content_by_lua of @sy_failed (error_page 502 504): passive health, then the answer
     failed = response.failed,
+    -- content_by_lua of @sy_grpc_status: the edge's gRPC statuses, and nginx's 502/504 of
+    -- the gRPC locations (passive health first) as one (issue 22 item 5)
+    grpc_status = grpc.answer,
     -- ssl_client_hello_by_lua: sessions tied to the certificate the SNI name selects
     ssl_client_hello = handshake.ssl_client_hello,
     -- ssl_certificate_by_lua: the certificate for the SNI name

@@ -241,6 +241,8 @@ function _M.init_worker()
     response.attach(worker)
     reply.attach(worker, config.error_pages)
     handshake.attach(worker, ngx_ssl)
+    -- gRPC upstreams (issue 22 item 5)
+    require("switchyard.grpc.access").attach(worker)
     if request_metrics.enabled() then
         local mok, merr = ngx.timer.every(1, require("switchyard.metrics.serve").flush_tick)
         if not mok then

@@ -36,6 +36,13 @@ struct EdgeCommand: ParsableCommand {
         help: "A TLS (HTTPS, HTTP/2) listener: 8443, 127.0.0.1:8443 or [::1]:8443. Repeatable; none: no TLS.")
     var listenTLS: [String] = []
 
+    @Option(
+        name: .customLong("listen-h2c"),
+        help: ArgumentHelp(
+            "A cleartext HTTP/2 (h2c, prior knowledge) listener, e.g. for gRPC clients without TLS: "
+                + "8082, 127.0.0.1:8082 or [::1]:8082. It speaks only HTTP/2. Repeatable; none: no h2c."))
+    var listenH2C: [String] = []
+
     @Option(help: "The port clients use for HTTPS, in https_redirect Locations (default: the first --listen-tls port, else 443).")
     var httpsPort: Int?
 
@@ -134,6 +141,14 @@ struct EdgeCommand: ParsableCommand {
                 throw ValidationError("--listen-tls \(error)")
             }
         }
+        var h2cListen: [String] = []
+        for text in listenH2C {
+            do {
+                h2cListen.append(try HostPort.nginxListen(text).listen)
+            } catch {
+                throw ValidationError("--listen-h2c \(error)")
+            }
+        }
         var proxies: [String] = []
         for text in trustedProxies.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
             let item = text.trimmingCharacters(in: .whitespaces)
@@ -184,6 +199,7 @@ struct EdgeCommand: ParsableCommand {
             accessLog: accessLog.map { $0 == "off" ? "off" : absolute($0) }, errorLog: errorLog == "stderr" ? "stderr" : absolute(errorLog),
             logLevel: logLevel)
         settings.tlsListen = tlsListen.map(\.listen)
+        settings.h2cListen = h2cListen
         settings.redisUser = redis.user ?? ""
         settings.redisSentinels = try redis.sentinels().map(\.description).joined(separator: ",")
         settings.redisMaster = redis.redisMaster ?? ""

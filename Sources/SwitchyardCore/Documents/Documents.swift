@@ -44,7 +44,9 @@ extension Upstream {
         if let healthCheck { members.append(("health_check", healthCheck.document)) }
         if balance == .hash, let hashOn { members.append(("hash_on", .string(hashOn.description))) }
         if balance == .sticky { members.append(("sticky", (sticky ?? StickyCookie()).document)) }
-        members += tls.members
+        // grpcs is TLS without a "scheme" member (its tls.scheme is https: UpstreamProtocol.swift)
+        members += proto == .grpcs ? tls.members.filter { $0.key != "scheme" } : tls.members
+        members += proto.members
         members += ownershipMembers(owner: owner, source: source)
         return .object(members)
     }
@@ -88,10 +90,12 @@ extension Upstream {
         self.init(
             name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck, passive: policy.passive,
             retries: policy.retries, onAllDown: policy.onAllDown)
-        guard let tls = UpstreamTLS.parse(json, at: "", into: &reader) else {
+        guard let proto = UpstreamProtocol.parse(json, at: "", into: &reader) else { throw DocumentError("protocol") }
+        guard let tls = UpstreamTLS.parse(json, at: "", into: &reader, protocol: proto) else {
             throw DocumentError(reader.problems.first?.field ?? "scheme")
         }
         self.tls = tls
+        self.proto = proto
         guard let balancing = UpstreamBalanceFields.parse(json, balance: balance, at: "", into: &reader) else {
             throw DocumentError(reader.problems.first?.field ?? "balance")
         }

@@ -53,6 +53,12 @@ public struct EdgeSettings: Sendable, Equatable {
     /// nginx `listen` arguments of the TLS listeners (`127.0.0.1:8443`); empty: no TLS, and
     /// the template's TLS lines are rendered commented out.
     public var tlsListen: [String] = []
+    /// nginx `listen` arguments of the cleartext HTTP/2 listeners (h2c with prior knowledge,
+    /// `--listen-h2c`: gRPC clients without TLS); empty: none. Such a listener speaks only
+    /// HTTP/2 (nginx 1.22 cannot offer HTTP/1.1 and h2c on one port).
+    public var h2cListen: [String] = []
+    /// Options of every h2c `listen` directive.
+    public static let h2cListenOptions = "http2 reuseport backlog=4096"
     /// The port clients use for HTTPS, for `https_redirect` Locations (omitted there when 443).
     public var httpsPort: Int = 443
     /// CA bundle that verifies upstreams with `"tls_verify": true` (proxy_ssl_trusted_certificate).
@@ -111,6 +117,9 @@ public struct EdgeSettings: Sendable, Equatable {
         return [
             "tls": tlsListen.isEmpty ? "# " : "",
             "tls_listen": tlsListen.isEmpty ? "# no TLS listener (switchyard edge --listen-tls ADDR)" : tlsDirectives,
+            "h2c_listen": h2cListen.isEmpty
+                ? "# no h2c listener (switchyard edge --listen-h2c ADDR)"
+                : h2cListen.map { "listen \($0) \(Self.h2cListenOptions)\(proxyProtocolOption);" }.joined(separator: " "),
             "https_port": String(httpsPort), "upstream_ca": upstreamCA,
             "workers": workers, "prefix": prefix, "listen": listen, "lua_dir": luaDir, "redis_host": redisHost,
             "redis_port": String(redisPort), "edge_id": edgeID,
@@ -149,6 +158,7 @@ public struct EdgeSettings: Sendable, Equatable {
         values["access_log"] = accessLog
         values["tls"] = nil
         values["tls_listen"] = nil
+        values["h2c_listen"] = nil
         values["metrics"] = nil
         // optional: empty is "none"
         for name in ["redis_user", "redis_sentinels", "redis_master", "redis_read"] where values[name] == "" { values[name] = nil }
@@ -158,6 +168,7 @@ public struct EdgeSettings: Sendable, Equatable {
         values["forwarded_for"] = nil
         for (i, proxy) in trustedProxies.enumerated() { values["trusted_proxies[\(i)]"] = proxy }
         for (i, listen) in tlsListen.enumerated() { values["tls_listen[\(i)]"] = listen }
+        for (i, listen) in h2cListen.enumerated() { values["h2c_listen[\(i)]"] = listen }
         return values
     }
 
@@ -182,10 +193,14 @@ public struct EdgeSettings: Sendable, Equatable {
         if !upstreamCA.hasPrefix("/") { out.append("upstream CA bundle must be an absolute path, not '\(upstreamCA)'") }
         if Set(tlsListen).count != tlsListen.count { out.append("a TLS listen address is given twice") }
         if tlsListen.contains(listen) { out.append("'\(listen)' is both the HTTP and a TLS listen address") }
+        if Set(h2cListen).count != h2cListen.count { out.append("an h2c listen address is given twice") }
+        for address in h2cListen where address == listen || tlsListen.contains(address) {
+            out.append("'\(address)' is both an h2c and another listen address")
+        }
         if Self.accessLogFormats[accessLogFormat] == nil {
             out.append("access log format must be text or json, not '\(accessLogFormat)'")
         }
-        if let metricsListen, metricsListen == listen || tlsListen.contains(metricsListen) {
+        if let metricsListen, metricsListen == listen || tlsListen.contains(metricsListen) || h2cListen.contains(metricsListen) {
             out.append("'\(metricsListen)' is both the metrics and a traffic listen address")
         }
         for proxy in trustedProxies {

@@ -94,6 +94,9 @@ public struct Upstream: Sendable, Hashable {
     public var onAllDown: AllDownPolicy
     /// HTTP or HTTPS to the endpoints, SNI and verification (TLSFields.swift).
     public var tls = UpstreamTLS()
+    /// What the endpoints speak: HTTP, or gRPC over h2c or TLS ("protocol";
+    /// UpstreamProtocol.swift).
+    public var proto: UpstreamProtocol = .http
     /// What `balance: hash` hashes; set exactly when `balance` is `hash` (Policies/Balancing.swift).
     public var hashOn: HashKey?
     /// The affinity cookie; set exactly when `balance` is `sticky`.

@@ -46,7 +46,7 @@ public struct CORS: Sendable, Hashable {
     /// Why `origin` is not `scheme://host[:port]` as a browser sends it, or nil.
     static func originProblem(_ origin: String) -> String? {
         let rule =
-            "must be an origin as browsers send it: http:// or https://, a lowercase host name or IPv4 address, "
+            "must be an origin as browsers send it: http:// or https://, a lowercase host name, IPv4 or [IPv6] address, "
             + "an optional port, no path"
         if origin.utf8.count > maxOriginLength { return "must be at most \(maxOriginLength) bytes" }
         let rest: Substring
@@ -59,6 +59,23 @@ public struct CORS: Sendable, Hashable {
         }
         var host = rest
         var port: Substring? = nil
+        if rest.hasPrefix("[") {
+            // an IPv6 origin: as browsers serialize it (lowercase, compressed, RFC 5952), or
+            // it never equals an Origin header
+            guard let close = rest.firstIndex(of: "]") else { return rule }
+            let literal = String(rest[rest.index(after: rest.startIndex)..<close])
+            let after = rest[rest.index(after: close)...]
+            guard !literal.contains("."), let bytes = EndpointAddress.parseIPv6(literal) else {
+                return "has an invalid IPv6 address (write it as browsers send it, e.g. http://[::1]:3000)"
+            }
+            if EndpointAddress.formatIPv6(bytes) != literal {
+                return "must write the IPv6 address as browsers send it: [\(EndpointAddress.formatIPv6(bytes))]"
+            }
+            if after.isEmpty { return nil }
+            guard after.hasPrefix(":") else { return rule }
+            if case .failure = EndpointAddress.parsePort(after.dropFirst()) { return "has an invalid port (1-65535, no leading zeros)" }
+            return nil
+        }
         if let colon = rest.firstIndex(of: ":") {
             host = rest[..<colon]
             port = rest[rest.index(after: colon)...]

@@ -9,6 +9,12 @@
 //         be trusted anyway). A default certificate may have no names.
 //   key   an unencrypted PEM private key (`unparsable`, `encrypted_key`) belonging to the
 //         leaf (`key_mismatch`).
+//   client_ca      (optional) PEM CA certificates: the edges ask clients of the
+//                  certificate's names for a client certificate issued by one of them
+//                  (mTLS, docs/traffic-policies.md "Client certificates"; `unparsable`)
+//   verify_client  "required" (the default with client_ca: a handshake without a valid
+//                  client certificate fails) or "optional" (none is accepted, an invalid
+//                  one fails); only with client_ca
 // Names are lowercased; `*.example.com` covers exactly one label (`a.example.com`, not
 // `a.b.example.com` nor `example.com`), as clients check it. Two certificates may claim the
 // same name: the edges serve the one with the later not_after (then the smaller id), so a
@@ -42,6 +48,10 @@ public struct Certificate: Sendable, Equatable {
     public var fingerprintSHA256: String
     public var serial: String
     public var keyType: String
+    /// Client certificates (mTLS): the CA bundle (PEM, as OpenSSL re-encoded it) and
+    /// whether a client certificate is required; nil: none asked for.
+    public var clientCA: String?
+    public var verifyClient: ClientVerify?
     /// Who may change the object and where it came from; nil when not set (Ownership).
     public var owner: String?
     public var source: String?
@@ -65,6 +75,11 @@ public struct Certificate: Sendable, Equatable {
         self.keyType = keyType
     }
 
+    /// Whether clients must present a certificate (`verify_client`).
+    public enum ClientVerify: String, Sendable, CaseIterable {
+        case required, optional
+    }
+
     /// Certificates expiring within this many days are flagged (`expiring_soon`).
     public static let expiryWarningDays = 30
     /// Largest `cert` or `key` field accepted, in bytes.
@@ -82,7 +97,9 @@ public struct CertificateValidator: Sendable {
 
     public init(acceptsOwnership: Bool = false) { self.acceptsOwnership = acceptsOwnership }
 
-    public static let fields: Set<String> = ["id", "cert", "key", "default", "owner", "source"]
+    public static let fields: Set<String> = [
+        "id", "cert", "key", "default", "owner", "source", "client_ca", "verify_client",
+    ]
 
     /// Codes of certificate problems beyond `FieldError.Code` (they go in the same `code`
     /// member of a 422's details).
@@ -141,6 +158,32 @@ public struct CertificateValidator: Sendable {
         case .bool(let b)?: isDefault = b
         case let other?: add("default", FieldError.Code.invalid.rawValue, "must be true or false, not \(other.typeName)")
         }
+        // client certificates (mTLS)
+        var clientCA: String?
+        switch json["client_ca"] {
+        case nil, .null?: break
+        case .string(let s)? where s.utf8.count > Certificate.maxPEMBytes:
+            add("client_ca", FieldError.Code.invalid.rawValue, "is larger than \(Certificate.maxPEMBytes) bytes")
+        case .string(let s)?:
+            switch OpenSSL.readCABundle(s) {
+            case .success(let bundle): clientCA = bundle.pem
+            case .failure(let error): add("client_ca", Problem.unparsable.rawValue, error.message)
+            }
+        case let other?: add("client_ca", FieldError.Code.invalid.rawValue, "must be a PEM string, not \(other.typeName)")
+        }
+        var verifyClient: Certificate.ClientVerify?
+        switch json["verify_client"] {
+        case nil, .null?: break
+        case .string(let s)? where Certificate.ClientVerify(rawValue: s) != nil:
+            if json["client_ca"] == nil || json["client_ca"] == .null {
+                add(
+                    "verify_client", FieldError.Code.invalid.rawValue,
+                    "needs client_ca (the CA certificates client certificates are verified against)")
+            }
+            verifyClient = Certificate.ClientVerify(rawValue: s)
+        case let other?:
+            add("verify_client", FieldError.Code.invalid.rawValue, "must be \"required\" or \"optional\", not \(other)")
+        }
         var reader = FieldReader(strict: true)
         let ownership = Validator(acceptsOwnership: acceptsOwnership).ownership(json, at: "", into: &reader)
         for problem in reader.problems { add(problem.field, problem.code.rawValue, problem.message) }
@@ -168,6 +211,10 @@ public struct CertificateValidator: Sendable {
             subject: material.subject, issuer: material.issuer, notBefore: material.notBefore, notAfter: material.notAfter,
             fingerprintSHA256: material.fingerprintSHA256, serial: material.serial, keyType: material.keyType)
         (certificate.owner, certificate.source) = ownership
+        if let clientCA {
+            certificate.clientCA = clientCA
+            certificate.verifyClient = verifyClient ?? .required
+        }
         return .success(certificate)
     }
 
@@ -200,7 +247,14 @@ extension Certificate {
             ("id", .string(id)), ("issuer", .string(issuer)), ("key_type", .string(keyType)),
             ("names", .array(names.map { .string($0) })), ("not_after", .string(Self.timestamp(notAfter))),
             ("not_before", .string(Self.timestamp(notBefore))), ("serial", .string(serial)), ("subject", .string(subject)),
-        ] + ownershipMembers(owner: owner, source: source)
+        ] + clientMembers + ownershipMembers(owner: owner, source: source)
+    }
+
+    /// `client_ca` and `verify_client` when set (none otherwise: documents of certificates
+    /// without mTLS stay as they were).
+    var clientMembers: [(key: String, value: JSONValue)] {
+        guard let clientCA else { return [] }
+        return [("client_ca", .string(clientCA)), ("verify_client", .string((verifyClient ?? .required).rawValue))]
     }
 
     /// The `doc` argument of sy_apply: the public members plus the key, as `key_enc` (from
@@ -258,6 +312,14 @@ public struct StoredCertificate: Sendable, Equatable {
             fingerprintSHA256: optionalString("fingerprint_sha256"), serial: optionalString("serial"),
             keyType: optionalString("key_type"))
         (self.certificate.owner, self.certificate.source) = storedOwnership(json)
+        if case .string(let ca)? = json["client_ca"] {
+            self.certificate.clientCA = ca
+            if case .string(let v)? = json["verify_client"], let verify = Certificate.ClientVerify(rawValue: v) {
+                self.certificate.verifyClient = verify
+            } else {
+                self.certificate.verifyClient = .required
+            }
+        }
         self.version = version
         self.sealedKey = sealed
     }

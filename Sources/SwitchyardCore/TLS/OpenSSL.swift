@@ -121,17 +121,7 @@ public enum OpenSSL {
         }
         var certs: [OpaquePointer] = []
         defer { for cert in certs { X509_free(cert) } }
-        let certBytes = Array(chain.utf8)
-        let parsed: Bool = certBytes.withUnsafeBytes { raw in
-            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return false }
-            defer { BIO_free(bio) }
-            for _ in 0..<blocks {
-                guard let x = sy_read_x509(bio) else { return false }
-                certs.append(x)
-            }
-            return true
-        }
-        if !parsed {
+        if !readX509(chain, blocks: blocks, into: &certs) {
             let n = certs.count + 1
             return fail("cert", .unparsable, "certificate \(n) of the chain does not parse (\(lastError()))")
         }
@@ -194,6 +184,49 @@ public enum OpenSSL {
                 commonName: commonName(X509_get_subject_name(leaf)), notBefore: Int64(notBefore), notAfter: Int64(notAfter),
                 fingerprintSHA256: fingerprint(leaf), serial: serial(leaf), keyType: keyType(pkey)))
     }
+
+    /// Reads a bundle of PEM CA certificates (`client_ca` of a certificate: the issuers
+    /// whose client certificates an edge accepts): the bundle re-encoded by OpenSSL and the
+    /// subjects, or why not.
+    public static func readCABundle(_ bundle: String) -> Result<(pem: String, subjects: [String]), CertificateReadError> {
+        ERR_clear_error()
+        defer { ERR_clear_error() }
+        func fail(_ message: String) -> Result<(pem: String, subjects: [String]), CertificateReadError> {
+            .failure(CertificateReadError(field: "client_ca", code: .unparsable, message: message))
+        }
+        let blocks = count(of: "-----BEGIN CERTIFICATE-----", in: bundle)
+        if blocks == 0 { return fail("no PEM certificate (-----BEGIN CERTIFICATE-----) found") }
+        if bundle.contains("PRIVATE KEY-----") { return fail("holds a private key: give only the CA certificates") }
+        if blocks > maxCABundle { return fail("\(blocks) certificates: a client CA bundle has at most \(maxCABundle)") }
+        var certs: [OpaquePointer] = []
+        defer { for cert in certs { X509_free(cert) } }
+        if !readX509(bundle, blocks: blocks, into: &certs) { return fail("certificate \(certs.count + 1) does not parse (\(lastError()))") }
+        guard let pemText = pem({ bio in certs.allSatisfy { PEM_write_bio_X509(bio, $0) == 1 } }) else {
+            return fail("cannot re-encode (\(lastError()))")
+        }
+        return .success((pemText, certs.map { name(X509_get_subject_name($0)) }))
+    }
+
+    /// Reads `blocks` PEM certificates from `text` into `certs` (the caller frees them,
+    /// also those read before a failure); false when one does not parse.
+    private static func readX509(_ text: String, blocks: Int, into certs: inout [OpaquePointer]) -> Bool {
+        let bytes = Array(text.utf8)
+        var read: [OpaquePointer] = []
+        let ok: Bool = bytes.withUnsafeBytes { raw in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return false }
+            defer { BIO_free(bio) }
+            for _ in 0..<blocks {
+                guard let x = sy_read_x509(bio) else { return false }
+                read.append(x)
+            }
+            return true
+        }
+        certs += read
+        return ok
+    }
+
+    /// Most CA certificates in a `client_ca` bundle.
+    public static let maxCABundle = 32
 
     private static func count(of needle: String, in text: String) -> Int {
         let n = Array(needle.utf8)

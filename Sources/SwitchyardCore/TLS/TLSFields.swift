@@ -133,18 +133,32 @@ public struct UpstreamTLS: Sendable, Hashable {
         return out
     }
 
-    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> UpstreamTLS? {
+    /// `proto`: the upstream's protocol (UpstreamProtocol.swift). "grpcs" is TLS to the
+    /// endpoints as "scheme": "https" is (tls_server_name and tls_verify apply; the tls
+    /// value then has scheme https, not written to the document); with "grpc" or "grpcs"
+    /// "scheme": "https" is refused.
+    static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader, protocol proto: UpstreamProtocol = .http)
+        -> UpstreamTLS?
+    {
         let before = reader.count
         var tls = UpstreamTLS()
         if let value = json["scheme"], value != .null {
             if case .string(let s) = value, let scheme = UpstreamScheme(rawValue: s) {
-                tls.scheme = scheme
+                if proto.isGRPC && scheme == .https {
+                    // gRPC: the protocol says whether TLS is used
+                    reader.add(
+                        join(prefix, "scheme"), .invalid,
+                        "\"https\" is for HTTP upstreams; gRPC over TLS is \"protocol\": \"grpcs\" (leave scheme out)")
+                } else {
+                    tls.scheme = scheme
+                }
             } else {
                 reader.add(
                     join(prefix, "scheme"), .invalid, "must be one of \(UpstreamScheme.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
-        let httpsOnly = "only applies with \"scheme\": \"https\""
+        if proto == .grpcs { tls.scheme = .https }
+        let httpsOnly = proto.isGRPC ? "only applies with \"protocol\": \"grpcs\"" : "only applies with \"scheme\": \"https\""
         if let value = json["tls_server_name"], value != .null {
             let field = join(prefix, "tls_server_name")
             if reader.strict && tls.scheme != .https {

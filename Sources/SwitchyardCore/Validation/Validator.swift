@@ -116,7 +116,7 @@ public struct Validator: Sendable {
 
     func upstream(_ json: JSONValue, name pathName: String?, at prefix: String, into reader: inout FieldReader) -> Upstream? {
         let before = reader.count
-        let fields = Set(["name", "balance", "endpoints"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
+        let fields = Set(["name", "balance", "endpoints", "protocol"]).union(UpstreamPolicy.fields).union(UpstreamTLS.fields)
             .union(UpstreamBalanceFields.fields).union(Ownership.fields)
         guard reader.object(json, fields: fields, at: prefix) != nil else { return nil }
         let name = identity(json, key: "name", pathValue: pathName, at: prefix, into: &reader)
@@ -155,14 +155,20 @@ public struct Validator: Sendable {
         }
 
         let policy = UpstreamPolicyFields.parse(json, at: prefix, into: &reader)
-        let tls = UpstreamTLS.parse(json, at: prefix, into: &reader)
+        let proto = UpstreamProtocol.parse(json, at: prefix, into: &reader)
+        let tls = UpstreamTLS.parse(json, at: prefix, into: &reader, protocol: proto ?? .http)
         let balancing = UpstreamBalanceFields.parse(json, balance: balance, at: prefix, into: &reader)
+        if let proto {
+            UpstreamProtocol.checkGRPC(proto, balance: balance, healthCheck: policy?.healthCheck, at: prefix, into: &reader)
+        }
 
-        guard reader.count == before, let name, let balance, let policy, let tls, let balancing, let ownership else { return nil }
+        guard reader.count == before, let name, let balance, let policy, let proto, let tls, let balancing, let ownership
+        else { return nil }
         var upstream = Upstream(
             name: name, balance: balance, endpoints: endpoints, healthCheck: policy.healthCheck,
             passive: policy.passive, retries: policy.retries, onAllDown: policy.onAllDown)
         upstream.tls = tls
+        upstream.proto = proto
         upstream.hashOn = balancing.hashOn
         upstream.sticky = balancing.sticky
         (upstream.owner, upstream.source) = ownership

@@ -121,10 +121,22 @@ struct PolicyValidationTests {
         (#"{"origins":["*"],"headers":["a b"]}"#, "cors.headers[0]"),
         (#"{"origins":["*"],"max_age_s":86401}"#, "cors.max_age_s"),
         (#"{"origins":["*"],"vary":true}"#, "cors.vary"),
+        (#"{"origins":["http://[::0001]:3000"]}"#, "cors.origins[0]"),  // not as browsers write it
+        (#"{"origins":["http://[::FFFF]"]}"#, "cors.origins[0]"),
+        (#"{"origins":["http://[::1]:0"]}"#, "cors.origins[0]"),
+        (#"{"origins":["http://[::ffff:1.2.3.4]"]}"#, "cors.origins[0]"),
+        (#"{"origins":["http://[::1"]}"#, "cors.origins[0]"),
+        (#"{"origins":["http://[::1]x"]}"#, "cors.origins[0]"),
     ])
     func corsProblemsNameTheField(_ cors: String, _ field: String) throws {
         let found = try problems(validator.route(routeBody(#""upstream":"b","cors":"# + cors), id: "r"))
         #expect(found.first?.field == field, "\(found)")
+    }
+
+    @Test func corsTakesIPv6OriginsAsBrowsersSendThem() throws {
+        let body = try routeBody(#""upstream":"b","cors":{"origins":["http://[::1]:3000","https://[2001:db8::1]"]}"#)
+        let route = try validator.route(body, id: "r").get()
+        #expect(route.canonicalDocument.contains(#""origins":["http://[::1]:3000","https://[2001:db8::1]"]"#))
     }
 
     @Test func errorPagesAreStoredWithTheirContentType() throws {

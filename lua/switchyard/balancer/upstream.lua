@@ -17,7 +17,10 @@
 --                (switchyard.health.policy; defaults filled in)
 --   tls          {name, verify} for "scheme": "https", else nil
 --                (switchyard.tls.fields.upstream_fields)
---   full         true when @sy_full serves it (switchyard.request.locations)
+--   full         true when @sy_full serves it (switchyard.request.locations), or a
+--                gRPC location (grpc)
+--   grpc         "grpc" or "grpcs" for "protocol": "grpc"/"grpcs" (switchyard.grpc.fields;
+--                tls then holds grpcs's TLS settings), else nil
 -- and, kept in step with endpoint health by switchyard.health.rotation.build (in place: the
 -- object stays the same while the document does, so ngx.ctx may hold it):
 --   balancer, available, more_tries, all_down, unavailable, down_active, down_passive,
@@ -34,6 +37,7 @@ local health = require "switchyard.health.rotation"
 local health_policy = require "switchyard.health.policy"
 local tls = require "switchyard.tls.fields"
 local locations = require "switchyard.request.locations"
+local grpc_fields = require "switchyard.grpc.fields"
 
 local type = type
 local pairs = pairs
@@ -212,6 +216,12 @@ function _M.decode(raw, name)
     if up_tls == nil then
         return nil, tls_err
     end
+    -- "protocol" (gRPC, issue 22 item 5): "grpcs" brings its own TLS settings
+    local grpc
+    grpc, up_tls = grpc_fields.decode(obj, up_tls)
+    if grpc == nil then
+        return nil, up_tls
+    end
     up_tls = up_tls or nil
     return {
         name = doc_name,
@@ -222,7 +232,9 @@ function _M.decode(raw, name)
         balancing = balancing,
         policy = policy,
         tls = up_tls,
-        full = locations.upstream_full(up_tls, balancing) or nil,
+        -- gRPC upstreams are never served from location / (switchyard.grpc.access)
+        full = (grpc and true) or locations.upstream_full(up_tls, balancing) or nil,
+        grpc = grpc or nil,
     }, nil, warning
 end
 

@@ -33,6 +33,7 @@ local health_mod = require "switchyard.health.rotation"
 local tls_fields = require "switchyard.tls.fields"
 local tls_pools_mod = require "switchyard.tls.pools"
 local metrics = require "switchyard.request.metrics"
+local grpc_access = require "switchyard.grpc.access"   -- gRPC upstreams (issue 22 item 5)
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -151,6 +152,11 @@ local function serve(route, var, pass)
         name = pick or name
     end
     local up = upstreams[name]
+    -- gRPC upstreams ("protocol": "grpc"/"grpcs"; issue 22 item 5): failures answered as
+    -- gRPC statuses, proxied from the gRPC locations (switchyard.grpc.access)
+    if up and up.grpc then
+        return grpc_access.serve(up, id, var)
+    end
     if not up or up.n == 0 then
         local now = ngx_now()
         local last = warned[id]

@@ -138,6 +138,12 @@ function _M.failed()
     if plan and plan.resp then
         exec_response_headers(plan.resp)
     end
+    -- a cors route's 502/504 carries its CORS headers too, or a browser shows the page a
+    -- CORS error instead of the failure (issue 22 item 3)
+    local cors = plan and plan.cors
+    if cors then
+        exec_cors_headers(cors, route_exec.cors_origin(cors, var))
+    end
     return respond(status, id or "none", status == 504 and reply.TIMEOUT or reply.BAD_GATEWAY)
 end
 

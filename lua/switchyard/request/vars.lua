@@ -66,6 +66,13 @@ _M.var = {
     pool = "sy_pool",
     -- SNI and verified name. set: access_named; read: nginx (proxy_ssl_name)
     tls_name = "sy_tls_name",
+    -- gRPC (issue 22 item 5): the gRPC location the request is in ("@sy_grpc",
+    -- "@sy_grpcs", "@sy_grpcs_verified"). set: nginx; read: grpc/access
+    grpc = "sy_grpc",
+    -- the gRPC status and percent-encoded message of the edge's own answer. set:
+    -- grpc/access; read: nginx (add_trailer of @sy_grpc_status)
+    grpc_status = "sy_grpc_status",
+    grpc_message = "sy_grpc_message",
     -- the upstream's name. set: balance (only with --access-log-format json); read: the
     -- JSON access log
     upstream = "sy_upstream",

@@ -617,6 +617,18 @@ local function is_origin(s)
     if not rest then
         return false
     end
+    -- an IPv6 origin, as browsers write it: [lowercase hex], an optional port (the
+    -- controller also wants the compressed form browsers send; one written otherwise
+    -- never matches an Origin header, which does no harm here)
+    local v6, after = str_match(rest, "^%[([0-9a-f:]+)%](.*)$")
+    if v6 then
+        if not cidr.parse_v6(v6, true) then
+            return false
+        end
+        rest = after == "" and "" or str_match(after, "^:(.*)$")
+        return rest ~= nil and (rest == "" or (str_find(rest, "^[1-9][0-9]?[0-9]?[0-9]?[0-9]?$")
+                                               and tonumber(rest) <= 65535))
+    end
     local host, port = str_match(rest, "^([^:]*):(.*)$")
     if host then
         if not str_find(port, "^[1-9][0-9]?[0-9]?[0-9]?[0-9]?$") or tonumber(port) > 65535 then

@@ -98,7 +98,22 @@ function _M.decode_certificate(raw, id)
     if version ~= nil and not is_integer(version) then
         return nil, "field \"version\" must be an integer"
     end
+    -- client certificates (mTLS): the CA bundle, and "required" (the default) or "optional"
+    local client_ca, verify_client = obj.client_ca, obj.verify_client
+    if client_ca ~= nil and type(client_ca) ~= "string" then
+        return nil, "field \"client_ca\" must be a string"
+    end
+    if client_ca then
+        verify_client = verify_client or "required"
+        if verify_client ~= "required" and verify_client ~= "optional" then
+            return nil, "field \"verify_client\" must be \"required\" or \"optional\""
+        end
+    else
+        verify_client = nil
+    end
     return {
+        client_ca = client_ca,
+        verify_client = verify_client,
         id = obj.id,
         cert = obj.cert,
         key = key,
@@ -201,7 +216,16 @@ local function load(self, c)
     if not key then
         return nil, "cannot parse its key: " .. tostring(err)
     end
+    local client_ca
+    if c.client_ca then
+        client_ca, err = self.parse_cert(c.client_ca)
+        if not client_ca then
+            return nil, "cannot parse its client_ca: " .. tostring(err)
+        end
+    end
     return {
+        client_ca = client_ca,
+        verify_client = c.verify_client,
         id = c.id,
         names = c.names,
         default = c.default,

@@ -15,7 +15,11 @@
 --   ssl_certificate()   ssl_certificate_by_lua (full handshakes only): one or two table
 --                       lookups (exact name, *.<parent>, the default) and the three
 --                       ngx.ssl setters: no parsing, no decryption here. None and no
---                       default: the handshake is refused.
+--                       default: the handshake is refused. A certificate with client_ca
+--                       (mTLS) also asks the client for a certificate issued by one of
+--                       those CAs (ngx.ssl.verify_client) and makes OpenSSL's verdict
+--                       final: "required" fails the handshake without one, both modes
+--                       fail it on one that does not verify (verify_mode below).
 
 local metrics_count = require("switchyard.request.metrics").count
 local ffi = require "ffi"
@@ -43,6 +47,25 @@ pcall(ffi.cdef, [[
 int SSL_set_session_id_context(void *ssl, const unsigned char *sid_ctx,
                                unsigned int sid_ctx_len);
 ]])
+pcall(ffi.cdef, [[
+void SSL_set_verify(void *ssl, int mode, int (*cb)(int, void *));
+]])
+
+-- OpenSSL's SSL_VERIFY_PEER and SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+local VERIFY_PEER, VERIFY_FAIL_IF_NONE = 1, 2
+-- mTLS: ngx.ssl.verify_client (lua-resty-core 0.1.25) asks for the client's certificate
+-- with lua-nginx-module's verify callback, which accepts whatever it gets and leaves the
+-- verdict to $ssl_client_verify at request time (as nginx's ssl_verify_client does). The
+-- edge refuses in the handshake instead, so no request pays a check: this callback
+-- returns OpenSSL's own verdict (preverify_ok). It runs in OpenSSL's certificate
+-- processing, never inside Lua code; created once per worker and never freed.
+local verdict_cb
+local function verdict()
+    if not verdict_cb then
+        verdict_cb = ffi.cast("int (*)(int, void *)", function(ok) return ok end)
+    end
+    return verdict_cb
+end
 
 local _M = {}
 
@@ -113,6 +136,20 @@ function _M.ssl_certificate()
     if not ok then
         ngx_log(ERR, "[switchyard] certificate:", entry.id, ": cannot use it: ", err)
         return ngx_exit(ngx.ERROR)
+    end
+    local client_ca = entry.client_ca
+    if client_ca then
+        -- mTLS (docs/traffic-policies.md, "Client certificates"): chains up to 4 deep
+        ok, err = ssl.verify_client(client_ca, 4)
+        local conn = ok and C.ngx_http_lua_ffi_get_req_ssl_pointer(get_request())
+        if not conn or conn == nil then
+            ngx_log(ERR, "[switchyard] certificate:", entry.id, ": cannot ask for a client",
+                    " certificate: ", tostring(err or "no SSL connection"))
+            return ngx_exit(ngx.ERROR)
+        end
+        local mode = entry.verify_client == "optional" and VERIFY_PEER
+                     or VERIFY_PEER + VERIFY_FAIL_IF_NONE
+        C.SSL_set_verify(conn, mode, verdict())
     end
 end
 

@@ -3,9 +3,9 @@
 // Switchyard's controller, Redis client and CLI (Linux only: the prober runs on epoll).
 // One job per target:
 //   SwitchyardCore        pure model, validation, key schema, encoding (no I/O)
-//   CPCRE1 / CPCRE2 / CHiredis  system libraries, wrapped by exactly one Swift module each
+//   CPCRE1 / CPCRE2       system libraries, wrapped by exactly one Swift module each
 //                         (PCRE1 is what the edges' lua module links for ngx.re; PCRE2 for --regex-engine pcre2)
-//   SwitchyardRedis       small blocking-hiredis client, bridged off the cooperative pool
+//   SwitchyardRedis       small RESP2 client on SwiftNIO (pipelined, optional TLS via swift-nio-ssl)
 //   SwitchyardController  the Hummingbird 2 admin API
 //   SwitchyardObservability  Prometheus metrics for the Swift roles (swift-metrics API, swift-prometheus
 //                         registry), the small /metrics listener, JSON log lines (LogFormat)
@@ -51,7 +51,6 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CPCRE1", pkgConfig: "libpcre", providers: [.apt(["libpcre3-dev"])]),
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
-        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
@@ -62,8 +61,10 @@ let package = Package(
         .target(
             name: "SwitchyardRedis",
             dependencies: [
-                "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -210,7 +211,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchyardRedisTests",
-            dependencies: ["SwitchyardRedis", "SwitchyardTestSupport"],
+            dependencies: ["SwitchyardRedis", "SwitchyardTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // Runs the built `switchyard` executable (edge rendering/exec, controller lifecycle).

@@ -9,7 +9,7 @@ packages=(
     # configuration store
     redis-server redis-tools
     # controller and prober build
-    pkg-config libhiredis-dev libpcre2-dev libssl-dev libcurl4-openssl-dev
+    pkg-config libpcre2-dev libssl-dev libcurl4-openssl-dev
     libpcre3-dev  # the controller validates regexes with PCRE 8.x, the library the edges' ngx.re links
     # tests and benchmarks
     lua-busted lua5.2 openssl curl wrk hyperfine python3 python3-pip procps iproute2

@@ -1,14 +1,12 @@
-// A small pool of Redis connections for request/response commands.
-//
-// hiredis is synchronous, so each connection lives on its own serial DispatchQueue and
-// callers await a continuation: blocking I/O never runs on Swift's cooperative pool. Every
-// call is bounded: a command (including time spent queued behind others) fails with
-// `.timeout` after `commandTimeout`, and while Redis is down calls fail at once with
-// `.connectionFailed` until the next reconnect attempt, which is spaced by exponential
-// backoff with jitter. A dropped connection (CLIENT KILL, restart) is noticed before the
-// next command is sent and replaced, so the command still goes through.
+// A small pool of Redis connections for request/response commands, on SwiftNIO
+// (RedisConnection): a call writes its command on the least busy connection and awaits the
+// reply; many calls pipeline on one connection, and no thread blocks on a socket. Every call
+// is bounded: a command fails with `.timeout` after `commandTimeout`, and while Redis is down
+// calls fail at once with `.connectionFailed` until the next reconnect attempt, which is
+// spaced by exponential backoff with jitter. A dropped connection (CLIENT KILL, restart) is
+// noticed before the next command is written and replaced, so the command still goes
+// through.
 
-import Dispatch
 import Logging
 import Synchronization
 
@@ -70,7 +68,8 @@ public final class RedisClient: Sendable {
     /// Sends one command whose arguments are arbitrary bytes.
     public func send(bytes args: [[UInt8]]) async throws(RedisError) -> RedisReply {
         try await observed(Self.commandName(args)) { () async throws(RedisError) -> RedisReply in
-            try await slot().run { connection throws(RedisError) in try Self.refusingReplica(connection.command(args), connection) }
+            let (replies, connection) = try await slot().run([args])
+            return try Self.refusingReplica(replies[0], connection)
         }
     }
 
@@ -87,28 +86,26 @@ public final class RedisClient: Sendable {
         let command = args.map { Array($0.utf8) }
         let wait = ["WAIT", String(wanted), String(timeout)].map { Array($0.utf8) }
         return try await observed(Self.commandName(command)) { () async throws(RedisError) -> RedisReply in
-            try await slot().run { connection throws(RedisError) in
-                let replies = try connection.pipeline([command, wait])
-                let reply = try Self.refusingReplica(replies[0], connection)
-                if case .error = reply { return reply }
-                let acknowledged = replies[1].integer ?? 0
-                if acknowledged < Int64(wanted) {
-                    var error = RedisError(
-                        .notReplicated,
-                        "the master applied the write but only \(acknowledged) of \(wanted) replicas acknowledged it within "
-                            + "\(timeout) ms (--redis-min-replicas-ack): a failover now may lose it")
-                    error.maybeExecuted = true
-                    throw error
-                }
-                return reply
+            let (replies, connection) = try await slot().run([command, wait])
+            let reply = try Self.refusingReplica(replies[0], connection)
+            if case .error = reply { return reply }
+            let acknowledged = replies[1].integer ?? 0
+            if acknowledged < Int64(wanted) {
+                var error = RedisError(
+                    .notReplicated,
+                    "the master applied the write but only \(acknowledged) of \(wanted) replicas acknowledged it within "
+                        + "\(timeout) ms (--redis-min-replicas-ack): a failover now may lose it")
+                error.maybeExecuted = true
+                throw error
             }
+            return reply
         }
     }
 
     /// A `READONLY` error reply means the connection reaches a replica (a demoted master):
     /// it is closed (the next call connects to the master the sentinels name now) and the
     /// call fails as unavailable; a replica executed nothing, so a retry is safe.
-    static func refusingReplica(_ reply: RedisReply, _ connection: HiredisConnection) throws(RedisError) -> RedisReply {
+    static func refusingReplica(_ reply: RedisReply, _ connection: RedisConnection) throws(RedisError) -> RedisReply {
         guard case .error(let message) = reply else { return reply }
         if message.hasPrefix("NOREPLICAS") || message.hasPrefix("MASTERDOWN") || message.hasPrefix("LOADING") {
             // not now, and nothing was executed: unavailable, as an unreachable Redis is
@@ -119,7 +116,7 @@ public final class RedisClient: Sendable {
         throw RedisError(.readOnlyReplica, "\(connection.endpoint) is a replica now (READONLY); reconnecting to the master")
     }
 
-    static func refusingReplica(_ replies: [RedisReply], _ connection: HiredisConnection) throws(RedisError) -> [RedisReply] {
+    static func refusingReplica(_ replies: [RedisReply], _ connection: RedisConnection) throws(RedisError) -> [RedisReply] {
         for reply in replies { _ = try refusingReplica(reply, connection) }
         return replies
     }
@@ -133,7 +130,8 @@ public final class RedisClient: Sendable {
     public func pipeline(bytes commands: [[[UInt8]]]) async throws(RedisError) -> [RedisReply] {
         if commands.isEmpty { return [] }
         return try await observed("pipeline") { () async throws(RedisError) -> [RedisReply] in
-            try await slot().run { connection throws(RedisError) in try Self.refusingReplica(connection.pipeline(commands), connection) }
+            let (replies, connection) = try await slot().run(commands)
+            return try Self.refusingReplica(replies, connection)
         }
     }
 
@@ -159,146 +157,186 @@ public final class RedisClient: Sendable {
     }
 }
 
-/// One connection and the serial queue it lives on. Mutable state is touched only on `queue`.
-final class ConnectionSlot: @unchecked Sendable {
+/// One pooled connection, opened on first use and reopened after it breaks. Its state is
+/// behind a lock held only for bookkeeping, never across I/O.
+final class ConnectionSlot: Sendable {
     let index: Int
-    let queue: DispatchQueue
     let configuration: RedisConfiguration
     let backoff: Backoff
-    var logger: Logger
-    /// Jobs queued or running (read by the pool to pick a slot).
+    let logger: Logger
+    /// Calls in flight on this slot (read by the pool to pick a slot).
     let load = Atomic<Int>(0)
 
     /// The sentinels' master, when the configuration names sentinels.
     let locator: MasterLocator?
 
-    // confined to `queue`
-    private var connection: HiredisConnection?
-    /// The locator generation of the last failed connect: a newer master ends the backoff.
-    private var failedGeneration = 0
-    private var failures = 0
-    private var retryAt: ContinuousClock.Instant?
-    private var lastError: RedisError?
-    private var closed = false
+    struct State {
+        var connection: RedisConnection?
+        /// The connect in progress: callers arriving meanwhile wait for it.
+        var connecting: Task<Result<RedisConnection, RedisError>, Never>?
+        /// The locator generation of the last failed connect: a newer master ends the backoff.
+        var failedGeneration = 0
+        var failures = 0
+        var retryAt: ContinuousClock.Instant?
+        var lastError: RedisError?
+        var closed = false
+    }
+
+    private let state = Mutex(State())
 
     init(index: Int, configuration: RedisConfiguration, logger: Logger) {
         self.index = index
         self.configuration = configuration
-        self.queue = DispatchQueue(label: "switchyard.redis.\(index)")
         self.backoff = Backoff(initial: configuration.reconnectBackoff, maximum: configuration.maxReconnectBackoff)
-        self.logger = logger
-        self.locator = configuration.sentinel.map { MasterLocator.shared($0, connectTimeout: configuration.connectTimeout) }
-        self.logger[metadataKey: "redis.endpoint"] =
+        var logger = logger
+        logger[metadataKey: "redis.endpoint"] =
             .string(configuration.sentinel.map(\.description) ?? "\(configuration.host):\(configuration.port)")
+        self.logger = logger
+        self.locator = configuration.sentinel.map {
+            MasterLocator.shared($0, connectTimeout: configuration.connectTimeout, tls: configuration.tls)
+        }
     }
 
-    func run<T: Sendable>(_ body: @escaping @Sendable (HiredisConnection) throws(RedisError) -> T) async throws(RedisError) -> T {
-        let enqueued = ContinuousClock.now
+    /// Sends `commands` in one write and returns their replies and the connection that
+    /// answered. A connection found closed before the write is replaced and the commands
+    /// sent once more (they never left); any other failure after the write may have run them
+    /// (`maybeExecuted`).
+    func run(_ commands: [[[UInt8]]]) async throws(RedisError) -> ([RedisReply], RedisConnection) {
         load.add(1, ordering: .relaxed)
-        let result: Result<T, RedisError> = await withCheckedContinuation { continuation in
-            queue.async {
-                defer { self.load.subtract(1, ordering: .relaxed) }
-                continuation.resume(returning: self.execute(enqueued: enqueued, body))
+        defer { load.subtract(1, ordering: .relaxed) }
+        var attempt = 0
+        while true {
+            attempt += 1
+            let connection = try await connected().get()
+            do {
+                return (try await connection.pipeline(commands, timeout: configuration.commandTimeout), connection)
+            } catch {
+                var error = error
+                let notSent = error.underlying is NotSent
+                if !connection.isOpen || notSent { drop(connection) }
+                if notSent, attempt < 3 { continue }
+                if !notSent, error.code != .errorReply, error.code != .unexpectedReply, error.code != .readOnlyReplica,
+                    error.code != .refusedNow
+                {
+                    error.maybeExecuted = true
+                }
+                throw error
             }
         }
-        return try result.get()
     }
 
     func close() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            queue.async {
-                self.closed = true
-                self.connection?.close()
-                self.connection = nil
-                continuation.resume()
-            }
+        let (connection, connecting) = state.withLock { s -> (RedisConnection?, Task<Result<RedisConnection, RedisError>, Never>?) in
+            s.closed = true
+            defer { s.connection = nil }
+            return (s.connection, s.connecting)
+        }
+        connection?.close()
+        if case .success(let late)? = await connecting?.value { late.close() }
+    }
+
+    /// Forgets a broken connection (and, with sentinels, makes the next connect ask them).
+    private func drop(_ connection: RedisConnection) {
+        connection.close()
+        let removed = state.withLock { s -> Bool in
+            guard s.connection === connection else { return false }
+            s.connection = nil
+            return true
+        }
+        if removed {
+            locator?.invalidate(generation: connection.generation)
+            logger.debug("redis connection dropped")
         }
     }
 
-    /// Runs on `queue`.
-    private func execute<T>(enqueued: ContinuousClock.Instant, _ body: (HiredisConnection) throws(RedisError) -> T) -> Result<T, RedisError>
-    {
-        if closed { return .failure(RedisError(.closed, "the client is closed")) }
-        if ContinuousClock.now - enqueued > configuration.commandTimeout {
-            return .failure(RedisError(.timeout, "no free connection within the command timeout"))
-        }
-        let connection: HiredisConnection
-        switch connected() {
-        case .success(let c): connection = c
-        case .failure(let error): return .failure(error)
-        }
-        do {
-            return .success(try body(connection))
-        } catch {
-            var error = error
-            if error.code != .errorReply, error.code != .unexpectedReply, error.code != .readOnlyReplica,
-                error.code != .refusedNow
-            {
-                error.maybeExecuted = true
-            }
-            if !connection.isOpen {
-                // hiredis contexts are unusable after an I/O error: the next call reconnects
-                // (and, with sentinels, asks them where the master is first)
-                locator?.invalidate(generation: connection.generation)
-                self.connection = nil
-                logger.debug("redis connection dropped", metadata: ["error": "\(error)"])
-            }
-            return .failure(error)
-        }
+    private enum Next {
+        case use(RedisConnection)
+        case wait(Task<Result<RedisConnection, RedisError>, Never>)
+        case fail(RedisError)
     }
 
     /// The open connection, reconnecting if needed (at most once per backoff period).
-    private func connected() -> Result<HiredisConnection, RedisError> {
+    private func connected() async -> Result<RedisConnection, RedisError> {
         let generation = locator?.generation ?? 0
-        if let connection {
-            if connection.generation != generation {
-                // the sentinels switched masters: this one may be a replica by now
-                connection.close()
-                self.connection = nil
+        var stale: RedisConnection?
+        let next = state.withLock { s -> Next in
+            if s.closed { return .fail(RedisError(.closed, "the client is closed")) }
+            if let connection = s.connection {
+                if connection.generation == generation, connection.isOpen { return .use(connection) }
+                // the sentinels switched masters (this one may be a replica by now), or the
+                // server closed it (CLIENT KILL, restart, timeout)
+                stale = connection
+                s.connection = nil
+            }
+            if let connecting = s.connecting { return .wait(connecting) }
+            let now = ContinuousClock.now
+            if let retryAt = s.retryAt, now < retryAt, generation == s.failedGeneration {
+                let reason = s.lastError.map { ": \($0.message)" } ?? ""
+                return .fail(
+                    RedisError(.connectionFailed, "redis unavailable, next attempt in \((retryAt - now).milliseconds) ms\(reason)"))
+            }
+            let task = Task { await self.connect() }
+            s.connecting = task
+            return .wait(task)
+        }
+        if let stale {
+            stale.close()
+            if stale.generation != generation {
                 logger.info("redis master switched; reconnecting")
-            } else if connection.isIdleAndHealthy {
-                return .success(connection)
             } else {
-                connection.close()
-                self.connection = nil
-                locator?.invalidate(generation: connection.generation)
+                locator?.invalidate(generation: stale.generation)
                 logger.debug("redis connection was closed by the server; reconnecting")
             }
         }
-        let now = ContinuousClock.now
-        if let retryAt, now < retryAt, generation == failedGeneration {
-            let wait = retryAt - now
-            let reason = lastError.map { ": \($0.message)" } ?? ""
-            return .failure(RedisError(.connectionFailed, "redis unavailable, next attempt in \(wait.milliseconds) ms\(reason)"))
+        switch next {
+        case .use(let connection): return .success(connection)
+        case .fail(let error): return .failure(error)
+        case .wait(let task): return await task.value
         }
+    }
+
+    /// One connect attempt; records the connection, or the failure and the next attempt's time.
+    private func connect() async -> Result<RedisConnection, RedisError> {
+        let result: Result<RedisConnection, RedisError>
         do {
-            let fresh = try HiredisConnection.connectToServer(configuration)
-            if failures > 0 { logger.info("redis connection restored", metadata: ["redis.failures": "\(failures)"]) }
-            failures = 0
-            retryAt = nil
-            lastError = nil
-            connection = fresh
-            return .success(fresh)
+            result = .success(try await RedisConnection.connectToServer(configuration))
         } catch {
-            failures += 1
-            let delay = backoff.delay(afterFailures: failures)
-            retryAt = ContinuousClock.now + delay
-            failedGeneration = locator?.generation ?? 0
-            lastError = error
+            result = .failure(error)
+        }
+        let (failures, delay, closed) = state.withLock { s -> (Int, Duration, Bool) in
+            s.connecting = nil
+            switch result {
+            case .success(let connection):
+                let previous = s.failures
+                s.failures = 0
+                s.retryAt = nil
+                s.lastError = nil
+                if !s.closed { s.connection = connection }
+                return (previous, .zero, s.closed)
+            case .failure(let error):
+                s.failures += 1
+                let delay = backoff.delay(afterFailures: s.failures)
+                s.retryAt = ContinuousClock.now + delay
+                s.failedGeneration = locator?.generation ?? 0
+                s.lastError = error
+                return (s.failures, delay, s.closed)
+            }
+        }
+        switch result {
+        case .success(let connection):
+            if closed {
+                connection.close()
+                return .failure(RedisError(.closed, "the client is closed"))
+            }
+            if failures > 0 { logger.info("redis connection restored", metadata: ["redis.failures": "\(failures)"]) }
+        case .failure(let error):
             let level: Logger.Level = failures == 1 ? .warning : .debug
             logger.log(
                 level: level, "redis connect failed",
                 metadata: [
                     "error": "\(error.message)", "redis.failures": "\(failures)", "redis.retry_ms": "\(delay.milliseconds)",
                 ])
-            return .failure(error)
         }
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return result
     }
 }

@@ -1,4 +1,4 @@
-// Redis replies and errors as Swift values; hiredis types never leave this module.
+// Redis replies, errors and settings as Swift values.
 
 /// One RESP2 reply.
 public enum RedisReply: Sendable, Hashable {
@@ -134,6 +134,8 @@ public struct RedisConfiguration: Sendable {
     public var minReplicasAck: Int = 0
     /// How long `RedisClient.write` waits for them (below `commandTimeout`).
     public var replicaAckTimeout: Duration = .milliseconds(500)
+    /// TLS to Redis, and to the sentinels when `sentinel` is set (`--redis-tls`); nil: plain TCP.
+    public var tls: RedisTLSConfiguration? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 6380, password: String? = nil, username: String? = nil,
@@ -158,7 +160,8 @@ extension RedisConfiguration: CustomStringConvertible {
     /// Never shows the password.
     public var description: String {
         "RedisConfiguration(\(sentinel.map(\.description) ?? "\(host):\(port)"), password: \(password == nil ? "none" : "<redacted>"), "
-            + "connectTimeout: \(connectTimeout), commandTimeout: \(commandTimeout), poolSize: \(poolSize))"
+            + "connectTimeout: \(connectTimeout), commandTimeout: \(commandTimeout), poolSize: \(poolSize)"
+            + "\(tls.map { ", \($0)" } ?? ""))"
     }
 }
 

@@ -5,7 +5,7 @@
 // turn, the last one that answered first), the connection to that address must say `ROLE`
 // master before it is used (a replica is never written to), and the answer is cached until
 // a connection to it fails or is refused as a replica, when the next connect asks again.
-// A thread per locator follows the sentinels' `+switch-master` events, so a promotion is
+// A task per locator follows the sentinels' `+switch-master` events, so a promotion is
 // known without waiting for the old master's connections to break (partitions) and the
 // reconnect backoff ends at once: every pooled connection and subscriber compares its
 // locator generation and reconnects when it moved.
@@ -81,26 +81,37 @@ public final class MasterLocator: Sendable {
 
     public let configuration: RedisSentinelConfiguration
     let connectTimeout: Duration
+    /// TLS to the sentinels: the same as to Redis (as Redis's own tls-replication does).
+    let tls: RedisTLSConfiguration?
     private let state = Mutex(State())
     private let logger: Logger
 
-    init(configuration: RedisSentinelConfiguration, connectTimeout: Duration, logger: Logger) {
+    init(configuration: RedisSentinelConfiguration, connectTimeout: Duration, tls: RedisTLSConfiguration?, logger: Logger) {
         precondition(!configuration.sentinels.isEmpty, "at least one sentinel")
         self.configuration = configuration
         self.connectTimeout = connectTimeout
+        self.tls = tls
         self.logger = logger
     }
 
-    private static let registry = Mutex<[RedisSentinelConfiguration: MasterLocator]>([:])
+    private struct Key: Hashable {
+        var configuration: RedisSentinelConfiguration
+        var tls: RedisTLSConfiguration?
+    }
+
+    private static let registry = Mutex<[Key: MasterLocator]>([:])
 
     /// The process's one locator for these sentinels (created, and its `+switch-master`
     /// watcher started, on first use).
-    public static func shared(_ configuration: RedisSentinelConfiguration, connectTimeout: Duration = .seconds(1)) -> MasterLocator {
+    public static func shared(
+        _ configuration: RedisSentinelConfiguration, connectTimeout: Duration = .seconds(1), tls: RedisTLSConfiguration? = nil
+    ) -> MasterLocator {
+        let key = Key(configuration: configuration, tls: tls)
         let (locator, created) = registry.withLock { map -> (MasterLocator, Bool) in
-            if let existing = map[configuration] { return (existing, false) }
+            if let existing = map[key] { return (existing, false) }
             let fresh = MasterLocator(
-                configuration: configuration, connectTimeout: connectTimeout, logger: Logger(label: "switchyard.redis.sentinel"))
-            map[configuration] = fresh
+                configuration: configuration, connectTimeout: connectTimeout, tls: tls, logger: Logger(label: "switchyard.redis.sentinel"))
+            map[key] = fresh
             return (fresh, true)
         }
         if created { locator.startWatching() }
@@ -110,9 +121,9 @@ public final class MasterLocator: Sendable {
     public var generation: Int { state.withLock { $0.generation } }
 
     /// The master's address and its generation: the cached one, else the sentinels' answer.
-    public func master() throws(RedisError) -> (address: RedisAddress, generation: Int) {
+    public func master() async throws(RedisError) -> (address: RedisAddress, generation: Int) {
         if let cached = state.withLock({ s in s.valid ? s.master.map { ($0, s.generation) } : nil }) { return cached }
-        return try ask()
+        return try await ask()
     }
 
     /// Forgets the master of `generation` (its connection failed, or it said it is a
@@ -126,7 +137,7 @@ public final class MasterLocator: Sendable {
     /// Asks the sentinels, the one that answered last first. Throws `.connectionFailed`
     /// naming every sentinel's reason when none knows a master.
     @discardableResult
-    public func ask() throws(RedisError) -> (address: RedisAddress, generation: Int) {
+    public func ask() async throws(RedisError) -> (address: RedisAddress, generation: Int) {
         let sentinels = configuration.sentinels
         let first = state.withLock { $0.preferred }
         var reasons: [String] = []
@@ -134,10 +145,10 @@ public final class MasterLocator: Sendable {
             let index = (first + offset) % sentinels.count
             let sentinel = sentinels[index]
             do throws(RedisError) {
-                let connection = try HiredisConnection.connect(sentinelConfiguration(sentinel), address: sentinel, requireMaster: false)
+                let connection = try await RedisConnection.connect(sentinelConfiguration(sentinel), address: sentinel, requireMaster: false)
                 defer { connection.close() }
-                let reply = try connection.command(
-                    ["SENTINEL", "get-master-addr-by-name", configuration.masterName].map { Array($0.utf8) })
+                let reply = try await connection.command(
+                    ["SENTINEL", "get-master-addr-by-name", configuration.masterName].map { Array($0.utf8) }, timeout: connectTimeout)
                 guard let address = Self.address(from: reply) else {
                     reasons.append("\(sentinel): \(Self.describe(reply))")
                     continue
@@ -198,9 +209,11 @@ public final class MasterLocator: Sendable {
     }
 
     private func sentinelConfiguration(_ sentinel: RedisAddress) -> RedisConfiguration {
-        RedisConfiguration(
+        var sentinelConfiguration = RedisConfiguration(
             host: sentinel.host, port: sentinel.port, password: configuration.password, username: configuration.username,
             connectTimeout: connectTimeout, commandTimeout: connectTimeout)
+        sentinelConfiguration.tls = tls
+        return sentinelConfiguration
     }
 
     // MARK: - +switch-master
@@ -212,12 +225,10 @@ public final class MasterLocator: Sendable {
             return true
         }
         guard start else { return }
-        let thread = Thread { [self] in self.watch() }
-        thread.name = "switchyard.redis.sentinel"
-        thread.start()
+        Task { await self.watch() }
     }
 
-    /// Stops the watcher thread (tests; a process's locators live as long as it does).
+    /// Stops the watcher task (tests; a process's locators live as long as it does).
     public func stopWatching() {
         state.withLock { $0.stopped = true }
     }
@@ -226,70 +237,99 @@ public final class MasterLocator: Sendable {
 
     /// Subscribes to `+switch-master` on one sentinel at a time, moving to the next on any
     /// failure; after every (re)subscribe asks once, so a switch missed meanwhile is seen.
-    private func watch() {
+    private func watch() async {
         let sentinels = configuration.sentinels
         var index = 0
         while !isStopped {
             let sentinel = sentinels[index % sentinels.count]
             index += 1
+            let inbox = PushInbox()
             do throws(RedisError) {
-                let connection = try HiredisConnection.connect(sentinelConfiguration(sentinel), address: sentinel, requireMaster: false)
+                let connection = try await RedisConnection.connect(
+                    sentinelConfiguration(sentinel), address: sentinel, requireMaster: false, push: inbox.receive)
                 defer { connection.close() }
-                try connection.append(["SUBSCRIBE", "+switch-master"].map { Array($0.utf8) })
-                let confirmation = try connection.readReply()
-                guard confirmation.array?.first?.text == "subscribe" else { throw RedisError(.unexpectedReply, "SUBSCRIBE refused") }
-                if (try? ask()) == nil {
+                connection.send(pushed: [["SUBSCRIBE", "+switch-master"].map { Array($0.utf8) }])
+                let deadline = ContinuousClock.now + connectTimeout
+                while inbox.confirmed.isEmpty {
+                    guard connection.isOpen, ContinuousClock.now < deadline else {
+                        throw RedisError(.unexpectedReply, "SUBSCRIBE +switch-master not confirmed")
+                    }
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+                if (try? await ask()) == nil {
                     // nothing known yet; connections keep asking on their own
                 }
                 var lastPing = ContinuousClock.now
                 while !isStopped {
-                    while let reply = try connection.bufferedReply() {
+                    for reply in inbox.take() {
                         guard let items = reply.array, items.count == 3, items[0].text == "message", let payload = items[2].text,
                             let address = Self.switchedMaster(payload, masterName: configuration.masterName)
                         else { continue }
                         _ = update(address, answeredBy: nil, reason: "+switch-master from \(sentinel)")
                     }
-                    if connection.waitReadable(milliseconds: 200) {
-                        try connection.fill()
-                        continue
+                    guard connection.isOpen else { throw RedisError(.connectionLost, "the sentinel closed the connection") }
+                    if ContinuousClock.now - inbox.lastActivity > .seconds(4) {
+                        throw RedisError(.timeout, "no answer to PING")
                     }
                     if ContinuousClock.now - lastPing > .seconds(2) {
-                        // a dead sentinel must not leave us deaf: PING, and a broken
-                        // connection fails the next read
-                        try connection.append([Array("PING".utf8)])
-                        try connection.flush()
+                        // a dead sentinel must not leave us deaf: PING, and no answer ends
+                        // this connection
+                        connection.send(pushed: [[Array("PING".utf8)]])
                         lastPing = .now
                     }
+                    try? await Task.sleep(for: .milliseconds(50))
                 }
             } catch {
                 if isStopped { break }
                 logger.debug("sentinel watch: \(sentinel): \(error.message)")
                 let until = ContinuousClock.now + .milliseconds(index % sentinels.count == 0 ? 500 : 50)
-                while !isStopped, ContinuousClock.now < until { Thread.sleep(forTimeInterval: 0.05) }
+                while !isStopped, ContinuousClock.now < until { try? await Task.sleep(for: .milliseconds(50)) }
             }
         }
     }
 }
 
-extension HiredisConnection {
-    /// A connection to the server `configuration` names: its host and port, or the master
-    /// the sentinels name, checked to be the master (`ROLE`). The connection carries the
-    /// locator generation it was made for (`generation`); a failed connect to a located
-    /// master makes the locator ask again next time.
-    static func connectToServer(_ configuration: RedisConfiguration) throws(RedisError) -> HiredisConnection {
-        guard let sentinel = configuration.sentinel else {
-            return try connect(
-                configuration, address: RedisAddress(host: configuration.host, port: configuration.port), requireMaster: false)
+/// Replies pushed by a subscribe-mode connection, collected for a polling reader, with the
+/// subscribe confirmations seen and the time of the last reply (for PING liveness).
+final class PushInbox: Sendable {
+    private struct State {
+        var replies: [RedisReply] = []
+        var confirmed: Set<String> = []
+        var refused: String?
+        var lastActivity = ContinuousClock.now
+    }
+
+    private let state = Mutex(State())
+
+    /// Called on the connection's event loop for every pushed reply.
+    var receive: @Sendable (RedisReply) -> Void {
+        { [self] reply in
+            state.withLock { s in
+                s.lastActivity = .now
+                if case .error(let message) = reply {
+                    s.refused = message
+                    return
+                }
+                if let items = reply.array, let kind = items.first?.text {
+                    if (kind == "subscribe" || kind == "psubscribe") && items.count == 3, let channel = items[1].text {
+                        _ = s.confirmed.insert(channel)
+                        return
+                    }
+                    if kind == "message" || kind == "pmessage" { s.replies.append(reply) }
+                }
+            }
         }
-        let locator = MasterLocator.shared(sentinel, connectTimeout: configuration.connectTimeout)
-        let (address, generation) = try locator.master()
-        do {
-            let connection = try connect(configuration, address: address, requireMaster: true)
-            connection.generation = generation
-            return connection
-        } catch {
-            locator.invalidate(generation: generation)
-            throw error
+    }
+
+    var confirmed: Set<String> { state.withLock { $0.confirmed } }
+    var refused: String? { state.withLock { $0.refused } }
+    var lastActivity: ContinuousClock.Instant { state.withLock { $0.lastActivity } }
+
+    /// The messages received since the last call, in order.
+    func take() -> [RedisReply] {
+        state.withLock { s in
+            defer { s.replies.removeAll(keepingCapacity: true) }
+            return s.replies
         }
     }
 }

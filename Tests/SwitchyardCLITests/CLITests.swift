@@ -249,6 +249,42 @@ struct CLITests {
         #expect(plainConf.contains("redis_sentinels = [==[]==], redis_master = [==[]==]"))
     }
 
+    /// --redis-tls renders the syncer's TLS settings and the lua_ssl lines, and only then.
+    @Test func edgeRendersRedisTLSOnlyWhenAskedTo() async throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let prefix = dir.appendingPathComponent("edge-tls")
+        let template = repositoryRoot().appendingPathComponent("deploy/edge.nginx.conf").path
+        let pem = dir.appendingPathComponent("x.pem").path
+        try "not read at render time".write(toFile: pem, atomically: true, encoding: .utf8)
+        let base = [
+            "edge", "--listen", "127.0.0.1:8089", "--prefix", prefix.path, "--template", template, "--lua-dir", "/opt/sy/lua",
+            "--render-only",
+        ]
+        let result = try await Executable.run(
+            base + [
+                "--redis-tls", "--redis-tls-ca", pem, "--redis-tls-cert", pem, "--redis-tls-key", pem, "--redis-tls-server-name",
+                "redis.internal",
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let conf = try String(contentsOfFile: prefix.appendingPathComponent("nginx.conf").path, encoding: .utf8)
+        #expect(conf.contains("lua_ssl_trusted_certificate \(pem); lua_ssl_verify_depth 4;"))
+        #expect(conf.contains("redis_tls = [==[on]==], redis_tls_cert = [==[\(pem)]==], redis_tls_key = [==[\(pem)]==]"))
+        #expect(conf.contains("redis_tls_server_name = [==[redis.internal]==]"))
+        let plain = try await Executable.run(base)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let plainConf = try String(contentsOfFile: prefix.appendingPathComponent("nginx.conf").path, encoding: .utf8)
+        #expect(!plainConf.contains("lua_ssl_verify_depth 4;") && plainConf.contains("# no TLS to Redis"))
+        #expect(plainConf.contains("redis_tls = [==[off]==]"))
+        // half a client certificate, or TLS files without --redis-tls: refused
+        for args in [
+            ["--redis-tls", "--redis-tls-cert", pem], ["--redis-tls-ca", pem], ["--redis-tls", "--redis-tls-ca", "/nonexistent.pem"],
+        ] {
+            let refused = try await Executable.run(base + args)
+            #expect(refused.status != 0, "\(args) was accepted")
+        }
+    }
+
     @Test func controllerRefusesAPublicBindWithoutToken() async throws {
         let result = try await Executable.run(["controller", "--listen", "0.0.0.0:1", "--redis", "127.0.0.1:1"])
         #expect(result.status != 0)

@@ -15,13 +15,64 @@ import Darwin
 public struct TemporaryRedis: Sendable {
     public let port: Int
     public let password: String?
+    /// With `tls`: the server listens with TLS only and wants client certificates.
+    public let certificates: TestCertificates?
 
-    /// A client configuration for this server (short timeouts, so failures are quick).
+    /// A client configuration for this server (short timeouts, so failures are quick); over
+    /// TLS with the client certificate when the server is a TLS one.
     public func configuration(poolSize: Int = 2) -> RedisConfiguration {
-        RedisConfiguration(
+        var configuration = RedisConfiguration(
             host: "127.0.0.1", port: port, password: password, connectTimeout: .seconds(1),
             commandTimeout: .seconds(2), poolSize: poolSize, reconnectBackoff: .milliseconds(20),
             maxReconnectBackoff: .milliseconds(200))
+        if let certificates {
+            configuration.tls = RedisTLSConfiguration(
+                caFile: certificates.ca, certificateFile: certificates.clientCertificate, keyFile: certificates.clientKey,
+                serverName: "localhost")
+        }
+        return configuration
+    }
+}
+
+/// A CA, a server certificate for localhost and 127.0.0.1, and a client certificate, made
+/// with the openssl CLI in a temporary directory (PEM paths).
+public struct TestCertificates: Sendable {
+    public let directory: String
+    public var ca: String { directory + "/ca.pem" }
+    public var serverCertificate: String { directory + "/server.pem" }
+    public var serverKey: String { directory + "/server.key" }
+    public var clientCertificate: String { directory + "/client.pem" }
+    public var clientKey: String { directory + "/client.key" }
+
+    public static func make() throws -> TestCertificates {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sy-certs-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        func openssl(_ args: [String]) throws {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = args
+            process.currentDirectoryURL = URL(fileURLWithPath: dir)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            if process.terminationStatus != 0 { throw TestSupportError("openssl \(args.first ?? "") failed") }
+        }
+        try openssl([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test CA",
+        ])
+        for (name, ext) in [
+            ("server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+            ("client", "extendedKeyUsage=clientAuth\n"),
+        ] {
+            try ext.write(toFile: "\(dir)/\(name).ext", atomically: true, encoding: .utf8)
+            try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
+            try openssl([
+                "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "\(name).pem",
+                "-days", "2", "-extfile", "\(name).ext",
+            ])
+        }
+        return TestCertificates(directory: dir)
     }
 }
 
@@ -33,7 +84,7 @@ public struct TestSupportError: Error, CustomStringConvertible {
 /// Starts `redis-server` on a free loopback port (no persistence), runs `body`, and stops
 /// the server whatever happens.
 public func withTemporaryRedis<T>(
-    password: String? = nil, _ body: (TemporaryRedis) async throws -> T
+    password: String? = nil, tls certificates: TestCertificates? = nil, _ body: (TemporaryRedis) async throws -> T
 ) async throws -> T {
     var lastError: (any Error)?
     for _ in 0..<5 {
@@ -51,6 +102,14 @@ public func withTemporaryRedis<T>(
             "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
         ]
         if let password { args += ["--requirepass", password] }
+        if let certificates {
+            // TLS only: no plain-text port, client certificates required
+            args[1] = "0"
+            args += [
+                "--tls-port", "\(port)", "--tls-cert-file", certificates.serverCertificate, "--tls-key-file", certificates.serverKey,
+                "--tls-ca-cert-file", certificates.ca, "--tls-auth-clients", "yes",
+            ]
+        }
         process.arguments = args
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -68,7 +127,7 @@ public func withTemporaryRedis<T>(
             lastError = error
             continue  // port taken between probe and start: try another
         }
-        let server = TemporaryRedis(port: port, password: password)
+        let server = TemporaryRedis(port: port, password: password, certificates: certificates)
         do {
             let result = try await body(server)
             await stop(process, exited: exited)

@@ -115,8 +115,49 @@ local function addresses(text, name)
     return out
 end
 
+-- TLS to Redis from the init arguments: nil when off; else {server_name=, cert=, key=}
+-- with the client certificate and key parsed (ngx.ssl cdata; a file that cannot be read or
+-- parsed stops the start, as a bad nginx.conf would).
+local function redis_tls(c)
+    if c.redis_tls ~= "on" then
+        return nil
+    end
+    local name = c.redis_tls_server_name
+    local tls = {server_name = (name or "") ~= "" and name or nil}
+    local cert_path, key_path = c.redis_tls_cert or "", c.redis_tls_key or ""
+    if (cert_path == "") ~= (key_path == "") then
+        error("switchyard: redis_tls_cert and redis_tls_key go together", 3)
+    end
+    if cert_path ~= "" then
+        local ssl = require "ngx.ssl"
+        local function read(path, what)
+            local f, err = io.open(path, "rb")
+            if not f then
+                error("switchyard: cannot read the Redis TLS " .. what .. ": " .. tostring(err), 4)
+            end
+            local text = f:read("*a")
+            f:close()
+            return text
+        end
+        local cert, cerr = ssl.parse_pem_cert(read(cert_path, "certificate"))
+        if not cert then
+            error("switchyard: Redis TLS certificate " .. cert_path .. ": " .. tostring(cerr), 3)
+        end
+        -- the key's text is not kept, and never logged
+        local key, kerr = ssl.parse_pem_priv_key(read(key_path, "key"))
+        if not key then
+            error("switchyard: Redis TLS key " .. key_path .. ": " .. tostring(kerr), 3)
+        end
+        tls.cert, tls.key = cert, key
+    end
+    return tls
+end
+
 -- conf: redis_host, redis_port, edge_id, listen; optional redis_user, redis_sentinels and
 -- redis_master (find the master through Sentinel), redis_read (replicas to read from),
+-- redis_tls ("on": TLS to Redis and the sentinels; the CA is nginx's
+-- lua_ssl_trusted_certificate), redis_tls_cert and redis_tls_key (PEM files of the client
+-- certificate, read here, in the master process), redis_tls_server_name,
 -- lua_dir, prefix, full_resync_s,
 -- https_port, error_pages (a JSON file of the edge's error pages, or "off"), snapshot (path
 -- of the snapshot file, or "off"; default
@@ -146,6 +187,7 @@ function _M.init(c)
         error("switchyard: redis_sentinels and redis_master go together", 2)
     end
     config = {
+        redis_tls = redis_tls(c),
         redis_host = host,
         redis_port = port,
         redis_user = c.redis_user ~= "" and c.redis_user or nil,

@@ -93,6 +93,7 @@ struct ControllerCommand: AsyncParsableCommand {
         configuration.redisPassword = redis.password(environment: environment.get)
         configuration.redisUser = redis.address.user
         configuration.redisSentinel = try redis.address.sentinel(environment: environment.get)
+        configuration.redisTLS = redis.address.tls
         configuration.redisMinReplicasAck = durability.redisMinReplicasAck
         configuration.redisReplicaAckTimeout = .milliseconds(durability.redisAckTimeoutMs)
         configuration.certificateKey = nonEmpty(environment.get(CertificateKeyCipher.environmentVariable))

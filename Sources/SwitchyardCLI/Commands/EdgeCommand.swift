@@ -203,6 +203,13 @@ struct EdgeCommand: ParsableCommand {
         settings.redisUser = redis.user ?? ""
         settings.redisSentinels = try redis.sentinels().map(\.description).joined(separator: ",")
         settings.redisMaster = redis.redisMaster ?? ""
+        if let tls = redis.tls {
+            settings.redisTLS = true
+            settings.redisTLSCA = tls.caFile ?? ""
+            settings.redisTLSCert = tls.certificateFile ?? ""
+            settings.redisTLSKey = tls.keyFile ?? ""
+            settings.redisTLSServerName = tls.serverName ?? ""
+        }
         if let redisRead {
             var replicas: [String] = []
             for part in redisRead.split(separator: ",") {

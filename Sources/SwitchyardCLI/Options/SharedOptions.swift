@@ -28,6 +28,24 @@ struct RedisAddressOptions: ParsableArguments {
     @Option(help: "Redis ACL user (default, or empty: the default user); its password from $SWITCHYARD_REDIS_PASSWORD.")
     var redisUser: String?
 
+    @Flag(help: "Connect to Redis (and the sentinels) over TLS; the certificate is verified (docs/redis-ha.md).")
+    var redisTls = false
+
+    @Option(help: ArgumentHelp("PEM CA bundle to verify Redis's certificate with (default: the system's).", valueName: "file"))
+    var redisTlsCa: String?
+
+    @Option(help: ArgumentHelp("PEM client certificate to present to Redis (tls-auth-clients).", valueName: "file"))
+    var redisTlsCert: String?
+
+    @Option(help: ArgumentHelp("PEM private key of --redis-tls-cert.", valueName: "file"))
+    var redisTlsKey: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Name Redis's certificate must carry, sent as SNI (default: the Redis host; an IP address must be in the certificate).",
+            valueName: "name"))
+    var redisTlsServerName: String?
+
     /// The ACL user; nil for the default user (none given, or empty: a unit file's unset
     /// variable).
     var user: String? { redisUser.flatMap { $0.isEmpty ? nil : $0 } }
@@ -46,6 +64,38 @@ struct RedisAddressOptions: ParsableArguments {
         if let redisUser, redisUser.contains(where: { $0 == " " || $0.isNewline }) {
             throw ValidationError("--redis-user must be a name without spaces")
         }
+        try validateTLS()
+    }
+
+    func validateTLS() throws {
+        let given = [("--redis-tls-ca", redisTlsCa), ("--redis-tls-cert", redisTlsCert), ("--redis-tls-key", redisTlsKey)]
+        if !redisTls, let hit = (given + [("--redis-tls-server-name", redisTlsServerName)]).first(where: { $0.1 != nil }) {
+            throw ValidationError("\(hit.0) needs --redis-tls")
+        }
+        if (redisTlsCert == nil) != (redisTlsKey == nil) {
+            throw ValidationError("--redis-tls-cert and --redis-tls-key go together")
+        }
+        for case (let flag, let path?) in given where !FileManager.default.isReadableFile(atPath: path) {
+            throw ValidationError("\(flag) \(path): not a readable file")
+        }
+        if let name = redisTlsServerName, name.isEmpty || name.contains(where: { $0 == " " || $0.isNewline || $0 == "]" }) {
+            throw ValidationError("--redis-tls-server-name must be a host name")
+        }
+    }
+
+    /// TLS to Redis (nil without --redis-tls), file paths made absolute (the edge's nginx
+    /// runs elsewhere).
+    var tls: RedisTLSConfiguration? {
+        guard redisTls else { return nil }
+        func absolute(_ path: String?) -> String? {
+            guard let path else { return nil }
+            if path.hasPrefix("/") { return path }
+            return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+                .standardizedFileURL.path
+        }
+        return RedisTLSConfiguration(
+            caFile: absolute(redisTlsCa), certificateFile: absolute(redisTlsCert), keyFile: absolute(redisTlsKey),
+            serverName: redisTlsServerName)
     }
 
     /// The host and port, or an error naming --redis.
@@ -82,8 +132,9 @@ struct RedisAddressOptions: ParsableArguments {
 
     /// For logs: the address, or the sentinels and the master's name.
     var summary: String {
-        if let redisSentinel, let redisMaster { return "sentinel \(redisMaster) at \(redisSentinel)" }
-        return redis
+        let scheme = redisTls ? " (tls)" : ""
+        if let redisSentinel, let redisMaster { return "sentinel \(redisMaster) at \(redisSentinel)\(scheme)" }
+        return redis + scheme
     }
 }
 
@@ -108,6 +159,7 @@ struct RedisOptions: ParsableArguments {
         configuration.sentinel = try address.sentinel(environment: environment)
         configuration.username = address.user
         configuration.password = password(environment: environment)
+        configuration.tls = address.tls
     }
 }
 

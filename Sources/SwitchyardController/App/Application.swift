@@ -71,6 +71,7 @@ public func buildApplication(
         maxReconnectBackoff: .seconds(1), clientName: "switchyard-controller")
     redisConfiguration.username = configuration.redisUser
     redisConfiguration.sentinel = configuration.redisSentinel
+    redisConfiguration.tls = configuration.redisTLS
     redisConfiguration.minReplicasAck = configuration.redisMinReplicasAck
     redisConfiguration.replicaAckTimeout = configuration.redisReplicaAckTimeout
     if configuration.redisMinReplicasAck > 0 {

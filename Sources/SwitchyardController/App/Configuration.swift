@@ -20,6 +20,8 @@ public struct Configuration: Sendable {
     public var redisUser: String? = nil
     /// Find the master through these sentinels instead of redisHost/redisPort.
     public var redisSentinel: RedisSentinelConfiguration? = nil
+    /// TLS to Redis and the sentinels (--redis-tls ...); nil: plain TCP.
+    public var redisTLS: RedisTLSConfiguration? = nil
     /// Replicas that must acknowledge a configuration write before it is answered 2xx.
     public var redisMinReplicasAck: Int = 0
     public var redisReplicaAckTimeout: Duration = .milliseconds(500)

@@ -26,6 +26,20 @@ public struct EdgeSettings: Sendable, Equatable {
     public var redisMaster: String = ""
     /// Replicas `host:port,...` the syncer reads and subscribes at (--redis-read; "" for the master).
     public var redisRead: String = ""
+    /// TLS to Redis and the sentinels (--redis-tls): the syncer's sslhandshake verifies the
+    /// server's chain against `redisTLSCA` (lua_ssl_trusted_certificate) and, when a name is
+    /// known, that the certificate is for it.
+    public var redisTLS: Bool = false
+    /// PEM CA bundle for Redis's certificate ("" : the system's).
+    public var redisTLSCA: String = ""
+    /// PEM client certificate and key the syncer presents (tls-auth-clients); "" for none.
+    public var redisTLSCert: String = ""
+    public var redisTLSKey: String = ""
+    /// The name Redis's certificate must carry, sent as SNI ("" : the host when it is a name).
+    public var redisTLSServerName: String = ""
+
+    /// The CA bundle nginx verifies Redis with when none is given: Debian's.
+    public static let systemCABundle = "/etc/ssl/certs/ca-certificates.crt"
     public var edgeID: String
     /// lua_shared_dict size for the configuration, e.g. `64m`.
     public var configDictSize: String = "64m"
@@ -125,6 +139,12 @@ public struct EdgeSettings: Sendable, Equatable {
             "redis_port": String(redisPort), "edge_id": edgeID,
             "redis_user": redisUser, "redis_sentinels": redisSentinels, "redis_master": redisMaster, "redis_read": redisRead,
             "config_dict_size": configDictSize,
+            "redis_tls": redisTLS ? "on" : "off",
+            "redis_tls_cert": redisTLSCert, "redis_tls_key": redisTLSKey, "redis_tls_server_name": redisTLSServerName,
+            // the syncer's sslhandshake verifies against these (only with --redis-tls)
+            "redis_tls_lines": redisTLS
+                ? "lua_ssl_trusted_certificate \(redisTLSCA.isEmpty ? Self.systemCABundle : redisTLSCA); lua_ssl_verify_depth 4;"
+                : "# no TLS to Redis (switchyard edge --redis-tls)",
             "access_log": accessLog == "off" ? "off" : "\(accessLog) \(accessLogDirectiveOptions)", "error_log": errorLog,
             "log_level": logLevel,
             "metrics": metricsListen == nil ? "# " : "",
@@ -160,8 +180,12 @@ public struct EdgeSettings: Sendable, Equatable {
         values["tls_listen"] = nil
         values["h2c_listen"] = nil
         values["metrics"] = nil
+        values["redis_tls_lines"] = nil
+        if !redisTLSCA.isEmpty { values["redis_tls_ca"] = redisTLSCA }
         // optional: empty is "none"
-        for name in ["redis_user", "redis_sentinels", "redis_master", "redis_read"] where values[name] == "" { values[name] = nil }
+        for name in [
+            "redis_user", "redis_sentinels", "redis_master", "redis_read", "redis_tls_cert", "redis_tls_key", "redis_tls_server_name",
+        ] where values[name] == "" { values[name] = nil }
         // built from checked values (trustedProxies are parsed CIDRs, checked below)
         values["real_ip"] = nil
         values["proxy_protocol"] = nil
@@ -211,6 +235,15 @@ public struct EdgeSettings: Sendable, Equatable {
             // it is written into a Lua long string ([==[...]==]) in init_by_lua
             if errorPages.contains("]") { out.append("error pages file '\(errorPages)' must not contain ']'") }
         }
+        for (name, path) in [("redis TLS CA", redisTLSCA), ("redis TLS certificate", redisTLSCert), ("redis TLS key", redisTLSKey)]
+        where !path.isEmpty {
+            if !path.hasPrefix("/") { out.append("\(name) must be an absolute path, not '\(path)'") }
+            // written into Lua long strings ([==[...]==]) in init_by_lua
+            if path.contains("]") { out.append("\(name) '\(path)' must not contain ']'") }
+            if !redisTLS { out.append("\(name) needs TLS to Redis") }
+        }
+        if redisTLSCert.isEmpty != redisTLSKey.isEmpty { out.append("redis TLS certificate and key go together") }
+        if redisTLSServerName.contains("]") { out.append("redis TLS server name must not contain ']'") }
         if proxyProtocol, trustedProxies.isEmpty {
             out.append("proxy protocol needs the trusted proxies (the load balancers' addresses) whose header the edge believes")
         }

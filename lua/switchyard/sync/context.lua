@@ -4,7 +4,8 @@
 --
 --   conf          redis_host, redis_port, redis_user, redis_password, redis_sentinels
 --                 ({host, port} list or nil), redis_master, redis_sentinel_password,
---                 redis_read ({host, port} list or nil), edge_id, listen, pid,
+--                 redis_read ({host, port} list or nil), redis_tls (nil, or
+--                 {server_name, cert, key}: switchyard.startup), edge_id, listen, pid,
 --                 full_resync_s, snapshot_path (nil: no snapshot)
 --   meta          ngx.shared.sy_meta (the syncer's status keys are "sync:<name>")
 --   store         switchyard.shm.store over sy_config and sy_meta, with the digest's hash
@@ -83,6 +84,7 @@ function _M.new_client(ctx, read_timeout, writes)
         master_name = conf.redis_master,
         sentinel_password = conf.redis_sentinel_password,
         read = not writes and conf.redis_read or nil,
+        tls = conf.redis_tls,
         connect_timeout = 1000,
         send_timeout = 2000,
         read_timeout = read_timeout,

@@ -42,6 +42,11 @@ _M.is_error = is_error
 --                    never written to); sentinel_password: the sentinels' own password
 --   read             {{host=, port=}, ...}: a read connection: the first of these that
 --                    accepts it (the last good one first), else the master
+--   tls              {server_name=, cert=, key=}: TLS to every address (sentinels too), the
+--                    server's chain verified against lua_ssl_trusted_certificate and, when a
+--                    name is known (server_name, else a host that is not an IP address),
+--                    its certificate checked for that name; cert/key (ngx.ssl cdata): the
+--                    client certificate for tls-auth-clients
 function _M.new(opts)
     return setmetatable({
         host = opts.host,
@@ -52,6 +57,7 @@ function _M.new(opts)
         master_name = opts.master_name,
         sentinel_password = opts.sentinel_password,
         read_addrs = opts.read,
+        tls = opts.tls,
         read_index = 1,
         connect_timeout = opts.connect_timeout or 1000,
         send_timeout = opts.send_timeout or 2000,
@@ -89,6 +95,26 @@ local function open(self, host, port, username, password)
     if not ok then
         return nil, "connect to " .. host .. ":" .. tostring(port)
             .. " failed: " .. tostring(err)
+    end
+    local tls = self.tls
+    if tls then
+        if tls.cert then
+            ok, err = sock:setclientcert(tls.cert, tls.key)
+            if not ok then
+                sock:close()
+                return nil, "TLS client certificate: " .. tostring(err)
+            end
+        end
+        local name = tls.server_name
+        if not name and not host:find("^[%d.]+$") and not host:find(":", 1, true) then
+            name = host
+        end
+        -- false: no session to reuse or keep; true: verify the certificate
+        ok, err = sock:sslhandshake(false, name, true)
+        if not ok then
+            sock:close()
+            return nil, "TLS with " .. host .. ":" .. tostring(port) .. " failed: " .. tostring(err)
+        end
     end
     self.sock, self.reader = sock, buffered(sock)
     self.endpoint = host .. ":" .. tostring(port)

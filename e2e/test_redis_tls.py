@@ -3,14 +3,14 @@ only (`port 0`, `tls-port`, `tls-auth-clients yes`), certificates made with the 
 (a CA, the server's, a client's). The controller, the prober, the stream role and two edges
 work over TLS; plain text and a client without a certificate are refused."""
 import os
+import shutil
 import socket
 import ssl
 import subprocess
 
 import pytest
 
-from harness import BASE, Controller, Edge, Prober, free_port, start_backends
-from harness import wait_until
+from harness import BASE, Controller, Edge, Process, Prober, free_port, start_backends, wait_until
 from stream_support import StreamRole, TCPEcho, connect, echo_once
 from tls_support import TLSRedis, make_certificates, tls_flags
 
@@ -108,6 +108,46 @@ def test_the_stack_works_over_tls_only(tls_redis, certs, workdir):
             if part is not None:
                 part.stop()
         echo.close()
+        for b in backends.values():
+            b.shutdown()
+            b.server_close()
+
+
+def test_sentinel_over_tls(tls_redis, certs, workdir):
+    """A sentinel with a TLS port only (tls-replication: it talks TLS to the master too): the
+    controller and an edge find the master through it, both over TLS."""
+    d = os.path.join(workdir, "sentinel-tls")
+    os.makedirs(d)
+    port = free_port()
+    conf = os.path.join(d, "sentinel.conf")
+    with open(conf, "w") as f:
+        f.write(f"port 0\ntls-port {port}\nbind 127.0.0.1\ndir {d}\n"
+                f"tls-cert-file {certs['server.pem']}\ntls-key-file {certs['server.key']}\n"
+                f"tls-client-cert-file {certs['client.pem']}\ntls-client-key-file {certs['client.key']}\n"
+                f"tls-ca-cert-file {certs['ca.pem']}\ntls-auth-clients yes\ntls-replication yes\n"
+                f"sentinel monitor sy 127.0.0.1 {tls_redis.port} 1\n")
+    sentinel = Process(f"sentinel-tls-{port}", [shutil.which("redis-server") or "redis-server", conf, "--sentinel"],
+                       log_dir=d)
+    flags = tls_flags(certs) + ["--redis-sentinel", f"127.0.0.1:{port}", "--redis-master", "sy"]
+    backends = start_backends("st1")
+    controller = edge = None
+    try:
+        def knows_master():
+            out = subprocess.run(["redis-cli", "-p", str(port), "--tls", "--cacert", certs["ca.pem"], "--cert",
+                                  certs["client.pem"], "--key", certs["client.key"], "SENTINEL",
+                                  "get-master-addr-by-name", "sy"], capture_output=True, text=True, timeout=5)
+            return str(tls_redis.port) in out.stdout
+        wait_until(knows_master, 15, what="the TLS sentinel to know the master")
+        controller = Controller(tls_redis, workdir, extra=flags)
+        controller.upstream("st-pool", *[b.port for b in backends.values()])
+        controller.route("st", "sentinel-tls.test", "/", "st-pool")
+        edge = Edge(tls_redis, workdir, "tls-sentinel-edge", extra=flags)
+        wait_until(lambda: edge.backend("/", "sentinel-tls.test") == "st1", 15,
+                   what="the edge (master found through the TLS sentinel) serves the route")
+    finally:
+        for part in [edge, controller, sentinel]:
+            if part is not None:
+                part.stop()
         for b in backends.values():
             b.shutdown()
             b.server_close()

@@ -609,6 +609,8 @@ enum OpenAPIDocument {
                 "401": {$ref: "#/components/responses/Unauthorized"}
                 "403": {$ref: "#/components/responses/Forbidden"}
                 "404": {$ref: "#/components/responses/NotFound"}
+                "409": {$ref: "#/components/responses/Conflict"}
+                "412": {$ref: "#/components/responses/PreconditionFailed"}
                 "422": {$ref: "#/components/responses/Invalid"}
                 "503": {$ref: "#/components/responses/Unavailable"}
 

@@ -5,7 +5,7 @@ One backend nginx on loopback serves a bulk file over HTTP (sendfile), a one-byt
 (`return` in a stream server) and a one-datagram UDP answer. In front of it, on the same run:
   nginx    Debian's nginx `stream` module, static config (the reference)
   haproxy  Debian's HAProxy, mode tcp (TCP only)
-  switchyard  `switchyard stream` (SwiftNIO), configured through Redis (sy_stream)
+  switchyard  `switchyard stream` (SwiftNIO), configured through Redis (sy_apply)
   direct   no proxy (scale only)
 Every proxy runs one worker/thread. Measured per engine, each for --seconds:
   bulk   MB/s of sequential downloads of a --mb MB file through the proxy, and proxy CPU ms per MB
@@ -133,7 +133,7 @@ def reached(port):
 
 def apply_times(redis, controller, samples):
     """How long changes take to reach `switchyard stream`, in ms from just before the write
-    (the write's own time included: sy_stream through redis-cli, an upstream PUT through the
+    (the write's own time included: sy_apply through redis-cli, an upstream PUT through the
     controller) until (new_port) the new listen port accepts a connection, (endpoint) a new
     connection reaches the endpoint the PUT named. `samples` of each, alternating."""
     a, b = TCPEcho("a"), TCPEcho("b")

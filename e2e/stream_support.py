@@ -65,13 +65,13 @@ def sample(metrics, name, **labels):
 
 
 def put_stream(redis, sid, doc):
-    """Writes a stream through the library's sy_stream (the controller's write path)."""
-    body = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    return redis.cli("FCALL", "sy_stream", "1", BASE + "stream_version", "put", sid, body, raw=True)
+    """Writes a stream with one sy_apply (the controller's write path), as redis-cli answers."""
+    body = json.dumps(dict(doc, id=sid), sort_keys=True, separators=(",", ":"))
+    return redis.cli("FCALL", "sy_apply", "1", BASE + "version", "put", "stream", sid, body, "", "", raw=True)
 
 
 def delete_stream(redis, sid):
-    return redis.cli("FCALL", "sy_stream", "1", BASE + "stream_version", "del", sid, raw=True)
+    return redis.cli("FCALL", "sy_apply", "1", BASE + "version", "del", "stream", sid, "", "", "", raw=True)
 
 
 class TCPEcho:

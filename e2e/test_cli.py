@@ -148,6 +148,8 @@ upstreams:
 routes:
   - {id: cli-r1, host: cli.test, path: /, upstream: cli-u}
   - {id: cli-r2, host: cli.test, path: /two, upstream: cli-u, priority: 5}
+streams:
+  - {id: cli-s, listen: 47001, protocol: udp, upstream: cli-u}
 """
 
 
@@ -165,6 +167,7 @@ def test_apply_diff_get_delete_and_exit_codes(tokened, tokens, redis, workdir):
     p = cli(tokened, tokens, "read", "diff", "-f", path)
     assert p.returncode == 2, p.stdout + p.stderr
     assert "create upstream cli-u" in p.stdout and "create route cli-r1" in p.stdout
+    assert "create stream cli-s" in p.stdout
     assert "computed here from GET answers" in p.stderr
     p = cli(tokened, tokens, "write", "apply", "-f", path, "--dry-run")
     assert p.returncode == 0, p.stderr
@@ -207,6 +210,10 @@ def test_apply_diff_get_delete_and_exit_codes(tokened, tokens, redis, workdir):
     assert any(u["name"] == "cli-u" and u["endpoints"][0]["weight"] == 2 for u in items)
     p = cli(tokened, tokens, "read", "get", "certificates")
     assert p.returncode == 0 and p.stdout.split()[:2] == ["ID", "NAMES"]
+    p = cli(tokened, tokens, "read", "get", "streams")
+    header, *rows = p.stdout.splitlines()
+    assert header.split() == ["ID", "LISTEN", "PROTOCOL", "UPSTREAM", "BALANCE", "VERSION"], p.stdout
+    assert any(row.split()[:5] == ["cli-s", "47001", "udp", "cli-u", "round_robin"] for row in rows), p.stdout
 
     # delete, then the object is gone: get exits 1 with the server's message
     p = cli(tokened, tokens, "write", "delete", "route", "cli-r2")

@@ -1,6 +1,7 @@
 """TCP stream services end to end (issue 23, docs/stream.md): real redis-server, controller,
 `switchyard stream` and TCP echo endpoints on loopback. Streams are written through the admin
-API (PUT /api/v1/streams/{id}), and in two places straight through the library's sy_stream."""
+API (PUT /api/v1/streams/{id}, POST /api/v1/apply), and in two places straight through the
+library's sy_apply (a stream is a kind of configuration object)."""
 import json
 import os
 import socket
@@ -11,12 +12,12 @@ import time
 
 import pytest
 
-from harness import BASE, ROOT, Controller, Prober, free_port, wait_until
+from harness import BASE, ROOT, Controller, Prober, edge_status, free_port, wait_until
 from stream_support import StreamRole, TCPEcho, UDPEcho, connect, echo_once, put_stream, sample, udp_ask
 
 # The role's safety-net poll in these tests: far longer than any wait below, so every change
-# that applies within a test's bounds arrived through pub/sub (stream_events, events,
-# health_events), not through the poll.
+# that applies within a test's bounds arrived through pub/sub (events, health_events), not
+# through the poll.
 SLOW_POLL_MS = 10000
 
 
@@ -204,20 +205,20 @@ def test_proxy_protocol_line(controller, redis, stream, echoes):
     assert b.first_bytes[before].startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 ")
 
 
-def test_sy_stream_refuses_and_writes_nothing(redis, controller, stream):
-    version = redis.get(BASE + "stream_version")
+def test_sy_apply_refuses_a_bad_stream_and_writes_nothing(redis, controller, stream):
+    version = redis.get(BASE + "version")
     out = put_stream(redis, "orphan", {"listen": free_port(), "upstream": "no-such-upstream"})
     assert "SYERR" in out and "missing_upstream" in out, out
     taken = json.loads(redis.get(BASE + "stream:echo"))["listen"]
     out = put_stream(redis, "clash", {"listen": taken, "upstream": "tcp-echo"})
     assert "port_conflict" in out and '"stream":"echo"' in out, out
-    assert redis.get(BASE + "stream_version") == version
+    assert redis.get(BASE + "version") == version
     assert redis.get(BASE + "stream:orphan") is None
     assert redis.get(BASE + "stream:clash") is None
 
 
 def test_api_validation_names_fields_and_writes_nothing(redis, controller, stream):
-    version = redis.get(BASE + "stream_version")
+    version = redis.get(BASE + "version")
     r = controller.put("/api/v1/streams/bad", {"listen": 0, "protocol": "udp", "balance": "least_conn",
                                                "upstream": "tcp-echo", "allow": ["300.1.1.1"], "extra": 1})
     assert r.status_code == 422, r.text
@@ -228,7 +229,8 @@ def test_api_validation_names_fields_and_writes_nothing(redis, controller, strea
     taken = controller.ok("GET", "/api/v1/streams/echo")["listen"]
     r = controller.put("/api/v1/streams/bad", {"listen": taken, "upstream": "tcp-echo"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "port_conflict", r.text
-    assert redis.get(BASE + "stream_version") == version
+    assert r.json()["error"]["field"] == "listen" and r.json()["error"]["stream"] == "echo", r.text
+    assert redis.get(BASE + "version") == version
     assert redis.get(BASE + "stream:bad") is None
     assert controller.request("GET", "/api/v1/streams/bad").status_code == 404
     assert controller.request("DELETE", "/api/v1/streams/bad").status_code == 404
@@ -236,27 +238,29 @@ def test_api_validation_names_fields_and_writes_nothing(redis, controller, strea
     assert "echo" in ids and "bad" not in ids
 
 
-def test_dry_run_checks_and_writes_nothing_and_if_match_is_refused(redis, controller, stream, echoes):
+def test_dry_run_checks_and_writes_nothing_and_if_match_holds(redis, controller, stream, echoes):
     upstream(controller, "dry-up", echoes[0])
     held = free_port()
     put(controller, "dry-held", {"listen": held, "upstream": "dry-up"})
-    version = redis.get(BASE + "stream_version")
+    version = redis.get(BASE + "version")
     port = free_port()
     r = controller.request("PUT", "/api/v1/streams/dry?dry_run=true", {"listen": port, "upstream": "dry-up"})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["dry_run"] is True and body["changed"] == 1 and body["action"] == "create", body
+    assert body["dry_run"] is True and body["changed"] == 1, body
+    assert [(c["kind"], c["id"]) for c in body["changes"]["created"]] == [("stream", "dry")], body
     r = controller.request("PUT", "/api/v1/streams/dry?dry_run=true", {"listen": held, "upstream": "dry-up"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "port_conflict", r.text
     r = controller.request("PUT", "/api/v1/streams/dry?dry_run=true", {"listen": port, "upstream": "nope"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "upstream", r.text
     r = controller.request("DELETE", "/api/v1/streams/dry-held?dry_run=true")
-    assert r.status_code == 200 and r.json()["action"] == "delete", r.text
-    etag = controller.request("GET", "/api/v1/routes").headers["ETag"]   # the configuration's
+    assert r.status_code == 200, r.text
+    assert [(c["kind"], c["id"]) for c in r.json()["changes"]["deleted"]] == [("stream", "dry-held")], r.text
+    # If-Match as for every object: the configuration's version (an older one: 412)
     r = controller.request("PUT", "/api/v1/streams/dry", {"listen": port, "upstream": "dry-up"},
-                           headers={"If-Match": etag})
-    assert r.status_code == 400 and r.json()["error"]["field"] == "If-Match", r.text
-    assert redis.get(BASE + "stream_version") == version
+                           headers={"If-Match": f'"{int(version) - 1}"'})
+    assert r.status_code == 412, r.text
+    assert redis.get(BASE + "version") == version
     assert redis.get(BASE + "stream:dry") is None
     assert redis.get(BASE + "stream:dry-held") is not None
     controller.ok("DELETE", "/api/v1/streams/dry-held")
@@ -389,7 +393,6 @@ def test_metrics(controller, redis, stream, echoes):
 
     # the versions it runs, as in Redis
     m = stream.metrics()
-    assert sample(m, "switchyard_stream_applied_version", kind="stream") == int(redis.get(BASE + "stream_version"))
     assert sample(m, "switchyard_stream_applied_version", kind="config") == int(redis.get(BASE + "version"))
     assert sample(m, "switchyard_stream_listeners", protocol="tcp") >= 1
     controller.ok("DELETE", "/api/v1/streams/metered")
@@ -463,9 +466,9 @@ def test_runs_as_its_own_read_only_acl_user(workdir):
                                    passwords["stream"], "--no-auth-warning", *args],
                                   capture_output=True, text=True, timeout=10).stdout
         assert "NOPERM" in cli("SET", BASE + "stream:acl-stream", "{}")
-        assert "NOPERM" in cli("FCALL", "sy_stream", "1", BASE + "stream_version", "del", "acl-stream")
-        assert "NOPERM" in cli("PUBLISH", BASE + "stream_events", "1 stream:x")
-        assert cli("GET", BASE + "stream_version").strip() != ""
+        assert "NOPERM" in cli("FCALL", "sy_apply", "1", BASE + "version", "del", "stream", "acl-stream", "", "", "")
+        assert "NOPERM" in cli("PUBLISH", BASE + "events", "1 stream:x")
+        assert cli("GET", BASE + "version").strip() != ""
     finally:
         for p in (role, controller):
             if p:
@@ -473,3 +476,75 @@ def test_runs_as_its_own_read_only_acl_user(workdir):
         server.stop()
         a.close()
         b.close()
+
+
+def converged(controller, timeout_ms=5000):
+    """Waits (server side) until every live edge holds Redis's version and digest."""
+    version = controller.status()["version"]
+    r = controller.request("GET", f"/api/v1/status?wait_version={version}&timeout_ms={timeout_ms}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["converged"], body
+    assert {e["digest"] for e in body["edges"] if e["live"]} == {body["digest"]}, body
+    return body
+
+
+def test_a_stream_is_configuration_apply_history_revert_and_edges_without_full_reload(
+        controller, redis, stream, echoes, edges):
+    """A stream is a kind of the configuration (docs/stream.md): POST /apply writes it (and its
+    mistakes are named by field), the history records it, a revert removes it, and the HTTP
+    edges replay it like any change: same digest as Redis, no full reload."""
+    a = echoes[0]
+    upstream(controller, "cfg-up", a)
+    converged(controller)
+    reloads = {e.id: edge_status(e)["syncer"]["full_reloads"] for e in edges}
+    target = controller.status()["version"]
+    digest_at_target = redis.get(BASE + "digest")
+
+    # /apply names a bad stream's field, and a port two streams of the batch share
+    port, other = free_port(), free_port()
+    r = controller.request("POST", "/api/v1/apply", {"streams": [{"id": "cfg", "listen": 0, "upstream": "cfg-up"}]})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "streams[0].listen", r.text
+    r = controller.request("POST", "/api/v1/apply", {"streams": [{"id": "cfg", "listen": port, "upstream": "nope"}]})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "streams[0].upstream", r.text
+    r = controller.request("POST", "/api/v1/apply", {"streams": [
+        {"id": "cfg", "listen": port, "upstream": "cfg-up"}, {"id": "cfg-2", "listen": port, "upstream": "cfg-up"}]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "port_conflict", r.text
+    assert r.json()["error"]["field"] in ("streams[0].listen", "streams[1].listen"), r.text
+    r = controller.request("POST", "/api/v1/apply?dry_run=true",
+                           {"streams": [{"id": "cfg", "listen": port, "upstream": "cfg-up"}]})
+    assert r.status_code == 200 and r.json()["changes"]["created"][0]["kind"] == "stream", r.text
+    assert controller.status()["version"] == target
+
+    # written by /apply, with a route in the same change: served
+    r = controller.request("POST", "/api/v1/apply", {
+        "routes": [{"id": "cfg-route", "host": "cfg.example.com", "path": "/", "upstream": "cfg-up"}],
+        "streams": [{"id": "cfg", "listen": port, "upstream": "cfg-up"},
+                    {"id": "cfg-udp", "listen": other, "protocol": "udp", "upstream": "cfg-up"}]})
+    assert r.status_code == 200, r.text
+    applied = r.json()["version"]
+    wait_until(lambda: reaches(port, 1) == ["a"], 3, what="the stream /apply wrote")
+    entry = controller.ok("GET", f"/api/v1/history/{applied}")
+    kinds = sorted((o["kind"], o["id"], o["op"]) for o in entry["objects"])
+    assert kinds == [("route", "cfg-route", "created"), ("stream", "cfg", "created"),
+                     ("stream", "cfg-udp", "created")], entry
+    # the edges replayed it: Redis's digest (streams included), without a full reload
+    body = converged(controller)
+    assert body["digest"] != digest_at_target
+    assert {e.id: edge_status(e)["syncer"]["full_reloads"] for e in edges} == reloads
+
+    # a changed stream (another port) through PUT: the edges follow the same way
+    moved = free_port()
+    put(controller, "cfg", {"listen": moved, "upstream": "cfg-up"})
+    wait_until(lambda: reaches(moved, 1) == ["a"] and not listening(port), 3, what="the moved stream")
+    converged(controller)
+    assert {e.id: edge_status(e)["syncer"]["full_reloads"] for e in edges} == reloads
+
+    # revert to before the streams: they are gone, the listeners close, the digest is back
+    r = controller.request("POST", "/api/v1/revert", {"to_version": target})
+    assert r.status_code == 200, r.text
+    assert redis.get(BASE + "digest") == digest_at_target == r.json()["digest"]
+    assert controller.request("GET", "/api/v1/streams/cfg").status_code == 404
+    wait_until(lambda: not listening(moved), 3, what="the reverted stream's listener closing")
+    converged(controller)
+    assert {e.id: edge_status(e)["syncer"]["full_reloads"] for e in edges} == reloads

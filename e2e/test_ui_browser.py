@@ -5,7 +5,7 @@ the prober, demo backends), all on loopback.
 The page loads without console errors, a wrong token is refused (and not kept), the right
 one shows the configuration, a route created through the API appears, an endpoint whose
 backend dies turns down, the edge agrees with Redis, the change stream and the certificate
-are shown. With SWITCHYARD_UI_SCREENSHOT=docs/ui.png the test also saves a screenshot (the
+are shown, and so is a stream. With SWITCHYARD_UI_SCREENSHOT=docs/ui.png the test also saves a screenshot (the
 one in the docs); without it nothing is written to the tree.
 """
 import base64
@@ -15,7 +15,7 @@ import subprocess
 import pytest
 import requests
 from browser_support import browser, css, explain_in_page, open_page, severe, shown, wait_for  # noqa: F401
-from harness import ROOT, Edge, Prober, start_backends
+from harness import ROOT, Edge, Prober, free_port, start_backends
 from selenium.webdriver.common.by import By
 
 
@@ -60,6 +60,8 @@ def test_status_page_in_chromium(browser, stack, controller, workdir):
     controller.route("shop-images", "*.shop.test", "^/img/[0-9]+\\.png$", "static", match="regex")
     controller.route("fallback", "*", "/", "static")
     controller.ok("PUT", "/api/v1/certificates/shop", self_signed(workdir, "shop.test", 20))
+    stream_port = free_port()
+    controller.ok("PUT", "/api/v1/streams/shop-db", {"listen": stream_port, "protocol": "udp", "upstream": "static"})
 
     # the page loads (no token needed for it) without console errors and asks for the token
     browser.get(controller.url + "/ui")
@@ -98,6 +100,9 @@ def test_status_page_in_chromium(browser, stack, controller, workdir):
     # the certificate, 20 days from expiry
     cert = wait_for(browser, "the certificate", lambda d: css(d, 'tr[data-certificate="shop"]'))
     assert "shop.test" in cert.text and "expiring soon" in cert.text, cert.text
+    # the stream: port, protocol, upstream
+    stream = wait_for(browser, "the stream", lambda d: css(d, 'tr[data-stream="shop-db"]'))
+    assert str(stream_port) in stream.text and "udp" in stream.text and "static" in stream.text, stream.text
 
     # both endpoints come up (the prober checks them)
     for b in (b1, b2):

@@ -13,7 +13,7 @@ written as its SHA-256 (`#<hex>`), so the file holds no secret.
 What each role may do (docs/redis-ha.md, "ACL users"):
 
   controller  read everything of the schema; FCALL the write functions (sy_apply,
-              sy_reseed, sy_digest) and FUNCTION LOAD the library; trim the edges index.
+              sy_reseed, sy_digest, sy_migrate) and FUNCTION LOAD the library; trim the edges index.
               Functions run with the caller's rights, so the keys they write are writable
               for this user too: the separation that matters is between the controller and
               the edges, which can hold none of this.
@@ -26,8 +26,8 @@ What each role may do (docs/redis-ha.md, "ACL users"):
               to the events and health events, and write registrations (edge:* and the
               edges index). No FCALL, no writes to any other key: an edge's credentials
               cannot change a route (NOPERM).
-  stream      the stream role (docs/stream.md): read the configuration, stream and health
-              keys (read-only) and subscribe to the events, health events and stream events.
+  stream      the stream role (docs/stream.md): read the configuration (streams are part of
+              it) and health keys (read-only) and subscribe to the events and health events.
               It writes nothing.
 
 Every role may also PING, ROLE (the master check with Sentinel), CLIENT SETNAME, and
@@ -83,7 +83,7 @@ ROLES = {
 }
 ROLES["stream"] = {
     "keys": [f"%R~{K}"],
-    "channels": [f"&{PREFIX}events", f"&{PREFIX}health_events", f"&{PREFIX}stream_events"],
+    "channels": [f"&{PREFIX}events", f"&{PREFIX}health_events"],
     "commands": COMMON + READ_CONFIG + ["+subscribe", "+unsubscribe"],
 }
 ROLES["kube"] = dict(ROLES["controller"])

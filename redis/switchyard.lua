@@ -32,9 +32,11 @@
 --   op       "put", "del", or "restore" (doc = a document exactly as sy_apply stored it,
 --            "version" included, written byte for byte: a revert, so the recorded hashes
 --            and the digest come back to what they were)
---   kind     "route", "upstream" or "certificate" (a TLS certificate the edges serve by
---            SNI; no refs, nothing refers to it)
---   id       route id or upstream name
+--   kind     "route", "upstream", "certificate" (a TLS certificate the edges serve by
+--            SNI; no refs, nothing refers to it) or "stream" (a TCP/UDP listen port served
+--            by `switchyard stream`, docs/stream.md; refs "": its document's "upstream" must
+--            exist, and no other stream may hold its "listen" port and "protocol")
+--   id       route id, upstream name, certificate or stream id
 --   doc      put: the object as a JSON object WITHOUT "version" (the controller's encoding);
 --            del: ""
 --   refs     put route: comma-separated names of the upstreams it uses; otherwise ""
@@ -45,7 +47,7 @@
 -- what is stored) does not bump the version and replies { current version, 0, epoch }.
 --
 -- Digest: every write also updates <base>digest, an order-independent digest of every
--- stored route, upstream and certificate document (13 hex digits; see DIGEST below and
+-- stored route, upstream, certificate and stream document (13 hex digits; see DIGEST below and
 -- redis/README.md, "The digest"), in the same atomic step as the version, so an edge that
 -- reports the same version and digest holds exactly the documents Redis holds.
 --
@@ -53,7 +55,10 @@
 --   not_found          del of an object that does not exist
 --   in_use             del of an upstream that routes or streams still use ("routes": [...],
 --                      "streams": [...])
---   missing_upstream   route put naming an upstream that will not exist ("upstream": name)
+--   missing_upstream   route or stream put naming an upstream that will not exist
+--                      ("upstream": name)
+--   port_conflict      stream put whose listen port and protocol another stream holds after
+--                      the batch ("stream": that id, "listen", "protocol")
 --   version_mismatch   an expect precondition failed ("expected", "actual")
 --   bad_request        malformed call (wrong arity, unknown op/kind, duplicate object,
 --                      doc not a JSON object)
@@ -99,6 +104,8 @@ local HINT_KEYS = 32         -- batches up to this size name their objects in th
 local HISTORY_MAX_CHANGES = 1000
 local HISTORY_MAX_BYTES = 32 * 1024 * 1024
 local HISTORY_TRIM_PAGE = 100
+-- The kinds of object sy_apply writes, in the order bulk reads walk them.
+local KINDS = {"upstream", "route", "certificate", "stream"}
 
 -- The Redis API and Lua's libraries, bound by bind() (see the header).
 local call, pcall_redis, sha1hex, error_reply
@@ -200,7 +207,7 @@ end
 -- sum. O(objects): an upgrade's first write (no hashes yet), sy_digest and sy_reseed.
 local function hashes_of_documents(schema)
     local map, d = {}, 0
-    for _, kind in ipairs({"upstream", "route", "certificate"}) do
+    for _, kind in ipairs(KINDS) do
         for _, id in ipairs(read("set", "SMEMBERS", schema.index[kind])) do
             local doc = read("string", "GET", schema.object(kind, id))
             if doc then
@@ -258,6 +265,7 @@ local function schema_for(version_key)
         hashes = base .. "hashes",
         owners = base .. "owners",
         certificates = base .. "certificates",
+        streams = base .. "streams",
         epoch = base .. "epoch",
         adopt = base .. "adopt",
         edges = base .. "edges",
@@ -269,7 +277,7 @@ local function schema_for(version_key)
     }
     -- kind -> its index set; also the list of kinds sy_apply accepts
     schema.index = {route = schema.routes, upstream = schema.upstreams,
-                    certificate = schema.certificates}
+                    certificate = schema.certificates, stream = schema.streams}
     return schema
 end
 
@@ -499,6 +507,18 @@ local function owner_of(doc)
     return nil
 end
 
+-- The fields of a stream document sy_apply checks (upstream, listen, protocol), or nil when
+-- it has none of them (not JSON, or written by hand).
+local function stream_fields(raw)
+    local ok, d = pcall(json_decode, type(raw) == "string" and raw or "")
+    if ok and type(d) == "table" and type(d.upstream) == "string"
+        and type(d.listen) == "number" then
+        return {upstream = d.upstream, listen = d.listen,
+                protocol = type(d.protocol) == "string" and d.protocol or "tcp"}
+    end
+    return nil
+end
+
 -- Pass 1 and pass 2 of sy_apply (see the header): the operations are args[first..],
 -- opts the leading options; run under run_checked().
 local function apply_batch(schema, args, first, opts)
@@ -531,12 +551,12 @@ local function apply_batch(schema, args, first, opts)
 
     local ops = {}
     local seen = {}
-    local exists = {route = {}, upstream = {}, certificate = {}}   -- overlay: id -> true/false
+    local exists = {route = {}, upstream = {}, certificate = {}, stream = {}}   -- overlay
     local users = {}                              -- upstream -> {route id -> true/false} overlay
     local new_uses = {}                           -- route id -> refs list after the batch
     local used_by_checked = {}                    -- upstream -> its used_by set's type checked
     -- the keys every batch may write, whatever it holds
-    for _, kind in ipairs({"route", "upstream", "certificate"}) do
+    for _, kind in ipairs(KINDS) do
         want_type(schema.index[kind], "set")
     end
     want_type(schema.uses, "hash")
@@ -550,7 +570,7 @@ local function apply_batch(schema, args, first, opts)
         return schema.index[kind]
     end
     -- membership of the index sets as stored (read in bulk below; memoized)
-    local in_index = {route = {}, upstream = {}, certificate = {}}
+    local in_index = {route = {}, upstream = {}, certificate = {}, stream = {}}
     local function indexed(kind, id)
         local m = in_index[kind][id]
         if m == nil then
@@ -581,6 +601,47 @@ local function apply_batch(schema, args, first, opts)
         users[upstream] = users[upstream] or {}
         users[upstream][route_id] = using
     end
+    -- STREAMS: what each stored stream names (upstream, listen, protocol), read once when
+    -- the batch needs it (O(streams): a few hundred at most); the batch's stream puts and
+    -- deletes overlay it (id -> fields, or false)
+    local stream_overlay = {}
+    local stored_streams
+    local function streams_after()
+        if not stored_streams then
+            stored_streams = {}
+            local ids = read("set", "SMEMBERS", schema.streams)
+            for i = 1, #ids, WRITE_CHUNK do
+                local last = math_min(i + WRITE_CHUNK - 1, #ids)
+                local mkeys = {}
+                for j = i, last do
+                    mkeys[#mkeys + 1] = schema.object("stream", ids[j])
+                end
+                local docs = call("MGET", unpack(mkeys))
+                for j = i, last do
+                    stored_streams[ids[j]] = stream_fields(docs[j - i + 1])
+                end
+            end
+        end
+        local out = {}
+        for sid, f in pairs(stored_streams) do
+            out[sid] = f
+        end
+        for sid, f in pairs(stream_overlay) do
+            out[sid] = f or nil
+        end
+        return out
+    end
+    -- the streams naming upstream `name` (sorted)
+    local function stream_users(name)
+        local out = {}
+        for sid, f in pairs(streams_after()) do
+            if f.upstream == name then
+                out[#out + 1] = sid
+            end
+        end
+        tbl_sort(out)
+        return out
+    end
 
     -- the operations' shape first, then what they read, in bulk: a script pays per call
     local shaped = {}
@@ -606,7 +667,8 @@ local function apply_batch(schema, args, first, opts)
     end
     for i = 1, #shaped, WRITE_CHUNK do
         local last = math_min(i + WRITE_CHUNK - 1, #shaped)
-        local fields, routes, ids = {}, {}, {route = {}, upstream = {}, certificate = {}}
+        local fields, routes, ids = {}, {}, {route = {}, upstream = {}, certificate = {},
+                                             stream = {}}
         for j = i, last do
             local op = shaped[j]
             fields[#fields + 1] = op.field
@@ -692,6 +754,18 @@ local function apply_batch(schema, args, first, opts)
                     note_user(name, op.id, true)
                 end
                 new_uses[op.id] = op.refs
+            elseif op.kind == "stream" then
+                local f = stream_fields(op.doc)
+                if not f then
+                    return fail("bad_request",
+                                {message = "a stream doc needs listen (a number) and upstream",
+                                 kind = "stream", id = op.id})
+                end
+                if not object_exists("upstream", f.upstream) then
+                    return fail("missing_upstream",
+                                {kind = "stream", id = op.id, upstream = f.upstream})
+                end
+                stream_overlay[op.id] = f
             end
             -- unchanged: the same document, already in its index, with the same uses
             local _, rest = nil, nil
@@ -715,7 +789,9 @@ local function apply_batch(schema, args, first, opts)
                     note_user(old, op.id, false)
                 end
                 new_uses[op.id] = {}
-            else
+            elseif op.kind == "stream" then
+                stream_overlay[op.id] = false
+            elseif op.kind == "upstream" then
                 local still = {}
                 local overlay = users[op.id] or {}
                 for _, rid in ipairs(read("set", "SMEMBERS", schema.used_by(op.id))) do
@@ -732,16 +808,9 @@ local function apply_batch(schema, args, first, opts)
                 for rid in pairs(still) do
                     names[#names + 1] = rid
                 end
-                -- stream services (sy_stream) name upstreams too
-                local streams = {}
-                for _, sid in ipairs(read("set", "SMEMBERS", schema.base .. "streams")) do
-                    local raw = read("string", "GET", schema.base .. "stream:" .. sid)
-                    local ok, d = pcall(json_decode, raw or "")
-                    if ok and type(d) == "table" and d.upstream == op.id then
-                        streams[#streams + 1] = sid
-                    end
-                end
-                if #names > 0 or #streams > 0 then
+                if #names > 0 then
+                    -- (streams are checked after the batch, below; named here too)
+                    local streams = stream_users(op.id)
                     tbl_sort(names)
                     tbl_sort(streams)
                     return fail("in_use", {kind = "upstream", id = op.id, routes = names,
@@ -751,6 +820,45 @@ local function apply_batch(schema, args, first, opts)
             exists[op.kind][op.id] = false
         end
         ops[#ops + 1] = op
+    end
+
+    -- no stream may name an upstream the batch deletes (after the batch: the order of the
+    -- batch's stream and upstream operations does not matter)
+    for _, op in ipairs(ops) do
+        if op.kind == "upstream" and op.op == "del" then
+            local streams = stream_users(op.id)
+            if #streams > 0 then
+                return fail("in_use", {kind = "upstream", id = op.id, routes = {},
+                                       streams = streams})
+            end
+        end
+    end
+    -- one stream per listen port and protocol, after the batch: a stream the batch puts must
+    -- not share one with another (stored or put)
+    local stream_puts = false
+    for _, f in pairs(stream_overlay) do
+        stream_puts = stream_puts or f ~= false
+    end
+    if stream_puts then
+        local holders = {}
+        for sid, f in pairs(streams_after()) do
+            local port = f.protocol .. "/" .. tostring(f.listen)
+            holders[port] = holders[port] or {}
+            holders[port][#holders[port] + 1] = sid
+        end
+        for _, op in ipairs(ops) do
+            local f = op.kind == "stream" and stream_overlay[op.id]
+            if f then
+                local list = holders[f.protocol .. "/" .. tostring(f.listen)]
+                tbl_sort(list)
+                for _, other in ipairs(list) do
+                    if other ~= op.id then
+                        return fail("port_conflict", {kind = "stream", id = op.id, stream = other,
+                                                      listen = f.listen, protocol = f.protocol})
+                    end
+                end
+            end
+        end
     end
 
     local changed = {}
@@ -782,7 +890,7 @@ local function apply_batch(schema, args, first, opts)
         -- the first write of a history: into an empty Redis, or into data written by a
         -- library without epochs. Not while live edges hold a configuration Redis lacks.
         local fresh = not current
-        for _, kind in ipairs({"route", "upstream", "certificate"}) do
+        for _, kind in ipairs(KINDS) do
             fresh = fresh and read("set", "SCARD", schema.index[kind]) == 0
         end
         local lost = {}
@@ -803,7 +911,7 @@ local function apply_batch(schema, args, first, opts)
     local digest = parse_hex13(read("string", "GET", schema.digest))
     local rebuild
     if call("EXISTS", schema.hashes) == 0 then
-        for _, kind in ipairs({"route", "upstream", "certificate"}) do
+        for _, kind in ipairs(KINDS) do
             if not rebuild and call("SCARD", schema.index[kind]) > 0 then
                 rebuild, digest = hashes_of_documents(schema)
             end
@@ -1302,92 +1410,59 @@ end
 redis.register_function("sy_lease", sy_lease)
 redis.register_function("sy_health", sy_health)
 
--- STREAMS (issue 23, docs/stream.md). Stream services are kept apart from sy_apply's
--- documents: their own index (<base>streams), documents (<base>stream:<id>), version
--- (<base>stream_version), change stream (<base>stream_changes, entry id <version>-0) and
--- channel (<base>stream_events, "<version> stream:<id>"), so the HTTP edges and the digest
--- never see them.
---   FCALL sy_stream 1 <base>stream_version put <id> <doc>   (doc: the validated JSON, keys
---                                                            sorted, without "version")
---   FCALL sy_stream 1 <base>stream_version del <id>
---   A last argument "dry_run" makes every check and writes nothing: the reply then says
---   "would_put" or "would_del" instead of "put" or "del".
---   Reply: {version, "put"|"del"|"unchanged"|"absent"}. Errors (nothing written):
---   bad_request, missing_upstream ("upstream": name), port_conflict ("stream": the id that
---   holds the port), wrong_type.
-local function stream_put_checks(base, id, doc)
-    local ok, d = pcall(json_decode, doc)
-    if not ok or type(d) ~= "table" or type(d.listen) ~= "number"
-        or type(d.upstream) ~= "string" then
-        abort("bad_request", {message = "doc must be a stream object with listen and upstream"})
+-- MIGRATION of streams (issue 23, docs/stream.md). The first version wrote streams with a
+-- function of their own (sy_stream) under the keys sy_apply uses now (<base>stream:<id>,
+-- index <base>streams), but with a version (<base>stream_version) and change stream
+-- (<base>stream_changes) of their own and no recorded hashes.
+--
+-- FCALL sy_migrate 1 <base>version
+--
+--   When either old key exists: records the hash of every stream document that has none,
+--   adds them to the digest, deletes the two old keys and, when there were streams, bumps
+--   the version with one "resync" entry (every edge reloads once, and holds the streams from
+--   then on). Otherwise writes nothing. The controller calls it at start, so an upgrade
+--   needs no step by hand. O(streams). Reply: {version, migrated} (migrated: the streams
+--   now recorded). Errors (nothing written): wrong_type.
+local function migrate(schema)
+    local old_version = schema.base .. "stream_version"
+    local old_changes = schema.base .. "stream_changes"
+    if call("EXISTS", old_version, old_changes) == 0 then
+        return {stored_version(schema), 0}
     end
-    if read("set", "SISMEMBER", base .. "upstreams", d.upstream) ~= 1 then
-        abort("missing_upstream", {upstream = d.upstream})
-    end
-    local proto = d.protocol or "tcp"
-    for _, other in ipairs(read("set", "SMEMBERS", base .. "streams")) do
-        if other ~= id then
-            local raw = read("string", "GET", base .. "stream:" .. other)
-            local ok2, o = pcall(json_decode, raw or "")
-            if ok2 and type(o) == "table" and o.listen == d.listen
-                and (o.protocol or "tcp") == proto then
-                abort("port_conflict", {stream = other, listen = d.listen, protocol = proto})
+    want_type(schema.digest, "string")
+    want_type(schema.hashes, "hash")
+    want_type(schema.changes, "stream")
+    want_type(schema.history, "stream")
+    want_type(schema.history_bytes, "string")
+    local version = stored_version(schema)
+    local ids = read("set", "SMEMBERS", schema.streams)
+    local digest = read("string", "GET", schema.digest) or ""
+    local pending = {}
+    if call("EXISTS", schema.hashes) == 1 then
+        -- (without hashes, the next sy_apply records every document's, streams included)
+        local d = parse_hex13(digest) or recorded_sum(schema)
+        for _, id in ipairs(ids) do
+            local field = "stream:" .. id
+            local doc = read("string", "GET", schema.object("stream", id))
+            if doc and not read("hash", "HGET", schema.hashes, field) then
+                local h = digest_h("stream", id, doc)
+                pending[#pending + 1] = field
+                pending[#pending + 1] = digest_hex(h)
+                d = (d + h) % DIGEST_MOD
             end
         end
+        digest = digest_hex(d)
     end
+    if #pending > 0 then
+        call("HSET", schema.hashes, unpack(pending))
+        call("SET", schema.digest, digest)
+    end
+    call("DEL", old_version, old_changes)
+    if #ids > 0 then
+        version = math_max(version, stream_version(schema)) + 1
+        announce_resync(schema, version, digest, "sy_migrate")
+    end
+    return {version, #ids}
 end
 
-local function stream_change(keys, args)
-    local base = base_of(keys[1] or "", "stream_version")
-    if not base then
-        return fail("bad_request", {message = "KEYS[1] must be the stream version key"})
-    end
-    local dry_run = #args > 0 and args[#args] == "dry_run"
-    local op, id, doc = args[1], args[2], args[3]
-    if op == "del" and doc == "dry_run" then
-        doc = nil
-    end
-    local bad_doc = op == "put" and (not doc or doc:sub(1, 1) ~= "{")
-    if (op ~= "put" and op ~= "del") or not id or id == "" or bad_doc then
-        return fail("bad_request", {message = "arguments: put <id> <doc> | del <id>"})
-    end
-    local key = base .. "stream:" .. id
-    want_type(keys[1], "string")
-    want_type(base .. "streams", "set")
-    want_type(base .. "stream_changes", "stream")
-    local stored = read("string", "GET", key)
-    local current = tonumber(read("string", "GET", keys[1]) or "0") or 0
-    if op == "put" then
-        stream_put_checks(base, id, doc)
-        if stored and stored:sub(stored:find(",", 1, true) or #stored) == "," .. doc:sub(2) then
-            return {current, "unchanged"}
-        end
-    elseif not stored then
-        return {current, "absent"}
-    end
-    if dry_run then
-        return {current, "would_" .. op}
-    end
-    local version = call("INCR", keys[1])
-    if op == "put" then
-        call("SET", key, '{"version":' .. version .. "," .. doc:sub(2))
-        call("SADD", base .. "streams", id)
-    else
-        call("DEL", key)
-        call("SREM", base .. "streams", id)
-    end
-    call("XADD", base .. "stream_changes", "MAXLEN", "~", "10000", version .. "-0",
-         "version", tostring(version), "kind", "stream", "id", id, "op", op,
-         "ts", tostring(redis_now_ms()))
-    call("PUBLISH", base .. "stream_events", version .. " stream:" .. id)
-    return {version, op}
-end
-
-local function sy_stream(keys, args)
-    if not call then
-        bind()
-    end
-    return run_checked(stream_change, keys, args)
-end
-
-redis.register_function("sy_stream", sy_stream)
+redis.register_function("sy_migrate", library_function(migrate))

@@ -1,9 +1,10 @@
 // `switchyard diff` without the server's dry run (an older controller, or a read-only token):
-// the apply body against what GET /api/v1/routes, /upstreams and /certificates answer.
+// the apply body against what GET /api/v1/routes, /upstreams, /certificates and /streams answer.
 //
 // Routes and upstreams are compared as the store would hold them: the body is validated with
 // the controller's own rules (defaults filled in) and both sides are compared by their
-// canonical documents, field by field. Certificates by SHA-256 fingerprint and default flag.
+// canonical documents, field by field. Certificates by SHA-256 fingerprint and default flag;
+// streams by their documents (StreamService.validate fills in the defaults).
 // Deleting an id that does not exist is no change. What this cannot see: --prune (which
 // objects an owner holds is the server's to say) and the routing impact.
 
@@ -32,28 +33,33 @@ public struct ClientDiff: Sendable, Equatable {
     }
 
     /// The changes `body` (an apply body) makes to the objects in the three GET answers.
-    public static func compute(body: JSONValue, routes: JSONValue, upstreams: JSONValue, certificates: JSONValue, now: Int64) throws
-        -> ClientDiff
-    {
+    public static func compute(
+        body: JSONValue, routes: JSONValue, upstreams: JSONValue, certificates: JSONValue, streams: JSONValue = [:], now: Int64
+    ) throws -> ClientDiff {
         var batchBody = body
-        var certificateItems: [JSONValue] = []
-        var deleteCertificates: [String] = []
-        if case .object(var members) = body {
-            if let i = members.firstIndex(where: { $0.key == "certificates" }) {
-                if case .array(let items) = members[i].value { certificateItems = items }
+        /// Takes `key` and `delete.key` off the body: the items and the ids to delete.
+        func takeOff(_ key: String) -> (items: [JSONValue], deletes: [String]) {
+            guard case .object(var members) = batchBody else { return ([], []) }
+            var items: [JSONValue] = []
+            var deletes: [String] = []
+            if let i = members.firstIndex(where: { $0.key == key }) {
+                if case .array(let list) = members[i].value { items = list }
                 members.remove(at: i)
             }
             if let i = members.firstIndex(where: { $0.key == "delete" }), case .object(var kinds) = members[i].value,
-                let j = kinds.firstIndex(where: { $0.key == "certificates" })
+                let j = kinds.firstIndex(where: { $0.key == key })
             {
                 if case .array(let ids) = kinds[j].value {
-                    deleteCertificates = ids.compactMap { if case .string(let s) = $0 { s } else { nil } }
+                    deletes = ids.compactMap { if case .string(let s) = $0 { s } else { nil } }
                 }
                 kinds.remove(at: j)
                 members[i].value = .object(kinds)
             }
             batchBody = .object(members)
+            return (items, deletes)
         }
+        let (certificateItems, deleteCertificates) = takeOff("certificates")
+        let (streamItems, deleteStreams) = takeOff("streams")
         let (batch, problems) = Validator().batchCollectingProblems(batchBody, maxObjects: nil)
         if !problems.isEmpty {
             throw DiffError(description: "the files are invalid:\n" + problems.map { "  \($0.description)" }.joined(separator: "\n"))
@@ -61,6 +67,14 @@ public struct ClientDiff: Sendable, Equatable {
         var currentRoutes: [String: JSONValue] = [:]
         var currentUpstreams: [String: JSONValue] = [:]
         var currentCertificates: [String: JSONValue] = [:]
+        var currentStreams: [String: JSONValue] = [:]
+        if case .array(let items)? = streams["items"] {
+            for item in items {
+                if case .string(let id)? = item["id"], case .success(let s) = StreamService.validate(item, id: id) {
+                    currentStreams[id] = s.document
+                }
+            }
+        }
         if case .array(let items)? = routes["items"] {
             for item in items { if let r = try? Route(document: item) { currentRoutes[r.id] = r.document } }
         }
@@ -103,6 +117,14 @@ public struct ClientDiff: Sendable, Equatable {
             if (current["default"] == .bool(true)) != certificate.isDefault { fields.append("default") }
             if !fields.isEmpty { diff.changes.append(Change(action: .update, kind: .certificate, id: id, fields: fields)) }
         }
+        for (i, item) in streamItems.enumerated() {
+            guard case .string(let id)? = item["id"] else { throw DiffError(description: "streams[\(i)]: id is required") }
+            switch StreamService.validate(item, id: id) {
+            case .success(let stream): compare(.stream, id, desired: stream.document, current: currentStreams[id])
+            case .failure(let failure):
+                throw DiffError(description: "streams[\(i)] (\(id)): " + failure.problems.map(\.description).joined(separator: "; "))
+            }
+        }
         for id in batch.deleteRoutes where currentRoutes[id] != nil { diff.changes.append(Change(action: .delete, kind: .route, id: id)) }
         for id in batch.deleteUpstreams where currentUpstreams[id] != nil {
             diff.changes.append(Change(action: .delete, kind: .upstream, id: id))
@@ -110,6 +132,7 @@ public struct ClientDiff: Sendable, Equatable {
         for id in deleteCertificates where currentCertificates[id] != nil {
             diff.changes.append(Change(action: .delete, kind: .certificate, id: id))
         }
+        for id in deleteStreams where currentStreams[id] != nil { diff.changes.append(Change(action: .delete, kind: .stream, id: id)) }
         return diff
     }
 

@@ -60,9 +60,10 @@ public struct DocumentApply: Sendable {
             async let routes = session.call(.GET, "/api/v1/routes")
             async let upstreams = session.call(.GET, "/api/v1/upstreams")
             async let certificates = session.call(.GET, "/api/v1/certificates")
+            async let streams = session.call(.GET, "/api/v1/streams")
             let diff = try ClientDiff.compute(
                 body: body, routes: try await routes, upstreams: try await upstreams, certificates: try await certificates,
-                now: Int64(Date().timeIntervalSince1970))
+                streams: try await streams, now: Int64(Date().timeIntervalSince1970))
             return .local(diff, why: why + ": computed here from GET answers, without routing impact")
         case .failure(let error):
             throw ClientFailure(ClientSession.describe(error))

@@ -24,8 +24,8 @@ public enum DocumentFiles {
         public init(_ description: String) { self.description = description }
     }
 
-    static let listKeys = ["upstreams", "routes", "certificates"]
-    static let deleteKeys = ["upstreams", "routes", "certificates"]
+    static let listKeys = ["upstreams", "routes", "certificates", "streams"]
+    static let deleteKeys = ["upstreams", "routes", "certificates", "streams"]
 
     /// The documents of the texts (name, text), classified and merged.
     public static func classify(_ texts: [(name: String, text: String)]) throws -> Content {
@@ -57,7 +57,7 @@ public enum DocumentFiles {
         var deletes: [String: [JSONValue]] = [:]
         for (origin, json) in documents {
             guard case .object(let members) = json else {
-                throw ReadError("\(origin): a document must be a mapping of upstreams, routes, certificates, delete")
+                throw ReadError("\(origin): a document must be a mapping of upstreams, routes, certificates, streams, delete")
             }
             for (key, value) in members {
                 if listKeys.contains(key) {
@@ -68,13 +68,13 @@ public enum DocumentFiles {
                     for (kind, ids) in kinds {
                         guard deleteKeys.contains(kind), case .array(let items) = ids else {
                             throw ReadError(
-                                "\(origin): delete.\(kind) must be one of routes, upstreams, certificates, holding a list of ids")
+                                "\(origin): delete.\(kind) must be one of routes, upstreams, certificates, streams, holding a list of ids")
                         }
                         deletes[kind, default: []] += items
                     }
                 } else {
                     throw ReadError(
-                        "\(origin): unknown key '\(key)' (Switchyard documents hold upstreams, routes, certificates, delete; "
+                        "\(origin): unknown key '\(key)' (Switchyard documents hold upstreams, routes, certificates, streams, delete; "
                             + "Kubernetes manifests have apiVersion and kind)")
                 }
             }

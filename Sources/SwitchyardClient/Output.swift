@@ -94,7 +94,7 @@ public enum Output {
         return [answer]
     }
 
-    /// The table of routes, upstreams or certificates.
+    /// The table of routes, upstreams, certificates or streams.
     public static func objectsTable(_ kind: ObjectKind, _ answer: JSONValue) -> String {
         let rows = items(answer)
         switch kind {
@@ -128,6 +128,12 @@ public enum Output {
                     var names = "-"
                     if case .array(let items)? = c["names"] { names = items.map { cell($0) }.joined(separator: ",") }
                     return [cell(c["id"]), names, cell(c["not_after"]), cell(c["default"]), cell(c["version"])]
+                })
+        case .stream:
+            return table(
+                ["ID", "LISTEN", "PROTOCOL", "UPSTREAM", "BALANCE", "VERSION"],
+                rows.map { s in
+                    [cell(s["id"]), cell(s["listen"]), cell(s["protocol"]), cell(s["upstream"]), cell(s["balance"]), cell(s["version"])]
                 })
         }
     }

@@ -1,6 +1,7 @@
-// Follows Redis for the stream engine. It subscribes to the stream, configuration and health
-// channels; every message (and, as a safety net for a lost message or a subscriber that is
-// reconnecting, every `poll`) reads the three versions in one pipeline and, when one moved,
+// Follows Redis for the stream engine. Streams are configuration objects written by sy_apply
+// (docs/stream.md), so it subscribes to the configuration and health channels; every message
+// (and, as a safety net for a lost message or a subscriber that is reconnecting, every
+// `poll`) reads the two versions in one pipeline and, when one moved,
 // reloads the streams, their upstreams and the health verdicts and hands the result to the
 // engine. Messages coalesce: a burst of changes costs one reload after it. A malformed
 // document is logged and skipped; a Redis outage keeps the last configuration running.
@@ -18,10 +19,10 @@ public struct StreamFollower: Sendable {
     let onApplied: @Sendable (_ versions: [Int64]) -> Void
 
     /// The pub/sub channels whose messages wake the follower.
-    public static let channels = [StreamKeys.events, KeySchema.events, KeySchema.healthEvents]
+    public static let channels = [KeySchema.events, KeySchema.healthEvents]
 
     /// `subscriberConfiguration` nil: poll only (no pub/sub). `onApplied` is called with the
-    /// stream, configuration and health versions after each reload reached the engine.
+    /// configuration and health versions after each reload reached the engine.
     public init(
         redis: RedisClient, subscriberConfiguration: RedisConfiguration?, engine: StreamEngine, poll: Duration, logger: Logger,
         onApplied: @escaping @Sendable (_ versions: [Int64]) -> Void = { _ in }
@@ -76,7 +77,7 @@ public struct StreamFollower: Sendable {
     private func check(_ seen: inout [String], _ lastLoad: inout ContinuousClock.Instant) async {
         do {
             let versions = try await redis.pipeline([
-                ["GET", StreamKeys.version], ["GET", KeySchema.version], ["GET", KeySchema.healthVersion],
+                ["GET", KeySchema.version], ["GET", KeySchema.healthVersion],
             ])
             .map { $0.text ?? "" }
             // reload on a change, and every few seconds anyway (a port that could not be
@@ -94,9 +95,9 @@ public struct StreamFollower: Sendable {
     }
 
     func load() async throws(RedisError) -> [StreamRuntime] {
-        let ids = (try await redis.send("SMEMBERS", StreamKeys.index).array ?? []).compactMap(\.text).sorted()
+        let ids = (try await redis.send("SMEMBERS", KeySchema.streams).array ?? []).compactMap(\.text).sorted()
         guard !ids.isEmpty else { return [] }
-        let docs = try await redis.pipeline(ids.map { ["GET", StreamKeys.stream($0)] })
+        let docs = try await redis.pipeline(ids.map { ["GET", KeySchema.stream($0)] })
         var services: [StreamService] = []
         for (id, reply) in zip(ids, docs) {
             guard let bytes = reply.bytes else { continue }

@@ -39,7 +39,7 @@ public final class StreamMetrics: Sendable {
         applied = registry.gauges(
             "switchyard_stream_applied_version", labels: ["kind"],
             help:
-                "The versions the running configuration was loaded at: stream (stream_version), config (version: upstreams), health (health_version)."
+                "The versions the running configuration was loaded at: config (version: streams and upstreams), health (health_version)."
         )
         listeners = registry.gauges(
             "switchyard_stream_listeners", labels: ["protocol"], help: "Open listen ports by protocol.")
@@ -59,9 +59,8 @@ public final class StreamMetrics: Sendable {
         }
     }
 
-    /// After each reload: the stream, configuration and health versions it reflects.
-    public func applied(stream: Int64, config: Int64, health: Int64) {
-        applied("stream").record(stream)
+    /// After each reload: the configuration and health versions it reflects.
+    public func applied(config: Int64, health: Int64) {
         applied("config").record(config)
         applied("health").record(health)
     }

@@ -61,8 +61,7 @@ import Testing
     }
 
     func putStream(_ redis: RedisClient, _ s: StreamService) async throws {
-        _ = try await redis.send(["FCALL", "sy_stream", "1", StreamKeys.version, "put", s.id, s.document.canonical])
-            .throwingErrorReply()
+        _ = try await redis.send(ApplyCall.command([.put(s)])).throwingErrorReply()
     }
 
     /// Polls `check` every 5 ms for at most `seconds`.
@@ -84,7 +83,7 @@ import Testing
             let port = try freeLoopbackPort()
             try await putStream(redis, StreamService(id: "s1", listen: port, upstream: "echo"))
             #expect(await eventually(5) { engine.listeningPorts == [port] })
-            try await redis.send(["FCALL", "sy_stream", "1", StreamKeys.version, "del", "s1"]).throwingErrorReply()
+            try await redis.send(ApplyCall.command([.delete(.stream, "s1")])).throwingErrorReply()
             #expect(await eventually(5) { engine.listeningPorts.isEmpty })
         }
     }

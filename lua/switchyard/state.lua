@@ -126,6 +126,10 @@ local function apply_key(self, key)
             self.certificates:apply(id, raw)
         end
         return nil
+    elseif kind == "stream" then
+        -- a TCP/UDP service: served by `switchyard stream`; the edge holds its document
+        -- only so that its digest covers what Redis's does (docs/stream.md)
+        return nil
     end
     self.log("warn", "ignoring unknown sy_config key " .. tostring(key))
     return nil

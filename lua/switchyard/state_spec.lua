@@ -133,6 +133,7 @@ describe("state", function()
                     ["route:re"] = '{"id":"re","host":"h","path":"(","match":"regex",'
                         .. '"upstream":"u"}',
                     ["route:ghost"] = route_doc("ghost", "h", "/g", "missing"),
+                    ["stream:db"] = '{"id":"db","listen":5432,"upstream":"u"}',
                     ["weird"] = "?"}, 1)
         state:refresh(meta:get("serial"))
         assert.equal("a", state.router:match("h", "/a").id)
@@ -147,6 +148,10 @@ describe("state", function()
         assert.truthy(text:find("malformed upstream:bad", 1, true))
         assert.truthy(text:find("route:ghost uses missing upstream", 1, true))
         assert.truthy(text:find("unknown sy_config key weird", 1, true))
+        -- a stream (served by `switchyard stream`, held for the digest) is no route and no
+        -- problem
+        assert.is_nil(text:find("stream:db", 1, true))
+        assert.is_nil(state.router:get("db"))
 
         -- a good route that turns bad disappears; fixing it brings it back
         local before = #logs

@@ -61,7 +61,7 @@ func printError(_ line: String) {
 
 extension OutputFormat: ExpressibleByArgument {}
 
-/// routes|route|upstreams|upstream|certificates|certificate|certs|cert
+/// routes|route|upstreams|upstream|certificates|certificate|certs|cert|streams|stream
 struct KindArgument: ExpressibleByArgument {
     var kind: ObjectKind
 
@@ -70,6 +70,7 @@ struct KindArgument: ExpressibleByArgument {
         case "routes", "route": kind = .route
         case "upstreams", "upstream": kind = .upstream
         case "certificates", "certificate", "certs", "cert": kind = .certificate
+        case "streams", "stream": kind = .stream
         default: return nil
         }
     }
@@ -79,15 +80,16 @@ struct KindArgument: ExpressibleByArgument {
         case .route: return "/api/v1/routes"
         case .upstream: return "/api/v1/upstreams"
         case .certificate: return "/api/v1/certificates"
+        case .stream: return "/api/v1/streams"
         }
     }
 
-    static var allValueStrings: [String] { ["routes", "upstreams", "certificates"] }
+    static var allValueStrings: [String] { ["routes", "upstreams", "certificates", "streams"] }
 }
 
 struct GetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "get", abstract: "Show routes, upstreams or certificates (all, or one by id).")
+        commandName: "get", abstract: "Show routes, upstreams, certificates or streams (all, or one by id).")
 
     @Argument(help: "routes, upstreams or certificates.")
     var kind: KindArgument

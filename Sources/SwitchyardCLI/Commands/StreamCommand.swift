@@ -56,7 +56,7 @@ struct StreamCommand: AsyncParsableCommand {
         let follower = StreamFollower(
             redis: client, subscriberConfiguration: redisConfiguration, engine: engine, poll: .milliseconds(pollMs), logger: logger
         ) { versions in
-            streamMetrics.applied(stream: versions[0], config: versions[1], health: versions[2])
+            streamMetrics.applied(config: versions[0], health: versions[1])
         }
 
         var services: [any Service] = [FollowerService(follower: follower)]

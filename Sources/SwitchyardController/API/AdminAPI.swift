@@ -212,8 +212,10 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         let atomic = parameters.atomic
         let (parsed, size) = try await sizedBody(request)
         guard let fullBody = parsed else { throw APIError(.badRequest, "bad_request", "a JSON body is required") }
-        let (body, certificates, certificateProblems) = CertificateBatch.split(fullBody, now: CertificatesAPI<Context>.now())
-        let objects = Batch.objectCount(body) + certificates.count
+        let (withoutCertificates, certificates, certificateProblems) = CertificateBatch.split(
+            fullBody, now: CertificatesAPI<Context>.now())
+        let (body, streams, streamProblems) = StreamBatch.split(withoutCertificates)
+        let objects = Batch.objectCount(body) + certificates.count + streams.count
         if atomic, objects > Batch.maxObjects || size > Batch.maxBytes {
             throw APIError(
                 .contentTooLarge, "too_large",
@@ -223,13 +225,17 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 extra: [("max_objects", .integer(Int64(Batch.maxObjects))), ("max_bytes", .integer(Int64(Batch.maxBytes)))])
         }
         let (batch, validationProblems) = validator.batchCollectingProblems(body, maxObjects: atomic ? Batch.maxObjects : nil)
-        var problems = validationProblems + certificateProblems
+        var problems = validationProblems + certificateProblems + streamProblems
         if !atomic, !certificates.isEmpty {
             problems.append(
                 FieldError(
                     field: "certificates", code: .invalid, message: "certificates travel only in atomic batches (not with atomic=false)"))
         }
-        let references = batch.externalReferences
+        if !atomic, !streams.isEmpty {
+            problems.append(
+                FieldError(field: "streams", code: .invalid, message: "streams travel only in atomic batches (not with atomic=false)"))
+        }
+        let references = batch.externalReferences + streams.references(besides: batch)
         if !references.isEmpty {
             let existing = try await call { () throws(StoreError) in try await store.existingUpstreams(references.map(\.upstream)) }
             for (field, name) in references where !existing.contains(name) {
@@ -238,9 +244,9 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         }
         if !problems.isEmpty { throw APIError.invalid(problems) }
         if let owner = parameters.owner {
-            return try await applyAsOwner(batch, certificates: certificates, owner: owner, prune: parameters.prune)
+            return try await applyAsOwner(batch, certificates: certificates, streams: streams, owner: owner, prune: parameters.prune)
         }
-        if batch.isEmpty, certificates.isEmpty {
+        if batch.isEmpty, certificates.isEmpty, streams.isEmpty {
             let version = try await call { () throws(StoreError) in try await store.version() }
             return jsonResponse(["version": .integer(version), "changed": 0])
         }
@@ -254,12 +260,13 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         }
         let result: ApplyResult
         do {
-            let operations = batch.operations() + (try await certificateOperations(certificates))
+            let operations = batch.operations() + (try await certificateOperations(certificates)) + streams.operations
             result = try await store.apply(operations)
         } catch {
             throw APIError.from(
-                error, upstreamField: { batch.upstreamField(ofRoute: $0, upstream: $1) },
-                objectField: { ($0 == .certificate ? certificates.field($1) : nil) ?? Self.field(of: $0, $1, in: batch) })
+                error,
+                upstreamField: { streams.field($0).map { $0 + ".upstream" } ?? batch.upstreamField(ofRoute: $0, upstream: $1) },
+                objectField: { Self.field(of: $0, $1, in: batch, certificates: certificates, streams: streams) })
         }
         logger.info(
             "batch applied",
@@ -267,7 +274,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 "config.version": "\(result.version)", "changed": "\(result.changed)",
                 "batch.routes": "\(batch.routes.count)", "batch.upstreams": "\(batch.upstreams.count)",
                 "batch.deletes": "\(batch.deleteRoutes.count + batch.deleteUpstreams.count)",
-                "batch.certificates": "\(certificates.count)",
+                "batch.certificates": "\(certificates.count)", "batch.streams": "\(streams.count)",
             ])
         return jsonResponse(["version": .integer(result.version), "changed": .integer(result.changed)])
     }
@@ -314,13 +321,16 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     /// ones, are never touched: sy_apply refuses the whole change (409 owned) when the
     /// document names one. The set the owner holds is read with the version and the write
     /// is conditional on that version (retried when another change came first).
-    func applyAsOwner(_ batch: Batch, certificates: CertificateBatch, owner: String, prune: Bool) async throws -> Response {
+    func applyAsOwner(
+        _ batch: Batch, certificates: CertificateBatch, streams: StreamBatch, owner: String, prune: Bool
+    ) async throws -> Response {
         let requested = ChangeRequest.current?.ifVersion
         var attempt = 0
         while true {
             attempt += 1
             var full = batch
             var fullCertificates = certificates
+            var fullStreams = streams
             var version: Int64?
             var pruned: [JSONValue] = []
             if prune {
@@ -329,6 +339,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 let named = Set(batch.routes.map { "route:" + $0.id } + batch.upstreams.map { "upstream:" + $0.name })
                     .union(batch.deleteRoutes.map { "route:" + $0 }).union(batch.deleteUpstreams.map { "upstream:" + $0 })
                     .union(certificates.puts.map { "certificate:" + $0.id }).union(certificates.deletes.map { "certificate:" + $0 })
+                    .union(streams.puts.map { "stream:" + $0.id }).union(streams.deletes.map { "stream:" + $0 })
                 for field in held.sorted() where !named.contains(field) {
                     if field.hasPrefix("route:") {
                         full.deleteRoutes.append(String(field.dropFirst("route:".count)))
@@ -336,6 +347,8 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                         full.deleteUpstreams.append(String(field.dropFirst("upstream:".count)))
                     } else if field.hasPrefix("certificate:") {
                         fullCertificates.deletes.append(String(field.dropFirst("certificate:".count)))
+                    } else if field.hasPrefix("stream:") {
+                        fullStreams.deletes.append(String(field.dropFirst("stream:".count)))
                     } else {
                         continue
                     }
@@ -343,7 +356,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 }
             }
             let certificateOps = try await call { () throws(StoreError) in try await certificateOperations(fullCertificates) }
-            let operations = full.operations() + certificateOps
+            let operations = full.operations() + certificateOps + fullStreams.operations
             if operations.count > Batch.maxObjects {
                 throw APIError(
                     .contentTooLarge, "too_large",
@@ -361,8 +374,9 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             } catch {
                 if requested == nil, version != nil, attempt < 5, FunctionRefusal(error.apply)?.code == "precondition_failed" { continue }
                 throw APIError.from(
-                    error, upstreamField: { full.upstreamField(ofRoute: $0, upstream: $1) },
-                    objectField: { ($0 == .certificate ? fullCertificates.field($1) : nil) ?? Self.field(of: $0, $1, in: full) })
+                    error,
+                    upstreamField: { fullStreams.field($0).map { $0 + ".upstream" } ?? full.upstreamField(ofRoute: $0, upstream: $1) },
+                    objectField: { Self.field(of: $0, $1, in: full, certificates: fullCertificates, streams: fullStreams) })
             }
             logger.info(
                 "batch applied as owner",
@@ -459,8 +473,11 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     }
 
     /// The request field of an object in a (valid) batch: `upstreams[2]`, `routes[0]`,
-    /// `delete.routes[1]`.
-    static func field(of kind: ObjectKind, _ id: String, in batch: Batch) -> String {
+    /// `delete.routes[1]`, `certificates[0]`, `streams[1]`.
+    static func field(
+        of kind: ObjectKind, _ id: String, in batch: Batch, certificates: CertificateBatch = CertificateBatch(),
+        streams: StreamBatch = StreamBatch()
+    ) -> String {
         switch kind {
         case .route:
             if let i = batch.routes.firstIndex(where: { $0.id == id }) { return "routes[\(i)]" }
@@ -469,7 +486,9 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             if let i = batch.upstreams.firstIndex(where: { $0.name == id }) { return "upstreams[\(i)]" }
             if let i = batch.deleteUpstreams.firstIndex(of: id) { return "delete.upstreams[\(i)]" }
         case .certificate:
-            break
+            if let field = certificates.field(id) { return field }
+        case .stream:
+            if let field = streams.field(id) { return field }
         }
         return "\(kind.rawValue):\(id)"
     }

@@ -148,6 +148,16 @@ struct APIError: Error, HTTPResponseError {
                 .conflict, "owned", "\(kind.rawValue) '\(id)' \(whose)\(from): \(advice); nothing was written",
                 field: objectField(kind, id),
                 extra: [("owner", owner.map { .string($0) } ?? .null), ("source", source.map { .string($0) } ?? .null)])
+        case "port_conflict":
+            // one stream per listen port and protocol (docs/stream.md)
+            let id = refusal.string("id") ?? ""
+            let holder = refusal.string("stream") ?? ""
+            let at = objectField(.stream, id)
+            return APIError(
+                .conflict, "port_conflict",
+                "stream '\(id)': \(refusal.string("protocol") ?? "tcp") port \(refusal.integer("listen") ?? 0) is taken by stream "
+                    + "'\(holder)'; nothing was written",
+                field: at.isEmpty || at == "id" ? "listen" : at + ".listen", extra: [("stream", .string(holder))])
         case "wrong_type":
             let key = refusal.string("key") ?? "?"
             return APIError(

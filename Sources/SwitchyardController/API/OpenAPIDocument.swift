@@ -460,7 +460,7 @@ enum OpenAPIDocument {
             post:
               operationId: apply
               tags: [batch]
-              summary: Apply a batch of upstreams, routes, certificates and deletions in one atomic change
+              summary: Apply a batch of upstreams, routes, certificates, streams and deletions in one atomic change
               description: |
                 All or nothing, one version; at most 1,000 objects and 2 MiB (413 too_large naming
                 both) unless `atomic=false`. With `owner` the objects are written as that owner;
@@ -513,10 +513,10 @@ enum OpenAPIDocument {
             get:
               operationId: listStreams
               tags: [objects]
-              summary: Every TCP/UDP stream service (docs/stream.md) and the streams' own version
+              summary: Every TCP/UDP stream service (docs/stream.md) and the configuration version
               responses:
                 "200":
-                  description: The streams and the stream version (not the configuration's)
+                  description: The streams and the configuration version
                   headers:
                     ETag: {$ref: "#/components/headers/ETag"}
                   content:
@@ -555,10 +555,11 @@ enum OpenAPIDocument {
               tags: [objects]
               summary: Create or replace a stream service (409 port_conflict when another stream holds the port)
               description: |
-                Streams have their own version (they are not in /apply, the history or the digest);
-                If-Match names the configuration's version and is refused here with 400.
+                A stream is a configuration object like a route: written by the same atomic change
+                (history, revert, digest), with dry_run, If-Match and the note like every object.
               parameters:
                 - $ref: "#/components/parameters/DryRun"
+                - $ref: "#/components/parameters/IfMatch"
                 - $ref: "#/components/parameters/Note"
               requestBody:
                 required: true
@@ -567,13 +568,13 @@ enum OpenAPIDocument {
                     schema: {$ref: "#/components/schemas/StreamInput"}
               responses:
                 "200":
-                  description: Replaced or unchanged (or, with dry_run, the stream dry-run report)
+                  description: Replaced or unchanged (or, with dry_run, the dry-run report)
                   content:
                     application/json:
                       schema:
                         anyOf:
                           - $ref: "#/components/schemas/Stream"
-                          - $ref: "#/components/schemas/StreamDryRun"
+                          - $ref: "#/components/schemas/DryRunReport"
                 "201":
                   description: Created
                   content:
@@ -583,6 +584,7 @@ enum OpenAPIDocument {
                 "401": {$ref: "#/components/responses/Unauthorized"}
                 "403": {$ref: "#/components/responses/Forbidden"}
                 "409": {$ref: "#/components/responses/Conflict"}
+                "412": {$ref: "#/components/responses/PreconditionFailed"}
                 "413": {$ref: "#/components/responses/TooLarge"}
                 "422": {$ref: "#/components/responses/Invalid"}
                 "503": {$ref: "#/components/responses/Unavailable"}
@@ -592,20 +594,23 @@ enum OpenAPIDocument {
               summary: Delete a stream service (its listener closes; open TCP connections stay)
               parameters:
                 - $ref: "#/components/parameters/DryRun"
+                - $ref: "#/components/parameters/IfMatch"
                 - $ref: "#/components/parameters/Note"
               responses:
                 "200":
-                  description: Deleted (or, with dry_run, the stream dry-run report)
+                  description: Deleted (or, with dry_run, the dry-run report)
                   content:
                     application/json:
                       schema:
                         anyOf:
                           - $ref: "#/components/schemas/DeletedById"
-                          - $ref: "#/components/schemas/StreamDryRun"
+                          - $ref: "#/components/schemas/DryRunReport"
                 "400": {$ref: "#/components/responses/BadRequest"}
                 "401": {$ref: "#/components/responses/Unauthorized"}
                 "403": {$ref: "#/components/responses/Forbidden"}
                 "404": {$ref: "#/components/responses/NotFound"}
+                "409": {$ref: "#/components/responses/Conflict"}
+                "412": {$ref: "#/components/responses/PreconditionFailed"}
                 "422": {$ref: "#/components/responses/Invalid"}
                 "503": {$ref: "#/components/responses/Unavailable"}
 
@@ -1275,16 +1280,6 @@ enum OpenAPIDocument {
                 proxy_protocol: {type: boolean}
                 allow: {type: array, items: {type: string}, description: CIDRs}
                 deny: {type: array, items: {type: string}, description: CIDRs}
-            StreamDryRun:
-              type: object
-              required: [dry_run, stream_version, changed, action]
-              properties:
-                dry_run: {type: boolean, enum: [true]}
-                stream_version: {type: integer}
-                changed: {type: integer}
-                action: {type: string, enum: [create, update, unchanged, delete]}
-                stream: {type: object, description: the document that would be stored (without version)}
-                id: {type: string}
             DeletedById:
               type: object
               required: [id, deleted, version]
@@ -1298,12 +1293,14 @@ enum OpenAPIDocument {
                 upstreams: {type: array, items: {type: object}}
                 routes: {type: array, items: {type: object}}
                 certificates: {type: array, items: {type: object}}
+                streams: {type: array, items: {type: object}, description: "StreamInput with its id; atomic batches only"}
                 delete:
                   type: object
                   properties:
                     routes: {type: array, items: {type: string}}
                     upstreams: {type: array, items: {type: string}}
                     certificates: {type: array, items: {type: string}}
+                    streams: {type: array, items: {type: string}}
             ApplyResult:
               type: object
               required: [version, changed]
@@ -1355,7 +1352,7 @@ enum OpenAPIDocument {
               type: object
               required: [kind, id]
               properties:
-                kind: {type: string, enum: [route, upstream, certificate]}
+                kind: {type: string, enum: [route, upstream, certificate, stream]}
                 id: {type: string}
                 fields:
                   type: array

@@ -110,6 +110,8 @@ public func buildApplication(
         // loaded again on the first write that finds it missing).
         do {
             try await startupStore.loadLibrary()
+            // streams written under the first version's own keys become sy_apply's (once)
+            _ = try await startupStore.migrateStreams()
         } catch {
             startupLogger.warning(
                 "could not load the redis function library at start; will retry on first write",

@@ -160,10 +160,11 @@ extension ConfigStore {
             if case .string(let owner)? = (try? JSONValue.parse(s.at))?["owner"] { ownedAtTarget[field] = owner }
             puts[kind, default: []].append(.restore(kind, s.id, stored: String(decoding: s.at, as: UTF8.self), refs: refs))
         }
-        // upstreams before the routes that need them, routes off an upstream before it goes
+        // upstreams before the routes and streams that need them, routes off an upstream
+        // before it goes (sy_apply checks streams after the whole batch)
         var operations: [ApplyOperation] = []
-        for kind in [ObjectKind.upstream, .certificate, .route] { operations += puts[kind] ?? [] }
-        for kind in [ObjectKind.route, .certificate, .upstream] { operations += dels[kind] ?? [] }
+        for kind in [ObjectKind.upstream, .certificate, .route, .stream] { operations += puts[kind] ?? [] }
+        for kind in [ObjectKind.stream, .route, .certificate, .upstream] { operations += dels[kind] ?? [] }
         var owned: [(field: String, owner: String)] = []
         if !operations.isEmpty {
             let fields = operations.map { $0.kind.rawValue + ":" + $0.id }
@@ -238,7 +239,7 @@ extension ConfigStore {
             case .upstream:
                 touchedUpstreams.insert(op.id)
                 upstreams[op.id] = bytes.flatMap { try? StoredDocument.upstream($0).value }
-            case .certificate:
+            case .certificate, .stream:
                 break
             }
         }

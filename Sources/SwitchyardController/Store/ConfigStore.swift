@@ -247,7 +247,7 @@ public struct ConfigStore: Sendable {
         return (Stored(value: upstream, version: version), created)
     }
 
-    private func putObject(
+    func putObject(
         _ kind: ObjectKind, _ id: String, document: String, owner: String?, operation: (Int64?) -> ApplyOperation
     ) async throws(StoreError) -> (version: Int64, created: Bool) {
         let key = KeySchema.object(kind, id)
@@ -380,6 +380,7 @@ extension ObjectKind {
         case .route: return "route.id"
         case .upstream: return "upstream.name"
         case .certificate: return "certificate.id"
+        case .stream: return "stream.id"
         }
     }
 }

@@ -67,6 +67,10 @@ enum StatusPageAssets {
             <h2>Certificates <span id="certificate-count" class="count"></span></h2>
             <div id="certificates"></div>
           </section>
+          <section>
+            <h2>Streams <span id="stream-count" class="count"></span></h2>
+            <div id="streams"></div>
+          </section>
 
           <section>
             <h2>Explain a request</h2>
@@ -109,7 +113,7 @@ enum StatusPageAssets {
           let generation = 0;
           let seenVersion = null;
           let certificatesAt = 0;
-          const cache = { routes: null, changes: null, certificates: null };
+          const cache = { routes: null, changes: null, certificates: null, streams: null };
 
           const $ = (id) => document.getElementById(id);
 
@@ -240,10 +244,11 @@ enum StatusPageAssets {
               if (mine !== generation) return;
               const now = Date.now();
               if (status.version !== seenVersion || cache.routes === null) {
-                const [routes, changes] = await Promise.all([
-                  api("/api/v1/routes"), api("/api/v1/changes?limit=" + CHANGES)]);
+                const [routes, changes, streams] = await Promise.all([
+                  api("/api/v1/routes"), api("/api/v1/changes?limit=" + CHANGES), api("/api/v1/streams")]);
                 cache.routes = routes;
                 cache.changes = changes;
+                cache.streams = streams;
               }
               if (status.version !== seenVersion || now - certificatesAt > CERT_REFRESH_MS) {
                 cache.certificates = await api("/api/v1/certificates");
@@ -275,6 +280,7 @@ enum StatusPageAssets {
             renderUpstreams(health);
             renderChanges(cache.changes.items);
             renderCertificates(cache.certificates);
+            renderStreams(cache.streams.items);
           }
 
           function renderSummary(status, health) {
@@ -426,6 +432,18 @@ enum StatusPageAssets {
               el("td", {}, c.default ? "default" : "")));
             $("certificates").replaceChildren(table(
               ["id", "names", "not after", "days left#", "state", ""], rows, "No certificates.", "certificates"));
+          }
+
+          function renderStreams(items) {
+            $("stream-count").textContent = "(" + items.length + ")";
+            const rows = items.map((s) => el("tr", { "data-stream": s.id },
+              el("td", { class: "mono" }, s.id),
+              el("td", { class: "num" }, s.listen),
+              el("td", {}, s.protocol),
+              el("td", { class: "mono" }, s.upstream),
+              el("td", {}, s.balance)));
+            $("streams").replaceChildren(table(
+              ["id", "listen#", "protocol", "upstream", "balance"], rows, "No streams.", "streams"));
           }
 
           // --- explain ---

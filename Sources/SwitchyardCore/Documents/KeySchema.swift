@@ -27,6 +27,8 @@ public enum KeySchema {
     public static let upstreams = base + "upstreams"
     /// Set of all certificate ids.
     public static let certificates = base + "certificates"
+    /// Set of all stream ids (TCP/UDP services, docs/stream.md).
+    public static let streams = base + "streams"
     /// Hash: route id -> comma-separated upstreams it uses.
     public static let uses = base + "uses"
     /// Stream: the change log.
@@ -58,6 +60,8 @@ public enum KeySchema {
     public static func upstream(_ name: String) -> String { base + "upstream:" + name }
     /// One certificate document (chain, names, dates and the key, encrypted when configured).
     public static func certificate(_ id: String) -> String { base + "certificate:" + id }
+    /// One stream document (listen port, protocol, upstream, balancing: StreamService.swift).
+    public static func stream(_ id: String) -> String { base + "stream:" + id }
     /// Set of ids of the routes that use upstream `name`.
     public static func usedBy(_ name: String) -> String { base + "used_by:" + name }
     /// Hash describing one live edge.
@@ -71,6 +75,7 @@ public enum KeySchema {
         case .route: return routes
         case .upstream: return upstreams
         case .certificate: return certificates
+        case .stream: return streams
         }
     }
 

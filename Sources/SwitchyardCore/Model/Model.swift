@@ -190,4 +190,7 @@ public enum ObjectKind: String, Sendable, CaseIterable {
     case upstream
     /// A TLS certificate and key the edges serve by SNI (Certificate.swift).
     case certificate
+    /// A TCP/UDP service served by `switchyard stream` (StreamService.swift, docs/stream.md);
+    /// the edges hold its document for the digest only.
+    case stream
 }

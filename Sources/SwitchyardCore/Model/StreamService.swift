@@ -1,17 +1,8 @@
 // Stream services (issue 23): a TCP (or UDP) listen port whose connections go to the endpoints
 // of an existing upstream. Pure model, validation, encoding and the balancing choice; the
-// engine that runs them is SwitchyardStream, the keys are documented in docs/stream.md.
-
-/// The Redis keys of stream services. Streams are kept apart from the `sy_apply` documents
-/// (their own index, version, change stream and channel), written only by the library's
-/// `sy_stream` function, so HTTP edges and the configuration digest never see them.
-public enum StreamKeys {
-    public static let index = KeySchema.base + "streams"
-    public static let version = KeySchema.base + "stream_version"
-    public static let changes = KeySchema.base + "stream_changes"
-    public static let events = KeySchema.base + "stream_events"
-    public static func stream(_ id: String) -> String { KeySchema.base + "stream:" + id }
-}
+// engine that runs them is SwitchyardStream. A stream is a kind of configuration object
+// (ObjectKind.stream) written by sy_apply like routes and upstreams: KeySchema.streams,
+// KeySchema.stream(id), the one version, change stream, history and digest (docs/stream.md).
 
 public enum StreamProtocol: String, Sendable, Hashable, CaseIterable {
     case tcp, udp
@@ -66,7 +57,7 @@ public struct StreamService: Sendable, Hashable {
         "allow", "deny", "version",
     ]
 
-    /// The stored document (keys sorted; `version` is added by `sy_stream`).
+    /// The stored document (keys sorted; `version` is added by `sy_apply`).
     public var document: JSONValue {
         var members: [(key: String, value: JSONValue)] = [
             ("allow", .array(allow.map { .string($0.description) })),
@@ -185,6 +176,25 @@ public struct StreamService: Sendable, Hashable {
             StreamService(
                 id: pathID, listen: listen, proto: proto, upstream: upstream, balance: balance, connectTimeoutMs: connect,
                 idleTimeoutS: idle, proxyProtocol: proxyProtocol, allow: allow, deny: deny))
+    }
+}
+
+extension StoredDocument {
+    /// A stored stream document (`{"version":N,...}`, its `id` inside) and its version.
+    public static func stream(_ bytes: [UInt8]) throws(DocumentError) -> Stored<StreamService> {
+        let (version, json) = try parse(bytes)
+        guard case .string(let id)? = json["id"] else { throw DocumentError("id") }
+        switch StreamService.validate(json, id: id) {
+        case .success(let service): return Stored(value: service, version: version)
+        case .failure(let failure): throw DocumentError(failure.problems.first?.field ?? "json")
+        }
+    }
+}
+
+extension ApplyOperation {
+    /// The sy_apply put of a stream (sy_apply reads the upstream and port from the document).
+    public static func put(_ stream: StreamService, expect: Int64? = nil) -> ApplyOperation {
+        ApplyOperation(op: .put, kind: .stream, id: stream.id, document: stream.document.canonical, expect: expect)
     }
 }
 

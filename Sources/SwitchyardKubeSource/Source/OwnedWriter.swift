@@ -97,9 +97,10 @@ public struct OwnedWriter: Sendable {
             certificatePuts.append((key, document, operation, sealedKey.map { (certificate.keyPEM, $0) }))
         }
         // deletions: routes first, then the upstreams and certificates they no longer need
+        // (and streams: the source produces none, but prunes one written under its owner)
         let gone = mine.subtracting(wanted)
         var deletes: [(key: String, operation: ApplyOperation)] = []
-        for kind in [ObjectKind.route, .upstream, .certificate] {
+        for kind in [ObjectKind.route, .stream, .upstream, .certificate] {
             for key in gone.filter({ $0.hasPrefix(kind.rawValue + ":") }).sorted() {
                 deletes.append((key, ApplyOperation.delete(kind, String(key.dropFirst(kind.rawValue.count + 1)))))
             }

@@ -21,7 +21,8 @@ struct KeySchemaAgreementTests {
             "epoch=\(KeySchema.epoch)", "adopt=\(KeySchema.adopt)", "hashes=\(KeySchema.hashes)",
             "owners=\(KeySchema.owners)",
             "routes=\(KeySchema.routes)",
-            "upstreams=\(KeySchema.upstreams)", "certificates=\(KeySchema.certificates)", "uses=\(KeySchema.uses)",
+            "upstreams=\(KeySchema.upstreams)", "certificates=\(KeySchema.certificates)",
+            "streams=\(KeySchema.streams)", "uses=\(KeySchema.uses)",
             "changes=\(KeySchema.changes)",
             "events=\(KeySchema.events)", "edges=\(KeySchema.edges)", "edge_ttl_s=\(KeySchema.edgeTTLSeconds)",
             "health_version=\(KeySchema.healthVersion)", "health_events=\(KeySchema.healthEvents)",
@@ -35,6 +36,7 @@ struct KeySchemaAgreementTests {
                 "route(\(id))=\(KeySchema.route(id))", "upstream(\(id))=\(KeySchema.upstream(id))",
                 "certificate(\(id))=\(KeySchema.certificate(id))",
                 "object(certificate,\(id))=\(KeySchema.object(.certificate, id))",
+                "stream(\(id))=\(KeySchema.stream(id))", "object(stream,\(id))=\(KeySchema.object(.stream, id))",
                 "used_by(\(id))=\(KeySchema.usedBy(id))", "edge(\(id))=\(KeySchema.edge(id))",
                 "health(\(id))=\(KeySchema.health(id))",
             ]
@@ -52,6 +54,7 @@ struct KeySchemaAgreementTests {
             p("owners", K.owners); p("routes", K.routes)
             p("upstreams", K.upstreams)
             p("certificates", K.certificates)
+            p("streams", K.streams)
             p("uses", K.uses); p("changes", K.changes); p("events", K.events); p("edges", K.edges)
             p("edge_ttl_s", K.edge_ttl_s)
             p("health_version", K.health_version); p("health_events", K.health_events)
@@ -63,6 +66,7 @@ struct KeySchemaAgreementTests {
               p("route(" .. id .. ")", K.route(id)); p("upstream(" .. id .. ")", K.upstream(id))
               p("certificate(" .. id .. ")", K.certificate(id))
               p("object(certificate," .. id .. ")", K.object("certificate", id))
+              p("stream(" .. id .. ")", K.stream(id)); p("object(stream," .. id .. ")", K.object("stream", id))
               p("used_by(" .. id .. ")", K.used_by(id)); p("edge(" .. id .. ")", K.edge(id))
               p("health(" .. id .. ")", K.health(id))
             end
@@ -99,12 +103,18 @@ struct KeySchemaAgreementTests {
             ("routes", KeySchema.routes), ("upstreams", KeySchema.upstreams), ("uses", KeySchema.uses),
             ("changes", KeySchema.changes), ("events", KeySchema.events),
             ("certificates", KeySchema.certificates), ("epoch", KeySchema.epoch), ("adopt", KeySchema.adopt),
-            ("hashes", KeySchema.hashes), ("owners", KeySchema.owners),
+            ("hashes", KeySchema.hashes), ("owners", KeySchema.owners), ("streams", KeySchema.streams),
         ] {
             #expect(source.contains(#"\#(name) = base .. "\#(name)""#))
             #expect(key == base + name)
         }
         #expect(source.contains(#"base .. "used_by:" .. name"#))
         #expect(KeySchema.usedBy("x") == base + "used_by:x")
+        // every kind's documents are <base><kind>:<id>, and sy_apply writes exactly the kinds
+        // ObjectKind names (its KINDS list)
+        #expect(source.contains(#"object = function(kind, id) return base .. kind .. ":" .. id end"#))
+        let line = try #require(source.split(separator: "\n").first { $0.hasPrefix("local KINDS = {") })
+        let named = line.split(separator: "\"").enumerated().filter { $0.offset % 2 == 1 }.map { String($0.element) }
+        #expect(Set(named) == Set(ObjectKind.allCases.map(\.rawValue)) && named.count == ObjectKind.allCases.count)
     }
 }

@@ -8,6 +8,8 @@
 --     route:<id>          the route document
 --     upstream:<name>     the upstream document
 --     certificate:<id>    a TLS certificate document (chain, names, key or key_enc)
+--     stream:<id>         a TCP/UDP service document (docs/stream.md): held, never served
+--                         (`switchyard stream` serves it), so the digest covers it
 -- sy_meta (small):
 --     serial              number; bumped once per commit that changed sy_config. The one
 --                         key the request path reads: a worker whose tables carry another
@@ -50,7 +52,7 @@ local mt = {__index = _M}
 _M.LOG_TTL = 600          -- seconds a log:<serial> entry lives
 _M.LOG_MAX_KEYS = 1000    -- a commit changing more keys logs "*"
 
--- shm key for an object: kind is "route", "upstream" or "certificate"
+-- shm key for an object: kind is "route", "upstream", "certificate" or "stream"
 function _M.key(kind, id)
     return kind .. ":" .. id
 end

@@ -2,7 +2,7 @@
 -- (deleting what Redis no longer has).
 --
 -- Reads the version and the epoch FIRST, then SMEMBERS of the indexes (upstreams, routes,
--- certificates), then MGETs the documents (switchyard.sync.documents); changes made
+-- certificates, streams), then MGETs the documents (switchyard.sync.documents); changes made
 -- meanwhile are replayed from the stream on top by the next catch-up. The digest of what
 -- Redis has is computed in slices while the edge serves a configuration. The edge's first
 -- load (nothing served yet) runs with the Lua collector stopped (switchyard.util.bulk;
@@ -48,11 +48,12 @@ local function reload(ctx, cmd, why, epoch)
         {"SMEMBERS", keys.routes},
         {"SMEMBERS", keys.certificates},
         {"EXISTS", keys.hashes},
+        {"SMEMBERS", keys.streams},
     })
     if not replies then
         return nil, "full reload: " .. tostring(err)
     end
-    local rerr = first_error(replies, 5)
+    local rerr = first_error(replies, 6)
     if rerr then
         return nil, "full reload: " .. rerr
     end
@@ -76,6 +77,10 @@ local function reload(ctx, cmd, why, epoch)
     end
     for _, id in ipairs(replies[4]) do
         shm_keys[#shm_keys + 1] = store_mod.key("certificate", id)
+    end
+    -- streams: held (for the digest), not served (`switchyard stream` serves them)
+    for _, id in ipairs(replies[6]) do
+        shm_keys[#shm_keys + 1] = store_mod.key("stream", id)
     end
     -- the documents and the hashes sy_apply recorded for them (none: Redis was written by
     -- a library from before them, and nothing can be out of band)

@@ -16,6 +16,7 @@ _M.owners = BASE .. "owners"   -- who may change an object (written by sy_apply;
 _M.routes = BASE .. "routes"
 _M.upstreams = BASE .. "upstreams"
 _M.certificates = BASE .. "certificates"
+_M.streams = BASE .. "streams"   -- TCP/UDP services (docs/stream.md): held for the digest only
 _M.uses = BASE .. "uses"
 _M.changes = BASE .. "changes"
 _M.events = BASE .. "events"
@@ -28,7 +29,7 @@ _M.health_upstreams = BASE .. "health_upstreams"
 _M.prober_lease = BASE .. "prober:lease"
 _M.prober_heartbeat = BASE .. "prober:heartbeat"
 
--- kind is "route", "upstream" or "certificate"
+-- kind is "route", "upstream", "certificate" or "stream"
 function _M.object(kind, id)
     return BASE .. kind .. ":" .. id
 end
@@ -43,6 +44,10 @@ end
 
 function _M.certificate(id)
     return BASE .. "certificate:" .. id
+end
+
+function _M.stream(id)
+    return BASE .. "stream:" .. id
 end
 
 function _M.used_by(name)

@@ -53,7 +53,7 @@ _M.FORMAT = 1
 local function valid_key(key)
     return type(key) == "string"
         and (str_find(key, "^route:.") ~= nil or str_find(key, "^upstream:.") ~= nil
-             or str_find(key, "^certificate:.") ~= nil)
+             or str_find(key, "^certificate:.") ~= nil or str_find(key, "^stream:.") ~= nil)
 end
 
 function _M.journal_path(path)

@@ -30,7 +30,9 @@ local _M = {}
 
 _M.COUNT = 1000          -- entries per XRANGE page
 _M.MAX_PAGES = 100       -- more than 100k entries behind: a full reload is cheaper
-_M.KINDS = {route = true, upstream = true, certificate = true}   -- objects it names
+-- objects it names; streams (docs/stream.md) are served by `switchyard stream`, not by the
+-- edges, which hold their documents only for the digest
+_M.KINDS = {route = true, upstream = true, certificate = true, stream = true}
 local KINDS = _M.KINDS
 
 -- The id of the first entry a catch-up after `applied` needs.

@@ -29,10 +29,12 @@ describe("stream", function()
         local walk, why = walk_pages(7, {{entry("8-0", "route", "a"),
                                           entry("8-1", "upstream", "u"),
                                           entry("9-0", "route", "a"),
-                                          entry("10-0", "certificate", "c")}})
+                                          entry("10-0", "certificate", "c"),
+                                          entry("11-0", "stream", "pg")}})
         assert.is_nil(why)
-        assert.same({"route:a", "upstream:u", "certificate:c"}, walk.order)
-        assert.equal(10, walk.last_version)
+        -- a stream (docs/stream.md) is a kind like the others: no full reload for it
+        assert.same({"route:a", "upstream:u", "certificate:c", "stream:pg"}, walk.order)
+        assert.equal(11, walk.last_version)
     end)
 
     it("wants a full reload when the stream does not continue at applied + 1", function()

@@ -361,6 +361,13 @@ public struct ForwardAuth: Sendable, Hashable {
 
     public static let fields: Set<String> = ["url", "request_headers", "response_headers", "cache_s", "timeout_ms", "fail_open"]
     public static let defaultRequestHeaders = ["Authorization", "Cookie"]
+    /// Lowercased names a client may not pass to the service: the request's framing (a
+    /// client's Content-Length would make the service wait for a body that never comes) and
+    /// the X-Forwarded-* headers the edge sets.
+    public static let refusedToService: Set<String> = [
+        "host", "connection", "content-length", "transfer-encoding", "te", "upgrade", "keep-alive", "expect",
+        "x-forwarded-method", "x-forwarded-proto", "x-forwarded-host", "x-forwarded-uri", "x-forwarded-for",
+    ]
     public static let maxNames = 16
     public static let maxURL = 1024
     public static let cacheRange = 0...300
@@ -418,6 +425,12 @@ extension ForwardAuth {
                     let low = name.lowercased()
                     if key == "response_headers", HeaderEdits.refusedInRequest.contains(low) || low == "host" {
                         reader.add("\(at)[\(i)]", .invalid, "\(name) is set by the edge itself and cannot come from the service")
+                        continue
+                    }
+                    if key == "request_headers", refusedToService.contains(low) {
+                        reader.add(
+                            "\(at)[\(i)]", .invalid,
+                            "\(name) is the edge's own on the request to the service (its framing, or an X-Forwarded-* header it sets)")
                         continue
                     }
                     guard seen.insert(low).inserted else {

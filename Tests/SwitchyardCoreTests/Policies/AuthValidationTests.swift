@@ -177,6 +177,8 @@ struct AuthValidationTests {
         (#"{"url":"http://127.0.0.1:80/","response_headers":["X-A","x-a"]}"#, "forward_auth.response_headers[1]"),
         (#"{"url":"http://127.0.0.1:80/","request_headers":["a b"]}"#, "forward_auth.request_headers[0]"),
         (#"{"url":"http://127.0.0.1:80/","request_headers":"*"}"#, "forward_auth.request_headers"),
+        (#"{"url":"http://127.0.0.1:80/","request_headers":["Authorization","Content-Length"]}"#, "forward_auth.request_headers[1]"),
+        (#"{"url":"http://127.0.0.1:80/","request_headers":["X-Forwarded-Uri"]}"#, "forward_auth.request_headers[0]"),
         (#"{"url":"http://127.0.0.1:80/","cache_s":301}"#, "forward_auth.cache_s"),
         (#"{"url":"http://127.0.0.1:80/","timeout_ms":0}"#, "forward_auth.timeout_ms"),
         (#"{"url":"http://127.0.0.1:80/","fail_open":"yes"}"#, "forward_auth.fail_open"),

@@ -366,6 +366,14 @@ local REFUSED_FROM_SERVICE = {
     host = true,
 }
 
+-- the request's framing and the X-Forwarded-* headers the edge sets itself
+local REFUSED_TO_SERVICE = {
+    host = true, connection = true, ["content-length"] = true, ["transfer-encoding"] = true,
+    te = true, upgrade = true, ["keep-alive"] = true, expect = true,
+    ["x-forwarded-method"] = true, ["x-forwarded-proto"] = true, ["x-forwarded-host"] = true,
+    ["x-forwarded-uri"] = true, ["x-forwarded-for"] = true,
+}
+
 function _M.forward_auth(v)
     if not is_object(v) then
         return nil, "forward_auth must be an object"
@@ -379,7 +387,7 @@ function _M.forward_auth(v)
         return nil, "forward_auth.url must be http://ip:port/path"
     end
     local req, err = header_names(field(v, "request_headers"), "forward_auth.request_headers",
-                                  16, nil, {"Authorization", "Cookie"})
+                                  16, REFUSED_TO_SERVICE, {"Authorization", "Cookie"})
     if not req then
         return nil, err
     end

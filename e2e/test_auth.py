@@ -413,6 +413,12 @@ def test_forward_auth_passes_401_and_403(edges, forward_routes, backends):
         r = _get(e, FA, Authorization="Bearer deny")
         assert r.status_code == 403
         assert b.hits == before
+    # the service's 403 is counted as an authentication rejection, not allow/deny
+    text = requests.get(edges[0].metrics_url + "/metrics", timeout=5).text
+    lines = [ln for ln in text.splitlines()
+             if ln.startswith("switchyard_edge_rejections_total") and 'route="fa"' in ln]
+    assert any('reason="auth"' in ln for ln in lines), lines
+    assert not any('reason="allow_deny"' in ln for ln in lines), lines
 
 
 def test_forward_auth_caches_answers_by_credential(edges, forward_routes):

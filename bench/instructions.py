@@ -74,7 +74,7 @@ EDGE_ROUTES = [
     ("edge: route with jwt ES256, token cached", "jwtes.bench", "es256",
      "location /: as RS256 cached"),
     ("edge: route with jwt ES256, a new token each request", "jwtes.bench", "es256-new",
-     "location /: as RS256, with a P-256 ECDSA verification (r||s to DER in Lua)"),
+     "location /: as RS256, with a P-256 ECDSA verification (JWS r, s turned into DER in Lua)"),
 ]
 
 # headers of the authentication variants (setup_routes): a dict, or a function giving the
@@ -384,7 +384,7 @@ def measure(args, base):
         started.append(controller)
         for label, _, headers, _ in EDGE_ROUTES:
             if isinstance(headers, str) and headers.endswith("-new") and wanted(args, label):
-                AUTH_TOKENS[headers] = args.warmup + args.windows * args.requests
+                AUTH_TOKENS[headers] = args.warmup + args.windows * args.requests + 10
         setup_routes(controller, bport)
         load_hosts(controller, args.hosts)
         d = os.path.join(base, "edge")

@@ -9,6 +9,7 @@ import ctypes
 import glob
 import json
 import os
+import socket
 import subprocess
 import tempfile
 import threading
@@ -29,6 +30,7 @@ FA_CACHED = "fa-cached.auth.test"
 FA_DOWN = "fa-down.auth.test"
 FA_OPEN = "fa-open.auth.test"
 FA_SLOW = "fa-slow.auth.test"
+FA_V6 = "fa-v6.auth.test"
 
 
 def _crypt(password, setting):
@@ -252,14 +254,20 @@ def test_token_from_a_cookie(edges, routes):
         assert _get(e, COOKIE, Cookie="other=" + t).status_code == 401
 
 
+def _rejection_lines(edge, route, *having):
+    text = requests.get(edge.metrics_url + "/metrics", timeout=5).text
+    return [ln for ln in text.splitlines()
+            if ln.startswith("switchyard_edge_rejections_total") and f'route="{route}"' in ln
+            and all(h in ln for h in having)]
+
+
 def test_rejections_are_counted_as_auth(edges, routes):
     e = edges[0]
     for _ in range(3):
         assert _get(e, BASIC).status_code == 401
-    r = requests.get(e.metrics_url + "/metrics", timeout=5)
-    lines = [ln for ln in r.text.splitlines()
-             if ln.startswith("switchyard_edge_rejections_total") and 'route="basic"' in ln]
-    assert any('reason="auth"' in ln and float(ln.rsplit(" ", 1)[1]) >= 3 for ln in lines), lines
+    wait_until(lambda: any(float(ln.rsplit(" ", 1)[1]) >= 3
+                           for ln in _rejection_lines(e, "basic", 'reason="auth"')),
+               5, interval=0.2, what="basic's rejections counted as auth")
 
 
 def test_explain_names_the_authentication(controller, edges, routes):
@@ -346,14 +354,31 @@ class _AuthService(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def auth_service():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _AuthService)
+class _V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _serve(cls, host):
+    server = cls((host, 0), _AuthService)
     server.daemon_threads = True
     server.lock = threading.Lock()
     server.hits = 0
     server.seen = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def auth_service():
+    server = _serve(ThreadingHTTPServer, "127.0.0.1")
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def auth_service_v6():
+    server = _serve(_V6Server, "::1")
     yield server
     server.shutdown()
     server.server_close()
@@ -413,11 +438,12 @@ def test_forward_auth_passes_401_and_403(edges, forward_routes, backends):
         r = _get(e, FA, Authorization="Bearer deny")
         assert r.status_code == 403
         assert b.hits == before
-    # the service's 403 is counted as an authentication rejection, not allow/deny
-    text = requests.get(edges[0].metrics_url + "/metrics", timeout=5).text
-    lines = [ln for ln in text.splitlines()
-             if ln.startswith("switchyard_edge_rejections_total") and 'route="fa"' in ln]
-    assert any('reason="auth"' in ln for ln in lines), lines
+    # the service's 403 is counted as an authentication rejection, not allow/deny (other
+    # workers flush their counts within a second)
+    lines = wait_until(lambda: _rejection_lines(edges[0], "fa", 'reason="auth"'), 5,
+                       interval=0.2, what="fa's rejections")
+    time.sleep(1.2)
+    lines = _rejection_lines(edges[0], "fa")
     assert not any('reason="allow_deny"' in ln for ln in lines), lines
 
 
@@ -466,3 +492,16 @@ def test_forward_auth_url_is_validated(controller, forward_routes):
             "host": "bad.auth.test", "path": "/", "upstream": "auth-up",
             "forward_auth": {"url": url}})
         assert r.status_code == 422 and r.json()["error"]["field"] == why, (url, r.text)
+
+
+def test_forward_auth_over_ipv6(controller, edges, forward_routes, auth_service_v6):
+    put_route(controller, "fa-v6", {
+        "host": FA_V6, "path": "/", "match": "prefix", "upstream": "auth-up",
+        "forward_auth": {"url": f"http://[::1]:{auth_service_v6.server_address[1]}/v6",
+                         "response_headers": ["X-User"]}})
+    for e in edges:
+        wait_until(lambda e=e: _get(e, FA_V6).status_code == 401, 10, what=f"fa-v6 on {e.id}")
+        r = _get(e, FA_V6, Authorization="Bearer good")
+        assert r.status_code == 200, r.text
+        assert r.json()["headers"]["x-user"] == "ann"
+    assert auth_service_v6.seen[-1]["host"].startswith("[::1]:")

@@ -332,7 +332,8 @@ local function forward_url(url)
             or tonumber(port) > 65535 then
         return nil
     end
-    return {host = host, connect = v6 or host, port = tonumber(port), path = path}
+    -- ngx.socket.tcp connects to an IPv6 address written in brackets
+    return {host = host, connect = host, port = tonumber(port), path = path}
 end
 
 local function header_names(v, at, max, refused, default)

@@ -120,7 +120,7 @@ describe("switchyard.auth.fields", function()
         assert.equal(1000, f.timeout_ms)
         assert.is_false(f.fail_open)
         local v6 = assert(fields.forward_auth({url = "http://[::1]:80/"}))
-        assert.equal("::1", v6.host)
+        assert.equal("[::1]", v6.host)
         assert.equal("[::1]:80", v6.host_header)
     end)
 

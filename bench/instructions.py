@@ -17,8 +17,11 @@ most of a proxied request's time and the same for every variant, and cache misse
     python3 bench/instructions.py --only "plain route" --windows 7   # one variant, printed
 """
 import argparse
+import base64
+import ctypes
 import datetime
 import glob
+import hashlib
 import http.client
 import json
 import os
@@ -61,7 +64,22 @@ EDGE_ROUTES = [
      "@sy_gzip, a type the route does not list: the header filter turns gzip off"),
     ("edge: route with gzip, 3-byte response compressed", "gzip.bench",
      {"Accept-Encoding": "gzip"}, "@sy_gzip: nginx's gzip filter (zlib set-up per response)"),
+    # authentication (issue 22 item 4): headers named by a string are made by setup_routes
+    ("edge: route with basic_auth, credential cached", "basic.bench", "basic",
+     "location /: the guard reads Authorization, one SHA-1 and an LRU hit (bcrypt ran once)"),
+    ("edge: route with jwt RS256, token cached", "jwtrs.bench", "rs256",
+     "location /: the guard finds the token in the route's LRU cache, sets one claim header"),
+    ("edge: route with jwt RS256, a new token each request", "jwtrs.bench", "rs256-new",
+     "location /: base64url, JSON, an RSA-2048 signature verified by libcrypto (FFI), claims"),
+    ("edge: route with jwt ES256, token cached", "jwtes.bench", "es256",
+     "location /: as RS256 cached"),
+    ("edge: route with jwt ES256, a new token each request", "jwtes.bench", "es256-new",
+     "location /: as RS256, with a P-256 ECDSA verification (JWS r, s turned into DER in Lua)"),
 ]
+
+# headers of the authentication variants (setup_routes): a dict, or a function giving the
+# next request's headers
+AUTH = {}
 
 
 # Variants sent as a POST with this body (the others are GETs without one).
@@ -70,7 +88,7 @@ BODIES = {"edge: plain route, POST with a body": b"sixteen bytes..."}
 
 def get(conn, host, headers, expect=200, body=None):
     h = {"Host": host}
-    h.update(headers)
+    h.update(headers() if callable(headers) else headers)
     if body is None:
         conn.request("GET", "/", headers=h)
     else:
@@ -213,11 +231,105 @@ def setup_routes(controller, backend):
     controller.ok("PUT", "/api/v1/routes/cors", {
         "host": "cors.bench", "path": "/", "upstream": "plain",
         "cors": {"origins": ["https://app.bench"], "credentials": True}})
+    setup_auth(controller)
     for rid, types in (("gzip", ["text/plain", "application/octet-stream"]),
                        ("gzipoff", ["text/html"])):
         controller.ok("PUT", f"/api/v1/routes/{rid}", {
             "host": f"{rid}.bench", "path": "/", "upstream": "plain",
             "gzip": {"min_bytes": 0, "types": types}})
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class _Signer:
+    """Tokens signed without a Python package: openssl makes the keys; RS256 is signed here
+    (PKCS#1 v1.5 with the key's CRT numbers, ~1 ms), ES256 by openssl per token (the
+    ES256 variants need fewer: see AUTH)."""
+
+    def __init__(self, d):
+        self.d = d
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                        "rsa_keygen_bits:2048", "-out", f"{d}/rsa.pem"], check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-out", f"{d}/ec.pem"], check=True,
+                       capture_output=True)
+        text = subprocess.run(["openssl", "rsa", "-in", f"{d}/rsa.pem", "-text", "-noout"],
+                              check=True, capture_output=True, text=True).stdout
+        nums = {}
+        for name in ("modulus", "privateExponent", "prime1", "prime2", "exponent1", "exponent2",
+                     "coefficient"):
+            m = re.search(name + r":\s*\n((?:\s+[0-9a-f:]+\n)+)", text)
+            nums[name] = int(re.sub(r"[\s:]", "", m.group(1)), 16)
+        self.rsa = nums
+
+    def pub(self, name):
+        return subprocess.run(["openssl", "pkey", "-in", f"{self.d}/{name}.pem", "-pubout"],
+                              check=True, capture_output=True, text=True).stdout
+
+    def rs256(self, claims):
+        signed = (_b64url(b'{"alg":"RS256","typ":"JWT"}') + "." +
+                  _b64url(json.dumps(claims, separators=(",", ":")).encode()))
+        k = self.rsa
+        size = (k["modulus"].bit_length() + 7) // 8
+        info = bytes.fromhex("3031300d060960864801650304020105000420")
+        t = info + hashlib.sha256(signed.encode()).digest()
+        em = int.from_bytes(b"\0\1" + b"\xff" * (size - len(t) - 3) + b"\0" + t, "big")
+        m1, m2 = pow(em, k["exponent1"], k["prime1"]), pow(em, k["exponent2"], k["prime2"])
+        h = (k["coefficient"] * (m1 - m2)) % k["prime1"]
+        sig = (m2 + h * k["prime2"]).to_bytes(size, "big")
+        return signed + "." + _b64url(sig)
+
+    def es256(self, claims):
+        signed = (_b64url(b'{"alg":"ES256","typ":"JWT"}') + "." +
+                  _b64url(json.dumps(claims, separators=(",", ":")).encode()))
+        der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", f"{self.d}/ec.pem"],
+                             input=signed.encode(), check=True, capture_output=True).stdout
+        i, raw = 2, b""
+        for _ in range(2):   # SEQUENCE { INTEGER r, INTEGER s } -> r||s
+            n = der[i + 1]
+            raw += der[i + 2:i + 2 + n].lstrip(b"\0").rjust(32, b"\0")
+            i += 2 + n
+        return signed + "." + _b64url(raw)
+
+
+def setup_auth(controller):
+    """Routes with basic_auth (bcrypt cost 10) and jwt (RS256, ES256), and their headers:
+    one credential again and again (cached after the first), or a new token each request
+    (pre-signed: signing is not what is measured)."""
+    d = tempfile.mkdtemp(prefix="sy-instr-auth-")
+    signer = _Signer(d)
+    lib = ctypes.CDLL("libcrypt.so.1")
+    lib.crypt.restype = ctypes.c_char_p
+    salt = base64.b64encode(os.urandom(16)).decode().replace("+", ".")[:22]
+    hashed = lib.crypt(b"bench-password", ("$2b$10$" + salt).encode()).decode()
+    controller.ok("PUT", "/api/v1/routes/basic", {
+        "host": "basic.bench", "path": "/", "upstream": "plain",
+        "basic_auth": {"users": [{"name": "bench", "hash": hashed}]}})
+    for rid, alg, key in (("jwtrs", "RS256", "rsa"), ("jwtes", "ES256", "ec")):
+        controller.ok("PUT", f"/api/v1/routes/{rid}", {
+            "host": f"{rid}.bench", "path": "/", "upstream": "plain",
+            "jwt": {"keys": [{"alg": alg, "pem": signer.pub(key)}],
+                    "claims_to_headers": {"sub": "X-User"}}})
+    exp = int(time.time()) + 86400
+    AUTH["basic"] = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-password").decode()}
+    AUTH["rs256"] = {"Authorization": "Bearer " + signer.rs256({"sub": "bench", "exp": exp})}
+    AUTH["es256"] = {"Authorization": "Bearer " + signer.es256({"sub": "bench", "exp": exp})}
+
+    def fresh(sign, count):
+        tokens = [sign({"sub": "bench", "exp": exp, "jti": i}) for i in range(count)]
+        it = iter(tokens)
+        return lambda: {"Authorization": "Bearer " + next(it)}
+    AUTH["rs256-new"] = fresh(signer.rs256, AUTH_TOKENS.get("rs256-new", 0))
+    AUTH["es256-new"] = fresh(signer.es256, AUTH_TOKENS.get("es256-new", 0))
+    shutil.rmtree(d, ignore_errors=True)
+
+
+# tokens to sign for each "new token" variant: its warm-up and windows when it is measured
+# (measure() sets them), none otherwise
+AUTH_TOKENS = {}
 
 
 def load_hosts(controller, total):
@@ -270,6 +382,9 @@ def measure(args, base):
         started.append(redis)
         controller = Controller(redis, base)
         started.append(controller)
+        for label, _, headers, _ in EDGE_ROUTES:
+            if isinstance(headers, str) and headers.endswith("-new") and wanted(args, label):
+                AUTH_TOKENS[headers] = args.warmup + args.windows * args.requests + 10
         setup_routes(controller, bport)
         load_hosts(controller, args.hosts)
         d = os.path.join(base, "edge")
@@ -303,7 +418,8 @@ def measure(args, base):
                 if not wanted(args, label):
                     continue
                 vg.label = label
-                h = {"Cookie": cookie} if headers is None else headers
+                h = {"Cookie": cookie} if headers is None else AUTH.get(headers, headers) \
+                    if isinstance(headers, str) else headers
                 results["variants"][label] = vg.count(host, h, args.requests, args.warmup,
                                                       args.windows, not args.smoke,
                                                       BODIES.get(label))

@@ -275,6 +275,13 @@ OWNER_VALUES = [
 ]
 
 # field name -> the values that matter to it (on top of GENERIC_VALUES)
+# authentication bases (public keys and hash shapes: nothing here is a secret)
+BCRYPT = "$2y$10$" + "a" * 53
+SHA512_CRYPT = "$6$rounds=5000$saltsalt$" + "b" * 86
+RSA_PUBLIC = '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAh54ep/mplPOfSW14ze+w\nAG19q1R8qfaCCodGEFwZHV2Xiz7H+lnPfW0P5JaPpp5H0FSdw+7h3YJGOfqQLmFd\ntUZnLvjI8r16coEBRPtiYBc8CvRuhpRejdPzUpznBvRI6LAuxsBHtE5n5AX0edZw\nEU5++h3mnqvsih1FjlKV5lZMQH1pBX9BFWsPpv/gerSp1OV1s2XGUi1iRR0Jq2kh\nWjB6VZpD0g2BCs5yEO4ln/7YzmyHCbTGyY3KKwMRH0lR+QdH3UzAwGiwYAcEDSe3\n9fNqK0Vf591xgrm4Ycn1LbPWkpWwvKseRywW9YIXrB3FvfTtM6EV4EXNK9r6tUKQ\n3QIDAQAB\n-----END PUBLIC KEY-----\n'
+EC_PUBLIC = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEc5rhaoTeKf9BOAXz9R+KdQ9MiklL\nCORvG81yG3V2SaOpV355gXLrkxCmXgKphw4BoRApHSnjw4wECW9iIaWbGw==\n-----END PUBLIC KEY-----\n'
+RSA_1024_PUBLIC = '-----BEGIN PUBLIC KEY-----\nMIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQChgr5cZheVi+b7WNgT/CADtSqu\nS3IDsgohTYXAKQXSFeuli9NDZvUNKcvr2yxBdxPv3hjK5j5d7KfYYN7K8OiWQSRd\nOJr5MeRlEmaVhwNse7UjYU4s42tlYcysWTup5g1WL2uJdYhnea5PyOSB3+eBsl7v\ngPfivnu/4BF+5DvVMwIDAQAB\n-----END PUBLIC KEY-----\n'
+
 SPECIFIC = {
     "host": HOST_VALUES, "path": PATH_VALUES, "address": ADDRESS_VALUES,
     "replace_prefix": PATH_VALUES, "replacement": PATH_VALUES + [
@@ -312,6 +319,35 @@ SPECIFIC = {
     "content_type": ["text/html", "", "a\tb", "application/json; charset=utf-8", "x" * 4097],
     "redirect": ["/", "/a", "//evil.test", "https://a.test/x", "http://", "https:///x",
                  "ftp://a.test", "/a b", "x" * 2049, "https://a.test/" + "x" * 2040],
+    # authentication (issue 22 item 4)
+    "realm": ["staff", "", "a\"b", "a\\b", "x" * 64, "x" * 65, "a b"],
+    "hash": [BCRYPT, SHA512_CRYPT, "$2b$04$" + "." * 53, "$2b$13$" + "a" * 53,
+             "$2a$10$" + "a" * 53, "$2y$10$" + "a" * 52, "$6$s$" + "b" * 86,
+             "$6$" + "s" * 17 + "$" + "b" * 86, "$6$rounds=999$s$" + "b" * 86,
+             "$6$rounds=100001$s$" + "b" * 86, "$6$rounds=01000$s$" + "b" * 86,
+             "$6$$" + "b" * 86, "$1$salt$abcdefghijklmnopqrstuv", "$apr1$salt$abc", "{SHA}x",
+             "plain", "$6$s$" + "b" * 85 + "*"],
+    "alg": ["RS256", "ES256", "HS256", "none", "rs256", "RS384", "PS256"],
+    "pem": [RSA_PUBLIC, EC_PUBLIC, "x", "-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n",
+            RSA_PUBLIC + EC_PUBLIC, RSA_PUBLIC.replace("PUBLIC KEY", "RSA PUBLIC KEY"),
+            RSA_1024_PUBLIC, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"],
+    "kid": ["k", "", "x" * 256, "x" * 257, "a b", "\t"],
+    "issuer": ["https://id.test", "", "x" * 256, "x" * 257, "a\tb"],
+    "audience": ["api", "", "x" * 256, "x" * 257],
+    "leeway_s": [0, 300, 301, -1, 1.5],
+    "claims_to_headers": [{}, {"sub": "X-A"}, {"sub": "Authorization"}, {"sub": "cookie"},
+                          {"sub": "X-A", "email": "x-a"}, {"a b": "X-A"}, {"sub": "a b"},
+                          {"x" * 64: "X-A"}, {"x" * 65: "X-A"}, {"sub": "Host"}],
+    "header": ["X-Token", "", "a b", "X" * 128, "X" * 129],
+    "url": ["http://127.0.0.1:9000/auth", "http://[::1]:9000/", "https://127.0.0.1:1/x",
+            "http://auth.test:80/x", "http://127.0.0.1/x", "http://127.0.0.1:80",
+            "http://127.0.0.1:0/x", "http://127.0.0.1:65536/x", "http://127.0.0.01:80/x",
+            "http://[::1]/x", "http://::1:80/x", "http://127.0.0.1:80/a b", "http://127.0.0.1:80/#x",
+            "http://127.0.0.1:80/" + "x" * 1004, "http://127.0.0.1:80/" + "x" * 1005],
+    "request_headers": [["Authorization"], [], ["a b"], ["X-A", "x-a"], ["X"] * 17, ["Host"],
+                        ["Content-Length"], ["X-Forwarded-Uri"], ["expect"]],
+    "response_headers": [["X-User"], [], ["Host"], ["X-Forwarded-For"], ["X-A", "x-a"]],
+    "cache_s": [0, 300, 301, -1], "fail_open": [True, False, 1, "true"],
     "type": ["http", "https", "tcp", "udp", "HTTP"],
     "expect_status": [["200"], ["200-399"], ["100"], ["599"], ["99"], ["600"], ["300-200"],
                       ["2xx"], [200], [], ["200", "200"], ["200-200"], [" 200"]],
@@ -389,6 +425,22 @@ EXTRA_BASES = {
         # gzip (issue 22)
         {"host": "gzip.test", "id": "gzip", "match": "prefix", "path": "/", "priority": 0,
          "upstream": "blue", "gzip": {"min_bytes": 256, "types": ["text/html", "application/json"]}},
+        # authentication (issue 22 item 4): basic_auth, jwt with two keys, forward_auth
+        {"host": "basic.test", "id": "basic", "match": "prefix", "path": "/", "priority": 0,
+         "upstream": "blue",
+         "basic_auth": {"realm": "staff", "users": [{"name": "ann", "hash": BCRYPT},
+                                                    {"name": "bob", "hash": SHA512_CRYPT}]}},
+        {"host": "jwt.test", "id": "jwt", "match": "prefix", "path": "/", "priority": 0,
+         "upstream": "blue",
+         "jwt": {"keys": [{"alg": "RS256", "kid": "r", "pem": RSA_PUBLIC},
+                          {"alg": "ES256", "kid": "e", "pem": EC_PUBLIC}],
+                 "issuer": "https://id.test", "audience": "api", "leeway_s": 30,
+                 "claims_to_headers": {"sub": "X-User"}, "cookie": "tok"}},
+        {"host": "fwd.test", "id": "fwd", "match": "prefix", "path": "/", "priority": 0,
+         "upstream": "blue",
+         "forward_auth": {"url": "http://127.0.0.1:9000/auth?x=1", "request_headers": ["Authorization"],
+                          "response_headers": ["X-User"], "cache_s": 10, "timeout_ms": 500,
+                          "fail_open": False}},
     ],
     "upstreams": [
         {"name": "checked", "balance": "round_robin",

@@ -157,6 +157,33 @@ local function options_of(route, var, client_given, https_suffix)
                         key = r.var == "binary_remote_addr" and "client"
                             or (str_gsub(r.var, "^http_", "header:"))}
     end
+    -- authentication (issue 22 item 4): which, and what it asks of the request; explain
+    -- does not check credentials (it never sees them)
+    local a = plan.auth
+    if a then
+        if a.kind == "basic" then
+            o.auth = {kind = "basic_auth", realm = a.realm}
+        elseif a.kind == "forward" then
+            o.auth = {kind = "forward_auth", url = "http://" .. a.host_header .. a.path,
+                      request_headers = arr(a.request), response_headers = arr(a.response),
+                      cache_s = a.cache_s, timeout_ms = a.timeout_ms, fail_open = a.fail_open}
+        else
+            local algs, claims = {}, {}
+            for i = 1, #a.keys do
+                algs[#algs + 1] = a.keys[i].alg
+            end
+            for i = 1, #a.claims do
+                claims[a.claims[i][1]] = a.claims[i][2]
+            end
+            o.auth = {kind = "jwt", algorithms = arr(algs), issuer = a.issuer or cjson.null,
+                      audience = a.audience or cjson.null, leeway_s = a.leeway,
+                      token = a.header_var and (str_gsub(a.header_var, "^http_", "header:"))
+                          or a.cookie_var and (str_gsub(a.cookie_var, "^cookie_", "cookie:"))
+                          or "bearer",
+                      claims_to_headers = claims}
+        end
+        o.auth.note = "credentials are checked when a request is served, not here"
+    end
     if not outcome and route.https_redirect and var.https ~= "on" then
         o.https_redirect = {location = tls_fields.redirect_location(var.host, https_suffix,
                                                                     var.request_uri)}

@@ -1206,7 +1206,8 @@ enum OpenAPIDocument {
               type: object
               description: |
                 One of upstream, split or redirect; other route fields (canary, rewrite, headers,
-                timeouts, rate_limit, allow, deny, tls, ...; docs/traffic-policies.md) are accepted too
+                timeouts, rate_limit, allow, deny, tls, cors, gzip, error_pages, and one of
+                basic_auth, jwt and forward_auth, ...; docs/traffic-policies.md) are accepted too
               required: [host, path]
               properties:
                 host: {type: string, example: bbs.test.com}

@@ -2,7 +2,7 @@
 // (`hash_on`, `sticky`: Balancing.swift) and the per-route options (`split`,
 // `split_sticky`, `canary`, `rewrite`, `request_headers`, `response_headers`, `timeouts`,
 // `max_body_bytes`, `rate_limit`, `allow`, `deny`, `redirect`, `cors`, `error_pages`,
-// `gzip`), one subject per file in this folder. This file holds the route's set of them and decides the route's action.
+// `gzip`, `basic_auth`, `jwt`, `forward_auth`), one subject per file in this folder. This file holds the route's set of them and decides the route's action.
 //
 // Each is parsed once, through a `FieldReader`, with the same rules for request bodies
 // (strict: unknown members are problems) and stored documents (lenient: unknown members
@@ -28,6 +28,9 @@ public struct RoutePolicies: Sendable, Hashable {
     public var cors: CORS?
     public var errorPages: ErrorPages?
     public var gzip: Gzip?
+    public var basicAuth: BasicAuth?
+    public var jwt: JWTAuth?
+    public var forwardAuth: ForwardAuth?
 
     public init() {}
 
@@ -35,7 +38,8 @@ public struct RoutePolicies: Sendable, Hashable {
     public static let maxAddressRanges = 256
     public static let fields: Set<String> = [
         "split", "split_sticky", "canary", "rewrite", "request_headers", "response_headers", "timeouts", "max_body_bytes",
-        "rate_limit", "allow", "deny", "redirect", "cors", "error_pages", "gzip",
+        "rate_limit", "allow", "deny", "redirect", "cors", "error_pages", "gzip", "basic_auth", "jwt",
+        "forward_auth",
     ]
     /// Members that need an upstream, refused on redirect routes.
     static let proxyOnly = [
@@ -76,6 +80,9 @@ public struct RoutePolicies: Sendable, Hashable {
         if let cors { out.append(("cors", cors.document)) }
         if let errorPages { out.append(("error_pages", errorPages.document)) }
         if let gzip { out.append(("gzip", gzip.document)) }
+        if let basicAuth { out.append(("basic_auth", basicAuth.document)) }
+        if let jwt { out.append(("jwt", jwt.document)) }
+        if let forwardAuth { out.append(("forward_auth", forwardAuth.document)) }
         return out
     }
 
@@ -132,6 +139,17 @@ public struct RoutePolicies: Sendable, Hashable {
         if let v = value("cors") { out.cors = CORS.parse(v, at: field("cors"), into: &reader) }
         if let v = value("error_pages") { out.errorPages = ErrorPages.parse(v, at: field("error_pages"), into: &reader) }
         if let v = value("gzip") { out.gzip = Gzip.parse(v, at: field("gzip"), into: &reader) }
+        // one authentication per route
+        let auth = ["basic_auth", "jwt", "forward_auth"].filter { value($0) != nil }
+        if auth.count > 1 {
+            reader.add(field(auth[1]), .invalid, "a route has one authentication: give one of basic_auth, jwt and forward_auth")
+        } else if let v = value("basic_auth") {
+            out.basicAuth = BasicAuth.parse(v, at: field("basic_auth"), into: &reader)
+        } else if let v = value("jwt") {
+            out.jwt = JWTAuth.parse(v, at: field("jwt"), into: &reader)
+        } else if let v = value("forward_auth") {
+            out.forwardAuth = ForwardAuth.parse(v, at: field("forward_auth"), into: &reader)
+        }
         return reader.count == before ? out : nil
     }
 }

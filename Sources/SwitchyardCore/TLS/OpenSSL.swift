@@ -225,6 +225,27 @@ public enum OpenSSL {
         return ok
     }
 
+    /// The key type of one PEM public key (`-----BEGIN PUBLIC KEY-----`, SubjectPublicKeyInfo)
+    /// as `keyType` names it ("RSA 2048", "EC P-256"), or why it does not read. Used by the
+    /// jwt route policy (Policies/Auth.swift).
+    public static func publicKeyType(_ pem: String) -> (type: String?, problem: String?) {
+        ERR_clear_error()
+        defer { ERR_clear_error() }
+        guard count(of: "-----BEGIN PUBLIC KEY-----", in: pem) == 1 else {
+            return (nil, "must hold exactly one PEM public key (-----BEGIN PUBLIC KEY-----)")
+        }
+        let bytes = Array(pem.utf8)
+        return bytes.withUnsafeBytes { raw -> (type: String?, problem: String?) in
+            guard let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count)) else { return (nil, "cannot be read") }
+            defer { BIO_free(bio) }
+            guard let key = PEM_read_bio_PUBKEY(bio, nil, nil, nil) else {
+                return (nil, "does not parse as a public key (\(lastError()))")
+            }
+            defer { EVP_PKEY_free(key) }
+            return (keyType(key), nil)
+        }
+    }
+
     /// Most CA certificates in a `client_ca` bundle.
     public static let maxCABundle = 32
 

@@ -5,7 +5,8 @@
 --   picked(up, ep)     balance(), first attempt: the upstream and endpoint
 --   retried(up, ep, failed_ep)   balance(), a retry: the new endpoint, the failed one
 --   failed_attempt(up, ep)       @sy_failed: the last attempt failed
---   rejected(route, reason)      the route's guard answered 403/429
+--   rejected(route, status)      the route's guard answered 403/429, or its
+--                                authentication 401/403/503 (reason "auth")
 --   log()              log_by_lua of every location that proxies (location /, the named
 --                      ones, @sy_failed): one request, with its status, durations, bytes
 --
@@ -20,6 +21,7 @@
 -- log phase and the rest does nothing but one boolean check.
 
 local counters = require "switchyard.metrics.counters"
+local vars = require "switchyard.request.vars"
 local base = require "resty.core.base"
 local ffi = require "ffi"
 
@@ -31,6 +33,7 @@ local get_request = base.get_request
 local ffi_cast = ffi.cast
 local INTPTR = ffi.typeof("intptr_t")
 local tonumber = tonumber
+local C_AUTH_REFUSED = vars.ctx.auth_refused
 
 local _M = {}
 
@@ -99,7 +102,9 @@ end
 
 function _M.rejected(route, status)
     if enabled then
-        counts:count("rejections", route.id, status == 429 and "rate_limit" or "allow_deny")
+        counts:count("rejections", route.id, status == 429 and "rate_limit"
+                     or status == 403 and not ngx.ctx[C_AUTH_REFUSED] and "allow_deny"
+                     or "auth")
     end
 end
 

@@ -38,6 +38,9 @@ _M.ctx = {
     cors_origin = "sy_cors_origin",
     -- the route's gzip plan ({min, types}). set: access; read: header_filter (@sy_gzip)
     gzip = "sy_gzip",
+    -- true: the route's forward_auth service refused (403). set: auth/forward; read:
+    -- request/metrics (the rejection's reason is "auth", not "allow_deny")
+    auth_refused = "sy_auth_refused",
 }
 
 -- $sy_* variables Lua sets or reads

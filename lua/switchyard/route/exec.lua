@@ -2,8 +2,12 @@
 -- the plan switchyard.route.policy compiled when the route was decoded. Only routes WITH
 -- options come here (route.plan ~= nil); switchyard.request.access calls:
 --
---   guard(plan, var)          1-2: deny, allow (403), rate_limit (429 + Retry-After);
---                             before https_redirect. Returns nil, or status, body.
+--   guard(plan, var)          1-2: deny, allow (403), rate_limit (429 + Retry-After),
+--                             authentication (401 + WWW-Authenticate, forward_auth's
+--                             403/503: switchyard.auth;
+--                             a CORS preflight on a cors route skips it: browsers send
+--                             no credentials with one); before https_redirect. Returns
+--                             nil, or status, body.
 --   apply(plan, var, ctx, again)  3-8: redirect, max_body_bytes (413), canary, split (+
 --                             sticky cookie), rewrite, request_headers, timeouts
 --                             (ctx.sy_timeouts for balance()). Returns the upstream name,
@@ -65,6 +69,25 @@ local BODY_CORS_REFUSED = "origin not allowed\n"
 local MAX_KEY = 256
 
 local limits   -- ngx.shared.sy_ratelimit
+local auth_checks = {}   -- auth kind -> check(auth, var), required when first used
+
+-- basic_auth, jwt and forward_auth (switchyard.auth.basic, .jwt, .forward) are loaded when
+-- a route first uses them (libcrypt is loaded only then)
+local function auth_check(a, var)
+    local check = auth_checks[a.kind]
+    if not check then
+        local kind = a.kind
+        if kind == "basic" then
+            check = require("switchyard.auth.basic").check
+        elseif kind == "jwt" then
+            check = require("switchyard.auth.jwt").check
+        else
+            check = require("switchyard.auth.forward").check
+        end
+        auth_checks[a.kind] = check
+    end
+    return check(a, var)
+end
 
 -- The allow/deny verdict for a client address (binary, as $binary_remote_addr): nil
 -- when admitted, else "deny" (in the deny list) or "allow" (not in the allow list).
@@ -105,6 +128,11 @@ function _M.guard(plan, var)
             ngx.header["Retry-After"] = retry
             return 429, BODY_TOO_MANY
         end
+    end
+    local a = plan.auth
+    if a and not (plan.cors and var.request_method == "OPTIONS"
+                  and var.http_access_control_request_method and var.http_origin) then
+        return auth_check(a, var)
     end
     return nil
 end

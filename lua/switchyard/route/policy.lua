@@ -11,7 +11,8 @@
 --             costs one field check), else a table:
 --     refs       upstream names the route uses (upstream, split, canary), for warnings
 --     resp       {remove = {names}, set = {{name, value}...}}  response_headers
---     guard      true when deny, allow or rate_limit is set (checked before https_redirect)
+--     guard      true when deny, allow, rate_limit or authentication is set (checked
+--                before https_redirect)
 --     deny, allow   switchyard.route.cidr sets
 --     rate       {interval, tolerance, var, prefix}: var is the ngx.var holding the key
 --                ("binary_remote_addr" or "http_<name>"), prefix the dict key prefix
@@ -30,12 +31,15 @@
 --     timeouts   {connect, send, read} in seconds (absent ones nil)
 --     gzip       {min (bytes), types = {media type -> true}}
 --     pages      error_pages: {[status] = {body, ctype} | {location}} (switchyard.request.reply)
+--     auth       basic_auth, jwt or forward_auth (switchyard.auth.fields; one per route),
+--                checked in the guard step
 --     cors       {any (origins ["*"]), origins = {origin -> true}, credentials, methods,
 --                headers, expose (header values, nil when empty), max_age (a string)}
 -- Errors name the field ("split[2].weight must be an integer 0-1000").
 
 local check = require "switchyard.util.check"
 local cidr = require "switchyard.route.cidr"
+local auth_fields = require "switchyard.auth.fields"
 
 local type = type
 local pairs = pairs
@@ -1026,7 +1030,23 @@ function _M.decode(obj, match, path, id, regex_check)
         end
         any = true
     end
-    plan.guard = (plan.deny or plan.allow or plan.rate) and true or nil
+    -- authentication: one of basic_auth, jwt, forward_auth
+    local n_auth = 0
+    for _, kind in ipairs({"basic_auth", "jwt", "forward_auth"}) do
+        v = field(obj, kind)
+        if v ~= nil then
+            n_auth = n_auth + 1
+            if n_auth > 1 then
+                return nil, "a route has one authentication: basic_auth, jwt or forward_auth"
+            end
+            plan.auth, err = auth_fields[kind](v)
+            if not plan.auth then
+                return nil, err
+            end
+            any = true
+        end
+    end
+    plan.guard = (plan.deny or plan.allow or plan.rate or plan.auth) and true or nil
     if upstream ~= nil and not any then
         return upstream, nil
     end

@@ -752,6 +752,12 @@ def render(r, smoke=False):
         "a Caddy user with many hosts on one backend would put them in one route). nginx, "
         "HAProxy and Switchyard look hosts up in hashes or trees, where the position does not "
         "matter.",
+        "- On a machine shared with other jobs the CPU time of a request grows with what "
+        "else runs beside it (caches, the other hyperthread), so the per-round ranges are "
+        "wide; each proxy's run starts only once the one before is idle, but the others' "
+        "load is not ours to stop. The 10,000-host Switchyard figure especially should be "
+        "read with its range; the instruction counts (bench/instructions.py) are the steadier "
+        "measure of the request path.",
         "- Caddy is started with GOMAXPROCS=1; the Go runtime still has a few threads "
         "(garbage collector, timers) on the same pinned CPU.",
         "- The backend, wrk and the pollers share the other CPU; the controller, Redis and the "

@@ -584,7 +584,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--smoke", action="store_true", help="tiny unmeasured run (harness check)")
     ap.add_argument("--seconds", type=int, default=5, help="wrk duration per throughput run")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating throughput rounds")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--hosts", type=int, default=10000, help="hosts loaded for the change tests")
     ap.add_argument("--samples", type=int, default=200, help="new-host and flip samples per proxy")

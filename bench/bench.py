@@ -734,7 +734,7 @@ def _publish(results, args):
     kept = ""
     if os.path.exists(args.out):  # sections bench/policies.py, bench/instructions.py and
         old = open(args.out).read()  # bench/kube.py wrote stay (make bench reruns them after this)
-        for name in ("policies", "instructions", "kube"):
+        for name in ("policies", "instructions", "kube", "peers", "tls", "coldstart"):
             start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
             if start in old and end in old:
                 kept += "\n" + start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"

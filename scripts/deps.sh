@@ -18,6 +18,8 @@ packages=(
     chromium chromium-driver  # e2e/test_ui_browser.py drives the status page in headless Chromium
     prometheus # promtool checks deploy/prometheus; e2e/test_prometheus.py scrapes the stack with a real Prometheus
     libnginx-mod-stream haproxy  # bench/stream.py: the static nginx stream and HAProxy references (docs/stream.md)
+    caddy           # bench/peers.py: Caddy 2.6 beside HAProxy, static nginx and the edges
+    nghttp2-client  # bench/tls.py: HTTP/2 load with h2load
 )
 
 missing=()
@@ -38,7 +40,7 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
     # Debian starts the stock services on install; Switchyard runs its own instances.
-    for svc in nginx redis-server prometheus haproxy; do
+    for svc in nginx redis-server prometheus haproxy caddy; do
         if command -v service >/dev/null; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done
 fi

@@ -13,6 +13,7 @@ if [[ " $* " == *" --smoke "* ]]; then
     python3 bench/peers.py --smoke       # HAProxy and Caddy beside static nginx and the edges
     python3 bench/tls.py --smoke         # HTTPS and HTTP/2 vs static nginx
     python3 bench/coldstart.py --smoke   # cold start of many routes, the prober at scale
+    python3 bench/many_edges.py --smoke  # many edges on one Redis (docs/scaling.md)
     exec python3 bench/instructions.py --smoke
 fi
 if [[ " $* " == *" --out "* || " $* " == *" --render "* ]]; then

@@ -734,7 +734,8 @@ def _publish(results, args):
     kept = ""
     if os.path.exists(args.out):  # sections bench/policies.py, bench/instructions.py and
         old = open(args.out).read()  # bench/kube.py wrote stay (make bench reruns them after this)
-        for name in ("policies", "instructions", "kube", "peers", "tls", "coldstart"):
+        for name in ("policies", "instructions", "findings", "kube", "api-latency", "peers", "tls",
+                     "coldstart", "many-edges"):
             start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
             if start in old and end in old:
                 kept += "\n" + start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"

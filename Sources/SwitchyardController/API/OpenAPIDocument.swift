@@ -1178,6 +1178,10 @@ enum OpenAPIDocument {
               properties:
                 name: {type: string}
                 balance: {type: string, enum: [round_robin, least_conn, ip_hash, hash, sticky]}
+                protocol:
+                  type: string
+                  enum: [http, grpc, grpcs]
+                  description: how the edges talk to the endpoints (grpc and grpcs through grpc_pass; default http)
                 endpoints:
                   type: array
                   items:
@@ -1246,6 +1250,8 @@ enum OpenAPIDocument {
                 cert: {type: string, description: "PEM chain, leaf first"}
                 key: {type: string, description: Unencrypted PEM private key}
                 default: {type: boolean}
+                client_ca: {type: string, description: "PEM CA certificates; the edges ask clients of this certificate's names for a client certificate signed by them"}
+                verify_client: {type: string, enum: [required, optional], description: "only with client_ca; required (the default) refuses a handshake without a valid client certificate"}
             DeletedUpstream:
               type: object
               required: [name, deleted, version]

@@ -30,7 +30,6 @@ local str_lower = string.lower
 local str_match = string.match
 local str_gsub = string.gsub
 
-local is_null = check.is_null
 local is_integer = check.is_integer
 
 local _M = {}
@@ -55,38 +54,11 @@ local REFUSED_CLAIM_HEADERS = {
     host = true, authorization = true, cookie = true,
 }
 
-local function field(obj, name)
-    local v = obj[name]
-    if is_null(v) then
-        return nil
-    end
-    return v
-end
+local field = check.member
 
-local function is_array(v)
-    if type(v) ~= "table" then
-        return false
-    end
-    local n = #v
-    for k in pairs(v) do
-        if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then
-            return false
-        end
-    end
-    return true
-end
+local is_array = check.is_array
 
-local function is_object(v)
-    if type(v) ~= "table" then
-        return false
-    end
-    for k in pairs(v) do
-        if type(k) ~= "string" then
-            return false
-        end
-    end
-    return true
-end
+local is_object = check.is_object
 
 -- unknown members are ignored, as in every stored document (newer writers may add some)
 

@@ -53,7 +53,6 @@ local str_sub = string.sub
 local str_format = string.format
 
 local is_integer = check.is_integer
-local is_null = check.is_null
 local header_var = check.header_var
 
 local _M = {}
@@ -81,43 +80,16 @@ local NEEDS_UPSTREAM = {"upstream", "split", "split_sticky", "canary", "rewrite"
                         "request_headers", "timeouts", "max_body_bytes", "gzip"}
 
 -- JSON null counts as absent
-local function field(obj, name)
-    local v = obj[name]
-    if is_null(v) then
-        return nil
-    end
-    return v
-end
+local field = check.member
 
 -- header and cookie names: tokens of at most 256 bytes unless said otherwise
 local function is_token(s, max)
     return check.is_token(s, max or MAX_TOKEN)
 end
 
-local function is_array(v)
-    if type(v) ~= "table" then
-        return false
-    end
-    local n = #v
-    for k in pairs(v) do
-        if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then
-            return false
-        end
-    end
-    return true
-end
+local is_array = check.is_array
 
-local function is_object(v)
-    if type(v) ~= "table" then
-        return false
-    end
-    for k in pairs(v) do
-        if type(k) ~= "string" then
-            return false
-        end
-    end
-    return true
-end
+local is_object = check.is_object
 
 -- upstream names as the controller allows them (Sources/SwitchyardCore/Model/Names.swift):
 -- not "." or "..", which API URLs cannot name

@@ -28,6 +28,42 @@ function _M.is_null(v)
     return v == null
 end
 
+-- obj[name], with JSON null counted as absent (nil).
+function _M.member(obj, name)
+    local v = obj[name]
+    if v == null then
+        return nil
+    end
+    return v
+end
+
+-- A JSON array as lua-cjson decodes it: a table keyed 1..n only (an empty table counts).
+function _M.is_array(v)
+    if type(v) ~= "table" then
+        return false
+    end
+    local n = #v
+    for k in pairs(v) do
+        if type(k) ~= "number" or k < 1 or k > n or k % 1 ~= 0 then
+            return false
+        end
+    end
+    return true
+end
+
+-- A JSON object as lua-cjson decodes it: a table keyed by strings only (an empty table counts).
+function _M.is_object(v)
+    if type(v) ~= "table" then
+        return false
+    end
+    for k in pairs(v) do
+        if type(k) ~= "string" then
+            return false
+        end
+    end
+    return true
+end
+
 -- An RFC 7230 token (header names; RFC 6265 cookie names are tokens too): ! # $ % & ' * +
 -- - . ^ _ ` | ~ DIGIT ALPHA, at least one. max: at most that many bytes (nil: any length).
 function _M.is_token(s, max)

@@ -142,6 +142,16 @@ def publish_section(path, start, end, section):
         f.write(text)
 
 
+def publish_named(name, md, text, readme_text):
+    """Puts `text` between `<!-- name:start/end -->` in the Markdown file md and, when md is
+    the published docs/benchmarks.md, `readme_text` between `<!-- readme-name:... -->` in the
+    README (a private --md run leaves the README alone)."""
+    publish_section(md, f"<!-- {name}:start -->", f"<!-- {name}:end -->", text)
+    if os.path.abspath(md) == os.path.join(ROOT, "docs", "benchmarks.md"):
+        publish_section(os.path.join(ROOT, "README.md"), f"<!-- readme-{name}:start -->",
+                        f"<!-- readme-{name}:end -->", readme_text)
+
+
 def tcp_open(port):
     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
         return True

@@ -32,7 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
-from bench import BIN, Nginx, free_port, load_routes, publish_section, routes_batch, tcp_open, wait_until  # noqa: E402
+from bench import BIN, Nginx, free_port, load_routes, routes_batch, tcp_open, wait_until  # noqa: E402
 from harness import Controller, Edge, Redis  # noqa: E402
 
 ROOT = bench.ROOT
@@ -226,10 +226,7 @@ def readme(r):
 def publish(results, args):
     text = render(results)
     print(text)
-    publish_section(args.md, "<!-- coldstart:start -->", "<!-- coldstart:end -->", text)
-    if os.path.abspath(args.md) == os.path.join(ROOT, "docs", "benchmarks.md"):
-        publish_section(os.path.join(ROOT, "README.md"), "<!-- readme-coldstart:start -->",
-                        "<!-- readme-coldstart:end -->", readme(results))
+    bench.publish_named("coldstart", args.md, text, readme(results))
     return 0
 
 

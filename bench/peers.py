@@ -39,7 +39,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
-from bench import (Keepalive, Nginx, children, free_port, percentile, publish_section,  # noqa: E402
+from bench import (Keepalive, Nginx, children, free_port, percentile,  # noqa: E402
                    tcp_open, tree_cpu_seconds, wait_until)
 from harness import Controller, Edge, Redis  # noqa: E402
 
@@ -815,10 +815,7 @@ def readme(r):
 def publish(results, args):
     text = render(results)
     print(text)
-    publish_section(args.md, "<!-- peers:start -->", "<!-- peers:end -->", text)
-    if os.path.abspath(args.md) == os.path.join(ROOT, "docs", "benchmarks.md"):
-        publish_section(os.path.join(ROOT, "README.md"), "<!-- readme-peers:start -->",
-                        "<!-- readme-peers:end -->", readme(results))
+    bench.publish_named("peers", args.md, text, readme(results))
     return 0
 
 

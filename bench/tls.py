@@ -37,7 +37,7 @@ import http.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
-from bench import Nginx, free_port, publish_section, tcp_open, tree_cpu_seconds, wait_until  # noqa: E402
+from bench import Nginx, free_port, tcp_open, tree_cpu_seconds, wait_until  # noqa: E402
 from harness import Controller, Edge, Redis  # noqa: E402
 
 ROOT = bench.ROOT
@@ -330,10 +330,7 @@ def readme(r):
 def publish(results, args):
     text = render(results)
     print(text)
-    publish_section(args.md, "<!-- tls:start -->", "<!-- tls:end -->", text)
-    if os.path.abspath(args.md) == os.path.join(ROOT, "docs", "benchmarks.md"):
-        publish_section(os.path.join(ROOT, "README.md"), "<!-- readme-tls:start -->",
-                        "<!-- readme-tls:end -->", readme(results))
+    bench.publish_named("tls", args.md, text, readme(results))
     return 0
 
 

@@ -10,20 +10,31 @@ them to a file.
     python3 bench/apply_cost.py                      # this checkout, N = 100 1000 2000 5000
     python3 bench/apply_cost.py --rev phase2-base    # and the library of a revision, interleaved
     python3 bench/apply_cost.py --sizes 1000 --repeat 5
+
+--instructions counts instead of timing (times swing with the machine's load; instruction
+counts do not): redis-server runs under valgrind's callgrind, and for each library one route
+PUT (the admin API's single-object write) is repeated --calls times with the history at its
+count bound (the steady state of a busy installation: every write also trims one entry);
+prints Redis's instructions per FCALL (fcallCommand, inclusive) and, of those, in the
+commands the function called (scriptCall).
+
+    python3 bench/apply_cost.py --instructions --rev main
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "e2e"))
-from harness import BASE, Redis, resp_command  # noqa: E402
+from harness import BASE, Redis, free_port, resp_command  # noqa: E402
 
 
 def library(rev):
@@ -90,6 +101,65 @@ def measure(sizes, repeat, revs):
     return rows
 
 
+def callgrind_per_call(pid, out_dir, calls, run):
+    """Instructions per call of fcallCommand and scriptCall while run() makes `calls` FCALLs."""
+    subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
+    run()
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+    dumps = sorted((os.path.join(out_dir, f) for f in os.listdir(out_dir) if ".out." in f),
+                   key=os.path.getmtime)
+    text = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=yes", dumps[-1]],
+                          check=True, capture_output=True, text=True).stdout
+    found = {}
+    for line in text.splitlines():
+        m = re.search(r":(fcallCommand|scriptCall) \[", line)
+        if m:   # the first line of each is the total (recursive entries follow with a ')
+            found.setdefault(m.group(1), int(line.split()[0].replace(",", "")) // calls)
+    return found.get("fcallCommand", 0), found.get("scriptCall", 0)
+
+
+def instructions(revs, calls, keep):
+    libs = [(rev or "worktree", library(rev)) for rev in revs]
+    work = tempfile.mkdtemp(prefix="switchyard-apply-instr-")
+    port = free_port()
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg.out",
+            "redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+            "--appendonly", "no", "--dir", work]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = []
+    try:
+        for _ in range(600):   # valgrind starts slowly: at most 60 s
+            try:
+                resp_command(port, "PING")
+                break
+            except OSError:
+                time.sleep(0.1)
+        upstream = json.dumps({"balance": "round_robin", "endpoints": [], "name": "u"},
+                              separators=(",", ":"))
+        opts = ["keep", f"{keep}:{64 * 1024 * 1024}"]
+
+        def puts(n, gen):
+            for i in range(n):
+                resp_command(port, "FCALL", "sy_apply", "1", BASE + "version", *opts,
+                             *route_args(1, gen * 100000 + i), timeout=60)
+        for name, lib in libs:
+            resp_command(port, "FLUSHALL")
+            resp_command(port, "FUNCTION", "LOAD", "REPLACE", lib)
+            resp_command(port, "FCALL", "sy_apply", "1", BASE + "version",
+                         "put", "upstream", "u", upstream, "", "")
+            puts(keep + 10, 0)   # the history reaches its bound
+            total, commands = callgrind_per_call(proc.pid, work, calls, lambda: puts(calls, 1))
+            rows.append({"library": name, "instructions_per_put": total,
+                         "in_commands": commands})
+            print(f"{name:12s} one route PUT, history at {keep}: {total:9,d} instructions "
+                  f"in FCALL, {commands:9,d} of them in the commands it called", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,9 +170,17 @@ def main():
                          "with --only-revs, instead of this checkout's")
     ap.add_argument("--only-revs", action="store_true")
     ap.add_argument("--json", help="also write the rows to this file")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions per single-route PUT under callgrind instead")
+    ap.add_argument("--calls", type=int, default=100, help="PUTs counted (--instructions)")
+    ap.add_argument("--keep", type=int, default=50,
+                    help="the history's count bound during --instructions")
     args = ap.parse_args()
     revs = ([] if args.only_revs else [None]) + args.rev
-    rows = measure(args.sizes, args.repeat, revs)
+    if args.instructions:
+        rows = instructions(revs, args.calls, args.keep)
+    else:
+        rows = measure(args.sizes, args.repeat, revs)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows}, f, indent=1)

@@ -247,7 +247,9 @@ local function write_hashes(schema, map)
 end
 
 -- The keys of one call, all derived from the version key (one hash tag, one slot).
-local function schema_for(version_key)
+local schemas = {}   -- version key -> schema (one per group; built once per library load)
+
+local function build_schema(version_key)
     local suffix = "version"
     if #version_key <= #suffix or version_key:sub(-#suffix) ~= suffix then
         return nil
@@ -278,6 +280,22 @@ local function schema_for(version_key)
     -- kind -> its index set; also the list of kinds sy_apply accepts
     schema.index = {route = schema.routes, upstream = schema.upstreams,
                     certificate = schema.certificates, stream = schema.streams}
+    return schema
+end
+
+local SCHEMAS_MAX = 64   -- distinct version keys remembered (a bound, not a limit on groups)
+local schema_count = 0
+
+local function schema_for(version_key)
+    local schema = schemas[version_key]
+    if schema then
+        return schema
+    end
+    schema = build_schema(version_key)
+    if schema and schema_count < SCHEMAS_MAX then
+        schemas[version_key] = schema
+        schema_count = schema_count + 1
+    end
     return schema
 end
 
@@ -362,8 +380,8 @@ end
 -- The registered edges (heartbeat within `window_ms` of Redis's clock; nil: all of them)
 -- as {id, applied (number), epoch ("" for none)}. Read leniently: edges write these keys,
 -- and a damaged one must not block configuration writes.
-local function registered_edges(schema, window_ms)
-    local low = window_ms and (redis_now_ms() - window_ms) or "-inf"
+local function registered_edges(schema, window_ms, now_ms)
+    local low = window_ms and ((now_ms or redis_now_ms()) - window_ms) or "-inf"
     local ids = pcall_redis("ZRANGEBYSCORE", schema.edges, low, "+inf")
     local out = {}
     if type(ids) ~= "table" or ids.err then
@@ -469,14 +487,28 @@ local function record_history(schema, version, fields, keep)
         total = size
         call("SET", schema.history_bytes, size)
     else
-        total = call("INCRBY", schema.history_bytes, size)
+        total = pcall_redis("INCRBY", schema.history_bytes, size)
+        if type(total) ~= "number" then
+            -- not an integer (typed by hand): the count starts over at this entry; the byte
+            -- bound is loose until the entries before it are trimmed by count
+            redis.log(redis.LOG_WARNING, "switchyard: " .. schema.history_bytes
+                      .. " was not an integer; reset")
+            call("DEL", schema.history_bytes)
+            call("SET", schema.history_bytes, size)
+            total = size
+        end
     end
     local minid
     local pages = 0
+    -- Read only what goes: at the bound (the steady state of a busy history) one entry per
+    -- change. A page of 100 entries with their documents cost ~230 us in Redis per write,
+    -- more than the rest of sy_apply. Pages grow when the byte bound drops more.
+    local want = math_max(n - max_n, 1)
     while (n > max_n or total > max_b) and n > 1 and pages < HISTORY_TRIM_PAGE do
         pages = pages + 1
         local page = call("XRANGE", schema.history, minid or "-", "+", "COUNT",
-                          math_min(n - 1, HISTORY_TRIM_PAGE))
+                          math_min(n - 1, want, HISTORY_TRIM_PAGE))
+        want = want * 4
         local dropped = false
         for _, e in ipairs(page) do
             if not ((n > max_n or total > max_b) and n > 1) then
@@ -524,13 +556,25 @@ end
 local function apply_batch(schema, args, first, opts)
     -- Pass 1: check every operation against the state the batch would produce, and every
     -- key pass 2 will write against the type it needs. Nothing is written here.
-    local current = read("string", "GET", schema.version)
+    -- one MGET for the three strings every write reads (a script pays per call, ~10k
+    -- instructions each); MGET answers nil for a key of another type, so a nil is checked
+    local strings = call("MGET", schema.version, schema.epoch, schema.digest)
+    local current = strings[1] or nil
+    if not current then
+        want_type(schema.version, "string")
+    end
+    if not strings[2] then
+        want_type(schema.epoch, "string")
+    end
+    if not strings[3] then
+        want_type(schema.digest, "string")
+    end
     local current_version = tonumber(current or "0")
     if not current_version or current_version ~= math_floor(current_version) then
         abort("wrong_type", {key = schema.version, type = "string",
                              want = "string (an integer)"})
     end
-    local epoch = read("string", "GET", schema.epoch) or nil
+    local epoch = strings[2] or nil
     if opts.epoch and opts.epoch ~= "" then
         -- the writer knows a history: Redis must still hold it
         if not epoch then
@@ -555,15 +599,10 @@ local function apply_batch(schema, args, first, opts)
     local users = {}                              -- upstream -> {route id -> true/false} overlay
     local new_uses = {}                           -- route id -> refs list after the batch
     local used_by_checked = {}                    -- upstream -> its used_by set's type checked
-    -- the keys every batch may write, whatever it holds
-    for _, kind in ipairs(KINDS) do
-        want_type(schema.index[kind], "set")
-    end
-    want_type(schema.uses, "hash")
-    want_type(schema.hashes, "hash")
-    want_type(schema.owners, "hash")
-    want_type(schema.history, "stream")
-    want_type(schema.history_bytes, "string")
+    -- The keys pass 2 writes are type-checked by the typed reads below, before any write:
+    -- the index set of every kind in the batch (SMISMEMBER), owners (HMGET), uses (HMGET,
+    -- for routes), hashes (HMGET of the changed fields), the change stream (XREVRANGE);
+    -- used_by sets by want_type. The history is written leniently (record_history).
     local writer = opts.owner or ""
 
     local function index_key(kind)
@@ -574,7 +613,7 @@ local function apply_batch(schema, args, first, opts)
     local function indexed(kind, id)
         local m = in_index[kind][id]
         if m == nil then
-            m = call("SISMEMBER", index_key(kind), id) == 1
+            m = read("set", "SISMEMBER", index_key(kind), id) == 1
             in_index[kind][id] = m
         end
         return m
@@ -678,7 +717,7 @@ local function apply_batch(schema, args, first, opts)
             local list = ids[op.kind]
             list[#list + 1] = op.id
         end
-        local owners = call("HMGET", schema.owners, unpack(fields))
+        local owners = read("hash", "HMGET", schema.owners, unpack(fields))
         for j = i, last do
             shaped[j].owner = owners[j - i + 1] or nil
         end
@@ -687,14 +726,14 @@ local function apply_batch(schema, args, first, opts)
             for j, op in ipairs(routes) do
                 route_ids[j] = op.id
             end
-            local uses = call("HMGET", schema.uses, unpack(route_ids))
+            local uses = read("hash", "HMGET", schema.uses, unpack(route_ids))
             for j, op in ipairs(routes) do
                 op.stored_uses = uses[j] or ""
             end
         end
         for kind, list in pairs(ids) do
             if #list > 0 then
-                local flags = call("SMISMEMBER", index_key(kind), unpack(list))
+                local flags = read("set", "SMISMEMBER", index_key(kind), unpack(list))
                 for j, id in ipairs(list) do
                     in_index[kind][id] = flags[j] == 1
                 end
@@ -875,11 +914,15 @@ local function apply_batch(schema, args, first, opts)
     local reached = math_max(current_version, last and tonumber(last[1]:match("^(%d+)-")) or 0)
     -- the history this change continues, and the live edges that would not follow it
     local create_epoch
+    local now_ms = redis_now_ms()
     if epoch then
-        local adopt = read("string", "GET", schema.adopt) or nil
+        local adopt   -- read only when a live edge holds another epoch (after a re-seed)
         local conflicts = {}
-        for _, edge in ipairs(registered_edges(schema, LIVE_MS)) do
-            if edge_conflicts(edge, epoch, adopt, reached) then
+        for _, edge in ipairs(registered_edges(schema, LIVE_MS, now_ms)) do
+            if edge.epoch ~= "" and edge.epoch ~= epoch and adopt == nil then
+                adopt = read("string", "GET", schema.adopt) or false
+            end
+            if edge_conflicts(edge, epoch, adopt or nil, reached) then
                 conflicts[#conflicts + 1] = edge_json(edge)
             end
         end
@@ -894,7 +937,7 @@ local function apply_batch(schema, args, first, opts)
             fresh = fresh and read("set", "SCARD", schema.index[kind]) == 0
         end
         local lost = {}
-        for _, edge in ipairs(registered_edges(schema, LIVE_MS)) do
+        for _, edge in ipairs(registered_edges(schema, LIVE_MS, now_ms)) do
             if (fresh and edge.applied > 0)
                 or (not fresh and (edge.epoch ~= "" or edge.applied > reached)) then
                 lost[#lost + 1] = edge_json(edge)
@@ -908,7 +951,7 @@ local function apply_batch(schema, args, first, opts)
     -- the recorded hashes of the documents this batch replaces or deletes, and the digest
     -- before it. Documents without hashes (written by a library from before them, or the
     -- key deleted by hand): recorded now from what is stored, once.
-    local digest = parse_hex13(read("string", "GET", schema.digest))
+    local digest = parse_hex13(strings[3])
     local rebuild
     if call("EXISTS", schema.hashes) == 0 then
         for _, kind in ipairs(KINDS) do
@@ -930,7 +973,7 @@ local function apply_batch(schema, args, first, opts)
             for j = i, math_min(i + HSET_CHUNK - 1, #changed) do
                 fields[#fields + 1] = changed[j].kind .. ":" .. changed[j].id
             end
-            local recorded = call("HMGET", schema.hashes, unpack(fields))
+            local recorded = read("hash", "HMGET", schema.hashes, unpack(fields))
             for j = 1, #fields do
                 changed[i + j - 1].recorded = parse_hex13(recorded[j])
             end
@@ -1019,7 +1062,7 @@ local function apply_batch(schema, args, first, opts)
 
     -- ts: Redis's clock (ms) at the write; an edge's propagation lag is its apply time
     -- minus this (the entry id is the version, not a time)
-    local ts = #changed > 0 and redis_now_ms() or 0
+    local ts = now_ms
     for n, op in ipairs(changed) do
         call("XADD", schema.changes, "MAXLEN", "~", STREAM_MAXLEN, version .. "-" .. (n - 1),
              "version", version, "kind", op.kind, "id", op.id,

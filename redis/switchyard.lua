@@ -26,6 +26,11 @@
 --            epoch, "dry"} (changed: how many objects the call would change)
 --   keep     (optional) the history's retention, "<changes>:<bytes>" (default
 --            HISTORY_MAX_CHANGES:HISTORY_MAX_BYTES)
+--   report   (optional) "1": the reply gets a fourth element, per operation in the
+--            order given: the object's stored version after the call (0 after a del) and
+--            1 when the call created it, else 0 (flat: {v1, created1, v2, created2, ...}).
+--            A single-object PUT needs no GET before it then (created or replaced, and the
+--            version an unchanged document keeps). Not with dry.
 --   force    (optional) "1": skip the owner check (a revert that restores owned objects
 --            too). A "restore" records the owner its document names ("owner" member), else
 --            the object keeps the owner it has
@@ -43,8 +48,9 @@
 --   expect   "" for no precondition; "0" = the object must not exist; N = the object's
 --            stored version must be N (optimistic concurrency for read-modify-write)
 --
--- Reply: { version, changed, epoch }. A batch that changes nothing (every put identical to
--- what is stored) does not bump the version and replies { current version, 0, epoch }.
+-- Reply: { version, changed, epoch } (with report: { version, changed, epoch, report }).
+-- A batch that changes nothing (every put identical to what is stored) does not bump the
+-- version and replies { current version, 0, epoch }.
 --
 -- Digest: every write also updates <base>digest, an order-independent digest of every
 -- stored route, upstream, certificate and stream document (13 hex digits; see DIGEST below and
@@ -82,7 +88,7 @@
 
 -- sy_apply's leading options (see the header)
 local APPLY_OPTIONS = {epoch = true, owner = true, who = true, note = true, if_version = true,
-                       dry = true, keep = true, force = true}
+                       dry = true, keep = true, force = true, report = true}
 local STREAM_MAXLEN = 10000  -- approximate cap of the change stream (XADD MAXLEN ~)
 -- Operations per sy_apply call. A Function cannot yield: its work is O(operations) in one
 -- go, during which Redis answers nobody. 1,000 keeps the longest call at about 50 ms here
@@ -551,6 +557,28 @@ local function stream_fields(raw)
     return nil
 end
 
+-- The report option's reply element (see the header): per operation, the object's stored
+-- version after the call and whether the call created it.
+local function op_report(ops, version)
+    local out = {}
+    for _, op in ipairs(ops) do
+        local v, created = 0, 0
+        if op.op ~= "del" then
+            if op.unchanged then
+                v = op.stored and split_stored(op.stored) or 0
+            elseif op.op == "restore" then
+                v = split_stored(op.doc) or 0
+            else
+                v = version
+            end
+            created = op.stored == nil and 1 or 0
+        end
+        out[#out + 1] = v
+        out[#out + 1] = created
+    end
+    return out
+end
+
 -- Pass 1 and pass 2 of sy_apply (see the header): the operations are args[first..],
 -- opts the leading options; run under run_checked().
 local function apply_batch(schema, args, first, opts)
@@ -907,6 +935,9 @@ local function apply_batch(schema, args, first, opts)
         end
     end
     if #changed == 0 then
+        if opts.report == "1" then
+            return {current_version, 0, epoch or "", op_report(ops, current_version)}
+        end
         return {current_version, 0, epoch or ""}
     end
     -- the stream's last entry: a version key lost or reset by hand continues after it
@@ -1091,6 +1122,9 @@ local function apply_batch(schema, args, first, opts)
         message = tbl_concat(parts, " ")
     end
     call("PUBLISH", schema.events, message)
+    if opts.report == "1" then
+        return {version, #changed, epoch, op_report(ops, version)}
+    end
     return {version, #changed, epoch}
 end
 

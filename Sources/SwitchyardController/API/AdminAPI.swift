@@ -172,7 +172,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         case .success(let route):
             // sy_apply checks the upstreams atomically and names the first one missing; only
             // then is it worth a second look, so the answer lists every missing one (a valid
-            // PUT costs two round trips to Redis, not three)
+            // PUT costs one round trip to Redis, not two)
             let references = route.upstreamReferences
             let stored: Stored<Route>
             let created: Bool

@@ -73,6 +73,7 @@ extension ConfigStore {
         if options.dryRun { command += ["dry", "1"] }
         if let keep = options.keep { command += ["keep", "\(keep.maxChanges):\(keep.maxBytes)"] }
         if options.force { command += ["force", "1"] }
+        if options.report && !options.dryRun { command += ["report", "1"] }
         return command + operations.flatMap(\.arguments)
     }
 }
@@ -85,6 +86,8 @@ struct ApplyOptions: Sendable {
     var dryRun = false
     var keep: HistoryLimits?
     var force = false
+    /// Ask for the per-operation outcome (sy_apply's `report`; ignored with dryRun).
+    var report = false
 }
 
 /// How much change history Redis keeps: the oldest entries go beyond either bound (the

@@ -59,15 +59,32 @@ public enum ApplyCall {
 }
 
 /// The result of a successful `sy_apply`.
+/// One operation's outcome in sy_apply's `report` (redis/README.md, "sy_apply").
+public struct ObjectOutcome: Sendable, Equatable {
+    /// The object's stored version after the call (an unchanged document keeps its own).
+    public var version: Int64
+    /// The call created the object (it did not exist before).
+    public var created: Bool
+
+    public init(version: Int64, created: Bool) {
+        self.version = version
+        self.created = created
+    }
+}
+
 public struct ApplyResult: Sendable, Equatable {
     /// The configuration version after the call (unchanged when nothing changed).
     public var version: Int64
     /// How many objects the call changed; 0 when every put equalled what was stored.
     public var changed: Int64
+    /// With sy_apply's `report` option, per operation in order: the object's stored version
+    /// after the call (0 after a delete) and whether the call created it; empty otherwise.
+    public var report: [ObjectOutcome]
 
-    public init(version: Int64, changed: Int64) {
+    public init(version: Int64, changed: Int64, report: [ObjectOutcome] = []) {
         self.version = version
         self.changed = changed
+        self.report = report
     }
 }
 

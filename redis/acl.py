@@ -30,18 +30,24 @@ What each role may do (docs/redis-ha.md, "ACL users"):
               it) and health keys (read-only) and subscribe to the events and health events.
               It writes nothing.
 
+With --group NAME the users reach only that group's keys and channels (switchyard:{NAME}:*,
+redis/README.md "Groups") and are named <prefix>NAME-<role>; run it once per group.
+
 Every role may also PING, ROLE (the master check with Sentinel), CLIENT SETNAME, and
 WAIT (controller, kube: --redis-min-replicas-ack).
 """
 import argparse
 import hashlib
 import os
+import re
 import shlex
 import subprocess
 import sys
 
-PREFIX = "switchyard:{cfg}:"
-K = PREFIX + "*"
+DEFAULT_GROUP = "cfg"
+GROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+# The default group's prefix (redis/README.md, "Groups"): switchyard:{<group>}:
+PREFIX = f"switchyard:{{{DEFAULT_GROUP}}}:"
 
 COMMON = ["+ping", "+role", "+client|setname", "+auth", "+hello"]
 
@@ -55,54 +61,73 @@ READ_CONFIG = ["+get", "+mget", "+hget", "+hmget", "+hgetall", "+hkeys", "+exist
 FUNCTION_BODY = ["+del", "+hdel", "+hset", "+hvals", "+incr", "+incrby", "+mset", "+pexpire",
                  "+publish", "+sadd", "+srem", "+set", "+xadd", "+xlen", "+xtrim", "+time"]
 
-ROLES = {
-    "controller": {
-        "keys": [f"~{K}"],
-        "channels": [f"&{K}"],
-        "commands": COMMON + READ_CONFIG + FUNCTION_BODY
-        + ["+fcall", "+fcall_ro", "+function|load", "+function|list", "+wait", "+multi", "+exec",
-           "+discard",
-           "+zremrangebyscore", "+subscribe", "+unsubscribe"],
-    },
-    "prober": {
-        # read-only everywhere in the schema, read-write on what sy_health and sy_lease
-        # write (redis/switchyard.lua)
-        "keys": [f"%R~{K}", f"%RW~{PREFIX}health:*", f"%RW~{PREFIX}health_upstreams",
-                 f"%RW~{PREFIX}health_version", f"%RW~{PREFIX}prober:*"],
-        "channels": [f"&{PREFIX}events", f"&{PREFIX}health_events"],
-        "commands": COMMON + READ_CONFIG + FUNCTION_BODY
-        + ["+fcall", "+fcall_ro", "+subscribe", "+unsubscribe"],
-    },
-    "edge": {
-        # read-only everywhere in the schema, read-write on registrations
-        "keys": [f"%R~{K}", f"%RW~{PREFIX}edge:*", f"%RW~{PREFIX}edges"],
-        "channels": [f"&{PREFIX}events", f"&{PREFIX}health_events"],
-        "commands": COMMON + READ_CONFIG + ["+hset", "+expire", "+zadd", "+subscribe",
-                                            "+unsubscribe"],
-    },
-}
-ROLES["stream"] = {
-    "keys": [f"%R~{K}"],
-    "channels": [f"&{PREFIX}events", f"&{PREFIX}health_events"],
-    "commands": COMMON + READ_CONFIG + ["+subscribe", "+unsubscribe"],
-}
-ROLES["kube"] = dict(ROLES["controller"])
+
+def group_prefix(group):
+    """switchyard:{<group>}: , every key (and channel) of one group."""
+    return f"switchyard:{{{group}}}:"
+
+
+def roles_for(group=DEFAULT_GROUP):
+    """Every role's key patterns, channels and commands, for the keys of one group: a user
+    made for group A matches no key or channel of group B."""
+    prefix = group_prefix(group)
+    k = prefix + "*"
+    roles = {
+        "controller": {
+            "keys": [f"~{k}"],
+            "channels": [f"&{k}"],
+            "commands": COMMON + READ_CONFIG + FUNCTION_BODY
+            + ["+fcall", "+fcall_ro", "+function|load", "+function|list", "+wait", "+multi",
+               "+exec", "+discard",
+               "+zremrangebyscore", "+subscribe", "+unsubscribe"],
+        },
+        "prober": {
+            # read-only everywhere in the schema, read-write on what sy_health and sy_lease
+            # write (redis/switchyard.lua)
+            "keys": [f"%R~{k}", f"%RW~{prefix}health:*", f"%RW~{prefix}health_upstreams",
+                     f"%RW~{prefix}health_version", f"%RW~{prefix}prober:*"],
+            "channels": [f"&{prefix}events", f"&{prefix}health_events"],
+            "commands": COMMON + READ_CONFIG + FUNCTION_BODY
+            + ["+fcall", "+fcall_ro", "+subscribe", "+unsubscribe"],
+        },
+        "edge": {
+            # read-only everywhere in the schema, read-write on registrations
+            "keys": [f"%R~{k}", f"%RW~{prefix}edge:*", f"%RW~{prefix}edges"],
+            "channels": [f"&{prefix}events", f"&{prefix}health_events"],
+            "commands": COMMON + READ_CONFIG + ["+hset", "+expire", "+zadd", "+subscribe",
+                                                "+unsubscribe"],
+        },
+    }
+    roles["stream"] = {
+        "keys": [f"%R~{k}"],
+        "channels": [f"&{prefix}events", f"&{prefix}health_events"],
+        "commands": COMMON + READ_CONFIG + ["+subscribe", "+unsubscribe"],
+    }
+    roles["kube"] = dict(roles["controller"])
+    return roles
+
+
+ROLES = roles_for(DEFAULT_GROUP)
 
 
 def password_variable(role):
     return f"SWITCHYARD_ACL_{role.upper()}_PASSWORD"
 
 
-def rules(role, password, hashed):
-    """The ACL rules of one user (a list of words)."""
-    spec = ROLES[role]
+def rules(role, password, hashed, group=DEFAULT_GROUP):
+    """The ACL rules of one user (a list of words), scoped to one group's keys."""
+    spec = roles_for(group)[role]
     secret = ("#" + hashlib.sha256(password.encode()).hexdigest()) if hashed else (">" + password)
     return ["on", "resetpass", secret, "resetkeys", *spec["keys"], "resetchannels",
             *spec["channels"], "-@all", *spec["commands"]]
 
 
-def user_name(role, prefix):
-    return f"{prefix}{role}"
+def user_name(role, prefix, group=DEFAULT_GROUP):
+    """<prefix><role> in the default group (the names before groups), <prefix><group>-<role>
+    in another, so one Redis holds the users of several groups side by side."""
+    if group == DEFAULT_GROUP:
+        return f"{prefix}{role}"
+    return f"{prefix}{group}-{role}"
 
 
 def main(argv=None):
@@ -111,6 +136,10 @@ def main(argv=None):
     p.add_argument("--prefix", default="switchyard-",
                    help="user names are <prefix><role> (default: switchyard-)")
     p.add_argument("--roles", default="controller,kube,prober,edge,stream")
+    p.add_argument("--group", default=DEFAULT_GROUP,
+                   help="the group (switchyard ... --group) whose keys the users may reach: "
+                        "switchyard:{GROUP}:*; users are <prefix><group>-<role> outside the "
+                        "default group cfg")
     p.add_argument("--lock-default", action="store_true",
                    help="also make the default user answer PING only (no password: health "
                         "probes), so nothing reaches the data without a role's user")
@@ -118,6 +147,9 @@ def main(argv=None):
                    help="send the ACL SETUSER commands to this Redis with redis-cli "
                         "(its own credentials from REDISCLI_AUTH)")
     args = p.parse_args(argv)
+    if not GROUP_RE.match(args.group):
+        p.error(f"--group {args.group!r}: 1-48 characters from a-z 0-9 _ -, starting with a "
+                "letter or digit")
     out = []
     for role in args.roles.split(","):
         if role not in ROLES:
@@ -126,8 +158,8 @@ def main(argv=None):
         if not password:
             print(f"# {role}: {password_variable(role)} is not set; skipped", file=sys.stderr)
             continue
-        words = rules(role, password, hashed=args.format == "aclfile")
-        name = user_name(role, args.prefix)
+        words = rules(role, password, hashed=args.format == "aclfile", group=args.group)
+        name = user_name(role, args.prefix, args.group)
         out.append((["ACL", "SETUSER", name, *words], f"user {name} " + " ".join(words)))
     if args.lock_default:
         words = ["on", "nopass", "resetkeys", "resetchannels", "-@all", "+ping", "+auth",

@@ -35,6 +35,8 @@ public struct ProberConfiguration: Sendable {
     public var fullReloadInterval: Duration = .seconds(300)
     /// Where GET /metrics is served (`--metrics-listen`); nil serves none.
     public var metricsListen: MetricsListen? = nil
+    /// The group whose upstreams it probes and whose health keys it writes (`--group`).
+    public var keys: KeySchema = .default
 
     public init(
         id: String, redis: RedisConfiguration = RedisConfiguration(poolSize: 3), leaseMs: Int = 3000,
@@ -75,6 +77,7 @@ public func buildProber(
     }
     var redisConfiguration = configuration.redis
     redisConfiguration.clientName = "switchyard-prober-\(configuration.id)"
+    logger[metadataKey: "group"] = "\(configuration.keys.group)"
     var redisLogger = logger
     redisLogger[metadataKey: "component"] = "redis"
     let metrics = providedMetrics ?? ProberMetrics(proberID: configuration.id)
@@ -86,7 +89,9 @@ public func buildProber(
     let engine = try ProbeEngine(
         proberID: configuration.id, board: board, reuseConnections: configuration.reuseConnections,
         maxInFlight: configuration.maxInFlight, metrics: metrics, logger: logger)
-    var follower = ConfigFollower(redis: redis, subscriberConfiguration: redisConfiguration, engine: engine, ready: ready, logger: logger)
+    var follower = ConfigFollower(
+        redis: redis, subscriberConfiguration: redisConfiguration, engine: engine, ready: ready, logger: logger,
+        keys: configuration.keys)
     follower.checkInterval = configuration.configCheckInterval
     follower.fullReloadInterval = configuration.fullReloadInterval
     var services: [any Service] = []
@@ -103,8 +108,10 @@ public func buildProber(
         follower,
         LeaseKeeper(
             redis: redis, engine: engine, board: board, ready: ready, signals: signals, library: library,
-            proberID: configuration.id, leaseMs: configuration.leaseMs, logger: logger),
-        HealthWriter(redis: redis, board: board, signals: signals, library: library, proberID: configuration.id, logger: logger),
+            proberID: configuration.id, leaseMs: configuration.leaseMs, logger: logger, keys: configuration.keys),
+        HealthWriter(
+            redis: redis, board: board, signals: signals, library: library, proberID: configuration.id, logger: logger,
+            keys: configuration.keys),
     ]
 }
 

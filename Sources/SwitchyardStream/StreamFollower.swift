@@ -17,16 +17,19 @@ public struct StreamFollower: Sendable {
     let poll: Duration
     let logger: Logger
     let onApplied: @Sendable (_ versions: [Int64]) -> Void
+    /// The group whose streams it serves (`--group`).
+    let keys: KeySchema
 
     /// The pub/sub channels whose messages wake the follower.
-    public static let channels = [KeySchema.events, KeySchema.healthEvents]
+    public static func channels(_ keys: KeySchema) -> [String] { [keys.events, keys.healthEvents] }
 
     /// `subscriberConfiguration` nil: poll only (no pub/sub). `onApplied` is called with the
     /// configuration and health versions after each reload reached the engine.
     public init(
         redis: RedisClient, subscriberConfiguration: RedisConfiguration?, engine: StreamEngine, poll: Duration, logger: Logger,
-        onApplied: @escaping @Sendable (_ versions: [Int64]) -> Void = { _ in }
+        keys: KeySchema = .default, onApplied: @escaping @Sendable (_ versions: [Int64]) -> Void = { _ in }
     ) {
+        self.keys = keys
         self.redis = redis
         self.subscriberConfiguration = subscriberConfiguration
         self.engine = engine
@@ -39,7 +42,7 @@ public struct StreamFollower: Sendable {
         // one pending wake at most: a burst of messages during a reload costs one more check
         let (wake, waker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let subscriber = subscriberConfiguration.map {
-            RedisSubscriber(configuration: $0, channels: Self.channels, logger: logger)
+            RedisSubscriber(configuration: $0, channels: Self.channels(keys), logger: logger)
         }
         subscriber?.start()
         defer { subscriber?.stop() }
@@ -77,7 +80,7 @@ public struct StreamFollower: Sendable {
     private func check(_ seen: inout [String], _ lastLoad: inout ContinuousClock.Instant) async {
         do {
             let versions = try await redis.pipeline([
-                ["GET", KeySchema.version], ["GET", KeySchema.healthVersion],
+                ["GET", keys.version], ["GET", keys.healthVersion],
             ])
             .map { $0.text ?? "" }
             // reload on a change, and every few seconds anyway (a port that could not be
@@ -95,9 +98,9 @@ public struct StreamFollower: Sendable {
     }
 
     func load() async throws(RedisError) -> [StreamRuntime] {
-        let ids = (try await redis.send("SMEMBERS", KeySchema.streams).array ?? []).compactMap(\.text).sorted()
+        let ids = (try await redis.send("SMEMBERS", keys.streams).array ?? []).compactMap(\.text).sorted()
         guard !ids.isEmpty else { return [] }
-        let docs = try await redis.pipeline(ids.map { ["GET", KeySchema.stream($0)] })
+        let docs = try await redis.pipeline(ids.map { ["GET", keys.stream($0)] })
         var services: [StreamService] = []
         for (id, reply) in zip(ids, docs) {
             guard let bytes = reply.bytes else { continue }
@@ -114,8 +117,8 @@ public struct StreamFollower: Sendable {
         let names = Array(Set(services.map(\.upstream))).sorted()
         var commands: [[String]] = []
         for n in names {
-            commands.append(["GET", KeySchema.upstream(n)])
-            commands.append(["HGETALL", KeySchema.health(n)])
+            commands.append(["GET", keys.upstream(n)])
+            commands.append(["HGETALL", keys.health(n)])
         }
         let replies = names.isEmpty ? [] : try await redis.pipeline(commands)
         var upstreams: [String: (Upstream, Set<String>)] = [:]

@@ -54,7 +54,7 @@ struct AccessAPITests {
 
     /// A controller with the tokens file (and the environment's admin token), its log lines captured.
     static func withTokens<T: Sendable>(
-        file text: String, adminToken: String? = adminEnvironmentToken,
+        file text: String, adminToken: String? = adminEnvironmentToken, group: String = KeySchema.defaultGroup,
         _ body: @Sendable @escaping (Harness, URL, LogLines) async throws -> T
     ) async throws -> T {
         let url = try temporaryFile(text)
@@ -64,6 +64,7 @@ struct AccessAPITests {
             var configuration = testConfiguration(server, token: adminToken)
             configuration.tokensFile = url.path
             configuration.logLevel = .info
+            configuration.keys = try KeySchema(group: group)
             let app = try await buildApplication(configuration: configuration, logger: lines.logger)
             let redis = RedisClient(configuration: server.configuration())
             defer { Task { await redis.close() } }
@@ -156,8 +157,11 @@ struct AccessAPITests {
             }
             // the environment's token is the admin token named admin; file tokens are named
             let me = try await h.request(.get, "/api/v1/whoami", token: Self.adminEnvironmentToken)
-            #expect(me.json == ["name": "admin", "role": "admin"])
-            #expect(try await h.request(.get, "/api/v1/whoami", token: Self.tokens[.write]!).json == ["name": "writer", "role": "write"])
+            #expect(me.json == ["group": "cfg", "name": "admin", "role": "admin"])
+            #expect(
+                try await h.request(.get, "/api/v1/whoami", token: Self.tokens[.write]!).json == [
+                    "group": "cfg", "name": "writer", "role": "write",
+                ])
             let list = try await h.request(.get, "/api/v1/tokens", token: Self.adminEnvironmentToken)
             #expect(list.json["items"]?.count == 4)
             #expect(list.json["items"]?[0]?["source"] == "SWITCHYARD_ADMIN_TOKEN")
@@ -170,6 +174,45 @@ struct AccessAPITests {
             let answer = try await h.request(.post, "/api/v1/apply?dry_run=true", #"{"upstreams":[]}"#, token: Self.tokens[.read]!)
             #expect(answer.status == 403)
             #expect(AccessPolicy.requiredRole(method: .put, path: "/api/v1/routes/x?dry_run=true") == .write)
+        }
+    }
+
+    /// A token limited to group a is refused by group b's controller (403 naming the reason,
+    /// nothing written); a token without groups works there, in group b's keys only.
+    @Test func aTokenLimitedToAnotherGroupIsRefused() async throws {
+        let tenant = "tenant-a-token-0123456789abcdef0123456"
+        let file =
+            Self.standardFile + "  - {name: tenant-a, role: write, hash: \"\(AccessTokens.hash(tenant))\", groups: [a]}\n"
+        try await Self.withTokens(file: file, group: "b") { h, _, lines async throws in
+            let keys = try KeySchema(group: "b")
+            let upstream = #"{"endpoints":[{"address":"127.0.0.1:9001"}]}"#
+            for (method, body) in [(HTTPRequest.Method.get, nil), (.put, upstream)] as [(HTTPRequest.Method, String?)] {
+                let refused = try await h.request(method, "/api/v1/upstreams/u", body, token: tenant)
+                #expect(refused.status == 403)
+                #expect(refused.errorCode == "forbidden")
+                #expect(refused.json["error"]?["reason"] == .string("group"))
+                #expect(refused.json["error"]?["group"] == .string("b"))
+                #expect(refused.json["error"]?["token_groups"] == .array([.string("a")]))
+            }
+            #expect(try await h.redis.send("EXISTS", keys.upstream("u"), KeySchema.default.upstream("u")).integer == 0)
+            #expect(lines.all.contains { $0.contains("\"audit.principal\":\"tenant-a\"") && $0.contains("denied") })
+
+            let written = try await h.request(.put, "/api/v1/upstreams/u", upstream, token: Self.tokens[.write]!)
+            #expect(written.status == 201)
+            #expect(try await h.redis.send("EXISTS", keys.upstream("u")).integer == 1)
+            #expect(try await h.redis.send("EXISTS", KeySchema.default.upstream("u")).integer == 0)
+            #expect(try await h.redis.send("GET", keys.version).text == "1")
+
+            let whoami = try await h.request(.get, "/api/v1/whoami", token: Self.tokens[.read]!)
+            #expect(whoami.json["group"] == .string("b") && whoami.json["groups"] == nil)
+            let status = try await h.request(.get, "/api/v1/status", token: Self.tokens[.read]!)
+            #expect(status.json["group"] == .string("b"))
+            let listed = try await h.request(.get, "/api/v1/tokens", token: Self.tokens[.admin]!)
+            guard case .array(let items)? = listed.json["items"] else {
+                Issue.record("no items: \(listed.json)")
+                return
+            }
+            #expect(items.first { $0["name"] == .string("tenant-a") }?["groups"] == .array([.string("a")]))
         }
     }
 
@@ -282,7 +325,7 @@ struct AccessAPITests {
                 let redis = RedisClient(configuration: server.configuration())
                 defer { Task { await redis.close() } }
                 let h = Harness(client: client, redis: redis, token: nil)
-                #expect(try await h.request(.get, "/api/v1/whoami").json == ["name": "anonymous", "role": "admin"])
+                #expect(try await h.request(.get, "/api/v1/whoami").json == ["group": "cfg", "name": "anonymous", "role": "admin"])
                 #expect(try await h.request(.put, "/api/v1/upstreams/u1", #"{"endpoints":[{"address":"127.0.0.1:9"}]}"#).status == 201)
             }
         }

@@ -39,15 +39,15 @@ struct CertificatesAPITests {
             #expect(created.json["key"] == nil && created.json["key_enc"] == nil)
             #expect(created.version == 1)
 
-            let stored = try await h.redis.send("GET", KeySchema.certificate("shop")).text ?? ""
+            let stored = try await h.redis.send("GET", KeySchema.default.certificate("shop")).text ?? ""
             #expect(stored.contains(#""key_enc":"aes-256-gcm:"#))
             #expect(!stored.contains("PRIVATE KEY"))
-            #expect(try await h.redis.send("SISMEMBER", KeySchema.certificates, "shop").integer == 1)
-            #expect(try await h.redis.send("GET", KeySchema.base + "digest").text?.count == 13)
+            #expect(try await h.redis.send("SISMEMBER", KeySchema.default.certificates, "shop").integer == 1)
+            #expect(try await h.redis.send("GET", KeySchema.default.base + "digest").text?.count == 13)
 
             let same = try await h.request(.put, "/api/v1/certificates/shop", Self.body(p))
             #expect(same.status == 200 && same.version == 1)  // nothing changed: same ciphertext kept
-            #expect(try await h.redis.send("GET", KeySchema.certificate("shop")).text == stored)
+            #expect(try await h.redis.send("GET", KeySchema.default.certificate("shop")).text == stored)
 
             let got = try await h.request(.get, "/api/v1/certificates/shop")
             #expect(got.status == 200)
@@ -69,7 +69,7 @@ struct CertificatesAPITests {
         try await withController { h async throws in
             let answer = try await h.request(.put, "/api/v1/certificates/plain", Self.body(Self.pair(["plain.example.com"])))
             #expect(answer.status == 201 && answer.json["key_encrypted"] == false)
-            let stored = try await h.redis.send("GET", KeySchema.certificate("plain")).text ?? ""
+            let stored = try await h.redis.send("GET", KeySchema.default.certificate("plain")).text ?? ""
             #expect(stored.contains(#""key":"-----BEGIN PRIVATE KEY-----"#))
         }
     }

@@ -36,7 +36,7 @@ struct ChangeManagementTests {
     /// hashtable's DUMP without changing what it holds.
     func dump(_ h: Harness) async throws -> [String: [String]] {
         var out: [String: [String]] = [:]
-        for key in try await h.allKeys() where key.hasPrefix(KeySchema.base) && !key.hasPrefix(KeySchema.base + "edge") {
+        for key in try await h.allKeys() where key.hasPrefix(KeySchema.default.base) && !key.hasPrefix(KeySchema.default.base + "edge") {
             switch try await h.redis.send("TYPE", key).text {
             case "set"?: out[key] = (try await h.redis.send("SMEMBERS", key).array ?? []).compactMap(\.text).sorted()
             case "hash"?:
@@ -48,7 +48,7 @@ struct ChangeManagementTests {
         return out
     }
 
-    func digest(_ h: Harness) async throws -> String? { try await h.redis.send("GET", KeySchema.digest).text }
+    func digest(_ h: Harness) async throws -> String? { try await h.redis.send("GET", KeySchema.default.digest).text }
 
     func string(_ value: JSONValue?) -> String? { if case .string(let s)? = value { return s } else { return nil } }
 
@@ -105,7 +105,7 @@ struct ChangeManagementTests {
         try await withController(configure: CertificatesAPITests.encryptingKeys) { h in
             let pair = CertificatesAPITests.pair(["shop.test"])
             #expect(try await h.request(.put, "/api/v1/certificates/shop", CertificatesAPITests.body(pair)).status == 201)
-            let stored = try await h.redis.send("GET", KeySchema.certificate("shop")).text
+            let stored = try await h.redis.send("GET", KeySchema.default.certificate("shop")).text
             #expect(try await h.request(.delete, "/api/v1/certificates/shop").status == 200)
             for path in ["/api/v1/history", "/api/v1/history/1", "/api/v1/history/2"] {
                 let text = try await h.request(.get, path).json.canonical
@@ -115,7 +115,7 @@ struct ChangeManagementTests {
             }
             let revert = try await h.request(.post, "/api/v1/revert", #"{"to_version":1}"#)
             #expect(revert.status == 200)
-            #expect(try await h.redis.send("GET", KeySchema.certificate("shop")).text == stored)
+            #expect(try await h.redis.send("GET", KeySchema.default.certificate("shop")).text == stored)
             #expect(revert.json["digest"] == revert.json["digest_at_version"])
         }
     }
@@ -138,7 +138,7 @@ struct ChangeManagementTests {
             #expect(string(revert.json["digest"]) == digestAtTwo)
             let now = try await dump(h).filter { $0.key.contains(":route:") || $0.key.contains(":upstream:") }
             #expect(Set(now.keys) == Set(atTwo.keys))
-            #expect(try await h.redis.send("SMEMBERS", KeySchema.routes).array?.compactMap(\.text) == ["a"])
+            #expect(try await h.redis.send("SMEMBERS", KeySchema.default.routes).array?.compactMap(\.text) == ["a"])
             let entry = try await h.request(.get, "/api/v1/history/7")
             #expect(string(entry.json["note"]) == "revert to version 2")
             #expect(entry.json["objects"]?.count == 4)
@@ -155,12 +155,12 @@ struct ChangeManagementTests {
             for i in 1...6 {
                 let reply = try await h.redis.send(
                     [
-                        "FCALL", "sy_apply", "1", KeySchema.version, "keep", "3:100000", "put", "upstream", "u",
+                        "FCALL", "sy_apply", "1", KeySchema.default.version, "keep", "3:100000", "put", "upstream", "u",
                         #"{"endpoints":[],"name":"u","weight_seed":\#(i)}"#, "", "",
                     ])
                 #expect(reply.array != nil, "\(reply)")
             }
-            #expect(try await h.redis.send("XLEN", KeySchema.history).integer == 3)
+            #expect(try await h.redis.send("XLEN", KeySchema.default.history).integer == 3)
             let answer = try await h.request(.post, "/api/v1/revert", #"{"to_version":2}"#)
             #expect(answer.status == 409)
             #expect(answer.errorCode == "beyond_retention")
@@ -175,21 +175,21 @@ struct ChangeManagementTests {
             for i in 1...10 {
                 _ = try await h.redis.send(
                     [
-                        "FCALL", "sy_apply", "1", KeySchema.version, "keep", "1000:1000", "put", "upstream", "u",
+                        "FCALL", "sy_apply", "1", KeySchema.default.version, "keep", "1000:1000", "put", "upstream", "u",
                         #"{"endpoints":[],"name":"u","pad":"\#(String(repeating: "x", count: 200))\#(i)"}"#, "", "",
                     ])
             }
-            let bytes = try #require(try await h.redis.send("GET", KeySchema.historyBytes).integer)
+            let bytes = try #require(try await h.redis.send("GET", KeySchema.default.historyBytes).integer)
             #expect(bytes <= 1000)
-            let length = try #require(try await h.redis.send("XLEN", KeySchema.history).integer)
+            let length = try #require(try await h.redis.send("XLEN", KeySchema.default.history).integer)
             #expect(length >= 1 && length < 10)
             // the stream deleted by hand: the byte count starts over with the next entry
-            _ = try await h.redis.send("DEL", KeySchema.history)
+            _ = try await h.redis.send("DEL", KeySchema.default.history)
             #expect(try await h.request(.put, "/api/v1/upstreams/v", Self.upstream).status == 201)
-            let entry = try await h.redis.send("XRANGE", KeySchema.history, "-", "+")
+            let entry = try await h.redis.send("XRANGE", KeySchema.default.history, "-", "+")
             let recorded = entry.array?.first?.array?[1].array?[1].integer
             #expect(recorded != nil)
-            #expect(try await h.redis.send("GET", KeySchema.historyBytes).integer == recorded)
+            #expect(try await h.redis.send("GET", KeySchema.default.historyBytes).integer == recorded)
         }
     }
 
@@ -236,7 +236,7 @@ struct ChangeManagementTests {
             #expect(statuses.filter { $0 == 201 }.count == 1)
             #expect(statuses.filter { $0 == 412 }.count == 7)
             #expect(try await h.storedVersion() == 2)
-            #expect(try await h.redis.send("SCARD", KeySchema.routes).integer == 1)
+            #expect(try await h.redis.send("SCARD", KeySchema.default.routes).integer == 1)
         }
     }
 
@@ -289,7 +289,7 @@ struct ChangeManagementTests {
             let pruned = try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", second)
             #expect(pruned.status == 200)
             #expect(pruned.json["pruned"] == .array([.string("route:y")]))
-            let routes = Set(try await h.redis.send("SMEMBERS", KeySchema.routes).array?.compactMap(\.text) ?? [])
+            let routes = Set(try await h.redis.send("SMEMBERS", KeySchema.default.routes).array?.compactMap(\.text) ?? [])
             #expect(routes == ["o", "x"])
             let otherAfter = try await dump(h).filter {
                 $0.key.hasSuffix(":route:o") || $0.key.hasSuffix(":upstream:ou") || $0.key.hasSuffix(":upstream:free")
@@ -304,7 +304,7 @@ struct ChangeManagementTests {
             // an empty document prunes everything team-a holds, in one change
             #expect(try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", "{}").json["pruned"]?.count == 2)
             #expect(try await h.storedVersion() == version + 1)
-            #expect(Set(try await h.redis.send("SMEMBERS", KeySchema.upstreams).array?.compactMap(\.text) ?? []) == ["ou", "free"])
+            #expect(Set(try await h.redis.send("SMEMBERS", KeySchema.default.upstreams).array?.compactMap(\.text) ?? []) == ["ou", "free"])
         }
     }
 
@@ -318,8 +318,8 @@ struct ChangeManagementTests {
             let first = try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", document.canonical)
             #expect(first.status == 200)
             #expect(first.json["changed"] == .integer(2))
-            #expect(try await h.redis.send("HGET", KeySchema.owners, "certificate:a").text == "team-a")
-            #expect(try await h.redis.send("GET", KeySchema.certificate("a")).text?.contains("\"key_enc\"") == true)
+            #expect(try await h.redis.send("HGET", KeySchema.default.owners, "certificate:a").text == "team-a")
+            #expect(try await h.redis.send("GET", KeySchema.default.certificate("a")).text?.contains("\"key_enc\"") == true)
             // the same document again: the key's ciphertext is kept, nothing changes
             #expect(try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", document.canonical).json["changed"] == .integer(0))
             // a bad certificate names its field; nothing written
@@ -331,7 +331,7 @@ struct ChangeManagementTests {
             // pruned with the owner's other objects
             let pruned = try await h.request(.post, "/api/v1/apply?prune=true&owner=team-a", "{}")
             #expect(pruned.json["pruned"] == .array([.string("certificate:a"), .string("upstream:u")]))
-            #expect(try await h.redis.send("SCARD", KeySchema.certificates).integer == 0)
+            #expect(try await h.redis.send("SCARD", KeySchema.default.certificates).integer == 0)
             // and without an owner, deleted by id
             #expect(try await h.request(.post, "/api/v1/apply", document.canonical).status == 200)
             #expect(try await h.request(.post, "/api/v1/apply", #"{"delete":{"certificates":["a"]}}"#).json["changed"] == .integer(1))
@@ -355,7 +355,7 @@ struct ChangeManagementTests {
             let included = try await h.request(.post, "/api/v1/revert", #"{"to_version":1,"include_owned":true}"#)
             #expect(included.status == 200)
             #expect(included.json["digest"] == included.json["digest_at_version"])
-            #expect(try await h.redis.send("HGET", KeySchema.owners, "upstream:k").text == "k8s/switchyard")
+            #expect(try await h.redis.send("HGET", KeySchema.default.owners, "upstream:k").text == "k8s/switchyard")
             #expect(string(try await h.request(.get, "/api/v1/history/2").json["who"]) == "admin")
         }
     }

@@ -70,7 +70,7 @@ struct ControllerAPITests {
             #expect(created.version == 1)
 
             // the stored document is the canonical encoding with the version spliced in
-            let raw = try await h.redis.send("GET", KeySchema.upstream("backend")).text
+            let raw = try await h.redis.send("GET", KeySchema.default.upstream("backend")).text
             #expect(
                 raw == #"{"version":1,"balance":"round_robin","endpoints":[{"address":"10.0.0.1:10001","weight":1}],"name":"backend","#
                     + #""on_all_down":"fail_open","passive":{"fail_timeout_ms":10000,"max_fails":3},"retries":2}"#)
@@ -170,12 +170,12 @@ struct ControllerAPITests {
                     "host": "bbs.test.com", "id": "bbs-api", "match": "prefix", "path": "/api", "priority": 0,
                     "upstream": "backend", "version": 2,
                 ])
-            let raw = try await h.redis.send("GET", KeySchema.route("bbs-api")).text
+            let raw = try await h.redis.send("GET", KeySchema.default.route("bbs-api")).text
             #expect(
                 raw
                     == #"{"version":2,"host":"bbs.test.com","id":"bbs-api","match":"prefix","path":"/api","priority":0,"upstream":"backend"}"#
             )
-            #expect(try await h.redis.send("SMEMBERS", KeySchema.usedBy("backend")) == .array([.string(Array("bbs-api".utf8))]))
+            #expect(try await h.redis.send("SMEMBERS", KeySchema.default.usedBy("backend")) == .array([.string(Array("bbs-api".utf8))]))
 
             #expect(try await h.request(.put, "/api/v1/routes/bbs-api", routeBody).status == 200)
             #expect(try await h.storedVersion() == 2)
@@ -333,7 +333,7 @@ struct ControllerAPITests {
             #expect(rejected.errorFields == ["upstreams[0].endpoints[0].address", "routes[1].host", "routes[2].upstream"])
             #expect(try await h.storedVersion() == 1)
             #expect(try await h.allKeys() == keysBefore)
-            #expect(try await h.redis.send("XLEN", KeySchema.changes) == .integer(3))
+            #expect(try await h.redis.send("XLEN", KeySchema.default.changes) == .integer(3))
         }
     }
 
@@ -383,7 +383,7 @@ struct ControllerAPITests {
             #expect(list.json["items"]?.count == 1200)
             #expect(list.json["items"]?[0]?["id"] == "r0")
             // one change-stream entry per object, as for every batch
-            let entries = try await h.redis.send("XRANGE", KeySchema.changes, "-", "+").array ?? []
+            let entries = try await h.redis.send("XRANGE", KeySchema.default.changes, "-", "+").array ?? []
             #expect(entries.count == 1201)
         }
     }
@@ -396,9 +396,9 @@ struct ControllerAPITests {
             try await h.request(.put, "/api/v1/upstreams/b", "{}")
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             _ = try await h.redis.pipeline([
-                ["ZADD", KeySchema.edges, "\(now)", "edge-1", "\(now - 60_000)", "edge-stale"],
+                ["ZADD", KeySchema.default.edges, "\(now)", "edge-1", "\(now - 60_000)", "edge-stale"],
                 [
-                    "HSET", KeySchema.edge("edge-1"), "id", "edge-1", "applied_version", "1", "last_seen", "\(now)",
+                    "HSET", KeySchema.default.edge("edge-1"), "id", "edge-1", "applied_version", "1", "last_seen", "\(now)",
                     "started", "\(now - 5000)", "pid", "4242", "listen", "8080",
                 ],
             ])
@@ -417,7 +417,7 @@ struct ControllerAPITests {
             } else {
                 Issue.record("last_seen is not a string")
             }
-            #expect(try await h.redis.send("ZSCORE", KeySchema.edges, "edge-stale") == .null)
+            #expect(try await h.redis.send("ZSCORE", KeySchema.default.edges, "edge-stale") == .null)
         }
     }
 

@@ -185,7 +185,7 @@ struct DigestAndStatusTests {
 
     func digests(_ h: Harness) async throws -> (stored: String?, recomputed: String?) {
         let stored = try await h.redis.send("GET", ConfigStore.digestKey).text
-        let recomputed = try await h.redis.send("EVAL", Self.recompute, "1", KeySchema.base).text
+        let recomputed = try await h.redis.send("EVAL", Self.recompute, "1", KeySchema.default.base).text
         return (stored, recomputed)
     }
 
@@ -226,21 +226,21 @@ struct DigestAndStatusTests {
             var (stored, recomputed) = try await digests(h)
             #expect(stored != nil && stored == recomputed)
             // a document typed in by hand is invisible to sy_apply...
-            _ = try await h.redis.send("SET", KeySchema.route("by-hand"), "garbage {")
-            _ = try await h.redis.send("SADD", KeySchema.routes, "by-hand")
+            _ = try await h.redis.send("SET", KeySchema.default.route("by-hand"), "garbage {")
+            _ = try await h.redis.send("SADD", KeySchema.default.routes, "by-hand")
             (stored, recomputed) = try await digests(h)
             #expect(stored != recomputed)
             // ...until sy_digest adopts it: the recorded hashes and the digest follow what is
             // stored, and the version moves once (a resync entry) so the edges reload it
             let version = try await h.storedVersion()
-            let reply = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
+            let reply = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.default.version)
             #expect(reply.array?.first?.integer == version + 1)
             (stored, recomputed) = try await digests(h)
             #expect(stored == recomputed && reply.array?[1].text == stored)
             #expect(reply.array?[2].integer == 1)  // one document adopted
             #expect(try await h.storedVersion() == version + 1)
             // nothing left to adopt: nothing moves
-            let again = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
+            let again = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.default.version)
             #expect(again.array?.first?.integer == version + 1 && again.array?[2].integer == 0)
             // and from then on writes keep it, the garbage's replacement included
             try await h.request(.put, "/api/v1/routes/by-hand", #"{"host":"h.test","path":"/","upstream":"backend"}"#)
@@ -255,9 +255,9 @@ struct DigestAndStatusTests {
         clock_gettime(CLOCK_REALTIME, &ts)
         let now = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
         _ = try await h.redis.send(
-            "HSET", KeySchema.edge(id), "id", id, "applied_version", "\(applied)", "digest", digest,
+            "HSET", KeySchema.default.edge(id), "id", id, "applied_version", "\(applied)", "digest", digest,
             "last_seen", "\(now)", "listen", "127.0.0.1:1")
-        _ = try await h.redis.send("ZADD", KeySchema.edges, "\(now)", id)
+        _ = try await h.redis.send("ZADD", KeySchema.default.edges, "\(now)", id)
     }
 
     @Test func statusComparesEdgesWithRedisAndWaits() async throws {

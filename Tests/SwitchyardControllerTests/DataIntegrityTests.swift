@@ -18,24 +18,25 @@ struct DataIntegrityTests {
     /// Registers a live edge the way an edge's heartbeat does (lua/switchyard/sync/heartbeat.lua).
     func heartbeat(_ h: Harness, id: String, applied: Int64, epoch: String) async throws {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        _ = try await h.redis.send("HSET", KeySchema.edge(id), "applied_version", "\(applied)", "epoch", epoch, "last_seen", "\(now)")
-        _ = try await h.redis.send("ZADD", KeySchema.edges, "\(now)", id)
+        _ = try await h.redis.send(
+            "HSET", KeySchema.default.edge(id), "applied_version", "\(applied)", "epoch", epoch, "last_seen", "\(now)")
+        _ = try await h.redis.send("ZADD", KeySchema.default.edges, "\(now)", id)
     }
 
     func epoch(_ h: Harness) async throws -> String? {
-        try await h.redis.send("GET", KeySchema.epoch).text
+        try await h.redis.send("GET", KeySchema.default.epoch).text
     }
 
     @Test func aKeyOfTheWrongTypeIsNamedAndNothingIsWritten() async throws {
         try await withController { h in
             #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
             let before = try await h.storedVersion()
-            _ = try await h.redis.send("SET", KeySchema.usedBy("u"), "typed by hand")
+            _ = try await h.redis.send("SET", KeySchema.default.usedBy("u"), "typed by hand")
             let answer = try await h.request(.put, "/api/v1/routes/r", #"{"host":"a.test","path":"/","upstream":"u"}"#)
             #expect(answer.status == 500 && answer.errorCode == "store_corrupt", "\(answer.json)")
-            #expect("\(answer.json)".contains(KeySchema.usedBy("u")), "\(answer.json)")
+            #expect("\(answer.json)".contains(KeySchema.default.usedBy("u")), "\(answer.json)")
             #expect(try await h.storedVersion() == before)
-            #expect(try await h.redis.send("GET", KeySchema.route("r")).text == nil)
+            #expect(try await h.redis.send("GET", KeySchema.default.route("r")).text == nil)
         }
     }
 
@@ -74,10 +75,10 @@ struct DataIntegrityTests {
                 return
             }
             #expect(new != old && seeded.json["previous_epoch"] == .string(old))
-            #expect(try await h.redis.send("GET", KeySchema.adopt).text == new)
+            #expect(try await h.redis.send("GET", KeySchema.default.adopt).text == new)
             #expect((seeded.version ?? 0) > version)
             // one resync entry in the stream, at the new version
-            let last = try await h.redis.send("XREVRANGE", KeySchema.changes, "+", "-", "COUNT", "1")
+            let last = try await h.redis.send("XREVRANGE", KeySchema.default.changes, "+", "-", "COUNT", "1")
             let entry = last.array?.first?.array
             #expect(entry?[0].text == "\(seeded.version ?? 0)-0")
             #expect(entry?[1].array?.compactMap(\.text).contains("resync") == true)
@@ -92,15 +93,15 @@ struct DataIntegrityTests {
             #expect(try await h.request(.put, "/api/v1/upstreams/u", Self.upstream).status == 201)
             let old = try #require(try await epoch(h))
             // another controller (or redis-cli) re-seeded: adopt names the new epoch
-            _ = try await h.redis.send("FCALL", "sy_reseed", "1", KeySchema.version, old)
+            _ = try await h.redis.send("FCALL", "sy_reseed", "1", KeySchema.default.version, old)
             let new = try #require(try await epoch(h))
             #expect(new != old)
             #expect(try await h.request(.put, "/api/v1/upstreams/v", Self.upstream).status == 201)
             // an epoch changed without adopt (a backup of another installation) is not followed
-            _ = try await h.redis.send("SET", KeySchema.epoch, String(repeating: "e", count: 32))
+            _ = try await h.redis.send("SET", KeySchema.default.epoch, String(repeating: "e", count: 32))
             let refused = try await h.request(.put, "/api/v1/upstreams/w", Self.upstream)
             #expect(refused.status == 409 && refused.errorCode == "redis_data_lost", "\(refused.json)")
-            #expect(try await h.redis.send("GET", KeySchema.upstream("w")).text == nil)
+            #expect(try await h.redis.send("GET", KeySchema.default.upstream("w")).text == nil)
         }
     }
 
@@ -152,12 +153,12 @@ struct DataIntegrityTests {
             #expect(clean.status == 200 && clean.json["documents"]?["differ"]?.count == 0, "\(clean.json)")
             #expect(clean.json["documents"]?["checked"] == .integer(4))
             // four ways to change Redis behind sy_apply's back
-            let key = KeySchema.route("edited")
+            let key = KeySchema.default.route("edited")
             let stored = try #require(try await h.redis.send("GET", key).text)
             _ = try await h.redis.send("SET", key, stored.replacingOccurrences(of: #""priority":0"#, with: #""priority":7"#))
-            _ = try await h.redis.send("SET", KeySchema.route("typed"), #"{"version":1,"id":"typed"}"#)
-            _ = try await h.redis.send("SADD", KeySchema.routes, "typed", "ghost")
-            _ = try await h.redis.send("SREM", KeySchema.routes, "unindexed")
+            _ = try await h.redis.send("SET", KeySchema.default.route("typed"), #"{"version":1,"id":"typed"}"#)
+            _ = try await h.redis.send("SADD", KeySchema.default.routes, "typed", "ghost")
+            _ = try await h.redis.send("SREM", KeySchema.default.routes, "unindexed")
             let version = try await h.storedVersion()
             let check = try await h.request(.get, "/api/v1/status?check=documents")
             #expect(check.status == 200, "\(check.json)")
@@ -174,8 +175,8 @@ struct DataIntegrityTests {
             #expect(try await h.storedVersion() == version)  // a check writes nothing
             // adopting them (sy_digest) leaves only the document without its index entry's
             // counterpart: nothing
-            _ = try await h.redis.send("SREM", KeySchema.routes, "ghost")
-            _ = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version)
+            _ = try await h.redis.send("SREM", KeySchema.default.routes, "ghost")
+            _ = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.default.version)
             let after = try await h.request(.get, "/api/v1/status?check=documents")
             #expect(after.json["documents"]?["differ"]?.count == 0, "\(after.json)")
             // an unknown check is refused
@@ -204,7 +205,7 @@ struct DataIntegrityTests {
             let full = try await h.request(.post, "/api/v1/apply", #"{"upstreams":[\#(Self.upstreams(0..<1000))]}"#)
             #expect(full.status == 200 && full.version == 1, "\(full.json)")
             // the Function keeps the same bound for callers that bypass the controller
-            var args = ["FCALL", "sy_apply", "1", KeySchema.version]
+            var args = ["FCALL", "sy_apply", "1", KeySchema.default.version]
             for i in 0...Batch.maxObjects { args += ["put", "upstream", "raw\(i)", #"{"name":"raw\#(i)","endpoints":[]}"#, "", ""] }
             let raw = try await h.redis.send(args)
             guard case .error(let message) = raw else {
@@ -225,18 +226,18 @@ struct DataIntegrityTests {
             #expect(answer.status == 200, "\(answer.json)")
             #expect(answer.json["versions"] == .array([.integer(1), .integer(2), .integer(3)]), "\(answer.json)")
             #expect(answer.json["changed"] == .integer(2301) && answer.version == 3)
-            #expect(try await h.redis.send("SCARD", KeySchema.upstreams).integer == 2300)
-            #expect(try await h.redis.send("HGET", KeySchema.uses, "r").text == "u2299")
+            #expect(try await h.redis.send("SCARD", KeySchema.default.upstreams).integer == 2300)
+            #expect(try await h.redis.send("HGET", KeySchema.default.uses, "r").text == "u2299")
             // a part refused by Redis stops there, and the answer says what was applied
-            _ = try await h.redis.send("HSET", KeySchema.owners, "upstream:v1500", "k8s/switchyard")
-            _ = try await h.redis.send("SET", KeySchema.upstream("v1500"), #"{"version":3,"name":"v1500","endpoints":[]}"#)
-            _ = try await h.redis.send("SADD", KeySchema.upstreams, "v1500")
+            _ = try await h.redis.send("HSET", KeySchema.default.owners, "upstream:v1500", "k8s/switchyard")
+            _ = try await h.redis.send("SET", KeySchema.default.upstream("v1500"), #"{"version":3,"name":"v1500","endpoints":[]}"#)
+            _ = try await h.redis.send("SADD", KeySchema.default.upstreams, "v1500")
             let vs = (0..<2000).map { #"{"name":"v\#($0)","endpoints":[{"address":"127.0.0.1:9"}]}"# }.joined(separator: ",")
             let refused = try await h.request(.post, "/api/v1/apply?atomic=false", #"{"upstreams":[\#(vs)]}"#)
             #expect(refused.status == 409 && refused.errorCode == "owned", "\(refused.json)")
             #expect(refused.json["error"]?["applied_versions"] == .array([.integer(4)]), "\(refused.json)")
-            #expect(try await h.redis.send("EXISTS", KeySchema.upstream("v999")).integer == 1)
-            #expect(try await h.redis.send("EXISTS", KeySchema.upstream("v1000")).integer == 0)
+            #expect(try await h.redis.send("EXISTS", KeySchema.default.upstream("v999")).integer == 1)
+            #expect(try await h.redis.send("EXISTS", KeySchema.default.upstream("v1000")).integer == 0)
         }
     }
 }

@@ -261,8 +261,8 @@ struct ExplainHTTPTests {
                 // a dead edge heartbeats first, so it is asked first and listed under `tried`
                 for (id, listen, score) in [("dead", "127.0.0.1:1", now - 1000), ("live", "127.0.0.1:\(port)", now)] {
                     _ = try await h.redis.send(
-                        "HSET", KeySchema.edge(id), "applied_version", "0", "listen", listen, "last_seen", "\(score)")
-                    _ = try await h.redis.send("ZADD", KeySchema.edges, "\(score)", id)
+                        "HSET", KeySchema.default.edge(id), "applied_version", "0", "listen", listen, "last_seen", "\(score)")
+                    _ = try await h.redis.send("ZADD", KeySchema.default.edges, "\(score)", id)
                 }
                 let answer = try await h.request(
                     .get, "/api/v1/explain?url=http%3A%2F%2Fbbs.test.com%2Fapi%2Fx&header=X-Canary%3A1&header=X-B%3A2")

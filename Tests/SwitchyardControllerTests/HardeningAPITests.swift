@@ -53,7 +53,7 @@ struct HardeningAPITests {
         try await withController { h in
             #expect(try await h.request(.put, "/api/v1/upstreams/u", #"{"endpoints":[{"address":"127.0.0.1:9"}]}"#).status == 201)
             #expect(try await h.request(.put, "/api/v1/routes/r", #"{"host":"a.test","path":"/","upstream":"u"}"#).status == 201)
-            let key = KeySchema.route("r")
+            let key = KeySchema.default.route("r")
             guard let stored = try await h.redis.send("GET", key).text else {
                 Issue.record("route r not stored")
                 return
@@ -67,8 +67,8 @@ struct HardeningAPITests {
             #expect(
                 try await h.request(.put, "/api/v1/routes/r", #"{"host":"a.test","path":"/","upstream":"u","priority":3}"#).status == 200)
             let stats = try await h.request(.get, "/api/v1/status")
-            let digest = try await h.redis.send("GET", KeySchema.digest).text
-            let recomputed = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version).array?[1].text
+            let digest = try await h.redis.send("GET", KeySchema.default.digest).text
+            let recomputed = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.default.version).array?[1].text
             #expect(digest != nil && digest == recomputed, "digest \(digest ?? "nil"), recomputed \(recomputed ?? "nil"); \(stats.json)")
         }
     }

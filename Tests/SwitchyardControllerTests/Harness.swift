@@ -42,7 +42,7 @@ struct Harness: Sendable {
 
     /// The configuration version straight from Redis.
     func storedVersion() async throws -> Int64 {
-        try await redis.send("GET", KeySchema.version).integer ?? 0
+        try await redis.send("GET", KeySchema.default.version).integer ?? 0
     }
 
     /// Every key in the temporary Redis (tests only: production code never uses KEYS).

@@ -31,8 +31,8 @@ struct OwnershipTests {
 
     func snapshot(_ h: Harness) async throws -> (version: Int64, document: String?, owners: String) {
         let version = try await h.storedVersion()
-        let document = try await h.redis.send("GET", KeySchema.upstream("u")).text
-        let owners = "\(try await h.redis.send("HGETALL", KeySchema.owners).array?.compactMap(\.text) ?? [])"
+        let document = try await h.redis.send("GET", KeySchema.default.upstream("u")).text
+        let owners = "\(try await h.redis.send("HGETALL", KeySchema.default.owners).array?.compactMap(\.text) ?? [])"
         return (version, document, owners)
     }
 
@@ -45,7 +45,7 @@ struct OwnershipTests {
             let writer = try store(h)
             let put = ApplyOperation(op: .put, kind: .upstream, id: "u", document: Self.ownedUpstream)
             _ = try await writer.apply([put], owner: Self.owner)
-            #expect(try await h.redis.send("HGET", KeySchema.owners, "upstream:u").text == Self.owner)
+            #expect(try await h.redis.send("HGET", KeySchema.default.owners, "upstream:u").text == Self.owner)
             let before = try await snapshot(h)
 
             // the admin API (no owner): PUT, endpoint join, DELETE, a batch: 409, nothing written
@@ -74,10 +74,10 @@ struct OwnershipTests {
             // its owner changes it, then deletes it; the owners entry goes with it
             let (stored, created) = try await writer.put(try upstream(#"{"endpoints":[]}"#), owner: Self.owner)
             #expect(!created && stored.version == before.version + 1)
-            #expect(try await h.redis.send("HGET", KeySchema.owners, "upstream:u").text == Self.owner)
+            #expect(try await h.redis.send("HGET", KeySchema.default.owners, "upstream:u").text == Self.owner)
             let deleted = try await writer.delete(.upstream, "u", owner: Self.owner)
             #expect(deleted == before.version + 2)
-            #expect(try await h.redis.send("HGET", KeySchema.owners, "upstream:u").text == nil)
+            #expect(try await h.redis.send("HGET", KeySchema.default.owners, "upstream:u").text == nil)
             // unowned again: the admin API may create it
             #expect(try await h.request(.put, "/api/v1/upstreams/u", #"{"endpoints":[]}"#).status == 201)
         }
@@ -111,7 +111,7 @@ struct OwnershipTests {
             let writer = try store(h)
             let (stored, created) = try await writer.put(try upstream(#"{"endpoints":[]}"#), owner: Self.owner)
             #expect(created && stored.version == 1)
-            #expect(try await h.redis.send("HGET", KeySchema.owners, "upstream:u").text == Self.owner)
+            #expect(try await h.redis.send("HGET", KeySchema.default.owners, "upstream:u").text == Self.owner)
             // an identical put by its owner changes nothing
             let (again, createdAgain) = try await writer.put(try upstream(#"{"endpoints":[]}"#), owner: Self.owner)
             #expect(!createdAgain && again.version == 1)

@@ -12,7 +12,7 @@ import Testing
 @Suite("Traffic policies through the API", .serialized)
 struct PolicyAPITests {
     func uses(_ h: Harness, _ upstream: String) async throws -> Set<String> {
-        Set(try await h.redis.send("SMEMBERS", KeySchema.usedBy(upstream)).array?.compactMap(\.text) ?? [])
+        Set(try await h.redis.send("SMEMBERS", KeySchema.default.usedBy(upstream)).array?.compactMap(\.text) ?? [])
     }
 
     func putUpstreams(_ h: Harness, _ names: String...) async throws {
@@ -56,7 +56,7 @@ struct PolicyAPITests {
             let good = #"{"host":"a.test","path":"/","upstream":"blue","canary":{"upstream":"green","header":"X-Canary","value":"1"}}"#
             #expect(try await h.request(.put, "/api/v1/routes/c", good).status == 201)
             #expect(try await uses(h, "green") == ["c"])
-            #expect(try await h.redis.send("HGET", KeySchema.uses, "c").text == "blue,green")
+            #expect(try await h.redis.send("HGET", KeySchema.default.uses, "c").text == "blue,green")
             let inUse = try await h.request(.delete, "/api/v1/upstreams/green")
             #expect(inUse.status == 409)
             #expect(inUse.json["error"]?["routes"] == ["c"])
@@ -81,7 +81,7 @@ struct PolicyAPITests {
                 #"{"routes":[{"id":"c","host":"a.test","path":"/","upstream":"blue"},{"id":"ab","host":"b.test","path":"/","upstream":"blue"}],"delete":{"upstreams":["green"]}}"#
             #expect(try await h.request(.post, "/api/v1/apply", free).json == ["changed": 3, "version": .integer(version + 1)])
             #expect(try await uses(h, "green").isEmpty)
-            #expect(try await h.redis.send("HGET", KeySchema.uses, "c").text == "blue")
+            #expect(try await h.redis.send("HGET", KeySchema.default.uses, "c").text == "blue")
         }
     }
 
@@ -93,7 +93,7 @@ struct PolicyAPITests {
             #expect(created.status == 201)
             #expect(created.json["upstream"] == nil)
             #expect(created.json["redirect"] == ["keep_path": true, "status": 301, "to": "https://new.test"])
-            #expect(try await h.redis.send("HGET", KeySchema.uses, "moved") == .null)
+            #expect(try await h.redis.send("HGET", KeySchema.default.uses, "moved") == .null)
             #expect(try await h.request(.get, "/api/v1/routes/moved").json == created.json)
 
             let withUpstream = #"{"host":"old.test","path":"/","upstream":"x","redirect":{"to":"/n"}}"#
@@ -130,10 +130,11 @@ struct PolicyAPITests {
                 + #""rewrite":{"strip_prefix":true},"split":[{"upstream":"blue","weight":9},{"upstream":"green","weight":1}],"#
                 + #""split_sticky":{"cookie":"ab","ttl_s":60},"timeouts":{"connect_ms":500,"read_ms":30000}}"#
             let version = try #require(created.version)
-            #expect(try await h.redis.send("GET", KeySchema.route("shop")).text == "{\"version\":\(version)," + expected.dropFirst())
+            #expect(
+                try await h.redis.send("GET", KeySchema.default.route("shop")).text == "{\"version\":\(version)," + expected.dropFirst())
             #expect(created.json.canonical == String(expected.dropLast()) + ",\"version\":\(version)}")
             #expect(try await h.request(.get, "/api/v1/routes/shop").json == created.json)
-            #expect(try await h.redis.send("HGET", KeySchema.uses, "shop").text == "blue,green,red")
+            #expect(try await h.redis.send("HGET", KeySchema.default.uses, "shop").text == "blue,green,red")
 
             // the same options written differently change nothing
             let same = body.replacingOccurrences(of: "2001:DB8::/32", with: "2001:db8:0::/32")

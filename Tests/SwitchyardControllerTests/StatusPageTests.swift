@@ -94,7 +94,7 @@ struct StatusPageTests {
                 #"{"endpoints":[{"address":"10.0.0.1:80"},{"address":"10.0.0.2:80"}],"health_check":{"type":"tcp"}}"#
             #expect(try await h.request(.put, "/api/v1/upstreams/web", checked).status == 201)
             let record = HealthRecord(state: .down, since: 1_700_000_000_000, reason: "connect refused", prober: "p1")
-            _ = try await h.redis.send("HSET", KeySchema.health("web"), "10.0.0.1:80", record.json)
+            _ = try await h.redis.send("HSET", KeySchema.default.health("web"), "10.0.0.1:80", record.json)
             let answer = try await h.request(.get, "/api/v1/health")
             #expect(answer.status == 200)
             #expect(answer.json["prober_alive"] == false)

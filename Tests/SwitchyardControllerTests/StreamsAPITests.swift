@@ -18,8 +18,8 @@ struct StreamsAPITests {
     /// The digest from scratch: sy_digest over what is stored must find nothing to adopt
     /// and the same digest sy_apply kept.
     func digestAgrees(_ h: Harness) async throws -> Bool {
-        let kept = try await text(h, KeySchema.digest)
-        let reply = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.version).array ?? []
+        let kept = try await text(h, KeySchema.default.digest)
+        let reply = try await h.redis.send("FCALL", "sy_digest", "1", KeySchema.default.version).array ?? []
         return reply.count == 3 && reply[1].text == kept && reply[2].integer == 0
     }
 
@@ -31,8 +31,8 @@ struct StreamsAPITests {
             #expect(created.status == 201)
             #expect(created.version == before + 1)
             #expect(try await h.storedVersion() == before + 1)
-            #expect(try await h.redis.send("SISMEMBER", KeySchema.streams, "db").integer == 1)
-            #expect(try await h.redis.send("HEXISTS", KeySchema.hashes, "stream:db").integer == 1)
+            #expect(try await h.redis.send("SISMEMBER", KeySchema.default.streams, "db").integer == 1)
+            #expect(try await h.redis.send("HEXISTS", KeySchema.default.hashes, "stream:db").integer == 1)
             #expect(try await digestAgrees(h))
             // identical: nothing written
             let same = try await h.request(.put, "/api/v1/streams/db", #"{"listen":15432,"upstream":"pg"}"#)
@@ -43,13 +43,13 @@ struct StreamsAPITests {
             let list = try await h.request(.get, "/api/v1/streams")
             #expect(list.json["items"]?[0]?["id"] == .string("db") && list.version == before + 1)
             // the change stream names it like any object (the edges replay it)
-            let last = try await h.redis.send("XREVRANGE", KeySchema.changes, "+", "-", "COUNT", "1").array?.first
+            let last = try await h.redis.send("XREVRANGE", KeySchema.default.changes, "+", "-", "COUNT", "1").array?.first
             let fields = last?.array?[1].array?.compactMap(\.text) ?? []
             #expect(fields.contains("stream") && fields.contains("db"))
             let deleted = try await h.request(.delete, "/api/v1/streams/db")
             #expect(deleted.status == 200 && deleted.version == before + 2)
-            #expect(try await text(h, KeySchema.stream("db")) == nil)
-            #expect(try await h.redis.send("HEXISTS", KeySchema.hashes, "stream:db").integer == 0)
+            #expect(try await text(h, KeySchema.default.stream("db")) == nil)
+            #expect(try await h.redis.send("HEXISTS", KeySchema.default.hashes, "stream:db").integer == 0)
             #expect(try await h.request(.delete, "/api/v1/streams/db").status == 404)
             #expect(try await digestAgrees(h))
         }
@@ -123,8 +123,8 @@ struct StreamsAPITests {
             #expect(try await h.request(.put, "/api/v1/upstreams/pg", Self.upstream).status == 201)
             #expect(try await h.request(.put, "/api/v1/streams/db", #"{"listen":15432,"upstream":"pg"}"#).status == 201)
             let target = try await h.storedVersion()
-            let stored = try await text(h, KeySchema.stream("db"))
-            let digestAtTarget = try await text(h, KeySchema.digest)
+            let stored = try await text(h, KeySchema.default.stream("db"))
+            let digestAtTarget = try await text(h, KeySchema.default.digest)
             #expect(try await h.request(.put, "/api/v1/streams/db", #"{"listen":15433,"upstream":"pg"}"#).status == 200)
             #expect(try await h.request(.put, "/api/v1/streams/new", #"{"listen":15434,"upstream":"pg"}"#).status == 201)
             let entry = try await h.request(.get, "/api/v1/history/\(target + 1)")
@@ -132,9 +132,9 @@ struct StreamsAPITests {
             #expect(entry.json["objects"]?[0]?["fields"]?[0]?["field"] == .string("listen"))
             let revert = try await h.request(.post, "/api/v1/revert", #"{"to_version":\#(target)}"#)
             #expect(revert.status == 200)
-            #expect(try await text(h, KeySchema.stream("db")) == stored)
-            #expect(try await text(h, KeySchema.stream("new")) == nil)
-            #expect(try await text(h, KeySchema.digest) == digestAtTarget)
+            #expect(try await text(h, KeySchema.default.stream("db")) == stored)
+            #expect(try await text(h, KeySchema.default.stream("new")) == nil)
+            #expect(try await text(h, KeySchema.default.digest) == digestAtTarget)
             #expect(revert.json["digest"] == revert.json["digest_at_version"])
             #expect(try await digestAgrees(h))
         }
@@ -144,19 +144,21 @@ struct StreamsAPITests {
         try await withController { h in
             #expect(try await h.request(.put, "/api/v1/upstreams/pg", Self.upstream).status == 201)
             // as the first version's sy_stream left them: its own version, change stream, no hash
-            _ = try await h.redis.send("SET", KeySchema.stream("old"), #"{"version":3,"id":"old","listen":15999,"upstream":"pg"}"#)
-            _ = try await h.redis.send("SADD", KeySchema.streams, "old")
-            _ = try await h.redis.send("SET", KeySchema.base + "stream_version", "3")
-            _ = try await h.redis.send("XADD", KeySchema.base + "stream_changes", "3-0", "kind", "stream", "id", "old")
+            _ = try await h.redis.send("SET", KeySchema.default.stream("old"), #"{"version":3,"id":"old","listen":15999,"upstream":"pg"}"#)
+            _ = try await h.redis.send("SADD", KeySchema.default.streams, "old")
+            _ = try await h.redis.send("SET", KeySchema.default.base + "stream_version", "3")
+            _ = try await h.redis.send("XADD", KeySchema.default.base + "stream_changes", "3-0", "kind", "stream", "id", "old")
             let before = try await h.storedVersion()
             let library = try String(contentsOf: repositoryRoot().appendingPathComponent("redis/switchyard.lua"), encoding: .utf8)
             let store = ConfigStore(redis: h.redis, library: library, logger: Logger(label: "test.migrate"))
             #expect(try await store.migrateStreams() == 1)
             #expect(try await h.storedVersion() == before + 1)
-            #expect(try await h.redis.send("EXISTS", KeySchema.base + "stream_version", KeySchema.base + "stream_changes").integer == 0)
+            #expect(
+                try await h.redis.send("EXISTS", KeySchema.default.base + "stream_version", KeySchema.default.base + "stream_changes")
+                    .integer == 0)
             #expect(try await digestAgrees(h))
             // a resync entry: every edge reloads once and then holds the stream
-            let last = try await h.redis.send("XREVRANGE", KeySchema.changes, "+", "-", "COUNT", "1").array?.first
+            let last = try await h.redis.send("XREVRANGE", KeySchema.default.changes, "+", "-", "COUNT", "1").array?.first
             #expect(last?.array?[1].array?.compactMap(\.text).contains("resync") == true)
             #expect(try await store.migrateStreams() == 0)
             #expect(try await h.storedVersion() == before + 1)

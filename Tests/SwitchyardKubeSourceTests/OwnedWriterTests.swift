@@ -71,7 +71,7 @@ struct OwnedWriterTests {
     }
 
     func ids(_ redis: RedisClient, _ kind: ObjectKind) async throws -> Set<String> {
-        Set((try await redis.send(["SMEMBERS", KeySchema.index(kind)])).array?.compactMap(\.text) ?? [])
+        Set((try await redis.send(["SMEMBERS", KeySchema.default.index(kind)])).array?.compactMap(\.text) ?? [])
     }
 
     @Test func anUnchangedClusterWritesNothingAndARestartWritesNothing() async throws {
@@ -116,14 +116,16 @@ struct OwnedWriterTests {
             let both = desired(["a", "b"])
             _ = try await before.sync(both)
             // the owners hash as sy_apply keeps it (k8s-model.md §4); another installation's object
-            for route in both.routes { _ = try await redis.send(["HSET", KeySchema.base + "owners", "route:\(route.id)", Self.owner]) }
+            for route in both.routes {
+                _ = try await redis.send(["HSET", KeySchema.default.base + "owners", "route:\(route.id)", Self.owner])
+            }
             for upstream in both.upstreams {
-                _ = try await redis.send(["HSET", KeySchema.base + "owners", "upstream:\(upstream.name)", Self.owner])
+                _ = try await redis.send(["HSET", KeySchema.default.base + "owners", "upstream:\(upstream.name)", Self.owner])
             }
             _ = try await store.put(
                 Upstream(name: "hand-made", endpoints: [Endpoint(address: try EndpointAddress.parse("127.0.0.9:80").get())]))
             _ = try await store.put(Upstream(name: "theirs", endpoints: []))
-            _ = try await redis.send(["HSET", KeySchema.base + "owners", "upstream:theirs", "k8s/other"])
+            _ = try await redis.send(["HSET", KeySchema.default.base + "owners", "upstream:theirs", "k8s/other"])
 
             // restarted while Ingress b was deleted
             var after = OwnedWriter(store: store, owner: Self.owner, cipher: nil)
@@ -164,7 +166,7 @@ struct OwnedWriterTests {
             let id = wanted.certificates[0].id
             let stored = try await store.certificate(id)
             #expect(stored?.sealedKey?.hasPrefix("aes-256-gcm:") == true)
-            #expect((try await redis.send(["GET", KeySchema.certificate(id)])).text?.contains("PRIVATE KEY") == false)
+            #expect((try await redis.send(["GET", KeySchema.default.certificate(id)])).text?.contains("PRIVATE KEY") == false)
             #expect(try await writer.sync(wanted).calls == 0)
             var restarted = OwnedWriter(store: store, owner: Self.owner, cipher: cipher)
             #expect(try await restarted.sync(wanted).calls == 0)

@@ -35,14 +35,14 @@ struct HealthFunctionsTests {
             #expect(other.array?[0] == .integer(0))
             #expect(other.array?[1].text == "p1")
             #expect(try await lease(redis, "p1") == .array([.integer(1), .string(Array("renewed".utf8))]))
-            #expect(try await redis.send("GET", KeySchema.proberLease).text == "p1")
-            #expect(try await redis.send("GET", KeySchema.proberHeartbeat).text == #"{"prober":"p1"}"#)
-            let ttl = try await redis.send("PTTL", KeySchema.proberHeartbeat).integer ?? -1
+            #expect(try await redis.send("GET", KeySchema.default.proberLease).text == "p1")
+            #expect(try await redis.send("GET", KeySchema.default.proberHeartbeat).text == #"{"prober":"p1"}"#)
+            let ttl = try await redis.send("PTTL", KeySchema.default.proberHeartbeat).integer ?? -1
             #expect(ttl > 0 && ttl <= 3000)
             // only the holder releases; releasing deletes the heartbeat too
             #expect(try await lease(redis, "p2", 0).array?[1].text == "not_holder")
             #expect(try await lease(redis, "p1", 0).array?[1].text == "released")
-            #expect(try await redis.send("EXISTS", KeySchema.proberLease, KeySchema.proberHeartbeat).integer == 0)
+            #expect(try await redis.send("EXISTS", KeySchema.default.proberLease, KeySchema.default.proberHeartbeat).integer == 0)
             #expect(try await lease(redis, "p2").array?[1].text == "acquired")
         }
     }
@@ -65,38 +65,38 @@ struct HealthFunctionsTests {
                             record: HealthRecord(state: .up, since: 11, reason: "status 200", prober: "p1")),
                     ]))
             #expect(reply == .array([.integer(2), .integer(2)]))
-            #expect(try await redis.send("HGET", KeySchema.health("u"), "10.0.0.1:80").text == down.json)
-            #expect(try await redis.send("SMEMBERS", KeySchema.healthUpstreams).array?.compactMap(\.text) == ["u"])
+            #expect(try await redis.send("HGET", KeySchema.default.health("u"), "10.0.0.1:80").text == down.json)
+            #expect(try await redis.send("SMEMBERS", KeySchema.default.healthUpstreams).array?.compactMap(\.text) == ["u"])
 
             // the same state again changes nothing and keeps the original "since"
             let later = HealthRecord(state: .down, since: 99, reason: "refused", prober: "p1")
             #expect(
                 try await redis.send(HealthCall.health(prober: "p1", [.set(upstream: "u", address: "10.0.0.1:80", record: later)]))
                     == .array([.integer(2), .integer(0)]))
-            #expect(try await redis.send("HGET", KeySchema.health("u"), "10.0.0.1:80").text == down.json)
+            #expect(try await redis.send("HGET", KeySchema.default.health("u"), "10.0.0.1:80").text == down.json)
 
             // a malformed batch writes nothing
             let bad = try await redis.send([
-                "FCALL", "sy_health", "1", KeySchema.healthVersion, "p1",
+                "FCALL", "sy_health", "1", KeySchema.default.healthVersion, "p1",
                 "del", "u", "10.0.0.1:80", "", "set", "u", "10.0.0.3:80", #"{"state":"sideways"}"#,
             ])
             guard case .error = bad else { Issue.record("expected bad_request"); return }
-            #expect(try await redis.send("HLEN", KeySchema.health("u")).integer == 2)
+            #expect(try await redis.send("HLEN", KeySchema.default.health("u")).integer == 2)
 
             #expect(
                 try await redis.send(
                     HealthCall.health(prober: "p1", [.delete(upstream: "u", address: "10.0.0.1:80"), .drop(upstream: "u")]))
                     == .array([.integer(4), .integer(2)]))
-            #expect(try await redis.send("EXISTS", KeySchema.health("u")).integer == 0)
-            #expect(try await redis.send("SCARD", KeySchema.healthUpstreams).integer == 0)
-            #expect(try await redis.send("GET", KeySchema.healthVersion).integer == 4)
+            #expect(try await redis.send("EXISTS", KeySchema.default.health("u")).integer == 0)
+            #expect(try await redis.send("SCARD", KeySchema.default.healthUpstreams).integer == 0)
+            #expect(try await redis.send("GET", KeySchema.default.healthVersion).integer == 4)
         }
     }
 
     @Test func theFunctionsDeriveTheSchemaKeys() {
-        let base = KeySchema.base
-        #expect(KeySchema.healthVersion == base + "health_version")
-        #expect(KeySchema.proberLease == base + "prober:lease")
+        let base = KeySchema.default.base
+        #expect(KeySchema.default.healthVersion == base + "health_version")
+        #expect(KeySchema.default.proberLease == base + "prober:lease")
         for fragment in [
             #"base .. "health_events""#, #"base .. "health_upstreams""#, #"base .. "prober:lease""#,
             #"base .. "prober:heartbeat""#, #"base .. "health:" .. op.upstream"#,
@@ -104,9 +104,9 @@ struct HealthFunctionsTests {
         ] {
             #expect(Self.library.contains(fragment), "\(fragment)")
         }
-        #expect(KeySchema.healthEvents == base + "health_events")
-        #expect(KeySchema.healthUpstreams == base + "health_upstreams")
-        #expect(KeySchema.proberHeartbeat == base + "prober:heartbeat")
-        #expect(KeySchema.health("u") == base + "health:u")
+        #expect(KeySchema.default.healthEvents == base + "health_events")
+        #expect(KeySchema.default.healthUpstreams == base + "health_upstreams")
+        #expect(KeySchema.default.proberHeartbeat == base + "prober:heartbeat")
+        #expect(KeySchema.default.health("u") == base + "health:u")
     }
 }

@@ -153,7 +153,9 @@ local function redis_tls(c)
     return tls
 end
 
--- conf: redis_host, redis_port, edge_id, listen; optional redis_user, redis_sentinels and
+-- conf: redis_host, redis_port, edge_id, listen; optional group (switchyard edge --group:
+-- every Redis key is switchyard:{<group>}:...; "" or absent: the default group cfg),
+-- redis_user, redis_sentinels and
 -- redis_master (find the master through Sentinel), redis_read (replicas to read from),
 -- redis_tls ("on": TLS to Redis and the sentinels; the CA is nginx's
 -- lua_ssl_trusted_certificate), redis_tls_cert and redis_tls_key (PEM files of the client
@@ -161,10 +163,14 @@ end
 -- lua_dir, prefix, full_resync_s,
 -- https_port, error_pages (a JSON file of the edge's error pages, or "off"), snapshot (path
 -- of the snapshot file, or "off"; default
--- <prefix>/state/snapshot.json). The Redis password comes from the environment
+-- <prefix>/state/snapshot.json, <prefix>/state/snapshot.<group>.json in another group).
+-- The Redis password comes from the environment
 -- (SWITCHYARD_REDIS_PASSWORD; nginx.conf must say `env SWITCHYARD_REDIS_PASSWORD;`) and
 -- is never logged.
 function _M.init(c)
+    -- first: every key name the syncer uses is the group's from here on (sync/keys.lua)
+    local keys = require "switchyard.sync.keys"
+    keys.configure(c.group)
     local host = required(c, "redis_host")
     if host == "localhost" then
         host = "127.0.0.1"   -- cosockets do not read /etc/hosts
@@ -197,6 +203,7 @@ function _M.init(c)
         redis_sentinel_password = sentinel_password,
         redis_read = addresses(c.redis_read, "redis_read"),
         edge_id = required(c, "edge_id"),
+        group = keys.group,
         listen = tostring(c.listen or ""),
         lua_dir = c.lua_dir,
         prefix = c.prefix,
@@ -233,7 +240,10 @@ function _M.init(c)
     if snapshot == nil or snapshot == "" then
         local prefix = c.prefix or ngx.config.prefix()
         -- <prefix>/state is created by nginx for the worker user (edge.nginx.conf)
-        snapshot = (prefix:sub(-1) == "/" and prefix or prefix .. "/") .. "state/snapshot.json"
+        -- one file per group: an edge moved to another group never loads the first's
+        local name = keys.group == keys.default_group and "snapshot.json"
+            or "snapshot." .. keys.group .. ".json"
+        snapshot = (prefix:sub(-1) == "/" and prefix or prefix .. "/") .. "state/" .. name
     end
     if snapshot ~= "off" then
         config.snapshot_path = snapshot

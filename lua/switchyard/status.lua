@@ -20,6 +20,7 @@ function _M.serve()
     local cfg = ngx.shared.sy_config
     local body = {
         edge_id = config.edge_id,
+        group = config.group,
         listen = config.listen,
         version = meta:get("version"),
         digest = meta:get("digest") and digest_mod.hex(meta:get("digest")) or nil,

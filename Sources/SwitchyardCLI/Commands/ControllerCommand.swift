@@ -94,6 +94,7 @@ struct ControllerCommand: AsyncParsableCommand {
         configuration.redisUser = redis.address.user
         configuration.redisSentinel = try redis.address.sentinel(environment: environment.get)
         configuration.redisTLS = redis.address.tls
+        configuration.keys = try redis.address.keys
         configuration.redisMinReplicasAck = durability.redisMinReplicasAck
         configuration.redisReplicaAckTimeout = .milliseconds(durability.redisAckTimeoutMs)
         configuration.certificateKey = nonEmpty(environment.get(CertificateKeyCipher.environmentVariable))

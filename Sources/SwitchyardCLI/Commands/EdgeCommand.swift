@@ -201,6 +201,7 @@ struct EdgeCommand: ParsableCommand {
         settings.tlsListen = tlsListen.map(\.listen)
         settings.h2cListen = h2cListen
         settings.redisUser = redis.user ?? ""
+        settings.group = redis.group
         settings.redisSentinels = try redis.sentinels().map(\.description).joined(separator: ",")
         settings.redisMaster = redis.redisMaster ?? ""
         if let tls = redis.tls {

@@ -159,13 +159,13 @@ struct KubeCommand: AsyncParsableCommand {
         var redisLogger = logger
         redisLogger[metadataKey: "component"] = "redis"
         let redisClient = RedisClient(configuration: redisConfiguration, logger: redisLogger)
-        let store = ConfigStore(redis: redisClient, library: library, logger: logger)
+        let store = ConfigStore(redis: redisClient, library: library, logger: logger, keys: try redis.address.keys)
         logger.info(
             "kube source starting",
             metadata: [
                 "kube.server": "\(connection.server)", "kube.source": "\(connection.source)", "ingress_class": "\(ingressClass)",
                 "namespace": "\(namespace ?? "all")", "identity": "\(configuration.identity)",
-                "lease": "\(configuration.leaseNamespace)/\(configuration.leaseName)",
+                "lease": "\(configuration.leaseNamespace)/\(configuration.leaseName)", "group": "\(redis.address.group)",
             ])
         let service = KubeSourceService(configuration: configuration, client: client, store: store, cipher: cipher, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

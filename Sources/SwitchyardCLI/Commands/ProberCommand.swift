@@ -77,6 +77,7 @@ struct ProberCommand: AsyncParsableCommand {
             id: id ?? Self.defaultID(), redis: redisConfiguration, leaseMs: leaseMs,
             functionLibrary: library, reuseConnections: !freshConnections, maxInFlight: maxInFlight)
         configuration.redis.poolSize = 3
+        configuration.keys = try redis.address.keys
         configuration.metricsListen = try metrics.listen(defaultPort: Self.defaultMetricsPort)
         logger.info(
             "prober starting",

@@ -54,7 +54,8 @@ struct StreamCommand: AsyncParsableCommand {
         let streamMetrics = StreamMetrics()
         let engine = StreamEngine(threads: threads, bindHost: bind, logger: logger, metrics: streamMetrics)
         let follower = StreamFollower(
-            redis: client, subscriberConfiguration: redisConfiguration, engine: engine, poll: .milliseconds(pollMs), logger: logger
+            redis: client, subscriberConfiguration: redisConfiguration, engine: engine, poll: .milliseconds(pollMs), logger: logger,
+            keys: try redis.address.keys
         ) { versions in
             streamMetrics.applied(config: versions[0], health: versions[1])
         }
@@ -67,7 +68,7 @@ struct StreamCommand: AsyncParsableCommand {
         logger.info(
             "stream role started",
             metadata: [
-                "bind": "\(bind)", "poll_ms": "\(pollMs)",
+                "bind": "\(bind)", "poll_ms": "\(pollMs)", "group": "\(redis.address.group)",
                 "metrics.listen": "\(metricsListen.map { "\($0.host):\($0.port)" } ?? "off")",
             ])
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -11,8 +11,16 @@ import SwitchyardObservability
 import SwitchyardRedis
 
 /// Where Redis is: `--redis host:port`, or `--redis-sentinel host:port[,...] --redis-master
-/// NAME` (docs/redis-ha.md); and `--redis-user`, the ACL user (every role, the edge too).
+/// NAME` (docs/redis-ha.md); `--redis-user`, the ACL user (every role, the edge too); and
+/// `--group`, which configuration in that Redis the role serves (redis/README.md, "Groups").
 struct RedisAddressOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The group: one independent configuration in this Redis, keys switchyard:{NAME}:... (a-z 0-9 _ -, 1-48 characters). "
+                + "The default group's keys are switchyard:{cfg}:..., as before groups.",
+            valueName: "name"))
+    var group: String = KeySchema.defaultGroup
+
     @Option(help: "Redis host:port (unused with --redis-sentinel).")
     var redis: String = "127.0.0.1:6380"
 
@@ -53,7 +61,15 @@ struct RedisAddressOptions: ParsableArguments {
     /// The sentinels' own password, when they have one (sentinel.conf requirepass).
     static let sentinelPasswordVariable = "SWITCHYARD_REDIS_SENTINEL_PASSWORD"
 
+    /// The group's keys (`--group`).
+    var keys: KeySchema {
+        get throws {
+            do { return try KeySchema(group: group) } catch { throw ValidationError("--group: \(error.message)") }
+        }
+    }
+
     func validate() throws {
+        _ = try keys
         if (redisSentinel == nil) != (redisMaster == nil) {
             throw ValidationError("--redis-sentinel and --redis-master go together")
         }
@@ -133,8 +149,9 @@ struct RedisAddressOptions: ParsableArguments {
     /// For logs: the address, or the sentinels and the master's name.
     var summary: String {
         let scheme = redisTls ? " (tls)" : ""
-        if let redisSentinel, let redisMaster { return "sentinel \(redisMaster) at \(redisSentinel)\(scheme)" }
-        return redis + scheme
+        let inGroup = group == KeySchema.defaultGroup ? "" : " group \(group)"
+        if let redisSentinel, let redisMaster { return "sentinel \(redisMaster) at \(redisSentinel)\(scheme)\(inGroup)" }
+        return redis + scheme + inGroup
     }
 }
 

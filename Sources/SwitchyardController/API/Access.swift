@@ -13,7 +13,8 @@
 // Routes added later fall under the same rule by their method (a new GET is read, a new
 // write is write), so none is open by mistake. (A path no route matches answers 404 before
 // this middleware runs: Hummingbird applies group middleware to matched routes only.) 401 when the token is missing or unknown,
-// 403 naming the role needed and the token's role when it is not enough. Every call that
+// 403 naming the role needed and the token's role when it is not enough, or naming the
+// groups a token is limited to when this controller serves another. Every call that
 // is not a GET is one audit log line naming the token (never the token itself), its role,
 // the method, path and status. The token's name is `Principal.name` for the rest of the call.
 
@@ -138,6 +139,8 @@ public final class TokenRegistry: Sendable {
 struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let registry: TokenRegistry?
     let logger: Logger
+    /// The group this controller serves: a token limited to other groups is refused (403).
+    var group: String = KeySchema.defaultGroup
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let needed = AccessPolicy.requiredRole(method: request.method, path: request.uri.path)
@@ -156,6 +159,17 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
                 throw APIError(.unauthorized, "unauthorized", "invalid bearer token")
             }
             caller = (token.name, token.role)
+            guard token.allows(group: group) else {
+                audit(request, caller, status: 403, outcome: "denied")
+                let groups = token.groups ?? []
+                throw APIError(
+                    .forbidden, "forbidden",
+                    "token '\(token.name)' is limited to the group(s) \(groups.joined(separator: ", ")); this controller serves the group \(group)",
+                    extra: [
+                        ("reason", .string("group")), ("group", .string(group)),
+                        ("token_groups", .array(groups.map { .string($0) })),
+                    ])
+            }
             guard token.role.allows(needed) else {
                 audit(request, caller, status: 403, outcome: "denied")
                 throw APIError(
@@ -199,7 +213,8 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// Token endpoints under /api/v1:
 ///
-///   GET  /whoami         (read)  {"name":..., "role":...} of the calling token
+///   GET  /whoami         (read)  {"name":..., "role":..., "group":...} of the calling token
+///                        (group: this controller's; groups: the token's limit, when it has one)
 ///   GET  /tokens         (admin) every token's name, role and source (never a hash)
 ///   POST /tokens/reload  (admin) reads the tokens file again (as SIGHUP does); 422 naming
 ///                        every problem when it is invalid (the previous set stays)
@@ -207,6 +222,8 @@ struct TokensAPI<Context: RequestContext>: APIHandlers {
     let registry: TokenRegistry?
     let maxBodySize: Int
     let logger: Logger
+    /// The group this controller serves (answered by whoami).
+    var group: String = KeySchema.defaultGroup
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.get("whoami", use: whoami)
@@ -216,8 +233,12 @@ struct TokensAPI<Context: RequestContext>: APIHandlers {
 
     @Sendable func whoami(_ request: Request, context: Context) async throws -> Response {
         let name = Principal.name ?? "anonymous"
-        let role = registry?.tokens.tokens.first { $0.name == name }?.role ?? .admin
-        return jsonResponse(["name": .string(name), "role": .string(role.rawValue)])
+        let token = registry?.tokens.tokens.first { $0.name == name }
+        var answer: [(key: String, value: JSONValue)] = [
+            ("name", .string(name)), ("role", .string((token?.role ?? .admin).rawValue)), ("group", .string(group)),
+        ]
+        if let groups = token?.groups { answer.append(("groups", .array(groups.map { .string($0) }))) }
+        return jsonResponse(.object(answer))
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
@@ -226,10 +247,12 @@ struct TokensAPI<Context: RequestContext>: APIHandlers {
         }
         let items: [JSONValue] = registry.tokens.tokens.enumerated().map { _, token in
             let fromEnvironment = token.name == "admin" && registry.isAdminToken(token)
-            return [
-                "name": .string(token.name), "role": .string(token.role.rawValue),
-                "source": .string(fromEnvironment ? "SWITCHYARD_ADMIN_TOKEN" : "file"),
+            var item: [(key: String, value: JSONValue)] = [
+                ("name", .string(token.name)), ("role", .string(token.role.rawValue)),
+                ("source", .string(fromEnvironment ? "SWITCHYARD_ADMIN_TOKEN" : "file")),
             ]
+            if let groups = token.groups { item.append(("groups", .array(groups.map { .string($0) }))) }
+            return JSONValue.object(item)
         }
         return jsonResponse([
             "items": .array(items), "file": registry.file.map { .string($0) } ?? .null, "authentication": true,

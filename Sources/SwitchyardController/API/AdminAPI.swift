@@ -451,9 +451,10 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
         let (target, timeout, problems, checkDocuments) = Convergence.waitParameters(query)
         if !problems.isEmpty { throw APIError.invalid(problems) }
         let report = try await call { () throws(StoreError) in try await store.convergence(waitFor: target, timeout: timeout) }
-        guard checkDocuments else { return jsonResponse(Convergence.json(report)) }
+        let body = Convergence.json(report, group: store.keys.group)
+        guard checkDocuments else { return jsonResponse(body) }
         let check = try await call { () throws(StoreError) in try await store.checkDocuments() }
-        return jsonResponse(DocumentCheck.json(Convergence.json(report), check))
+        return jsonResponse(DocumentCheck.json(body, check))
     }
 
     // MARK: Helpers

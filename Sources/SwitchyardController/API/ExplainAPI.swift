@@ -56,7 +56,8 @@ struct ExplainAPI<Context: RequestContext>: APIHandlers {
     @Sendable func explain(_ request: Request, context: Context) async throws -> Response {
         let arguments = try Self.arguments(request.uri.queryParameters.map { (String($0.key), String($0.value)) })
         let (state, heartbeats) = try await call { () throws(StoreError) in try await store.heartbeats() }
-        let verdicts = Convergence.evaluate(state: state, edges: heartbeats, now: ConfigStore.nowMilliseconds(), target: nil)
+        let verdicts = Convergence.evaluate(
+            state: state, edges: heartbeats, now: ConfigStore.nowMilliseconds(), target: nil, keys: store.keys)
         let targets = try Self.targets(heartbeats, verdicts, named: arguments.edge, limit: maxEdgesTried)
         var tried: [JSONValue] = []
         for target in targets {

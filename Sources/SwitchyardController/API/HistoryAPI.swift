@@ -165,6 +165,6 @@ struct HistoryAPI<Context: RequestContext>: APIHandlers {
 extension ConfigStore {
     /// The configuration digest now (nil before the first write).
     func digest() async throws(StoreError) -> String? {
-        try await send(["GET", KeySchema.digest]).text
+        try await send(["GET", keys.digest]).text
     }
 }

@@ -890,10 +890,17 @@ enum OpenAPIDocument {
                     application/json:
                       schema:
                         type: object
-                        required: [name, role]
+                        required: [name, role, group]
                         properties:
                           name: {type: string}
                           role: {$ref: "#/components/schemas/Role"}
+                          group:
+                            type: string
+                            description: The group this controller serves (--group; cfg by default)
+                          groups:
+                            type: array
+                            items: {type: string}
+                            description: The groups the token is limited to; absent when it is good for every group
                 "401": {$ref: "#/components/responses/Unauthorized"}
                 "403": {$ref: "#/components/responses/Forbidden"}
 
@@ -922,6 +929,10 @@ enum OpenAPIDocument {
                                 name: {type: string}
                                 role: {$ref: "#/components/schemas/Role"}
                                 source: {type: string, enum: [file, SWITCHYARD_ADMIN_TOKEN]}
+                                groups:
+                                  type: array
+                                  items: {type: string}
+                                  description: The groups the token is limited to; absent when it is good for every group
                           file: {type: string, nullable: true}
                           authentication: {type: boolean}
                           loaded_at_ms: {type: integer}
@@ -1399,6 +1410,9 @@ enum OpenAPIDocument {
               type: object
               required: [version, digest, epoch, converged, problems, live_edges, edges]
               properties:
+                group:
+                  type: string
+                  description: The group this controller serves (--group; cfg by default)
                 version: {type: integer}
                 digest: {type: string, nullable: true}
                 epoch: {type: string, nullable: true}

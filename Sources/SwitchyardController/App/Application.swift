@@ -82,7 +82,8 @@ public func buildApplication(
     var redisLogger = logger
     redisLogger[metadataKey: "component"] = "redis"
     let redis = RedisClient(configuration: redisConfiguration, logger: redisLogger, observer: metrics.redisObserver)
-    var store = ConfigStore(redis: redis, library: library.source, logger: logger)
+    var store = ConfigStore(redis: redis, library: library.source, logger: logger, keys: configuration.keys)
+    metrics.serving(group: configuration.keys.group)
     store.deadline = configuration.requestTimeout
     store.regexEngine = configuration.regexEngine.rawValue  // /status names edges whose ngx.re links another engine
 
@@ -141,10 +142,12 @@ func buildRouter(store: ConfigStore, configuration: Configuration, registry: Tok
     let api = router.group("api/v1")
     // every /api/v1 call: token, role (AccessPolicy), Principal.name, the audit line of writes;
     // then the change request (If-Match, dry run, note), which records Principal.name as who
-    api.add(middleware: AccessMiddleware(registry: registry, logger: logger))
+    api.add(middleware: AccessMiddleware(registry: registry, logger: logger, group: configuration.keys.group))
     api.add(middleware: ChangeRequestMiddleware(store: store))
     HistoryAPI<BasicRequestContext>(store: store, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
-    TokensAPI<BasicRequestContext>(registry: registry, maxBodySize: configuration.maxBodySize, logger: logger).addRoutes(to: api)
+    TokensAPI<BasicRequestContext>(
+        registry: registry, maxBodySize: configuration.maxBodySize, logger: logger, group: configuration.keys.group
+    ).addRoutes(to: api)
     OpenAPI.addRoutes(to: api)  // docs/openapi.yaml; OpenAPITests keeps it in step with this router
     let cipher = configuration.certificateKey.flatMap { try? CertificateKeyCipher.parse($0).get() }
     AdminAPI<BasicRequestContext>(

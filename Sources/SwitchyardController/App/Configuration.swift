@@ -22,6 +22,9 @@ public struct Configuration: Sendable {
     public var redisSentinel: RedisSentinelConfiguration? = nil
     /// TLS to Redis and the sentinels (--redis-tls ...); nil: plain TCP.
     public var redisTLS: RedisTLSConfiguration? = nil
+    /// The group this controller serves (`--group`): its keys are `switchyard:{<group>}:...`;
+    /// tokens limited to other groups are refused (403).
+    public var keys: KeySchema = .default
     /// Replicas that must acknowledge a configuration write before it is answered 2xx.
     public var redisMinReplicasAck: Int = 0
     public var redisReplicaAckTimeout: Duration = .milliseconds(500)
@@ -124,14 +127,14 @@ extension Configuration: CustomStringConvertible, CustomReflectable {
             + "certificateKey: \(redacted(certificateKey != nil))"
         let tokens = "tokensFile: \(tokensFile ?? "none"), "
         let contract = tokens + "regexEngine: \(regexEngine.rawValue), allowLinkLocalEndpoints: \(allowLinkLocalEndpoints)"
-        return "Configuration(listen: \(host):\(port), redis: \(redisHost):\(redisPort), \(secrets), \(contract))"
+        return "Configuration(listen: \(host):\(port), redis: \(redisHost):\(redisPort), group: \(keys.group), \(secrets), \(contract))"
     }
 
     public var customMirror: Mirror {
         Mirror(
             self,
             children: [
-                "host": host, "port": port, "redisHost": redisHost, "redisPort": redisPort,
+                "host": host, "port": port, "redisHost": redisHost, "redisPort": redisPort, "group": keys.group,
                 "redisPassword": redisPassword == nil ? "none" : "<redacted>", "adminToken": adminToken == nil ? "none" : "<redacted>",
                 "certificateKey": certificateKey == nil ? "none" : "<redacted>", "tokensFile": tokensFile ?? "none",
                 "regexEngine": regexEngine.rawValue,

@@ -15,6 +15,7 @@ public final class ControllerMetrics: Sendable {
     private let requests: MetricFamily<Counter>
     private let durations: MetricFamily<Metrics.Timer>
     private let redisCalls: RedisCallMetrics
+    private let groups: MetricFamily<Gauge>
 
     public init(registry: MetricsRegistry = MetricsRegistry()) {
         self.registry = registry
@@ -28,7 +29,12 @@ public final class ControllerMetrics: Sendable {
             "switchyard_controller_request_duration_seconds", labels: ["method", "route"], buckets: MetricsRegistry.latencyBuckets,
             help: "Admin API request latency, by method and route template.")
         redisCalls = RedisCallMetrics(registry: registry, role: "controller")
+        groups = registry.gauges(
+            "switchyard_controller_group_info", labels: ["group"], help: "1, labelled with the group the controller serves (--group).")
     }
+
+    /// Names the group the controller serves (once, at start).
+    public func serving(group: String) { groups(group).record(1) }
 
     /// Labels of one request: the method (or "other") and the route template (or "unmatched").
     static func labels(method: HTTPRequest.Method, endpointPath: String?) -> (method: String, route: String) {

@@ -118,9 +118,11 @@ public enum Convergence {
     public static let defaultTimeoutMilliseconds: Int64 = 10_000
 
     /// Judges every edge. `target`: the version waited for (nil: Redis's version);
-    /// `regexEngine`: the engine the controller validates regexes with (nil: not compared).
+    /// `regexEngine`: the engine the controller validates regexes with (nil: not compared);
+    /// `keys`: the group's keys, named in the advice.
     public static func evaluate(
-        state: ConfigState, edges: [EdgeHeartbeat], now: Int64, target: Int64?, regexEngine: String? = nil
+        state: ConfigState, edges: [EdgeHeartbeat], now: Int64, target: Int64?, regexEngine: String? = nil,
+        keys: KeySchema = .default
     ) -> [EdgeVerdict] {
         let redisDigest = state.digest ?? (state.version == 0 ? zeroDigest : nil)
         let goal = target ?? state.version
@@ -148,11 +150,11 @@ public enum Convergence {
                             "edge \(edge.id) has version \(applied) but digest \(edge.digest ?? "?"), "
                             + "Redis has \(redisDigest ?? "?"): "
                         if edge.outOfBand > 0 {
-                            let keys =
+                            let listed =
                                 edge.outOfBandKeys.joined(separator: ", ") + (edge.outOfBand > edge.outOfBandKeys.count ? ", ..." : "")
                             problem! +=
-                                "it holds \(edge.outOfBand) document(s) changed in Redis behind sy_apply's back (\(keys)): "
-                                + "write them through the API, or adopt them with FCALL sy_digest 1 \(KeySchema.version)"
+                                "it holds \(edge.outOfBand) document(s) changed in Redis behind sy_apply's back (\(listed)): "
+                                + "write them through the API, or adopt them with FCALL sy_digest 1 \(keys.version)"
                             if edge.recordedDigest != redisDigest { problem! += "; its other documents differ too (see its log)" }
                         } else {
                             problem! += "its documents differ (see its log and /_switchyard/status)"
@@ -189,7 +191,8 @@ public enum Convergence {
 
     /// The status body: version, digest, epoch, converged, problems, every edge (with `live`
     /// and `in_sync`) and, when waiting, what was waited for.
-    public static func json(_ report: ConvergenceReport) -> JSONValue {
+    /// `group`: the group the controller serves (`--group`), answered as `group`.
+    public static func json(_ report: ConvergenceReport, group: String = KeySchema.defaultGroup) -> JSONValue {
         var edges: [JSONValue] = []
         for (edge, verdict) in zip(report.edges, report.verdicts) {
             var object = EdgeStatus.json(id: edge.id, fields: edge.fields, heartbeat: edge.heartbeat, version: report.state.version)
@@ -203,6 +206,7 @@ public enum Convergence {
             edges.append(object)
         }
         var body: [(key: String, value: JSONValue)] = [
+            ("group", .string(group)),
             ("version", .integer(report.state.version)),
             ("digest", report.state.digest.map { .string($0) } ?? (report.state.version == 0 ? .string(zeroDigest) : .null)),
             ("epoch", report.state.epoch.map { .string($0) } ?? .null),
@@ -289,8 +293,8 @@ extension ConfigStore {
         let now = Self.nowMilliseconds()
         let cutoff = now - Int64(KeySchema.edgeTTLSeconds) * 1000
         let members = try await pipelined([
-            ["ZREMRANGEBYSCORE", KeySchema.edges, "-inf", "(\(cutoff)"],
-            ["ZRANGEBYSCORE", KeySchema.edges, "\(cutoff)", "+inf", "WITHSCORES"],
+            ["ZREMRANGEBYSCORE", keys.edges, "-inf", "(\(cutoff)"],
+            ["ZRANGEBYSCORE", keys.edges, "\(cutoff)", "+inf", "WITHSCORES"],
         ])
         guard let flat = members[1].array else { throw StoreError(.unexpected, "unexpected ZRANGEBYSCORE reply") }
         var ids: [(id: String, score: Int64)] = []
@@ -303,15 +307,15 @@ extension ConfigStore {
         }
         // the hashes first, Redis's version and digest last: an edge cannot be ahead of it
         let replies = try await pipelined(
-            ids.map { ["HGETALL", KeySchema.edge($0.id)] } + [
-                ["MGET", KeySchema.version, Self.digestKey, KeySchema.epoch, KeySchema.adopt]
+            ids.map { ["HGETALL", keys.edge($0.id)] } + [
+                ["MGET", keys.version, keys.digest, keys.epoch, keys.adopt]
             ])
         guard let state = replies.last?.array, state.count == 4 else { throw StoreError(.unexpected, "unexpected MGET reply") }
         let version: Int64
         switch state[0] {
         case .null: version = 0
         default:
-            guard let v = state[0].integer else { throw StoreError(.corrupt, "\(KeySchema.version) is not an integer") }
+            guard let v = state[0].integer else { throw StoreError(.corrupt, "\(keys.version) is not an integer") }
             version = v
         }
         var edges: [EdgeHeartbeat] = []
@@ -338,7 +342,7 @@ extension ConfigStore {
         while true {
             let (state, edges) = try await heartbeats()
             let verdicts = Convergence.evaluate(
-                state: state, edges: edges, now: Self.nowMilliseconds(), target: target, regexEngine: regexEngine)
+                state: state, edges: edges, now: Self.nowMilliseconds(), target: target, regexEngine: regexEngine, keys: keys)
             let converged = verdicts.allSatisfy { $0.problem == nil }
             let waited = clock.now - start
             if target == nil || converged || waited >= timeout || Task.isCancelled {
@@ -350,8 +354,8 @@ extension ConfigStore {
         }
     }
 
-    /// `switchyard:{cfg}:digest`, kept by sy_apply (redis/README.md, "The digest").
-    public static let digestKey = KeySchema.digest
+    /// `switchyard:{cfg}:digest` (the default group's), kept by sy_apply (redis/README.md, "The digest").
+    public static let digestKey = KeySchema.default.digest
 
     private func pipelined(_ commands: [[String]]) async throws(StoreError) -> [RedisReply] {
         do { return try await redis.pipeline(commands) } catch { throw StoreError.from(error) }

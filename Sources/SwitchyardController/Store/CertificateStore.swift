@@ -6,7 +6,7 @@ import SwitchyardCore
 
 extension ConfigStore {
     public func certificate(_ id: String) async throws(StoreError) -> StoredCertificate? {
-        try await object(KeySchema.certificate(id)) { bytes throws(DocumentError) in try StoredCertificate(bytes: bytes) }
+        try await object(keys.certificate(id)) { bytes throws(DocumentError) in try StoredCertificate(bytes: bytes) }
     }
 
     public func certificates() async throws(StoreError) -> (items: [StoredCertificate], version: Int64) {
@@ -34,7 +34,7 @@ extension ConfigStore {
     func certificateOperation(
         _ certificate: Certificate, cipher: CertificateKeyCipher?
     ) async throws(StoreError) -> (operation: ApplyOperation?, storedVersion: Int64?) {
-        let reply = try await send(["GET", KeySchema.certificate(certificate.id)])
+        let reply = try await send(["GET", keys.certificate(certificate.id)])
         var expect: Int64? = 0
         var sealed: String?
         var storedBytes: [UInt8]?

@@ -75,7 +75,7 @@ extension ConfigStore {
     /// Entries with versions in `from...to` (to nil: up to the newest), at most `count`.
     func historyEntries(from: Int64, to: Int64? = nil, count: Int) async throws(StoreError) -> [HistoryEntry] {
         let end = to.map { "\($0)-0" } ?? "+"
-        let reply = try await send(["XRANGE", KeySchema.history, "\(max(from, 0))-0", end, "COUNT", String(max(count, 1))])
+        let reply = try await send(["XRANGE", keys.history, "\(max(from, 0))-0", end, "COUNT", String(max(count, 1))])
         guard let items = reply.array else {
             if case .error(let message) = reply { throw StoreError(.unexpected, "XRANGE history: \(message)") }
             return []
@@ -88,7 +88,7 @@ extension ConfigStore {
         let replies: [RedisReply]
         do {
             replies = try await redis.pipeline([
-                ["XRANGE", KeySchema.history, "-", "+", "COUNT", "1"], ["XREVRANGE", KeySchema.history, "+", "-", "COUNT", "1"],
+                ["XRANGE", keys.history, "-", "+", "COUNT", "1"], ["XREVRANGE", keys.history, "+", "-", "COUNT", "1"],
             ])
         } catch {
             throw StoreError.from(error)
@@ -168,7 +168,7 @@ extension ConfigStore {
         var owned: [(field: String, owner: String)] = []
         if !operations.isEmpty {
             let fields = operations.map { $0.kind.rawValue + ":" + $0.id }
-            let reply = try await send(["HMGET", KeySchema.owners] + fields)
+            let reply = try await send(["HMGET", keys.owners] + fields)
             let owners = reply.array ?? []
             for (i, field) in fields.enumerated() {
                 if let owner = (i < owners.count ? owners[i].text : nil) ?? ownedAtTarget[field] { owned.append((field, owner)) }
@@ -186,7 +186,7 @@ extension ConfigStore {
         var updated: [JSONValue] = []
         var deleted: [JSONValue] = []
         if !operations.isEmpty {
-            let reply = try await send(["MGET"] + operations.map { KeySchema.object($0.kind, $0.id) })
+            let reply = try await send(["MGET"] + operations.map { keys.object($0.kind, $0.id) })
             let stored = reply.array ?? []
             for (i, op) in operations.enumerated() {
                 let beforeBytes = i < stored.count ? stored[i].bytes : nil
@@ -258,7 +258,7 @@ extension ConfigStore {
         var down: [String: Set<String>] = [:]
         if !names.isEmpty {
             let replies: [RedisReply]
-            do { replies = try await redis.pipeline(names.map { ["HGETALL", KeySchema.health($0)] }) } catch {
+            do { replies = try await redis.pipeline(names.map { ["HGETALL", keys.health($0)] }) } catch {
                 throw StoreError.from(error)
             }
             for (name, reply) in zip(names, replies) {
@@ -358,7 +358,7 @@ extension ConfigStore {
     func objects(ownedBy owner: String) async throws(StoreError) -> (fields: Set<String>, version: Int64) {
         let replies: [RedisReply]
         do {
-            replies = try await redis.pipeline([["MULTI"], ["GET", KeySchema.version], ["HGETALL", KeySchema.owners], ["EXEC"]])
+            replies = try await redis.pipeline([["MULTI"], ["GET", keys.version], ["HGETALL", keys.owners], ["EXEC"]])
         } catch {
             throw StoreError.from(error)
         }

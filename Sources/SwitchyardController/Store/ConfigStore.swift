@@ -16,6 +16,8 @@ import Darwin
 
 public struct ConfigStore: Sendable {
     public let redis: RedisClient
+    /// The keys of the group this store reads and writes (`--group`; `switchyard:{cfg}:` by default).
+    public let keys: KeySchema
     /// Source of the Function library (redis/switchyard.lua).
     public let library: String
     public var logger: Logger
@@ -30,11 +32,12 @@ public struct ConfigStore: Sendable {
     public var regexEngine: String = "pcre1"
     /// The configuration history this controller writes (shared by every copy of the store).
     let history = HistoryMemory()
-    /// Retention of the change history (`switchyard:{cfg}:history`), passed to every sy_apply.
+    /// Retention of the change history (`<base>history`), passed to every sy_apply.
     public var historyLimits = HistoryLimits.fromEnvironment()
 
-    public init(redis: RedisClient, library: String, logger: Logger) {
+    public init(redis: RedisClient, library: String, logger: Logger, keys: KeySchema = .default) {
         self.redis = redis
+        self.keys = keys
         self.library = library
         self.logger = logger
     }
@@ -53,15 +56,15 @@ public struct ConfigStore: Sendable {
     // MARK: - Reads
 
     public func version() async throws(StoreError) -> Int64 {
-        try Self.version(from: try await send(["GET", KeySchema.version]))
+        try version(from: try await send(["GET", keys.version]))
     }
 
     public func route(_ id: String) async throws(StoreError) -> Stored<Route>? {
-        try await object(KeySchema.route(id)) { bytes throws(DocumentError) in try StoredDocument.route(bytes) }
+        try await object(keys.route(id)) { bytes throws(DocumentError) in try StoredDocument.route(bytes) }
     }
 
     public func upstream(_ name: String) async throws(StoreError) -> Stored<Upstream>? {
-        try await object(KeySchema.upstream(name)) { bytes throws(DocumentError) in try StoredDocument.upstream(bytes) }
+        try await object(keys.upstream(name)) { bytes throws(DocumentError) in try StoredDocument.upstream(bytes) }
     }
 
     public func routes() async throws(StoreError) -> (items: [Stored<Route>], version: Int64) {
@@ -76,7 +79,7 @@ public struct ConfigStore: Sendable {
     public func existingUpstreams(_ names: [String]) async throws(StoreError) -> Set<String> {
         let unique = Array(Set(names)).sorted()
         if unique.isEmpty { return [] }
-        let reply = try await send(["SMISMEMBER", KeySchema.upstreams] + unique)
+        let reply = try await send(["SMISMEMBER", keys.upstreams] + unique)
         guard let flags = reply.array, flags.count == unique.count else {
             throw StoreError(.unexpected, "unexpected SMISMEMBER reply")
         }
@@ -100,8 +103,8 @@ public struct ConfigStore: Sendable {
     func list<T>(_ kind: ObjectKind, _ decode: ([UInt8]) throws(DocumentError) -> T) async throws(StoreError) -> (
         items: [T], version: Int64
     ) {
-        let replies = try await pipeline([["GET", KeySchema.version], ["SMEMBERS", KeySchema.index(kind)]])
-        let version = try Self.version(from: replies[0])
+        let replies = try await pipeline([["GET", keys.version], ["SMEMBERS", keys.index(kind)]])
+        let version = try self.version(from: replies[0])
         guard let members = replies[1].array else { throw StoreError(.unexpected, "unexpected SMEMBERS reply") }
         let ids = members.compactMap(\.text).sorted()
         var items: [T] = []
@@ -110,7 +113,7 @@ public struct ConfigStore: Sendable {
         while start < ids.count {
             let chunk = Array(ids[start..<min(start + chunkSize, ids.count)])
             start += chunk.count
-            let reply = try await send(["MGET"] + chunk.map { KeySchema.object(kind, $0) })
+            let reply = try await send(["MGET"] + chunk.map { keys.object(kind, $0) })
             guard let docs = reply.array, docs.count == chunk.count else { throw StoreError(.unexpected, "unexpected MGET reply") }
             for (id, doc) in zip(chunk, docs) {
                 guard case .string(let bytes) = doc else { continue }  // deleted since SMEMBERS
@@ -156,7 +159,7 @@ public struct ConfigStore: Sendable {
             who: Principal.name ?? owner ?? "system", note: note ?? change?.note, ifVersion: ifVersion ?? change?.ifVersion,
             dryRun: change?.dryRun ?? false, keep: historyLimits, force: force, report: report)
         while true {
-            let command = Self.applyCommand(operations, epoch: known, owner: owner, options: options)
+            let command = Self.applyCommand(operations, epoch: known, owner: owner, options: options, keys: keys)
             var reply = try await sendWrite(command)
             if case .error(let message) = reply, message.lowercased().contains("function not found") {
                 logger.warning("sy_apply is not loaded in redis; loading the library again")
@@ -203,7 +206,7 @@ public struct ConfigStore: Sendable {
 
     /// Redis's epoch, adopt key and version now; remembers the epoch when it knew none.
     func readEpoch() async throws(StoreError) -> RedisHistory {
-        let reply = try await send(["MGET", KeySchema.epoch, KeySchema.adopt, KeySchema.version])
+        let reply = try await send(["MGET", keys.epoch, keys.adopt, keys.version])
         guard let items = reply.array, items.count == 3 else { throw StoreError(.unexpected, "unexpected MGET reply") }
         let now = RedisHistory(epoch: items[0].text, adopt: items[1].text, version: items[2].integer ?? 0)
         if history.epoch == nil, let epoch = now.epoch { history.remember(epoch, version: now.version) }
@@ -216,7 +219,7 @@ public struct ConfigStore: Sendable {
     public func reseed(confirm: String) async throws(StoreError) -> (version: Int64, epoch: String, previous: String?) {
         let previous = try await readEpoch().epoch
         let epoch = HistoryMemory.newEpoch()
-        let command = ["FCALL", "sy_reseed", "1", KeySchema.version, confirm, epoch]
+        let command = ["FCALL", "sy_reseed", "1", keys.version, confirm, epoch]
         var reply = try await sendWrite(command)
         if case .error(let message) = reply, message.lowercased().contains("function not found") {
             try await loadLibrary()
@@ -359,14 +362,14 @@ public struct ConfigStore: Sendable {
         do { return try await redis.pipeline(commands) } catch { throw StoreError.from(error) }
     }
 
-    private static func version(from reply: RedisReply) throws(StoreError) -> Int64 {
+    private func version(from reply: RedisReply) throws(StoreError) -> Int64 {
         switch reply {
         case .null: return 0
         case .string: if let v = reply.integer { return v }
         case .integer(let v): return v
         default: break
         }
-        throw StoreError(.corrupt, "\(KeySchema.version) is not an integer")
+        throw StoreError(.corrupt, "\(keys.version) is not an integer")
     }
 
     static func nowMilliseconds() -> Int64 {

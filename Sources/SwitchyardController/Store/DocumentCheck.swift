@@ -1,6 +1,6 @@
 // GET /api/v1/status?check=documents: is every stored document what sy_apply recorded?
 // sy_apply keeps, beside each document, the hash it computed when it wrote it
-// (switchyard:{cfg}:hashes; redis/README.md, "The digest"); a document changed behind its
+// (<base>hashes; redis/README.md, "The digest"); a document changed behind its
 // back (redis-cli SET), written by hand, or half-removed from its index shows here before
 // any edge loads it. The hashing is the Function library's (FCALL_RO sy_check, read only),
 // in chunks, so no call keeps Redis busy for long and the definition lives in one place.
@@ -14,10 +14,18 @@ public struct DocumentProblem: Sendable, Equatable {
     public var key: String
     /// `edited`, `unrecorded`, `missing` or `unindexed` (see sy_check in redis/switchyard.lua).
     public var problem: String
+    /// The group's version key, named in the advice (`FCALL sy_digest 1 <it>`).
+    public var versionKey: String = KeySchema.default.version
+
+    public init(key: String, problem: String, versionKey: String = KeySchema.default.version) {
+        self.key = key
+        self.problem = problem
+        self.versionKey = versionKey
+    }
 
     /// What it means and what to do, for the status's problems.
     public var description: String {
-        let adopt = "write it through the API, or adopt what Redis holds with FCALL sy_digest 1 \(KeySchema.version)"
+        let adopt = "write it through the API, or adopt what Redis holds with FCALL sy_digest 1 \(versionKey)"
         switch problem {
         case "edited": return "\(key) in Redis differs from what sy_apply wrote (changed by hand): \(adopt)"
         case "unrecorded": return "\(key) was written by hand, not through sy_apply (no recorded hash): \(adopt)"
@@ -45,8 +53,8 @@ extension ConfigStore {
         let replies: [RedisReply]
         do {
             replies = try await redis.pipeline(
-                ObjectKind.allCases.map { ["SMEMBERS", KeySchema.index($0)] } + [
-                    ["HKEYS", KeySchema.hashes], ["EXISTS", KeySchema.hashes],
+                ObjectKind.allCases.map { ["SMEMBERS", keys.index($0)] } + [
+                    ["HKEYS", keys.hashes], ["EXISTS", keys.hashes],
                 ])
         } catch {
             throw StoreError.from(error)
@@ -67,7 +75,7 @@ extension ConfigStore {
         while start < sorted.count {
             let chunk = Array(sorted[start..<min(start + chunkSize, sorted.count)])
             start += chunk.count
-            let command = ["FCALL_RO", "sy_check", "1", KeySchema.version] + chunk
+            let command = ["FCALL_RO", "sy_check", "1", keys.version] + chunk
             var reply = try await send(command)
             if case .error(let message) = reply, message.lowercased().contains("function not found") {
                 try await loadLibrary()
@@ -77,7 +85,7 @@ extension ConfigStore {
             guard let flat = reply.array?.compactMap(\.text) else { throw StoreError(.unexpected, "unexpected reply to sy_check") }
             var i = 0
             while i + 1 < flat.count {
-                problems.append(DocumentProblem(key: flat[i], problem: flat[i + 1]))
+                problems.append(DocumentProblem(key: flat[i], problem: flat[i + 1], versionKey: keys.version))
                 i += 2
             }
         }

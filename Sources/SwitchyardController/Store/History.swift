@@ -61,10 +61,11 @@ struct RedisHistory: Sendable {
 
 extension ConfigStore {
     /// `FCALL sy_apply 1 <version key> [epoch E] [owner O] op kind id doc refs expect ...`.
-    static func applyCommand(_ operations: [ApplyOperation], epoch: String?, owner: String?, options: ApplyOptions = ApplyOptions())
-        -> [String]
-    {
-        var command = ["FCALL", ApplyCall.functionName, "1", KeySchema.version]
+    static func applyCommand(
+        _ operations: [ApplyOperation], epoch: String?, owner: String?, options: ApplyOptions = ApplyOptions(),
+        keys: KeySchema = .default
+    ) -> [String] {
+        var command = ["FCALL", ApplyCall.functionName, "1", keys.version]
         if let epoch { command += ["epoch", epoch] }
         if let owner, !owner.isEmpty { command += ["owner", owner] }
         if let who = options.who { command += ["who", who] }

@@ -6,7 +6,7 @@ import SwitchyardCore
 
 extension ConfigStore {
     public func stream(_ id: String) async throws(StoreError) -> Stored<StreamService>? {
-        try await object(KeySchema.stream(id)) { bytes throws(DocumentError) in try StoredDocument.stream(bytes) }
+        try await object(keys.stream(id)) { bytes throws(DocumentError) in try StoredDocument.stream(bytes) }
     }
 
     public func streams() async throws(StoreError) -> (items: [Stored<StreamService>], version: Int64) {
@@ -27,7 +27,7 @@ extension ConfigStore {
     /// under their own version) become sy_apply's (hashes recorded, one resync). Answers how
     /// many streams it took over (0: nothing to do, nothing written).
     public func migrateStreams() async throws(StoreError) -> Int64 {
-        let reply = try await send(["FCALL", "sy_migrate", "1", KeySchema.version])
+        let reply = try await send(["FCALL", "sy_migrate", "1", keys.version])
         switch reply {
         case .array(let items) where items.count == 2:
             let migrated = items[1].integer ?? 0

@@ -11,7 +11,7 @@ extension ConfigStore {
     public func health(of upstream: String) async throws(StoreError) -> (records: [String: HealthRecord], proberAlive: Bool) {
         let replies: [RedisReply]
         do {
-            replies = try await redis.pipeline([["HGETALL", KeySchema.health(upstream)], ["EXISTS", KeySchema.proberHeartbeat]])
+            replies = try await redis.pipeline([["HGETALL", keys.health(upstream)], ["EXISTS", keys.proberHeartbeat]])
         } catch {
             throw StoreError.from(error)
         }

@@ -95,12 +95,12 @@ extension ConfigStore {
         let replies: [RedisReply]
         do {
             replies = try await redis.pipeline([
-                ["XREVRANGE", KeySchema.changes, "+", "-", "COUNT", "\(limit)"], ["GET", KeySchema.version],
+                ["XREVRANGE", keys.changes, "+", "-", "COUNT", "\(limit)"], ["GET", keys.version],
             ])
         } catch {
             throw StoreError.from(error)
         }
-        if case .error(let message) = replies[0] { throw StoreError(.unexpected, "XREVRANGE \(KeySchema.changes): \(message)") }
+        if case .error(let message) = replies[0] { throw StoreError(.unexpected, "XREVRANGE \(keys.changes): \(message)") }
         let entries = (replies[0].array ?? []).compactMap { StatusFeedAPI<BasicRequestContext>.changeEntry($0) }
         return (entries, replies[1].integer ?? 0)
     }
@@ -111,7 +111,7 @@ extension ConfigStore {
         let replies: [RedisReply]
         do {
             replies = try await redis.pipeline(
-                upstreams.map { ["HGETALL", KeySchema.health($0)] } + [["EXISTS", KeySchema.proberHeartbeat]])
+                upstreams.map { ["HGETALL", keys.health($0)] } + [["EXISTS", keys.proberHeartbeat]])
         } catch {
             throw StoreError.from(error)
         }

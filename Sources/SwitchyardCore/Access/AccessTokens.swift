@@ -5,8 +5,12 @@
 //   tokens:
 //     - {name: ci, role: write, hash: "sha256:<64 hex digits>"}
 //     - {name: dashboard, role: read, hash: "sha256:..."}
+//     - {name: tenant-a, role: write, hash: "sha256:...", groups: [tenant-a]}
 //
 // Roles are ordered: read < write < admin (a role may do everything the ones below it may).
+// `groups` limits a token to the controllers of those groups (`--group`, redis/README.md
+// "Groups"): a controller of another group answers 403. Without it a token is good for every
+// group; a file shared by the controllers of several groups names per token where it counts.
 //
 // The hash is SHA-256 of the token's UTF-8 bytes, unsalted. That is enough because the
 // tokens are not passwords: `switchyard token new` makes them from 32 random bytes (256
@@ -45,17 +49,23 @@ public struct AccessToken: Sendable, Equatable {
     public var role: Role
     /// SHA-256 of the token (32 bytes).
     public var digest: [UInt8]
+    /// The groups whose controllers accept it (sorted, unique); nil: every group.
+    public var groups: [String]?
 
-    public init(name: String, role: Role, digest: [UInt8]) {
+    public init(name: String, role: Role, digest: [UInt8], groups: [String]? = nil) {
         self.name = name
         self.role = role
         self.digest = digest
+        self.groups = groups
     }
 
     /// The entry for a token given in clear (the single `SWITCHYARD_ADMIN_TOKEN`).
     public init(name: String, role: Role, token: String) {
         self.init(name: name, role: role, digest: AccessTokens.digest(token))
     }
+
+    /// Whether a controller of `group` accepts this token.
+    public func allows(group: String) -> Bool { groups?.contains(group) ?? true }
 }
 
 /// A set of named tokens, as the controller checks them.
@@ -146,9 +156,18 @@ public struct AccessTokens: Sendable, Equatable {
                 problems.append(FieldError(field: at, code: .invalid, message: "must be a mapping {name, role, hash}"))
                 continue
             }
-            for (key, _) in fields where !["name", "role", "hash"].contains(key) {
+            for (key, _) in fields where !["name", "role", "hash", "groups"].contains(key) {
                 problems.append(
-                    FieldError(field: "\(at).\(key)", code: .unknownField, message: "unknown field '\(key)' (use name, role, hash)"))
+                    FieldError(
+                        field: "\(at).\(key)", code: .unknownField, message: "unknown field '\(key)' (use name, role, hash, groups)"))
+            }
+            var groups: [String]?
+            if let value = item["groups"] {
+                switch parseGroups(value) {
+                case .success(let list): groups = list
+                case .failure(let problem):
+                    problems.append(FieldError(field: "\(at).groups", code: .invalid, message: problem.message))
+                }
             }
             var name: String?
             switch item["name"] {
@@ -192,10 +211,31 @@ public struct AccessTokens: Sendable, Equatable {
                     digests[digest] = i
                 }
             }
-            if let name, let role, let digest { tokens.append(AccessToken(name: name, role: role, digest: digest)) }
+            if let name, let role, let digest { tokens.append(AccessToken(name: name, role: role, digest: digest, groups: groups)) }
         }
         if !problems.isEmpty { return .failure(ValidationFailure(problems)) }
         return .success(AccessTokens(tokens))
+    }
+
+    /// A token's `groups`: a non-empty list of distinct group names (KeySchema.problem), sorted;
+    /// or why not.
+    static func parseGroups(_ value: JSONValue) -> Result<[String], GroupsProblem> {
+        guard case .array(let items) = value, !items.isEmpty else {
+            return .failure(GroupsProblem("groups must be a non-empty list of group names (leave it out for every group)"))
+        }
+        var names: [String] = []
+        for (i, item) in items.enumerated() {
+            guard case .string(let group) = item else { return .failure(GroupsProblem("groups[\(i)] must be a string")) }
+            if let problem = KeySchema.problem(group: group) { return .failure(GroupsProblem("groups[\(i)]: \(problem)")) }
+            if names.contains(group) { return .failure(GroupsProblem("groups[\(i)]: '\(group)' is listed twice")) }
+            names.append(group)
+        }
+        return .success(names.sorted())
+    }
+
+    struct GroupsProblem: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
     }
 
     /// The 32 bytes of `sha256:<64 hex digits>` (either case), or nil.

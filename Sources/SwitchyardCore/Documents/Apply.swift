@@ -52,9 +52,10 @@ public struct ApplyOperation: Sendable, Equatable {
 public enum ApplyCall {
     public static let functionName = "sy_apply"
 
-    /// The whole command: `FCALL sy_apply 1 <version key> op kind id doc refs expect ...`.
-    public static func command(_ operations: [ApplyOperation]) -> [String] {
-        ["FCALL", functionName, "1", KeySchema.version] + operations.flatMap(\.arguments)
+    /// The whole command: `FCALL sy_apply 1 <version key> op kind id doc refs expect ...`,
+    /// for the group of `keys`.
+    public static func command(_ operations: [ApplyOperation], keys: KeySchema = .default) -> [String] {
+        ["FCALL", functionName, "1", keys.version] + operations.flatMap(\.arguments)
     }
 }
 

@@ -20,6 +20,9 @@ public struct EdgeSettings: Sendable, Equatable {
     public var redisPort: Int = 6380
     /// Redis ACL user ("" for the default user).
     public var redisUser: String = ""
+    /// The group the edge serves (`--group`): its syncer reads `switchyard:{<group>}:...`
+    /// (the init block hands it to lua/switchyard/sync/keys.lua before anything else).
+    public var group: String = KeySchema.defaultGroup
     /// Sentinels `host:port,host:port` ("" for none: redisHost/redisPort is the master).
     public var redisSentinels: String = ""
     /// The master's name at the sentinels ("" without sentinels).
@@ -136,7 +139,7 @@ public struct EdgeSettings: Sendable, Equatable {
                 : h2cListen.map { "listen \($0) \(Self.h2cListenOptions)\(proxyProtocolOption);" }.joined(separator: " "),
             "https_port": String(httpsPort), "upstream_ca": upstreamCA,
             "workers": workers, "prefix": prefix, "listen": listen, "lua_dir": luaDir, "redis_host": redisHost,
-            "redis_port": String(redisPort), "edge_id": edgeID,
+            "redis_port": String(redisPort), "edge_id": edgeID, "group": group,
             "redis_user": redisUser, "redis_sentinels": redisSentinels, "redis_master": redisMaster, "redis_read": redisRead,
             "config_dict_size": configDictSize,
             "redis_tls": redisTLS ? "on" : "off",
@@ -210,6 +213,7 @@ public struct EdgeSettings: Sendable, Equatable {
         if !Self.isValidEdgeID(edgeID) {
             out.append("edge id '\(edgeID)' must be 1-63 characters from A-Z a-z 0-9 . _ -")
         }
+        if let problem = KeySchema.problem(group: group) { out.append(problem) }
         if !Self.logLevels.contains(logLevel) {
             out.append("log level must be one of \(Self.logLevels.joined(separator: ", "))")
         }

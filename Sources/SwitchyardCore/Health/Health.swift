@@ -185,13 +185,15 @@ public enum HealthCall {
 
     /// `FCALL sy_health 1 <health_version key> <prober id> op upstream address value ...`.
     /// Refused (`SYERR {"code":"not_leader",...}`) unless `prober` holds the lease.
-    public static func health(prober: String, _ operations: [Operation]) -> [String] {
-        ["FCALL", "sy_health", "1", KeySchema.healthVersion, prober] + operations.flatMap(\.arguments)
+    public static func health(prober: String, _ operations: [Operation], keys: KeySchema = .default) -> [String] {
+        ["FCALL", "sy_health", "1", keys.healthVersion, prober] + operations.flatMap(\.arguments)
     }
 
     /// `FCALL sy_lease 1 <lease key> <prober id> <lease ms> <heartbeat ms> <heartbeat value>`:
     /// acquire or renew the lease (and refresh the heartbeat); `leaseMs` 0 releases both.
-    public static func lease(prober: String, leaseMs: Int, heartbeatMs: Int, heartbeat: String) -> [String] {
-        ["FCALL", "sy_lease", "1", KeySchema.proberLease, prober, String(leaseMs), String(heartbeatMs), heartbeat]
+    public static func lease(prober: String, leaseMs: Int, heartbeatMs: Int, heartbeat: String, keys: KeySchema = .default)
+        -> [String]
+    {
+        ["FCALL", "sy_lease", "1", keys.proberLease, prober, String(leaseMs), String(heartbeatMs), heartbeat]
     }
 }

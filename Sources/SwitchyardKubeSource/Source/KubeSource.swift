@@ -135,7 +135,7 @@ public struct KubeSourceService: ServiceLifecycle.Service, CustomStringConvertib
                 while true {
                     try await Task.sleep(for: configuration.statusInterval)
                     let upstreams = latest.value
-                    await reporter.physical(upstreams, current: cache.snapshot().physicalStatus, redis: store.redis)
+                    await reporter.physical(upstreams, current: cache.snapshot().physicalStatus, redis: store.redis, keys: store.keys)
                 }
             }
             defer { workQueue.finish() }

@@ -153,7 +153,7 @@ public struct OwnedWriter: Sendable {
     /// Reads what this installation owns and what it wants, as stored.
     mutating func load(_ wanted: Set<String>) async throws(StoreError) {
         var owned: Set<String> = []
-        let reply = try await send(["HGETALL", Ownership.ownersKey])
+        let reply = try await send(["HGETALL", Ownership.ownersKey(store)])
         if let items = reply.array {
             var i = 0
             while i + 1 < items.count {
@@ -161,14 +161,14 @@ public struct OwnedWriter: Sendable {
                 i += 2
             }
         }
-        let keys = owned.union(wanted).sorted()
+        let fields = owned.union(wanted).sorted()
         var start = 0
-        while start < keys.count {
-            let chunk = Array(keys[start..<min(start + chunkSize, keys.count)])
+        while start < fields.count {
+            let chunk = Array(fields[start..<min(start + chunkSize, fields.count)])
             start += chunk.count
             let redisKeys = chunk.compactMap { key -> String? in
                 guard let colon = key.firstIndex(of: ":"), let kind = ObjectKind(rawValue: String(key[..<colon])) else { return nil }
-                return KeySchema.object(kind, String(key[key.index(after: colon)...]))
+                return store.keys.object(kind, String(key[key.index(after: colon)...]))
             }
             guard redisKeys.count == chunk.count else { continue }
             let reply = try await send(["MGET"] + redisKeys)

@@ -7,8 +7,8 @@ import SwitchyardController
 import SwitchyardCore
 
 enum Ownership {
-    /// The owners hash of k8s-model.md §4: field `<kind>:<id>` -> owner.
-    static let ownersKey = KeySchema.owners
+    /// The owners hash of k8s-model.md §4 in the store's group: field `<kind>:<id>` -> owner.
+    static func ownersKey(_ store: ConfigStore) -> String { store.keys.owners }
 
     /// Sets owner and source on a route before it is written.
     static func stamp(_ route: inout Route, owner: String, source: String) {

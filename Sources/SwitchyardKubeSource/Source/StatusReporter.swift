@@ -115,7 +115,9 @@ public actor StatusReporter {
 
     /// status.endpoints of every PhysicalEndpoint in use: each machine's health as the prober
     /// recorded it in Redis (`unknown` until it decided).
-    public func physical(_ upstreams: [KubeUpstreamDraft], current: [K8sKey: String], redis: RedisClient) async {
+    public func physical(
+        _ upstreams: [KubeUpstreamDraft], current: [K8sKey: String], redis: RedisClient, keys: KeySchema = .default
+    ) async {
         guard physicalHasStatus else { return }
         var byPhysical: [K8sKey: [(address: String, upstream: String)]] = [:]
         for draft in upstreams {
@@ -123,7 +125,7 @@ public actor StatusReporter {
         }
         var records: [String: [String: SwitchyardCore.JSONValue]] = [:]
         for upstream in Set(byPhysical.values.flatMap { $0.map(\.upstream) }).sorted() {
-            guard let reply = try? await redis.send(["HGETALL", KeySchema.health(upstream)]), let items = reply.array else { continue }
+            guard let reply = try? await redis.send(["HGETALL", keys.health(upstream)]), let items = reply.array else { continue }
             var map: [String: SwitchyardCore.JSONValue] = [:]
             var i = 0
             while i + 1 < items.count {

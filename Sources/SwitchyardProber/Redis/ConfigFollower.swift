@@ -31,6 +31,8 @@ struct ConfigFollower: Service, CustomStringConvertible {
     let engine: ProbeEngine
     let ready: ReadyFlag
     let logger: Logger
+    /// The group followed (`--group`).
+    var keys: KeySchema = .default
     var checkInterval: Duration = .seconds(1)
     var fullReloadInterval: Duration = .seconds(300)
     /// Upstream documents per MGET.
@@ -39,7 +41,7 @@ struct ConfigFollower: Service, CustomStringConvertible {
     var streamBatch = 1000
 
     func run() async throws {
-        let subscriber = RedisSubscriber(configuration: subscriberConfiguration, channels: [KeySchema.events], logger: logger)
+        let subscriber = RedisSubscriber(configuration: subscriberConfiguration, channels: [keys.events], logger: logger)
         let (wake, waker) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .unbounded)
         let checkInterval = self.checkInterval
         subscriber.start()
@@ -115,7 +117,7 @@ struct ConfigFollower: Service, CustomStringConvertible {
 
     /// Reads every upstream. Targets of upstreams that vanished or lost their check go.
     func fullLoad(_ state: inout FollowState) async throws(ProberError) {
-        let replies = try await pipeline([["GET", KeySchema.version], ["SMEMBERS", KeySchema.upstreams]])
+        let replies = try await pipeline([["GET", keys.version], ["SMEMBERS", keys.upstreams]])
         let version = replies[0].integer ?? 0
         guard let members = replies[1].array else { throw ProberError(.unexpected, "unexpected SMEMBERS reply") }
         let names = members.compactMap(\.text).sorted()
@@ -148,7 +150,7 @@ struct ConfigFollower: Service, CustomStringConvertible {
     /// Applies the change stream after `applied`. True when caught up.
     func replay(_ state: inout FollowState) async throws(ProberError) -> Bool {
         guard let applied = state.applied else { return false }
-        let versionReply = try await send(["GET", KeySchema.version])
+        let versionReply = try await send(["GET", keys.version])
         let version = versionReply.integer ?? 0
         if version == applied { return true }
         if version < applied {
@@ -156,7 +158,7 @@ struct ConfigFollower: Service, CustomStringConvertible {
             state.applied = nil
             return false
         }
-        let reply = try await send(["XRANGE", KeySchema.changes, "\(applied + 1)-0", "+", "COUNT", "\(streamBatch)"])
+        let reply = try await send(["XRANGE", keys.changes, "\(applied + 1)-0", "+", "COUNT", "\(streamBatch)"])
         guard let entries = reply.array else { throw ProberError(.unexpected, "unexpected XRANGE reply") }
         var names = Set<String>()
         var last = applied
@@ -210,7 +212,7 @@ struct ConfigFollower: Service, CustomStringConvertible {
         while start < names.count {
             let chunk = Array(names[start..<min(start + chunkSize, names.count)])
             start += chunk.count
-            let reply = try await send(["MGET"] + chunk.map { KeySchema.upstream($0) })
+            let reply = try await send(["MGET"] + chunk.map { keys.upstream($0) })
             guard let docs = reply.array, docs.count == chunk.count else { throw ProberError(.unexpected, "unexpected MGET reply") }
             for (name, doc) in zip(chunk, docs) {
                 guard case .string(let bytes) = doc else {

@@ -19,6 +19,8 @@ struct HealthWriter: Service, CustomStringConvertible {
     let library: FunctionLibrary
     let proberID: String
     let logger: Logger
+    /// The group whose health keys it writes (`--group`).
+    var keys: KeySchema = .default
     var batchSize = 1000
 
     func run() async throws {
@@ -41,7 +43,7 @@ struct HealthWriter: Service, CustomStringConvertible {
             while start < operations.count {
                 let chunk = Array(operations[start..<min(start + batchSize, operations.count)])
                 do throws(ProberError) {
-                    let reply = try await library.call(redis, HealthCall.health(prober: proberID, chunk))
+                    let reply = try await library.call(redis, HealthCall.health(prober: proberID, chunk, keys: keys))
                     board.withLedger { $0.commit(chunk, epoch: epoch) }
                     start += chunk.count
                     if failures > 0 { logger.info("health writes resumed") }

@@ -42,6 +42,8 @@ struct LeaseKeeper: Service, CustomStringConvertible {
     let proberID: String
     let leaseMs: Int
     let logger: Logger
+    /// The group whose lease, heartbeat and health keys it keeps (`--group`).
+    var keys: KeySchema = .default
     var metrics: ProberMetrics { engine.metrics }
 
     enum Local: Equatable { case standby, active, paused }
@@ -112,7 +114,7 @@ struct LeaseKeeper: Service, CustomStringConvertible {
         if final != .standby {
             engine.send(.deactivate)
             do {
-                _ = try await redis.send(HealthCall.lease(prober: proberID, leaseMs: 0, heartbeatMs: 1, heartbeat: ""))
+                _ = try await redis.send(HealthCall.lease(prober: proberID, leaseMs: 0, heartbeatMs: 1, heartbeat: "", keys: keys))
                 logger.notice("released the prober lease", metadata: ["prober.id": "\(proberID)"])
             } catch {
                 logger.warning("could not release the prober lease; it expires by itself", metadata: ["error": "\(error.message)"])
@@ -129,7 +131,8 @@ struct LeaseKeeper: Service, CustomStringConvertible {
             "prober": .string(proberID), "at": .integer(wallMilliseconds()), "lease_ms": .integer(Int64(leaseMs)),
             "targets": .integer(Int64(targets)), "down": .integer(Int64(down)),
         ]
-        let command = HealthCall.lease(prober: proberID, leaseMs: leaseMs, heartbeatMs: leaseMs, heartbeat: heartbeat.canonical)
+        let command = HealthCall.lease(
+            prober: proberID, leaseMs: leaseMs, heartbeatMs: leaseMs, heartbeat: heartbeat.canonical, keys: keys)
         let reply = try await library.call(redis, command)
         guard let items = reply.array, items.count >= 2, let flag = items[0].integer else {
             throw ProberError(.unexpected, "unexpected reply to sy_lease")
@@ -142,10 +145,10 @@ struct LeaseKeeper: Service, CustomStringConvertible {
     func reconcile(keepLocal: Bool) async throws(ProberError) {
         let checked = board.withLedger { $0.checked }
         let indexReply: RedisReply
-        do { indexReply = try await redis.send(["SMEMBERS", KeySchema.healthUpstreams]) } catch { throw ProberError.from(error) }
+        do { indexReply = try await redis.send(["SMEMBERS", keys.healthUpstreams]) } catch { throw ProberError.from(error) }
         let names = Array(Set(indexReply.array?.compactMap(\.text) ?? []).union(checked)).sorted()
         let replies: [RedisReply]
-        do { replies = try await redis.pipeline(names.map { ["HGETALL", KeySchema.health($0)] }) } catch { throw ProberError.from(error) }
+        do { replies = try await redis.pipeline(names.map { ["HGETALL", keys.health($0)] }) } catch { throw ProberError.from(error) }
         var snapshot: HealthMap = [:]
         for (name, reply) in zip(names, replies) {
             let items = reply.array ?? []

@@ -38,6 +38,19 @@ struct EdgeConfigTests {
         #expect(!out.contains("{{w"))
     }
 
+    /// The group reaches the init block (where keys.lua is configured before anything else);
+    /// the default group's edge renders `cfg`; a bad name is refused before rendering.
+    @Test func theGroupIsRenderedIntoTheInitBlock() throws {
+        let template = #"init_by_lua_block { require("switchyard.phases").init({ group = [==[{{group}}]==] }) }"#
+        #expect(try EdgeTemplate.render(template, settings: settings).contains("group = [==[cfg]==]"))
+        var s = settings
+        s.group = "tenant-a"
+        #expect(try EdgeTemplate.render(template, settings: s).contains("group = [==[tenant-a]==]"))
+        s.group = "Tenant}"
+        #expect(throws: TemplateError.self) { try EdgeTemplate.render(template, settings: s) }
+        #expect(s.problems().contains { $0.contains("group") })
+    }
+
     @Test func unknownPlaceholdersFailWithTheirLines() {
         let template = "a {{workers}}\nb {{wrokers}}\nc {{ nope }}\n"
         #expect(throws: TemplateError(problems: ["unknown placeholder {{wrokers}} on line 2", "unknown placeholder {{nope}} on line 3"])) {

@@ -88,6 +88,35 @@ struct AccessTokensTests {
         #expect((try? AccessTokens.parse(["tokens": []]).get())?.isEmpty == true)
     }
 
+    @Test func aTokenCanBeLimitedToGroups() throws {
+        let file: JSONValue = [
+            "tokens": [
+                ["name": "tenant", "role": "write", "hash": .string(AccessTokens.hash("t")), "groups": ["b", "a"]],
+                ["name": "all", "role": "read", "hash": .string(AccessTokens.hash("u"))],
+            ]
+        ]
+        let tokens = try AccessTokens.parse(file).get()
+        let tenant = try #require(tokens.authenticate(Array("t".utf8)))
+        #expect(tenant.groups == ["a", "b"])
+        #expect(tenant.allows(group: "a") && tenant.allows(group: "b"))
+        #expect(!tenant.allows(group: "cfg") && !tenant.allows(group: "c"))
+        let all = try #require(tokens.authenticate(Array("u".utf8)))
+        #expect(all.groups == nil && all.allows(group: "cfg") && all.allows(group: "anything"))
+
+        for (groups, says): (JSONValue, String) in [
+            ([], "non-empty"), ("a", "non-empty"), ([1], "groups[0] must be a string"), (["Bad"], "groups[0]"),
+            (["a", "a"], "twice"), (["a}"], "a-z 0-9"),
+        ] {
+            let bad: JSONValue = ["tokens": [["name": "x", "role": "read", "hash": .string(AccessTokens.hash("x")), "groups": groups]]]
+            guard case .failure(let failure) = AccessTokens.parse(bad) else {
+                Issue.record("groups \(groups.canonical) was accepted")
+                continue
+            }
+            #expect(failure.problems.map(\.field) == ["tokens[0].groups"])
+            #expect(failure.problems.first?.message.contains(says) == true, "\(failure.problems)")
+        }
+    }
+
     @Test func theAdminTokenJoinsAsAdminUnlessItClashes() throws {
         let file = try AccessTokens.parse(["tokens": [["name": "ci", "role": "read", "hash": .string(AccessTokens.hash("ci-token"))]]])
             .get()

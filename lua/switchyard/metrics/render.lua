@@ -63,6 +63,8 @@ _M.LIVE = {
     connections = {name = P .. "connections", type = "gauge", labels = {"state"},
                    help = "Client connections (nginx $connections_*): active, reading, "
                        .. "writing, waiting."},
+    group = {name = P .. "group_info", type = "gauge", labels = {"group"},
+             help = "1, labelled with the group the edge serves (switchyard edge --group)."},
     config_version = {name = P .. "config_version", type = "gauge", labels = {},
                       help = "The configuration version applied (Redis's version)."},
     config_serial = {name = P .. "config_serial", type = "gauge", labels = {},

@@ -15,6 +15,7 @@ local worker = require "switchyard.worker"
 local changelog = require "switchyard.shm.changelog"
 local request_metrics = require "switchyard.request.metrics"
 local render = require "switchyard.metrics.render"
+local sync_keys = require "switchyard.sync.keys"
 
 local ngx = ngx
 local pairs = pairs
@@ -62,6 +63,7 @@ local function live_values()
         {labels = {"writing"}, value = tonumber(var.connections_writing) or 0},
         {labels = {"waiting"}, value = tonumber(var.connections_waiting) or 0},
     }
+    live.group = {{labels = {sync_keys.group}, value = 1}}
     local version = meta:get("version")
     if version then
         live.config_version = one(version)

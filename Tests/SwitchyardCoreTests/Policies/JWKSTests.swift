@@ -28,8 +28,8 @@ private let ecXY: (x: String, y: String) = {
 }()
 private let rsaNE: (n: String, e: String) = {
     let d = der(rsaPublic)
-    // 30 82 01 22 30 0d ... 03 82 01 0f 00 30 82 01 0a 02 82 01 01 00 <n: 256> 02 03 <e: 3>
-    return (b64url(d[29..<285]), b64url(d.suffix(3)))
+    // 30 82 01 22, 30 0d (OID, NULL), 03 82 01 0f 00, 30 82 01 0a, 02 82 01 01 00 <n: 256> 02 03 <e: 3>
+    return (b64url(d[33..<289]), b64url(d.suffix(3)))
 }()
 
 @Suite("JWKS documents")

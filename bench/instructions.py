@@ -22,6 +22,7 @@ import ctypes
 import datetime
 import glob
 import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -75,6 +76,10 @@ EDGE_ROUTES = [
      "location /: as RS256 cached"),
     ("edge: route with jwt ES256, a new token each request", "jwtes.bench", "es256-new",
      "location /: as RS256, with a P-256 ECDSA verification (JWS r, s turned into DER in Lua)"),
+    ("edge: route with jwt HS256, token cached", "jwths.bench", "hs256",
+     "location /: as RS256 cached"),
+    ("edge: route with jwt HS256, a new token each request", "jwths.bench", "hs256-new",
+     "location /: as RS256, with HMAC() and a constant-time CRYPTO_memcmp (FFI)"),
 ]
 
 # headers of the authentication variants (setup_routes): a dict, or a function giving the
@@ -295,6 +300,16 @@ class _Signer:
         return signed + "." + _b64url(raw)
 
 
+HS_SECRET = "bench-hs256-secret-0123456789abcdef0123456789"
+
+
+def _hs256(claims):
+    signed = (_b64url(b'{"alg":"HS256","typ":"JWT"}') + "." +
+              _b64url(json.dumps(claims, separators=(",", ":")).encode()))
+    return signed + "." + _b64url(hmac.new(HS_SECRET.encode(), signed.encode(),
+                                           hashlib.sha256).digest())
+
+
 def setup_auth(controller):
     """Routes with basic_auth (bcrypt cost 10) and jwt (RS256, ES256), and their headers:
     one credential again and again (cached after the first), or a new token each request
@@ -308,6 +323,10 @@ def setup_auth(controller):
     controller.ok("PUT", "/api/v1/routes/basic", {
         "host": "basic.bench", "path": "/", "upstream": "plain",
         "basic_auth": {"users": [{"name": "bench", "hash": hashed}]}})
+    controller.ok("PUT", "/api/v1/routes/jwths", {
+        "host": "jwths.bench", "path": "/", "upstream": "plain",
+        "jwt": {"keys": [{"alg": "HS256", "secret": HS_SECRET}],
+                "claims_to_headers": {"sub": "X-User"}}})
     for rid, alg, key in (("jwtrs", "RS256", "rsa"), ("jwtes", "ES256", "ec")):
         controller.ok("PUT", f"/api/v1/routes/{rid}", {
             "host": f"{rid}.bench", "path": "/", "upstream": "plain",
@@ -317,6 +336,7 @@ def setup_auth(controller):
     AUTH["basic"] = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-password").decode()}
     AUTH["rs256"] = {"Authorization": "Bearer " + signer.rs256({"sub": "bench", "exp": exp})}
     AUTH["es256"] = {"Authorization": "Bearer " + signer.es256({"sub": "bench", "exp": exp})}
+    AUTH["hs256"] = {"Authorization": "Bearer " + _hs256({"sub": "bench", "exp": exp})}
 
     def fresh(sign, count):
         tokens = [sign({"sub": "bench", "exp": exp, "jti": i}) for i in range(count)]
@@ -324,6 +344,7 @@ def setup_auth(controller):
         return lambda: {"Authorization": "Bearer " + next(it)}
     AUTH["rs256-new"] = fresh(signer.rs256, AUTH_TOKENS.get("rs256-new", 0))
     AUTH["es256-new"] = fresh(signer.es256, AUTH_TOKENS.get("es256-new", 0))
+    AUTH["hs256-new"] = fresh(_hs256, AUTH_TOKENS.get("hs256-new", 0))
     shutil.rmtree(d, ignore_errors=True)
 
 

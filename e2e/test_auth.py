@@ -284,7 +284,8 @@ def test_explain_names_the_authentication(controller, edges, routes):
     ({"basic_auth": {"users": [{"name": "a:b", "hash": "$6$s$" + "b" * 86}]}},
      "basic_auth.users[0].name"),
     ({"basic_auth": {"realm": "x"}}, "basic_auth.users"),
-    ({"jwt": {"keys": [{"alg": "HS256", "pem": "secret"}]}}, "jwt.keys[0].alg"),
+    ({"jwt": {"keys": [{"alg": "HS256", "pem": "secret"}]}}, "jwt.keys[0].pem"),
+    ({"jwt": {"keys": [{"alg": "HS256", "secret": "too short"}]}}, "jwt.keys[0].secret"),
     ({"jwt": {"keys": [{"alg": "none", "pem": "x"}]}}, "jwt.keys[0].alg"),
     ({"jwt": {"keys": [{"alg": "RS256", "pem": "-----BEGIN PUBLIC KEY-----\nAAAA\n"
                                               "-----END PUBLIC KEY-----\n"}]}}, "jwt.keys[0].pem"),
@@ -505,3 +506,110 @@ def test_forward_auth_over_ipv6(controller, edges, forward_routes, auth_service_
         assert r.status_code == 200, r.text
         assert r.json()["headers"]["x-user"] == "ann"
     assert auth_service_v6.seen[-1]["host"].startswith("[::1]:")
+
+
+# --- jwt keys as a JWKS document (docs/traffic-policies.md "Authentication") ---
+
+JWKS_HOST = "jwks.auth.test"
+
+
+def _jwk(keys, name, kid):
+    """The public JWK of one of `keys`' key pairs, from the openssl CLI."""
+    if name == "ec":
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-in", f"{keys.d}/{name}.pub",
+                              "-outform", "DER"], check=True, capture_output=True).stdout
+        point = der[-65:]
+        assert point[0] == 4
+        return {"kty": "EC", "crv": "P-256", "kid": kid, "x": _b64url(point[1:33]),
+                "y": _b64url(point[33:])}
+    out = subprocess.run(["openssl", "rsa", "-pubin", "-in", f"{keys.d}/{name}.pub", "-noout",
+                          "-modulus"], check=True, capture_output=True, text=True).stdout
+    n = bytes.fromhex(out.strip().split("=", 1)[1])
+    return {"kty": "RSA", "kid": kid, "n": _b64url(n), "e": _b64url(b"\x01\x00\x01")}
+
+
+@pytest.fixture(scope="module")
+def jwks_route(controller, edges, routes):
+    keys = routes
+    rsa = dict(_jwk(keys, "rsa", "r1"), alg="RS256", use="sig", x5t="ignored",
+               key_ops=["verify"])
+    body = {"host": JWKS_HOST, "path": "/", "match": "prefix", "upstream": "auth-up",
+            "jwt": {"jwks": {"keys": [rsa, _jwk(keys, "ec", "e1")]}}}
+    stored = put_route(controller, "jwks", body)
+    for e in edges:
+        wait_until(lambda e=e: _get(e, JWKS_HOST).status_code == 401, 10)
+    return keys, stored
+
+
+def test_jwks_keys_are_answered_as_given_without_the_derived_pem(controller, jwks_route):
+    keys, stored = jwks_route
+    got = controller.ok("GET", "/api/v1/routes/jwks")
+    assert got["jwt"] == stored["jwt"]
+    jwks = got["jwt"]["jwks"]["keys"]
+    assert [k["kid"] for k in jwks] == ["r1", "e1"]
+    assert jwks[0] == dict(_jwk(keys, "rsa", "r1"), alg="RS256")  # x5t, key_ops, use dropped
+    assert jwks[1] == dict(_jwk(keys, "ec", "e1"), alg="ES256")
+    assert "pem" not in json.dumps(got) and "keys" not in got["jwt"]
+    # sent back as answered, nothing changes
+    got.pop("version")
+    r = controller.request("PUT", "/api/v1/routes/jwks", got)
+    assert r.status_code == 200 and r.json()["version"] == stored["version"], r.text
+
+
+def test_jwks_tokens_choose_their_key_by_kid(edges, jwks_route, backends):
+    keys, _ = jwks_route
+    for e in edges:
+        assert _bearer(e, JWKS_HOST, keys.token("rsa", {"sub": "a"}, kid="r1")).status_code == 200
+        assert _bearer(e, JWKS_HOST, keys.token("ec", {"sub": "a"}, kid="e1")).status_code == 200
+        for why, tok in (("bad signature", keys.token("rsa2", {}, kid="r1")),
+                         ("unknown key", keys.token("rsa", {}, kid="r2")),
+                         ("unknown key", keys.token("rsa", {})),
+                         ("wrong algorithm", keys.token("rsa", {}, kid="e1")),
+                         ("wrong algorithm", keys.token("ec", {}, kid="r1", alg="ES256")),
+                         ("wrong algorithm", _unsigned({}, "c2ln").replace(
+                             _b64url(json.dumps({"alg": "none", "kid": "one"}).encode()),
+                             _b64url(json.dumps({"alg": "none", "kid": "r1"}).encode())))):
+            r = _bearer(e, JWKS_HOST, tok)
+            assert r.status_code == 401, (why, r.text)
+            assert f'error_description="{why}"' in r.headers["WWW-Authenticate"], why
+
+
+def _bad_jwk(routes, **change):
+    k = _jwk(routes, "ec", "e1")
+    k.update(change)
+    return {k2: v for k2, v in k.items() if v is not None}
+
+
+@pytest.mark.parametrize("make,field", [
+    (lambda k: {"keys": [_bad_jwk(k, x="not base64url!")]}, "jwt.jwks.keys[0].x"),
+    (lambda k: {"keys": [_bad_jwk(k, x=_b64url(b"\x01" * 32))]}, "jwt.jwks.keys[0].x"),
+    (lambda k: {"keys": [_bad_jwk(k, x=_b64url(b"\x01" * 31))]}, "jwt.jwks.keys[0].x"),
+    (lambda k: {"keys": [_bad_jwk(k, crv="P-384")]}, "jwt.jwks.keys[0].crv"),
+    (lambda k: {"keys": [_bad_jwk(k, d=_b64url(b"\x01" * 32))]}, "jwt.jwks.keys[0].d"),
+    (lambda k: {"keys": [_bad_jwk(k, alg="RS256")]}, "jwt.jwks.keys[0].alg"),
+    (lambda k: {"keys": [_bad_jwk(k, use="enc")]}, "jwt.jwks.keys[0].use"),
+    (lambda k: {"keys": [_bad_jwk(k, y=None)]}, "jwt.jwks.keys[0].y"),
+    (lambda k: {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}, "jwt.jwks.keys[0].k"),
+    (lambda k: {"keys": [{"kty": "oct"}]}, "jwt.jwks.keys[0].kty"),
+    (lambda k: {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AA"}]}, "jwt.jwks.keys[0].kty"),
+    (lambda k: {"keys": [dict(_jwk(k, "rsa", "r"), n=_b64url(b"\xc1" * 128))]},
+     "jwt.jwks.keys[0].n"),
+    (lambda k: {"keys": [dict(_jwk(k, "rsa", "r"), e=_b64url(b"\x02"))]}, "jwt.jwks.keys[0].e"),
+    (lambda k: {"keys": [_jwk(k, "ec", "a"), _jwk(k, "rsa", "a")]}, "jwt.jwks.keys[1].kid"),
+    (lambda k: {"keys": [_bad_jwk(k, kid=None), _jwk(k, "rsa", None)]}, "jwt.jwks.keys"),
+    (lambda k: {"keys": []}, "jwt.jwks.keys"),
+    (lambda k: {}, "jwt.jwks.keys"),
+    (lambda k: [], "jwt.jwks"),
+    (lambda k: {"keys": [_jwk(k, "ec", "a")], "x": 1}, "jwt.jwks.x"),
+])
+def test_bad_jwks_is_422_naming_the_member(controller, routes, make, field):
+    body = {"host": "bad.auth.test", "path": "/", "match": "prefix", "upstream": "auth-up",
+            "jwt": {"jwks": make(routes)}}
+    r = controller.request("PUT", "/api/v1/routes/bad-auth", body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == field, (field, r.text)
+    both = dict(body, jwt={"jwks": {"keys": [_jwk(routes, "ec", "a")]},
+                           "keys": [{"alg": "ES256", "pem": routes.pub("ec")}]})
+    r = controller.request("PUT", "/api/v1/routes/bad-auth", both)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "jwt.jwks", r.text
+    assert controller.request("GET", "/api/v1/routes/bad-auth").status_code == 404

@@ -254,7 +254,8 @@ function _M.init(c)
         cert_key, err = require("switchyard.tls.aesgcm").parse_key(key_text)
         if not cert_key then
             ngx_log(ERR, "[switchyard] ", err,
-                    ": certificates with encrypted keys will not be served")
+                    ": certificates with encrypted keys will not be served, and tokens of"
+                    .. " routes' encrypted HS256 secrets are refused")
         end
     end
     local meta = ngx.shared.sy_meta
@@ -284,6 +285,9 @@ function _M.init_worker()
         ssl = ngx_ssl,
         decrypt = cert_key and require("switchyard.tls.aesgcm").decrypter(cert_key) or nil,
     })
+    -- routes' HS256 secrets are sealed with the same key (switchyard.auth.jwt)
+    require("switchyard.auth.jwt").set_opener(
+        cert_key and require("switchyard.tls.aesgcm").opener(cert_key) or nil)
     -- request metrics (switchyard.request.metrics): counted per worker, flushed every
     -- second; on or off before the request handlers attach (access() asks)
     request_metrics.enable(config.metrics_listen ~= "" and ngx.shared.sy_metrics ~= nil)

@@ -20,7 +20,8 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     let validator: Validator
     let maxBodySize: Int
     let logger: Logger
-    /// Seals certificate keys that travel in /apply (nil: stored in plaintext).
+    /// Seals certificate keys that travel in /apply and routes' HS256 secrets (nil: stored
+    /// in plaintext).
     var cipher: CertificateKeyCipher? = nil
 
     func addRoutes(to group: RouterGroup<Context>) {
@@ -169,7 +170,8 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                 for ref in named where !existing.contains(ref.upstream) { problems.append(Self.missingUpstream(ref.field, ref.upstream)) }
             }
             throw APIError.invalid(problems)
-        case .success(let route):
+        case .success(let valid):
+            let route = try await preparingSecrets([valid]) { _ in "" }[0]
             // sy_apply checks the upstreams atomically and names the first one missing; only
             // then is it worth a second look, so the answer lists every missing one (a valid
             // PUT costs one round trip to Redis, not two)
@@ -224,7 +226,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
                     + "POST /api/v1/apply?atomic=false (applied in parts of at most \(Batch.maxObjects), each its own version)",
                 extra: [("max_objects", .integer(Int64(Batch.maxObjects))), ("max_bytes", .integer(Int64(Batch.maxBytes)))])
         }
-        let (batch, validationProblems) = validator.batchCollectingProblems(body, maxObjects: atomic ? Batch.maxObjects : nil)
+        var (batch, validationProblems) = validator.batchCollectingProblems(body, maxObjects: atomic ? Batch.maxObjects : nil)
         var problems = validationProblems + certificateProblems + streamProblems
         if !atomic, !certificates.isEmpty {
             problems.append(
@@ -243,6 +245,7 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
             }
         }
         if !problems.isEmpty { throw APIError.invalid(problems) }
+        batch.routes = try await preparingSecrets(batch.routes) { "routes[\($0)]" }
         if let owner = parameters.owner {
             return try await applyAsOwner(batch, certificates: certificates, streams: streams, owner: owner, prune: parameters.prune)
         }
@@ -458,6 +461,23 @@ struct AdminAPI<Context: RequestContext>: APIHandlers {
     }
 
     // MARK: Helpers
+
+    /// `routes` with their HS256 secrets ready to store (JWTSecrets.prepare against the
+    /// stored version of each route that has some; the others untouched). `field(i)`: the
+    /// request field of routes[i]. Throws a 422 naming every reference that matches nothing.
+    func preparingSecrets(_ routes: [Route], field: (Int) -> String) async throws -> [Route] {
+        var out = routes
+        var problems: [FieldError] = []
+        for (i, route) in routes.enumerated() where JWTSecrets.needed(route) {
+            let previous = try await call { () throws(StoreError) in try await store.route(route.id) }
+            switch JWTSecrets.prepare(route, previous: previous?.value, cipher: cipher, at: field(i)) {
+            case .success(let prepared): out[i] = prepared
+            case .failure(let failure): problems += failure.problems
+            }
+        }
+        if !problems.isEmpty { throw APIError.invalid(problems) }
+        return out
+    }
 
     /// The upstream names a (perhaps invalid) route body gives, with their fields:
     /// `upstream`, `split[i].upstream`, `canary.upstream` (valid names only).

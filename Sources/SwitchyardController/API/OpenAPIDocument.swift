@@ -1216,7 +1216,28 @@ enum OpenAPIDocument {
                 priority: {type: integer}
                 owner: {type: string}
                 source: {type: string}
+                jwt: {$ref: '#/components/schemas/JWTAnswer'}
                 version: {type: integer}
+            JWTAnswer:
+              type: object
+              description: |
+                A route's jwt as answered: an HS256 key shows `secret_sha256` (the first 16 hex
+                digits of the secret's SHA-256), never the secret (docs/traffic-policies.md, "HS256
+                secrets"); sent back in a PUT or apply it keeps the stored secret
+              properties:
+                keys:
+                  type: array
+                  items:
+                    type: object
+                    properties:
+                      alg: {type: string, enum: [RS256, ES256, HS256]}
+                      kid: {type: string}
+                      pem: {type: string}
+                      secret_sha256: {type: string, pattern: '^[0-9a-f]{16}$'}
+                jwks:
+                  type: object
+                  properties:
+                    keys: {type: array, items: {type: object}}
             RouteInput:
               type: object
               description: |
@@ -1230,6 +1251,34 @@ enum OpenAPIDocument {
                 match: {type: string, enum: [exact, prefix, segment_prefix, regex]}
                 upstream: {type: string}
                 priority: {type: integer}
+                jwt:
+                  type: object
+                  description: |
+                    Bearer tokens checked at the edge (docs/traffic-policies.md, "Authentication").
+                    An HS256 key gives `secret` (32-512 bytes: a new secret, sealed at rest with
+                    SWITCHYARD_CERT_KEY, never answered) or `secret_sha256` alone (keep the secret
+                    the route has stored with that fingerprint; 422 when it has none)
+                  properties:
+                    keys:
+                      type: array
+                      minItems: 1
+                      maxItems: 8
+                      items:
+                        type: object
+                        required: [alg]
+                        properties:
+                          alg: {type: string, enum: [RS256, ES256, HS256]}
+                          kid: {type: string}
+                          pem: {type: string, description: RS256 and ES256 only}
+                          secret: {type: string, minLength: 32, maxLength: 512, writeOnly: true}
+                          secret_sha256: {type: string, pattern: '^[0-9a-f]{16}$'}
+                    jwks:
+                      type: object
+                      description: |
+                        Instead of keys: a JWKS document (RSA n/e and EC P-256 x/y JWKs, public
+                        members only); stored, never fetched from a URL
+                      properties:
+                        keys: {type: array, minItems: 1, maxItems: 8, items: {type: object}}
               example:
                 host: bbs.test.com
                 path: /api

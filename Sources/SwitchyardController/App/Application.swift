@@ -55,7 +55,7 @@ public func buildApplication(
     } else {
         logger.warning(
             """
-            SWITCHYARD_CERT_KEY is not set: private keys of TLS certificates are stored in Redis in plaintext             (anyone who can read Redis can read them). Set it (32 bytes: openssl rand -base64 32) on the controller             and every edge.
+            SWITCHYARD_CERT_KEY is not set: private keys of TLS certificates and routes' HS256 secrets are stored in Redis in plaintext             (anyone who can read Redis can read them). Set it (32 bytes: openssl rand -base64 32) on the controller             and every edge.
             """)
     }
 

@@ -1,7 +1,8 @@
 // The change history (switchyard:{cfg}:history, written by sy_apply in the same atomic step
 // as every change: redis/README.md, "History"), reverts built from it, and dry-run reports.
-// Certificate keys are in the history (a revert restores them byte for byte, encrypted when
-// the controller has SWITCHYARD_CERT_KEY) but never in an answer: views redact them.
+// Certificate keys and routes' HS256 secrets are in the history (a revert restores them byte
+// for byte, encrypted when the controller has SWITCHYARD_CERT_KEY) but never in an answer:
+// views redact them.
 
 import SwitchyardCore
 import SwitchyardRedis
@@ -280,7 +281,9 @@ enum HistoryView {
     /// A document for an answer: certificates without their key (`key`, `key_enc`) and
     /// chain (`cert`); the metadata (names, dates, fingerprint) stays. `against`: when the
     /// other side's key differs, the redacted value says so, so a diff still shows it.
+    /// Routes without their HS256 secrets (`secret_sha256` stays: JWTSecrets.redacted).
     static func redacted(_ kind: String, _ doc: JSONValue?, against other: JSONValue? = nil) -> JSONValue? {
+        if kind == ObjectKind.route.rawValue, let doc { return JWTSecrets.redacted(doc) }
         guard kind == ObjectKind.certificate.rawValue, case .object(let members)? = doc else { return doc }
         var out: [(key: String, value: JSONValue)] = []
         var key: JSONValue?

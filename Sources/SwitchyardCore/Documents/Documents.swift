@@ -106,19 +106,24 @@ extension Upstream {
 }
 
 extension Route {
-    /// The canonical JSON object (without version).
-    public var document: JSONValue {
+    /// The canonical JSON object (without version) as answers show it: HS256 secrets only
+    /// as their `secret_sha256` (the stored form: `canonicalDocument`).
+    public var document: JSONValue { document(storage: false) }
+
+    /// `storage`: with HS256 secrets sealed (`secret_enc`) or, without SWITCHYARD_CERT_KEY,
+    /// in plaintext (`secret`): what sy_apply stores. Never for an answer or a log.
+    public func document(storage: Bool) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = [
             ("host", .string(host)), ("id", .string(id)), ("match", .string(match.rawValue)), ("path", .string(path)),
             ("priority", .integer(Int64(priority))),
         ]
         if let upstream { members.append(("upstream", .string(upstream))) }
         if let wildcard { members.append(("wildcard", .string(wildcard.rawValue))) }
-        return .object(members + tls.members + policies.members + ownershipMembers(owner: owner, source: source))
+        return .object(members + tls.members + policies.members(storage: storage) + ownershipMembers(owner: owner, source: source))
     }
 
-    /// The `doc` argument of sy_apply.
-    public var canonicalDocument: String { document.canonical }
+    /// The `doc` argument of sy_apply (the stored form: see `document(storage:)`).
+    public var canonicalDocument: String { document(storage: true).canonical }
 
     /// Decodes a stored route document (version already removed or ignored). Policy members
     /// get the request rules; `regex` (nil: not checked) compiles a regex path and a

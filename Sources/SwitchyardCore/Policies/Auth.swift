@@ -1,9 +1,12 @@
 // Authentication at the edge (docs/traffic-policies.md, "Authentication"; issue 22 item 4):
 // `basic_auth` (htpasswd-style hashes, checked with libxcrypt by the edge) and `jwt`
-// (RS256/ES256 signatures against public keys given in the route). Both are checked in
-// the route's guard step; bad or missing credentials get 401 with WWW-Authenticate.
+// (RS256/ES256 signatures against public keys given in the route, HS256 against a shared
+// secret). Both are checked in the route's guard step; bad or missing credentials get 401
+// with WWW-Authenticate.
 //
-// Nothing here is secret: basic_auth holds hashes (never logged) and jwt public keys.
+// basic_auth holds hashes (never logged) and jwt public keys; the one secret is an HS256
+// key's shared secret (`HMACSecret`): sealed at rest with SWITCHYARD_CERT_KEY like
+// certificate keys, and never in an answer, a log or a diff (JWTSecrets.swift has the rules).
 // Every effective value is stored (defaults filled in), so edges never need the defaults.
 // The edge's decoder (lua/switchyard/route/policy.lua) applies the same rules.
 
@@ -143,7 +146,12 @@ public struct JWTAuth: Sendable, Hashable {
     public struct Key: Sendable, Hashable {
         public var alg: String
         public var kid: String?
+        /// RS256, ES256: the public key (PEM); "" for HS256.
         public var pem: String
+        /// HS256: the shared secret; nil for the others.
+        public var secret: HMACSecret? = nil
+        /// Given as a JWK (`jwks`): its members as stored (`pem` derived from them).
+        public var jwk: JWK? = nil
     }
     public struct ClaimHeader: Sendable, Hashable {
         public var claim: String
@@ -159,10 +167,16 @@ public struct JWTAuth: Sendable, Hashable {
     /// neither.
     public var header: String?
     public var cookie: String?
+    /// The keys came as a JWKS document (`jwks`, JWKS.swift) rather than `keys`.
+    public var fromJWKS = false
 
-    public static let fields: Set<String> = ["keys", "issuer", "audience", "leeway_s", "claims_to_headers", "header", "cookie"]
-    public static let keyFields: Set<String> = ["alg", "kid", "pem"]
-    public static let algorithms = ["ES256", "RS256"]
+    public static let fields: Set<String> = [
+        "keys", "jwks", "issuer", "audience", "leeway_s", "claims_to_headers", "header", "cookie",
+    ]
+    public static let keyFields: Set<String> = ["alg", "kid", "pem", "secret", "secret_sha256"]
+    public static let algorithms = ["ES256", "HS256", "RS256"]
+    /// HS256 secrets: at least the hash's size (RFC 7518 section 3.2), at most 512 bytes.
+    public static let secretBytes = 32...512
     public static let maxKeys = 8
     public static let maxPEM = 4096
     public static let maxClaims = 16
@@ -170,24 +184,47 @@ public struct JWTAuth: Sendable, Hashable {
     public static let leewayRange = 0...300
     public static let defaultLeeway = 30
 
-    public var document: JSONValue {
+    /// The document answers show: HS256 secrets as their `secret_sha256` only.
+    public var document: JSONValue { document(storage: false) }
+
+    /// `storage`: the stored form, with each HS256 secret as `secret_enc` (sealed) or
+    /// `secret` (no SWITCHYARD_CERT_KEY); only for sy_apply, never for an answer.
+    public func document(storage: Bool) -> JSONValue {
         var members: [(key: String, value: JSONValue)] = []
         if let audience { members.append(("audience", .string(audience))) }
         members.append(("claims_to_headers", .object(claimsToHeaders.map { ($0.claim, .string($0.header)) })))
         if let cookie { members.append(("cookie", .string(cookie))) }
         if let header { members.append(("header", .string(header))) }
         if let issuer { members.append(("issuer", .string(issuer))) }
-        members.append(
-            (
-                "keys",
-                .array(
-                    keys.map { key in
-                        var m: [(key: String, value: JSONValue)] = [("alg", .string(key.alg))]
-                        if let kid = key.kid { m.append(("kid", .string(kid))) }
-                        m.append(("pem", .string(key.pem)))
-                        return .object(m)
-                    })
-            ))
+        if fromJWKS {
+            let jwks: [JSONValue] = keys.map { key in
+                var m: [(key: String, value: JSONValue)] = [("alg", .string(key.alg))]
+                if let kid = key.kid { m.append(("kid", .string(kid))) }
+                m += key.jwk?.members ?? []
+                if storage { m.append(("pem", .string(key.pem))) }
+                return .object(m)
+            }
+            members.append(("jwks", .object([("keys", .array(jwks))])))
+        }
+        if !fromJWKS {
+            members.append(
+                (
+                    "keys",
+                    .array(
+                        keys.map { key in
+                            var m: [(key: String, value: JSONValue)] = [("alg", .string(key.alg))]
+                            if let kid = key.kid { m.append(("kid", .string(kid))) }
+                            if let secret = key.secret {
+                                if storage, let plain = secret.plain, secret.sealed == nil { m.append(("secret", .string(plain))) }
+                                if storage, let sealed = secret.sealed { m.append(("secret_enc", .string(sealed))) }
+                                m.append(("secret_sha256", .string(secret.sha256)))
+                            } else {
+                                m.append(("pem", .string(key.pem)))
+                            }
+                            return .object(m)
+                        })
+                ))
+        }
         members.append(("leeway_s", .integer(Int64(leewaySeconds))))
         return .object(members)
     }
@@ -210,68 +247,94 @@ public struct JWTAuth: Sendable, Hashable {
 extension JWTAuth {
     static func parse(_ json: JSONValue, at prefix: String, into reader: inout FieldReader) -> JWTAuth? {
         let example = #"{"keys":[{"alg":"RS256","pem":"-----BEGIN PUBLIC KEY-----\n..."}],"issuer":"https://id.example"}"#
+        // stored documents also hold secret_enc (a sealed HS256 secret); requests may not
+        let keyFields = reader.strict ? JWTAuth.keyFields : JWTAuth.keyFields.union(["secret_enc"])
         guard reader.object(json, fields: JWTAuth.fields, example: example, at: prefix) != nil else { return nil }
         let before = reader.count
         var keys: [Key] = []
-        let keysAt = join(prefix, "keys")
-        switch present(json, "keys") {
-        case nil:
-            reader.add(keysAt, .required, "is required: [{\"alg\": \"RS256\" or \"ES256\", \"pem\": a public key}]")
-        case .array(let items)?:
-            if items.isEmpty || items.count > maxKeys {
-                reader.add(keysAt, .invalid, "must have 1-\(maxKeys) keys, not \(items.count)")
-                break
-            }
-            var kids: Set<String> = []
-            for (i, item) in items.enumerated() {
-                let at = "\(keysAt)[\(i)]"
-                guard reader.object(item, fields: keyFields, at: at) != nil else { continue }
-                let alg = reader.requiredString(item, "alg", at: at)
-                let kid = reader.string(item, "kid", required: false, at: at)
-                let pem = reader.requiredString(item, "pem", at: at)
-                guard let alg, let kid, let pem else { continue }
-                guard algorithms.contains(alg) else {
-                    let why =
-                        alg == "HS256"
-                        ? "HS256 is not supported: its shared secret would be stored in the route; use RS256 or ES256"
-                        : alg.lowercased() == "none"
+        var keysAt = join(prefix, "keys")
+        let jwks = present(json, "jwks")
+        if jwks != nil, present(json, "keys") != nil {
+            reader.add(join(prefix, "jwks"), .invalid, "give keys or jwks, not both")
+        } else if let jwks {
+            keysAt = join(prefix, "jwks.keys")
+            keys = JWK.parseSet(jwks, at: join(prefix, "jwks"), into: &reader)
+        } else {
+            switch present(json, "keys") {
+            case nil:
+                reader.add(
+                    keysAt, .required,
+                    "is required: [{\"alg\": \"RS256\" or \"ES256\", \"pem\": a public key}] or [{\"alg\": \"HS256\", \"secret\": ...}]")
+            case .array(let items)?:
+                if items.isEmpty || items.count > maxKeys {
+                    reader.add(keysAt, .invalid, "must have 1-\(maxKeys) keys, not \(items.count)")
+                    break
+                }
+                var kids: Set<String> = []
+                for (i, item) in items.enumerated() {
+                    let at = "\(keysAt)[\(i)]"
+                    guard reader.object(item, fields: keyFields, at: at) != nil else { continue }
+                    let alg = reader.requiredString(item, "alg", at: at)
+                    let kid = reader.string(item, "kid", required: false, at: at)
+                    guard let alg, let kid else { continue }
+                    guard algorithms.contains(alg) else {
+                        let why =
+                            alg.lowercased() == "none"
                             ? "unsigned tokens are never accepted" : "must be one of \(algorithms.joined(separator: ", "))"
-                    reader.add(join(at, "alg"), .invalid, why)
-                    continue
+                        reader.add(join(at, "alg"), .invalid, why)
+                        continue
+                    }
+                    if let kid, !isText(kid) {
+                        reader.add(join(at, "kid"), .invalid, "must be 1-\(maxText) printable ASCII characters")
+                        continue
+                    }
+                    if alg == "HS256" {
+                        if present(item, "pem") != nil {
+                            reader.add(join(at, "pem"), .invalid, "HS256 takes a secret (the shared key), not a pem")
+                            continue
+                        }
+                        guard let secret = HMACSecret.parse(item, at: at, into: &reader) else { continue }
+                        if let kid, !kids.insert(kid).inserted {
+                            reader.add(join(at, "kid"), .duplicate, "'\(kid)' appears twice")
+                            continue
+                        }
+                        keys.append(Key(alg: alg, kid: kid, pem: "", secret: secret))
+                        continue
+                    }
+                    for name in ["secret", "secret_sha256", "secret_enc"] where present(item, name) != nil {
+                        reader.add(join(at, name), .invalid, "only HS256 keys have a secret: \(alg) takes a pem (a public key)")
+                    }
+                    guard let pem = reader.requiredString(item, "pem", at: at) else { continue }
+                    guard pem.utf8.count <= maxPEM else {
+                        reader.add(join(at, "pem"), .invalid, "must be at most \(maxPEM) bytes")
+                        continue
+                    }
+                    let read = OpenSSL.publicKeyType(pem)
+                    guard let type = read.type else {
+                        reader.add(join(at, "pem"), .invalid, read.problem ?? "does not parse")
+                        continue
+                    }
+                    let fits: Bool
+                    if alg == "ES256" {
+                        fits = type == "EC P-256"
+                    } else {
+                        let parts = type.split(separator: " ")
+                        fits = parts.count == 2 && parts[0] == "RSA" && (2048...8192).contains(Int(parts[1]) ?? 0)
+                    }
+                    if !fits {
+                        let want = alg == "ES256" ? "an EC P-256 key" : "an RSA key of 2048-8192 bits"
+                        reader.add(join(at, "pem"), .invalid, "is \(type): \(alg) needs \(want)")
+                        continue
+                    }
+                    if let kid, !kids.insert(kid).inserted {
+                        reader.add(join(at, "kid"), .duplicate, "'\(kid)' appears twice")
+                        continue
+                    }
+                    keys.append(Key(alg: alg, kid: kid, pem: pem))
                 }
-                if let kid, !isText(kid) {
-                    reader.add(join(at, "kid"), .invalid, "must be 1-\(maxText) printable ASCII characters")
-                    continue
-                }
-                guard pem.utf8.count <= maxPEM else {
-                    reader.add(join(at, "pem"), .invalid, "must be at most \(maxPEM) bytes")
-                    continue
-                }
-                let read = OpenSSL.publicKeyType(pem)
-                guard let type = read.type else {
-                    reader.add(join(at, "pem"), .invalid, read.problem ?? "does not parse")
-                    continue
-                }
-                let fits: Bool
-                if alg == "ES256" {
-                    fits = type == "EC P-256"
-                } else {
-                    let parts = type.split(separator: " ")
-                    fits = parts.count == 2 && parts[0] == "RSA" && (2048...8192).contains(Int(parts[1]) ?? 0)
-                }
-                if !fits {
-                    let want = alg == "ES256" ? "an EC P-256 key" : "an RSA key of 2048-8192 bits"
-                    reader.add(join(at, "pem"), .invalid, "is \(type): \(alg) needs \(want)")
-                    continue
-                }
-                if let kid, !kids.insert(kid).inserted {
-                    reader.add(join(at, "kid"), .duplicate, "'\(kid)' appears twice")
-                    continue
-                }
-                keys.append(Key(alg: alg, kid: kid, pem: pem))
+            case let other?:
+                reader.add(keysAt, .invalid, "must be an array of keys, not \(other.typeName)")
             }
-        case let other?:
-            reader.add(keysAt, .invalid, "must be an array of keys, not \(other.typeName)")
         }
         if keys.count > 1, keys.contains(where: { $0.kid == nil }) {
             reader.add(keysAt, .invalid, "every key needs a kid when there are several (tokens name theirs in the kid header)")
@@ -342,7 +405,8 @@ extension JWTAuth {
         guard reader.count == before, let leeway else { return nil }
         return JWTAuth(
             keys: keys, issuer: issuer, audience: audience, leewaySeconds: leeway,
-            claimsToHeaders: claims.sorted { $0.claim.utf8.lexicographicallyPrecedes($1.claim.utf8) }, header: header, cookie: cookie)
+            claimsToHeaders: claims.sorted { $0.claim.utf8.lexicographicallyPrecedes($1.claim.utf8) }, header: header, cookie: cookie,
+            fromJWKS: jwks != nil)
     }
 }
 
@@ -454,5 +518,93 @@ extension ForwardAuth {
         return ForwardAuth(
             url: url, requestHeaders: requestHeaders, responseHeaders: responseHeaders, cacheSeconds: cache, timeoutMs: timeout,
             failOpen: failOpen)
+    }
+}
+
+/// An HS256 key's shared secret. Never logged and never answered: answers and diffs carry
+/// `secret_sha256` only (its `description` says no more either).
+public struct HMACSecret: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The first 16 hex digits of the secret's SHA-256: tells secrets apart without showing them.
+    public var sha256: String
+    /// The secret when known: from a request, stored in plaintext (no SWITCHYARD_CERT_KEY)
+    /// or decrypted.
+    public var plain: String?
+    /// `secret_enc` as stored (JWTSecrets.aad binds it to the route).
+    public var sealed: String?
+
+    public init(sha256: String, plain: String? = nil, sealed: String? = nil) {
+        self.sha256 = sha256
+        self.plain = plain
+        self.sealed = sealed
+    }
+
+    public init(plain: String) { self.init(sha256: Self.fingerprint(plain), plain: plain) }
+
+    /// A request's `secret_sha256` without `secret`: keep the stored secret with this
+    /// fingerprint (JWTSecrets.prepare resolves it before the route is stored).
+    public var isReference: Bool { plain == nil && sealed == nil }
+
+    public var description: String { "HMACSecret(sha256: \(sha256))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["sha256": sha256]) }
+
+    public static func fingerprint(_ secret: String) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(
+            decoding: OpenSSL.sha256(Array(secret.utf8)).prefix(8).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+
+    static func isFingerprint(_ s: String) -> Bool {
+        s.utf8.count == 16 && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+
+    /// An HS256 key's `secret` (a new secret), or `secret_sha256` alone (keep the stored one;
+    /// requests only), or in a stored document `secret_enc` with `secret_sha256`. Messages
+    /// never quote a secret.
+    static func parse(_ item: JSONValue, at: String, into reader: inout FieldReader) -> HMACSecret? {
+        var fingerprint: String?
+        if let value = present(item, "secret_sha256") {
+            guard case .string(let f) = value, isFingerprint(f) else {
+                reader.add(join(at, "secret_sha256"), .invalid, "must be 16 lowercase hex digits, as GET answers it")
+                return nil
+            }
+            fingerprint = f
+        }
+        switch present(item, "secret") {
+        case .string(let secret)?:
+            guard JWTAuth.secretBytes.contains(secret.utf8.count) else {
+                reader.add(
+                    join(at, "secret"), .invalid,
+                    "must be \(JWTAuth.secretBytes.lowerBound)-\(JWTAuth.secretBytes.upperBound) bytes, not \(secret.utf8.count) "
+                        + "(a random key, e.g. openssl rand -base64 32)")
+                return nil
+            }
+            if reader.strict, fingerprint != nil {
+                reader.add(
+                    join(at, "secret_sha256"), .invalid,
+                    "give secret (a new secret) or secret_sha256 (keep the stored secret it names), not both")
+                return nil
+            }
+            return HMACSecret(plain: secret)
+        case let other?:
+            reader.add(join(at, "secret"), .invalid, "must be a string, not \(other.typeName)")
+            return nil
+        case nil:
+            break
+        }
+        if !reader.strict, let value = present(item, "secret_enc") {
+            guard case .string(let sealed) = value, sealed.hasPrefix(CertificateKeyCipher.scheme + ":"), let fingerprint else {
+                reader.add(join(at, "secret_enc"), .invalid, "must be aes-256-gcm:<nonce>:<data> with secret_sha256")
+                return nil
+            }
+            return HMACSecret(sha256: fingerprint, sealed: sealed)
+        }
+        // a reference; stored documents never hold one (the edges refuse it), but a GET
+        // answer read back leniently (switchyard diff) does
+        if let fingerprint { return HMACSecret(sha256: fingerprint) }
+        reader.add(
+            join(at, "secret"), .required,
+            "is required for HS256: the shared secret (or secret_sha256, as GET answers it, to keep the stored one)")
+        return nil
     }
 }

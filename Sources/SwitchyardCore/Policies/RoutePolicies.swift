@@ -47,7 +47,10 @@ public struct RoutePolicies: Sendable, Hashable {
     ]
 
     /// The members to add to the route's document (none for a route without policies).
-    public var members: [(key: String, value: JSONValue)] {
+    public var members: [(key: String, value: JSONValue)] { members(storage: false) }
+
+    /// `storage`: HS256 secrets in their stored form (JWTAuth.document(storage:)).
+    public func members(storage: Bool) -> [(key: String, value: JSONValue)] {
         var out: [(key: String, value: JSONValue)] = []
         if let split {
             out.append(("split", .array(split.map { ["upstream": .string($0.upstream), "weight": .integer(Int64($0.weight))] })))
@@ -81,7 +84,7 @@ public struct RoutePolicies: Sendable, Hashable {
         if let errorPages { out.append(("error_pages", errorPages.document)) }
         if let gzip { out.append(("gzip", gzip.document)) }
         if let basicAuth { out.append(("basic_auth", basicAuth.document)) }
-        if let jwt { out.append(("jwt", jwt.document)) }
+        if let jwt { out.append(("jwt", jwt.document(storage: storage))) }
         if let forwardAuth { out.append(("forward_auth", forwardAuth.document)) }
         return out
     }

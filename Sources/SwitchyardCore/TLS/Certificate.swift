@@ -379,21 +379,30 @@ public struct CertificateKeyCipher: Sendable {
 
     static func aad(_ id: String) -> [UInt8] { Array("switchyard:certificate:\(id)".utf8) }
 
-    public func seal(_ keyPEM: String, id: String) -> String {
+    public func seal(_ keyPEM: String, id: String) -> String { seal(keyPEM, aad: Self.aad(id)) }
+
+    /// The PEM key, or nil when `sealed` is malformed or was encrypted with another key or
+    /// for another id.
+    public func open(_ sealed: String, id: String) -> String? { open(sealed, aad: Self.aad(id)) }
+
+    /// `plaintext` sealed in the stored form, bound to `aad` (which names the object and the
+    /// field, so a sealed value copied elsewhere does not decrypt). Used for certificate keys
+    /// and for routes' HS256 secrets (JWTSecrets).
+    public func seal(_ plaintext: String, aad: [UInt8]) -> String {
         let nonce = OpenSSL.randomBytes(12)
-        guard let sealed = OpenSSL.aes256gcmSeal(key: key, nonce: nonce, plaintext: Array(keyPEM.utf8), aad: Self.aad(id)) else {
+        guard let sealed = OpenSSL.aes256gcmSeal(key: key, nonce: nonce, plaintext: Array(plaintext.utf8), aad: aad) else {
             fatalError("AES-256-GCM encryption failed")  // only with a broken libcrypto
         }
         return "\(Self.scheme):\(Base64.encode(nonce)):\(Base64.encode(sealed))"
     }
 
-    /// The PEM key, or nil when `sealed` is malformed or was encrypted with another key or
-    /// for another id.
-    public func open(_ sealed: String, id: String) -> String? {
+    /// The plaintext, or nil when `sealed` is malformed or was encrypted with another key or
+    /// another `aad`.
+    public func open(_ sealed: String, aad: [UInt8]) -> String? {
         let parts = sealed.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == Self.scheme, let nonce = Base64.decode(String(parts[1])), nonce.count == 12,
             let data = Base64.decode(String(parts[2])),
-            let plain = OpenSSL.aes256gcmOpen(key: key, nonce: nonce, sealed: data, aad: Self.aad(id))
+            let plain = OpenSSL.aes256gcmOpen(key: key, nonce: nonce, sealed: data, aad: aad)
         else { return nil }
         return String(validating: plain, as: UTF8.self)
     }

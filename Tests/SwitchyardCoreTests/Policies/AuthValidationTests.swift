@@ -97,7 +97,7 @@ struct AuthValidationTests {
     }
 
     @Test(arguments: [
-        (#"{"keys":[{"alg":"HS256","pem":"c2VjcmV0"}]}"#, "jwt.keys[0].alg"),
+        (#"{"keys":[{"alg":"HS256","pem":"c2VjcmV0"}]}"#, "jwt.keys[0].pem"),
         (#"{"keys":[{"alg":"none","pem":"x"}]}"#, "jwt.keys[0].alg"),
         (#"{"keys":[{"alg":"rs256","pem":"x"}]}"#, "jwt.keys[0].alg"),
         (#"{"keys":[{"alg":"RS256","pem":"x"}]}"#, "jwt.keys[0].pem"),

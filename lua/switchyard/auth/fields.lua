@@ -3,13 +3,18 @@
 -- controller's rules (Sources/SwitchyardCore/Policies/Auth.swift), except that a jwt key's
 -- PEM is only checked for its shape here: it is parsed when first used
 -- (switchyard.auth.jwt), and a key that does not parse refuses its tokens (401, logged).
+-- An HS256 key's secret is stored as `secret_enc` (sealed with SWITCHYARD_CERT_KEY, bound
+-- to the route by the AAD `aad` names) or, without that key, `secret`; it is decrypted when
+-- first used, never here, and never logged.
 --
 -- Pure: no ngx; works on Lua 5.2 and LuaJIT. Never raises on bad input; messages name the
 -- field and never quote a hash or a key.
 --
 -- basic_auth(v) -> {kind = "basic", realm, challenge (the WWW-Authenticate value),
 --                   users = {name -> hash}}  or nil, err
--- jwt(v)        -> {kind = "jwt", keys = {{alg, kid, pem}...}, by_kid = {kid -> key},
+-- jwt(v, id)    -> {kind = "jwt", keys = {{alg, kid, pem | secret | secret_enc}...} (from
+--                   `keys`, or from `jwks.keys`: JWKs with the PEM the controller derived),
+--                   by_kid = {kid -> key}, aad ("switchyard:route:<id>:jwt.secret"),
 --                   issuer, audience, leeway, claims = {{claim, header}...},
 --                   header_var ("http_x_token") | cookie_var ("cookie_tok") | nil (Bearer)}
 --                  or nil, err
@@ -24,6 +29,7 @@ local type = type
 local pairs = pairs
 local ipairs = ipairs
 local tonumber = tonumber
+local tostring = tostring
 local str_find = string.find
 local str_sub = string.sub
 local str_lower = string.lower
@@ -45,7 +51,8 @@ local MAX_LEEWAY = 300
 local DEFAULT_LEEWAY = 30
 local DEFAULT_REALM = "restricted"
 
-local ALGS = {RS256 = true, ES256 = true}
+local ALGS = {RS256 = true, ES256 = true, HS256 = true}
+local MIN_SECRET, MAX_SECRET = 32, 512
 -- request headers a claim may not be copied into (the edge's own, and the credentials)
 local REFUSED_CLAIM_HEADERS = {
     connection = true, upgrade = true, ["keep-alive"] = true, te = true,
@@ -156,6 +163,11 @@ local function is_claim(s)
     return type(s) == "string" and #s >= 1 and #s <= 64 and not str_find(s, "[^%w_%-%.:]")
 end
 
+-- secret_sha256: 16 lowercase hex digits
+local function is_fingerprint(s)
+    return type(s) == "string" and #s == 16 and not str_find(s, "[^0-9a-f]")
+end
+
 local function is_pem(s)
     if type(s) ~= "string" or #s > MAX_PEM then
         return false
@@ -164,38 +176,101 @@ local function is_pem(s)
     return n == 1 and str_find(s, "-----END PUBLIC KEY-----", 1, true) ~= nil
 end
 
-local function keys(list)
+-- a stored JWK (jwt.jwks.keys[N]): the controller derived its PEM (`pem`) and filled in
+-- its alg; nil when it is not one the controller stores, else why
+local JWK_PRIVATE = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
+local function jwk_problem(k)
+    for _, name in ipairs(JWK_PRIVATE) do
+        if field(k, name) ~= nil then
+            return "." .. name .. " is a private key member"
+        end
+    end
+    local kty, alg = field(k, "kty"), field(k, "alg")
+    if kty == "RSA" then
+        if alg ~= "RS256" or type(field(k, "n")) ~= "string"
+                or type(field(k, "e")) ~= "string" then
+            return " is not an RS256 JWK (alg, n, e)"
+        end
+    elseif kty == "EC" then
+        if alg ~= "ES256" or field(k, "crv") ~= "P-256" or type(field(k, "x")) ~= "string"
+                or type(field(k, "y")) ~= "string" then
+            return " is not an ES256 P-256 JWK (alg, crv, x, y)"
+        end
+    else
+        return ".kty must be RSA or EC"
+    end
+    return nil
+end
+
+local function keys(list, where, jwks)
     if list == nil then
-        return nil, "jwt.keys is required"
+        return nil, where .. " is required"
     end
     if not is_array(list) or #list < 1 or #list > MAX_KEYS then
-        return nil, "jwt.keys must be an array of 1-" .. MAX_KEYS .. " keys"
+        return nil, where .. " must be an array of 1-" .. MAX_KEYS .. " keys"
     end
     local out, by_kid = {}, {}
     for i = 1, #list do
-        local at = "jwt.keys[" .. (i - 1) .. "]"
+        local at = where .. "[" .. (i - 1) .. "]"
         local k = list[i]
         if not is_object(k) then
             return nil, at .. " must be an object"
         end
+        if jwks then
+            local problem = jwk_problem(k)
+            if problem then
+                return nil, at .. problem
+            end
+        end
         local alg, kid, pem = field(k, "alg"), field(k, "kid"), field(k, "pem")
+        local secret, sealed = field(k, "secret"), field(k, "secret_enc")
         if not ALGS[alg] then
-            return nil, at .. ".alg must be RS256 or ES256"
+            return nil, at .. ".alg must be RS256, ES256 or HS256"
         end
         if kid ~= nil and not printable(kid, MAX_TEXT) then
             return nil, at .. ".kid must be 1-256 printable ASCII characters"
         end
-        if not is_pem(pem) then
-            return nil, at .. ".pem must hold one PEM public key (-----BEGIN PUBLIC KEY-----)"
+        if alg == "HS256" and jwks then
+            return nil, at .. ".alg: a JWKS holds RS256 and ES256 keys only"
+        elseif alg == "HS256" then
+            if pem ~= nil then
+                return nil, at .. ".pem: HS256 takes a secret, not a pem"
+            end
+            if secret ~= nil then
+                if type(secret) ~= "string" or #secret < MIN_SECRET or #secret > MAX_SECRET then
+                    return nil, at .. ".secret must be " .. MIN_SECRET .. "-" .. MAX_SECRET
+                        .. " bytes"
+                end
+            elseif type(sealed) ~= "string" or not str_find(sealed, "^aes%-256%-gcm:")
+                    or not is_fingerprint(field(k, "secret_sha256")) then
+                return nil, at .. ".secret is required for HS256 (or secret_enc with secret_sha256)"
+            end
+        else
+            for _, name in ipairs({"secret", "secret_sha256", "secret_enc"}) do
+                if field(k, name) ~= nil then
+                    return nil, at .. "." .. name .. ": only HS256 keys have a secret"
+                end
+            end
+            if not is_pem(pem) then
+                return nil, at .. ".pem must hold one PEM public key (-----BEGIN PUBLIC KEY-----)"
+            end
         end
         if kid ~= nil then
             if by_kid[kid] then
                 return nil, at .. ".kid appears twice"
             end
         elseif #list > 1 then
-            return nil, "jwt.keys: every key needs a kid when there are several"
+            return nil, where .. ": every key needs a kid when there are several"
         end
         local key = {alg = alg, kid = kid, pem = pem}
+        if alg == "HS256" then
+            -- the plaintext only when stored so (no SWITCHYARD_CERT_KEY); else decrypted
+            -- when first used (switchyard.auth.jwt)
+            key.secret = secret
+            if secret == nil then
+                key.secret_enc = sealed
+            end
+        end
         out[i] = key
         if kid then
             by_kid[kid] = key
@@ -204,15 +279,28 @@ local function keys(list)
     return out, by_kid
 end
 
-function _M.jwt(v)
+function _M.jwt(v, id)
     if not is_object(v) then
         return nil, "jwt must be an object"
     end
-    local list, by_kid = keys(field(v, "keys"))
+    local list, by_kid
+    local jwks = field(v, "jwks")
+    if jwks ~= nil then
+        if field(v, "keys") ~= nil then
+            return nil, "jwt.jwks: give keys or jwks, not both"
+        end
+        if not is_object(jwks) then
+            return nil, "jwt.jwks must be an object {\"keys\": [JWK...]}"
+        end
+        list, by_kid = keys(field(jwks, "keys"), "jwt.jwks.keys", true)
+    else
+        list, by_kid = keys(field(v, "keys"), "jwt.keys")
+    end
     if not list then
         return nil, by_kid
     end
-    local j = {kind = "jwt", keys = list, by_kid = by_kid}
+    local j = {kind = "jwt", keys = list, by_kid = by_kid,
+               aad = "switchyard:route:" .. tostring(id) .. ":jwt.secret"}
     for _, name in pairs({"issuer", "audience"}) do
         local s = field(v, name)
         if s ~= nil and not printable(s, MAX_TEXT) then

@@ -7,6 +7,9 @@ local cjson = require "cjson"
 local BCRYPT = "$2y$05$" .. ("a"):rep(53)
 local SHA512 = "$6$saltsalt$" .. ("b"):rep(86)
 local PEM = "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n"
+local SECRET = ("s"):rep(32)
+local FP = "0123456789abcdef"
+local SEALED = "aes-256-gcm:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 describe("switchyard.auth.fields", function()
     it("decodes basic_auth with its challenge", function()
@@ -67,11 +70,68 @@ describe("switchyard.auth.fields", function()
         assert.equal("ES256", two.by_kid.b.alg)
     end)
 
+    it("decodes HS256 keys: a plaintext secret, or a sealed one bound to the route", function()
+        local j = assert(fields.jwt({keys = {{alg = "HS256", kid = "a", secret = SECRET, secret_sha256 = FP},
+                                             {alg = "HS256", kid = "b", secret_enc = SEALED,
+                                              secret_sha256 = FP},
+                                             {alg = "RS256", kid = "c", pem = PEM}}}, "api"))
+        assert.equal(SECRET, j.by_kid.a.secret)
+        assert.is_nil(j.by_kid.a.secret_enc)
+        assert.is_nil(j.by_kid.b.secret)
+        assert.equal(SEALED, j.by_kid.b.secret_enc)
+        assert.is_nil(j.by_kid.c.secret)
+        assert.equal("switchyard:route:api:jwt.secret", j.aad)
+        local _, plan = policy.decode({upstream = "b", jwt = {keys = {{alg = "HS256", secret_enc = SEALED,
+                                                                        secret_sha256 = FP}}}},
+                                      "prefix", "/", "r7")
+        assert.equal("switchyard:route:r7:jwt.secret", plan.auth.aad)
+    end)
+
+    it("decodes a JWKS's keys with the PEM the controller derived", function()
+        local rsa = {kty = "RSA", alg = "RS256", kid = "r", n = "AQAB", e = "AQAB", pem = PEM}
+        local ec = {kty = "EC", alg = "ES256", kid = "e", crv = "P-256", x = "AA", y = "AA", pem = PEM}
+        local j = assert(fields.jwt({jwks = {keys = {rsa, ec}}}, "api"))
+        assert.equal("RS256", j.by_kid.r.alg)
+        assert.equal(PEM, j.by_kid.e.pem)
+        for _, case in ipairs({
+            {{jwks = {keys = {rsa}}, keys = {{alg = "RS256", pem = PEM}}}, "jwt.jwks: give keys or jwks"},
+            {{jwks = {}}, "jwt.jwks.keys is required"},
+            {{jwks = "x"}, "jwt.jwks must be an object"},
+            {{jwks = {keys = {rsa, rsa}}}, "jwt.jwks.keys[1].kid appears twice"},
+            {{jwks = {keys = {{kty = "RSA", alg = "RS256", n = "AQAB", e = "AQAB", pem = PEM},
+                              {kty = "RSA", alg = "RS256", n = "AQAB", e = "AQAB", pem = PEM}}}},
+             "jwt.jwks.keys: every key needs a kid"},
+            {{jwks = {keys = {{kty = "oct", k = "c2VjcmV0"}}}}, "jwt.jwks.keys[0].k is a private"},
+            {{jwks = {keys = {{kty = "RSA", alg = "RS256", n = "AQAB", e = "AQAB", d = "AQAB",
+                               pem = PEM}}}}, "jwt.jwks.keys[0].d is a private"},
+            {{jwks = {keys = {{kty = "EC", alg = "ES256", crv = "P-384", x = "A", y = "A",
+                               pem = PEM}}}}, "jwt.jwks.keys[0] is not an ES256"},
+            {{jwks = {keys = {{kty = "RSA", alg = "ES256", n = "A", e = "A", pem = PEM}}}},
+             "jwt.jwks.keys[0] is not an RS256"},
+            {{jwks = {keys = {{kty = "RSA", alg = "RS256", n = "A", e = "A"}}}}, "jwt.jwks.keys[0].pem"},
+            {{jwks = {keys = {{kty = "oct", alg = "HS256", secret = SECRET}}}}, "jwt.jwks.keys[0].kty"},
+        }) do
+            local bad, err = fields.jwt(case[1], "api")
+            assert.is_nil(bad)
+            assert.equal(1, err:find(case[2], 1, true), err)
+        end
+    end)
+
     it("refuses bad jwt members, naming the field", function()
         local key = {alg = "RS256", pem = PEM}
         for _, case in ipairs({
             {{}, "jwt.keys is required"},
-            {{keys = {{alg = "HS256", pem = PEM}}}, "jwt.keys[0].alg"},
+            {{keys = {{alg = "HS256", pem = PEM}}}, "jwt.keys[0].pem"},
+            {{keys = {{alg = "HS256"}}}, "jwt.keys[0].secret is required"},
+            {{keys = {{alg = "HS256", secret = SECRET:sub(2)}}}, "jwt.keys[0].secret must be 32-512"},
+            {{keys = {{alg = "HS256", secret = SECRET:rep(17)}}}, "jwt.keys[0].secret must be 32-512"},
+            {{keys = {{alg = "HS256", secret = 12345}}}, "jwt.keys[0].secret must be"},
+            {{keys = {{alg = "HS256", secret_enc = SEALED}}}, "jwt.keys[0].secret is required"},
+            {{keys = {{alg = "HS256", secret_enc = "x", secret_sha256 = FP}}}, "jwt.keys[0].secret is"},
+            {{keys = {{alg = "HS256", secret_sha256 = FP}}}, "jwt.keys[0].secret is required"},
+            {{keys = {{alg = "RS256", pem = PEM, secret = SECRET}}}, "jwt.keys[0].secret: only HS256"},
+            {{keys = {{alg = "ES256", pem = PEM, secret_sha256 = FP}}}, "jwt.keys[0].secret_sha256: only"},
+            {{keys = {{alg = "HS384", secret = SECRET}}}, "jwt.keys[0].alg"},
             {{keys = {{alg = "none", pem = PEM}}}, "jwt.keys[0].alg"},
             {{keys = {{alg = "RS256", pem = "secret"}}}, "jwt.keys[0].pem"},
             {{keys = {{alg = "RS256", pem = PEM .. PEM}}}, "jwt.keys[0].pem"},

@@ -1,15 +1,21 @@
 -- jwt on the request path (docs/traffic-policies.md, "Authentication"): a bearer token
 -- (or the route's header or cookie) checked against the route's RS256/ES256 public keys
--- with libcrypto's EVP_DigestVerify through LuaJIT's FFI (nginx links OpenSSL: the
--- symbols are in the process), then exp/nbf (with leeway), iss and aud
--- (switchyard.auth.token); chosen claims go upstream as request headers.
+-- with libcrypto's EVP_DigestVerify, or its HS256 secrets with HMAC() and CRYPTO_memcmp
+-- (constant time), through LuaJIT's FFI (nginx links OpenSSL: the symbols are in the
+-- process), then exp/nbf (with leeway), iss and aud (switchyard.auth.token); chosen claims
+-- go upstream as request headers. A token is checked only with a key of its own alg (an
+-- RS256 key never verifies an HS256 token: no algorithm confusion; alg none never).
 --
---   check(j, var) -> nil when admitted, else 401, body (WWW-Authenticate set)
+--   check(j, var)     -> nil when admitted, else 401, body (WWW-Authenticate set)
+--   set_opener(open)  open(secret_enc, aad) -> secret | nil, err (switchyard.tls.aesgcm
+--                     over SWITCHYARD_CERT_KEY; init_worker); without one, sealed HS256
+--                     secrets cannot be used and their tokens are refused (logged once)
 --
 -- A token that verified is remembered by this worker (CACHE_SIZE per route plan, a changed
 -- route starts afresh) for at most CACHE_TTL seconds and never beyond its exp (+ leeway).
 -- A key's PEM is parsed when first used; one that does not parse is logged once and
--- refuses its tokens. The claims' headers are always set or removed, so a client cannot
+-- refuses its tokens; an HS256 secret_enc is decrypted when first used, the same way. The
+-- claims' headers are always set or removed, so a client cannot
 -- send its own. Access phase; never yields; never logs a token.
 
 local ffi = require "ffi"
@@ -71,6 +77,9 @@ for _, decl in ipairs({
     "int EVP_DigestVerify(EVP_MD_CTX *ctx, const unsigned char *sig, size_t siglen, "
         .. "const unsigned char *tbs, size_t tbslen);",
     "void ERR_clear_error(void);",
+    "unsigned char *HMAC(const EVP_MD *evp_md, const void *key, int key_len, "
+        .. "const unsigned char *d, size_t n, unsigned char *md, unsigned int *md_len);",
+    "int CRYPTO_memcmp(const void *a, const void *b, size_t len);",
 }) do
     pcall(ffi.cdef, decl)
 end
@@ -108,7 +117,50 @@ local function pkey(key)
     return p
 end
 
-local function verify(key, signed, sig)
+local open_sealed -- set_opener's function, nil without SWITCHYARD_CERT_KEY
+
+function _M.set_opener(open)
+    open_sealed = open
+end
+
+-- the HS256 key's secret (decrypted once, kept with the plan), or nil when it cannot be
+-- had (logged once, never the secret)
+local function secret_of(key, aad)
+    local s = key.secret
+    if s ~= nil then
+        return s or nil
+    end
+    local err = "no SWITCHYARD_CERT_KEY on this edge"
+    if open_sealed then
+        s, err = open_sealed(key.secret_enc, aad)
+    end
+    if not s then
+        ngx_log(ERR, "[switchyard] jwt: the HS256 secret of a key (", key.kid or "without kid",
+                ") cannot be decrypted (", err, "): its tokens are refused")
+        key.secret = false
+        return nil
+    end
+    key.secret = s
+    return s
+end
+
+local mac_buf = ffi.new("unsigned char[32]")
+local mac_len = ffi.new("unsigned int[1]")
+
+local function verify_hs256(key, aad, signed, sig)
+    local secret = secret_of(key, aad)
+    if not secret or #sig ~= 32 then
+        return false
+    end
+    local md = C.HMAC(C.EVP_sha256(), secret, #secret, signed, #signed, mac_buf, mac_len)
+    C.ERR_clear_error()
+    return md ~= nil and mac_len[0] == 32 and C.CRYPTO_memcmp(mac_buf, sig, 32) == 0
+end
+
+local function verify(key, signed, sig, aad)
+    if key.alg == "HS256" then
+        return verify_hs256(key, aad, signed, sig)
+    end
     local p = pkey(key)
     if not p then
         return false
@@ -214,7 +266,7 @@ function _M.check(j, var)
     if not key or key.alg ~= alg then
         return refuse(key and "wrong algorithm" or "unknown key")
     end
-    if not verify(key, t.signed, t.sig) then
+    if not verify(key, t.signed, t.sig, j.aad) then
         return refuse("bad signature")
     end
     local now = ngx_time()

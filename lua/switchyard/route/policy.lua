@@ -1011,7 +1011,7 @@ function _M.decode(obj, match, path, id, regex_check)
             if n_auth > 1 then
                 return nil, "a route has one authentication: basic_auth, jwt or forward_auth"
             end
-            plan.auth, err = auth_fields[kind](v)
+            plan.auth, err = auth_fields[kind](v, id)
             if not plan.auth then
                 return nil, err
             end

@@ -5,8 +5,9 @@
 -- Format (Sources/SwitchyardCore/Certificate.swift, CertificateKeyCipher):
 --   aes-256-gcm:<base64 nonce, 12 bytes>:<base64 ciphertext followed by the 16-byte tag>
 -- with the additional authenticated data "switchyard:certificate:<id>" (a key_enc copied to
--- another certificate does not decrypt). The shared key is SWITCHYARD_CERT_KEY: 32 bytes as
--- 64 hex digits or base64.
+-- another certificate does not decrypt). Routes' HS256 secrets (secret_enc) use the same
+-- form with "switchyard:route:<id>:jwt.secret" (switchyard.auth.jwt, through opener()).
+-- The shared key is SWITCHYARD_CERT_KEY: 32 bytes as 64 hex digits or base64.
 --
 -- LuaJIT + nginx only (ffi, ngx.decode_base64). Any phase; never yields. Called when a
 -- worker (re)builds a certificate, not per handshake. Never logs key material.
@@ -73,18 +74,17 @@ function _M.parse_key(text)
     return key
 end
 
--- A decrypter over a 32-byte key: decrypt(key_enc, id) -> PEM | nil, err.
-function _M.decrypter(key)
-    return function(sealed, id)
+-- An opener over a 32-byte key: open(sealed, aad) -> plaintext | nil, err.
+function _M.opener(key)
+    return function(sealed, aad)
         local nonce_b64, data_b64 = str_match(sealed or "", "^aes%-256%-gcm:([^:]+):([^:]+)$")
         if not nonce_b64 then
-            return nil, "key_enc is not aes-256-gcm:<nonce>:<data>"
+            return nil, "the sealed value is not aes-256-gcm:<nonce>:<data>"
         end
         local nonce, data = decode_base64(nonce_b64), decode_base64(data_b64)
         if not nonce or #nonce ~= NONCE_LEN or not data or #data <= TAG_LEN then
-            return nil, "key_enc is malformed"
+            return nil, "the sealed value is malformed"
         end
-        local aad = "switchyard:certificate:" .. id
         local ctx = C.EVP_CIPHER_CTX_new()
         if ctx == nil then
             return nil, "EVP_CIPHER_CTX_new failed"
@@ -113,6 +113,14 @@ function _M.decrypter(key)
         end
         total = total + outl[0]
         return ffi_string(out, total)
+    end
+end
+
+-- A decrypter over a 32-byte key: decrypt(key_enc, id) -> PEM | nil, err.
+function _M.decrypter(key)
+    local open = _M.opener(key)
+    return function(sealed, id)
+        return open(sealed, "switchyard:certificate:" .. id)
     end
 end
 

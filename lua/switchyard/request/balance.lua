@@ -92,7 +92,7 @@ function _M.balance()
     local var = ngx_var
     -- the route's id: from the metrics' table when they are on (no variable read), else
     -- from $sy_route
-    local matched, rkey = metrics_route()
+    local matched = metrics_route()
     local id
     if matched then
         id = matched.id
@@ -127,7 +127,7 @@ function _M.balance()
             ngx_log(ERR, "[switchyard] upstream:", up.name, ": no endpoint in rotation")
             return ngx_exit(ngx.ERROR)
         end
-        metrics_picked(up, peer, rkey)
+        metrics_picked(up, peer)
         if log_upstream then
             var[V_UPSTREAM] = up.name
         end

@@ -233,7 +233,8 @@ function _M.access()
     metrics_routed(route)
     -- HTTP/1.1 always has a Host header (nginx answers 400 without one); an HTTP/1.0 or
     -- HTTP/2 request may not, and @sy_full sends $host for it (the version is asked only
-    -- without one: ngx.req.http_version is a C function, no FFI, ~150 instructions)
+    -- without one: ngx.req.http_version is a classic C function, no FFI: ~180
+    -- instructions, bench/instructions.py)
     if route.full or (not http_host and req_http_version() ~= 1.1) then
         var[V_ROUTE] = route.id
         return ngx_exec(route.location or FULL)

@@ -366,8 +366,10 @@ def load_hosts(controller, total):
 
 
 def wanted(args, label):
-    """--only: the variants whose label contains one of the given words"""
-    return not args.only or any(w in label for w in args.only)
+    """--only: the variants whose label contains one of the given words ("=label": that
+    label exactly)"""
+    return not args.only or any(label == w[1:] if w.startswith("=") else w in label
+                                for w in args.only)
 
 
 def measure(args, base):
@@ -508,7 +510,8 @@ def main():
                     "before/after figures from one binary and one machine state")
     ap.add_argument("--only", action="append", default=[], metavar="WORD",
                     help="measure only the variants whose label contains WORD (repeatable), "
-                    "e.g. --only plain --only floor; the Markdown table needs all of them")
+                    "e.g. --only plain --only floor; --only '=edge: plain route' for that "
+                    "variant alone; the Markdown table needs all of them")
     ap.add_argument("--keep-dumps", metavar="DIR", help="keep each measured window's "
                     "callgrind dump in DIR (<variant>.<n>), for callgrind_annotate")
     ap.add_argument("--md", help=f"put the table into this Markdown file, between {START} "

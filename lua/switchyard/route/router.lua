@@ -37,6 +37,7 @@
 -- where the host has segment_prefix routes), then the regexes of that host.
 
 local setmetatable = setmetatable
+local next = next
 local pairs = pairs
 local ipairs = ipairs
 local str_find = string.find
@@ -100,7 +101,26 @@ local function new_host()
         len_count = {},   -- path length -> distinct prefix and segment_prefix paths of it
         lens = {},        -- distinct prefix and segment_prefix lengths, longest first
         regex = {},       -- sorted list of regex routes
+        any = nil,        -- the route every path gets (see settle), else nil
     }
+end
+
+-- The route every path of a host entry matches, when the path cannot change the answer:
+-- no exact and no regex routes, and the only prefix length is 1 (prefix and/or
+-- segment_prefix "/", both of which match every path). match_var() then answers without
+-- reading the path ($uri costs a variable read). Recomputed after each put/remove that
+-- touches the entry; O(1).
+local function settle(h)
+    h.any = nil
+    if next(h.exact) ~= nil or #h.regex > 0 or #h.lens ~= 1 or h.lens[1] ~= 1 then
+        return
+    end
+    local list, slist = h.prefix["/"], h.seg["/"]
+    if list and slist then
+        h.any = route_before(slist[1], list[1]) and slist[1] or list[1]
+    elseif list or slist then
+        h.any = (list or slist)[1]
+    end
 end
 
 -- labels of a wildcard's suffix ".apps.x" -> 2
@@ -266,6 +286,7 @@ function _M.put(self, route)
         list_insert(h.regex, route)
     end
     h.n = h.n + 1
+    settle(h)
     self.by_id[route.id] = route
     self.n = self.n + 1
 end
@@ -312,6 +333,8 @@ function _M.remove(self, id)
         if kind then
             count_wildcard(self, kind, key, -1)
         end
+    else
+        settle(h)
     end
 end
 
@@ -377,27 +400,29 @@ local function wildcard_entry(self, host, tried)
     return nil
 end
 
--- host: lowercase, no port (ngx.var.host); uri: normalized path (ngx.var.uri).
--- Returns the route or nil, and true when the host matched a wildcard entry (the host
--- is then not one of the configuration's names: switchyard.route.hostcheck).
-function _M.match(self, host, uri)
+-- The host entry for host (lowercase, no port), and true when it is not the host's exact
+-- entry (a wildcard or "*"); nil when none takes it.
+local function host_entry(self, host)
     local h = self.exact_hosts[host]
-    local wild = false
-    if not h then
-        if self.n_wild > 0 then
-            h = wildcard_entry(self, host)
-        end
-        if not h then
-            -- the catch-all host "*" (a Kubernetes rule without host): every request no
-            -- other host entry claims
-            h = self.exact_hosts["*"]
-            if not h then
-                return nil
-            end
-        end
-        wild = true
+    if h then
+        return h, false
     end
+    if self.n_wild > 0 then
+        h = wildcard_entry(self, host)
+    end
+    if not h then
+        -- the catch-all host "*" (a Kubernetes rule without host): every request no
+        -- other host entry claims
+        h = self.exact_hosts["*"]
+        if not h then
+            return nil
+        end
+    end
+    return h, true
+end
 
+-- The route of uri within host entry h, or nil.
+local function path_match(self, h, uri, wild)
     local list = h.exact[uri]
     if list then
         return list[1], wild
@@ -444,6 +469,32 @@ function _M.match(self, host, uri)
         end
     end
     return nil
+end
+
+-- host: lowercase, no port (ngx.var.host); uri: normalized path (ngx.var.uri).
+-- Returns the route or nil, and true when the host matched a wildcard entry (the host
+-- is then not one of the configuration's names: switchyard.route.hostcheck).
+function _M.match(self, host, uri)
+    local h, wild = host_entry(self, host)
+    if not h then
+        return nil
+    end
+    return path_match(self, h, uri, wild)
+end
+
+-- As match, with the path read as var.uri only when the host's routes need it (var:
+-- ngx.var on the edge): a host whose only routes are prefix or segment_prefix "/" (see
+-- settle) answers without it, which saves the request a variable read.
+function _M.match_var(self, host, var)
+    local h, wild = host_entry(self, host)
+    if not h then
+        return nil
+    end
+    local any = h.any
+    if any then
+        return any, wild
+    end
+    return path_match(self, h, var.uri, wild)
 end
 
 -- Whether a route host (exact name, "*.suffix" with wildcard, or "*") would take host.

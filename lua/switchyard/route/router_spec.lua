@@ -9,9 +9,24 @@ local function route(id, host, path, match, priority, upstream)
             priority = priority or 0, upstream = upstream or "u"}
 end
 
+-- every lookup asks both match and match_var (the edge's; reads var.uri only when the
+-- host's routes need the path): they must agree
 local function id_of(r, host, uri)
-    local m = r:match(host, uri)
+    local m, wild = r:match(host, uri)
+    local mv, wild_v = r:match_var(host, {uri = uri})
+    assert.equal(m, mv)
+    assert.equal(wild, wild_v)
     return m and m.id
+end
+
+-- a var table that counts how often uri is read
+local function counting_var(uri)
+    local reads = 0
+    return setmetatable({}, {__index = function(_, k)
+        assert.equal("uri", k)
+        reads = reads + 1
+        return uri
+    end}), function() return reads end
 end
 
 describe("router", function()
@@ -409,5 +424,64 @@ describe("router: segment_prefix and one-label wildcards", function()
         local long = kb(string.rep("x.", 4000) .. "m4.test")
         assert.is_true(long < 4 * short + 16, string.format("%.1f KB vs %.1f KB", short, long))
         assert.equal("o", id_of(r, "x.m4.test", "/"))
+    end)
+
+    it("match_var reads the path only when the host's routes need it", function()
+        r:put(route("root", "h", "/"))
+        r:put(route("wroot", "*.w.test", "/", "segment_prefix"))
+        local var, reads = counting_var("/any/path")
+        assert.equal("root", r:match_var("h", var).id)
+        local m, wild = r:match_var("a.w.test", var)
+        assert.equal("wroot", m.id)
+        assert.is_true(wild)
+        assert.is_nil(r:match_var("other", var))
+        assert.equal(0, reads())
+        -- prefix and segment_prefix "/" on one host: the tie rule decides, path unread
+        r:put(route("seg", "h", "/", "segment_prefix", 5))
+        assert.equal("seg", r:match_var("h", var).id)
+        r:put(route("seg", "h", "/", "segment_prefix", -5))
+        assert.equal("root", r:match_var("h", var).id)
+        assert.equal(0, reads())
+        -- any other path, exact or regex route on the host: the path is read
+        for _, extra in ipairs({route("x", "h", "/api"), route("x", "h", "/", "exact"),
+                                route("x", "h", "^/z", "regex")}) do
+            r:put(extra)
+            local before = reads()
+            assert.equal("root", r:match_var("h", var).id)
+            assert.equal(before + 1, reads())
+            r:remove("x")
+            assert.equal("root", r:match_var("h", var).id)
+            assert.equal(before + 1, reads())
+        end
+        -- the last "/" route goes: the host has none left
+        r:remove("seg")
+        r:remove("root")
+        assert.is_nil(r:match_var("h", var))
+        assert.is_nil(r.exact_hosts.h)
+    end)
+
+    it("match and match_var agree on random tables and paths", function()
+        math.randomseed(18)
+        local paths = {"/", "/a", "/a/", "/a/b", "/ab", "/b", "/a/b/c"}
+        local kinds = {"prefix", "segment_prefix", "exact", "regex"}
+        for _ = 1, 200 do
+            local i = math.random(1, 12)
+            local kind = kinds[math.random(1, #kinds)]
+            local p = paths[math.random(1, #paths)]
+            if kind == "regex" then
+                p = "^" .. p .. "$"
+            end
+            if math.random() < 0.3 then
+                r:remove("r" .. i)
+            else
+                r:put(route("r" .. i, math.random() < 0.5 and "h" or "*.h", p, kind,
+                            math.random(-1, 1)))
+            end
+            for _, host in ipairs({"h", "x.h"}) do
+                for _, uri in ipairs(paths) do
+                    id_of(r, host, uri)
+                end
+            end
+        end
     end)
 end)

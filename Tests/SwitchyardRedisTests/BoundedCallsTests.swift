@@ -112,10 +112,12 @@ struct BoundedCallsTests {
     }
 
     @Test func aRefusedConnectionWasCertainlyNotExecuted() async throws {
-        let port = try freeLoopbackPort()
+        let refusing = try RefusingLoopbackPort()
+        let port = refusing.port
         let client = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port, poolSize: 1))
         defer { Task { await client.close() } }
         let error = await #expect(throws: RedisError.self) { try await client.send("SET", "k", "v") }
         #expect(error?.code == .connectionFailed && error?.maybeExecuted == false)
+        withExtendedLifetime(refusing) {}
     }
 }

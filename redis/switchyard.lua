@@ -499,8 +499,7 @@ local function record_history(schema, version, fields, keep)
             -- bound is loose until the entries before it are trimmed by count
             redis.log(redis.LOG_WARNING, "switchyard: " .. schema.history_bytes
                       .. " was not an integer; reset")
-            call("DEL", schema.history_bytes)
-            call("SET", schema.history_bytes, size)
+            call("SET", schema.history_bytes, size)   -- SET replaces a key of any type
             total = size
         end
     end

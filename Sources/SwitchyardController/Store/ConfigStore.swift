@@ -245,29 +245,22 @@ public struct ConfigStore: Sendable {
     /// Create-or-replace: `created` tells which happened. An identical object is not
     /// written again (and keeps its version). `owner`: the writer, as for `apply`.
     public func put(_ route: Route, owner: String? = nil) async throws(StoreError) -> (stored: Stored<Route>, created: Bool) {
-        let (version, created) = try await putObject(.route, route.id, owner: owner) { expect in
-            ApplyOperation.put(route, expect: expect)
-        }
+        let (version, created) = try await putObject(.put(route), owner: owner)
         return (Stored(value: route, version: version), created)
     }
 
     public func put(_ upstream: Upstream, owner: String? = nil) async throws(StoreError) -> (stored: Stored<Upstream>, created: Bool) {
-        let (version, created) = try await putObject(.upstream, upstream.name, owner: owner) {
-            expect in
-            ApplyOperation.put(upstream, expect: expect)
-        }
+        let (version, created) = try await putObject(.put(upstream), owner: owner)
         return (Stored(value: upstream, version: version), created)
     }
 
-    func putObject(
-        _ kind: ObjectKind, _ id: String, owner: String?, operation: (Int64?) -> ApplyOperation
-    ) async throws(StoreError) -> (version: Int64, created: Bool) {
+    func putObject(_ operation: ApplyOperation, owner: String?) async throws(StoreError) -> (version: Int64, created: Bool) {
         // One round trip: sy_apply's report says whether the object was created and which
         // version it has (an identical document is not written again and keeps its own), so
         // no GET goes first (bench/api_latency.py: a Redis call is ~0.1 ms of a PUT).
-        let result = try await apply([operation(nil)], owner: owner, report: true)
+        let result = try await apply([operation], owner: owner, report: true)
         guard let outcome = result.report.first else {
-            throw StoreError(.unexpected, "sy_apply answered no report for \(kind.rawValue) '\(id)'")
+            throw StoreError(.unexpected, "sy_apply answered no report for \(operation.kind.rawValue) '\(operation.id)'")
         }
         return (outcome.version, outcome.created)
     }

@@ -17,9 +17,7 @@ extension ConfigStore {
     public func put(_ stream: StreamService, owner: String? = nil) async throws(StoreError) -> (
         stored: Stored<StreamService>, created: Bool
     ) {
-        let (version, created) = try await putObject(.stream, stream.id, owner: owner) {
-            expect in ApplyOperation.put(stream, expect: expect)
-        }
+        let (version, created) = try await putObject(.put(stream), owner: owner)
         return (Stored(value: stream, version: version), created)
     }
 
